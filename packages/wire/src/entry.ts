@@ -1,0 +1,244 @@
+/**
+ * Signed ledger entries (protocol/entries.md, protocol/signing.md): the envelope type, signing, and the
+ * network-facing validation that turns untrusted bytes into a verified {@link SignedEntry} or a verdict.
+ */
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import type { CID } from 'multiformats/cid'
+import { blobCid, cidFromBytes } from './cid.js'
+import { decodeChecked, encodeCanonical, equalBytes } from './codec.js'
+import { ENTRY_DOMAIN_STRING, MAX_CLOCK_SKEW_MS, PROTOCOL_VERSION } from './constants.js'
+import { WireError, isWireError, type WireErrorCode } from './errors.js'
+import { isEntryKind, type EntryKind } from './kinds.js'
+import { createLimits, maxEntryBytes, type Limits, type LimitsInit } from './limits.js'
+import { bodySchemas, envelopeSchema, formatIssues, signatureSchema, type BodyOf } from './schemas.js'
+
+/** Domain-separation prefix of the signed bytes: ASCII `swarmtune/1/entry` followed by one NUL byte. */
+export const ENTRY_DOMAIN: Uint8Array = new TextEncoder().encode(ENTRY_DOMAIN_STRING)
+
+/** The fields of an entry of kind `K`. */
+export interface EntryOf<K extends EntryKind> {
+  /** Protocol version, always 1. */
+  v: 1
+  /** CID bytes of the community's genesis entry; empty (0 bytes) for kind `genesis`. */
+  community: Uint8Array
+  /** The author's raw Ed25519 public key (32 bytes). */
+  author: Uint8Array
+  /** Position in the author's chain in this community, from 0. */
+  seq: number
+  /** Entry CID bytes of the author's previous entry; null exactly when seq is 0. */
+  prev: Uint8Array | null
+  /** Time of writing, in ms since the Unix epoch (author's clock). */
+  ts: number
+  kind: K
+  body: BodyOf<K>
+  /** Ed25519 signature (64 bytes) over ENTRY_DOMAIN ‖ canonical encoding of the entry without `sig`. */
+  sig: Uint8Array
+}
+
+/** A ledger entry; for the default `K` a union discriminated by `kind`. */
+export type Entry<K extends EntryKind = EntryKind> = K extends EntryKind ? EntryOf<K> : never
+/** An entry before signing. */
+export type UnsignedEntry<K extends EntryKind = EntryKind> = K extends EntryKind ? Omit<EntryOf<K>, 'sig'> : never
+
+/** An entry with its exact frame and id. */
+export interface SignedEntry<K extends EntryKind = EntryKind> {
+  entry: Entry<K>
+  /** The exact frame (canonical msgpack of the entry, signature included). */
+  bytes: Uint8Array
+  /** The entry id: blobCid(bytes). */
+  id: CID
+}
+
+/** Outcome of validating a network message, gossipsub-style; never thrown. */
+export interface Validation<T> {
+  /** `accept`: valid; `ignore`: not valid for us now, but not the sender's fault; `reject`: invalid, penalize. */
+  status: 'accept' | 'ignore' | 'reject'
+  /** Stable error code when not accepted (doc/errors.md). */
+  code?: WireErrorCode
+  /** What was wrong, for logs. */
+  reason?: string
+  /** The accepted value. */
+  value?: T
+}
+
+/** What entry validation may know beyond the bytes. */
+export interface EntryContext {
+  /** The community the entry must belong to (a genesis must have exactly this id). */
+  community?: CID
+  /** Tighter decode limits than the v1 defaults. */
+  limits?: LimitsInit
+  /** Current time in ms since the Unix epoch (default Date.now()); entries later than now + 5 min are ignored. */
+  now?: number
+}
+
+/**
+ * The key an entry is signed with: a libp2p Ed25519 private key (`generateKeyPair('Ed25519')` or
+ * `privateKeyFromRaw` of @libp2p/crypto) satisfies it.
+ */
+export interface SigningKey {
+  readonly type: string
+  readonly publicKey: { readonly raw: Uint8Array }
+  sign(data: Uint8Array): Uint8Array | Promise<Uint8Array>
+}
+
+/** Codes that mean "not for us now" rather than "the sender misbehaved". */
+const IGNORE_CODES: ReadonlySet<WireErrorCode> = new Set(['ERR_WIRE_UNSUPPORTED_VERSION', 'ERR_WIRE_FROM_FUTURE', 'ERR_WIRE_INTERNAL'])
+
+/**
+ * Signs an entry: sig = Ed25519(key, ENTRY_DOMAIN ‖ encodeCanonical(unsigned)), frame =
+ * encodeCanonical({ ...unsigned, sig }). The result is checked exactly as a receiver would check it
+ * (limits, schema, envelope rules), so a frame this returns is never rejected by a v1 peer for its shape.
+ * @param unsigned the entry without `sig`; `author` must be the key's public key.
+ * @param key an Ed25519 private key.
+ * @throws WireError `ERR_WIRE_WRONG_KEY` (not Ed25519, or not the author's key), any encoding code of
+ *   encodeCanonical, `ERR_WIRE_BAD_ENTRY` / `ERR_WIRE_BAD_BODY` / `ERR_WIRE_ENTRY_TOO_LARGE` and the
+ *   decode codes when the entry would not pass validation.
+ */
+export async function signEntry<K extends EntryKind> (unsigned: UnsignedEntry<K>, key: SigningKey): Promise<SignedEntry<K>> {
+  if (key.type !== 'Ed25519') {
+    throw new WireError('ERR_WIRE_WRONG_KEY', `entries are signed with Ed25519 keys, got a ${key.type} key; use the node's Ed25519 identity key.`)
+  }
+  if (!(unsigned.author instanceof Uint8Array) || !equalBytes(key.publicKey.raw, unsigned.author)) {
+    throw new WireError('ERR_WIRE_WRONG_KEY', 'the entry author is not the public key of the signing key; set author to key.publicKey.raw.')
+  }
+  const { sig: _ignored, ...fields } = unsigned as UnsignedEntry & { sig?: unknown }
+  const toSign = concat(ENTRY_DOMAIN, encodeCanonical(fields))
+  const sig = await key.sign(toSign)
+  const bytes = encodeCanonical({ ...fields, sig: new Uint8Array(sig) })
+  const { entry } = parseEntry(bytes, createLimits())
+  return { entry: entry as Entry<K>, bytes, id: blobCid(bytes) }
+}
+
+/**
+ * Validates an entry received from the network: size caps, hardened decode, canonical form, envelope and
+ * body schemas, envelope rules, community, clock and signature, in that order (cheapest first).
+ * Never throws. Stateless: chain rules (seq, prev, maintainer rights) are the ledger's to check.
+ * @returns `accept` with the SignedEntry; `ignore` for a newer protocol version, a timestamp more than
+ *   5 minutes ahead of `ctx.now`, or an internal error; `reject` with a stable code for everything else.
+ */
+export async function validateEntry (bytes: Uint8Array, ctx: EntryContext = {}): Promise<Validation<SignedEntry>> {
+  try {
+    const limits = createLimits(ctx.limits)
+    const { entry, id } = parseEntry(bytes, limits)
+    if (ctx.community !== undefined) {
+      const community = entry.kind === 'genesis' ? id.bytes : entry.community
+      if (!equalBytes(community, ctx.community.bytes)) {
+        return reject('ERR_WIRE_WRONG_COMMUNITY', `entry belongs to community ${entry.kind === 'genesis' ? id.toString() : cidFromBytes(community).toString()}, expected ${ctx.community.toString()}`)
+      }
+    }
+    const now = ctx.now ?? Date.now()
+    if (entry.ts > now + MAX_CLOCK_SKEW_MS) {
+      return { status: 'ignore', code: 'ERR_WIRE_FROM_FUTURE', reason: `entry timestamp ${entry.ts} is ${entry.ts - now} ms ahead of local time ${now} (allowed: ${MAX_CLOCK_SKEW_MS} ms); check the clocks` }
+    }
+    if (!(await verifySignature(entry))) {
+      return reject('ERR_WIRE_BAD_SIGNATURE', 'the signature does not verify under the author key over the domain-separated entry bytes')
+    }
+    return { status: 'accept', value: { entry, bytes, id } }
+  } catch (err) {
+    if (isWireError(err)) {
+      return { status: IGNORE_CODES.has(err.code) ? 'ignore' : 'reject', code: err.code, reason: err.message }
+    }
+    return { status: 'ignore', code: 'ERR_WIRE_INTERNAL', reason: `unexpected failure while validating an entry: ${String(err)}` }
+  }
+}
+
+/**
+ * Decodes an entry from a trusted store (bytes verified when they were stored): all checks of
+ * validateEntry except community, clock and signature.
+ * @throws WireError with the codes validateEntry would return.
+ */
+export function decodeEntryUnverified (bytes: Uint8Array): SignedEntry {
+  const { entry, id } = parseEntry(bytes, createLimits())
+  return { entry, bytes, id }
+}
+
+/** The id of the community a genesis entry creates: the genesis entry's id. */
+export function communityIdOf (genesis: SignedEntry): CID {
+  if (genesis.entry.kind !== 'genesis') {
+    throw new WireError('ERR_WIRE_BAD_ENTRY', `communityIdOf needs a genesis entry, got a ${genesis.entry.kind}; pass the community's genesis.`)
+  }
+  return genesis.id
+}
+
+/**
+ * The bytes an entry's signature covers: ENTRY_DOMAIN ‖ canonical msgpack of the entry without `sig`.
+ * @throws WireError the codes of encodeCanonical.
+ */
+export function signedBytesOf (entry: Entry | UnsignedEntry): Uint8Array {
+  const { sig: _ignored, ...fields } = entry as Entry
+  return concat(ENTRY_DOMAIN, encodeCanonical(fields))
+}
+
+/** Every stateless check but community, clock and signature; throws WireError. */
+function parseEntry (bytes: Uint8Array, limits: Limits): { entry: Entry, id: CID } {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new WireError('ERR_WIRE_NOT_BYTES', 'expected the entry frame as a Uint8Array; pass the raw received bytes.')
+  }
+  if (bytes.length > limits.maxFrameBytes) {
+    throw new WireError('ERR_WIRE_FRAME_TOO_LARGE', `frame of ${bytes.length} bytes exceeds the limit of ${limits.maxFrameBytes} bytes; rejected unread.`)
+  }
+  const maxBytes = maxEntryBytes(limits)
+  if (bytes.length > maxBytes) {
+    throw new WireError('ERR_WIRE_ENTRY_TOO_LARGE', `entry frame of ${bytes.length} bytes exceeds the largest entry of any kind (${maxBytes} bytes); rejected unread.`)
+  }
+  const value = decodeChecked(bytes, limits)
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new WireError('ERR_WIRE_BAD_ENTRY', 'an entry frame must hold a map; this one holds another type.')
+  }
+  const raw = value as Record<string, unknown>
+  if (typeof raw.v === 'number' && Number.isSafeInteger(raw.v) && raw.v > PROTOCOL_VERSION) {
+    throw new WireError('ERR_WIRE_UNSUPPORTED_VERSION', `entry of protocol version ${raw.v}; this peer speaks version ${PROTOCOL_VERSION}. Upgrade swarmtune to read it.`)
+  }
+  if (!('sig' in raw)) {
+    throw new WireError('ERR_WIRE_MISSING_SIGNATURE', 'the entry has no sig field; every entry must be signed by its author.')
+  }
+  if (!signatureSchema.safeParse(raw.sig).success) {
+    throw new WireError('ERR_WIRE_BAD_SIGNATURE', 'the sig field is not 64 bytes; expected an Ed25519 signature.')
+  }
+  if (!isEntryKind(raw.kind)) {
+    throw new WireError('ERR_WIRE_UNKNOWN_KIND', `unknown entry kind ${JSON.stringify(typeof raw.kind === 'string' ? raw.kind.slice(0, 64) : raw.kind)}; protocol v1 kinds are genesis, round-open, contribution, verdict, release, round-close, checkpoint.`)
+  }
+  const envelope = envelopeSchema.safeParse(raw)
+  if (!envelope.success) {
+    throw new WireError('ERR_WIRE_BAD_ENTRY', `malformed entry envelope: ${formatIssues(envelope.error)}.`)
+  }
+  const kind = envelope.data.kind
+  if (bytes.length > limits.perKind[kind]) {
+    throw new WireError('ERR_WIRE_ENTRY_TOO_LARGE', `${kind} entry of ${bytes.length} bytes exceeds the ${kind} limit of ${limits.perKind[kind]} bytes.`)
+  }
+  const body = bodySchemas[kind].safeParse(raw.body)
+  if (!body.success) {
+    throw new WireError('ERR_WIRE_BAD_BODY', `malformed ${kind} body: ${formatIssues(body.error, 'body')}.`)
+  }
+  const entry = { ...envelope.data, body: body.data } as Entry
+  if (entry.kind === 'genesis' && !entry.body.maintainers.some((m) => equalBytes(m, entry.author))) {
+    throw new WireError('ERR_WIRE_BAD_BODY', 'the genesis author is not among its maintainers; the community creator must be a maintainer.')
+  }
+  return { entry, id: blobCid(bytes) }
+}
+
+async function verifySignature (entry: Entry): Promise<boolean> {
+  let key
+  try {
+    key = publicKeyFromRaw(entry.author)
+  } catch {
+    return false
+  }
+  if (key.type !== 'Ed25519') return false
+  try {
+    return await key.verify(signedBytesOf(entry), entry.sig)
+  } catch {
+    return false
+  }
+}
+
+function reject (code: WireErrorCode, reason: string): Validation<SignedEntry> {
+  return { status: 'reject', code, reason }
+}
+
+function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a, 0)
+  out.set(b, a.length)
+  return out
+}
