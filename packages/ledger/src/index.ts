@@ -1,1 +1,44 @@
-export {}
+/**
+ * @packageDocumentation
+ *
+ * `@swarmtune/ledger` stores a community's signed ledger entries (from `@swarmtune/wire`) in per-author
+ * hash chains on LevelDB (or in memory), re-verifies every chain and signature on open, replicates with
+ * peers over any byte stream, and answers the questions researchers ask of the record. The on-disk
+ * layout and export formats are in doc/ledger-format.md; error codes in doc/errors.md (`## ledger`).
+ *
+ * @example
+ * ```ts
+ * import { generateKeyPair } from '@libp2p/crypto/keys'
+ * import { blobCid } from '@swarmtune/wire'
+ * import { openLedger } from '@swarmtune/ledger'
+ *
+ * const key = await generateKeyPair('Ed25519')
+ * const ledger = await openLedger({ path: '/tmp/swarmtune-example/ledger' })  // verifies on open
+ * const genesis = await ledger.sign({
+ *   kind: 'genesis',
+ *   body: {
+ *     name: 'mnist-demo', task: { id: 'mnist-cnn' }, maintainers: [key.publicKey.raw],
+ *     release: blobCid(new TextEncoder().encode('manifest')).bytes,
+ *     policy: { maxDeltaNorm: 10, maxRoundMs: 600_000 }
+ *   }
+ * }, key)
+ * for await (const e of ledger.entries({ kind: 'genesis' })) console.log(e.id.toString())
+ * await ledger.close()
+ * ```
+ */
+
+export {
+  LEDGER_SCHEMA_VERSION, SYNC_MAX_FRAME_BYTES, SYNC_BATCH_ENTRIES, SYNC_HEADS_PER_FRAME, SYNC_MAX_AUTHORS,
+  SYNC_MAX_ENTRIES_PER_SESSION, SYNC_IDLE_TIMEOUT_MS, VERIFY_PROGRESS_EVERY_ENTRIES, LENGTHS_WRITE_INTERVAL_MS
+} from './constants.js'
+export {
+  LedgerError, LedgerLockedError, LedgerCorruptError, LedgerSchemaError, LedgerClosedError, LedgerEntryError,
+  LedgerNotFoundError, LedgerArgumentError, LedgerSyncError, type CorruptionDetail
+} from './errors.js'
+export {
+  Ledger, openLedger, createMemoryDb,
+  type LedgerInit, type HeadInfo, type AppendResult, type IngestResult, type EntryFilter, type Equivocation, type EntryDraft
+} from './store.js'
+export type { VerifyReport, VerifyProgress } from './verify.js'
+export { readLockInfo, type LockInfo } from './lock.js'
+export { toHex } from './records.js'

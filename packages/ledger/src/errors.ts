@@ -1,0 +1,118 @@
+/**
+ * One error class per failure kind, each with a fixed `name` and a stable `code` (doc/errors.md, `## ledger`).
+ * Messages say what happened, what was expected and what to do; tests check `code` and `name` only.
+ */
+
+/** Base class: every ledger error has a stable `code`. */
+export class LedgerError extends Error {
+  readonly code: string
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'LedgerError'
+  }
+}
+
+/** The store is open in another process (or already in this one). `pid` is the holder when known. */
+export class LedgerLockedError extends LedgerError {
+  readonly pid: number | undefined
+  constructor (path: string, pid: number | undefined, options?: { cause?: unknown }) {
+    const holder = pid === undefined ? 'another process' : pid === process.pid ? `this process (pid ${pid})` : `process ${pid}`
+    super('ERR_LEDGER_LOCKED',
+      `the ledger at ${path} is locked by ${holder}; only one process may open a store. ` +
+      'Stop that process, or query it through its control API (the CLI does this when the daemon runs).', options)
+    this.name = 'LedgerLockedError'
+    this.pid = pid
+  }
+}
+
+/** Where in the store a verification failure was found. */
+export interface CorruptionDetail {
+  /** Author of the damaged chain, 64 lowercase hex characters, when the damage is in a chain. */
+  author?: string
+  /** Sequence number at which the damage was found. */
+  seq?: number
+  /** The LevelDB key involved, when one is. */
+  key?: string
+}
+
+/**
+ * The stored data fails re-verification. Codes: `ERR_LEDGER_CORRUPT` (a chain, signature, head, index or
+ * summary record does not check out, or LevelDB reported corruption) and `ERR_LEDGER_TRUNCATED` (a chain
+ * is shorter than it was known to be: entries were lost). The store is never served in this state.
+ */
+export class LedgerCorruptError extends LedgerError {
+  readonly detail: CorruptionDetail
+  constructor (code: 'ERR_LEDGER_CORRUPT' | 'ERR_LEDGER_TRUNCATED', path: string, what: string, detail: CorruptionDetail = {}, options?: { cause?: unknown }) {
+    super(code,
+      `the ledger at ${path} failed verification: ${what}. It was not opened, so no altered or shortened chain is served. ` +
+      'Move the folder aside and re-sync from peers (start the daemon on an empty ledger), or restore it from a backup.', options)
+    this.name = 'LedgerCorruptError'
+    this.detail = detail
+  }
+}
+
+/** The store was written under another schema version (`ERR_LEDGER_SCHEMA`). */
+export class LedgerSchemaError extends LedgerError {
+  readonly found: unknown
+  readonly expected: number
+  constructor (path: string, found: unknown, expected: number) {
+    const how = typeof found === 'number' && found > expected
+      ? 'It was written by a newer swarmtune: upgrade swarmtune to open it.'
+      : 'To migrate, export it with the swarmtune version that wrote it (`swarmtune ledger export --format jsonl`) ' +
+        'and import the file into a new store with this version (`swarmtune ledger import <file>`); every entry is re-verified on import.'
+    super('ERR_LEDGER_SCHEMA', `the ledger at ${path} has store schema ${JSON.stringify(found)}, this swarmtune reads schema ${expected}. ${how}`)
+    this.name = 'LedgerSchemaError'
+    this.found = found
+    this.expected = expected
+  }
+}
+
+/** An operation on a closed ledger (`ERR_LEDGER_CLOSED`). */
+export class LedgerClosedError extends LedgerError {
+  constructor () {
+    super('ERR_LEDGER_CLOSED', 'the ledger is closed; open it again with openLedger() before using it')
+    this.name = 'LedgerClosedError'
+  }
+}
+
+/**
+ * An entry was refused by `append`. Codes: `ERR_LEDGER_INVALID_ENTRY` (wire validation failed: size, schema,
+ * canonical form or signature; the wire code is in `cause`), `ERR_LEDGER_WRONG_COMMUNITY`, `ERR_LEDGER_GAP`
+ * (its seq is past the author's head + 1), `ERR_LEDGER_FORK` (its prev is not the author's head),
+ * `ERR_LEDGER_EQUIVOCATION` (another entry is stored for this author and seq), `ERR_LEDGER_BAD_CHECKPOINT`.
+ */
+export class LedgerEntryError extends LedgerError {
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'LedgerEntryError'
+  }
+}
+
+/** No entry matches the id or position asked for (`ERR_LEDGER_NOT_FOUND`). */
+export class LedgerNotFoundError extends LedgerError {
+  constructor (what: string) {
+    super('ERR_LEDGER_NOT_FOUND', `no ledger entry ${what}; list entries with \`swarmtune ledger list\` to find an id`)
+    this.name = 'LedgerNotFoundError'
+  }
+}
+
+/** A query or option was malformed (`ERR_LEDGER_BAD_ARGUMENT`). */
+export class LedgerArgumentError extends LedgerError {
+  constructor (message: string) {
+    super('ERR_LEDGER_BAD_ARGUMENT', message)
+    this.name = 'LedgerArgumentError'
+  }
+}
+
+/**
+ * A sync session failed. Codes: `ERR_LEDGER_SYNC_PROTOCOL` (malformed or unexpected frame from the peer),
+ * `ERR_LEDGER_SYNC_FRAME_TOO_LARGE`, `ERR_LEDGER_SYNC_LIMIT` (the peer exceeded a session limit),
+ * `ERR_LEDGER_SYNC_TIMEOUT` (no frame for SYNC_IDLE_TIMEOUT_MS), `ERR_LEDGER_SYNC_ABORTED`.
+ */
+export class LedgerSyncError extends LedgerError {
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'LedgerSyncError'
+  }
+}

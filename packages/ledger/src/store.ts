@@ -1,0 +1,681 @@
+/**
+ * The ledger store: signed entries in per-author chains, heads, indexes and equivocation evidence in one
+ * LevelDB (or memory-level) database. Layout: doc/ledger-format.md.
+ */
+import { readFile, rename, open as openFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { Level } from 'level'
+import { MemoryLevel } from 'memory-level'
+import { ENTRY_KINDS, decodeEntryUnverified, isEntryKind, parseCid, signEntry, validateEntry, type Entry, type EntryKind, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
+import { LEDGER_SCHEMA_VERSION, LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
+import { LedgerArgumentError, LedgerClosedError, LedgerCorruptError, LedgerEntryError, LedgerError, LedgerLockedError, LedgerSchemaError } from './errors.js'
+import { acquireLock, readLockInfo, type StoreLock } from './lock.js'
+import {
+  META_COMMUNITY, META_SCHEMA, META_SUMMARY, PREFIX, entryKey, evidenceKey, headKey, idKey, isAuthorHex, num16, parsePos,
+  positionOfIndexKey, prefixRange, type Position
+} from './keys.js'
+import { fromHex, indexRecords, jsonBytes, releaseRefs, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
+import { chainFault, verifyStore, type VerifyProgress, type VerifyReport } from './verify.js'
+
+
+/** Options of {@link openLedger}. */
+export interface LedgerInit {
+  /**
+   * Folder of a disk store: LevelDB in `<path>/db`, the lock file `<path>/lock`, known chain lengths in
+   * `<path>/lengths.json`. Created when missing.
+   */
+  path?: string
+  /** A database to run on instead of a folder: one made by {@link createMemoryDb} (in memory). */
+  db?: Db
+  /** fsync every write batch (default true). False is faster and survives a process crash, not a power loss. */
+  sync?: boolean
+  /** Aborts the verification on open. */
+  signal?: AbortSignal
+  /** Progress of the verification on open. */
+  onProgress?: (progress: VerifyProgress) => void
+}
+
+/** The last entry of one author chain. `length` = seq + 1. */
+export interface HeadInfo {
+  /** 32-byte Ed25519 public key, 64 lowercase hex. */
+  author: string
+  seq: number
+  length: number
+  /** CID string of the head entry. */
+  id: string
+}
+
+/** What `append` did with an entry that was not refused. */
+export interface AppendResult {
+  entry: SignedEntry
+  /** True when the entry was already stored (appending is idempotent by content id). */
+  duplicate: boolean
+}
+
+/**
+ * Outcome of `ingest` for one entry from the network: never throws. `accept`: stored now; `ignore`:
+ * already stored (`ERR_LEDGER_DUPLICATE`), or not storable yet because earlier entries of its chain are
+ * missing (`ERR_LEDGER_GAP`: sync fills the gap), or not valid yet (wire's clock-skew ignore); `reject`:
+ * invalid, of another community, a bad checkpoint, or conflicting with the stored chain
+ * (`ERR_LEDGER_EQUIVOCATION` / `ERR_LEDGER_FORK`, kept as evidence).
+ */
+export interface IngestResult {
+  status: 'accept' | 'ignore' | 'reject'
+  code?: string
+  reason?: string
+  /** CID string of the entry, when it decoded. */
+  id?: string
+  /** Author (hex) and seq, when it decoded; a gap's fill starts at the author's current length. */
+  author?: string
+  seq?: number
+  /** True when this entry was stored now as equivocation evidence. */
+  evidence?: boolean
+}
+
+/** Filter of {@link Ledger.entries}; all given fields must match. */
+export interface EntryFilter {
+  kind?: EntryKind
+  /** Author public key, 64 hex. */
+  author?: string
+  round?: number
+  /** Release manifest CID string: entries naming it (as release, parent, base or genesis release). */
+  release?: string
+  /** Earliest entry timestamp, ms since Unix epoch, inclusive. */
+  since?: number
+  /** Latest entry timestamp, ms since Unix epoch, inclusive. */
+  until?: number
+  /** Most entries returned. */
+  limit?: number
+  /** Newest first (by timestamp; by seq descending for an author filter). */
+  reverse?: boolean
+}
+
+/** Two validly signed entries by one author that cannot both be in its chain. */
+export interface Equivocation {
+  author: string
+  seq: number
+  /**
+   * `same-seq`: another entry is stored at this seq; `fork`: the conflicting entry's prev is not the stored
+   * entry at seq - 1 (so the author signed another entry there).
+   */
+  type: 'same-seq' | 'fork'
+  /** The stored entry it conflicts with (at `seq`, or at `seq - 1` for a fork). */
+  stored: SignedEntry
+  conflicting: SignedEntry
+}
+
+/** Draft of an entry to sign with {@link Ledger.sign}: seq, prev, author and community are filled in. */
+export interface EntryDraft<K extends EntryKind = EntryKind> {
+  kind: K
+  body: Entry<K>['body']
+  /** ms since Unix epoch; default now. */
+  ts?: number
+}
+
+interface Candidate { signed: SignedEntry, author: string, id: string }
+interface Outcome { code?: string, reason?: string, evidence?: boolean }
+
+const openDbs = new WeakSet<Db>()
+const utf8 = new TextDecoder()
+
+/** A fresh in-memory database (memory-level, UTF-8 keys, byte values) for {@link openLedger}. */
+export function createMemoryDb (): Db {
+  return new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db
+}
+
+/**
+ * Opens a ledger store and re-verifies all of it before returning (see {@link Ledger}).
+ *
+ * @throws LedgerLockedError `ERR_LEDGER_LOCKED` when another process (or this one) has the store open.
+ * @throws LedgerSchemaError `ERR_LEDGER_SCHEMA` when the store was written under another schema version.
+ * @throws LedgerCorruptError `ERR_LEDGER_CORRUPT` / `ERR_LEDGER_TRUNCATED` when verification fails.
+ * @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` when neither or both of `path` and `db` are given.
+ */
+export async function openLedger (init: LedgerInit): Promise<Ledger> {
+  if ((init.path === undefined) === (init.db === undefined)) throw new LedgerArgumentError('openLedger needs exactly one of `path` (a folder) or `db` (createMemoryDb())')
+  if (init.db !== undefined) {
+    if (openDbs.has(init.db)) throw new LedgerLockedError('<memory>', process.pid)
+    openDbs.add(init.db)
+    try {
+      if (init.db.status !== 'open') await init.db.open()
+      return await Ledger.fromDb(init.db, '<memory>', undefined, undefined, init)
+    } catch (err) {
+      openDbs.delete(init.db)
+      throw err
+    }
+  }
+  const dir = resolve(init.path as string)
+  const { lock, livePid } = acquireLock(dir)
+  let db: Db | undefined
+  try {
+    db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db
+    try {
+      await db.open()
+    } catch (err) {
+      const e = err as { code?: string, cause?: { code?: string } }
+      const code = e.cause?.code ?? e.code
+      if (code === 'LEVEL_LOCKED') throw new LedgerLockedError(dir, livePid ?? readLockInfo(dir)?.pid, { cause: err })
+      if (code === 'LEVEL_CORRUPTION') throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', dir, 'LevelDB reported corruption while opening', {}, { cause: err })
+      throw new LedgerError('ERR_LEDGER_IO', `could not open the LevelDB store in ${join(dir, 'db')}: ${(err as Error).message}. Check the folder's permissions and free space.`, { cause: err })
+    }
+    lock.confirm()
+    return await Ledger.fromDb(db, dir, lock, await readLengths(dir), init)
+  } catch (err) {
+    if (db?.status === 'open') await db.close().catch(() => {})
+    lock.release()
+    throw err
+  }
+}
+
+async function readLengths (dir: string): Promise<Map<string, number> | undefined> {
+  let text: string
+  try {
+    text = await readFile(join(dir, 'lengths.json'), 'utf8')
+  } catch {
+    return undefined
+  }
+  try {
+    const parsed = JSON.parse(text) as { version?: number, authors?: Record<string, number> }
+    const map = new Map<string, number>()
+    for (const [author, length] of Object.entries(parsed.authors ?? {})) {
+      if (!isAuthorHex(author) || !Number.isSafeInteger(length) || length < 0) throw new Error('bad record')
+      map.set(author, length)
+    }
+    return map
+  } catch (err) {
+    throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', dir, 'lengths.json is malformed', { key: 'lengths.json' }, { cause: err })
+  }
+}
+
+/**
+ * A ledger store: every author's chain of signed entries (seq from 0, each naming its predecessor's
+ * CID), heads, indexes by kind, round, author, release and time, and equivocation evidence.
+ *
+ * - Appending is one atomic LevelDB batch (entry + head + indexes + summary) and idempotent by content id.
+ * - On open the store checks its schema version and re-verifies every chain and signature; it fails closed.
+ * - One process opens a store at a time (own lock file + LevelDB's lock; see lock.ts).
+ *
+ * Events: `entry` (CustomEvent<SignedEntry>) after an entry is stored; `equivocation`
+ * (CustomEvent<SignedEntry>, the conflicting entry) after evidence is stored.
+ */
+export class Ledger extends EventTarget {
+  readonly path: string
+  /** What the verification on open found. */
+  readonly openReport: VerifyReport
+  readonly #db: Db
+  readonly #lock: StoreLock | undefined
+  readonly #sync: boolean
+  readonly #heads: Map<string, Head>
+  #summary: Summary
+  #community: CID | undefined
+  #queue: Promise<unknown> = Promise.resolve()
+  #closed = false
+  #lengthsDirty = false
+  #lengthsTimer: NodeJS.Timeout | undefined
+
+  private constructor (db: Db, path: string, lock: StoreLock | undefined, sync: boolean, state: { heads: Map<string, Head>, summary: Summary, community: CID | undefined, report: VerifyReport }) {
+    super()
+    this.#db = db
+    this.path = path
+    this.#lock = lock
+    this.#sync = sync
+    this.#heads = state.heads
+    this.#summary = state.summary
+    this.#community = state.community
+    this.openReport = state.report
+    if (lock !== undefined) {
+      this.#lengthsTimer = setInterval(() => { void this.#writeLengths().catch(() => {}) }, LENGTHS_WRITE_INTERVAL_MS)
+      this.#lengthsTimer.unref()
+    }
+  }
+
+  /** @internal Used by {@link openLedger}. */
+  static async fromDb (db: Db, path: string, lock: StoreLock | undefined, knownLengths: Map<string, number> | undefined, init: LedgerInit): Promise<Ledger> {
+    await checkSchema(db, path)
+    let state = await verifyStore(db, { path, knownLengths, signal: init.signal, onProgress: init.onProgress })
+    let rebuilt = false
+    if (!state.indexesOk) {
+      await rebuildIndexes(db)
+      rebuilt = true
+      state = await verifyStore(db, { path, knownLengths, signal: init.signal })
+      if (!state.indexesOk) throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'the indexes still differ from the entries after a rebuild')
+    }
+    const ledger = new Ledger(db, path, lock, init.sync ?? true, { ...state, report: { ...state.report, indexesRebuilt: rebuilt } })
+    if (lock !== undefined) await ledger.#writeLengths(true)
+    return ledger
+  }
+
+  /** The community id (CID of its genesis entry), once any entry is stored. */
+  get community (): CID | undefined {
+    return this.#community
+  }
+
+  /** Number of stored entries. */
+  get size (): number {
+    return this.#summary.entries
+  }
+
+  /** Number of stored equivocation evidence records. */
+  get evidenceCount (): number {
+    return this.#summary.evidence
+  }
+
+  get closed (): boolean {
+    return this.#closed
+  }
+
+  /** Every author's head, sorted by author. */
+  heads (): HeadInfo[] {
+    return [...this.#heads].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+      .map(([author, h]) => ({ author, seq: h.seq, length: h.seq + 1, id: h.id }))
+  }
+
+  /** The head of one author chain (author as 64 hex or 32 raw bytes), or undefined. */
+  head (author: string | Uint8Array): HeadInfo | undefined {
+    const hex = typeof author === 'string' ? author : toHex(author)
+    const h = this.#heads.get(hex)
+    return h === undefined ? undefined : { author: hex, seq: h.seq, length: h.seq + 1, id: h.id }
+  }
+
+  /**
+   * Validates and stores one entry (wire bytes or a SignedEntry). Idempotent: storing an entry twice
+   * returns `duplicate: true`.
+   *
+   * @throws LedgerEntryError with the code of {@link IngestResult} when the entry is refused (an
+   *   equivocating entry is kept as evidence before the error is thrown).
+   */
+  async append (input: SignedEntry | Uint8Array, options: { sync?: boolean } = {}): Promise<AppendResult> {
+    const bytes = input instanceof Uint8Array ? input : input.bytes
+    const [result] = await this.ingest([bytes], options)
+    if (result.status === 'accept' || result.code === 'ERR_LEDGER_DUPLICATE') {
+      return { entry: decodeEntryUnverified(bytes), duplicate: result.status !== 'accept' }
+    }
+    throw new LedgerEntryError(result.code ?? 'ERR_LEDGER_INVALID_ENTRY', `entry refused: ${result.reason ?? ''}`)
+  }
+
+  /**
+   * Validates and stores entries received from the network, in order, in one atomic batch. Never throws:
+   * each entry gets an {@link IngestResult}. Entries of one chain must come in seq order.
+   */
+  async ingest (inputs: Uint8Array[], options: { sync?: boolean } = {}): Promise<IngestResult[]> {
+    if (this.#closed) return inputs.map(() => ({ status: 'reject', code: 'ERR_LEDGER_CLOSED', reason: 'the ledger is closed' }))
+    const results: IngestResult[] = new Array(inputs.length)
+    const candidates: Array<{ index: number, candidate: Candidate }> = []
+    const validations = await Promise.all(inputs.map(async (bytes) => await validateEntry(bytes, { community: this.#community })))
+    validations.forEach((v, index) => {
+      if (v.status !== 'accept' || v.value === undefined) {
+        results[index] = { status: v.status === 'ignore' ? 'ignore' : 'reject', code: v.code ?? 'ERR_LEDGER_INVALID_ENTRY', reason: v.reason ?? 'the entry failed validation' }
+        return
+      }
+      const signed = v.value
+      candidates.push({ index, candidate: { signed, author: toHex(signed.entry.author), id: signed.id.toString() } })
+    })
+    if (candidates.length === 0) return results
+    try {
+      const outcomes = await this.#exclusive(async () => await this.#commit(candidates.map((c) => c.candidate), options.sync ?? this.#sync))
+      candidates.forEach(({ index, candidate }, i) => {
+        const o = outcomes[i]
+        const base = { id: candidate.id, author: candidate.author, seq: candidate.signed.entry.seq }
+        if (o.code === undefined) results[index] = { status: 'accept', ...base }
+        else if (o.code === 'ERR_LEDGER_DUPLICATE' || o.code === 'ERR_LEDGER_GAP') results[index] = { status: 'ignore', code: o.code, reason: o.reason, ...base }
+        else results[index] = { status: 'reject', code: o.code, reason: o.reason, evidence: o.evidence, ...base }
+      })
+    } catch (err) {
+      const e = err as { code?: string, message?: string }
+      for (const { index } of candidates) results[index] = { status: 'ignore', code: e.code ?? 'ERR_LEDGER_IO', reason: e.message }
+    }
+    return results
+  }
+
+  /**
+   * Signs a new entry with `key` at the head of the key's own chain (seq, prev, author and community
+   * filled in) and stores it, atomically with respect to other appends, so that no two entries of this
+   * process ever share a seq. A checkpoint draft may omit its body: `{ length: seq, head: prev }` is used.
+   *
+   * @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` for a non-genesis draft while no community is known.
+   * @throws LedgerEntryError when the signed entry is refused (e.g. a wrong body shape).
+   */
+  async sign<K extends EntryKind> (draft: EntryDraft<K>, key: SigningKey, options: { sync?: boolean } = {}): Promise<SignedEntry> {
+    this.#assertOpen()
+    return await this.#exclusive(async () => {
+      const author = toHex(key.publicKey.raw)
+      const head = this.#heads.get(author)
+      const seq = head === undefined ? 0 : head.seq + 1
+      const prev = head === undefined ? null : parseCid(head.id).bytes
+      if (draft.kind !== 'genesis' && this.#community === undefined) {
+        throw new LedgerArgumentError(`cannot sign a ${draft.kind} entry before the ledger knows its community: store the genesis entry first`)
+      }
+      const community = draft.kind === 'genesis' ? new Uint8Array(0) : (this.#community as CID).bytes
+      const body = draft.kind === 'checkpoint' && draft.body === undefined ? { length: seq, head: prev } : draft.body
+      const unsigned = { v: 1, community, author: key.publicKey.raw, seq, prev, ts: draft.ts ?? Date.now(), kind: draft.kind, body } as unknown as UnsignedEntry
+      const signed = await signEntry(unsigned, key)
+      const v = await validateEntry(signed.bytes, { community: this.#community })
+      if (v.status !== 'accept') throw new LedgerEntryError('ERR_LEDGER_INVALID_ENTRY', `the signed ${draft.kind} entry does not validate (${v.code ?? ''}: ${v.reason ?? ''}); check the body against protocol/entries.md`)
+      const [outcome] = await this.#commit([{ signed, author, id: signed.id.toString() }], options.sync ?? this.#sync)
+      if (outcome.code !== undefined) throw new LedgerEntryError(outcome.code, `the signed entry was refused: ${outcome.reason ?? ''}`)
+      return signed
+    })
+  }
+
+  /** The stored entry with this content id (CID or CID string), or undefined. */
+  async get (id: CID | string): Promise<SignedEntry | undefined> {
+    this.#assertOpen()
+    const pos = await this.#db.get(idKey(id.toString()))
+    if (pos === undefined) return undefined
+    const p = parsePos(utf8.decode(pos))
+    return p === undefined ? undefined : await this.at(p.author, p.seq)
+  }
+
+  /** The stored entry at (author, seq), or undefined. */
+  async at (author: string | Uint8Array, seq: number): Promise<SignedEntry | undefined> {
+    this.#assertOpen()
+    const bytes = await this.#db.get(entryKey(typeof author === 'string' ? author : toHex(author), seq))
+    return bytes === undefined ? undefined : decodeEntryUnverified(bytes)
+  }
+
+  /** Raw bytes of an author's entries with seq in [from, to], in seq order. */
+  async * chainBytes (author: string, from = 0, to = Number.MAX_SAFE_INTEGER): AsyncGenerator<Uint8Array> {
+    this.#assertOpen()
+    const iterator = this.#db.values({ gte: entryKey(author, from), lte: entryKey(author, to) })
+    try {
+      while (true) {
+        const batch = await iterator.nextv(256)
+        if (batch.length === 0) return
+        yield * batch
+      }
+    } finally {
+      await iterator.close()
+    }
+  }
+
+  /**
+   * Stored entries matching `filter`, ordered by timestamp (then author, seq), or by seq for an author filter.
+   * @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` for a malformed filter.
+   */
+  async * entries (filter: EntryFilter = {}): AsyncGenerator<SignedEntry> {
+    this.#assertOpen()
+    checkFilter(filter)
+    const limit = filter.limit ?? Number.POSITIVE_INFINITY
+    if (limit === 0) return
+    let count = 0
+    const matches = (s: SignedEntry): boolean => entryMatches(s, filter)
+    if (filter.author !== undefined) {
+      const iterator = this.#db.values({ ...prefixRange(`${PREFIX.entry}${filter.author}!`), reverse: filter.reverse === true })
+      try {
+        while (true) {
+          const batch = await iterator.nextv(256)
+          if (batch.length === 0) return
+          for (const bytes of batch) {
+            const s = decodeEntryUnverified(bytes)
+            if (!matches(s)) continue
+            yield s
+            if (++count >= limit) return
+          }
+        }
+      } finally {
+        await iterator.close()
+      }
+    }
+    const prefix = filter.round !== undefined
+      ? `${PREFIX.round}${num16(filter.round)}!`
+      : filter.release !== undefined
+        ? `${PREFIX.release}${filter.release}!`
+        : filter.kind !== undefined ? `${PREFIX.kind}${filter.kind}!` : PREFIX.time
+    const range = {
+      gte: prefix + (filter.since !== undefined ? num16(filter.since) : ''),
+      lt: filter.until !== undefined ? prefix + num16(filter.until + 1) : prefix + '\xff'
+    }
+    const iterator = this.#db.keys({ ...range, reverse: filter.reverse === true })
+    try {
+      while (true) {
+        const keys = await iterator.nextv(256)
+        if (keys.length === 0) return
+        const positions = keys.map(positionOfIndexKey).filter((p): p is Position => p !== undefined)
+        const values = await this.#db.getMany(positions.map((p) => entryKey(p.author, p.seq)))
+        for (const bytes of values) {
+          if (bytes === undefined) continue
+          const s = decodeEntryUnverified(bytes)
+          if (!matches(s)) continue
+          yield s
+          if (++count >= limit) return
+        }
+      }
+    } finally {
+      await iterator.close()
+    }
+  }
+
+  /** Every stored equivocation: the conflicting entry and the stored one it conflicts with. */
+  async * equivocations (): AsyncGenerator<Equivocation> {
+    this.#assertOpen()
+    for await (const [key, bytes] of this.#db.iterator(prefixRange(PREFIX.evidence))) {
+      const parts = key.slice(2).split('!')
+      const pos = parsePos(`${parts[0]}!${parts[1]}`)
+      if (pos === undefined) continue
+      const conflicting = decodeEntryUnverified(bytes)
+      const same = await this.at(pos.author, pos.seq)
+      if (same !== undefined && !same.id.equals(conflicting.id)) {
+        yield { author: pos.author, seq: pos.seq, type: 'same-seq', stored: same, conflicting }
+        continue
+      }
+      const before = pos.seq > 0 ? await this.at(pos.author, pos.seq - 1) : undefined
+      if (before !== undefined) yield { author: pos.author, seq: pos.seq, type: 'fork', stored: before, conflicting }
+    }
+  }
+
+  /**
+   * Re-verifies the whole open store now (what open does): chains, signatures, heads, summary, evidence,
+   * indexes. Appends wait while it runs.
+   * @throws LedgerCorruptError as {@link openLedger} does.
+   */
+  async verify (options: { signal?: AbortSignal, onProgress?: (p: VerifyProgress) => void } = {}): Promise<VerifyReport> {
+    this.#assertOpen()
+    return await this.#exclusive(async () => {
+      const state = await verifyStore(this.#db, { path: this.path, ...options })
+      if (!state.indexesOk) throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', this.path, 'the indexes differ from the entries (reopen the store to rebuild them)')
+      return state.report
+    })
+  }
+
+  /** Waits for pending appends, records the chain lengths (disk stores), closes the database and the lock. */
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#lengthsTimer)
+    await this.#queue.catch(() => {})
+    try {
+      if (this.#lock !== undefined) await this.#writeLengths(true)
+    } finally {
+      await this.#db.close()
+      this.#lock?.release()
+      openDbs.delete(this.#db)
+    }
+  }
+
+  #assertOpen (): void {
+    if (this.#closed) throw new LedgerClosedError()
+  }
+
+  async #exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(async () => {
+      this.#assertOpen()
+      return await fn()
+    })
+    this.#queue = run.catch(() => {})
+    return await run
+  }
+
+  /** Classifies validated entries against the chains and writes all that fit in one batch. */
+  async #commit (candidates: Candidate[], sync: boolean): Promise<Outcome[]> {
+    const existing = await this.#db.getMany(candidates.map((c) => idKey(c.id)))
+    const heads = new Map<string, Head>()
+    const headOf = (author: string): Head | undefined => heads.get(author) ?? this.#heads.get(author)
+    const seen = new Set<string>()
+    const ops: Array<{ type: 'put', key: string, value: Uint8Array }> = []
+    const digest = fromHex(this.#summary.digest) as Uint8Array
+    let community = this.#community
+    let newCommunity = false
+    let added = 0
+    let evidence = 0
+    const appended: SignedEntry[] = []
+    const evidenced: SignedEntry[] = []
+    const outcomes: Outcome[] = []
+    for (let i = 0; i < candidates.length; i++) {
+      const { signed, author, id } = candidates[i]
+      const { seq, kind } = signed.entry
+      if (existing[i] !== undefined || seen.has(id)) {
+        outcomes.push({ code: 'ERR_LEDGER_DUPLICATE', reason: `entry ${id} is already stored` })
+        continue
+      }
+      if (community === undefined) {
+        community = kind === 'genesis' ? signed.id : parseCid(signed.entry.community)
+        newCommunity = true
+      }
+      const head = headOf(author)
+      const expected = head === undefined ? 0 : head.seq + 1
+      if (seq > expected) {
+        outcomes.push({ code: 'ERR_LEDGER_GAP', reason: `seq ${seq} of author ${author} follows seq ${expected - 1}; entries ${expected}..${seq - 1} are missing (sync fills them)` })
+        continue
+      }
+      const fault = seq < expected
+        ? { code: 'ERR_LEDGER_EQUIVOCATION', reason: `author ${author} signed two different entries with seq ${seq}` }
+        : chainFault(signed, author, seq, head, community)
+      if (fault !== undefined) {
+        const isEvidence = fault.code === 'ERR_LEDGER_EQUIVOCATION' || fault.code === 'ERR_LEDGER_FORK'
+        let stored = false
+        if (isEvidence && !seen.has(`x${id}`)) {
+          const key = evidenceKey(author, seq, id)
+          if (await this.#db.get(key) === undefined) {
+            ops.push({ type: 'put', key, value: signed.bytes })
+            seen.add(`x${id}`)
+            evidence++
+            evidenced.push(signed)
+            stored = true
+          }
+        }
+        outcomes.push({ ...fault, evidence: stored })
+        continue
+      }
+      ops.push({ type: 'put', key: entryKey(author, seq), value: signed.bytes })
+      for (const [key, value] of indexRecords(signed, author, id)) ops.push({ type: 'put', key, value })
+      heads.set(author, { seq, id })
+      xorInto(digest, signed.id.multihash.digest)
+      seen.add(id)
+      added++
+      appended.push(signed)
+      outcomes.push({})
+    }
+    if (added === 0 && evidence === 0) return outcomes
+    for (const [author, head] of heads) ops.push({ type: 'put', key: headKey(author), value: jsonBytes(head) })
+    const authors = new Set([...this.#heads.keys(), ...heads.keys()]).size
+    const summary: Summary = { entries: this.#summary.entries + added, authors, evidence: this.#summary.evidence + evidence, digest: toHex(digest) }
+    ops.push({ type: 'put', key: META_SUMMARY, value: jsonBytes(summary) })
+    if (newCommunity && added > 0) ops.push({ type: 'put', key: META_COMMUNITY, value: (community as CID).bytes })
+    try {
+      await this.#db.batch(ops, { sync } as object)
+    } catch (err) {
+      throw new LedgerError('ERR_LEDGER_IO', `could not write to the ledger store: ${(err as Error).message}. Check free space and permissions; nothing was stored.`, { cause: err })
+    }
+    for (const [author, head] of heads) this.#heads.set(author, head)
+    this.#summary = summary
+    if (newCommunity && added > 0) this.#community = community
+    this.#lengthsDirty = true
+    for (const signed of appended) this.dispatchEvent(new CustomEvent('entry', { detail: signed }))
+    for (const signed of evidenced) this.dispatchEvent(new CustomEvent('equivocation', { detail: signed }))
+    return outcomes
+  }
+
+  /** Writes `<path>/lengths.json` (tmp file, fsync, rename): a lower bound of every chain's length. */
+  async #writeLengths (force = false): Promise<void> {
+    if (this.#lock === undefined || (!force && !this.#lengthsDirty)) return
+    this.#lengthsDirty = false
+    const authors: Record<string, number> = {}
+    for (const [author, head] of this.#heads) authors[author] = head.seq + 1
+    const text = JSON.stringify({ version: LEDGER_SCHEMA_VERSION, entries: this.#summary.entries, authors }) + '\n'
+    const tmp = join(this.path, 'lengths.json.tmp')
+    const handle = await openFile(tmp, 'w', 0o600)
+    try {
+      await handle.writeFile(text)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(tmp, join(this.path, 'lengths.json'))
+  }
+}
+
+async function checkSchema (db: Db, path: string): Promise<void> {
+  let value: Uint8Array | undefined
+  try {
+    value = await db.get(META_SCHEMA)
+  } catch (err) {
+    throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'LevelDB could not read the schema record', { key: META_SCHEMA }, { cause: err })
+  }
+  if (value === undefined) {
+    const any = await db.keys({ limit: 1 }).all().catch((err: unknown) => {
+      throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'LevelDB reported an error while reading the store', {}, { cause: err })
+    })
+    if (any.length > 0) throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'the schema record is missing from a non-empty store', { key: META_SCHEMA })
+    await db.put(META_SCHEMA, jsonBytes({ version: LEDGER_SCHEMA_VERSION }), { sync: true } as object)
+    return
+  }
+  let version: unknown
+  try {
+    version = (JSON.parse(utf8.decode(value)) as { version?: unknown }).version
+  } catch {
+    throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'the schema record is malformed', { key: META_SCHEMA })
+  }
+  if (version !== LEDGER_SCHEMA_VERSION) throw new LedgerSchemaError(path, version, LEDGER_SCHEMA_VERSION)
+}
+
+/** Deletes every derived index record and writes them again from the (verified) entries. */
+async function rebuildIndexes (db: Db): Promise<void> {
+  for (const prefix of [PREFIX.id, PREFIX.time, PREFIX.kind, PREFIX.round, PREFIX.release]) await db.clear(prefixRange(prefix))
+  const iterator = db.iterator(prefixRange(PREFIX.entry))
+  try {
+    while (true) {
+      const batch = await iterator.nextv(1000)
+      if (batch.length === 0) break
+      const ops: Array<{ type: 'put', key: string, value: Uint8Array }> = []
+      for (const [key, bytes] of batch) {
+        const pos = parsePos(key.slice(2)) as Position
+        const signed = decodeEntryUnverified(bytes)
+        for (const [k, value] of indexRecords(signed, pos.author, signed.id.toString())) ops.push({ type: 'put', key: k, value })
+      }
+      await db.batch(ops, { sync: true } as object)
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+function checkFilter (filter: EntryFilter): void {
+  const bad = (what: string): never => { throw new LedgerArgumentError(`bad entry filter: ${what}`) }
+  if (filter.author !== undefined && !isAuthorHex(filter.author)) bad('author must be a 32-byte public key as 64 lowercase hex digits')
+  for (const name of ['round', 'limit', 'since', 'until'] as const) {
+    const n = filter[name]
+    if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) bad(`${name} must be a non-negative integer`)
+  }
+  if (filter.release !== undefined) {
+    try {
+      filter.release = parseCid(filter.release).toString()
+    } catch {
+      bad('release must be a CID string')
+    }
+  }
+  if (filter.kind !== undefined && !isEntryKind(filter.kind)) {
+    bad(`kind must be one of ${ENTRY_KINDS.join(', ')}`)
+  }
+}
+
+function entryMatches (s: SignedEntry, f: EntryFilter): boolean {
+  const e = s.entry
+  if (f.kind !== undefined && e.kind !== f.kind) return false
+  if (f.since !== undefined && e.ts < f.since) return false
+  if (f.until !== undefined && e.ts > f.until) return false
+  if (f.round !== undefined && (e.body as { round?: unknown }).round !== f.round) return false
+  if (f.author !== undefined && toHex(e.author) !== f.author) return false
+  if (f.release !== undefined && !releaseRefs(e).some(([manifest]) => manifest === f.release)) return false
+  return true
+}
+
