@@ -1,0 +1,99 @@
+/**
+ * Errors of the fedavg package. One class per failure kind, each with a fixed `name` and a stable `code`
+ * (listed in doc/errors.md under `## fedavg`). Tests and callers branch on `code` or `name`, never on the
+ * message, which says what happened, what was expected and what to do.
+ */
+
+/** Stable error codes of the fedavg package. */
+export type FedAvgErrorCode =
+  | 'ERR_FEDAVG_INVALID_SPEC'
+  | 'ERR_FEDAVG_INVALID_CONFIG'
+  | 'ERR_FEDAVG_TENSOR_COUNT'
+  | 'ERR_FEDAVG_SHAPE_MISMATCH'
+  | 'ERR_FEDAVG_NON_FINITE'
+  | 'ERR_FEDAVG_INVALID_WEIGHT'
+  | 'ERR_FEDAVG_NORM_BOUND'
+  | 'ERR_FEDAVG_INVALID_ID'
+  | 'ERR_FEDAVG_DUPLICATE_CONTRIBUTION'
+  | 'ERR_FEDAVG_OUTLIER'
+  | 'ERR_FEDAVG_CANONICAL_ORDER'
+  | 'ERR_FEDAVG_TOO_FEW_DELTAS'
+  | 'ERR_FEDAVG_OPTIMIZER_STATE'
+  | 'ERR_FEDAVG_CODEC_TRUNCATED'
+  | 'ERR_FEDAVG_CODEC_MAGIC'
+  | 'ERR_FEDAVG_CODEC_VERSION'
+  | 'ERR_FEDAVG_CODEC_UNKNOWN'
+  | 'ERR_FEDAVG_CODEC_MALFORMED'
+  | 'ERR_FEDAVG_CODEC_TOO_LARGE'
+  | 'ERR_FEDAVG_CODEC_RANGE'
+
+/** Base class: every error thrown by this package is a `FedAvgError` with a stable `code`. */
+export class FedAvgError extends Error {
+  readonly code: FedAvgErrorCode
+
+  constructor (code: FedAvgErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'FedAvgError'
+  }
+}
+
+/** A model spec (the release's tensor shapes) is malformed: empty, non-integer or non-positive dimensions, too large. */
+export class InvalidSpecError extends FedAvgError {
+  constructor (message: string) {
+    super('ERR_FEDAVG_INVALID_SPEC', message)
+    this.name = 'InvalidSpecError'
+  }
+}
+
+/** An aggregator, server optimiser or codec configuration is out of range. Thrown at start-up by `validate…()`. */
+export class InvalidConfigError extends FedAvgError {
+  constructor (message: string) {
+    super('ERR_FEDAVG_INVALID_CONFIG', message)
+    this.name = 'InvalidConfigError'
+  }
+}
+
+/**
+ * A contribution failed validation. `code` says which check: tensor count, shape, non-finite value, weight,
+ * norm bound, id or duplicate. Aggregators do not throw it for a bad contribution: they exclude the
+ * contribution and report a `Rejection` with the same code. It is thrown by `assertContribution`.
+ */
+export class ContributionRejectedError extends FedAvgError {
+  constructor (code: FedAvgErrorCode, message: string) {
+    super(code, message)
+    this.name = 'ContributionRejectedError'
+  }
+}
+
+/** Contributions were added to a streaming accumulator out of canonical (ascending id) order: a caller bug. */
+export class CanonicalOrderError extends FedAvgError {
+  constructor (message: string) {
+    super('ERR_FEDAVG_CANONICAL_ORDER', message)
+    this.name = 'CanonicalOrderError'
+  }
+}
+
+/** A robust aggregator needs more accepted deltas than it was given (e.g. Krum needs n ≥ 2f + 3). */
+export class TooFewDeltasError extends FedAvgError {
+  constructor (message: string) {
+    super('ERR_FEDAVG_TOO_FEW_DELTAS', message)
+    this.name = 'TooFewDeltasError'
+  }
+}
+
+/** Server optimiser state does not match the optimiser kind or the model spec, or its bytes are malformed. */
+export class OptimizerStateError extends FedAvgError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_FEDAVG_OPTIMIZER_STATE', message, options)
+    this.name = 'OptimizerStateError'
+  }
+}
+
+/** Encoded delta bytes are malformed, truncated, too large or of an unknown codec; or a value cannot be encoded. */
+export class CodecError extends FedAvgError {
+  constructor (code: FedAvgErrorCode, message: string) {
+    super(code, message)
+    this.name = 'CodecError'
+  }
+}
