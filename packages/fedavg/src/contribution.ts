@@ -4,6 +4,7 @@
  */
 import { MAX_CONTRIBUTION_ID_BYTES, MAX_WEIGHT } from './constants.js'
 import { ContributionRejectedError, type FedAvgErrorCode } from './errors.js'
+import { finiteSquaredNorm } from './kernels.js'
 import { sameShape, type ModelSpec, type Shape } from './spec.js'
 
 /** One client's or volunteer's delta with its aggregation weight. */
@@ -58,23 +59,17 @@ function reject (code: FedAvgErrorCode, reason: string): Verdict {
 }
 
 /**
- * L2 norm of a delta over all its tensors, summed in Float64 in weight order then coordinate order (so it
- * is the same on every machine). Assumes finite values.
+ * L2 norm of a delta: per tensor, the sum of squares in Float64 in coordinate order; those sums added in
+ * weight order; then the square root — the same on every machine. NaN if a value is not finite.
  */
 export function deltaNorm (delta: readonly Float32Array[]): number {
   let s = 0
   for (const t of delta) {
-    for (let i = 0; i < t.length; i++) s += t[i] * t[i]
+    const q = finiteSquaredNorm(t)
+    if (q < 0) return NaN
+    s += q
   }
   return Math.sqrt(s)
-}
-
-/** Index of the first non-finite value (NaN, ±Infinity) in `t`, or -1. */
-export function firstNonFinite (t: Float32Array): number {
-  for (let i = 0; i < t.length; i++) {
-    if (!Number.isFinite(t[i])) return i
-  }
-  return -1
 }
 
 /**
@@ -106,13 +101,17 @@ export function checkContribution (c: Contribution, spec: ModelSpec, options: Va
       return reject('ERR_FEDAVG_SHAPE_MISMATCH', `tensor ${t} is declared [${c.shapes[t].join(', ')}], the release has [${spec.shapes[t].join(', ')}]`)
     }
   }
+  // one pass per tensor: each value is checked finite before it enters the sum of squares
+  let squares = 0
   for (let t = 0; t < c.delta.length; t++) {
-    const i = firstNonFinite(c.delta[t])
-    if (i >= 0) {
+    const s = finiteSquaredNorm(c.delta[t])
+    if (s < 0) {
+      const i = -s - 1
       return reject('ERR_FEDAVG_NON_FINITE', `tensor ${t} holds ${c.delta[t][i]} at index ${i}; every delta value must be finite`)
     }
+    squares += s
   }
-  const norm = deltaNorm(c.delta)
+  const norm = Math.sqrt(squares)
   if (options.maxNorm !== undefined && !(norm <= options.maxNorm)) {
     return reject('ERR_FEDAVG_NORM_BOUND', `delta L2 norm ${norm} exceeds the bound ${options.maxNorm}`)
   }

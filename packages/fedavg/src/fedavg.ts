@@ -7,12 +7,13 @@
  * Determinism: contributions enter in canonical order (ascending id bytes); each coordinate is summed in
  * Float64 in that order and rounded to Float32 once, after the division by the total weight. The
  * streaming accumulator and the chunked in-memory path perform the same operations per coordinate in the
- * same order, so both give identical bytes.
+ * same order (four deltas per sweep in memory, one by one when streaming: the same additions), so both
+ * give identical bytes.
  */
 import { CHUNK_COORDS } from './constants.js'
 import { checkContribution, compareIds, idHex, screen, type AcceptedContribution, type Contribution, type Rejection, type ValidationOptions, type Verdict } from './contribution.js'
 import { CanonicalOrderError, InvalidConfigError } from './errors.js'
-import { addScaled, divideInto } from './kernels.js'
+import { addScaled, addScaled4, divideInto } from './kernels.js'
 import { noUpdate, type AggregateResult } from './result.js'
 import type { ModelSpec } from './spec.js'
 
@@ -131,9 +132,12 @@ export function weightedMean (accepted: readonly AcceptedContribution[], rejecte
       const to = Math.min(n, from + CHUNK_COORDS)
       const acc = scratch.subarray(0, to - from)
       acc.fill(0)
-      for (let k = 0; k < accepted.length; k++) {
-        addScaled(acc, accepted[k].contribution.delta[t].subarray(from, to), scales[k])
+      let k = 0
+      for (; k + 4 <= accepted.length; k += 4) {
+        const [a, b, c, d] = accepted.slice(k, k + 4).map((x) => x.contribution.delta[t])
+        addScaled4(acc, a, scales[k], b, scales[k + 1], c, scales[k + 2], d, scales[k + 3], from)
       }
+      for (; k < accepted.length; k++) addScaled(acc, accepted[k].contribution.delta[t], scales[k], from)
       divideInto(out.subarray(from, to), acc, totalWeight)
     }
     return out
