@@ -1,1 +1,80 @@
-export {}
+/**
+ * @packageDocumentation
+ *
+ * The swarmtune daemon: a libp2p host (TCP, noise, yamux, identify, ping; bootstrap, mDNS and Kademlia
+ * discovery), one gossipsub topic per community with a validator and peer scoring, a content-addressed blob
+ * store with a multi-provider blob exchange, an event bus, and a control API on 127.0.0.1.
+ *
+ * ```ts
+ * import { initDataDir, createDaemon, ControlClient } from '@swarmtune/node'
+ *
+ * await initDataDir('/tmp/st', { config: { listen: ['/ip4/127.0.0.1/tcp/0'], control: { port: 0 }, mdns: false } })
+ * const daemon = await createDaemon({ dataDir: '/tmp/st' })
+ * await daemon.start()
+ * const cid = await daemon.exchange.put(new TextEncoder().encode('hello'))
+ * const client = await ControlClient.fromDataDir('/tmp/st')
+ * console.log((await client.status()).peerId, cid.toString())
+ * await daemon.stop()
+ * ```
+ *
+ * ## Composition: plugging services in
+ *
+ * `createDaemon({ dataDir, services: { ledger: (components) => service } })` builds each service from the
+ * {@link DaemonComponents} — `libp2p` (register stream protocols with `libp2p.handle`), `gossip` (join a
+ * community, install a validator, subscribe to validated messages, publish), `blobs` and `exchange`
+ * (store, fetch, announce), `events` (emit `<service>:<what>` events onto the live stream), `control`,
+ * `dataDir.paths` (e.g. `paths.ledger` for a LevelDB store), `privateKey` (sign entries), `log`.
+ * A {@link DaemonService} may have `start()` / `stop()` (called after the core is up, stopped in reverse
+ * order), `routes` (a fastify plugin mounted at `/v1/<name>` of the control API, behind the bearer token)
+ * and `status()` (shown under `services.<name>` of `GET /v1/status`).
+ *
+ * Gossip validators return `{ status: 'accept' | 'ignore' | 'reject', code?, reason?, value? }`; the
+ * default is `validateEntry` of `@swarmtune/wire`. `reject` lowers the forwarding peer's gossipsub score.
+ * The `value` of an accepted message reaches handlers as `GossipMessage.value`.
+ *
+ * The CLI talks to a running daemon through {@link ControlClient}; doc/daemon.md documents the data
+ * folder, configuration, control API and peer-score parameters, doc/errors.md (`## node`) the error codes.
+ */
+
+export { createDaemon, Daemon, DAEMON_VERSION } from './daemon.js'
+export type { DaemonComponents, DaemonService, ServiceFactory, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon.js'
+
+export { createConfig, mergeConfig, validateConfig, isLoopbackHost, DEFAULT_CONFIG } from './config.js'
+export type { DaemonConfig, DaemonConfigInit, DhtMode } from './config.js'
+
+export { initDataDir, openDataDir, readConfig, dataDirPaths, defaultDataDir } from './data-dir.js'
+export type { DataDir, DataDirPaths, InitDataDirOptions, InitDataDirResult } from './data-dir.js'
+
+export { createHost, GOSSIP_MAX_INBOUND_BYTES } from './host.js'
+export type { Host, HostInit, HostServices } from './host.js'
+
+export { Gossip, entryValidator } from './gossip.js'
+export type { GossipValidator, GossipVerdict, GossipMessage, GossipHandler } from './gossip.js'
+export { PEER_SCORE_THRESHOLDS, communityTopicScoreParams, peerScoreParams, decayFor } from './peer-score.js'
+
+export { BlobStore, chunkCount, chunkRange, chunkHash } from './blob-store.js'
+export type { BlobStat, ChunkTable, BlobStoreInit } from './blob-store.js'
+export { BlobExchange } from './blob-exchange.js'
+export type { BlobExchangeInit, BlobExchangeComponents } from './blob-exchange.js'
+export type { FetchOptions, FetchResult, FetchPenalty, PenaltyReason, BlobFetchProgressEvents } from './blob-fetch.js'
+export { blobServer } from './blob-server.js'
+export type { BlobSource, BlobServerInit } from './blob-server.js'
+export { blobCidFromDigest } from './cid.js'
+
+export { PeerReputation } from './reputation.js'
+export { EventBus } from './events.js'
+export type { DaemonEvent, CoreEventType, EventListener, StreamOptions } from './events.js'
+export { ControlApi } from './control-api.js'
+export { ControlClient } from './control-client.js'
+export type { ControlClientInit, FetchLine, FetchSummary } from './control-client.js'
+export { createLogger } from './logger.js'
+export type { Logger } from './logger.js'
+export { checkReachability, probeTcp, portFree, scopeOf, tcpTarget } from './reachability.js'
+export type { ReachabilityReport, AddressCheck, AddressScope } from './reachability.js'
+export { acquireLock } from './lock.js'
+
+export {
+  NodeError, ConfigError, DataDirError, DaemonLockedError, BlobNotFoundError, BlobCorruptError,
+  BlobTooLargeError, BlobFetchError, AbortedError, ControlError, GossipError
+} from './errors.js'
+export * as constants from './constants.js'

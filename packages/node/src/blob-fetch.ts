@@ -1,0 +1,569 @@
+/**
+ * One blob download: from many providers at once, chunk by chunk, every chunk checked against the chunk
+ * table and the whole blob against its CID, resumable after an abort or a restart.
+ *
+ * 1. Providers are probed with a chunk-table request (hints first, then connected peers, then DHT provider
+ *    records). Providers are grouped by the table they announce; the largest group's table is used (a
+ *    partial download keeps the table it started with).
+ * 2. Up to `fetchProviders` providers of that group download chunks in parallel, lowest missing index first,
+ *    {@link FETCH_PIPELINE_DEPTH} requests in flight each. A chunk that does not hash to its table entry
+ *    gets its provider penalised ({@link PENALTY_BAD_BYTES}) and dropped for this blob; the chunk goes back
+ *    to the queue for another provider. A stalled or failed transfer costs {@link PENALTY_FAILED}.
+ * 3. Verified chunks are written at their offset in `partial/<cid>.part`; `partial/<cid>.json` records the
+ *    table and which chunks are done, so an aborted fetch (or a restarted daemon) resumes where it stopped.
+ *    On resume, the recorded chunks are re-hashed first.
+ * 4. When every chunk is in, the whole file is hashed. If it does not match the CID, the table was a lie:
+ *    every provider of that table is penalised ({@link PENALTY_BAD_TABLE}) and the fetch starts over with
+ *    the next group. Otherwise the file is moved into the store.
+ */
+import { constants as fsConstants, createReadStream } from 'node:fs'
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { CustomProgressEvent, type ProgressOptions } from 'progress-events'
+import { BLOB_PROTOCOL, type CID } from '@swarmtune/wire'
+import { z } from 'zod'
+import { chunkCount, chunkHash, chunkRange, type BlobStore, type ChunkTable } from './blob-store.js'
+import { BlobProtocolError, decodeChunkHeader, decodeTableResponse, encodeRequest } from './blob-protocol.js'
+import { bytesEqual, digestOf, sha256, sha256Of, SHA2_256_BYTES } from './cid.js'
+import {
+  BLOB_MAX_CHUNK_BYTES, BLOB_MAX_CHUNK_HEADER_BYTES, BLOB_MAX_HEADER_BYTES, FETCH_PIPELINE_DEPTH, FETCH_PROBE_CONCURRENCY,
+  FETCH_STALL_TIMEOUT_MS, PARTIAL_STATE_FLUSH_MS, PENALTY_BAD_BYTES, PENALTY_BAD_TABLE, PENALTY_FAILED
+} from './constants.js'
+import { writeFileAtomic } from './data-dir.js'
+import { AbortedError, BlobFetchError, BlobTooLargeError } from './errors.js'
+
+/** Why a provider was penalised. */
+export type PenaltyReason = 'bad-bytes' | 'bad-table' | 'protocol' | 'failed'
+
+export interface FetchPenalty { peer: string, reason: PenaltyReason, points: number, detail: string }
+
+export interface FetchResult {
+  cid: CID
+  /** Blob size in bytes. */
+  size: number
+  /** Bytes received from the network by this call (chunks that failed verification included). */
+  fetchedBytes: number
+  /** Bytes already verified on disk from an earlier, interrupted fetch. */
+  resumedBytes: number
+  /** Providers that delivered verified chunks, with how many. */
+  providers: Array<{ peer: string, chunks: number, bytes: number }>
+  /** Penalties given during this fetch. */
+  penalties: FetchPenalty[]
+}
+
+export type BlobFetchProgressEvents =
+  | CustomProgressEvent<{ cid: CID, size: number, chunks: number, resumedBytes: number, providers: number }, 'blob:fetch:table'>
+  | CustomProgressEvent<{ cid: CID, index: number, peer: string, bytesDone: number, bytesTotal: number }, 'blob:fetch:chunk'>
+  | CustomProgressEvent<FetchPenalty & { cid: CID }, 'blob:fetch:penalty'>
+
+export interface FetchOptions extends ProgressOptions<BlobFetchProgressEvents> {
+  /** Stops the fetch; verified chunks are kept for a later fetch to resume from. */
+  signal?: AbortSignal
+  /** Peers believed to hold the blob (e.g. the author of a contribution entry); asked first. */
+  providers?: PeerId[]
+  /** Largest size accepted, in bytes (default and ceiling: the store's `maxBlobBytes`). */
+  maxBytes?: number
+  /** Also look for providers among connected peers and in the DHT (default true). */
+  discover?: boolean
+}
+
+export interface BlobFetchComponents {
+  libp2p: Pick<Libp2p, 'dialProtocol'>
+  store: BlobStore
+  /** Candidate providers beyond the hints: connected peers, then DHT provider records. */
+  candidates(cid: CID, signal: AbortSignal): AsyncIterable<PeerId>
+  /** Records a penalty against a peer (reputation, gossipsub P5, events). */
+  penalise(peer: string, points: number, reason: PenaltyReason, cid: CID, detail: string): void
+  /** true for peers currently excluded for their penalties. */
+  excluded(peer: string): boolean
+}
+
+export interface BlobFetchInit {
+  /** Providers downloaded from at once. */
+  fetchProviders: number
+}
+
+interface Provider {
+  id: string
+  peer: PeerId
+  state: 'probing' | 'ready' | 'active' | 'absent' | 'dropped'
+  stream?: Stream
+  lp?: LengthPrefixedStream<Stream>
+  table?: ChunkTable
+  tableKey?: string
+  tooLarge?: boolean
+  chunks: number
+  bytes: number
+}
+
+/** Ends a worker: the provider is dropped for this blob, with a penalty when it misbehaved. */
+class DropProvider extends Error {
+  constructor (readonly reason: PenaltyReason | null, message: string) { super(message) }
+}
+
+/** How long to wait for more chunk tables after the first, before picking the majority table. */
+const TABLE_QUORUM_WAIT_MS = 200
+/** Most bytes a client may buffer on one stream: the pipelined chunks plus their headers. */
+const CLIENT_BUFFER_BYTES = FETCH_PIPELINE_DEPTH * (BLOB_MAX_CHUNK_BYTES + BLOB_MAX_CHUNK_HEADER_BYTES) + BLOB_MAX_HEADER_BYTES
+
+const partialStateSchema = z.strictObject({
+  v: z.literal(1),
+  cid: z.string(),
+  size: z.number().int().min(0),
+  chunkBytes: z.number().int().positive(),
+  hashes: z.string(),
+  done: z.string()
+})
+
+export class BlobFetch {
+  private readonly cid: CID
+  private readonly maxBytes: number
+  private readonly options: FetchOptions
+  private readonly controller = new AbortController()
+  private readonly signal: AbortSignal
+  private readonly providers = new Map<string, Provider>()
+  private readonly excludedTables = new Set<string>()
+  private readonly pending = new Set<number>()
+  private readonly workers = new Set<Promise<void>>()
+  private readonly penalties: FetchPenalty[] = []
+  private readonly paths: { data: string, state: string }
+  private waiters: Array<() => void> = []
+  private probesPending = 0
+  private discoveryDone = false
+  private firstTableAt = 0
+  private table?: ChunkTable
+  private tableKey?: string
+  private done = new Uint8Array(0)
+  private doneCount = 0
+  private bytesDone = 0
+  private resumedBytes = 0
+  private fetchedBytes = 0
+  private fh?: FileHandle
+  private flushTimer?: ReturnType<typeof setTimeout>
+  private stateDirty = false
+
+  constructor (private readonly components: BlobFetchComponents, private readonly init: BlobFetchInit, cid: CID, options: FetchOptions = {}) {
+    this.cid = cid
+    this.options = options
+    this.maxBytes = Math.min(options.maxBytes ?? components.store.maxBlobBytes, components.store.maxBlobBytes)
+    this.signal = options.signal != null ? AbortSignal.any([options.signal, this.controller.signal]) : this.controller.signal
+    this.paths = components.store.partialPaths(cid)
+  }
+
+  /**
+   * Runs the fetch to completion.
+   *
+   * @throws AbortedError (`ERR_NODE_ABORTED`) when the signal aborts — verified chunks are kept
+   * @throws BlobFetchError `ERR_NODE_BLOB_NO_PROVIDERS` when no (remaining) provider has the blob
+   * @throws BlobTooLargeError when the providers announce a blob larger than `maxBytes`
+   * @throws BlobCorruptError never for network data: bad bytes are retried elsewhere
+   */
+  async run (): Promise<FetchResult> {
+    const { store } = this.components
+    if (await store.has(this.cid)) {
+      const s = await store.stat(this.cid)
+      return this.result(s.size)
+    }
+    try {
+      await this.loadPartial()
+      void this.discover()
+      while (true) {
+        await this.chooseTable()
+        await this.download()
+        if (await this.verifyWhole()) break
+      }
+      await this.fh?.close()
+      this.fh = undefined
+      await store.moveIn(this.paths.data, this.cid)
+      await rm(this.paths.state, { force: true })
+      return this.result(this.table?.size ?? 0)
+    } catch (err) {
+      if (this.options.signal?.aborted === true) {
+        throw new AbortedError(`fetch of blob ${this.cid.toString()} was aborted after ${this.bytesDone} of ${this.table?.size ?? '?'} bytes; the verified chunks are kept and a new fetch resumes from them`, { cause: this.options.signal.reason })
+      }
+      throw err
+    } finally {
+      this.controller.abort()
+      this.notify()
+      await Promise.allSettled([...this.workers])
+      for (const p of this.providers.values()) {
+        if (p.stream != null && p.stream.status === 'open') {
+          await p.stream.close().catch((e: Error) => p.stream?.abort(e))
+        }
+      }
+      if (this.flushTimer != null) clearTimeout(this.flushTimer)
+      if (this.fh != null) {
+        await this.flushState().catch(() => {})
+        await this.fh.close().catch(() => {})
+      }
+    }
+  }
+
+  // --- providers --------------------------------------------------------------------------------------
+
+  private async discover (): Promise<void> {
+    try {
+      const hints = this.options.providers ?? []
+      const discovered = this.options.discover === false ? [] : this.components.candidates(this.cid, this.signal)
+      for await (const peer of concat(hints, discovered)) {
+        if (this.signal.aborted) break
+        const id = peer.toString()
+        if (this.providers.has(id) || this.components.excluded(id)) continue
+        const p: Provider = { id, peer, state: 'probing', chunks: 0, bytes: 0 }
+        this.providers.set(id, p)
+        while (this.probesPending >= FETCH_PROBE_CONCURRENCY && !this.signal.aborted) await this.changed()
+        this.probesPending++
+        void this.probe(p).finally(() => {
+          this.probesPending--
+          this.notify()
+        })
+      }
+    } catch {
+      // discovery errors (DHT unreachable …) only mean fewer candidates
+    } finally {
+      this.discoveryDone = true
+      this.notify()
+    }
+  }
+
+  private async probe (p: Provider): Promise<void> {
+    try {
+      const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
+      p.stream = await this.components.libp2p.dialProtocol(p.peer, BLOB_PROTOCOL, { signal })
+      p.lp = lpStream(p.stream, { maxDataLength: Math.max(BLOB_MAX_HEADER_BYTES, BLOB_MAX_CHUNK_BYTES), maxBufferSize: CLIENT_BUFFER_BYTES })
+      await p.lp.write(encodeRequest({ op: 'table', cid: this.cid }), { signal })
+      const resp = decodeTableResponse((await p.lp.read({ signal })).subarray())
+      if (!resp.ok) {
+        p.state = 'absent'
+        await p.stream.close().catch(() => {})
+        return
+      }
+      if (resp.size > this.maxBytes) {
+        p.state = 'absent'
+        p.tooLarge = true
+        await p.stream.close().catch(() => {})
+        return
+      }
+      p.table = { size: resp.size, chunkBytes: resp.chunkBytes, hashes: resp.hashes }
+      p.tableKey = tableKey(p.table)
+      p.state = 'ready'
+      if (this.firstTableAt === 0) this.firstTableAt = Date.now()
+    } catch (err) {
+      p.state = 'absent'
+      p.stream?.abort(err as Error)
+      if (err instanceof BlobProtocolError && !this.signal.aborted) this.penalise(p, 'protocol', PENALTY_BAD_BYTES, err.message)
+    }
+  }
+
+  private penalise (p: Provider, reason: PenaltyReason, points: number, detail: string): void {
+    const penalty: FetchPenalty = { peer: p.id, reason, points, detail }
+    this.penalties.push(penalty)
+    this.components.penalise(p.id, points, reason, this.cid, detail)
+    this.options.onProgress?.(new CustomProgressEvent('blob:fetch:penalty', { ...penalty, cid: this.cid }))
+  }
+
+  // --- table ------------------------------------------------------------------------------------------
+
+  private async chooseTable (): Promise<void> {
+    while (this.table == null) {
+      this.throwIfAborted()
+      const groups = new Map<string, Provider[]>()
+      for (const p of this.providers.values()) {
+        if (p.state !== 'ready' || p.tableKey == null || this.excludedTables.has(p.tableKey)) continue
+        groups.set(p.tableKey, [...(groups.get(p.tableKey) ?? []), p])
+      }
+      if (groups.size > 0 && (this.probesPending === 0 || Date.now() - this.firstTableAt >= TABLE_QUORUM_WAIT_MS)) {
+        const best = [...groups.values()].sort((a, b) => b.length - a.length)[0]
+        await this.startTable(best[0].table as ChunkTable)
+        break
+      }
+      if (groups.size === 0 && this.discoveryDone && this.probesPending === 0) {
+        if ([...this.providers.values()].some((p) => p.tooLarge === true)) {
+          throw new BlobTooLargeError(`providers announce blob ${this.cid.toString()} as larger than the limit of ${this.maxBytes} bytes; raise blobs.maxBlobBytes (or the fetch's maxBytes) to fetch it`)
+        }
+        throw new BlobFetchError('ERR_NODE_BLOB_NO_PROVIDERS', `no reachable peer has blob ${this.cid.toString()} (asked ${this.providers.size} peer(s)${this.excludedTables.size > 0 ? ', whose chunk tables did not match the CID' : ''}). Check that a peer holding it is connected (\`swarmtune peers\`), or pass its peer id as a provider.`)
+      }
+      await this.changed(TABLE_QUORUM_WAIT_MS)
+    }
+    const table = this.table as ChunkTable
+    this.options.onProgress?.(new CustomProgressEvent('blob:fetch:table', {
+      cid: this.cid, size: table.size, chunks: this.done.length, resumedBytes: this.resumedBytes, providers: this.groupSize()
+    }))
+  }
+
+  private groupSize (): number {
+    let n = 0
+    for (const p of this.providers.values()) if (p.tableKey === this.tableKey && (p.state === 'ready' || p.state === 'active')) n++
+    return n
+  }
+
+  private async startTable (table: ChunkTable): Promise<void> {
+    this.table = table
+    this.tableKey = tableKey(table)
+    const n = chunkCount(table.size, table.chunkBytes)
+    this.done = new Uint8Array(n)
+    this.doneCount = 0
+    this.bytesDone = 0
+    this.pending.clear()
+    for (let i = 0; i < n; i++) this.pending.add(i)
+    await rm(this.paths.data, { force: true })
+    this.fh = await open(this.paths.data, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644)
+    this.stateDirty = true
+    await this.flushState()
+  }
+
+  // --- download ---------------------------------------------------------------------------------------
+
+  private async download (): Promise<void> {
+    const table = this.table as ChunkTable
+    const n = this.done.length
+    let active = 0
+    while (this.doneCount < n) {
+      this.throwIfAborted()
+      active = 0
+      for (const p of this.providers.values()) if (p.state === 'active') active++
+      for (const p of this.providers.values()) {
+        if (active >= this.init.fetchProviders || this.pending.size === 0) break
+        if (p.state === 'ready' && p.tableKey === this.tableKey) {
+          active++
+          this.startWorker(p, table)
+        }
+      }
+      if (active === 0 && this.discoveryDone && this.probesPending === 0 && this.doneCount < n) {
+        throw new BlobFetchError('ERR_NODE_BLOB_NO_PROVIDERS', `fetched ${this.doneCount} of ${n} chunks of blob ${this.cid.toString()}, then every provider failed or was dropped for bad bytes (${this.penalties.length} penalties). The verified chunks are kept: fetch again once other providers are connected.`)
+      }
+      await this.changed()
+    }
+    await Promise.allSettled([...this.workers])
+  }
+
+  private startWorker (p: Provider, table: ChunkTable): void {
+    p.state = 'active'
+    const w = this.work(p, table).finally(() => {
+      this.workers.delete(w)
+      this.notify()
+    })
+    this.workers.add(w)
+  }
+
+  private async work (p: Provider, table: ChunkTable): Promise<void> {
+    const lp = p.lp as LengthPrefixedStream<Stream>
+    const inflight: number[] = []
+    try {
+      while (!this.signal.aborted) {
+        while (inflight.length < FETCH_PIPELINE_DEPTH) {
+          const i = this.takeChunk()
+          if (i === undefined) break
+          inflight.push(i)
+          await lp.write(encodeRequest({ op: 'chunk', cid: this.cid, index: i }), { signal: this.signal })
+        }
+        if (inflight.length === 0) break
+        const i = inflight[0]
+        const [start, end] = chunkRange(table, i)
+        const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
+        const header = decodeChunkHeader((await lp.read({ signal })).subarray())
+        if (!header.ok) throw new DropProvider(null, `provider answered '${header.code}' for chunk ${i}: ${header.reason}`)
+        if (header.index !== i || header.length !== end - start) {
+          throw new DropProvider('protocol', `provider announced chunk ${header.index} of ${header.length} bytes, expected chunk ${i} of ${end - start} bytes`)
+        }
+        const data = (await lp.read({ signal })).subarray()
+        this.fetchedBytes += data.length
+        if (data.length !== end - start || !bytesEqual(sha256Of(data), chunkHash(table, i))) {
+          throw new DropProvider('bad-bytes', `chunk ${i} does not hash to its chunk-table entry`)
+        }
+        await (this.fh as FileHandle).write(data, 0, data.length, start)
+        inflight.shift()
+        this.markDone(i, data.length, p)
+      }
+      if (p.state === 'active') p.state = 'ready'
+    } catch (err) {
+      p.state = 'dropped'
+      p.stream?.abort(err as Error)
+      if (!this.signal.aborted) {
+        if (err instanceof DropProvider) {
+          if (err.reason === 'bad-bytes' || err.reason === 'protocol') this.penalise(p, err.reason, PENALTY_BAD_BYTES, err.message)
+        } else if (err instanceof BlobProtocolError) {
+          this.penalise(p, 'protocol', PENALTY_BAD_BYTES, err.message)
+        } else {
+          this.penalise(p, 'failed', PENALTY_FAILED, (err as Error).message)
+        }
+      }
+    } finally {
+      for (const i of inflight) this.pending.add(i)
+    }
+  }
+
+  private takeChunk (): number | undefined {
+    for (const i of this.pending) {
+      this.pending.delete(i)
+      return i
+    }
+    return undefined
+  }
+
+  private markDone (i: number, bytes: number, p: Provider): void {
+    if (this.done[i] === 1) return
+    this.done[i] = 1
+    this.doneCount++
+    this.bytesDone += bytes
+    p.chunks++
+    p.bytes += bytes
+    this.scheduleFlush()
+    this.options.onProgress?.(new CustomProgressEvent('blob:fetch:chunk', {
+      cid: this.cid, index: i, peer: p.id, bytesDone: this.bytesDone, bytesTotal: this.table?.size ?? 0
+    }))
+  }
+
+  private async verifyWhole (): Promise<boolean> {
+    const table = this.table as ChunkTable
+    const hash = sha256()
+    let size = 0
+    for await (const data of createReadStream(this.paths.data, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      hash.update(data)
+      size += data.length
+    }
+    if (size === table.size && bytesEqual(hash.digest(), digestOf(this.cid))) return true
+    // every chunk matched the table, so the table itself was false
+    for (const p of this.providers.values()) {
+      if (p.tableKey === this.tableKey) {
+        this.penalise(p, 'bad-table', PENALTY_BAD_TABLE, 'its chunk table does not hash to the CID')
+        p.state = 'dropped'
+        p.stream?.abort(new Error('bad chunk table'))
+      }
+    }
+    this.excludedTables.add(this.tableKey as string)
+    this.table = undefined
+    this.tableKey = undefined
+    await this.fh?.close()
+    this.fh = undefined
+    await rm(this.paths.data, { force: true })
+    await rm(this.paths.state, { force: true })
+    return false
+  }
+
+  // --- partial state ----------------------------------------------------------------------------------
+
+  private async loadPartial (): Promise<void> {
+    let text: string
+    try {
+      text = await readFile(this.paths.state, 'utf8')
+    } catch {
+      return
+    }
+    try {
+      const s = partialStateSchema.parse(JSON.parse(text))
+      const hashes = new Uint8Array(Buffer.from(s.hashes, 'base64'))
+      const done = new Uint8Array(Buffer.from(s.done, 'base64'))
+      const n = chunkCount(s.size, s.chunkBytes)
+      if (s.cid !== this.cid.toString() || s.size > this.maxBytes || hashes.length !== n * SHA2_256_BYTES || done.length !== n) {
+        throw new Error('inconsistent partial state')
+      }
+      const table: ChunkTable = { size: s.size, chunkBytes: s.chunkBytes, hashes }
+      this.table = table
+      this.tableKey = tableKey(table)
+      this.done = new Uint8Array(n)
+      this.fh = await open(this.paths.data, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644)
+      // re-check what the file holds: the state may have been written before the data reached the disk
+      for (let i = 0; i < n; i++) {
+        if (done[i] !== 1) {
+          this.pending.add(i)
+          continue
+        }
+        const [start, end] = chunkRange(table, i)
+        const buf = Buffer.allocUnsafe(end - start)
+        const { bytesRead } = await this.fh.read(buf, 0, buf.length, start)
+        if (bytesRead === buf.length && bytesEqual(sha256Of(buf), chunkHash(table, i))) {
+          this.done[i] = 1
+          this.doneCount++
+          this.bytesDone += buf.length
+        } else {
+          this.pending.add(i)
+        }
+      }
+      this.resumedBytes = this.bytesDone
+    } catch {
+      // unusable partial state: start over
+      await this.fh?.close().catch(() => {})
+      this.fh = undefined
+      this.table = undefined
+      this.tableKey = undefined
+      this.pending.clear()
+      this.doneCount = 0
+      this.bytesDone = 0
+      await rm(this.paths.data, { force: true })
+      await rm(this.paths.state, { force: true })
+    }
+  }
+
+  private scheduleFlush (): void {
+    this.stateDirty = true
+    if (this.flushTimer != null) return
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      void this.flushState().catch(() => {})
+    }, PARTIAL_STATE_FLUSH_MS)
+  }
+
+  private async flushState (): Promise<void> {
+    if (!this.stateDirty || this.table == null) return
+    this.stateDirty = false
+    const t = this.table
+    await writeFileAtomic(this.paths.state, JSON.stringify({
+      v: 1,
+      cid: this.cid.toString(),
+      size: t.size,
+      chunkBytes: t.chunkBytes,
+      hashes: Buffer.from(t.hashes).toString('base64'),
+      done: Buffer.from(this.done).toString('base64')
+    }))
+  }
+
+  // --- plumbing ---------------------------------------------------------------------------------------
+
+  private result (size: number): FetchResult {
+    return {
+      cid: this.cid,
+      size,
+      fetchedBytes: this.fetchedBytes,
+      resumedBytes: this.resumedBytes,
+      providers: [...this.providers.values()].filter((p) => p.chunks > 0).map((p) => ({ peer: p.id, chunks: p.chunks, bytes: p.bytes })),
+      penalties: this.penalties
+    }
+  }
+
+  private throwIfAborted (): void {
+    if (this.signal.aborted) throw this.signal.reason ?? new Error('aborted')
+  }
+
+  private notify (): void {
+    const w = this.waiters
+    this.waiters = []
+    for (const f of w) f()
+  }
+
+  /** Resolves on the next state change, on abort, or after `timeoutMs`. */
+  private async changed (timeoutMs?: number): Promise<void> {
+    if (this.signal.aborted) return
+    await new Promise<void>((resolve) => {
+      const timer = timeoutMs != null ? setTimeout(done, timeoutMs) : undefined
+      const signal = this.signal
+      function done (): void {
+        if (timer != null) clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      signal.addEventListener('abort', done)
+      this.waiters.push(done)
+    })
+  }
+}
+
+function tableKey (t: ChunkTable): string {
+  return Buffer.from(sha256Of(Buffer.concat([Buffer.from(`${t.size}:${t.chunkBytes}:`), t.hashes]))).toString('hex')
+}
+
+async function * concat<T> (first: Iterable<T>, rest: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
+  yield * first
+  yield * rest
+}

@@ -1,0 +1,43 @@
+/**
+ * Blob content ids: CIDv1, codec raw (0x55), multihash sha2-256 (0x12) — the form `@swarmtune/wire`'s
+ * `blobCid` produces. Here they are built from a digest computed incrementally, so blobs of any size are
+ * hashed while they stream instead of being held in memory.
+ */
+import { createHash, type Hash } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+
+/** Multicodec of raw bytes (multicodec table). */
+export const RAW_CODEC = 0x55
+/** Multicodec of sha2-256 (multicodec table). */
+export const SHA2_256_CODE = 0x12
+/** Bytes of a sha2-256 digest (FIPS 180-4). */
+export const SHA2_256_BYTES = 32
+
+/** The blob CID of a sha2-256 digest (32 bytes). */
+export function blobCidFromDigest (digest: Uint8Array): CID {
+  return CID.createV1(RAW_CODEC, Digest.create(SHA2_256_CODE, digest))
+}
+
+/** The sha2-256 digest inside a blob CID. */
+export function digestOf (cid: CID): Uint8Array {
+  return cid.multihash.digest
+}
+
+/** true when `cid` has the blob form (CIDv1, raw, sha2-256, 32-byte digest). */
+export function isBlobCid (cid: CID): boolean {
+  return cid.version === 1 && cid.code === RAW_CODEC && cid.multihash.code === SHA2_256_CODE && cid.multihash.digest.length === SHA2_256_BYTES
+}
+
+export function sha256 (): Hash {
+  return createHash('sha256')
+}
+
+export function sha256Of (bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest()
+}
+
+/** Byte-wise equality (digests are public, so no constant-time comparison is needed). */
+export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
+}

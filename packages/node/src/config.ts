@@ -1,0 +1,190 @@
+/**
+ * Daemon configuration: the `config.json` of a data folder. An interface (`DaemonConfig`), a defaults object
+ * (`DEFAULT_CONFIG`), a merge (`createConfig(partial)`) and a validation (`validateConfig(value)`) that throws a
+ * `ConfigError` naming every bad field, what was expected and how to fix it.
+ */
+import { isIP } from 'node:net'
+import { CID } from 'multiformats/cid'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { z } from 'zod'
+import {
+  DATA_DIR_LAYOUT_VERSION, DEFAULT_CONCURRENT_FETCHES, DEFAULT_CONTROL_PORT, DEFAULT_FETCH_PROVIDERS,
+  DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_P2P_PORT, DEFAULT_TARGET_CONNECTIONS
+} from './constants.js'
+import { ConfigError } from './errors.js'
+
+/** How the node takes part in the Kademlia DHT. */
+export type DhtMode = 'off' | 'client' | 'server' | 'auto'
+
+export interface DaemonConfig {
+  /** Layout version of the data folder ({@link DATA_DIR_LAYOUT_VERSION}). */
+  version: number
+  /** libp2p listen multiaddrs, e.g. `/ip4/0.0.0.0/tcp/4101`. Port 0 picks a free port. */
+  listen: string[]
+  /** Multiaddrs to announce instead of the listen addresses (a public address behind port forwarding). */
+  announce: string[]
+  /** Multiaddrs of peers to dial at start and whenever below the connection target; each ends in `/p2p/<peer id>`. */
+  bootstrap: string[]
+  /** Find peers on the local network with multicast DNS (RFC 6762). On by default for home LANs. */
+  mdns: boolean
+  dht: {
+    /** `auto`: client until a public address is confirmed, then server; `server`: always answer queries (LANs, tests); `client`: only query; `off`: no DHT. */
+    mode: DhtMode
+    /** Keep private (RFC 1918, loopback) addresses in DHT records; needed on LANs, off for internet-only swarms. */
+    privateAddresses: boolean
+  }
+  /** Community ids (CID of the genesis entry, base32) whose gossip topic the daemon joins at start. */
+  communities: string[]
+  control: {
+    /** Loopback address the control API listens on: 127.0.0.1 or ::1. Anything else is refused. */
+    host: string
+    /** TCP port; 0 picks a free one (the daemon writes the URL it got into `daemon.json`). */
+    port: number
+  }
+  connections: {
+    /** Dial discovered peers until this many connections are open. */
+    target: number
+    /** Refuse connections beyond this many. */
+    max: number
+    /**
+     * Multiaddr networks exempt from the inbound connection limits (rate per host, pending upgrades, max).
+     * Loopback by default: only processes on this machine come from it.
+     */
+    allow: string[]
+  }
+  blobs: {
+    /** Largest blob stored or fetched, in bytes. */
+    maxBlobBytes: number
+    /** Providers one fetch downloads from at once. */
+    fetchProviders: number
+    /** Blob fetches run at once; more wait in a queue. */
+    concurrentFetches: number
+  }
+  gossip: {
+    /** IPs exempt from gossipsub's IP-colocation penalty (P6). Loopback by default: only local peers come from it. */
+    ipColocationWhitelist: string[]
+  }
+  log: {
+    level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  }
+}
+
+/** Deep-partial input for {@link createConfig}. */
+export type DaemonConfigInit = {
+  [K in keyof DaemonConfig]?: DaemonConfig[K] extends unknown[] ? DaemonConfig[K] : DaemonConfig[K] extends object ? Partial<DaemonConfig[K]> : DaemonConfig[K]
+}
+
+export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
+  version: DATA_DIR_LAYOUT_VERSION,
+  listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
+  announce: [],
+  bootstrap: [],
+  mdns: true,
+  dht: { mode: 'auto', privateAddresses: true },
+  communities: [],
+  control: { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT },
+  connections: { target: DEFAULT_TARGET_CONNECTIONS, max: DEFAULT_MAX_CONNECTIONS, allow: ['/ip4/127.0.0.1/ipcidr/8', '/ip6/::1/ipcidr/128'] },
+  blobs: { maxBlobBytes: DEFAULT_MAX_BLOB_BYTES, fetchProviders: DEFAULT_FETCH_PROVIDERS, concurrentFetches: DEFAULT_CONCURRENT_FETCHES },
+  gossip: { ipColocationWhitelist: ['127.0.0.1', '::1'] },
+  log: { level: 'info' }
+} satisfies DaemonConfig)
+
+const multiaddrString = z.string().superRefine((s, ctx) => {
+  try {
+    multiaddr(s)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a multiaddr (${(err as Error).message}); expected e.g. /ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}` })
+  }
+})
+
+const bootstrapAddr = multiaddrString.superRefine((s, ctx) => {
+  const m = /\/p2p\/([^/]+)$/.exec(s)
+  if (m == null) {
+    ctx.addIssue({ code: 'custom', message: 'a bootstrap address must end in /p2p/<peer id>, e.g. /ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…; ask the peer for `swarmtune status` output' })
+    return
+  }
+  try {
+    peerIdFromString(m[1])
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `'${m[1]}' is not a peer id` })
+  }
+})
+
+const communityId = z.string().superRefine((s, ctx) => {
+  try {
+    CID.parse(s)
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a community id: expected the base32 CID of the community genesis entry (starts with "b")' })
+  }
+})
+
+/** true for 127.0.0.0/8 and ::1. */
+export function isLoopbackHost (host: string): boolean {
+  if (isIP(host) === 4) return host.startsWith('127.')
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1'
+  return false
+}
+
+const loopbackHost = z.string().refine(isLoopbackHost, {
+  message: 'the control API gives full control of the daemon and listens on loopback only: use 127.0.0.1 or ::1 (reach it from elsewhere through an SSH tunnel)'
+})
+
+const port = z.number().int().min(0).max(65535)
+const positiveInt = z.number().int().positive()
+
+const configSchema = z.strictObject({
+  version: z.literal(DATA_DIR_LAYOUT_VERSION, { message: `unknown layout version; this daemon reads version ${DATA_DIR_LAYOUT_VERSION}` }),
+  listen: z.array(multiaddrString).min(1, 'at least one listen address is needed'),
+  announce: z.array(multiaddrString),
+  bootstrap: z.array(bootstrapAddr),
+  mdns: z.boolean(),
+  dht: z.strictObject({
+    mode: z.enum(['off', 'client', 'server', 'auto']),
+    privateAddresses: z.boolean()
+  }),
+  communities: z.array(communityId),
+  control: z.strictObject({ host: loopbackHost, port }),
+  connections: z.strictObject({ target: positiveInt, max: positiveInt, allow: z.array(multiaddrString) }),
+  blobs: z.strictObject({ maxBlobBytes: positiveInt, fetchProviders: positiveInt.max(32), concurrentFetches: positiveInt.max(64) }),
+  gossip: z.strictObject({ ipColocationWhitelist: z.array(z.string().refine((s) => isIP(s) !== 0, 'not an IP address')) }),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) })
+}).refine((c) => c.connections.target <= c.connections.max, {
+  message: 'connections.target must not exceed connections.max', path: ['connections', 'target']
+})
+
+/** Merges `over` onto `base`: top-level keys replace, grouped settings (`dht`, `control`, …) merge one level deep. */
+export function mergeConfig (base: DaemonConfigInit, over: DaemonConfigInit): DaemonConfigInit {
+  const out: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue
+    const current = out[key]
+    out[key] = isGroup(current) && isGroup(value) ? { ...current, ...value } : value
+  }
+  return out as DaemonConfigInit
+}
+
+function isGroup (v: unknown): v is Record<string, unknown> {
+  return v != null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** Merges a partial configuration over {@link DEFAULT_CONFIG}. Does not validate: call {@link validateConfig}. */
+export function createConfig (init: DaemonConfigInit = {}): DaemonConfig {
+  return mergeConfig(structuredClone(DEFAULT_CONFIG) as DaemonConfig, init) as DaemonConfig
+}
+
+/**
+ * Checks a configuration value (parsed JSON or the result of {@link createConfig}).
+ *
+ * @param source - where the value came from, for the message (e.g. the path of config.json)
+ * @throws ConfigError (`ERR_NODE_CONFIG_INVALID`) listing each bad field as `path: problem`
+ */
+export function validateConfig (value: unknown, source = 'config'): DaemonConfig {
+  const result = configSchema.safeParse(value)
+  if (result.success) return result.data as DaemonConfig
+  const lines = result.error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)'
+    return `  ${path}: ${issue.message}`
+  })
+  throw new ConfigError(`${source} is not a valid daemon configuration:\n${lines.join('\n')}\nFix these fields (see doc/daemon.md, "Configuration") or re-create the file with \`swarmtune init --reset-config\`.`)
+}

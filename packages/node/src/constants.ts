@@ -1,0 +1,117 @@
+/**
+ * Defaults and limits of the daemon, each with its unit in the name and where the number comes from.
+ * Configuration (`config.ts`) starts from these; protocol-wide numbers (frame sizes, topic names) come from
+ * `@swarmtune/wire`.
+ */
+
+// --- data folder ---------------------------------------------------------------------------------------
+
+/** Environment variable naming the data folder; otherwise `~/.swarmtune`. */
+export const DATA_DIR_ENV = 'SWARMTUNE_HOME'
+/** Version of the data-folder layout, stored in `config.json`; checked on open. */
+export const DATA_DIR_LAYOUT_VERSION = 1
+/** Mode of secret files (identity key, control token): owner read/write only, as ssh requires of keys. */
+export const SECRET_FILE_MODE = 0o600
+/** Mode of the data folder itself: owner only. */
+export const DATA_DIR_MODE = 0o700
+/** Length of the control-API bearer token in bytes before base64url (256 bits, NIST SP 800-63B "secret"). */
+export const CONTROL_TOKEN_BYTES = 32
+
+// --- network --------------------------------------------------------------------------------------------
+
+/** Default libp2p TCP port (unassigned by IANA in the 4100 range; the control API sits one below). */
+export const DEFAULT_P2P_PORT = 4101
+/** Default control-API port on 127.0.0.1. */
+export const DEFAULT_CONTROL_PORT = 4100
+/**
+ * Kademlia protocol id of the swarmtune DHT. A protocol of our own keeps swarmtune peers out of the public
+ * IPFS Amino DHT (`/ipfs/kad/1.0.0`), whose routing tables would fill with peers that speak none of our
+ * protocols.
+ */
+export const DHT_PROTOCOL = '/swarmtune/kad/1.0.0'
+/** The daemon dials discovered peers until it has this many connections (libp2p no longer auto-dials). */
+export const DEFAULT_TARGET_CONNECTIONS = 16
+/** Hard cap on open connections (libp2p connection-manager `maxConnections`; its own default is 300). */
+export const DEFAULT_MAX_CONNECTIONS = 128
+/** How often the daemon re-dials its bootstrap list while below its connection target. */
+export const RECONNECT_INTERVAL_MS = 10_000
+/** Give up on one dial after this long (libp2p's default dial timeout is 5 s). */
+export const DIAL_TIMEOUT_MS = 5_000
+/** Delay before the first bootstrap dial (`@libp2p/bootstrap` default is 1000 ms; 100 ms is enough locally). */
+export const BOOTSTRAP_DELAY_MS = 100
+
+// --- gossip ---------------------------------------------------------------------------------------------
+
+/**
+ * Bytes a gossipsub RPC may carry on top of one entry frame: the protobuf envelope of one message (from,
+ * seqno, 64-byte signature, 36-byte key, topic ≈ 250 B) plus piggy-backed control messages (IHAVE/IWANT
+ * ids). 64 KiB leaves room for a few thousand message ids, gossipsub's per-heartbeat IHAVE cap being 5000.
+ */
+export const GOSSIP_RPC_OVERHEAD_BYTES = 64 * 1024
+/** Gossipsub score decay interval (the libp2p default, 1 s); half-lives below are converted against it. */
+export const SCORE_DECAY_INTERVAL_MS = 1_000
+
+// --- blob exchange --------------------------------------------------------------------------------------
+
+/**
+ * Size of one chunk of the blob protocol. Chunks are the unit of verification (each has its own sha2-256 in
+ * the chunk table), of resumption and of parallel download. 1 MiB keeps the chunk table of a 1 GiB blob at
+ * 32 KiB, and one chunk is four yamux windows (256 KiB initial window, yamux spec), so a chunk is several
+ * round trips' worth of pipelined data.
+ */
+export const BLOB_CHUNK_BYTES = 1024 * 1024
+/** Smallest and largest chunk size a provider may announce in its chunk table (the largest stays under the wire frame cap, 4 MiB). */
+export const BLOB_MIN_CHUNK_BYTES = 64 * 1024
+export const BLOB_MAX_CHUNK_BYTES = 2 * 1024 * 1024
+/** Largest blob the daemon stores or fetches unless configured otherwise (a 7B-parameter fp16 shard set is split well below this). */
+export const DEFAULT_MAX_BLOB_BYTES = 4 * 1024 * 1024 * 1024
+/** Largest request frame on the blob protocol (a request names a CID and a chunk index: < 100 bytes). */
+export const BLOB_MAX_REQUEST_BYTES = 1024
+/** Largest response header frame (a chunk table of the largest blob: 32 B × ceil(4 GiB / 64 KiB) = 2 MiB). */
+export const BLOB_MAX_HEADER_BYTES = 2 * 1024 * 1024 + 1024
+/** Largest chunk header or error frame (an error reason is at most 1024 characters). */
+export const BLOB_MAX_CHUNK_HEADER_BYTES = 4096
+/** Inbound blob streams one connection may open at once (libp2p default is 32). */
+export const BLOB_MAX_INBOUND_STREAMS = 8
+/** Inbound blob streams served at once across all connections; further requests get `busy`. */
+export const BLOB_MAX_SERVING_STREAMS = 64
+/** Providers one fetch downloads from at once. */
+export const DEFAULT_FETCH_PROVIDERS = 4
+/** Chunk requests in flight per provider (2 hides the request round trip behind the previous chunk). */
+export const FETCH_PIPELINE_DEPTH = 2
+/** Blob fetches the daemon runs at once; more wait in a queue. */
+export const DEFAULT_CONCURRENT_FETCHES = 4
+/** A provider that sends nothing for this long is dropped for the blob. */
+export const FETCH_STALL_TIMEOUT_MS = 15_000
+/** Connected peers asked "do you have this blob" at once. */
+export const FETCH_PROBE_CONCURRENCY = 16
+/** How long to wait for DHT provider records before giving up on finding providers. */
+export const FIND_PROVIDERS_TIMEOUT_MS = 10_000
+/** The partial-download state file is rewritten at most this often (and always on stop or abort). */
+export const PARTIAL_STATE_FLUSH_MS = 250
+/** Blobs whose chunk tables the provider keeps in memory (64 MiB blob → 2 KiB table). */
+export const CHUNK_TABLE_CACHE_ENTRIES = 256
+
+// --- peer reputation (blob exchange penalties, fed into gossipsub score P5) -----------------------------
+
+/** Penalty for serving bytes that do not match the chunk table: at gossipsub's publish threshold (−50). */
+export const PENALTY_BAD_BYTES = 50
+/** Penalty for serving a chunk table that does not hash to the CID. */
+export const PENALTY_BAD_TABLE = 50
+/** Penalty for a failed or stalled transfer (may be an honest network fault, so light). */
+export const PENALTY_FAILED = 5
+/** Penalties halve every 10 minutes (the decay of gossipsub behaviour penalties is of the same order). */
+export const PENALTY_HALF_LIFE_MS = 10 * 60_000
+/** A peer whose penalty exceeds this is not asked for blobs until it decays. */
+export const PENALTY_EXCLUDE_THRESHOLD = 80
+
+// --- control API ----------------------------------------------------------------------------------------
+
+/** Events kept per live-stream subscriber before the oldest are dropped (a slow reader loses events, not memory). */
+export const EVENT_QUEUE_LENGTH = 1024
+/** Largest JSON body the control API accepts (fastify default is 1 MiB). */
+export const CONTROL_MAX_JSON_BYTES = 1024 * 1024
+/** Keep-alive comment on the event stream so proxies and clients see the connection is alive. */
+export const EVENT_HEARTBEAT_MS = 15_000
+/** How long the control client waits for a response. */
+export const CONTROL_REQUEST_TIMEOUT_MS = 30_000

@@ -1,0 +1,144 @@
+/**
+ * The control API: HTTP/1.1 on a loopback address only, every request authenticated with the bearer token
+ * of `<data>/control.token`. JSON in and out, blobs as `application/octet-stream`, live events and fetch
+ * progress as NDJSON (one JSON object per line). Errors are `{ code, message }` with a matching status.
+ *
+ * Services plug in with {@link ControlApi.register}: a fastify plugin mounted under `/v1/<prefix>`.
+ * See doc/daemon.md, "Control API", for the reference.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { isLoopbackHost } from './config.js'
+import { CONTROL_MAX_JSON_BYTES, EVENT_HEARTBEAT_MS } from './constants.js'
+import { ConfigError, errorRecord } from './errors.js'
+import type { DaemonEvent, EventBus } from './events.js'
+
+export interface ControlApiInit {
+  host: string
+  port: number
+  token: string
+  events: EventBus
+  log: Logger
+}
+
+/** HTTP status of each error code the control API may return; anything else is a 500. */
+const STATUS_OF_CODE: Record<string, number> = {
+  ERR_NODE_CONTROL_UNAUTHORIZED: 401,
+  ERR_NODE_CONTROL_BAD_REQUEST: 400,
+  ERR_NODE_CONTROL_NOT_FOUND: 404,
+  ERR_WIRE_BAD_CID: 400,
+  ERR_NODE_CONFIG_INVALID: 400,
+  ERR_NODE_BLOB_NOT_FOUND: 404,
+  ERR_NODE_BLOB_TOO_LARGE: 413,
+  ERR_NODE_BLOB_CORRUPT: 422,
+  ERR_NODE_BLOB_NO_PROVIDERS: 404,
+  ERR_NODE_GOSSIP_NOT_JOINED: 404,
+  ERR_NODE_GOSSIP_INVALID: 422,
+  ERR_NODE_ABORTED: 499
+}
+
+/** Maps an error to its HTTP status ({@link STATUS_OF_CODE}, or the `statusCode` fastify set, or 500). */
+export function statusOf (err: unknown): number {
+  const e = err as { code?: string, statusCode?: number }
+  if (e.code != null && STATUS_OF_CODE[e.code] != null) return STATUS_OF_CODE[e.code]
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return e.statusCode
+  return 500
+}
+
+export class ControlApi {
+  readonly app: FastifyInstance
+  private readonly init: ControlApiInit
+  private readonly tokenDigest: Buffer
+  private url?: string
+
+  constructor (init: ControlApiInit) {
+    if (!isLoopbackHost(init.host)) {
+      throw new ConfigError(`control.host is ${init.host}; the control API listens on loopback only (127.0.0.1 or ::1)`)
+    }
+    this.init = init
+    this.tokenDigest = createHash('sha256').update(init.token).digest()
+    this.app = Fastify({ logger: false, bodyLimit: CONTROL_MAX_JSON_BYTES, forceCloseConnections: true })
+    // blob uploads stream through untouched; the store enforces its size limit while writing
+    this.app.addContentTypeParser('application/octet-stream', (_req, payload, done) => { done(null, payload) })
+    this.app.addHook('onRequest', async (req, reply) => { await this.authenticate(req, reply) })
+    this.app.setErrorHandler((err, req, reply) => {
+      const status = statusOf(err)
+      const record = errorRecord(err)
+      if (status >= 500) init.log.error({ err, url: req.url }, 'control API request failed')
+      const code = (err as { code?: string }).code?.startsWith('FST_') === true ? 'ERR_NODE_CONTROL_BAD_REQUEST' : record.code
+      void reply.status(status).send({ code, message: record.message })
+    })
+    this.app.setNotFoundHandler((req, reply) => {
+      void reply.status(404).send({ code: 'ERR_NODE_CONTROL_NOT_FOUND', message: `no route ${req.method} ${req.url}; see doc/daemon.md, "Control API"` })
+    })
+  }
+
+  /**
+   * Mounts a service's routes under `/v1/<prefix>` (must be called before {@link listen}).
+   * Handlers throw errors with a `code` from doc/errors.md; the API turns them into `{ code, message }`.
+   */
+  register (prefix: string, plugin: FastifyPluginAsync): void {
+    const name = prefix.replace(/^\/+|\/+$/g, '')
+    void this.app.register(plugin, { prefix: name === '' ? '/v1' : `/v1/${name}` })
+  }
+
+  /** Starts listening; returns the base URL (e.g. `http://127.0.0.1:4100`). */
+  async listen (): Promise<string> {
+    await this.app.listen({ host: this.init.host, port: this.init.port })
+    const addr = this.app.server.address() as AddressInfo
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+    this.url = `http://${host}:${addr.port}`
+    return this.url
+  }
+
+  /** The base URL once listening. */
+  get baseUrl (): string | undefined {
+    return this.url
+  }
+
+  async close (): Promise<void> {
+    await this.app.close()
+  }
+
+  /**
+   * Streams `source` as NDJSON until it ends, the client goes away or the server closes. Blank lines are
+   * sent every {@link EVENT_HEARTBEAT_MS} so idle connections stay visibly alive.
+   */
+  streamNdjson (req: FastifyRequest, reply: FastifyReply, source: (signal: AbortSignal) => AsyncIterable<unknown>): FastifyReply {
+    const controller = new AbortController()
+    req.raw.on('close', () => { controller.abort() })
+    const heartbeat = setInterval(() => { out.push('\n') }, EVENT_HEARTBEAT_MS)
+    const out = new Readable({ read () {} })
+    void (async () => {
+      try {
+        for await (const item of source(controller.signal)) out.push(JSON.stringify(item) + '\n')
+      } catch (err) {
+        out.push(JSON.stringify({ type: 'error', ...errorRecord(err) }) + '\n')
+      } finally {
+        clearInterval(heartbeat)
+        out.push(null)
+      }
+    })()
+    return reply.type('application/x-ndjson').header('cache-control', 'no-store').send(out)
+  }
+
+  /** The live event stream of the bus, filtered by type prefixes. */
+  eventStream (req: FastifyRequest, reply: FastifyReply, prefixes?: string[]): FastifyReply {
+    return this.streamNdjson(req, reply, (signal) => this.init.events.stream({ signal, prefixes }) as AsyncIterable<DaemonEvent>)
+  }
+
+  private async authenticate (req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const header = req.headers.authorization
+    const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : ''
+    const digest = createHash('sha256').update(token).digest()
+    if (token === '' || !timingSafeEqual(digest, this.tokenDigest)) {
+      await reply.status(401).header('www-authenticate', 'Bearer').send({
+        code: 'ERR_NODE_CONTROL_UNAUTHORIZED',
+        message: 'missing or wrong bearer token: send "Authorization: Bearer <token>" with the token from control.token in the daemon\'s data folder (the swarmtune CLI does this)'
+      })
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The daemon's own control-API routes (under `/v1`): status, peers, blobs, events. Reference in
+ * doc/daemon.md, "Control API".
+ */
+import { Readable } from 'node:stream'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { parseCid, type CID } from '@swarmtune/wire'
+import type { FastifyPluginAsync } from 'fastify'
+import { z } from 'zod'
+import type { BlobFetchProgressEvents } from './blob-fetch.js'
+import type { Daemon } from './daemon.js'
+import { ControlError, errorRecord } from './errors.js'
+
+const fetchBody = z.strictObject({
+  providers: z.array(z.string().max(128)).max(64).optional(),
+  maxBytes: z.number().int().positive().optional()
+}).optional()
+
+const connectBody = z.strictObject({ addr: z.string().max(1024) })
+
+/** Minimum interval between progress lines of one fetch on its NDJSON response. */
+const FETCH_PROGRESS_LINE_MS = 200
+
+export function coreRoutes (daemon: Daemon): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/status', async () => await daemon.status())
+
+    app.get('/peers', async () => await daemon.peers())
+
+    app.post('/peers/connect', async (req) => {
+      const body = parseBody(connectBody, req.body)
+      let addr
+      try {
+        addr = multiaddr(body.addr)
+      } catch (err) {
+        throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `'${body.addr}' is not a multiaddr (${(err as Error).message}); expected e.g. /ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…`)
+      }
+      const conn = await daemon.libp2p.dial(addr, { signal: AbortSignal.timeout(10_000) })
+      return { peerId: conn.remotePeer.toString(), address: conn.remoteAddr.toString() }
+    })
+
+    app.get('/blobs', async () => {
+      const out: Array<{ cid: string, size: number }> = []
+      for await (const b of daemon.blobs.list()) out.push({ cid: b.cid.toString(), size: b.size })
+      return out
+    })
+
+    app.post('/blobs', async (req, reply) => {
+      if (!(req.body instanceof Readable)) {
+        throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', 'send the blob as the request body with Content-Type: application/octet-stream')
+      }
+      const stat = await daemon.exchange.putStream(req.body as AsyncIterable<Uint8Array>)
+      return await reply.status(201).send({ cid: stat.cid.toString(), size: stat.size })
+    })
+
+    app.get<{ Params: { cid: string } }>('/blobs/:cid/stat', async (req) => {
+      const stat = await daemon.blobs.stat(parseCid(req.params.cid))
+      return { cid: stat.cid.toString(), size: stat.size }
+    })
+
+    app.get<{ Params: { cid: string } }>('/blobs/:cid', async (req, reply) => {
+      const cid = parseCid(req.params.cid)
+      // verifies the whole blob before the first byte goes out; each chunk is re-checked as it is read
+      const table = await daemon.blobs.chunkTable(cid)
+      return await reply
+        .type('application/octet-stream')
+        .header('content-length', table.size)
+        .send(Readable.from(daemon.blobs.read(cid)))
+    })
+
+    app.post<{ Params: { cid: string } }>('/blobs/:cid/fetch', async (req, reply) => {
+      const cid = parseCid(req.params.cid)
+      const body = parseBody(fetchBody, req.body) ?? {}
+      const providers = (body.providers ?? []).map((p) => {
+        try {
+          return peerIdFromString(p)
+        } catch {
+          throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `provider '${p}' is not a peer id`)
+        }
+      })
+      return daemon.control.streamNdjson(req, reply, (signal) => fetchLines(daemon, cid, { signal, providers, maxBytes: body.maxBytes }))
+    })
+
+    app.get<{ Querystring: { prefix?: string | string[] } }>('/events', async (req, reply) => {
+      const q = req.query.prefix
+      const prefixes = q == null ? undefined : Array.isArray(q) ? q : [q]
+      return daemon.control.eventStream(req, reply, prefixes)
+    })
+  }
+}
+
+/**
+ * One fetch as a sequence of NDJSON lines: `{type:'table',…}`, `{type:'progress', bytesDone, bytesTotal}`
+ * (at most every 200 ms), `{type:'penalty',…}`, then `{type:'done', …FetchResult}` or `{type:'error', code, message}`.
+ * The fetch stops (keeping its verified chunks) when the client disconnects.
+ */
+async function * fetchLines (daemon: Daemon, cid: CID, options: { signal: AbortSignal, providers: Awaited<ReturnType<typeof peerIdFromString>>[], maxBytes?: number }): AsyncGenerator<unknown> {
+  const lines: unknown[] = []
+  let wake: (() => void) | undefined
+  let lastProgress = 0
+  const push = (line: unknown): void => {
+    lines.push(line)
+    wake?.()
+  }
+  const onProgress = (evt: BlobFetchProgressEvents): void => {
+    if (evt.type === 'blob:fetch:table') push({ type: 'table', size: evt.detail.size, chunks: evt.detail.chunks, resumedBytes: evt.detail.resumedBytes, providers: evt.detail.providers })
+    else if (evt.type === 'blob:fetch:penalty') push({ type: 'penalty', peer: evt.detail.peer, reason: evt.detail.reason, detail: evt.detail.detail })
+    else if (Date.now() - lastProgress >= FETCH_PROGRESS_LINE_MS || evt.detail.bytesDone === evt.detail.bytesTotal) {
+      lastProgress = Date.now()
+      push({ type: 'progress', bytesDone: evt.detail.bytesDone, bytesTotal: evt.detail.bytesTotal })
+    }
+  }
+  let finished = false
+  daemon.exchange.fetch(cid, { signal: options.signal, providers: options.providers, maxBytes: options.maxBytes, onProgress })
+    .then((r) => { push({ type: 'done', ...r, cid: r.cid.toString() }) }, (err: unknown) => { push({ type: 'error', ...errorRecord(err) }) })
+    .finally(() => {
+      finished = true
+      wake?.()
+    })
+  while (true) {
+    const line = lines.shift()
+    if (line !== undefined) {
+      yield line
+      continue
+    }
+    if (finished) return
+    await new Promise<void>((resolve) => { wake = resolve })
+    wake = undefined
+  }
+}
+
+function parseBody<T> (schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body)
+  if (!r.success) {
+    throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `bad request body: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`)
+  }
+  return r.data
+}

@@ -1,0 +1,354 @@
+/**
+ * The daemon: composes the data folder, the libp2p host, community gossip, the blob store and exchange, the
+ * event bus and the control API, and starts and stops plugged-in services in order.
+ */
+import { rm } from 'node:fs/promises'
+import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
+import type { SingleKadDHT } from '@libp2p/kad-dht'
+import { multiaddr } from '@multiformats/multiaddr'
+import { PROTOCOL_VERSION, communityTopic, parseCid } from '@swarmtune/wire'
+import type { FastifyPluginAsync } from 'fastify'
+import type { Logger } from 'pino'
+import { BlobExchange } from './blob-exchange.js'
+import { BlobStore } from './blob-store.js'
+import type { DaemonConfig, DaemonConfigInit } from './config.js'
+import { RECONNECT_INTERVAL_MS } from './constants.js'
+import { ControlApi } from './control-api.js'
+import { coreRoutes } from './core-routes.js'
+import { openDataDir, writeFileAtomic, type DataDir } from './data-dir.js'
+import { errorRecord } from './errors.js'
+import { EventBus } from './events.js'
+import { Gossip } from './gossip.js'
+import { createHost, type Host } from './host.js'
+import { acquireLock, type DataDirLock } from './lock.js'
+import { createLogger } from './logger.js'
+import { PeerReputation } from './reputation.js'
+
+/** Version of the daemon, reported by status. */
+export const DAEMON_VERSION = '0.1.0'
+
+/** Everything a service may use. Services get this object in their factory. */
+export interface DaemonComponents {
+  dataDir: DataDir
+  config: DaemonConfig
+  peerId: PeerId
+  privateKey: Ed25519PrivateKey
+  libp2p: Host
+  gossip: Gossip
+  blobs: BlobStore
+  exchange: BlobExchange
+  control: ControlApi
+  events: EventBus
+  reputation: PeerReputation
+  log: Logger
+}
+
+/**
+ * A plugged-in part of the daemon (ledger, coordinator, volunteer …). All members are optional.
+ * `start` runs after the libp2p host, gossip and blob exchange are up and before the control API listens;
+ * `stop` runs in reverse order of start.
+ */
+export interface DaemonService {
+  start?(): void | Promise<void>
+  stop?(): void | Promise<void>
+  /** Routes mounted under `/v1/<service name>` of the control API. */
+  routes?: FastifyPluginAsync
+  /** A JSON-serialisable summary included in `GET /v1/status` under `services.<name>`. */
+  status?(): unknown
+}
+
+/** Builds a service from the daemon's components; called once, in the order services are listed. */
+export type ServiceFactory = (components: DaemonComponents) => DaemonService | Promise<DaemonService>
+
+export interface DaemonInit {
+  /** The data folder (created by `initDataDir` / `swarmtune init`). */
+  dataDir: string
+  /** Settings that replace those of config.json for this run. */
+  config?: DaemonConfigInit
+  /** Logger to use (default: pino to stdout at `config.log.level`). */
+  logger?: Logger
+  /** Services by name. */
+  services?: Record<string, ServiceFactory>
+  /** How often the connection target is checked, in ms (default {@link RECONNECT_INTERVAL_MS}). */
+  maintenanceIntervalMs?: number
+}
+
+export interface DaemonStatus {
+  peerId: string
+  version: string
+  protocolVersion: number
+  pid: number
+  /** ms since the Unix epoch. */
+  startedAt: number
+  uptimeMs: number
+  /** Multiaddrs peers can dial, each ending in /p2p/<peer id>. */
+  addresses: string[]
+  connections: number
+  peers: number
+  communities: Array<{ id: string, topic: string, peers: number }>
+  dht: { mode: 'off' | 'client' | 'server', routingTable: number }
+  mdns: boolean
+  blobs: { count: number, bytes: number, fetching: string[] }
+  control: string | undefined
+  services: Record<string, unknown>
+}
+
+export interface PeerStatus {
+  peerId: string
+  /** Remote addresses of the open connections. */
+  addresses: string[]
+  direction: 'inbound' | 'outbound'
+  /** ms the oldest connection has been open. */
+  connectedMs: number
+  /** Round-trip time measured by the last ping, ms. */
+  rttMs?: number
+  /** This node's gossipsub score of the peer. */
+  gossipScore: number
+  /** Current blob-exchange penalty (decaying). */
+  penalty: number
+  agent?: string
+  protocols: string[]
+}
+
+/** Contents of `daemon.json`, written while the daemon runs so the CLI can find it. */
+export interface DaemonInfo {
+  pid: number
+  peerId: string
+  control: string
+  addresses: string[]
+  startedAt: number
+}
+
+export class Daemon implements DaemonComponents {
+  readonly services: Record<string, DaemonService> = {}
+  startedAt = 0
+  private readonly timers: Array<ReturnType<typeof setInterval>> = []
+  private readonly cleanup: Array<() => void> = []
+  private started = false
+
+  private constructor (
+    readonly dataDir: DataDir,
+    readonly config: DaemonConfig,
+    readonly libp2p: Host,
+    readonly gossip: Gossip,
+    readonly blobs: BlobStore,
+    readonly exchange: BlobExchange,
+    readonly control: ControlApi,
+    readonly events: EventBus,
+    readonly reputation: PeerReputation,
+    readonly log: Logger,
+    private readonly lock: DataDirLock,
+    private readonly maintenanceIntervalMs: number
+  ) {}
+
+  get peerId (): PeerId { return this.dataDir.peerId }
+  get privateKey (): Ed25519PrivateKey { return this.dataDir.privateKey }
+
+  /** @internal use {@link createDaemon} */
+  static async create (init: DaemonInit): Promise<Daemon> {
+    const dataDir = await openDataDir(init.dataDir, init.config)
+    const { config } = dataDir
+    const log = init.logger ?? createLogger({ level: config.log.level })
+    const lock = await acquireLock(dataDir.paths.lock)
+    try {
+      const blobs = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: config.blobs.maxBlobBytes })
+      await blobs.open()
+      const reputation = new PeerReputation()
+      const events = new EventBus()
+      const libp2p = await createHost({
+        privateKey: dataDir.privateKey,
+        config,
+        appSpecificScore: (peer) => reputation.appSpecificScore(peer),
+        topics: config.communities.map((c) => communityTopic(parseCid(c)))
+      })
+      const gossip = new Gossip({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events, log: log.child({ part: 'gossip' }) })
+      const exchange = new BlobExchange({ libp2p, store: blobs, reputation, events, log: log.child({ part: 'blobs' }) }, {
+        fetchProviders: config.blobs.fetchProviders,
+        concurrentFetches: config.blobs.concurrentFetches,
+        dht: config.dht.mode !== 'off'
+      })
+      const control = new ControlApi({ host: config.control.host, port: config.control.port, token: dataDir.token, events, log: log.child({ part: 'control' }) })
+      const daemon = new Daemon(dataDir, config, libp2p, gossip, blobs, exchange, control, events, reputation, log, lock, init.maintenanceIntervalMs ?? RECONNECT_INTERVAL_MS)
+      for (const [name, factory] of Object.entries(init.services ?? {})) {
+        daemon.services[name] = await factory(daemon)
+      }
+      return daemon
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+  }
+
+  /**
+   * Starts the host, gossip, blob exchange, services and the control API, then writes `daemon.json`.
+   * On failure everything started is stopped again and the lock released.
+   */
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.startedAt = Date.now()
+    try {
+      this.watchPeers()
+      await this.libp2p.start()
+      await this.exchange.start()
+      this.gossip.start()
+      for (const c of this.config.communities) this.gossip.join(c)
+      for (const service of Object.values(this.services)) await service.start?.()
+      this.control.register('', coreRoutes(this))
+      for (const [name, service] of Object.entries(this.services)) {
+        if (service.routes != null) this.control.register(name, service.routes)
+      }
+      const url = await this.control.listen()
+      const info: DaemonInfo = { pid: process.pid, peerId: this.peerId.toString(), control: url, addresses: this.addresses(), startedAt: this.startedAt }
+      await writeFileAtomic(this.dataDir.paths.daemonInfo, JSON.stringify(info, null, 2) + '\n')
+      this.timers.push(setInterval(() => { void this.maintain() }, this.maintenanceIntervalMs))
+      this.events.emit('daemon:started', { peerId: info.peerId, addresses: info.addresses, control: url })
+      this.log.info({ peerId: info.peerId, addresses: info.addresses, control: url }, 'daemon started')
+    } catch (err) {
+      await this.stop().catch(() => {})
+      throw err
+    }
+  }
+
+  /** Stops everything in reverse order, removes `daemon.json` and releases the data folder. */
+  async stop (): Promise<void> {
+    this.events.emit('daemon:stopping', {})
+    for (const t of this.timers.splice(0)) clearInterval(t)
+    for (const f of this.cleanup.splice(0)) f()
+    await this.control.close().catch((err: unknown) => this.log.warn({ err }, 'control API close failed'))
+    for (const [name, service] of Object.entries(this.services).reverse()) {
+      try {
+        await service.stop?.()
+      } catch (err) {
+        this.log.error({ err, service: name }, 'service failed to stop')
+      }
+    }
+    this.gossip.stop()
+    await this.exchange.stop().catch((err: unknown) => this.log.warn({ err }, 'blob exchange stop failed'))
+    await this.libp2p.stop()
+    await rm(this.dataDir.paths.daemonInfo, { force: true })
+    await this.lock.release()
+    if (this.started) this.log.info('daemon stopped')
+    this.started = false
+  }
+
+  /** Dialable addresses of this node, each ending in `/p2p/<peer id>`. */
+  addresses (): string[] {
+    return this.libp2p.getMultiaddrs().map((a) => a.toString())
+  }
+
+  async status (): Promise<DaemonStatus> {
+    const usage = await this.blobs.usage()
+    const services: Record<string, unknown> = {}
+    for (const [name, s] of Object.entries(this.services)) {
+      if (s.status != null) {
+        try {
+          services[name] = await s.status()
+        } catch (err) {
+          services[name] = { error: errorRecord(err) }
+        }
+      }
+    }
+    const dht = this.libp2p.services.dht
+    return {
+      peerId: this.peerId.toString(),
+      version: DAEMON_VERSION,
+      protocolVersion: PROTOCOL_VERSION,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      uptimeMs: Date.now() - this.startedAt,
+      addresses: this.addresses(),
+      connections: this.libp2p.getConnections().length,
+      peers: this.libp2p.getPeers().length,
+      communities: this.gossip.communities().map((c) => ({ id: c.toString(), topic: communityTopic(c), peers: this.gossip.peers(c).length })),
+      dht: dht == null ? { mode: 'off', routingTable: 0 } : { mode: dht.getMode(), routingTable: 'routingTable' in dht ? (dht as SingleKadDHT).routingTable.size : 0 },
+      mdns: this.config.mdns,
+      blobs: { count: usage.blobs, bytes: usage.bytes, fetching: this.exchange.fetching },
+      control: this.control.baseUrl,
+      services
+    }
+  }
+
+  async peers (): Promise<PeerStatus[]> {
+    const byPeer = new Map<string, PeerStatus>()
+    const now = Date.now()
+    for (const conn of this.libp2p.getConnections()) {
+      const id = conn.remotePeer.toString()
+      let p = byPeer.get(id)
+      if (p == null) {
+        const stored = await this.libp2p.peerStore.get(conn.remotePeer).catch(() => null)
+        const agent = stored?.metadata.get('AgentVersion')
+        p = {
+          peerId: id,
+          addresses: [],
+          direction: conn.direction,
+          connectedMs: 0,
+          gossipScore: this.gossip.score(id),
+          penalty: this.reputation.penalty(id),
+          agent: agent != null ? new TextDecoder().decode(agent) : undefined,
+          protocols: stored?.protocols ?? []
+        }
+        byPeer.set(id, p)
+      }
+      p.addresses.push(conn.remoteAddr.toString())
+      p.connectedMs = Math.max(p.connectedMs, now - conn.timeline.open)
+      if (conn.rtt != null) p.rttMs = conn.rtt
+    }
+    return [...byPeer.values()].sort((a, b) => a.peerId.localeCompare(b.peerId))
+  }
+
+  private watchPeers (): void {
+    const onConnect = (evt: CustomEvent<PeerId>): void => { this.events.emit('peer:connect', { peer: evt.detail.toString() }) }
+    const onDisconnect = (evt: CustomEvent<PeerId>): void => { this.events.emit('peer:disconnect', { peer: evt.detail.toString() }) }
+    const onDiscovery = (evt: CustomEvent<{ id: PeerId }>): void => { void this.dialIfWanted(evt.detail.id) }
+    this.libp2p.addEventListener('peer:connect', onConnect)
+    this.libp2p.addEventListener('peer:disconnect', onDisconnect)
+    this.libp2p.addEventListener('peer:discovery', onDiscovery)
+    this.cleanup.push(() => {
+      this.libp2p.removeEventListener('peer:connect', onConnect)
+      this.libp2p.removeEventListener('peer:disconnect', onDisconnect)
+      this.libp2p.removeEventListener('peer:discovery', onDiscovery)
+    })
+  }
+
+  /** Dials a discovered peer while below the connection target (libp2p 3 does not auto-dial). */
+  private async dialIfWanted (peer: PeerId): Promise<void> {
+    if (peer.equals(this.peerId) || this.libp2p.getConnections(peer).length > 0) return
+    if (this.libp2p.getConnections().length >= this.config.connections.target) return
+    try {
+      await this.libp2p.dial(peer, { signal: AbortSignal.timeout(this.maintenanceIntervalMs) })
+    } catch (err) {
+      this.log.debug({ peer: peer.toString(), err }, 'dial of a discovered peer failed')
+    }
+  }
+
+  /** Keeps the connection count up: re-dials bootstrap peers, then asks the DHT for peers near us. */
+  private async maintain (): Promise<void> {
+    if (!this.started || this.libp2p.getConnections().length >= this.config.connections.target) return
+    for (const addr of this.config.bootstrap) {
+      const id = addr.slice(addr.lastIndexOf('/p2p/') + 5)
+      if (this.libp2p.getPeers().some((p) => p.toString() === id)) continue
+      await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(this.maintenanceIntervalMs) })
+        .catch((err: unknown) => this.log.debug({ addr, err }, 'bootstrap dial failed'))
+    }
+    if (this.libp2p.services.dht == null || this.libp2p.getPeers().length === 0) return
+    try {
+      const signal = AbortSignal.timeout(this.maintenanceIntervalMs)
+      for await (const peer of this.libp2p.peerRouting.getClosestPeers(this.peerId.toMultihash().bytes, { signal })) {
+        if (this.libp2p.getConnections().length >= this.config.connections.target) break
+        await this.dialIfWanted(peer.id)
+      }
+    } catch (err) {
+      this.log.debug({ err }, 'DHT walk failed')
+    }
+  }
+}
+
+/**
+ * Opens the data folder (taking its lock) and builds a daemon; call `start()` to run it.
+ *
+ * @throws DataDirError, ConfigError, DaemonLockedError — see openDataDir and acquireLock
+ */
+export async function createDaemon (init: DaemonInit): Promise<Daemon> {
+  return await Daemon.create(init)
+}

@@ -1,0 +1,97 @@
+/**
+ * Errors of the daemon. One class per failure kind, each with a fixed `name` and a stable `code` (listed in
+ * doc/errors.md, section `## node`). Messages say what happened, what was expected and what to do; tests and
+ * callers check `code` or `name`, never the message.
+ */
+
+export class NodeError extends Error {
+  override name = 'NodeError'
+  readonly code: string
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** `config.json` or an option passed in does not match the schema; the message lists every bad field. */
+export class ConfigError extends NodeError {
+  override name = 'ConfigError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_NODE_CONFIG_INVALID', message, options)
+  }
+}
+
+/** The data folder is missing, already initialised, of an unknown layout, or has unsafe permissions. */
+export class DataDirError extends NodeError {
+  override name = 'DataDirError'
+}
+
+/** Another daemon holds the data folder (its lock file names a live process). */
+export class DaemonLockedError extends NodeError {
+  override name = 'DaemonLockedError'
+  constructor (message: string) {
+    super('ERR_NODE_LOCKED', message)
+  }
+}
+
+/** A blob is not in the local store. */
+export class BlobNotFoundError extends NodeError {
+  override name = 'BlobNotFoundError'
+  constructor (message: string) {
+    super('ERR_NODE_BLOB_NOT_FOUND', message)
+  }
+}
+
+/** Stored or received bytes do not hash to their CID. */
+export class BlobCorruptError extends NodeError {
+  override name = 'BlobCorruptError'
+  constructor (message: string) {
+    super('ERR_NODE_BLOB_CORRUPT', message)
+  }
+}
+
+/** A blob is larger than the configured limit. */
+export class BlobTooLargeError extends NodeError {
+  override name = 'BlobTooLargeError'
+  constructor (message: string) {
+    super('ERR_NODE_BLOB_TOO_LARGE', message)
+  }
+}
+
+/** A fetch could not complete: no (remaining) provider has the blob, or every one failed. */
+export class BlobFetchError extends NodeError {
+  override name = 'BlobFetchError'
+}
+
+/** A long operation was stopped through its `AbortSignal`; what was done so far is kept. */
+export class AbortedError extends NodeError {
+  override name = 'AbortError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_NODE_ABORTED', message, options)
+  }
+}
+
+/** A call to the control API failed; `code` is the daemon's error code, or a client-side one. */
+export class ControlError extends NodeError {
+  override name = 'ControlError'
+  /** HTTP status, when the daemon answered. */
+  readonly status?: number
+  constructor (code: string, message: string, options?: { cause?: unknown, status?: number }) {
+    super(code, message, options)
+    this.status = options?.status
+  }
+}
+
+/** A gossip operation named a community the daemon has not joined, or a message was refused locally. */
+export class GossipError extends NodeError {
+  override name = 'GossipError'
+}
+
+/** Wraps anything thrown into a `NodeError`-shaped record for logs and API replies. */
+export function errorRecord (err: unknown): { code: string, message: string } {
+  const e = err as { code?: unknown, message?: unknown }
+  return {
+    code: typeof e?.code === 'string' ? e.code : 'ERR_NODE_INTERNAL',
+    message: typeof e?.message === 'string' ? e.message : String(err)
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * Community gossip: one gossipsub topic per community (`communityTopic(community)` of `@swarmtune/wire`),
+ * each with a validator that returns accept / ignore / reject. The default validator is the wire package's
+ * `validateEntry` (size cap, hardened decode, schema, signature, community match); a service may install a
+ * stricter one (the ledger checks chain context). `reject` counts against the peer that forwarded the message
+ * (gossipsub P4), so a peer sending invalid entries soon loses its place in the mesh.
+ */
+import { TopicValidatorResult, type GossipSub, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
+import type { PeerScoreParams } from '@libp2p/gossipsub/score'
+import type { PeerId } from '@libp2p/interface'
+import { communityTopic, LIMITS, parseCid, validateEntry, type CID } from '@swarmtune/wire'
+import type { Logger } from 'pino'
+import { GossipError } from './errors.js'
+import type { EventBus } from './events.js'
+import { communityTopicScoreParams } from './peer-score.js'
+
+/**
+ * A validator's answer (the shape of `Validation` of `@swarmtune/wire`): `accept` delivers and forwards,
+ * `ignore` drops silently, `reject` drops and counts against the forwarding peer.
+ */
+export interface GossipVerdict {
+  status: 'accept' | 'ignore' | 'reject'
+  /** Stable error code when not accepted (doc/errors.md). */
+  code?: string
+  reason?: string
+  /** Handed to message handlers as `GossipMessage.value`. */
+  value?: unknown
+}
+
+/** Decides what happens to a message. Must not throw and should answer within ~100 ms (gossipsub's advice). */
+export type GossipValidator = (data: Uint8Array, context: { community: CID, from: PeerId }) => GossipVerdict | Promise<GossipVerdict>
+
+/** A validated message. */
+export interface GossipMessage {
+  community: CID
+  topic: string
+  /** The peer that published the message (its signature is checked by gossipsub, StrictSign). */
+  author: PeerId
+  /** The neighbour it came through. */
+  from: PeerId
+  /** Gossipsub message id. */
+  msgId: string
+  data: Uint8Array
+  /** What the validator returned as `value` (for the default validator: the `SignedEntry`). */
+  value: unknown
+}
+
+export type GossipHandler = (message: GossipMessage) => void | Promise<void>
+
+/** The parts of the gossipsub service used here, including the score accessors of the implementation. */
+export interface ScoredGossipSub extends GossipSub {
+  getScore(peerId: string): number
+  readonly score: { readonly params: PeerScoreParams }
+}
+
+export interface GossipComponents {
+  pubsub: GossipSub
+  peerId: PeerId
+  events: EventBus
+  log: Logger
+}
+
+/** The default validator: `validateEntry` of `@swarmtune/wire` bound to the community. */
+export const entryValidator: GossipValidator = async (data, { community }) => await validateEntry(data, { community })
+
+interface Topic { community: CID, validator: GossipValidator }
+
+export class Gossip {
+  private readonly topics = new Map<string, Topic>()
+  private readonly handlers = new Set<{ topic: string | null, handler: GossipHandler }>()
+  private readonly values = new WeakMap<Message, unknown>()
+  private readonly onMessage = (evt: CustomEvent<GossipsubMessage>): void => { this.deliver(evt.detail) }
+  private readonly pubsub: ScoredGossipSub
+
+  constructor (private readonly components: GossipComponents) {
+    this.pubsub = components.pubsub as ScoredGossipSub
+    if (typeof this.pubsub.getScore !== 'function' || this.pubsub.score?.params?.topics == null) {
+      throw new GossipError('ERR_NODE_GOSSIP_UNSUPPORTED', 'the pubsub service does not expose peer scores; use @libp2p/gossipsub 17 (the version this daemon was built with)')
+    }
+  }
+
+  start (): void {
+    this.pubsub.addEventListener('gossipsub:message', this.onMessage)
+  }
+
+  stop (): void {
+    this.pubsub.removeEventListener('gossipsub:message', this.onMessage)
+    for (const topic of this.topics.keys()) {
+      this.pubsub.topicValidators.delete(topic)
+      this.pubsub.unsubscribe(topic)
+    }
+    this.topics.clear()
+  }
+
+  /**
+   * Subscribes to a community's topic, with its score parameters and a validator (default: {@link entryValidator}).
+   * Joining again only replaces the validator when one is given.
+   *
+   * @returns the topic string
+   */
+  join (community: CID | string, options: { validator?: GossipValidator } = {}): string {
+    const cid = typeof community === 'string' ? parseCid(community) : community
+    const topic = communityTopic(cid)
+    const existing = this.topics.get(topic)
+    if (existing != null) {
+      if (options.validator != null) existing.validator = options.validator
+      return topic
+    }
+    this.topics.set(topic, { community: cid, validator: options.validator ?? entryValidator })
+    // gossipsub reads topic parameters from this record on every score computation
+    this.pubsub.score.params.topics[topic] = communityTopicScoreParams()
+    this.pubsub.topicValidators.set(topic, async (from, msg) => await this.validate(topic, from, msg))
+    this.pubsub.subscribe(topic)
+    this.components.log.info({ community: cid.toString(), topic }, 'joined community topic')
+    return topic
+  }
+
+  /** Leaves a community's topic. */
+  leave (community: CID): void {
+    const topic = communityTopic(community)
+    if (!this.topics.delete(topic)) return
+    this.pubsub.topicValidators.delete(topic)
+    this.pubsub.unsubscribe(topic)
+  }
+
+  /** Replaces the validator of a joined community. @throws GossipError `ERR_NODE_GOSSIP_NOT_JOINED` */
+  setValidator (community: CID, validator: GossipValidator): void {
+    this.topicOf(community).validator = validator
+  }
+
+  /** Communities joined. */
+  communities (): CID[] {
+    return [...this.topics.values()].map((t) => t.community)
+  }
+
+  /**
+   * Calls `handler` for every accepted message of `community` (or of every community when null). Messages
+   * this node publishes itself are not delivered to its own handlers.
+   *
+   * @returns a function that removes the handler
+   */
+  subscribe (community: CID | null, handler: GossipHandler): () => void {
+    const record = { topic: community == null ? null : communityTopic(community), handler }
+    this.handlers.add(record)
+    return () => { this.handlers.delete(record) }
+  }
+
+  /**
+   * Publishes `data` on a community's topic after running the topic's validator on it, so this node never
+   * sends what its peers would reject.
+   *
+   * @returns how many peers it was sent to (0 is allowed: peers catch up through ledger sync)
+   * @throws GossipError `ERR_NODE_GOSSIP_NOT_JOINED`, `ERR_NODE_GOSSIP_INVALID` (with the validator's code and reason)
+   */
+  async publish (community: CID, data: Uint8Array): Promise<{ recipients: number }> {
+    const topic = this.topicOf(community)
+    const verdict = await topic.validator(data, { community, from: this.components.peerId })
+    if (verdict.status !== 'accept') {
+      throw new GossipError('ERR_NODE_GOSSIP_INVALID', `refusing to publish a message peers would ${verdict.status}: ${verdict.code ?? ''} ${verdict.reason ?? ''}`.trim())
+    }
+    const result = await this.pubsub.publish(communityTopic(community), data)
+    return { recipients: result.recipients.length }
+  }
+
+  /** Peers subscribed to a community's topic. */
+  peers (community: CID): PeerId[] {
+    return this.pubsub.getSubscribers(communityTopic(community))
+  }
+
+  /** A peer's gossipsub score as this node computes it. */
+  score (peer: PeerId | string): number {
+    return this.pubsub.getScore(peer.toString())
+  }
+
+  private topicOf (community: CID): Topic {
+    const t = this.topics.get(communityTopic(community))
+    if (t == null) throw new GossipError('ERR_NODE_GOSSIP_NOT_JOINED', `this daemon has not joined community ${community.toString()}; join it first (config "communities" or Gossip.join)`)
+    return t
+  }
+
+  private async validate (topic: string, from: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    const t = this.topics.get(topic)
+    if (t == null) return TopicValidatorResult.Ignore
+    let verdict: GossipVerdict
+    if (msg.data.length > LIMITS.maxFrameBytes) {
+      verdict = { status: 'reject', code: 'ERR_WIRE_FRAME_TOO_LARGE', reason: `message of ${msg.data.length} bytes` }
+    } else {
+      try {
+        verdict = await t.validator(msg.data, { community: t.community, from })
+      } catch (err) {
+        // a validator must not throw; treat it as our own fault, not the sender's
+        this.components.log.error({ err, topic }, 'gossip validator threw')
+        verdict = { status: 'ignore', code: 'ERR_NODE_GOSSIP_VALIDATOR', reason: (err as Error).message }
+      }
+    }
+    if (verdict.status === 'accept') {
+      this.values.set(msg, verdict.value)
+      return TopicValidatorResult.Accept
+    }
+    const author = msg.type === 'signed' ? msg.from.toString() : undefined
+    this.components.events.emit(verdict.status === 'reject' ? 'gossip:rejected' : 'gossip:ignored', {
+      community: t.community.toString(), from: from.toString(), author, code: verdict.code, reason: verdict.reason
+    })
+    return verdict.status === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+  }
+
+  private deliver ({ msg, msgId, propagationSource }: GossipsubMessage): void {
+    const t = this.topics.get(msg.topic)
+    if (t == null || msg.type !== 'signed') return
+    const message: GossipMessage = {
+      community: t.community,
+      topic: msg.topic,
+      author: msg.from,
+      from: propagationSource,
+      msgId,
+      data: msg.data,
+      value: this.values.get(msg)
+    }
+    this.components.events.emit('gossip:message', { community: t.community.toString(), author: msg.from.toString(), from: propagationSource.toString(), msgId, bytes: msg.data.length })
+    for (const { topic, handler } of this.handlers) {
+      if (topic != null && topic !== msg.topic) continue
+      Promise.resolve()
+        .then(async () => { await handler(message) })
+        .catch((err: unknown) => { this.components.log.error({ err, topic: msg.topic }, 'gossip handler failed') })
+    }
+  }
+}
