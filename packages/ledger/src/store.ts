@@ -155,8 +155,9 @@ export async function openLedger (init: LedgerInit): Promise<Ledger> {
       const e = err as { code?: string, cause?: { code?: string } }
       const code = e.cause?.code ?? e.code
       if (code === 'LEVEL_LOCKED') throw new LedgerLockedError(dir, livePid ?? readLockInfo(dir)?.pid, { cause: err })
-      if (code === 'LEVEL_CORRUPTION') throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', dir, 'LevelDB reported corruption while opening', {}, { cause: err })
-      throw new LedgerError('ERR_LEDGER_IO', `could not open the LevelDB store in ${join(dir, 'db')}: ${(err as Error).message}. Check the folder's permissions and free space.`, { cause: err })
+      if (code === 'LEVEL_CORRUPTION' || /corruption/i.test(String((err as { cause?: Error }).cause?.message ?? ''))) throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', dir, 'LevelDB reported corruption while opening', {}, { cause: err })
+      throw new LedgerError('ERR_LEDGER_IO', `could not open the LevelDB store in ${join(dir, 'db')}: ${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}. ` +
+        'Check the folder\'s permissions and free space; if its files are damaged, move the folder aside and re-sync from peers or restore a backup.', { cause: err })
     }
     lock.confirm()
     return await Ledger.fromDb(db, dir, lock, await readLengths(dir), init)

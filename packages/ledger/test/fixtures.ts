@@ -68,18 +68,28 @@ export class ChainSigner {
       ...overrides
     } as unknown as UnsignedEntry
     const signed = await signEntry(unsigned, key)
-    if (Object.keys(overrides).length === 0) this.heads.set(author, { seq: signed.entry.seq, id: signed.id })
+    if (Object.keys(overrides).length > 0) return signed
+    this.heads.set(author, { seq: signed.entry.seq, id: signed.id })
     if (kind === 'genesis') this.community = signed.id.bytes
     return signed
   }
 }
 
 /** A community: maintainer key, its genesis, and a signer positioned after it. */
-export async function makeCommunity (): Promise<{ maintainer: SigningKey, genesis: SignedEntry, signer: ChainSigner }> {
+export async function makeCommunity (name = 'test-community'): Promise<{ maintainer: SigningKey, genesis: SignedEntry, signer: ChainSigner }> {
   const maintainer = await keyFor(0)
   const signer = new ChainSigner()
-  const genesis = await signer.sign(maintainer, 'genesis', bodies.genesis([maintainer.publicKey.raw]))
+  const genesis = await signer.sign(maintainer, 'genesis', { ...bodies.genesis([maintainer.publicKey.raw]), name })
   return { maintainer, genesis, signer }
+}
+
+/** A copy of an entry frame with one bit of its signature flipped. */
+export function flipSignatureBit (signed: SignedEntry): Uint8Array {
+  const bytes = Uint8Array.from(signed.bytes)
+  const at = Buffer.from(bytes).indexOf(Buffer.from(signed.entry.sig))
+  if (at < 0) throw new Error('signature not found in frame')
+  bytes[at + 10] ^= 0x01
+  return bytes
 }
 
 /** The seed for a randomized test: SWARMTUNE_SEED when set, else random; printed so a run can be replayed. */

@@ -1,0 +1,271 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { parseCid, type SignedEntry } from '@swarmtune/wire'
+import { openLedger, type Ledger } from '../src/index.js'
+import { bodies, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
+import { exited, startChild, waitForLine } from './helpers.js'
+
+let dir: string
+let path: string
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'swarmtune-ledger-'))
+  path = join(dir, 'ledger')
+})
+afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+/** A store with a genesis, a round-open, three volunteers' contributions, verdicts and a release. */
+async function populate (ledger: Ledger): Promise<{ entries: SignedEntry[] }> {
+  const { maintainer, genesis } = await makeCommunity()
+  await ledger.append(genesis)
+  const base = fakeCid('release-0')
+  const entries = [genesis]
+  const roundOpen = await ledger.sign({ kind: 'round-open', body: bodies.roundOpen(1, base) }, maintainer)
+  entries.push(roundOpen)
+  const contributions: SignedEntry[] = []
+  for (let v = 1; v <= 3; v++) {
+    const key = await keyFor(v)
+    for (let i = 0; i < 2; i++) {
+      const c = await ledger.sign({ kind: 'contribution', body: bodies.contribution(1, roundOpen.id.bytes, base, fakeCid(`blob-${v}-${i}`), 100 * v) }, key)
+      contributions.push(c)
+      entries.push(c)
+    }
+  }
+  for (const c of contributions) entries.push(await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c.id.bytes, true) }, maintainer))
+  entries.push(await ledger.sign({ kind: 'release', body: bodies.release(1, base, fakeCid('release-1'), contributions.map((c) => c.id.bytes), contributions.map(() => 1 / 6)) }, maintainer))
+  return { entries }
+}
+
+/** Runs `fn` on the raw LevelDB of the (closed) store. */
+async function raw (fn: (db: Level<string, Uint8Array>) => Promise<void>): Promise<void> {
+  const db = new Level<string, Uint8Array>(join(path, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  try {
+    await fn(db)
+  } finally {
+    await db.close()
+  }
+}
+
+async function keysWith (prefix: string): Promise<string[]> {
+  let keys: string[] = []
+  await raw(async (db) => { keys = await db.keys({ gte: prefix, lt: prefix + '\xff' }).all() })
+  return keys
+}
+
+describe('ledger store on LevelDB', () => {
+  it('keeps every entry, head and index across close and reopen', async () => {
+    const ledger = await openLedger({ path })
+    const { entries } = await populate(ledger)
+    const heads = ledger.heads()
+    await ledger.close()
+    const again = await openLedger({ path })
+    try {
+      expect(again.openReport).toMatchObject({ entries: entries.length, authors: 4, evidence: 0, indexesRebuilt: false })
+      expect(again.heads()).toEqual(heads)
+      expect(again.community?.toString()).toBe(entries[0].id.toString())
+      const kinds: string[] = []
+      for await (const e of again.entries({ round: 1 })) kinds.push(e.entry.kind)
+      expect(kinds.filter((k) => k === 'contribution')).toHaveLength(6)
+      const released: string[] = []
+      for await (const e of again.entries({ release: parseCid(fakeCid('release-1')).toString() })) released.push(e.entry.kind)
+      expect(released).toEqual(['release'])
+    } finally {
+      await again.close()
+    }
+  })
+
+  it('indexes entries by the release manifests they name', async () => {
+    const ledger = await openLedger({ path })
+    try {
+      await populate(ledger)
+      const base = parseCid(fakeCid('release-0')).toString()
+      const kinds: string[] = []
+      for await (const e of ledger.entries({ release: base })) kinds.push(e.entry.kind)
+      // genesis release, round-open base, six contribution bases, release parent
+      expect(kinds.sort()).toEqual(['contribution', 'contribution', 'contribution', 'contribution', 'contribution', 'contribution', 'genesis', 'release', 'round-open'])
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('signs checkpoints of its own chain and refuses a checkpoint that misstates it', async () => {
+    const ledger = await openLedger({ path })
+    try {
+      const { entries } = await populate(ledger)
+      const maintainer = await keyFor(0)
+      const cp = await ledger.sign({ kind: 'checkpoint' } as never, maintainer)
+      expect(cp.entry.body).toMatchObject({ length: cp.entry.seq })
+      await expect(ledger.sign({ kind: 'checkpoint', body: { length: 3, head: entries[0].id.bytes } }, maintainer))
+        .rejects.toMatchObject({ code: 'ERR_LEDGER_BAD_CHECKPOINT' })
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('refuses to sign a non-genesis entry before it knows its community', async () => {
+    const ledger = await openLedger({ path })
+    try {
+      await expect(ledger.sign({ kind: 'round-open', body: bodies.roundOpen(1, fakeCid('x')) }, await keyFor(0)))
+        .rejects.toMatchObject({ code: 'ERR_LEDGER_BAD_ARGUMENT' })
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('rejects forged and foreign entries from the network without storing them', async () => {
+    const ledger = await openLedger({ path })
+    try {
+      const { entries } = await populate(ledger)
+      const forged = flipSignatureBit(entries[2])
+      const other = await makeCommunity('another-community')
+      const foreignKey = await keyFor(9)
+      const foreign = await other.signer.sign(foreignKey, 'contribution', bodies.contribution(1, other.genesis.id.bytes, fakeCid('b'), fakeCid('c'), 1))
+      const results = await ledger.ingest([forged, other.genesis.bytes, foreign.bytes, new Uint8Array([0xc1]), new Uint8Array(0)])
+      expect(results.map((r) => [r.status, r.code])).toEqual([
+        ['reject', 'ERR_WIRE_BAD_SIGNATURE'],
+        ['reject', 'ERR_WIRE_WRONG_COMMUNITY'],
+        ['reject', 'ERR_WIRE_WRONG_COMMUNITY'],
+        ['reject', expect.stringMatching(/^ERR_WIRE_/)],
+        ['reject', expect.stringMatching(/^ERR_WIRE_/)]
+      ])
+      expect(ledger.size).toBe(entries.length)
+    } finally {
+      await ledger.close()
+    }
+  })
+})
+
+describe('ledger store lock', () => {
+  it('refuses a second open in the same process and keeps the first open store locked against other processes', async () => {
+    const first = await openLedger({ path })
+    try {
+      await expect(openLedger({ path })).rejects.toMatchObject({ code: 'ERR_LEDGER_LOCKED', pid: process.pid })
+      // The failed second open must not have released LevelDB's OS lock: another process is still refused.
+      const child = startChild('try', path)
+      const line = await waitForLine(child, (l) => l.startsWith('ok') || l.startsWith('error'))
+      await exited(child)
+      expect(line).toBe(`error ERR_LEDGER_LOCKED ${process.pid}`)
+      await populate(first)
+    } finally {
+      await first.close()
+    }
+    const again = await openLedger({ path })
+    await again.close()
+  })
+
+  it('names the process that holds the store, and opens once that process is gone', async () => {
+    const child = startChild('hold', path)
+    try {
+      await waitForLine(child, (l) => l.startsWith('open'))
+      await expect(openLedger({ path })).rejects.toMatchObject({ name: 'LedgerLockedError', code: 'ERR_LEDGER_LOCKED', pid: child.pid })
+    } finally {
+      child.kill('SIGKILL')
+      await exited(child)
+    }
+    // The killed holder left its lock file behind; its pid is dead, so the lock is stale.
+    expect(JSON.parse(await readFile(join(path, 'lock'), 'utf8')).pid).toBe(child.pid)
+    const ledger = await openLedger({ path })
+    expect(JSON.parse(await readFile(join(path, 'lock'), 'utf8')).pid).toBe(process.pid)
+    await ledger.close()
+  })
+
+  it('takes over a lock file whose pid is alive but belongs to another process (pid reuse)', async () => {
+    await (await openLedger({ path })).close()
+    await writeFile(join(path, 'lock'), JSON.stringify({ pid: 1, hostname: (await import('node:os')).hostname(), lockedAt: 0 }))
+    const ledger = await openLedger({ path })
+    expect(JSON.parse(await readFile(join(path, 'lock'), 'utf8')).pid).toBe(process.pid)
+    await ledger.close()
+  })
+})
+
+describe('ledger store verification on open', () => {
+  async function populated (): Promise<SignedEntry[]> {
+    const ledger = await openLedger({ path })
+    const { entries } = await populate(ledger)
+    await ledger.close()
+    return entries
+  }
+
+  it('fails with ERR_LEDGER_TRUNCATED when an entry in the middle of a chain is gone', async () => {
+    await populated()
+    const [, second] = await keysWith('e!' + Buffer.from((await keyFor(1)).publicKey.raw).toString('hex'))
+    await raw(async (db) => { await db.del(second) })
+    await expect(openLedger({ path })).rejects.toMatchObject({ name: 'LedgerCorruptError', code: 'ERR_LEDGER_TRUNCATED' })
+  })
+
+  it('fails with ERR_LEDGER_TRUNCATED when the last entry of a chain is gone', async () => {
+    await populated()
+    const keys = await keysWith('e!' + Buffer.from((await keyFor(0)).publicKey.raw).toString('hex'))
+    await raw(async (db) => { await db.del(keys[keys.length - 1]) })
+    await expect(openLedger({ path })).rejects.toMatchObject({ code: 'ERR_LEDGER_TRUNCATED' })
+  })
+
+  it('fails with ERR_LEDGER_TRUNCATED when a whole chain and its head are gone', async () => {
+    await populated()
+    const author = Buffer.from((await keyFor(2)).publicKey.raw).toString('hex')
+    const keys = await keysWith('e!' + author)
+    await raw(async (db) => { await db.batch([...keys, 'h!' + author].map((key) => ({ type: 'del' as const, key }))) })
+    await expect(openLedger({ path })).rejects.toMatchObject({ code: 'ERR_LEDGER_TRUNCATED' })
+  })
+
+  it('fails with ERR_LEDGER_TRUNCATED when the store was rolled back to an earlier consistent state', async () => {
+    const ledger = await openLedger({ path })
+    await populate(ledger)
+    await ledger.close()
+    await cp(join(path, 'db'), join(dir, 'db-copy'), { recursive: true })
+    const later = await openLedger({ path })
+    await later.sign({ kind: 'checkpoint' } as never, await keyFor(0))
+    await later.close()
+    await rm(join(path, 'db'), { recursive: true })
+    await cp(join(dir, 'db-copy'), join(path, 'db'), { recursive: true })
+    await expect(openLedger({ path })).rejects.toMatchObject({ code: 'ERR_LEDGER_TRUNCATED' })
+  })
+
+  it('fails with ERR_LEDGER_CORRUPT when an entry byte, a head, the summary or the schema record is damaged', async () => {
+    await populated()
+    const damages: Array<(db: Level<string, Uint8Array>) => Promise<void>> = [
+      async (db) => {
+        const [key] = await db.keys({ gte: 'e!', lt: 'e!\xff', limit: 1 }).all()
+        const value = Uint8Array.from((await db.get(key))!)
+        value[value.length - 1] ^= 0x80
+        await db.put(key, value)
+      },
+      async (db) => { await db.del((await db.keys({ gte: 'h!', lt: 'h!\xff', limit: 1 }).all())[0]) },
+      async (db) => { await db.del('m!summary') },
+      async (db) => { await db.put('z!stray', new Uint8Array([1])) },
+      async (db) => { await db.del('m!schema') },
+      async (db) => { await db.del('m!community') }
+    ]
+    await cp(path, join(dir, 'pristine'), { recursive: true })
+    for (const damage of damages) {
+      await rm(path, { recursive: true })
+      await cp(join(dir, 'pristine'), path, { recursive: true })
+      await raw(damage)
+      await expect(openLedger({ path })).rejects.toMatchObject({ code: 'ERR_LEDGER_CORRUPT' })
+    }
+  })
+
+  it('refuses a store of another schema version with ERR_LEDGER_SCHEMA', async () => {
+    await populated()
+    await raw(async (db) => { await db.put('m!schema', new TextEncoder().encode('{"version":2}')) })
+    await expect(openLedger({ path })).rejects.toMatchObject({ name: 'LedgerSchemaError', code: 'ERR_LEDGER_SCHEMA', found: 2, expected: 1 })
+  })
+
+  it('rebuilds lost index records from the verified entries', async () => {
+    const entries = await populated()
+    const kindKeys = await keysWith('k!contribution!')
+    await raw(async (db) => { await db.batch(kindKeys.slice(0, 3).map((key) => ({ type: 'del' as const, key }))) })
+    const ledger = await openLedger({ path })
+    try {
+      expect(ledger.openReport.indexesRebuilt).toBe(true)
+      let n = 0
+      for await (const _ of ledger.entries({ kind: 'contribution' })) n++
+      expect(n).toBe(entries.filter((e) => e.entry.kind === 'contribution').length)
+    } finally {
+      await ledger.close()
+    }
+  })
+})

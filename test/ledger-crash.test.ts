@@ -1,0 +1,88 @@
+/**
+ * Crash safety of the ledger store: a child process appends (synced) in a loop and prints each
+ * acknowledged seq; it is SIGKILLed at a random moment — while opening and verifying, between appends, in
+ * the middle of a batch write or of the lengths.json rewrite — many times over. After every kill the store
+ * must open (which re-verifies every chain and signature) and hold every acknowledged entry.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterAll, describe, expect, it } from 'vitest'
+import { openLedger } from '@swarmtune/ledger'
+import { keyFor, testSeed } from '../packages/ledger/test/fixtures.js'
+import { exited, startChild } from '../packages/ledger/test/helpers.js'
+
+/** Kills per run; each costs one child start (~0.5 s) and one verified open. */
+const KILLS = Number(process.env.SWARMTUNE_LEDGER_KILLS ?? 50)
+
+/** A small seeded PRNG (mulberry32) for the kill delays. */
+function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const dirs: string[] = []
+afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }) })
+
+/**
+ * One store, `kills` children in turn, each SIGKILLed at a random moment; after each kill the store is
+ * opened (and so re-verified) and must hold every acknowledged seq. Returns counts for the report.
+ */
+async function killLoop (path: string, kills: number, random: () => number, label: string): Promise<{ acknowledged: number, beforeOpen: number }> {
+  const volunteer = Buffer.from((await keyFor(1)).publicKey.raw).toString('hex')
+  let acknowledged = -1
+  let beforeOpen = 0
+  for (let kill = 0; kill < kills; kill++) {
+    const child = startChild('append', path)
+    let opened = false
+    const { promise: open, resolve: onOpen } = Promise.withResolvers<void>()
+    const rl = createInterface({ input: child.stdout! })
+    rl.on('line', (line) => {
+      if (line.startsWith('open')) {
+        opened = true
+        onOpen()
+      } else if (line.startsWith('ack ')) acknowledged = Math.max(acknowledged, Number(line.slice(4)))
+    })
+    // One kill in five lands at a random moment of start-up (opening and verifying the store); the
+    // others 0-250 ms after the store is open, among the appends.
+    if (random() < 0.2) {
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 900)))
+    } else {
+      await Promise.race([open, exited(child)])
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 250)))
+    }
+    child.kill('SIGKILL')
+    await exited(child)
+    rl.close()
+    if (!opened) beforeOpen++
+    const ledger = await openLedger({ path })
+    try {
+      const length = ledger.head(volunteer)?.length ?? 0
+      expect(length, `${label}, kill ${kill}: acknowledged seq ${acknowledged}, stored ${length}`).toBeGreaterThan(acknowledged)
+      expect(ledger.openReport.entries).toBe(ledger.size)
+    } finally {
+      await ledger.close()
+    }
+  }
+  return { acknowledged: acknowledged + 1, beforeOpen }
+}
+
+describe('ledger store under SIGKILL', () => {
+  it(`keeps every acknowledged entry and verifies after ${KILLS} kills at random moments`, async () => {
+    const seed = testSeed('ledger crash')
+    const dir = await mkdtemp(join(tmpdir(), 'swarmtune-crash-'))
+    dirs.push(dir)
+    // Two stores killed side by side (one per core), so that child start-up (~0.8 s) costs half the time.
+    const lanes = await Promise.all([0, 1].map(async (lane) => await killLoop(join(dir, `ledger-${lane}`), Math.ceil(KILLS / 2), prng(seed + lane), `seed ${seed}, store ${lane}`)))
+    const acknowledged = lanes.reduce((n, l) => n + l.acknowledged, 0)
+    process.stdout.write(`ledger crash: ${2 * Math.ceil(KILLS / 2)} kills, ${acknowledged} acknowledged appends all kept, ${lanes.reduce((n, l) => n + l.beforeOpen, 0)} kills before the store was open\n`)
+    for (const lane of lanes) expect(lane.acknowledged).toBeGreaterThan(KILLS / 2) // the kills did land among appends
+  }, 120_000)
+})
