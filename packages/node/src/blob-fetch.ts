@@ -429,6 +429,9 @@ export class BlobFetch {
       if (p.tableKey === this.tableKey) {
         this.penalise(p, 'bad-table', PENALTY_BAD_TABLE, 'its chunk table does not hash to the CID')
         p.state = 'dropped'
+        // its chunks are discarded with the table
+        p.chunks = 0
+        p.bytes = 0
         p.stream?.abort(new Error('bad chunk table'))
       }
     }

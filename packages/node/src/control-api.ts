@@ -107,9 +107,10 @@ export class ControlApi {
    * Streams `source` as NDJSON until it ends, the client goes away or the server closes. Blank lines are
    * sent every {@link EVENT_HEARTBEAT_MS} so idle connections stay visibly alive.
    */
-  streamNdjson (req: FastifyRequest, reply: FastifyReply, source: (signal: AbortSignal) => AsyncIterable<unknown>): FastifyReply {
+  streamNdjson (_req: FastifyRequest, reply: FastifyReply, source: (signal: AbortSignal) => AsyncIterable<unknown>): FastifyReply {
     const controller = new AbortController()
-    req.raw.on('close', () => { controller.abort() })
+    // the response closes when it ends or when the client goes away; either way the source may stop
+    reply.raw.on('close', () => { controller.abort() })
     const heartbeat = setInterval(() => { out.push('\n') }, EVENT_HEARTBEAT_MS)
     const out = new Readable({ read () {} })
     void (async () => {
