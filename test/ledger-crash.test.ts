@@ -42,7 +42,8 @@ async function killLoop (path: string, kills: number, random: () => number, labe
   for (let kill = 0; kill < kills; kill++) {
     const child = startChild('append', path)
     let opened = false
-    const { promise: open, resolve: onOpen } = Promise.withResolvers<void>()
+    let onOpen: () => void = () => {}
+    const open = new Promise<void>((resolve) => { onOpen = resolve })
     const rl = createInterface({ input: child.stdout! })
     rl.on('line', (line) => {
       if (line.startsWith('open')) {

@@ -40,5 +40,7 @@ export {
   type LedgerInit, type HeadInfo, type AppendResult, type IngestResult, type EntryFilter, type Equivocation, type EntryDraft
 } from './store.js'
 export type { VerifyReport, VerifyProgress } from './verify.js'
+export { syncLedger, decodeMessage as decodeSyncMessage, SYNC_VERSION, type SyncOptions, type SyncReport, type SyncRejection } from './sync.js'
+export { encodeFrame, decodeFrames, type ByteStream } from './framing.js'
 export { readLockInfo, type LockInfo } from './lock.js'
 export { toHex } from './records.js'

@@ -6,7 +6,7 @@ import { readFile, rename, open as openFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
-import { ENTRY_KINDS, decodeEntryUnverified, isEntryKind, parseCid, signEntry, validateEntry, type Entry, type EntryKind, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
+import { ENTRY_KINDS, blobCid, decodeEntryUnverified, isEntryKind, parseCid, signEntry, validateEntry, type Entry, type EntryKind, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
 import { LEDGER_SCHEMA_VERSION, LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
 import { LedgerArgumentError, LedgerClosedError, LedgerCorruptError, LedgerEntryError, LedgerError, LedgerLockedError, LedgerSchemaError } from './errors.js'
 import { acquireLock, readLockInfo, type StoreLock } from './lock.js'
@@ -372,6 +372,13 @@ export class Ledger extends EventTarget {
     this.#assertOpen()
     const bytes = await this.#db.get(entryKey(typeof author === 'string' ? author : toHex(author), seq))
     return bytes === undefined ? undefined : decodeEntryUnverified(bytes)
+  }
+
+  /** CID string of the stored entry at (author hex, seq), or undefined. */
+  async idAt (author: string, seq: number): Promise<string | undefined> {
+    this.#assertOpen()
+    const bytes = await this.#db.get(entryKey(author, seq))
+    return bytes === undefined ? undefined : blobCid(bytes).toString()
   }
 
   /** Raw bytes of an author's entries with seq in [from, to], in seq order. */

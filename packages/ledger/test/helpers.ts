@@ -28,3 +28,65 @@ export async function exited (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   await new Promise((resolve) => child.once('exit', resolve))
 }
+
+/**
+ * Two connected in-memory byte streams (what one end sends, the other reads), with the ByteStream shape a
+ * libp2p stream has. Chunks are delivered in order; `close` ends the other side's reading.
+ */
+export function duplexPair (): [ByteStreamEnd, ByteStreamEnd] {
+  const a = new ByteStreamEnd()
+  const b = new ByteStreamEnd()
+  a.peer = b
+  b.peer = a
+  return [a, b]
+}
+
+export class ByteStreamEnd {
+  peer!: ByteStreamEnd
+  private readonly queue: Uint8Array[] = []
+  private ended = false
+  private error: Error | undefined
+  private wake: (() => void) | undefined
+  /** Every chunk this end sent, for tests that inspect traffic. */
+  readonly sentChunks: Uint8Array[] = []
+
+  send (data: Uint8Array): boolean {
+    this.sentChunks.push(data)
+    this.peer.push(data)
+    return true
+  }
+
+  async close (): Promise<void> {
+    this.peer.end()
+  }
+
+  abort (err: Error): void {
+    this.error = err
+    this.end()
+    this.peer.error = err
+    this.peer.end()
+  }
+
+  private push (data: Uint8Array): void {
+    this.queue.push(data)
+    this.wake?.()
+  }
+
+  private end (): void {
+    this.ended = true
+    this.wake?.()
+  }
+
+  async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
+    while (true) {
+      if (this.queue.length > 0) {
+        yield this.queue.shift() as Uint8Array
+        continue
+      }
+      if (this.error !== undefined) throw this.error
+      if (this.ended) return
+      await new Promise<void>((resolve) => { this.wake = resolve })
+      this.wake = undefined
+    }
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The sync protocol between two stores over an in-memory byte stream, and against a scripted peer that
+ * forges, reorders, replays and equivocates. (test/ledger-sync.test.ts runs it over real libp2p nodes.)
+ */
+import { describe, expect, it } from 'vitest'
+import { encodeCanonical, type SignedEntry, type SigningKey } from '@swarmtune/wire'
+import { createMemoryDb, decodeFrames, decodeSyncMessage, encodeFrame, openLedger, syncLedger, SYNC_MAX_FRAME_BYTES, type Ledger } from '../src/index.js'
+import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
+import { duplexPair, type ByteStreamEnd } from './helpers.js'
+
+async function memoryLedger (): Promise<Ledger> {
+  return await openLedger({ db: createMemoryDb() })
+}
+
+async function contributions (ledger: Ledger, key: SigningKey, n: number, round = 1): Promise<SignedEntry[]> {
+  const out: SignedEntry[] = []
+  for (let i = 0; i < n; i++) {
+    out.push(await ledger.sign({ kind: 'contribution', body: bodies.contribution(round, fakeCid('open'), fakeCid('release-0'), fakeCid(`blob-${Math.random()}`), 10) }, key))
+  }
+  return out
+}
+
+async function sync (a: Ledger, b: Ledger): Promise<[Awaited<ReturnType<typeof syncLedger>>, Awaited<ReturnType<typeof syncLedger>>]> {
+  const [x, y] = duplexPair()
+  return await Promise.all([syncLedger(a, x), syncLedger(b, y)])
+}
+
+/** Drives one end of a stream by hand: reads the victim's messages, sends whatever the test wants. */
+function scripted (end: ByteStreamEnd): { next: () => Promise<ReturnType<typeof decodeSyncMessage>>, send: (m: unknown) => void, sendRaw: (b: Uint8Array) => void } {
+  const frames = decodeFrames(end, SYNC_MAX_FRAME_BYTES)
+  return {
+    next: async () => decodeSyncMessage((await frames.next()).value as Uint8Array),
+    send: (m) => { end.send(encodeFrame(encodeCanonical(m))) },
+    sendRaw: (b) => { end.send(b) }
+  }
+}
+
+describe('ledger sync', () => {
+  it('makes two stores that appended while apart converge to identical heads', async () => {
+    const { maintainer, genesis } = await makeCommunity()
+    const a = await memoryLedger()
+    const b = await memoryLedger()
+    await a.append(genesis)
+    await b.append(genesis)
+    await a.sign({ kind: 'round-open', body: bodies.roundOpen(1, fakeCid('release-0')) }, maintainer)
+    await contributions(a, await keyFor(1), 30)
+    await contributions(b, await keyFor(2), 20)
+    await contributions(b, await keyFor(3), 600) // more than one entries frame
+    const [ra, rb] = await sync(a, b)
+    expect(ra).toMatchObject({ appended: 620, duplicates: 0, rejected: [], incomplete: 0, sent: 31 })
+    expect(rb).toMatchObject({ appended: 31, duplicates: 0, rejected: [], incomplete: 0, sent: 620 })
+    expect(a.heads()).toEqual(b.heads())
+    expect(a.size).toBe(652)
+    // Nothing left to exchange.
+    const [again] = await sync(a, b)
+    expect(again).toMatchObject({ wanted: 0, received: 0, appended: 0 })
+    expect((await a.verify()).entries).toBe(652)
+  })
+
+  it('fills a fresh store from scratch', async () => {
+    const { genesis } = await makeCommunity()
+    const a = await memoryLedger()
+    await a.append(genesis)
+    await contributions(a, await keyFor(1), 5)
+    const fresh = await memoryLedger()
+    const [, r] = await sync(a, fresh)
+    expect(r.appended).toBe(6)
+    expect(fresh.community?.toString()).toBe(genesis.id.toString())
+    expect(fresh.heads()).toEqual(a.heads())
+  })
+
+  it('detects an equivocating author on both sides and keeps the evidence', async () => {
+    const { genesis } = await makeCommunity()
+    const volunteer = await keyFor(1)
+    const a = await memoryLedger()
+    const b = await memoryLedger()
+    await a.append(genesis)
+    await b.append(genesis)
+    const shared = await contributions(a, volunteer, 2)
+    for (const e of shared) await b.append(e)
+    await contributions(a, volunteer, 2) // seq 2, 3 on a
+    await contributions(b, volunteer, 1) // another seq 2 on b: the volunteer signed two histories
+    const [ra, rb] = await sync(a, b)
+    expect(ra.evidence).toBe(1)
+    expect(ra.rejected.map((r) => r.code)).toEqual(['ERR_LEDGER_EQUIVOCATION'])
+    expect(rb.evidence).toBe(1)
+    expect(rb.rejected.map((r) => r.code)).toEqual(['ERR_LEDGER_FORK'])
+    const evidence = []
+    for await (const e of a.equivocations()) evidence.push(e)
+    expect(evidence).toHaveLength(1)
+    expect(evidence[0]).toMatchObject({ seq: 2, type: 'same-seq' })
+    expect(evidence[0].stored.id.equals(evidence[0].conflicting.id)).toBe(false)
+    // Each side keeps its own first-seen chain; neither is extended past the fork.
+    expect(a.head(volunteer.publicKey.raw)?.length).toBe(4)
+    expect(b.head(volunteer.publicKey.raw)?.length).toBe(3)
+  })
+
+  it('refuses to sync with a store of another community', async () => {
+    const a = await memoryLedger()
+    const b = await memoryLedger()
+    await a.append((await makeCommunity('one')).genesis)
+    await b.append((await makeCommunity('two')).genesis)
+    const [x, y] = duplexPair()
+    const results = await Promise.allSettled([syncLedger(a, x), syncLedger(b, y)])
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: expect.stringMatching(/^ERR_LEDGER_SYNC_(COMMUNITY|PEER)$/) })
+  })
+
+  describe('against a hostile peer', () => {
+    async function victim (): Promise<{ ledger: Ledger, genesis: SignedEntry, chain: SignedEntry[], volunteer: SigningKey }> {
+      const { genesis, signer } = await makeCommunity()
+      const ledger = await memoryLedger()
+      await ledger.append(genesis)
+      const volunteer = await keyFor(1)
+      const chain: SignedEntry[] = []
+      for (let i = 0; i < 4; i++) chain.push(await signer.sign(volunteer, 'contribution', bodies.contribution(1, genesis.id.bytes, fakeCid('r'), fakeCid(`b${i}`), 5)))
+      return { ledger, genesis, chain, volunteer }
+    }
+
+    /** Runs the handshake as the hostile side: hello + one head, then reads the victim's hello, heads and wants. */
+    async function handshake (peer: ReturnType<typeof scripted>, genesis: SignedEntry, head: SignedEntry): Promise<void> {
+      peer.send({ t: 'hello', v: 1, community: genesis.id.bytes })
+      peer.send({ t: 'heads', heads: [[head.entry.author, head.entry.seq, head.id.bytes]], last: true })
+      expect((await peer.next()).t).toBe('hello')
+      expect((await peer.next()).t).toBe('heads')
+      const wants = await peer.next()
+      expect(wants).toMatchObject({ t: 'wants', last: true })
+      peer.send({ t: 'wants', wants: [], last: true })
+    }
+
+    it('rejects a forged entry and stores nothing of that chain past it', async () => {
+      const { ledger, genesis, chain } = await victim()
+      const [x, y] = duplexPair()
+      const running = syncLedger(ledger, x)
+      const peer = scripted(y)
+      await handshake(peer, genesis, chain[3])
+      peer.send({ t: 'entries', author: chain[0].entry.author, from: 0, entries: [chain[0].bytes, flipSignatureBit(chain[1]), chain[2].bytes] })
+      peer.send({ t: 'served' })
+      expect((await peer.next()).t).toBe('served')
+      await y.close()
+      const report = await running
+      expect(report.rejected.map((r) => [r.code, r.seq])).toEqual([['ERR_WIRE_BAD_SIGNATURE', 1]])
+      expect(report).toMatchObject({ appended: 1, incomplete: 1 })
+      expect(ledger.head(chain[0].entry.author)?.length).toBe(1)
+    })
+
+    it('flags reordered and replayed entries, and stores only entries that fit the chain', async () => {
+      const { ledger, genesis, chain } = await victim()
+      const [x, y] = duplexPair()
+      const running = syncLedger(ledger, x)
+      const peer = scripted(y)
+      await handshake(peer, genesis, chain[3])
+      const author = chain[0].entry.author
+      peer.send({ t: 'entries', author, from: 0, entries: [chain[0].bytes, chain[1].bytes] })
+      peer.send({ t: 'entries', author, from: 0, entries: [chain[0].bytes, chain[1].bytes] }) // replayed
+      peer.send({ t: 'entries', author, from: 2, entries: [chain[3].bytes, chain[2].bytes] }) // reordered
+      peer.send({ t: 'served' })
+      expect((await peer.next()).t).toBe('served')
+      await y.close()
+      const report = await running
+      expect(report.rejected.map((r) => [r.code, r.seq])).toEqual([['ERR_LEDGER_SYNC_UNEXPECTED', 0], ['ERR_LEDGER_SYNC_UNEXPECTED', 2]])
+      // Entry 3 came before 2 and was not stored (its predecessor was missing); 2 fits and was.
+      expect(ledger.head(author)?.length).toBe(3)
+      expect(report.appended).toBe(3)
+      expect((await ledger.verify()).entries).toBe(4)
+    })
+
+    it('keeps an equivocating entry a peer serves as evidence', async () => {
+      const { ledger, genesis, chain, volunteer } = await victim()
+      for (const e of chain.slice(0, 2)) await ledger.append(e)
+      const other = new ChainSigner(genesis.id)
+      await other.sign(volunteer, 'contribution', bodies.contribution(1, genesis.id.bytes, fakeCid('r'), fakeCid('b0'), 5))
+      const twin = await other.sign(volunteer, 'contribution', bodies.contribution(1, genesis.id.bytes, fakeCid('r'), fakeCid('other'), 5), { seq: 1, prev: chain[0].id.bytes })
+      const [x, y] = duplexPair()
+      const running = syncLedger(ledger, x)
+      const peer = scripted(y)
+      await handshake(peer, genesis, twin)
+      peer.send({ t: 'entries', author: twin.entry.author, from: 1, entries: [twin.bytes] })
+      peer.send({ t: 'served' })
+      expect((await peer.next()).t).toBe('served')
+      await y.close()
+      const report = await running
+      expect(report).toMatchObject({ evidence: 1, wanted: 1 })
+      expect(ledger.evidenceCount).toBe(1)
+    })
+
+    it('fails with a code on a malformed frame, an oversized frame, and a silent peer', async () => {
+      const { ledger, genesis } = await victim()
+      const cases: Array<[(peer: ReturnType<typeof scripted>) => void, string]> = [
+        [(p) => p.sendRaw(encodeFrame(new Uint8Array([0xc1]))), 'ERR_LEDGER_SYNC_PROTOCOL'],
+        [(p) => p.send({ t: 'heads', heads: [], last: true }), 'ERR_LEDGER_SYNC_PROTOCOL'], // before hello
+        [(p) => p.send({ t: 'nonsense' }), 'ERR_LEDGER_SYNC_PROTOCOL'],
+        [(p) => p.sendRaw(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f])), 'ERR_LEDGER_SYNC_FRAME_TOO_LARGE'],
+        [(p) => p.send({ t: 'hello', v: 1, community: genesis.id.bytes }), 'ERR_LEDGER_SYNC_TIMEOUT']
+      ]
+      for (const [act, code] of cases) {
+        const [x, y] = duplexPair()
+        const running = syncLedger(ledger, x, { idleTimeoutMs: 300 })
+        act(scripted(y))
+        await expect(running).rejects.toMatchObject({ name: 'LedgerSyncError', code })
+      }
+      expect(ledger.size).toBe(1)
+    })
+  })
+})
