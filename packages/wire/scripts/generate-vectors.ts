@@ -13,6 +13,7 @@ import {
   blobCid, decodeCanonical, encodeCanonical, ENTRY_DOMAIN, parseCid, signedBytesOf, signEntry, validateEntry,
   WireError, type Entry, type EntryKind, type UnsignedEntry
 } from '../src/index.js'
+import { cidOf, sampleBodies, TS } from '../test/fixtures.js'
 
 /** JSON form of a decoded value: bytes as `{ "$bytes": "<hex>" }`, everything else as itself. */
 export type VectorValue = null | boolean | number | string | { $bytes: string } | VectorValue[] | { [key: string]: VectorValue }
@@ -51,7 +52,6 @@ export interface VectorFile {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'))
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
-const cidOf = (label: string): Uint8Array => blobCid(utf8(label)).bytes
 
 /** Converts a decoded value to its JSON form. */
 export function toVectorValue (value: unknown): VectorValue {
@@ -74,7 +74,6 @@ export function fromVectorValue (value: VectorValue): unknown {
   return value
 }
 
-const TS = Date.UTC(2026, 0, 1)
 const SEEDS = [1, 2].map((n) => new Uint8Array(32).fill(n))
 
 /** The codec vectors: [name, hex, expected value | { error }]. */
@@ -150,51 +149,6 @@ function codecCases (): Array<[string, string, unknown]> {
   ]
 }
 
-/** Entry bodies used by the entry vectors (the same shapes as the unit-test fixtures). */
-function bodies (author: Uint8Array): { [K in EntryKind]: UnsignedEntry<K>['body'] } {
-  return {
-    genesis: {
-      name: 'mnist-demo',
-      task: { id: 'mnist-cnn', classes: 10 },
-      maintainers: [author],
-      release: cidOf('genesis manifest'),
-      policy: { maxDeltaNorm: 10.5, maxRoundMs: 600_000 }
-    },
-    'round-open': {
-      round: 1,
-      base: cidOf('genesis manifest'),
-      train: { epochs: 1, batchSize: 32, learningRate: 0.01, optimizer: 'sgd' },
-      deadline: TS + 600_000,
-      quorum: 2,
-      maxContributions: 100,
-      aggregator: { name: 'fedavg', params: { serverLearningRate: 1 } },
-      codec: { name: 'fp16', params: {} },
-      normBound: 10.5
-    },
-    contribution: {
-      round: 1,
-      roundOpen: cidOf('round-open 1'),
-      base: cidOf('genesis manifest'),
-      blob: cidOf('delta'),
-      codec: { name: 'fp16', params: {} },
-      samples: 600,
-      metrics: { lossBefore: 2.3, lossAfter: 0.4 },
-      norm: 3.25
-    },
-    verdict: { round: 1, contribution: cidOf('contribution a'), accepted: true, code: 'OK', reason: '' },
-    release: {
-      round: 1,
-      parent: cidOf('genesis manifest'),
-      manifest: cidOf('release 1 manifest'),
-      contributions: [cidOf('contribution a'), cidOf('contribution b')].sort(Buffer.compare),
-      weights: [0.25, 0.75],
-      metrics: { accuracy: 0.91 }
-    },
-    'round-close': { round: 1, roundOpen: cidOf('round-open 1'), outcome: 'no-release', reason: 'quorum not reached' },
-    checkpoint: { length: 12, head: cidOf('head') }
-  }
-}
-
 /** Builds every vector, checking each against this implementation. */
 export async function buildVectors (): Promise<VectorFile> {
   const vectors: Array<ValueVector | EntryVector> = []
@@ -222,10 +176,10 @@ export async function buildVectors (): Promise<VectorFile> {
   const keys = await Promise.all(SEEDS.map(async (s) => await generateKeyPairFromSeed('Ed25519', s)))
   const [key, other] = keys
   const author = key.publicKey.raw
-  const genesis = await signEntry({ v: 1, community: new Uint8Array(0), author, seq: 0, prev: null, ts: TS, kind: 'genesis', body: bodies(author).genesis }, key)
+  const genesis = await signEntry({ v: 1, community: new Uint8Array(0), author, seq: 0, prev: null, ts: TS, kind: 'genesis', body: sampleBodies(author).genesis }, key)
   const community = genesis.id
   const unsigned = <K extends EntryKind>(kind: K, seq: number): UnsignedEntry<K> => ({
-    v: 1, community: community.bytes, author, seq, prev: cidOf(`entry ${seq - 1}`), ts: TS + seq, kind, body: bodies(author)[kind]
+    v: 1, community: community.bytes, author, seq, prev: cidOf(`entry ${seq - 1}`), ts: TS + seq, kind, body: sampleBodies(author)[kind]
   }) as unknown as UnsignedEntry<K>
   const context = { now: TS + 60_000, community: community.toString() }
 
@@ -261,13 +215,13 @@ export async function buildVectors (): Promise<VectorFile> {
   }
   const flipped = reframe((f) => { (f.sig as Uint8Array)[0] ^= 1 })
   await push('verdict with one signature bit flipped', flipped, { status: 'reject', error: 'ERR_WIRE_BAD_SIGNATURE' })
-  await push('verdict with a changed field under the old signature', reframe((f) => { (f.body as Record<string, unknown>).accepted = false }), { status: 'reject', error: 'ERR_WIRE_BAD_SIGNATURE' })
+  await push('verdict with a changed field under the old signature', reframe((f) => { (f.body as Record<string, unknown>).accepted = true }), { status: 'reject', error: 'ERR_WIRE_BAD_SIGNATURE' })
   const otherSig = await other.sign(signedBytesOf(verdict as unknown as Entry))
   await push('verdict signed by another key', reframe((f) => { f.sig = new Uint8Array(otherSig) }), { status: 'reject', error: 'ERR_WIRE_BAD_SIGNATURE' })
   const elsewhere = { now: context.now, community: blobCid(utf8('another community')).toString() }
   await push('verdict replayed under another community', reframe((f) => { f.community = cidOf('another community') }), { status: 'reject', error: 'ERR_WIRE_BAD_SIGNATURE' }, elsewhere)
   await push('verdict offered to a peer of another community', signedByKind.get('verdict')!, { status: 'reject', error: 'ERR_WIRE_WRONG_COMMUNITY' }, elsewhere)
-  await push('verdict replayed as a checkpoint', reframe((f) => { f.kind = 'checkpoint'; f.body = bodies(author).checkpoint }), { status: 'reject', error: 'ERR_WIRE_BAD_SIGNATURE' })
+  await push('verdict replayed as a checkpoint', reframe((f) => { f.kind = 'checkpoint'; f.body = sampleBodies(author).checkpoint }), { status: 'reject', error: 'ERR_WIRE_BAD_SIGNATURE' })
   await push('verdict without a signature', reframe((f) => { delete f.sig }), { status: 'reject', error: 'ERR_WIRE_MISSING_SIGNATURE' })
   await push('verdict of protocol version 2', reframe((f) => { f.v = 2 }), { status: 'ignore', error: 'ERR_WIRE_UNSUPPORTED_VERSION' })
   await push('verdict stamped more than 5 minutes ahead', signedByKind.get('verdict')!, { status: 'ignore', error: 'ERR_WIRE_FROM_FUTURE' }, { now: TS - 300_001, community: context.community })

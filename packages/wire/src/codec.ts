@@ -15,6 +15,7 @@ export type WireValue = null | boolean | number | string | Uint8Array | WireValu
 // msgpack core types are ever written.
 const packr = new Packr({
   useRecords: false,
+  variableMapSize: true,
   moreTypes: false,
   structuredClone: false,
   useFloat32: 0,
@@ -116,8 +117,10 @@ export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Copies `value` into the shape msgpackr writes canonically: plain objects become Maps with sorted keys
- * (a Map keeps insertion order; an object would put integer-like keys first), everything else is checked.
+ * Checks `value` against the data model and returns what msgpackr writes canonically: the value itself
+ * when it already is (plain objects whose own keys are in byte order with no undefined values, arrays of
+ * such), otherwise a copy where such objects become Maps with sorted keys (a Map keeps insertion order; an
+ * object puts integer-like keys such as "9" before "10" whatever the order they were added in).
  */
 function prepare (value: unknown, depth: number, maxDepth: number): unknown {
   switch (typeof value) {
@@ -139,38 +142,77 @@ function prepare (value: unknown, depth: number, maxDepth: number): unknown {
       if (depth >= maxDepth) {
         throw new WireError('ERR_WIRE_TOO_DEEP', `value nests deeper than ${maxDepth} arrays and maps (or is cyclic); flatten it.`)
       }
-      if (Array.isArray(value)) {
-        if (Object.getPrototypeOf(value) !== Array.prototype) forbidden(value)
-        const out = new Array<unknown>(value.length)
-        for (let i = 0; i < value.length; i++) {
-          if (value[i] === undefined) {
-            throw new WireError('ERR_WIRE_FORBIDDEN_TYPE', `array element ${i} is undefined (or a hole); expected a value. Use null for "no value".`)
-          }
-          out[i] = prepare(value[i], depth + 1, maxDepth)
-        }
-        return out
-      }
+      if (Array.isArray(value)) return prepareArray(value, depth, maxDepth)
       const proto: unknown = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) forbidden(value)
-      const keys = Object.keys(value)
-      if (keys.length > 1) sortKeys(keys)
-      const map = new Map<string, unknown>()
-      for (const key of keys) {
-        const v = (value as Record<string, unknown>)[key]
-        if (v === undefined) continue
-        if (key === '__proto__') {
-          throw new WireError('ERR_WIRE_BAD_KEY', 'cannot encode the key "__proto__"; rename the field.')
-        }
-        if (!isWellFormed(key)) {
-          throw new WireError('ERR_WIRE_BAD_UTF8', 'cannot encode a map key with a lone UTF-16 surrogate; expected well-formed text.')
-        }
-        map.set(key, prepare(v, depth + 1, maxDepth))
-      }
-      return map
+      // written as is only when msgpackr will take its plain-object path (which tests `constructor`)
+      const plain = proto === Object.prototype && (value as { constructor?: unknown }).constructor === Object
+      return prepareObject(value as Record<string, unknown>, plain, depth, maxDepth)
     }
     default:
       return forbidden(value)
   }
+}
+
+function prepareArray (value: unknown[], depth: number, maxDepth: number): unknown[] {
+  if (Object.getPrototypeOf(value) !== Array.prototype) forbidden(value)
+  let out: unknown[] | undefined
+  for (let i = 0; i < value.length; i++) {
+    const v = value[i]
+    if (v === undefined) {
+      throw new WireError('ERR_WIRE_FORBIDDEN_TYPE', `array element ${i} is undefined (or a hole); expected a value. Use null for "no value".`)
+    }
+    const p = prepare(v, depth + 1, maxDepth)
+    if (p !== v) {
+      out ??= value.slice()
+      out[i] = p
+    }
+  }
+  return out ?? value
+}
+
+function prepareObject (value: Record<string, unknown>, plain: boolean, depth: number, maxDepth: number): unknown {
+  const keys = Object.keys(value)
+  const prepared = new Array<unknown>(keys.length)
+  let asIs = plain
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]
+    const v = value[key]
+    if (v === undefined) {
+      asIs = false
+      continue
+    }
+    if (key === '__proto__') {
+      throw new WireError('ERR_WIRE_BAD_KEY', 'cannot encode the key "__proto__"; rename the field.')
+    }
+    if (!isWellFormed(key)) {
+      throw new WireError('ERR_WIRE_BAD_UTF8', 'cannot encode a map key with a lone UTF-16 surrogate; expected well-formed text.')
+    }
+    if (i > 0 && asIs && compareUtf8(keys[i - 1], key) >= 0) asIs = false
+    const p = prepare(v, depth + 1, maxDepth)
+    prepared[i] = p
+    if (p !== v) asIs = false
+  }
+  if (asIs) return value
+  const order = keys.map((_, i) => i).filter((i) => value[keys[i]] !== undefined)
+  order.sort((a, b) => compareUtf8(keys[a], keys[b]))
+  const map = new Map<string, unknown>()
+  for (const i of order) map.set(keys[i], prepared[i])
+  return map
+}
+
+/** Compares two well-formed strings by their UTF-8 bytes (code-unit order differs only around surrogates). */
+function compareUtf8 (a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x !== y) {
+      if (x < 0xd800 && y < 0xd800) return x - y
+      return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+    }
+  }
+  return a.length - b.length
 }
 
 /** String.prototype.isWellFormed (ES2024, Node ≥ 20): no lone UTF-16 surrogates. */
@@ -180,16 +222,6 @@ function isWellFormed (s: string): boolean {
 
 function forbidden (value: unknown): never {
   throw new WireError('ERR_WIRE_FORBIDDEN_TYPE', `cannot encode ${describe(value)}; expected null, boolean, finite number, string, Uint8Array, array or plain object.`)
-}
-
-/** Sorts keys in ascending order of their UTF-8 bytes (code-unit order differs only for astral characters). */
-function sortKeys (keys: string[]): void {
-  // eslint-disable-next-line no-control-regex
-  if (keys.every((k) => /^[\u0000-\ud7ff]*$/.test(k))) {
-    keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-  } else {
-    keys.sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')))
-  }
 }
 
 function describe (value: unknown): string {

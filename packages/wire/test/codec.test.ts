@@ -37,6 +37,18 @@ describe('encodeCanonical', () => {
     expect(hex(bytes).indexOf('efbda1')).toBeLessThan(hex(bytes).indexOf('f09f9880'))
   })
 
+  it('writes keys that shadow Object.prototype members like any other key', () => {
+    const value = { constructor: 1, hasOwnProperty: { constructor: 'x' }, toJSON: 2, valueOf: null }
+    const bytes = encodeCanonical(value)
+    expect(hex(bytes)).toBe('84ab636f6e7374727563746f7201ae6861734f776e50726f706572747981ab636f6e7374727563746f72a178a6746f4a534f4e02a776616c75654f66c0')
+    expect(decodeCanonical(bytes)).toEqual(value)
+  })
+
+  it('writes null-prototype objects like plain ones', () => {
+    const value = Object.assign(Object.create(null) as object, { b: 1, a: 2 })
+    expect(hex(encodeCanonical(value))).toBe('82a16102a16201')
+  })
+
   it('leaves out undefined properties and writes Uint8Array as bin', () => {
     expect(hex(encodeCanonical({ a: undefined, b: new Uint8Array([1, 2]) }))).toBe('81a162c4020102')
   })
