@@ -145,7 +145,7 @@ for (const [params, ns, label] of [[CNN_PARAMS, [10, 50], '1.66M'], [LARGE_PARAM
   const copy = bytes / memcpySeconds([makeDelta(CNN_PARAMS, 8)], 10) / GB
   const options: CodecOptions[] = CODEC_NAMES.map((codec) => ({ codec, fraction: 0.01 }))
   for (const o of options) {
-    let encoded = new Uint8Array()
+    let encoded: Uint8Array = new Uint8Array()
     const enc = bytes / best(4, () => { encoded = encodeDelta(delta, spec, o) }) / GB
     const dec = bytes / best(4, () => decodeDelta(encoded, { spec })) / GB
     const name = o.codec === 'topk-int8' ? 'topk-int8 (1%)' : o.codec

@@ -92,15 +92,6 @@ export function encodedSize (spec: ModelSpec, o: CodecOptions): number {
   return headerSize(spec.shapes) + spec.shapes.reduce((s, sh) => s + payloadSize(sh, o), 0)
 }
 
-function absmax (x: Float32Array, from: number, to: number): number {
-  let m = 0
-  for (let i = from; i < to; i++) {
-    const a = Math.abs(x[i])
-    if (a > m) m = a
-  }
-  return m
-}
-
 /** int8 scale for a magnitude bound: float32(absmax / 127). */
 function int8Scale (max: number): number {
   return Math.fround(max / INT8_MAX)
@@ -113,19 +104,28 @@ function quantize (x: number, scale: number): number {
   return q > INT8_MAX ? INT8_MAX : q < -INT8_MAX ? -INT8_MAX : q
 }
 
-function checkEncodable (tensors: readonly Float32Array[], spec: ModelSpec, o: CodecOptions): void {
+function checkLayout (tensors: readonly Float32Array[], spec: ModelSpec): void {
   if (tensors.length !== spec.sizes.length || tensors.some((x, t) => !(x instanceof Float32Array) || x.length !== spec.sizes[t])) {
     throw new CodecError('ERR_FEDAVG_CODEC_MALFORMED', `cannot encode: the delta is not laid out as the model spec (${spec.sizes.length} tensors of sizes ${spec.sizes.join(', ')})`)
   }
-  const limit = o.codec === 'fp16' ? FP16_MAX : Number.MAX_VALUE
-  for (let t = 0; t < tensors.length; t++) {
-    const x = tensors[t]
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i]
-      if (!Number.isFinite(v)) throw new CodecError('ERR_FEDAVG_CODEC_RANGE', `cannot encode tensor ${t}: value ${v} at index ${i} is not finite`)
-      if (Math.abs(v) > limit) throw new CodecError('ERR_FEDAVG_CODEC_RANGE', `cannot encode tensor ${t} as fp16: |${v}| at index ${i} exceeds ${FP16_MAX}; use fp32 or int8`)
+}
+
+function notFinite (x: Float32Array, t: number): never {
+  const i = x.findIndex((v) => !Number.isFinite(v))
+  throw new CodecError('ERR_FEDAVG_CODEC_RANGE', `cannot encode tensor ${t}: value ${x[i]} at index ${i} is not finite`)
+}
+
+/** Largest |x| over [from, to); throws `ERR_FEDAVG_CODEC_RANGE` if a value is not finite. */
+function finiteAbsmax (x: Float32Array, t: number, from = 0, to = x.length): number {
+  let m = 0
+  for (let i = from; i < to; i++) {
+    const a = Math.abs(x[i])
+    if (!(a <= m)) {
+      if (Number.isNaN(a) || a === Infinity) notFinite(x, t)
+      m = a
     }
   }
+  return m
 }
 
 /**
@@ -136,7 +136,7 @@ function checkEncodable (tensors: readonly Float32Array[], spec: ModelSpec, o: C
  */
 export function encodeDelta (tensors: readonly Float32Array[], spec: ModelSpec, options: CodecOptions): Uint8Array {
   validateCodecOptions(options)
-  checkEncodable(tensors, spec, options)
+  checkLayout(tensors, spec)
   const w = new ByteWriter(encodedSize(spec, options))
   w.array(DELTA_MAGIC)
   w.u8(DELTA_FORMAT_VERSION)
@@ -147,26 +147,35 @@ export function encodeDelta (tensors: readonly Float32Array[], spec: ModelSpec, 
     w.u8(shape.length)
     for (const d of shape) w.u32(d)
   }
-  spec.shapes.forEach((shape, t) => encodeTensor(w, tensors[t], shape, options))
+  spec.shapes.forEach((shape, t) => encodeTensor(w, tensors[t], t, shape, options))
   return w.bytes
 }
 
-function encodeTensor (w: ByteWriter, x: Float32Array, shape: Shape, o: CodecOptions): void {
+function encodeTensor (w: ByteWriter, x: Float32Array, t: number, shape: Shape, o: CodecOptions): void {
   const n = x.length
   switch (o.codec) {
     case 'fp32':
+      finiteAbsmax(x, t)
       w.array(x)
       return
     case 'fp16': {
+      const bits = new Uint32Array(x.buffer, x.byteOffset, n)
       const h = new Uint16Array(n)
-      for (let i = 0; i < n; i++) h[i] = toHalfBits(x[i])
+      for (let i = 0; i < n; i++) {
+        const v = toHalfBits(bits[i])
+        if ((v & 0x7c00) === 0x7c00 || Math.abs(x[i]) > FP16_MAX) {
+          if (!Number.isFinite(x[i])) notFinite(x, t)
+          throw new CodecError('ERR_FEDAVG_CODEC_RANGE', `cannot encode tensor ${t} as fp16: |${x[i]}| at index ${i} exceeds ${FP16_MAX}; use fp32 or int8`)
+        }
+        h[i] = v
+      }
       w.array(h)
       return
     }
     case 'int8': {
-      const scale = int8Scale(absmax(x, 0, n))
+      const scale = int8Scale(finiteAbsmax(x, t))
       const q = new Int8Array(n)
-      for (let i = 0; i < n; i++) q[i] = quantize(x[i], scale)
+      quantizeInto(q, x, 0, n, scale)
       w.f32(scale)
       w.array(q)
       return
@@ -177,15 +186,16 @@ function encodeTensor (w: ByteWriter, x: Float32Array, shape: Shape, o: CodecOpt
       const scales = new Float32Array(rows)
       const q = new Int8Array(n)
       for (let r = 0; r < rows; r++) {
-        const scale = int8Scale(absmax(x, r * cols, (r + 1) * cols))
+        const scale = int8Scale(finiteAbsmax(x, t, r * cols, (r + 1) * cols))
         scales[r] = scale
-        for (let i = r * cols; i < (r + 1) * cols; i++) q[i] = quantize(x[i], scale)
+        quantizeInto(q, x, r * cols, (r + 1) * cols, scale)
       }
       w.array(scales)
       w.array(q)
       return
     }
     case 'topk-int8': {
+      finiteAbsmax(x, t)
       const k = topKCount(n, o.fraction ?? CODEC_DEFAULTS.fraction)
       const idx = topKIndices(x, k)
       let max = 0
@@ -199,6 +209,14 @@ function encodeTensor (w: ByteWriter, x: Float32Array, shape: Shape, o: CodecOpt
       w.array(q)
     }
   }
+}
+
+/** q[i] = quantize(x[i], scale) for i in [from, to). */
+function quantizeInto (q: Int8Array, x: Float32Array, from: number, to: number, scale: number): void {
+  if (scale === 0) return
+  // |x| ≤ absmax and scale = float32(absmax / 127) is within 2^-24 of absmax / 127, so |x / scale| < 127.5:
+  // round() already lands in [−127, 127] and the clamp of the layout never binds.
+  for (let i = from; i < to; i++) q[i] = Math.round(x[i] / scale)
 }
 
 /** Options of `decodeDelta`. */

@@ -3,13 +3,11 @@
  * is exact (every fp16 value is a float32 value) through a 65,536-entry table.
  */
 
-const f32 = new Float32Array(1)
-const u32 = new Uint32Array(f32.buffer)
-
-/** fp16 bits of the float32 nearest to `x`, rounded to nearest even. Overflow gives ±Infinity, NaN a quiet NaN. */
-export function toHalfBits (x: number): number {
-  f32[0] = x
-  const bits = u32[0]
+/**
+ * fp16 bits of the float32 whose bit pattern is `bits`, rounded to nearest, ties to even. Overflow gives
+ * ±Infinity (0x7C00), NaN a quiet NaN (0x7E00).
+ */
+export function toHalfBits (bits: number): number {
   const sign = (bits >>> 16) & 0x8000
   const exp = (bits >>> 23) & 0xff
   let mant = bits & 0x7fffff
