@@ -82,7 +82,7 @@ export interface SigningKey {
 }
 
 /** Codes that mean "not for us now" rather than "the sender misbehaved". */
-const IGNORE_CODES: ReadonlySet<WireErrorCode> = new Set(['ERR_WIRE_UNSUPPORTED_VERSION', 'ERR_WIRE_FROM_FUTURE', 'ERR_WIRE_INTERNAL'])
+const IGNORE_CODES: ReadonlySet<WireErrorCode> = new Set(['ERR_WIRE_UNSUPPORTED_VERSION', 'ERR_WIRE_FROM_FUTURE', 'ERR_WIRE_INTERNAL', 'ERR_WIRE_BAD_LIMITS'])
 
 /**
  * Signs an entry: sig = Ed25519(key, ENTRY_DOMAIN ‖ encodeCanonical(unsigned)), frame =
@@ -114,7 +114,8 @@ export async function signEntry<K extends EntryKind> (unsigned: UnsignedEntry<K>
  * body schemas, envelope rules, community, clock and signature, in that order (cheapest first).
  * Never throws. Stateless: chain rules (seq, prev, maintainer rights) are the ledger's to check.
  * @returns `accept` with the SignedEntry; `ignore` for a newer protocol version, a timestamp more than
- *   5 minutes ahead of `ctx.now`, or an internal error; `reject` with a stable code for everything else.
+ *   5 minutes ahead of `ctx.now`, invalid `ctx.limits` or an internal error (none of them the sender's
+ *   fault); `reject` with a stable code for everything else.
  */
 export async function validateEntry (bytes: Uint8Array, ctx: EntryContext = {}): Promise<Validation<SignedEntry>> {
   try {

@@ -160,3 +160,38 @@ describe('per-kind entry size limits', () => {
       .toMatchObject({ status: 'reject', code: 'ERR_WIRE_ENTRY_TOO_LARGE' })
   })
 })
+
+describe('field limits of the schemas, at the limit and one over', () => {
+  const body = (kind: EntryKind, author: Uint8Array) => sampleEntry(kind, author).body as unknown as Record<string, unknown>
+  const withBody = <K extends EntryKind>(kind: K, author: Uint8Array, change: Record<string, unknown>) =>
+    ({ ...sampleEntry(kind, author), body: { ...body(kind, author), ...change } }) as unknown as UnsignedEntry<K>
+  /** `first` and n − 1 other distinct 32-byte keys. */
+  const keys = (n: number, first: Uint8Array) => [first, ...Array.from({ length: n - 1 }, (_, i) => {
+    const k = new Uint8Array(32).fill(9)
+    k[0] = i >> 8
+    k[1] = i & 0xff
+    return k
+  })]
+  /** n distinct CIDs in ascending byte order. */
+  const cids = (n: number) => Array.from({ length: n }, (_, i) => {
+    const c = new Uint8Array(36)
+    c.set([1, 0x55, 0x12, 0x20, i >> 8, i & 0xff])
+    return c
+  })
+  const cases: Array<[string, EntryKind, (author: Uint8Array) => Record<string, unknown>, (author: Uint8Array) => Record<string, unknown>]> = [
+    ['genesis name (128 characters)', 'genesis', () => ({ name: 'n'.repeat(128) }), () => ({ name: 'n'.repeat(129) })],
+    ['genesis maintainers (64 keys)', 'genesis', (a) => ({ maintainers: keys(64, a) }), (a) => ({ maintainers: keys(65, a) })],
+    ['verdict code (64 characters)', 'verdict', () => ({ code: 'C'.repeat(64) }), () => ({ code: 'C'.repeat(65) })],
+    ['verdict reason (1,024 characters)', 'verdict', () => ({ reason: 'r'.repeat(1_024) }), () => ({ reason: 'r'.repeat(1_025) })],
+    ['round-open maxContributions (10,000)', 'round-open', () => ({ maxContributions: 10_000 }), () => ({ maxContributions: 10_001 })],
+    ['release contributions (10,000)', 'release', () => ({ contributions: cids(10_000), weights: new Array(10_000).fill(1) }),
+      () => ({ contributions: cids(10_001), weights: new Array(10_001).fill(1) })]
+  ]
+  it.each(cases)('%s', async (_name, kind, at, over) => {
+    const key = await keyFromSeed(1)
+    const author = key.publicKey.raw
+    const signed = await signEntry(withBody(kind, author, at(author)), key)
+    expect((await validateEntry(signed.bytes, { now: TS })).status).toBe('accept')
+    await expect(signEntry(withBody(kind, author, over(author)), key)).rejects.toMatchObject({ code: 'ERR_WIRE_BAD_BODY' })
+  })
+})
