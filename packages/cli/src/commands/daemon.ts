@@ -1,5 +1,68 @@
-import type { Command } from 'commander'
+import { InvalidArgumentError, Option, type Command } from 'commander'
+import { createDaemon, defaultDataDir, defaultServices, type DaemonConfigInit, type DhtMode } from '@swarmtune/node'
+
+interface DaemonFlags {
+  dataDir: string
+  listen?: string[]
+  bootstrap?: string[]
+  mdns?: boolean
+  dht?: DhtMode
+  controlPort?: number
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+}
+
+function port (value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${value} is not a TCP port (0–65535).`)
+  return n
+}
+
+function collect (value: string, previous: string[] = []): string[] {
+  return [...previous, value]
+}
 
 /** Adds `swarmtune daemon` to the program. */
-export function register (_program: Command): void {
+export function register (program: Command): void {
+  program
+    .command('daemon')
+    .description('run the node in the foreground until interrupted; logs are JSON lines on stdout (pipe through pino-pretty to read them)')
+    .option('-d, --data-dir <path>', 'data folder created by `swarmtune init` (env SWARMTUNE_HOME)', defaultDataDir())
+    .option('--listen <multiaddr>', 'listen on this address instead of the configured ones (repeatable)', collect)
+    .option('--bootstrap <multiaddr>', 'use this bootstrap peer instead of the configured ones (repeatable)', collect)
+    .option('--no-mdns', 'turn mDNS discovery off for this run')
+    .addOption(new Option('--dht <mode>', 'DHT participation for this run').choices(['auto', 'server', 'client', 'off']))
+    .option('--control-port <port>', 'control API port for this run', port)
+    .addOption(new Option('--log-level <level>', 'log level for this run').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .action(async (flags: DaemonFlags) => {
+      const overrides: DaemonConfigInit = {}
+      if (flags.listen != null) overrides.listen = flags.listen
+      if (flags.bootstrap != null) overrides.bootstrap = flags.bootstrap
+      if (flags.mdns === false) overrides.mdns = false
+      if (flags.dht != null) overrides.dht = { mode: flags.dht }
+      if (flags.controlPort != null) overrides.control = { port: flags.controlPort }
+      if (flags.logLevel != null) overrides.log = { level: flags.logLevel }
+      const daemon = await createDaemon({ dataDir: flags.dataDir, config: overrides, services: defaultServices() })
+      await daemon.start()
+      await new Promise<void>((resolve) => {
+        let stopping = false
+        const stop = (signal: NodeJS.Signals): void => {
+          if (stopping) {
+            daemon.log.warn({ signal }, 'second signal: exiting without a clean stop')
+            process.exit(130)
+          }
+          stopping = true
+          daemon.log.info({ signal }, 'stopping')
+          daemon.stop().then(resolve, (err: unknown) => {
+            daemon.log.error({ err }, 'stop failed')
+            process.exitCode = 1
+            resolve()
+          }).finally(() => {
+            process.off('SIGINT', stop)
+            process.off('SIGTERM', stop)
+          })
+        }
+        process.on('SIGINT', stop)
+        process.on('SIGTERM', stop)
+      })
+    })
 }

@@ -1,5 +1,144 @@
 import type { Command } from 'commander'
+import {
+  checkReachability, ControlClient, defaultDataDir, openDataDir, portFree, scopeOf, tcpTarget,
+  type DaemonConfig, type DaemonStatus
+} from '@swarmtune/node'
+
+interface DoctorFlags {
+  dataDir: string
+  json?: boolean
+  timeout: string
+}
+
+/** One finding: `ok`, `warn` (works, but worth knowing), `fail` (will not work), `info`. */
+export interface Check {
+  name: string
+  status: 'ok' | 'warn' | 'fail' | 'info'
+  detail: string
+  data?: unknown
+}
+
+const MIN_NODE_MAJOR = 22
+const MARK: Record<Check['status'], string> = { ok: '✓', warn: '!', fail: '✗', info: '·' }
+
+function nodeCheck (): Check {
+  const major = Number(process.versions.node.split('.')[0])
+  return major >= MIN_NODE_MAJOR
+    ? { name: 'node', status: 'ok', detail: `Node.js ${process.versions.node} (${MIN_NODE_MAJOR} or newer required)` }
+    : { name: 'node', status: 'fail', detail: `Node.js ${process.versions.node} is too old: ${MIN_NODE_MAJOR} or newer is required (run through npm, which uses the pinned runtime)` }
+}
+
+/** Probes training backends through `@swarmtune/model`'s `probeBackends()`. */
+async function backendsCheck (): Promise<Check> {
+  let probe: (() => Promise<unknown>) | undefined
+  try {
+    const model = await import('@swarmtune/model') as { probeBackends?: () => Promise<unknown> }
+    probe = model.probeBackends
+  } catch (err) {
+    return { name: 'backends', status: 'fail', detail: `cannot load @swarmtune/model: ${(err as Error).message}` }
+  }
+  if (typeof probe !== 'function') return { name: 'backends', status: 'info', detail: 'this build has no backend probe' }
+  try {
+    const result = await probe()
+    return { name: 'backends', status: 'ok', detail: describeBackends(result), data: result }
+  } catch (err) {
+    return { name: 'backends', status: 'fail', detail: `backend probe failed: ${(err as Error).message}` }
+  }
+}
+
+/** A line for whatever shape the probe returns: a list of `{ name, available, … }` or an object with such a list. */
+function describeBackends (result: unknown): string {
+  const r = result as { backends?: unknown, selected?: unknown, chosen?: unknown } | unknown[]
+  const list = Array.isArray(r) ? r : Array.isArray(r?.backends) ? r.backends : null
+  if (list == null) return JSON.stringify(result)
+  const names = list.map((b) => {
+    const x = b as { name?: string, available?: boolean, reason?: string }
+    return `${x.name ?? '?'} ${x.available === false ? `(unavailable${x.reason != null ? `: ${x.reason}` : ''})` : '(available)'}`
+  })
+  const chosen = Array.isArray(r) ? undefined : (r.selected ?? r.chosen)
+  return `${names.join(', ')}${chosen != null ? `; chosen: ${typeof chosen === 'string' ? chosen : JSON.stringify(chosen)}` : ''}`
+}
+
+async function runChecks (flags: DoctorFlags): Promise<Check[]> {
+  const timeoutMs = Number(flags.timeout)
+  const checks: Check[] = [nodeCheck()]
+  let config: DaemonConfig | undefined
+  try {
+    const dir = await openDataDir(flags.dataDir)
+    config = dir.config
+    checks.push({ name: 'data folder', status: 'ok', detail: `${dir.paths.root} (peer id ${dir.peerId.toString()}); identity and token are private (0600)` })
+  } catch (err) {
+    const e = err as { code?: string, message: string }
+    checks.push({ name: 'data folder', status: 'fail', detail: `${e.message}${e.code != null ? ` (${e.code})` : ''}` })
+  }
+
+  let status: DaemonStatus | undefined
+  if (config != null) {
+    try {
+      const client = await ControlClient.fromDataDir(flags.dataDir)
+      status = await client.status()
+      checks.push({ name: 'daemon', status: 'ok', detail: `running (pid ${status.pid}), ${status.peers} peer(s) connected, control API ${status.control ?? '?'}` })
+    } catch (err) {
+      const e = err as { code?: string, message: string }
+      checks.push({ name: 'daemon', status: 'warn', detail: `${e.message}${e.code != null ? ` (${e.code})` : ''}` })
+    }
+  }
+
+  if (config != null && status == null) {
+    // not running: can the configured addresses be listened on?
+    for (const addr of config.listen) {
+      const t = tcpTarget(addr)
+      if (t == null) continue
+      const free = t.port === 0 || await portFree(t.host, t.port)
+      checks.push({
+        name: 'listen',
+        status: free ? 'ok' : 'fail',
+        detail: free ? `${addr} is free to listen on (${scopeOf(t.host)})` : `${addr}: port ${t.port} is taken by another program; change "listen" in config.json`
+      })
+    }
+  }
+
+  if (config != null) {
+    const report = await checkReachability({ listen: status?.addresses ?? [], announce: config.announce, bootstrap: config.bootstrap, timeoutMs })
+    for (const l of report.listen) {
+      checks.push({
+        name: 'listen',
+        status: l.reachable === false ? 'fail' : 'ok',
+        detail: `${l.address} (${l.scope}${l.reachable == null ? '' : l.reachable ? `, accepts connections in ${l.ms ?? '?'} ms` : `, does not accept connections: ${l.error ?? ''}`})`
+      })
+    }
+    for (const b of report.bootstrap) {
+      checks.push({
+        name: 'bootstrap',
+        status: b.reachable === true ? 'ok' : 'warn',
+        detail: b.reachable === true ? `${b.address} answers (${b.ms ?? '?'} ms)` : `${b.address} does not answer: ${b.error ?? 'unknown'}`
+      })
+    }
+    checks.push({ name: 'reachability', status: report.publicAddress ? 'ok' : 'info', detail: report.summary })
+    if (status != null && status.peers === 0 && config.bootstrap.length === 0 && !config.mdns) {
+      checks.push({ name: 'discovery', status: 'warn', detail: 'no peers, no bootstrap list and mDNS off: this node cannot find anyone; add a bootstrap peer (`swarmtune init --reset-config --bootstrap …`)' })
+    }
+  }
+
+  checks.push(await backendsCheck())
+  return checks
+}
 
 /** Adds `swarmtune doctor` to the program. */
-export function register (_program: Command): void {
+export function register (program: Command): void {
+  program
+    .command('doctor')
+    .description('check this machine: Node.js version, data folder, daemon, listening addresses, reachability, training backends')
+    .option('-d, --data-dir <path>', 'data folder (env SWARMTUNE_HOME)', defaultDataDir())
+    .option('--timeout <ms>', 'per-connection timeout of reachability checks, ms', '3000')
+    .option('--json', 'print the checks as JSON')
+    .action(async (flags: DoctorFlags) => {
+      const checks = await runChecks(flags)
+      if (flags.json === true) {
+        process.stdout.write(JSON.stringify(checks, null, 2) + '\n')
+      } else {
+        process.stdout.write(checks.map((c) => `${MARK[c.status]} ${c.name.padEnd(12)} ${c.detail}`).join('\n') + '\n')
+      }
+      if (checks.some((c) => c.status === 'fail')) process.exitCode = 1
+    })
 }

@@ -1,5 +1,44 @@
 import type { Command } from 'commander'
+import { ControlClient, defaultDataDir, type PeerStatus } from '@swarmtune/node'
+
+interface PeersFlags {
+  dataDir: string
+  json?: boolean
+  connect?: string
+}
+
+function render (peers: PeerStatus[]): string {
+  if (peers.length === 0) return 'No peers connected. Check `swarmtune doctor` (bootstrap peers, reachability).\n'
+  const rows = peers.map((p) => [
+    p.peerId,
+    p.direction === 'inbound' ? 'in' : 'out',
+    p.rttMs != null ? `${p.rttMs} ms` : '-',
+    p.gossipScore.toFixed(2),
+    p.penalty > 0 ? p.penalty.toFixed(1) : '-',
+    p.addresses.join(' '),
+    p.agent ?? ''
+  ])
+  const header = ['PEER', 'DIR', 'RTT', 'SCORE', 'PENALTY', 'ADDRESS', 'AGENT']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()
+  return [line(header), ...rows.map(line)].join('\n') + `\n${peers.length} peer(s)\n`
+}
 
 /** Adds `swarmtune peers` to the program. */
-export function register (_program: Command): void {
+export function register (program: Command): void {
+  program
+    .command('peers')
+    .description('list connected peers with direction, round-trip time, gossip score and blob-exchange penalty')
+    .option('-d, --data-dir <path>', 'data folder of the daemon (env SWARMTUNE_HOME)', defaultDataDir())
+    .option('--connect <multiaddr>', 'first dial this peer (an address ending in /p2p/<peer id>)')
+    .option('--json', 'print the list as JSON')
+    .action(async (flags: PeersFlags) => {
+      const client = await ControlClient.fromDataDir(flags.dataDir)
+      if (flags.connect != null) {
+        const r = await client.connect(flags.connect)
+        if (flags.json !== true) process.stdout.write(`Connected to ${r.peerId} at ${r.address}\n`)
+      }
+      const peers = await client.peers()
+      process.stdout.write(flags.json === true ? JSON.stringify(peers, null, 2) + '\n' : render(peers))
+    })
 }

@@ -1,0 +1,11 @@
+/**
+ * The services `swarmtune daemon` runs, by name, in start order. A service is a {@link ServiceFactory}
+ * (see `../daemon.ts`): it gets the daemon's components and returns `{ start?, stop?, routes?, status? }`.
+ * Add one here — e.g. `ledger: ledgerService` — and it starts with every daemon, its routes mounted at
+ * `/v1/<name>` of the control API.
+ */
+import type { ServiceFactory } from '../daemon.js'
+
+export function defaultServices (): Record<string, ServiceFactory> {
+  return {}
+}

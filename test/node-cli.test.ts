@@ -1,0 +1,143 @@
+/**
+ * The node commands of the `swarmtune` CLI: `init`, `status`, `peers` and `doctor` run in-process against
+ * real daemons; `daemon` runs as a real process started through the `swarmtune` bin and stopped with SIGTERM.
+ */
+import { spawn } from 'node:child_process'
+import { readFile, stat } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { Command } from 'commander'
+import { afterAll, describe, expect, it } from 'vitest'
+import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
+import * as daemonCommand from '../packages/cli/src/commands/daemon.js'
+import * as doctorCommand from '../packages/cli/src/commands/doctor.js'
+import * as initCommand from '../packages/cli/src/commands/init.js'
+import * as peersCommand from '../packages/cli/src/commands/peers.js'
+import * as statusCommand from '../packages/cli/src/commands/status.js'
+import { startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+
+/** Runs one command in-process and returns what it printed. Errors propagate as thrown. */
+async function run (...args: string[]): Promise<{ out: string, exitCode: number }> {
+  const program = new Command().name('swarmtune').exitOverride()
+  for (const c of [initCommand, daemonCommand, statusCommand, peersCommand, doctorCommand]) c.register(program)
+  const chunks: string[] = []
+  const write = process.stdout.write.bind(process.stdout)
+  const previousExit = process.exitCode
+  process.exitCode = 0
+  process.stdout.write = ((chunk: string | Uint8Array) => { chunks.push(String(chunk)); return true }) as typeof process.stdout.write
+  try {
+    await program.parseAsync(['node', 'swarmtune', ...args])
+  } finally {
+    process.stdout.write = write
+  }
+  const exitCode = Number(process.exitCode ?? 0)
+  process.exitCode = previousExit
+  return { out: chunks.join(''), exitCode }
+}
+
+/** A TCP port nothing listens on (bound, then released). */
+async function closedPort (): Promise<number> {
+  return await new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => { resolve(port) })
+    })
+  })
+}
+
+describe('swarmtune node commands', () => {
+  const cleanups: Array<() => Promise<void>> = []
+  afterAll(async () => { for (const c of cleanups.reverse()) await c() })
+
+  it('init creates a data folder and refuses to overwrite it', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const target = join(dir.path, 'node')
+    const { out } = await run('init', '-d', target, '--listen', '/ip4/127.0.0.1/tcp/0', '--control-port', '0', '--no-mdns', '--dht', 'off', '--json')
+    const result = JSON.parse(out) as { peerId: string, created: boolean }
+    expect(result.created).toBe(true)
+    expect(result.peerId).toMatch(/^12D3KooW/)
+    expect((await stat(dataDirPaths(target).key)).mode & 0o777).toBe(0o600)
+    const config = JSON.parse(await readFile(dataDirPaths(target).config, 'utf8')) as { mdns: boolean, dht: { mode: string }, control: { port: number } }
+    expect(config).toMatchObject({ mdns: false, dht: { mode: 'off' }, control: { port: 0 } })
+    await expect(run('init', '-d', target)).rejects.toMatchObject({ code: 'ERR_NODE_DATA_DIR_EXISTS' })
+    await expect(run('init', '-d', join(dir.path, 'bad'), '--listen', 'nonsense')).rejects.toMatchObject({ code: 'ERR_NODE_CONFIG_INVALID' })
+    await expect(run('init', '-d', join(dir.path, 'bad'), '--control-port', '99999')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+  })
+
+  it('status and peers report a running daemon, as text and as JSON', async () => {
+    const a = await startNode()
+    const b = await startNode({ config: { bootstrap: [a.daemon.addresses()[0]] } })
+    cleanups.push(a.destroy, b.destroy)
+    await waitFor(() => b.daemon.libp2p.getPeers().length === 1, 5_000, 'connection')
+
+    const status = JSON.parse((await run('status', '-d', b.dir, '--json')).out) as { peerId: string, peers: number }
+    expect(status).toMatchObject({ peerId: b.daemon.peerId.toString(), peers: 1 })
+    const text = (await run('status', '-d', b.dir)).out
+    expect(text).toContain(`peer id      ${b.daemon.peerId.toString()}`)
+    expect(text).toMatch(/connections\s+1 to 1 peer/)
+
+    const peers = JSON.parse((await run('peers', '-d', b.dir, '--json')).out) as Array<{ peerId: string }>
+    expect(peers.map((p) => p.peerId)).toEqual([a.daemon.peerId.toString()])
+    expect((await run('peers', '-d', b.dir)).out).toContain(a.daemon.peerId.toString())
+  })
+
+  it('status without a running daemon says how to start one', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    await initDataDir(dir.path, { config: testConfig() })
+    await expect(run('status', '-d', dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune daemon') })
+  })
+
+  it('doctor checks Node, the data folder, the daemon, listening addresses and bootstrap reachability', async () => {
+    const hub = await startNode()
+    cleanups.push(hub.destroy)
+    const unreachable = `/ip4/127.0.0.1/tcp/${await closedPort()}/p2p/${hub.daemon.peerId.toString()}`
+    const n: TestNode = await startNode({ config: { bootstrap: [hub.daemon.addresses()[0], unreachable] } })
+    cleanups.push(n.destroy)
+    const { out, exitCode } = await run('doctor', '-d', n.dir, '--json', '--timeout', '1000')
+    const checks = JSON.parse(out) as Array<{ name: string, status: string, detail: string }>
+    const find = (name: string): Array<{ status: string, detail: string }> => checks.filter((c) => c.name === name)
+    expect(find('node')[0].status).toBe('ok')
+    expect(find('data folder')[0].status).toBe('ok')
+    expect(find('daemon')[0]).toMatchObject({ status: 'ok' })
+    expect(find('listen')).toEqual([expect.objectContaining({ status: 'ok', detail: expect.stringContaining('loopback, accepts connections') })])
+    expect(find('bootstrap').map((c) => c.status).sort()).toEqual(['ok', 'warn'])
+    expect(find('reachability')[0].detail).toContain('1 of 2 bootstrap peers answer')
+    expect(find('backends')).toHaveLength(1)
+    expect(exitCode).toBe(find('backends')[0].status === 'fail' ? 1 : 0)
+
+    // a broken data folder is a failure with its code, and the exit code says so
+    const empty = await tempDir()
+    cleanups.push(empty.cleanup)
+    const broken = await run('doctor', '-d', empty.path)
+    expect(broken.out).toMatch(/✗ data folder .*ERR_NODE_DATA_DIR_MISSING/)
+    expect(broken.exitCode).toBe(1)
+  })
+
+  it('`swarmtune daemon` runs as a process, serves the control API and stops cleanly on SIGTERM', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    await initDataDir(dir.path, { config: testConfig() })
+    const bin = join(import.meta.dirname, '../packages/cli/bin/swarmtune.js')
+    const child = spawn(process.execPath, [bin, 'daemon', '-d', dir.path, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => { output += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { output += d.toString() })
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code) }))
+    try {
+      await waitFor(async () => await stat(dataDirPaths(dir.path).daemonInfo).then(() => true, () => false) || child.exitCode != null, 30_000, 'daemon.json')
+      expect(child.exitCode, output).toBeNull()
+      const client = await ControlClient.fromDataDir(dir.path)
+      expect((await client.status()).pid).toBe(child.pid)
+      // logs are JSON lines
+      const started = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg === 'daemon started')
+      expect(started).toBeDefined()
+    } finally {
+      child.kill('SIGTERM')
+    }
+    expect(await exited).toBe(0)
+    await expect(stat(dataDirPaths(dir.path).daemonInfo)).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(stat(dataDirPaths(dir.path).lock)).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+})
