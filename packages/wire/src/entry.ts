@@ -134,7 +134,8 @@ export async function validateEntry (bytes: Uint8Array, ctx: EntryContext = {}):
     if (!(await verifySignature(entry))) {
       return reject('ERR_WIRE_BAD_SIGNATURE', 'the signature does not verify under the author key over the domain-separated entry bytes')
     }
-    return { status: 'accept', value: { entry, bytes, id } }
+    // a copy, so that a network buffer reused by the caller cannot change an accepted entry
+    return { status: 'accept', value: { entry, bytes: new Uint8Array(bytes), id } }
   } catch (err) {
     if (isWireError(err)) {
       return { status: IGNORE_CODES.has(err.code) ? 'ignore' : 'reject', code: err.code, reason: err.message }

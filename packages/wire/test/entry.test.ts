@@ -48,3 +48,16 @@ describe('names', () => {
     expect(() => parseCid('bafy-not-a-cid')).toThrow(expect.objectContaining({ code: 'ERR_WIRE_BAD_CID' }))
   })
 })
+
+describe('accepted entries', () => {
+  it('do not share memory with the received buffer', async () => {
+    const key = await keyFromSeed(1)
+    const signed = await signEntry(sampleEntry('checkpoint', key.publicKey.raw), key)
+    const received = Buffer.from(signed.bytes)
+    const result = await validateEntry(received, { now: TS })
+    received.fill(0)
+    expect(result.value!.bytes).toEqual(signed.bytes)
+    expect(Object.getPrototypeOf(result.value!.bytes)).toBe(Uint8Array.prototype)
+    expect(result.value!.id.equals(signed.id)).toBe(true)
+  })
+})
