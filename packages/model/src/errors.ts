@@ -1,0 +1,153 @@
+/**
+ * Errors of the model package. One class per failure kind, each with a fixed `name` and a stable `code`
+ * (listed in doc/errors.md under `## model`). Callers branch on `code` or `name`, never on the message, which
+ * says what happened, what was expected and what to do.
+ */
+
+/** Stable error codes of the model package. */
+export type ModelErrorCode =
+  | 'ERR_MODEL_UNKNOWN_TASK'
+  | 'ERR_MODEL_INVALID_WEIGHTS'
+  | 'ERR_MODEL_INVALID_DATA'
+  | 'ERR_MODEL_IDX_MALFORMED'
+  | 'ERR_MODEL_INVALID_PARTITION'
+  | 'ERR_MODEL_BACKEND_UNAVAILABLE'
+  | 'ERR_MODEL_BACKEND_MISSING_KERNELS'
+  | 'ERR_MODEL_UNKNOWN_BACKEND'
+  | 'ERR_MODEL_INVALID_TRAIN_OPTIONS'
+  | 'ERR_MODEL_TRAINING_DIVERGED'
+  | 'ERR_MODEL_WORKER_FAILED'
+  | 'ERR_MODEL_ABORTED'
+  | 'ERR_MODEL_INVALID_RELEASE_OPTIONS'
+  | 'ERR_MODEL_MANIFEST_MALFORMED'
+  | 'ERR_MODEL_MANIFEST_TOO_LARGE'
+  | 'ERR_MODEL_SHARD_MISSING'
+  | 'ERR_MODEL_SHARD_HASH_MISMATCH'
+  | 'ERR_MODEL_SHARD_SIZE_MISMATCH'
+  | 'ERR_MODEL_TFJS_FOLDER_MALFORMED'
+  | 'ERR_MODEL_TASK_MISMATCH'
+  | 'ERR_MODEL_SAFETENSORS_MALFORMED'
+
+/** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
+export class ModelError extends Error {
+  readonly code: ModelErrorCode
+
+  constructor (code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'ModelError'
+  }
+}
+
+/** No task is registered under the given id. */
+export class UnknownTaskError extends ModelError {
+  constructor (message: string) {
+    super('ERR_MODEL_UNKNOWN_TASK', message)
+    this.name = 'UnknownTaskError'
+  }
+}
+
+/**
+ * Weights do not match their specs: wrong tensor count, a value array of the wrong length, a non-finite value
+ * where finite ones are required, a malformed spec (empty name, non-integer dimension, unsupported dtype).
+ */
+export class InvalidWeightsError extends ModelError {
+  constructor (message: string) {
+    super('ERR_MODEL_INVALID_WEIGHTS', message)
+    this.name = 'InvalidWeightsError'
+  }
+}
+
+/** A dataset is unusable: image and label counts differ, a label is out of range, an example has the wrong size. */
+export class InvalidDataError extends ModelError {
+  constructor (message: string) {
+    super('ERR_MODEL_INVALID_DATA', message)
+    this.name = 'InvalidDataError'
+  }
+}
+
+/** An IDX file is malformed: bad magic, unsupported type, dimensions that disagree with its length, too large. */
+export class IdxFormatError extends ModelError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_MODEL_IDX_MALFORMED', message, options)
+    this.name = 'IdxFormatError'
+  }
+}
+
+/** A partition request cannot be met: too many clients for the data, α ≤ 0, client index out of range. */
+export class InvalidPartitionError extends ModelError {
+  constructor (message: string) {
+    super('ERR_MODEL_INVALID_PARTITION', message)
+    this.name = 'InvalidPartitionError'
+  }
+}
+
+/**
+ * A backend cannot be used. `code` says why: not installed or failed to initialise
+ * (`ERR_MODEL_BACKEND_UNAVAILABLE`), lacks a kernel the task needs (`ERR_MODEL_BACKEND_MISSING_KERNELS`), or the
+ * name is not a backend this package knows (`ERR_MODEL_UNKNOWN_BACKEND`). `reason` is the human explanation
+ * also shown by `swarmtune doctor`.
+ */
+export class BackendError extends ModelError {
+  readonly backend: string
+  readonly reason: string
+
+  constructor (code: ModelErrorCode, backend: string, reason: string, options?: { cause?: unknown }) {
+    super(code, `backend ${backend} cannot be used: ${reason}`, options)
+    this.name = 'BackendError'
+    this.backend = backend
+    this.reason = reason
+  }
+}
+
+/** Training or evaluation options are out of range (batch size, epochs, steps, learning rate, optimizer). */
+export class InvalidTrainOptionsError extends ModelError {
+  constructor (message: string) {
+    super('ERR_MODEL_INVALID_TRAIN_OPTIONS', message)
+    this.name = 'InvalidTrainOptionsError'
+  }
+}
+
+/** Local training produced a non-finite loss or non-finite weights; the result is discarded. */
+export class TrainingDivergedError extends ModelError {
+  constructor (message: string) {
+    super('ERR_MODEL_TRAINING_DIVERGED', message)
+    this.name = 'TrainingDivergedError'
+  }
+}
+
+/** The training worker failed to start, crashed or exited without a result. `cause` holds the worker's error. */
+export class WorkerFailedError extends ModelError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_MODEL_WORKER_FAILED', message, options)
+    this.name = 'WorkerFailedError'
+  }
+}
+
+/** An operation was aborted through its `AbortSignal`. `cause` is the signal's reason. */
+export class AbortedError extends ModelError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_MODEL_ABORTED', message, options)
+    this.name = 'AbortError'
+  }
+}
+
+/**
+ * A release cannot be read or verified. `code` says which check failed: options out of range, a malformed or
+ * oversized manifest, a shard that is missing, whose bytes do not hash to its CID, or whose length disagrees with
+ * the manifest.
+ */
+export class ReleaseError extends ModelError {
+  constructor (code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'ReleaseError'
+  }
+}
+
+/** A tfjs model folder or a safetensors file is malformed or does not match the task it is imported for. */
+export class ModelFormatError extends ModelError {
+  constructor (code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'ModelFormatError'
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * tfjs layers-model folders (the format of tfjs-layers `model.save` and the tfjs converter): `model.json` holding
+ * `modelTopology`, `format: "layers-model"` and a `weightsManifest` of weight groups, each group's bytes split
+ * into `group<g>-shard<k>of<n>.bin` files of at most 4 MiB. Without `@tensorflow/tfjs-node` there is no
+ * `file://` handler, so this module provides one: `tfjsFolderHandler(dir)` loads and saves such a folder and can
+ * be passed to `tf.loadLayersModel` / `model.save`. Every file read is size-checked and confined to the folder.
+ */
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, TFJS_MODEL_JSON } from '../constants.js'
+import { ModelFormatError } from '../errors.js'
+import { getTask } from '../tasks/registry.js'
+import { tf } from '../tf.js'
+import { modelWithWeights, readModelWeights } from '../train/model-state.js'
+import type { Weights } from '../weights.js'
+import { assertSameSpecs } from '../weights.js'
+
+/** Largest weight file the tfjs converter writes, in bytes (its default `weight_shard_size_bytes`, 4 MiB). */
+export const TFJS_WEIGHT_FILE_BYTES = 4 * 1024 * 1024
+
+const malformed = (dir: string, why: string, cause?: unknown): ModelFormatError =>
+  new ModelFormatError('ERR_MODEL_TFJS_FOLDER_MALFORMED', `tfjs model folder ${dir} is unusable: ${why}`, cause === undefined ? undefined : { cause })
+
+async function readBounded (dir: string, file: string, maxBytes: number): Promise<Uint8Array> {
+  if (file !== basename(file) || file === '.' || file === '..' || file.length === 0) {
+    throw malformed(dir, `weight path ${JSON.stringify(file)} leaves the folder; only plain file names are accepted`)
+  }
+  const path = join(dir, file)
+  let size: number
+  try {
+    size = (await stat(path)).size
+  } catch (err) {
+    throw malformed(dir, `cannot read ${file}: ${(err as Error).message}`, err)
+  }
+  if (size > maxBytes) throw malformed(dir, `${file} is ${size} bytes; at most ${maxBytes} are accepted`)
+  return new Uint8Array(await readFile(path))
+}
+
+function toArrayBuffers (data: tf.io.WeightData): ArrayBuffer[] {
+  return Array.isArray(data) ? data : [data]
+}
+
+/**
+ * An IOHandler over a folder on disk: `load()` reads `model.json` and its weight files, `save()` writes them.
+ * Use with `tf.loadLayersModel(tfjsFolderHandler(dir))` and `model.save(tfjsFolderHandler(dir))`.
+ * @throws ModelFormatError ERR_MODEL_TFJS_FOLDER_MALFORMED (from `load`) for a missing or malformed model.json,
+ *   a weight path outside the folder, or weight files whose total size disagrees with the manifest.
+ */
+export function tfjsFolderHandler (dir: string): tf.io.IOHandler {
+  return {
+    async load () {
+      const raw = await readBounded(dir, TFJS_MODEL_JSON, MAX_MODEL_JSON_BYTES)
+      let json: tf.io.ModelJSON
+      try {
+        json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw)) as tf.io.ModelJSON
+      } catch (err) {
+        throw malformed(dir, `model.json is not JSON: ${(err as Error).message}`, err)
+      }
+      if (json === null || typeof json !== 'object' || typeof json.modelTopology !== 'object' || json.modelTopology === null) {
+        throw malformed(dir, 'model.json has no modelTopology object')
+      }
+      if (json.format !== undefined && json.format !== 'layers-model') {
+        throw malformed(dir, `model.json has format ${JSON.stringify(json.format)}; only layers-model folders can be loaded as a trainable model`)
+      }
+      const groups = json.weightsManifest
+      if (!Array.isArray(groups) || !groups.every((g) => Array.isArray(g?.paths) && g.paths.every((p) => typeof p === 'string') && Array.isArray(g?.weights))) {
+        throw malformed(dir, 'model.json has no valid weightsManifest: expected [{ paths: string[], weights: [...] }]')
+      }
+      return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+        const specs = manifest.flatMap((g) => g.weights)
+        const buffers: ArrayBuffer[] = []
+        let total = 0
+        for (const g of manifest) {
+          for (const p of g.paths) {
+            const bytes = await readBounded(dir, p, MAX_RELEASE_BYTES - total)
+            total += bytes.length
+            buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer)
+          }
+        }
+        const expected = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * bytesPerElement(dir, s), 0)
+        if (total !== expected) throw malformed(dir, `weight files hold ${total} bytes; the manifest's ${specs.length} weights need ${expected}`)
+        return [specs, buffers]
+      })
+    },
+    async save (artifacts) {
+      if (artifacts.modelTopology instanceof ArrayBuffer) throw malformed(dir, 'only layers models (JSON topology) can be saved to a folder')
+      await mkdir(dir, { recursive: true })
+      const data = new Uint8Array(tf.io.concatenateArrayBuffers(toArrayBuffers(artifacts.weightData ?? [])))
+      const count = Math.max(1, Math.ceil(data.length / TFJS_WEIGHT_FILE_BYTES))
+      const paths = Array.from({ length: count }, (_, k) => `group1-shard${k + 1}of${count}.bin`)
+      for (let k = 0; k < count; k++) {
+        await writeFile(join(dir, paths[k]), data.subarray(k * TFJS_WEIGHT_FILE_BYTES, (k + 1) * TFJS_WEIGHT_FILE_BYTES))
+      }
+      const json: tf.io.ModelJSON = {
+        modelTopology: artifacts.modelTopology ?? {},
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy ?? null,
+        weightsManifest: [{ paths, weights: artifacts.weightSpecs ?? [] }],
+        ...(artifacts.trainingConfig !== undefined ? { trainingConfig: artifacts.trainingConfig } : {}),
+        ...(artifacts.userDefinedMetadata !== undefined ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {})
+      }
+      await writeFile(join(dir, TFJS_MODEL_JSON), JSON.stringify(json))
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: data.length } }
+    }
+  }
+}
+
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2, int8: 1, uint16: 2, int16: 2 }
+
+function bytesPerElement (dir: string, s: tf.io.WeightsManifestEntry): number {
+  const q = s.quantization?.dtype
+  const n = DTYPE_BYTES[q ?? s.dtype]
+  if (n === undefined) throw malformed(dir, `weight ${s.name} has dtype ${q ?? s.dtype}, which cannot be read`)
+  return n
+}
+
+/**
+ * Writes weights as a tfjs layers-model folder for `task` (architecture from the task's builder, weights from
+ * `weights`). The folder loads with `tf.loadLayersModel` (through `tfjsFolderHandler(dir)`, or over HTTP) and
+ * predicts class probabilities `[batch, classes]`.
+ * @param metadata stored under `userDefinedMetadata.swarmtune` in model.json (e.g. release CID, round)
+ * @throws UnknownTaskError, InvalidWeightsError, fs errors.
+ */
+export async function exportTfjsFolder (taskId: string, weights: Weights, dir: string, metadata: Record<string, string | number> = {}): Promise<void> {
+  const task = getTask(taskId)
+  const model = modelWithWeights(task, weights)
+  try {
+    await model.save(tf.io.withSaveHandler(async (artifacts) =>
+      tfjsFolderHandler(dir).save!({ ...artifacts, userDefinedMetadata: { swarmtune: { task: task.id, ...metadata } } })))
+  } finally {
+    model.dispose()
+  }
+}
+
+/**
+ * Reads the weights of a tfjs layers-model folder. With `task`, the model's weights must have the task's shapes
+ * in the task's order; they are returned under the task's names (so a model whose layers were named differently
+ * still imports). Without `task`, the names are the model's own.
+ * @throws ModelFormatError ERR_MODEL_TFJS_FOLDER_MALFORMED (unreadable folder, topology tfjs cannot build),
+ *   ERR_MODEL_TASK_MISMATCH (shapes differ from the task's); UnknownTaskError.
+ */
+export async function importTfjsFolder (dir: string, options: { task?: string } = {}): Promise<Weights> {
+  const task = options.task === undefined ? undefined : getTask(options.task)
+  let model: tf.LayersModel
+  try {
+    model = await tf.loadLayersModel(tfjsFolderHandler(dir))
+  } catch (err) {
+    if (err instanceof ModelFormatError) throw err
+    throw malformed(dir, `tfjs cannot build the model: ${(err as Error).message}`, err)
+  }
+  try {
+    const weights = await readModelWeights(model)
+    if (task === undefined) return weights
+    const renamed = { specs: task.weightSpecs.map((s) => ({ ...s, shape: [...s.shape] })), values: weights.values }
+    const shapesOnly = (specs: Weights['specs']): Weights['specs'] => specs.map((s, i) => ({ ...s, name: String(i) }))
+    try {
+      assertSameSpecs(shapesOnly(renamed.specs), shapesOnly(weights.specs), `the model in ${dir}`)
+    } catch (err) {
+      throw new ModelFormatError('ERR_MODEL_TASK_MISMATCH', `the model in ${dir} does not fit task ${task.id}: ${(err as Error).message}`, { cause: err })
+    }
+    return renamed
+  } finally {
+    model.dispose()
+  }
+}

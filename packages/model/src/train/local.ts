@@ -1,0 +1,161 @@
+/**
+ * The in-process local trainer: a custom training loop (no `model.fit`) over one client's data. Each step is one
+ * `optimizer.minimize` inside `tf.tidy`, so every intermediate tensor is released; the loss is read back from the
+ * backend only when progress is reported, so steps queue without synchronising.
+ */
+import { PROGRESS_INTERVAL_MS, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, DEFAULT_MOMENTUM } from '../constants.js'
+import type { Dataset } from '../data/dataset.js'
+import { createRng } from '../data/random.js'
+import { AbortedError, TrainingDivergedError } from '../errors.js'
+import type { BackendSelection } from '../backends/backends.js'
+import { selectBackend } from '../backends/backends.js'
+import { getTask } from '../tasks/registry.js'
+import type { Task } from '../tasks/task.js'
+import { tf } from '../tf.js'
+import { validateWeights } from '../weights.js'
+import type { EvaluateOptions, EvaluateResult, OptimizerConfig, TrainOptions, TrainProgress, TrainResult } from './options.js'
+import { resolveEvalBatchSize, resolveTrainOptions } from './options.js'
+import { assertDataFitsTask, batchTensors, lossAndCorrect, modelWithWeights, readModelWeights } from './model-state.js'
+
+/** Long-operation options: cancellation and progress events. */
+export interface TrainRunOptions {
+  signal?: AbortSignal
+  onProgress?: (progress: TrainProgress) => void
+}
+
+/** A tfjs optimizer for a config and learning rate. */
+export function createOptimizer (config: OptimizerConfig, learningRate: number): tf.Optimizer {
+  switch (config.name) {
+    case 'sgd': return tf.train.sgd(learningRate)
+    case 'momentum': return tf.train.momentum(learningRate, config.momentum ?? DEFAULT_MOMENTUM, config.nesterov ?? false)
+    case 'adam': return tf.train.adam(learningRate, config.beta1 ?? ADAM_BETA1, config.beta2 ?? ADAM_BETA2, config.epsilon ?? ADAM_EPSILON)
+  }
+}
+
+function checkAborted (signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted === true) throw new AbortedError(`${what} was aborted`, { cause: signal.reason })
+}
+
+async function resolveData (task: Task, data: TrainOptions['data']): Promise<Dataset> {
+  const ds = 'source' in data ? await task.loadData(data) : data
+  assertDataFitsTask(task, ds)
+  return ds
+}
+
+/**
+ * Trains `options.weights` on the local data with a custom loop and returns the trained weights.
+ *
+ * Epoch mode: each epoch visits every local example once, in a seeded shuffled order, in batches of `batchSize`
+ * (the last batch may be smaller) — ClientUpdate of McMahan et al. 2017, Algorithm 1. Step mode: exactly `steps`
+ * batches, reshuffling at each pass. Loss: mean softmax cross-entropy from logits.
+ *
+ * @param options what to train (plain data; the same as for `trainInWorker`)
+ * @param run `signal` aborts between steps; `onProgress` receives `TrainProgress` at most every
+ *   `PROGRESS_INTERVAL_MS` ms and once at the end.
+ * @returns trained weights (same specs), sample count n_k, loss before and after (nats), steps, backend.
+ * @throws UnknownTaskError, InvalidWeightsError, InvalidDataError, InvalidTrainOptionsError, BackendError,
+ *   AbortedError (ERR_MODEL_ABORTED), TrainingDivergedError (non-finite loss or weights).
+ */
+export async function trainLocal (options: TrainOptions, run: TrainRunOptions = {}): Promise<TrainResult> {
+  const task = getTask(options.task)
+  const o = resolveTrainOptions(options)
+  validateWeights(options.weights)
+  checkAborted(run.signal, 'training')
+  const selection = await selectBackend(task, { backend: options.backend, purpose: 'train' })
+  const ds = await resolveData(task, options.data)
+  const lossExamples = options.lossExamples ?? ds.count
+  const model = modelWithWeights(task, options.weights)
+  const optimizer = createOptimizer(o.optimizer, o.learningRate)
+  try {
+    const before = await lossAndCorrect(task, model, ds, resolveEvalBatchSize(undefined), lossExamples)
+    const lossBefore = before.lossSum / before.count
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable)
+    const batchesPerEpoch = Math.ceil(ds.count / o.batchSize)
+    const steps = o.steps ?? (o.epochs as number) * batchesPerEpoch
+    const rng = createRng(o.seed)
+    const order = new Uint32Array(ds.count)
+    const start = performance.now()
+    let lastReport = start
+    let samplesProcessed = 0
+    let lastLoss = lossBefore
+    for (let step = 0; step < steps; step++) {
+      const b = step % batchesPerEpoch
+      if (b === 0) {
+        for (let i = 0; i < order.length; i++) order[i] = i
+        rng.shuffle(order)
+      }
+      const from = b * o.batchSize
+      const to = Math.min(ds.count, from + o.batchSize)
+      const now = performance.now()
+      const report = run.onProgress !== undefined && (now - lastReport >= PROGRESS_INTERVAL_MS || step === steps - 1)
+      const cost: tf.Scalar | null = tf.tidy(() => {
+        const { x, y } = batchTensors(task, ds, order, from, to)
+        return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, task.logits(model, x)) as tf.Scalar, report, vars) as tf.Scalar
+      })
+      samplesProcessed += to - from
+      if (cost !== null) {
+        lastLoss = (await cost.data())[0]
+        cost.dispose()
+        lastReport = performance.now()
+        run.onProgress?.({
+          step: step + 1,
+          steps,
+          epoch: Math.floor(step / batchesPerEpoch) + 1,
+          loss: lastLoss,
+          samplesPerSecond: samplesProcessed / Math.max(1e-9, (lastReport - start) / 1000)
+        })
+        await new Promise((resolve) => setImmediate(resolve))
+      } else if (now - lastReport >= PROGRESS_INTERVAL_MS) {
+        lastReport = now
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      checkAborted(run.signal, 'training')
+    }
+    const weights = await readModelWeights(model)
+    const trainMs = performance.now() - start
+    const after = await lossAndCorrect(task, model, ds, resolveEvalBatchSize(undefined), lossExamples)
+    const lossAfter = after.lossSum / after.count
+    if (!Number.isFinite(lossAfter) || !Number.isFinite(lastLoss)) {
+      throw new TrainingDivergedError(`local training of ${task.id} diverged: loss after ${steps} steps is ${lossAfter} (before: ${lossBefore}); lower the learning rate`)
+    }
+    try {
+      validateWeights(weights, { finite: true })
+    } catch (err) {
+      throw new TrainingDivergedError(`local training of ${task.id} produced non-finite weights (${(err as Error).message}); lower the learning rate`)
+    }
+    return {
+      weights,
+      samples: ds.count,
+      steps,
+      samplesProcessed,
+      lossBefore,
+      lossAfter,
+      backend: selection.backend,
+      backendReason: selection.reason,
+      trainMs
+    }
+  } finally {
+    optimizer.dispose()
+    model.dispose()
+  }
+}
+
+/**
+ * Mean loss and accuracy of `options.weights` on a labelled set (forward passes only).
+ * @returns loss (mean softmax cross-entropy, nats), accuracy in [0, 1], example count, backend id.
+ * @throws UnknownTaskError, InvalidWeightsError, InvalidDataError, BackendError, AbortedError.
+ */
+export async function evaluate (options: EvaluateOptions, run: { signal?: AbortSignal } = {}): Promise<EvaluateResult> {
+  const task = getTask(options.task)
+  const batchSize = resolveEvalBatchSize(options.batchSize)
+  checkAborted(run.signal, 'evaluation')
+  const selection: BackendSelection = await selectBackend(task, { backend: options.backend, purpose: 'inference' })
+  const ds = await resolveData(task, options.data)
+  const model = modelWithWeights(task, options.weights)
+  try {
+    const r = await lossAndCorrect(task, model, ds, batchSize)
+    return { loss: r.lossSum / r.count, accuracy: r.correct / r.count, count: r.count, backend: selection.backend }
+  } finally {
+    model.dispose()
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Worker-thread side of `TrainingWorker`: receives jobs, runs `trainLocal` / `evaluate` on this thread's own
+ * tfjs engine and posts progress, results (weight buffers transferred, not copied) and errors back.
+ */
+import { parentPort } from 'node:worker_threads'
+import { evaluate, trainLocal } from './local.js'
+import type { WorkerReply, WorkerRequest } from './worker-protocol.js'
+import { serializeError } from './worker-protocol.js'
+
+const port = parentPort
+if (port === null) throw new Error('worker-entry.ts must run inside a worker thread (started by TrainingWorker)')
+
+let queue: Promise<void> = Promise.resolve()
+
+port.on('message', (req: WorkerRequest) => {
+  queue = queue.then(async () => {
+    const reply = (m: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer)
+    try {
+      if (req.kind === 'train') {
+        const result = await trainLocal(req.options, { onProgress: (progress) => reply({ id: req.id, type: 'progress', progress }) })
+        reply({ id: req.id, type: 'train-result', result }, result.weights.values.map((v) => v.buffer as ArrayBuffer))
+      } else {
+        reply({ id: req.id, type: 'evaluate-result', result: await evaluate(req.options) })
+      }
+    } catch (err) {
+      reply({ id: req.id, type: 'error', error: serializeError(err) })
+    }
+  })
+})

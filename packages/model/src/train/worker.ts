@@ -1,0 +1,145 @@
+/**
+ * Training off the event loop: `TrainingWorker` runs `trainLocal` and `evaluate` in a worker thread (its own
+ * tfjs engine and backend), so a daemon's gossip heartbeats and streams keep flowing while a round trains. Jobs
+ * run one at a time, in order. The worker loads the package's TypeScript through tsx.
+ */
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { AbortedError, WorkerFailedError } from '../errors.js'
+import type { EvaluateOptions, EvaluateResult, TrainOptions, TrainProgress, TrainResult } from './options.js'
+import type { WorkerReply, WorkerRequest } from './worker-protocol.js'
+import { reviveError } from './worker-protocol.js'
+
+/** Options of `TrainingWorker`. */
+export interface TrainingWorkerInit {
+  /** V8 heap limits of the worker (see `worker_threads` ResourceLimits); default: Node's. */
+  resourceLimits?: { maxOldGenerationSizeMb?: number, maxYoungGenerationSizeMb?: number }
+}
+
+/** Per-job options: cancellation and progress events. */
+export interface WorkerRunOptions {
+  signal?: AbortSignal
+  onProgress?: (progress: TrainProgress) => void
+}
+
+interface Pending {
+  resolve: (v: unknown) => void
+  reject: (e: Error) => void
+  onProgress?: (p: TrainProgress) => void
+}
+
+function tsxLoaderUrl (): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+}
+
+/**
+ * A worker thread that trains and evaluates. Create one per daemon and reuse it; `close()` when done.
+ * An aborted job terminates the thread (the only way to stop a synchronous tfjs kernel); the next job starts a
+ * new one.
+ */
+export class TrainingWorker {
+  private worker: Worker | undefined
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private closed = false
+
+  constructor (private readonly init: TrainingWorkerInit = {}) {}
+
+  /**
+   * Trains in the worker; same inputs and result as `trainLocal`.
+   * @throws the same errors as `trainLocal` (revived with their `code` and `name`), AbortedError,
+   *   WorkerFailedError when the thread fails to start or dies.
+   */
+  train (options: TrainOptions, run: WorkerRunOptions = {}): Promise<TrainResult> {
+    return this.run({ id: 0, kind: 'train', options }, run) as Promise<TrainResult>
+  }
+
+  /** Evaluates in the worker; same inputs and result as `evaluate`. */
+  evaluate (options: EvaluateOptions, run: { signal?: AbortSignal } = {}): Promise<EvaluateResult> {
+    return this.run({ id: 0, kind: 'evaluate', options }, run) as Promise<EvaluateResult>
+  }
+
+  /** Stops the thread; pending jobs fail with AbortedError. Idempotent. */
+  async close (): Promise<void> {
+    this.closed = true
+    await this.stop(new AbortedError('the training worker was closed'))
+  }
+
+  private start (): Worker {
+    if (this.worker !== undefined) return this.worker
+    const w = new Worker(new URL('./worker-entry.ts', import.meta.url), {
+      execArgv: ['--import', tsxLoaderUrl()],
+      resourceLimits: this.init.resourceLimits
+    })
+    w.on('message', (m: WorkerReply) => {
+      const p = this.pending.get(m.id)
+      if (p === undefined) return
+      if (m.type === 'progress') {
+        p.onProgress?.(m.progress)
+        return
+      }
+      this.pending.delete(m.id)
+      if (m.type === 'error') p.reject(reviveError(m.error))
+      else p.resolve(m.result)
+    })
+    const fail = (err: Error): void => {
+      if (this.worker === w) this.worker = undefined
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id)
+        p.reject(err)
+      }
+    }
+    w.on('error', (err) => fail(new WorkerFailedError(`the training worker failed: ${err.message}`, { cause: err })))
+    w.on('exit', (code) => fail(new WorkerFailedError(`the training worker exited with code ${code} before finishing its jobs`)))
+    w.unref()
+    this.worker = w
+    return w
+  }
+
+  private async stop (reason: Error): Promise<void> {
+    const w = this.worker
+    this.worker = undefined
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id)
+      p.reject(reason)
+    }
+    if (w !== undefined) await w.terminate()
+  }
+
+  private run (req: WorkerRequest, run: WorkerRunOptions): Promise<unknown> {
+    if (this.closed) return Promise.reject(new WorkerFailedError('the training worker is closed; create a new TrainingWorker'))
+    if (run.signal?.aborted === true) return Promise.reject(new AbortedError(`${req.kind === 'train' ? 'training' : 'evaluation'} was aborted`, { cause: run.signal.reason }))
+    const id = this.nextId++
+    const worker = this.start()
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        void this.stop(new AbortedError(`${req.kind === 'train' ? 'training' : 'evaluation'} was aborted`, { cause: run.signal?.reason }))
+      }
+      run.signal?.addEventListener('abort', onAbort, { once: true })
+      const done = (): void => run.signal?.removeEventListener('abort', onAbort)
+      this.pending.set(id, {
+        resolve: (v) => { done(); resolve(v) },
+        reject: (e) => { done(); reject(e) },
+        onProgress: run.onProgress
+      })
+      worker.ref()
+      worker.postMessage({ ...req, id })
+    }).finally(() => {
+      if (this.pending.size === 0) this.worker?.unref()
+    })
+  }
+}
+
+/**
+ * Trains once in a fresh worker thread and stops it (see `TrainingWorker` to reuse one).
+ * @throws as `TrainingWorker.train`.
+ */
+export async function trainInWorker (options: TrainOptions, run: WorkerRunOptions = {}): Promise<TrainResult> {
+  const w = new TrainingWorker()
+  try {
+    return await w.train(options, run)
+  } finally {
+    await w.close()
+  }
+}
