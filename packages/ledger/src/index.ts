@@ -43,4 +43,13 @@ export type { VerifyReport, VerifyProgress } from './verify.js'
 export { syncLedger, decodeMessage as decodeSyncMessage, SYNC_VERSION, type SyncOptions, type SyncReport, type SyncRejection } from './sync.js'
 export { encodeFrame, decodeFrames, type ByteStream } from './framing.js'
 export { readLockInfo, type LockInfo } from './lock.js'
+export {
+  listContributions, contributionsByPeer, contributionsByRound, releaseShares, releaseLineage, ledgerStats,
+  type ContributionRow, type PeerSummary, type RoundSummary, type ShareRow, type LineageRow, type LedgerStats
+} from './queries.js'
+export {
+  entryToJson, entryCsvRow, exportEntries, importEntries, toCsv, toJsonl, csvLine, csvField, ENTRY_CSV_COLUMNS,
+  type EntryJson, type ImportReport
+} from './export.js'
+export { queryView, authorParam, LEDGER_VIEWS, VIEW_CSV_COLUMNS, type LedgerView, type ViewParams } from './views.js'
 export { toHex } from './records.js'

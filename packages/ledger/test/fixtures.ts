@@ -39,8 +39,8 @@ export const bodies = {
     return { round, parent, manifest, contributions: order.map((o) => o.c), weights: order.map((o) => o.w), metrics: { accuracy: 0.9 } }
   },
   roundClose: (round: number, roundOpen: Uint8Array, release?: Uint8Array) => release === undefined
-    ? { round, roundOpen, outcome: 'no-release', reason: 'quorum not reached' }
-    : { round, roundOpen, outcome: 'released', release, reason: 'quorum reached' }
+    ? { round, roundOpen, outcome: 'no-release' as const, reason: 'quorum not reached' }
+    : { round, roundOpen, outcome: 'released' as const, release, reason: 'quorum reached' }
 }
 
 /** Signs chains outside any ledger: remembers each author's seq and prev. */

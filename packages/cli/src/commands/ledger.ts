@@ -1,5 +1,243 @@
-import type { Command } from 'commander'
+import { createWriteStream } from 'node:fs'
+import { once } from 'node:events'
+import { InvalidArgumentError, Option, type Command } from 'commander'
+import {
+  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, authorParam, csvLine, entryCsvRow, entryToJson, ledgerStats, openLedger,
+  queryView, type EntryJson, type Ledger, type LedgerStats, type LedgerView, type VerifyReport, type ViewParams
+} from '@swarmtune/ledger'
+import { ControlClient, dataDirPaths, defaultDataDir } from '@swarmtune/node'
+import { ENTRY_KINDS } from '@swarmtune/wire'
+
+interface CommonFlags {
+  dataDir: string
+  data?: string
+  json?: boolean
+}
+
+type FilterFlags = CommonFlags & ViewParams
+
+/** Where the ledger is read from: the running daemon's control API, or the store opened here. */
+interface Source {
+  view: (view: LedgerView, params: ViewParams) => Promise<Array<Record<string, unknown>>>
+  show: (id: string) => Promise<EntryJson | undefined>
+  stats: () => Promise<LedgerStats>
+  verify: () => Promise<VerifyReport>
+  close: () => Promise<void>
+  via: string
+}
+
+const nonNegative = (what: string) => (value: string): number => {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer, got ${value}`)
+  return n
+}
+const timeArg = (value: string): number => {
+  const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${value} is neither ms since the Unix epoch nor an ISO 8601 time`)
+  return n
+}
+const authorArg = (value: string): string => {
+  try {
+    return authorParam(value)
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message)
+  }
+}
+
+function params (flags: FilterFlags): ViewParams {
+  return { kind: flags.kind, author: flags.author, round: flags.round, release: flags.release, since: flags.since, until: flags.until, limit: flags.limit, reverse: flags.reverse }
+}
+
+function query (p: ViewParams): string {
+  const entries = Object.entries(p).filter(([, v]) => v !== undefined && v !== false).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+  return entries.length === 0 ? '' : `?${entries.join('&')}`
+}
+
+/**
+ * The daemon when one runs on the data folder (it holds the store's lock); otherwise the store itself.
+ * @throws LedgerLockedError `ERR_LEDGER_LOCKED` when another process holds the store and no daemon answers.
+ */
+async function openSource (flags: CommonFlags): Promise<Source> {
+  const root = flags.data ?? flags.dataDir
+  let client: ControlClient | undefined
+  try {
+    client = await ControlClient.fromDataDir(root)
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_NODE_DAEMON_NOT_RUNNING') throw err
+  }
+  if (client !== undefined) {
+    const c = client
+    return {
+      via: `daemon at ${c.url}`,
+      view: async (view, p) => await c.request('GET', `/v1/ledger/view/${view}${query(p)}`),
+      show: async (id) => {
+        try {
+          return await c.request<EntryJson>('GET', `/v1/ledger/entries/${encodeURIComponent(id)}`)
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ERR_LEDGER_NOT_FOUND') return undefined
+          throw err
+        }
+      },
+      stats: async () => await c.request('GET', '/v1/ledger/stats'),
+      verify: async () => await c.request('POST', '/v1/ledger/verify', {}, { timeoutMs: 0 }),
+      close: async () => {}
+    }
+  }
+  const path = dataDirPaths(root).ledger
+  let ledger: Ledger
+  try {
+    ledger = await openLedger({ path })
+  } catch (err) {
+    const e = err as { code?: string, pid?: number }
+    if (e.code === 'ERR_LEDGER_LOCKED') {
+      throw Object.assign(new Error(`the ledger at ${path} is locked by ${e.pid === undefined ? 'another process' : `process ${e.pid}`}, ` +
+        'and no daemon answers on this data folder. Wait for that process to finish, or stop it, then run this again.'), { code: 'ERR_LEDGER_LOCKED' })
+    }
+    throw err
+  }
+  return {
+    via: `store ${path}`,
+    view: async (view, p) => await queryView(ledger, view, p),
+    show: async (id) => {
+      const e = await ledger.get(id).catch(() => undefined)
+      return e === undefined ? undefined : entryToJson(e)
+    },
+    stats: async () => await ledgerStats(ledger),
+    verify: async () => await ledger.verify(),
+    close: async () => { await ledger.close() }
+  }
+}
+
+async function withSource<T> (flags: CommonFlags, fn: (source: Source) => Promise<T>): Promise<T> {
+  const source = await openSource(flags)
+  try {
+    return await fn(source)
+  } finally {
+    await source.close()
+  }
+}
+
+const out = (text: string): void => { process.stdout.write(text) }
+const short = (s: unknown, n = 12): string => typeof s === 'string' && s.length > n + 1 ? `${s.slice(0, n)}…` : String(s ?? '')
+
+/** What one entry is about, in a few words. */
+function summary (e: EntryJson): string {
+  const b = e.body
+  switch (e.kind) {
+    case 'genesis': return `community "${String(b.name)}", ${(b.maintainers as unknown[]).length} maintainer(s)`
+    case 'round-open': return `base ${short(b.base)}, quorum ${String(b.quorum)}, aggregator ${String((b.aggregator as { name: string }).name)}`
+    case 'contribution': return `${String(b.samples)} samples, norm ${String(b.norm)}, blob ${short(b.blob)}`
+    case 'verdict': return `${b.accepted === true ? 'accepted' : 'rejected'} ${short(b.contribution)} (${String(b.code)})`
+    case 'release': return `release ${short(b.manifest)} from ${(b.contributions as unknown[]).length} contribution(s)`
+    case 'round-close': return `${String(b.outcome)}: ${String(b.reason)}`
+    case 'checkpoint': return `length ${String(b.length)}, head ${short(b.head)}`
+  }
+}
+
+function table (columns: string[], rows: unknown[][]): string {
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => String(r[i] ?? '').length)))
+  const line = (cells: unknown[]): string => cells.map((cell, i) => String(cell ?? '').padEnd(widths[i])).join('  ').trimEnd() + '\n'
+  return line(columns) + rows.map(line).join('')
+}
+
+function addFilters (cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--kind <kind>', 'only entries of this kind').choices([...ENTRY_KINDS]))
+    .option('--author <hex>', 'only entries by this author (Ed25519 public key, 64 hex)', authorArg)
+    .option('--round <n>', 'only entries of this round', nonNegative('--round'))
+    .option('--release <cid>', 'only entries that name this release manifest')
+    .option('--since <time>', 'entries at or after this time (ms since epoch or ISO 8601)', timeArg)
+    .option('--until <time>', 'entries at or before this time (ms since epoch or ISO 8601)', timeArg)
+    .option('--limit <n>', 'at most this many rows', nonNegative('--limit'))
+    .option('--reverse', 'newest first')
+}
+
+function common (cmd: Command): Command {
+  return cmd
+    .option('-d, --data-dir <path>', 'data folder (env SWARMTUNE_HOME); the ledger is <data>/ledger', defaultDataDir())
+    .addOption(new Option('--data <path>', 'same as --data-dir').hideHelp())
+    .option('--json', 'print JSON instead of text')
+}
 
 /** Adds `swarmtune ledger` to the program. */
-export function register (_program: Command): void {
+export function register (program: Command): void {
+  const ledger = program
+    .command('ledger')
+    .description('inspect and verify the contribution ledger (through the running daemon, or the store itself when none runs)')
+
+  addFilters(common(ledger.command('list')))
+    .description('list entries in time order')
+    .action(async (flags: FilterFlags) => {
+      await withSource(flags, async (source) => {
+        const rows = await source.view('entries', params(flags)) as unknown as EntryJson[]
+        if (flags.json === true) return out(JSON.stringify(rows, null, 2) + '\n')
+        out(table(['time', 'kind', 'author', 'seq', 'id', 'what'], rows.map((e) => [e.time, e.kind, short(e.author), e.seq, short(e.id, 16), summary(e)])))
+        out(`${rows.length} entries (${source.via})\n`)
+      })
+    })
+
+  common(ledger.command('show'))
+    .description('show one entry in full, by its id (CID)')
+    .argument('<id>', 'entry id (CID string)')
+    .action(async (id: string, flags: CommonFlags) => {
+      await withSource(flags, async (source) => {
+        const e = await source.show(id)
+        if (e === undefined) throw Object.assign(new Error(`no ledger entry ${id}; list entries with \`swarmtune ledger list\` to find an id`), { code: 'ERR_LEDGER_NOT_FOUND' })
+        out(flags.json === true ? JSON.stringify(e, null, 2) + '\n' : `${e.kind} ${e.id}\n  author ${e.author}  seq ${e.seq}  prev ${e.prev ?? '-'}\n  time   ${e.time}\n  ${summary(e)}\n  body   ${JSON.stringify(e.body, null, 2).replace(/\n/g, '\n  ')}\n`)
+      })
+    })
+
+  common(ledger.command('verify'))
+    .description('re-verify every chain, signature, head and index of the ledger')
+    .action(async (flags: CommonFlags) => {
+      await withSource(flags, async (source) => {
+        const report = await source.verify()
+        out(flags.json === true
+          ? JSON.stringify(report, null, 2) + '\n'
+          : `ok: ${report.entries} entries in ${report.authors} author chains verified in ${Math.round(report.durationMs)} ms; ${report.evidence} equivocation record(s) (${source.via})\n`)
+      })
+    })
+
+  addFilters(common(ledger.command('export')))
+    .description(`export a view as JSON Lines or CSV (views: ${LEDGER_VIEWS.join(', ')}; columns in doc/ledger-format.md)`)
+    .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
+    .addOption(new Option('--view <view>', 'what to export').choices([...LEDGER_VIEWS]).default('entries'))
+    .option('-o, --out <file>', 'write to this file instead of stdout')
+    .action(async (flags: FilterFlags & { format: 'jsonl' | 'csv', view: LedgerView, out?: string }) => {
+      await withSource(flags, async (source) => {
+        const rows = await source.view(flags.view, params(flags))
+        const sink = flags.out === undefined ? process.stdout : createWriteStream(flags.out)
+        const write = async (text: string): Promise<void> => { if (!sink.write(text)) await once(sink, 'drain') }
+        if (flags.format === 'csv') {
+          const columns = flags.view === 'entries' ? ENTRY_CSV_COLUMNS : VIEW_CSV_COLUMNS[flags.view]
+          await write(csvLine(columns, Object.fromEntries(columns.map((c) => [c, c]))))
+          for (const row of rows) await write(csvLine(columns, flags.view === 'entries' ? entryCsvRow(row as unknown as EntryJson) : row))
+        } else {
+          for (const row of rows) await write(JSON.stringify(row) + '\n')
+        }
+        if (sink !== process.stdout) {
+          sink.end()
+          await once(sink, 'finish')
+          process.stderr.write(`${rows.length} rows written to ${flags.out}\n`)
+        }
+      })
+    })
+
+  common(ledger.command('stats'))
+    .description('totals, contributions per round and per peer')
+    .action(async (flags: CommonFlags) => {
+      await withSource(flags, async (source) => {
+        const stats = await source.stats()
+        const rounds = await source.view('rounds', {})
+        const peers = await source.view('peers', {})
+        if (flags.json === true) return out(JSON.stringify({ ...stats, perRound: rounds, perPeer: peers }, null, 2) + '\n')
+        const c = stats.contributions
+        out(`community   ${stats.community ?? '(none yet)'}\nentries     ${stats.entries} by ${stats.authors} authors (${Object.entries(stats.byKind).map(([k, n]) => `${n} ${k}`).join(', ')})\n` +
+          `rounds      ${stats.rounds}, releases ${stats.releases}\ncontributions ${c.total}: ${c.accepted} accepted, ${c.rejected} rejected, ${c.pending} pending\n` +
+          `equivocations ${stats.equivocations}${stats.untrusted > 0 ? `; ${stats.untrusted} verdict/release entries not signed by a maintainer were ignored` : ''}\n\n`)
+        out(table(['round', 'contributions', 'contributors', 'accepted', 'rejected', 'pending', 'release'], rounds.map((r) => [r.round, r.contributions, r.contributors, r.accepted, r.rejected, r.pending, short(r.release, 16)])) + '\n')
+        out(table(['peer', 'contributions', 'accepted', 'rejected', 'pending', 'samples', 'rounds'], peers.map((p) => [short(p.author, 16), p.contributions, p.accepted, p.rejected, p.pending, p.samples, (p.rounds as number[]).join(',')])))
+        out(`(${source.via})\n`)
+      })
+    })
 }

@@ -5,7 +5,8 @@
  * `/v1/<name>` of the control API.
  */
 import type { ServiceFactory } from '../daemon.js'
+import { ledgerService } from '../ledger-service.js'
 
 export function defaultServices (): Record<string, ServiceFactory> {
-  return {}
+  return { ledger: ledgerService() }
 }

@@ -1,0 +1,303 @@
+/**
+ * Researcher queries over a ledger: contributions with their verdicts, per peer and per round; each
+ * contributor's share of each release's aggregate weight; release lineage; totals. Verdicts, releases and
+ * round-opens count only when signed by a maintainer named in the community's genesis (when the genesis
+ * is stored); others are reported as `untrusted` in the stats.
+ */
+import type { SignedEntry } from '@swarmtune/wire'
+import type { Ledger } from './store.js'
+import { bodyOf, cidString, toHex } from './records.js'
+
+/** One contribution with what became of it. */
+export interface ContributionRow {
+  /** Entry CID string. */
+  id: string
+  /** Contributor's public key, 64 hex. */
+  author: string
+  seq: number
+  round: number
+  /** ms since Unix epoch (author's clock). */
+  ts: number
+  /** Training samples behind the delta (the FedAvg weight n_k). */
+  samples: number
+  /** L2 norm of the delta as reported by the contributor. */
+  norm: number
+  /** CID string of the delta blob. */
+  blob: string
+  /** CID string of the base release manifest. */
+  base: string
+  /** `accepted` / `rejected` by the latest maintainer verdict, `pending` without one. */
+  status: 'accepted' | 'rejected' | 'pending'
+  /** The verdict's code and reason, when there is a verdict. */
+  code?: string
+  reason?: string
+  /** Manifest CID strings of the releases that aggregated this contribution. */
+  releases: string[]
+}
+
+/** Contributions of one peer (author). */
+export interface PeerSummary {
+  author: string
+  contributions: number
+  accepted: number
+  rejected: number
+  pending: number
+  /** Sum of `samples` over its contributions. */
+  samples: number
+  /** Rounds it contributed to, ascending. */
+  rounds: number[]
+  /** Contributions aggregated into some release. */
+  released: number
+}
+
+/** One round. */
+export interface RoundSummary {
+  round: number
+  contributions: number
+  contributors: number
+  accepted: number
+  rejected: number
+  pending: number
+  /** Manifest CID string of the round's release, when there is one. */
+  release?: string
+  /** round-close outcome when the round was closed. */
+  outcome?: string
+}
+
+/** One contribution's part in one release. */
+export interface ShareRow {
+  /** Release manifest CID string. */
+  release: string
+  round: number
+  /** Contribution entry CID string. */
+  contribution: string
+  /** Contributor's public key (64 hex), or '' when the contribution entry is not stored. */
+  author: string
+  /** Aggregation weight listed in the release (FedAvg: n_k / n). */
+  weight: number
+  /** weight / sum of the release's weights, in [0, 1] (0 when all weights are 0). */
+  share: number
+}
+
+/** One release in a lineage, newest first; the last row is the genesis release. */
+export interface LineageRow {
+  /** Manifest CID string. */
+  release: string
+  /** Manifest CID string of the parent, or null for the genesis release. */
+  parent: string | null
+  round: number
+  /** Entry CID string of the release entry, or null for the genesis release. */
+  entry: string | null
+  ts: number
+  contributions: number
+}
+
+/** Totals of a ledger. */
+export interface LedgerStats {
+  community?: string
+  entries: number
+  authors: number
+  byKind: Record<string, number>
+  rounds: number
+  releases: number
+  contributions: { total: number, accepted: number, rejected: number, pending: number }
+  /** Equivocation evidence records. */
+  equivocations: number
+  /** Verdict, release and round-open entries ignored because their author is not a maintainer. */
+  untrusted: number
+}
+
+async function all (it: AsyncIterable<SignedEntry>): Promise<SignedEntry[]> {
+  const out: SignedEntry[] = []
+  for await (const e of it) out.push(e)
+  return out
+}
+
+/** Maintainer keys (hex) from the stored genesis, or undefined when it is not stored. */
+async function maintainers (ledger: Ledger): Promise<Set<string> | undefined> {
+  const community = ledger.community
+  if (community === undefined) return undefined
+  const genesis = await ledger.get(community)
+  if (genesis === undefined) return undefined
+  return new Set((bodyOf(genesis.entry).maintainers as Uint8Array[]).map(toHex))
+}
+
+interface Facts {
+  contributions: SignedEntry[]
+  verdicts: Map<string, SignedEntry>
+  releases: SignedEntry[]
+  closes: SignedEntry[]
+  untrusted: number
+}
+
+async function facts (ledger: Ledger, round?: number): Promise<Facts> {
+  const keys = await maintainers(ledger)
+  let untrusted = 0
+  const trusted = (e: SignedEntry): boolean => {
+    const ok = keys === undefined || keys.has(toHex(e.entry.author))
+    if (!ok) untrusted++
+    return ok
+  }
+  const contributions = await all(ledger.entries({ kind: 'contribution', ...(round === undefined ? {} : { round }) }))
+  const verdicts = new Map<string, SignedEntry>()
+  for (const v of await all(ledger.entries({ kind: 'verdict', ...(round === undefined ? {} : { round }) }))) {
+    if (!trusted(v)) continue
+    const target = cidString(bodyOf(v.entry).contribution)
+    if (target !== undefined) verdicts.set(target, v) // ascending time: the latest verdict wins
+  }
+  const releases = (await all(ledger.entries({ kind: 'release', ...(round === undefined ? {} : { round }) }))).filter(trusted)
+  const closes = (await all(ledger.entries({ kind: 'round-close', ...(round === undefined ? {} : { round }) }))).filter(trusted)
+  return { contributions, verdicts, releases, closes, untrusted }
+}
+
+function contributionRows (f: Facts): ContributionRow[] {
+  const released = new Map<string, string[]>()
+  for (const r of f.releases) {
+    const body = bodyOf(r.entry)
+    const manifest = cidString(body.manifest) ?? ''
+    for (const c of body.contributions as Uint8Array[]) {
+      const id = cidString(c) ?? ''
+      released.set(id, [...(released.get(id) ?? []), manifest])
+    }
+  }
+  return f.contributions.map((c) => {
+    const body = bodyOf(c.entry)
+    const id = c.id.toString()
+    const verdict = f.verdicts.get(id)
+    const v = verdict === undefined ? undefined : bodyOf(verdict.entry)
+    return {
+      id,
+      author: toHex(c.entry.author),
+      seq: c.entry.seq,
+      round: body.round as number,
+      ts: c.entry.ts,
+      samples: body.samples as number,
+      norm: body.norm as number,
+      blob: cidString(body.blob) ?? '',
+      base: cidString(body.base) ?? '',
+      status: v === undefined ? 'pending' : v.accepted === true ? 'accepted' : 'rejected',
+      ...(v === undefined ? {} : { code: v.code as string, reason: v.reason as string }),
+      releases: released.get(id) ?? []
+    }
+  })
+}
+
+/** Every contribution (optionally of one round or one author), in time order, with its verdict and releases. */
+export async function listContributions (ledger: Ledger, filter: { round?: number, author?: string } = {}): Promise<ContributionRow[]> {
+  const rows = contributionRows(await facts(ledger, filter.round))
+  return filter.author === undefined ? rows : rows.filter((r) => r.author === filter.author)
+}
+
+/** Contributions per peer, sorted by author. */
+export async function contributionsByPeer (ledger: Ledger): Promise<PeerSummary[]> {
+  const peers = new Map<string, PeerSummary>()
+  for (const row of contributionRows(await facts(ledger))) {
+    const p = peers.get(row.author) ?? { author: row.author, contributions: 0, accepted: 0, rejected: 0, pending: 0, samples: 0, rounds: [], released: 0 }
+    p.contributions++
+    p[row.status]++
+    p.samples += row.samples
+    if (!p.rounds.includes(row.round)) p.rounds.push(row.round)
+    if (row.releases.length > 0) p.released++
+    peers.set(row.author, p)
+  }
+  return [...peers.values()].map((p) => ({ ...p, rounds: p.rounds.sort((a, b) => a - b) })).sort((a, b) => a.author < b.author ? -1 : 1)
+}
+
+/** Contributions per round, ascending. */
+export async function contributionsByRound (ledger: Ledger): Promise<RoundSummary[]> {
+  const f = await facts(ledger)
+  const rounds = new Map<number, RoundSummary & { peers: Set<string> }>()
+  const get = (round: number): RoundSummary & { peers: Set<string> } => {
+    const r = rounds.get(round) ?? { round, contributions: 0, contributors: 0, accepted: 0, rejected: 0, pending: 0, peers: new Set<string>() }
+    rounds.set(round, r)
+    return r
+  }
+  for (const row of contributionRows(f)) {
+    const r = get(row.round)
+    r.contributions++
+    r[row.status]++
+    r.peers.add(row.author)
+  }
+  for (const rel of f.releases) get(bodyOf(rel.entry).round as number).release = cidString(bodyOf(rel.entry).manifest)
+  for (const close of f.closes) get(bodyOf(close.entry).round as number).outcome = bodyOf(close.entry).outcome as string
+  return [...rounds.values()].sort((a, b) => a.round - b.round).map(({ peers, ...r }) => ({ ...r, contributors: peers.size }))
+}
+
+/**
+ * Each contributor's share of each release's aggregate weight: share = weight / Σ weights of that release
+ * (the release entry lists the aggregated contributions and their weights; FedAvg weights are n_k / n,
+ * McMahan et al. 2017). Optionally for one release manifest only.
+ */
+export async function releaseShares (ledger: Ledger, release?: string): Promise<ShareRow[]> {
+  const f = await facts(ledger)
+  const authors = new Map(f.contributions.map((c) => [c.id.toString(), toHex(c.entry.author)]))
+  const rows: ShareRow[] = []
+  for (const r of f.releases) {
+    const body = bodyOf(r.entry)
+    const manifest = cidString(body.manifest) ?? ''
+    if (release !== undefined && manifest !== release) continue
+    const weights = body.weights as number[]
+    const total = weights.reduce((s, w) => s + w, 0)
+    ;(body.contributions as Uint8Array[]).forEach((c, i) => {
+      const contribution = cidString(c) ?? ''
+      rows.push({ release: manifest, round: body.round as number, contribution, author: authors.get(contribution) ?? '', weight: weights[i], share: total > 0 ? weights[i] / total : 0 })
+    })
+  }
+  return rows
+}
+
+/**
+ * The chain of releases from `release` (a manifest CID string; default the newest release) back through
+ * each release's parent to the genesis release. Stops at a parent that no stored release produced.
+ */
+export async function releaseLineage (ledger: Ledger, release?: string): Promise<LineageRow[]> {
+  const f = await facts(ledger)
+  const byManifest = new Map(f.releases.map((r) => [cidString(bodyOf(r.entry).manifest) ?? '', r]))
+  let current = release ?? (f.releases.length > 0 ? cidString(bodyOf(f.releases[f.releases.length - 1].entry).manifest) : undefined)
+  const rows: LineageRow[] = []
+  const seen = new Set<string>()
+  while (current !== undefined && !seen.has(current)) {
+    seen.add(current)
+    const r = byManifest.get(current)
+    if (r === undefined) {
+      const genesis = ledger.community === undefined ? undefined : await ledger.get(ledger.community)
+      const genesisRelease = genesis === undefined ? undefined : cidString(bodyOf(genesis.entry).release)
+      rows.push({ release: current, parent: null, round: 0, entry: null, ts: genesisRelease === current ? genesis?.entry.ts ?? 0 : 0, contributions: 0 })
+      break
+    }
+    const body = bodyOf(r.entry)
+    const parent = cidString(body.parent) ?? null
+    rows.push({ release: current, parent, round: body.round as number, entry: r.id.toString(), ts: r.entry.ts, contributions: (body.contributions as unknown[]).length })
+    current = parent ?? undefined
+  }
+  return rows
+}
+
+/** Totals: entries by kind, authors, rounds, releases, contribution outcomes, equivocations. */
+export async function ledgerStats (ledger: Ledger): Promise<LedgerStats> {
+  const f = await facts(ledger)
+  const byKind: Record<string, number> = {}
+  const rounds = new Set<number>()
+  for await (const e of ledger.entries()) {
+    byKind[e.entry.kind] = (byKind[e.entry.kind] ?? 0) + 1
+    const round = bodyOf(e.entry).round
+    if (typeof round === 'number') rounds.add(round)
+  }
+  const rows = contributionRows(f)
+  return {
+    ...(ledger.community === undefined ? {} : { community: ledger.community.toString() }),
+    entries: ledger.size,
+    authors: ledger.heads().length,
+    byKind,
+    rounds: rounds.size,
+    releases: f.releases.length,
+    contributions: {
+      total: rows.length,
+      accepted: rows.filter((r) => r.status === 'accepted').length,
+      rejected: rows.filter((r) => r.status === 'rejected').length,
+      pending: rows.filter((r) => r.status === 'pending').length
+    },
+    equivocations: ledger.evidenceCount,
+    untrusted: f.untrusted
+  }
+}

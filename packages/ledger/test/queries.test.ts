@@ -1,0 +1,125 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { parseCid, validateEntry, type SignedEntry } from '@swarmtune/wire'
+import {
+  contributionsByPeer, contributionsByRound, createMemoryDb, ENTRY_CSV_COLUMNS, exportEntries, importEntries, ledgerStats,
+  listContributions, openLedger, releaseLineage, releaseShares, type Ledger
+} from '../src/index.js'
+import { bodies, fakeCid, keyFor } from './fixtures.js'
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const cid = (label: string): string => parseCid(fakeCid(label)).toString()
+
+/**
+ * Two rounds. Round 1: volunteers 1, 2, 3 contribute (100, 200, 300 samples); 1 and 2 accepted, 3 rejected
+ * for its norm; release-1 aggregates 1 and 2 with FedAvg weights 1/3, 2/3. A non-maintainer (volunteer 3)
+ * signs a verdict accepting its own contribution: it must not count. Round 2 on release-1: volunteers 1
+ * and 2; only 2 is judged (accepted) and released as release-2 with weight 1.
+ */
+let ledger: Ledger
+const c: Record<string, SignedEntry> = {}
+beforeAll(async () => {
+  ledger = await openLedger({ db: createMemoryDb() })
+  const m = await keyFor(0)
+  const v = [m, await keyFor(1), await keyFor(2), await keyFor(3)]
+  await ledger.sign({ kind: 'genesis', body: bodies.genesis([m.publicKey.raw]) }, m)
+  const open1 = await ledger.sign({ kind: 'round-open', body: bodies.roundOpen(1, fakeCid('release-0')) }, m)
+  for (const i of [1, 2, 3]) c[`1.${i}`] = await ledger.sign({ kind: 'contribution', body: bodies.contribution(1, open1.id.bytes, fakeCid('release-0'), fakeCid(`blob-1-${i}`), 100 * i) }, v[i])
+  await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.1'].id.bytes, true) }, m)
+  await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.2'].id.bytes, true) }, m)
+  await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.3'].id.bytes, false) }, m)
+  await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.3'].id.bytes, true, 'OK', 'self-approved') }, v[3])
+  const rel1 = await ledger.sign({ kind: 'release', body: bodies.release(1, fakeCid('release-0'), fakeCid('release-1'), [c['1.1'].id.bytes, c['1.2'].id.bytes], [1 / 3, 2 / 3]) }, m)
+  await ledger.sign({ kind: 'round-close', body: bodies.roundClose(1, open1.id.bytes, rel1.id.bytes) }, m)
+  const open2 = await ledger.sign({ kind: 'round-open', body: bodies.roundOpen(2, fakeCid('release-1')) }, m)
+  for (const i of [1, 2]) c[`2.${i}`] = await ledger.sign({ kind: 'contribution', body: bodies.contribution(2, open2.id.bytes, fakeCid('release-1'), fakeCid(`blob-2-${i}`), 50) }, v[i])
+  await ledger.sign({ kind: 'verdict', body: bodies.verdict(2, c['2.2'].id.bytes, true) }, m)
+  await ledger.sign({ kind: 'release', body: bodies.release(2, fakeCid('release-1'), fakeCid('release-2'), [c['2.2'].id.bytes], [1]) }, m)
+})
+
+describe('ledger queries', () => {
+  it('lists contributions with maintainer verdicts and the releases that used them', async () => {
+    const rows = await listContributions(ledger, { round: 1 })
+    expect(rows.map((r) => [r.samples, r.status, r.code, r.releases])).toEqual([
+      [100, 'accepted', 'OK', [cid('release-1')]],
+      [200, 'accepted', 'OK', [cid('release-1')]],
+      [300, 'rejected', 'ERR_FEDAVG_NORM_BOUND', []]
+    ])
+    expect(rows[2].reason).toContain('norm')
+    const mine = await listContributions(ledger, { author: hex((await keyFor(1)).publicKey.raw) })
+    expect(mine.map((r) => [r.round, r.status])).toEqual([[1, 'accepted'], [2, 'pending']])
+  })
+
+  it('sums contributions per peer and per round', async () => {
+    const peers = await contributionsByPeer(ledger)
+    const v1 = peers.find((p) => p.author === hex(c['1.1'].entry.author))
+    expect(v1).toMatchObject({ contributions: 2, accepted: 1, pending: 1, rejected: 0, samples: 150, rounds: [1, 2], released: 1 })
+    expect(peers.find((p) => p.author === hex(c['1.3'].entry.author))).toMatchObject({ contributions: 1, rejected: 1 })
+    const rounds = await contributionsByRound(ledger)
+    expect(rounds).toEqual([
+      { round: 1, contributions: 3, contributors: 3, accepted: 2, rejected: 1, pending: 0, release: cid('release-1'), outcome: 'released' },
+      { round: 2, contributions: 2, contributors: 2, accepted: 1, rejected: 0, pending: 1, release: cid('release-2') }
+    ])
+  })
+
+  it("gives each contributor's share of each release's aggregate weight", async () => {
+    const shares = await releaseShares(ledger)
+    const byAuthor = (release: string): Record<string, number> => Object.fromEntries(shares.filter((s) => s.release === release).map((s) => [s.author, s.share]))
+    const r1 = byAuthor(cid('release-1'))
+    expect(r1[hex(c['1.1'].entry.author)]).toBeCloseTo(1 / 3, 12)
+    expect(r1[hex(c['1.2'].entry.author)]).toBeCloseTo(2 / 3, 12)
+    expect(byAuthor(cid('release-2'))).toEqual({ [hex(c['2.2'].entry.author)]: 1 })
+    expect(await releaseShares(ledger, cid('release-2'))).toHaveLength(1)
+  })
+
+  it('walks release lineage back to the genesis release', async () => {
+    const lineage = await releaseLineage(ledger)
+    expect(lineage.map((r) => [r.release, r.parent, r.round])).toEqual([
+      [cid('release-2'), cid('release-1'), 2],
+      [cid('release-1'), cid('release-0'), 1],
+      [cid('release-0'), null, 0]
+    ])
+    expect((await releaseLineage(ledger, cid('release-1'))).map((r) => r.release)).toEqual([cid('release-1'), cid('release-0')])
+  })
+
+  it('counts totals and ignores verdicts not signed by a maintainer', async () => {
+    expect(await ledgerStats(ledger)).toMatchObject({
+      entries: 16,
+      authors: 4,
+      rounds: 2,
+      releases: 2,
+      byKind: { genesis: 1, 'round-open': 2, contribution: 5, verdict: 5, release: 2, 'round-close': 1 },
+      contributions: { total: 5, accepted: 3, rejected: 1, pending: 1 },
+      untrusted: 1,
+      equivocations: 0
+    })
+  })
+
+  it('exports JSON Lines that re-verify and re-import into an identical ledger, and CSV with the documented columns', async () => {
+    let jsonl = ''
+    expect(await exportEntries(ledger, 'jsonl', (t) => { jsonl += t })).toBe(16)
+    const lines = jsonl.trimEnd().split('\n')
+    const first = JSON.parse(lines[0])
+    expect(first).toMatchObject({ kind: 'genesis', seq: 0, prev: null, community: '' })
+    expect(first.body.release).toBe(cid('release-0'))
+    expect(first.body.maintainers[0]).toMatch(/^[0-9a-f]{64}$/)
+    for (const line of lines) {
+      const v = await validateEntry(Uint8Array.from(Buffer.from(JSON.parse(line).bytes, 'base64')))
+      expect(v.status).toBe('accept')
+    }
+    const copy = await openLedger({ db: createMemoryDb() })
+    const report = await importEntries(copy, [...lines].reverse()) // worst order: every entry before its predecessor
+    expect(report).toMatchObject({ lines: 16, appended: 16, rejectedCount: 0 })
+    expect(copy.heads()).toEqual(ledger.heads())
+    await copy.close()
+
+    let csv = ''
+    await exportEntries(ledger, 'csv', (t) => { csv += t }, { kind: 'verdict' })
+    const rows = csv.trimEnd().split('\r\n')
+    expect(rows[0]).toBe(ENTRY_CSV_COLUMNS.join(','))
+    expect(rows).toHaveLength(6)
+    const fields = rows[1].split(',')
+    expect([fields[6], fields[7], fields[9], fields[10]]).toEqual(['verdict', '1', 'true', 'OK'])
+    expect(fields[8]).toBe(c['1.1'].id.toString())
+    expect(rows.some((r) => r.includes('"{""round"":'))).toBe(true) // body JSON quoted per RFC 4180
+  })
+})

@@ -1,0 +1,195 @@
+/**
+ * The ledger in the daemon: opens `<data>/ledger` (the daemon is the one process that holds it), serves
+ * and starts ledger sync sessions (LEDGER_SYNC_PROTOCOL) — with each peer that speaks it once identified,
+ * and again whenever gossip shows an entry whose predecessors are missing — ingests entries from the
+ * community topic (the gossip validator stores what it accepts), publishes entries this node signs, and
+ * serves the ledger's views on the control API under `/v1/ledger`.
+ *
+ * Control API (bearer token, JSON): `GET /v1/ledger/view/<view>?kind&author&round&release&since&until&limit&reverse`
+ * (views: entries, contributions, peers, rounds, shares, lineage, heads, equivocations — rows as in
+ * `queryView` of @swarmtune/ledger), `GET /v1/ledger/entries/<id>`, `GET /v1/ledger/stats`,
+ * `POST /v1/ledger/verify`, `POST /v1/ledger/sync` `{ peer }`.
+ */
+import type { PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import {
+  entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, type EntryDraft, type Ledger, type SyncReport, type ViewParams
+} from '@swarmtune/ledger'
+import { LEDGER_SYNC_PROTOCOL, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
+import type { DaemonComponents, DaemonService, ServiceFactory } from './daemon.js'
+import type { GossipValidator } from './gossip.js'
+
+/** The ledger service as other services see it (`daemon.services.ledger`). */
+export interface LedgerService extends DaemonService {
+  /** The open ledger (after start). */
+  readonly ledger: Ledger
+  /** Signs `draft` with the node's key, stores it and publishes it on the community topic. */
+  sign: <K extends EntryKind>(draft: EntryDraft<K>) => Promise<SignedEntry>
+  /** Runs one sync session with a connected (or dialable) peer. */
+  syncWith: (peer: PeerId) => Promise<SyncReport>
+}
+
+const HTTP_STATUS: Record<string, number> = {
+  ERR_LEDGER_BAD_ARGUMENT: 400,
+  ERR_LEDGER_NOT_FOUND: 404,
+  ERR_LEDGER_CORRUPT: 500,
+  ERR_LEDGER_TRUNCATED: 500
+}
+
+function reply (res: FastifyReply, err: unknown): FastifyReply {
+  const e = err as { code?: string, message?: string }
+  return res.status(HTTP_STATUS[e.code ?? ''] ?? 500).send({ code: e.code ?? 'ERR_LEDGER_IO', message: e.message ?? String(err) })
+}
+
+/** Query-string parameters of a view, checked. @throws LedgerArgumentError via authorParam / the filter checks. */
+function viewParams (q: Record<string, string | undefined>): ViewParams {
+  const num = (s: string | undefined): number | undefined => s === undefined ? undefined : Number(s)
+  return {
+    kind: q.kind as EntryKind | undefined,
+    author: q.author === undefined ? undefined : authorParam(q.author),
+    round: num(q.round),
+    release: q.release,
+    since: num(q.since),
+    until: num(q.until),
+    limit: num(q.limit),
+    reverse: q.reverse === 'true' || q.reverse === '1'
+  }
+}
+
+/** A {@link ServiceFactory} for `createDaemon({ services: { ledger: ledgerService() } })`. */
+export function ledgerService (): ServiceFactory {
+  return (c: DaemonComponents): LedgerService => {
+    let ledger: Ledger | undefined
+    const running = new Map<string, Promise<SyncReport>>()
+    let lastSync: { peer: string, at: number, appended: number, rejected: number } | undefined
+    const log = c.log.child({ part: 'ledger' })
+    const open = (): Ledger => {
+      if (ledger === undefined) throw new Error('the ledger service is not started')
+      return ledger
+    }
+
+    const recordSync = (peer: string, report: SyncReport): void => {
+      lastSync = { peer, at: Date.now(), appended: report.appended, rejected: report.rejected.length }
+      c.events.emit('ledger:sync', { peer, appended: report.appended, sent: report.sent, evidence: report.evidence, rejected: report.rejected })
+      if (report.rejected.some((r) => r.code.startsWith('ERR_WIRE_') || r.code === 'ERR_LEDGER_SYNC_UNEXPECTED')) {
+        log.warn({ peer, rejected: report.rejected.slice(0, 5) }, 'a peer served entries that were refused')
+      }
+    }
+
+    const syncWith = async (peer: PeerId): Promise<SyncReport> => {
+      const key = peer.toString()
+      const existing = running.get(key)
+      if (existing !== undefined) return await existing
+      const session = (async () => {
+        const stream = await c.libp2p.dialProtocol(peer, LEDGER_SYNC_PROTOCOL)
+        const report = await syncLedger(open(), stream)
+        recordSync(key, report)
+        return report
+      })()
+      running.set(key, session)
+      try {
+        return await session
+      } finally {
+        running.delete(key)
+      }
+    }
+    const syncSoon = (peer: PeerId): void => {
+      syncWith(peer).catch((err: unknown) => { log.debug({ peer: peer.toString(), err }, 'ledger sync failed') })
+    }
+
+    // Stores what it accepts: an entry valid in its chain is stored as it passes; a gap triggers a sync
+    // with the forwarding peer; an already-stored entry is valid (so this node can publish its own).
+    const validator: GossipValidator = async (data, { from }) => {
+      const [r] = await open().ingest([data])
+      if (r.status === 'accept' || r.code === 'ERR_LEDGER_DUPLICATE') return { status: 'accept' }
+      if (r.code === 'ERR_LEDGER_GAP' && !from.equals(c.libp2p.peerId)) syncSoon(from)
+      return { status: r.status, code: r.code, reason: r.reason }
+    }
+
+    const communities = (): CID[] => {
+      const joined = c.gossip.communities()
+      const own = ledger?.community
+      return own === undefined || joined.some((j) => j.equals(own)) ? joined : [...joined, own]
+    }
+
+    const onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+      const { peerId, protocols } = evt.detail
+      // One side starts the session (sessions are symmetric): the one with the smaller peer id.
+      if (protocols.includes(LEDGER_SYNC_PROTOCOL) && c.libp2p.peerId.toString() < peerId.toString()) syncSoon(peerId)
+    }
+
+    const routes: FastifyPluginAsync = async (app) => {
+      app.get<{ Params: { view: string }, Querystring: Record<string, string | undefined> }>('/view/:view', async (req, res) => {
+        try {
+          return await queryView(open(), req.params.view, viewParams(req.query))
+        } catch (err) { return reply(res, err) }
+      })
+      app.get<{ Params: { id: string } }>('/entries/:id', async (req, res) => {
+        try {
+          const e = await open().get(req.params.id)
+          if (e === undefined) return await res.status(404).send({ code: 'ERR_LEDGER_NOT_FOUND', message: `no ledger entry ${req.params.id}` })
+          return entryToJson(e)
+        } catch (err) { return reply(res, err) }
+      })
+      app.get('/stats', async (_req, res) => {
+        try {
+          return await ledgerStats(open())
+        } catch (err) { return reply(res, err) }
+      })
+      app.post('/verify', async (_req, res) => {
+        try {
+          return await open().verify()
+        } catch (err) { return reply(res, err) }
+      })
+      app.post<{ Body: { peer?: string } }>('/sync', async (req, res) => {
+        try {
+          return await syncWith(peerIdFromString(String(req.body?.peer ?? '')))
+        } catch (err) { return reply(res, err) }
+      })
+    }
+
+    return {
+      get ledger () { return open() },
+      syncWith,
+      async sign (draft) {
+        const l = open()
+        const signed = await l.sign(draft, c.privateKey)
+        const community = l.community as CID
+        c.gossip.join(community, { validator })
+        await c.gossip.publish(community, signed.bytes).catch((err: unknown) => { log.debug({ err }, 'publish failed; peers catch up through sync') })
+        return signed
+      },
+      async start () {
+        ledger = await openLedger({ path: c.dataDir.paths.ledger })
+        log.info({ entries: ledger.size, authors: ledger.heads().length, verifyMs: Math.round(ledger.openReport.durationMs), indexesRebuilt: ledger.openReport.indexesRebuilt }, 'ledger verified and open')
+        ledger.addEventListener('entry', (evt) => {
+          const e = (evt as CustomEvent<SignedEntry>).detail
+          c.events.emit('ledger:append', { id: e.id.toString(), kind: e.entry.kind, author: Buffer.from(e.entry.author).toString('hex'), seq: e.entry.seq })
+        })
+        ledger.addEventListener('equivocation', (evt) => {
+          const e = (evt as CustomEvent<SignedEntry>).detail
+          c.events.emit('ledger:equivocation', { id: e.id.toString(), author: Buffer.from(e.entry.author).toString('hex'), seq: e.entry.seq })
+        })
+        for (const community of communities()) c.gossip.join(community, { validator })
+        await c.libp2p.handle(LEDGER_SYNC_PROTOCOL, (stream: Stream, connection) => {
+          const peer = connection.remotePeer.toString()
+          syncLedger(open(), stream).then((report) => recordSync(peer, report), (err: unknown) => { log.debug({ peer, err }, 'inbound ledger sync failed') })
+        })
+        c.libp2p.addEventListener('peer:identify', onIdentify)
+      },
+      async stop () {
+        c.libp2p.removeEventListener('peer:identify', onIdentify)
+        await c.libp2p.unhandle(LEDGER_SYNC_PROTOCOL).catch(() => {})
+        await Promise.allSettled(running.values())
+        await ledger?.close()
+        ledger = undefined
+      },
+      routes,
+      status () {
+        if (ledger === undefined) return { open: false }
+        return { open: true, community: ledger.community?.toString(), entries: ledger.size, authors: ledger.heads().length, equivocations: ledger.evidenceCount, lastSync }
+      }
+    }
+  }
+}
