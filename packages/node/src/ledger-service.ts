@@ -165,6 +165,9 @@ export function ledgerService (): ServiceFactory {
         log.info({ entries: ledger.size, authors: ledger.heads().length, verifyMs: Math.round(ledger.openReport.durationMs), indexesRebuilt: ledger.openReport.indexesRebuilt }, 'ledger verified and open')
         ledger.addEventListener('entry', (evt) => {
           const e = (evt as CustomEvent<SignedEntry>).detail
+          // A store that learned its community from a peer joins the community's topic then.
+          const community = open().community
+          if (community !== undefined && !c.gossip.communities().some((j) => j.equals(community))) c.gossip.join(community, { validator })
           c.events.emit('ledger:append', { id: e.id.toString(), kind: e.entry.kind, author: Buffer.from(e.entry.author).toString('hex'), seq: e.entry.seq })
         })
         ledger.addEventListener('equivocation', (evt) => {

@@ -1,0 +1,99 @@
+/**
+ * The ledger in real daemons on 127.0.0.1: a daemon that joins catches up by sync on connect, entries a
+ * daemon signs reach its peer by gossip, and `swarmtune ledger` reads through the control API while the
+ * daemon runs, opens the store itself when none runs, and says plainly when another process holds it.
+ */
+import { Command } from 'commander'
+import { afterAll, describe, expect, it } from 'vitest'
+import { openLedger } from '@swarmtune/ledger'
+import { dataDirPaths, initDataDir, ledgerService, type LedgerService } from '@swarmtune/node'
+import * as ledgerCommand from '../packages/cli/src/commands/ledger.js'
+import { bodies, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
+import { exited, startChild, waitForLine } from '../packages/ledger/test/helpers.js'
+import { startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+
+const cleanups: Array<() => Promise<void>> = []
+afterAll(async () => { for (const c of cleanups.reverse()) await c() })
+
+async function run (...args: string[]): Promise<string> {
+  const program = new Command().name('swarmtune').exitOverride()
+  ledgerCommand.register(program)
+  const chunks: string[] = []
+  const write = process.stdout.write.bind(process.stdout)
+  process.stdout.write = ((chunk: string | Uint8Array) => { chunks.push(String(chunk)); return true }) as typeof process.stdout.write
+  try {
+    await program.parseAsync(['node', 'swarmtune', 'ledger', ...args])
+  } finally {
+    process.stdout.write = write
+  }
+  return chunks.join('')
+}
+
+/** A data folder whose ledger already holds a community with one round. */
+async function populatedDataDir (): Promise<string> {
+  const dir = await tempDir('swarmtune-ledger-daemon-')
+  cleanups.push(dir.cleanup)
+  await initDataDir(dir.path, { config: testConfig() })
+  const ledger = await openLedger({ path: dataDirPaths(dir.path).ledger })
+  const m = await keyFor(0)
+  await ledger.sign({ kind: 'genesis', body: bodies.genesis([m.publicKey.raw]) }, m)
+  const open = await ledger.sign({ kind: 'round-open', body: bodies.roundOpen(1, fakeCid('release-0')) }, m)
+  for (const v of [1, 2, 3]) {
+    const c = await ledger.sign({ kind: 'contribution', body: bodies.contribution(1, open.id.bytes, fakeCid('release-0'), fakeCid(`blob-${v}`), 10 * v) }, await keyFor(v))
+    await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c.id.bytes, v !== 3) }, m)
+  }
+  await ledger.close()
+  return dir.path
+}
+
+describe('ledger service in the daemon', () => {
+  it('syncs on connect, gossips new entries, and serves swarmtune ledger through the control API', async () => {
+    const services = { ledger: ledgerService() }
+    const a: TestNode = await startNode({ dir: await populatedDataDir(), services })
+    cleanups.push(a.destroy)
+    const b: TestNode = await startNode({ services })
+    cleanups.push(b.destroy)
+    const la = (a.daemon.services.ledger as LedgerService).ledger
+    const lb = (b.daemon.services.ledger as LedgerService).ledger
+    expect(la.size).toBe(8)
+    expect(lb.size).toBe(0)
+
+    await b.daemon.libp2p.dial(a.daemon.libp2p.getMultiaddrs())
+    await waitFor(() => lb.size === la.size, 15_000, 'the new daemon to sync the ledger on connect')
+    expect(lb.heads()).toEqual(la.heads())
+
+    // A new entry signed by daemon a reaches b by gossip once b has joined the community topic.
+    const community = la.community!
+    await waitFor(() => a.daemon.gossip.peers(community).some((p) => p.equals(b.daemon.libp2p.peerId)), 15_000, 'b to join the community topic')
+    const own = await (a.daemon.services.ledger as LedgerService).sign({ kind: 'contribution', body: bodies.contribution(1, fakeCid('open'), fakeCid('release-0'), fakeCid('daemon-blob'), 7) })
+    await waitFor(async () => (await lb.get(own.id)) !== undefined, 15_000, 'the gossiped entry to reach b')
+
+    // The CLI reads through b's control API.
+    const listed = JSON.parse(await run('list', '--json', '--data-dir', b.dir, '--kind', 'contribution'))
+    expect(listed.map((e: { id: string }) => e.id)).toContain(own.id.toString())
+    expect(listed).toHaveLength(4)
+    const stats = JSON.parse(await run('stats', '--json', '--data-dir', b.dir))
+    expect(stats).toMatchObject({ entries: 9, contributions: { total: 4, accepted: 2, rejected: 1, pending: 1 } })
+    expect(await run('verify', '--data-dir', b.dir)).toContain('daemon at http://127.0.0.1')
+    const shown = JSON.parse(await run('show', own.id.toString(), '--json', '--data-dir', b.dir))
+    expect(shown).toMatchObject({ kind: 'contribution', seq: 0 })
+
+    // With the daemon stopped, the CLI opens the store itself.
+    await b.daemon.stop()
+    const csv = await run('export', '--format', 'csv', '--view', 'contributions', '--data-dir', b.dir)
+    expect(csv.split('\r\n')[0]).toBe('id,author,seq,round,ts,samples,norm,blob,base,status,code,reason,releases')
+    expect(csv.trimEnd().split('\r\n')).toHaveLength(5)
+  })
+
+  it('says plainly when another process holds the store and no daemon answers', async () => {
+    const dir = await populatedDataDir()
+    const child = startChild('hold', dataDirPaths(dir).ledger)
+    try {
+      await waitForLine(child, (l) => l.startsWith('open'))
+      await expect(run('list', '--data-dir', dir)).rejects.toMatchObject({ code: 'ERR_LEDGER_LOCKED', message: expect.stringContaining(`locked by process ${child.pid}`) })
+    } finally {
+      child.kill('SIGKILL')
+      await exited(child)
+    }
+  })
+})
