@@ -16,7 +16,7 @@
  *    every provider of that table is penalised ({@link PENALTY_BAD_TABLE}) and the fetch starts over with
  *    the next group. Otherwise the file is moved into the store.
  */
-import { constants as fsConstants, createReadStream } from 'node:fs'
+import { constants as fsConstants } from 'node:fs'
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -102,6 +102,8 @@ class DropProvider extends Error {
   constructor (readonly reason: PenaltyReason | null, message: string) { super(message) }
 }
 
+/** Verified chunks held in memory while they wait for their turn in the whole-blob hash. */
+const HELD_CHUNK_BYTES = 32 * 1024 * 1024
 /** How long to wait for more chunk tables after the first, before picking the majority table. */
 const TABLE_QUORUM_WAIT_MS = 200
 /** Most bytes a client may buffer on one stream: the pipelined chunks plus their headers. */
@@ -140,6 +142,11 @@ export class BlobFetch {
   private resumedBytes = 0
   private fetchedBytes = 0
   private fh?: FileHandle
+  /** sha2-256 of chunks [0, hashedChunks), toward the CID check. */
+  private wholeHash = sha256()
+  private hashedChunks = 0
+  private readonly held = new Map<number, Uint8Array[]>()
+  private heldBytes = 0
   private flushTimer?: ReturnType<typeof setTimeout>
   private stateDirty = false
 
@@ -305,6 +312,7 @@ export class BlobFetch {
     this.done = new Uint8Array(n)
     this.doneCount = 0
     this.bytesDone = 0
+    this.resetWholeHash()
     this.pending.clear()
     for (let i = 0; i < n; i++) this.pending.add(i)
     await rm(this.paths.data, { force: true })
@@ -367,14 +375,20 @@ export class BlobFetch {
         if (header.index !== i || header.length !== end - start) {
           throw new DropProvider('protocol', `provider announced chunk ${header.index} of ${header.length} bytes, expected chunk ${i} of ${end - start} bytes`)
         }
-        const data = (await lp.read({ signal })).subarray()
-        this.fetchedBytes += data.length
-        if (data.length !== end - start || !bytesEqual(sha256Of(data), chunkHash(table, i))) {
+        // the chunk stays in the buffers it arrived in: hashed and written without a copy
+        const data = [...await lp.read({ signal })]
+        const length = data.reduce((n, b) => n + b.length, 0)
+        this.fetchedBytes += length
+        if (length !== end - start || !bytesEqual(digestOfParts(data), chunkHash(table, i))) {
           throw new DropProvider('bad-bytes', `chunk ${i} does not hash to its chunk-table entry`)
         }
-        await (this.fh as FileHandle).write(data, 0, data.length, start)
+        const { bytesWritten } = await (this.fh as FileHandle).writev(data, start)
+        if (bytesWritten !== length) {
+          const rest = Buffer.concat(data).subarray(bytesWritten)
+          await (this.fh as FileHandle).write(rest, 0, rest.length, start + bytesWritten)
+        }
         inflight.shift()
-        this.markDone(i, data.length, p)
+        this.markDone(i, length, p, data)
       }
       if (p.state === 'active') p.state = 'ready'
     } catch (err) {
@@ -402,9 +416,10 @@ export class BlobFetch {
     return undefined
   }
 
-  private markDone (i: number, bytes: number, p: Provider): void {
+  private markDone (i: number, bytes: number, p: Provider, data: Uint8Array[]): void {
     if (this.done[i] === 1) return
     this.done[i] = 1
+    this.feedWholeHash(i, data)
     this.doneCount++
     this.bytesDone += bytes
     p.chunks++
@@ -415,15 +430,51 @@ export class BlobFetch {
     }))
   }
 
+  /**
+   * Feeds verified chunks into the whole-blob hash in index order, so the CID check at the end needs no
+   * second pass over the file. A chunk that completes ahead of its turn is held in memory (up to
+   * {@link HELD_CHUNK_BYTES}) or, past that, read back from the file when its turn comes.
+   */
+  private feedWholeHash (i: number, data: Uint8Array[] | null): void {
+    if (i === this.hashedChunks && data != null) {
+      for (const b of data) this.wholeHash.update(b)
+      this.hashedChunks++
+    } else if (data != null && this.heldBytes < HELD_CHUNK_BYTES) {
+      this.held.set(i, data)
+      this.heldBytes += data.reduce((n, b) => n + b.length, 0)
+    }
+    while (this.hashedChunks < this.done.length && this.done[this.hashedChunks] === 1) {
+      const next = this.held.get(this.hashedChunks)
+      if (next == null) break // read from the file in verifyWhole
+      this.held.delete(this.hashedChunks)
+      for (const b of next) {
+        this.wholeHash.update(b)
+        this.heldBytes -= b.length
+      }
+      this.hashedChunks++
+    }
+  }
+
+  private resetWholeHash (): void {
+    this.wholeHash = sha256()
+    this.hashedChunks = 0
+    this.held.clear()
+    this.heldBytes = 0
+  }
+
   private async verifyWhole (): Promise<boolean> {
     const table = this.table as ChunkTable
-    const hash = sha256()
-    let size = 0
-    for await (const data of createReadStream(this.paths.data, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      hash.update(data)
-      size += data.length
+    // chunks not yet in the hash (held back when memory was short) are read from the file
+    const fh = this.fh as FileHandle
+    while (this.hashedChunks < this.done.length) {
+      const [start, end] = chunkRange(table, this.hashedChunks)
+      const buf = Buffer.allocUnsafe(end - start)
+      const { bytesRead } = await fh.read(buf, 0, buf.length, start)
+      this.wholeHash.update(buf.subarray(0, bytesRead))
+      this.hashedChunks++
     }
-    if (size === table.size && bytesEqual(hash.digest(), digestOf(this.cid))) return true
+    if (bytesEqual(this.wholeHash.digest(), digestOf(this.cid))) return true
+    this.resetWholeHash()
     // every chunk matched the table, so the table itself was false
     for (const p of this.providers.values()) {
       if (p.tableKey === this.tableKey) {
@@ -480,6 +531,8 @@ export class BlobFetch {
           this.done[i] = 1
           this.doneCount++
           this.bytesDone += buf.length
+          // only an unbroken prefix can go into the whole hash now; the rest is read back at the end
+          if (this.hashedChunks === i) this.feedWholeHash(i, [buf])
         } else {
           this.pending.add(i)
         }
@@ -494,6 +547,7 @@ export class BlobFetch {
       this.pending.clear()
       this.doneCount = 0
       this.bytesDone = 0
+      this.resetWholeHash()
       await rm(this.paths.data, { force: true })
       await rm(this.paths.state, { force: true })
     }
@@ -560,6 +614,12 @@ export class BlobFetch {
       this.waiters.push(done)
     })
   }
+}
+
+function digestOfParts (parts: Uint8Array[]): Uint8Array {
+  const h = sha256()
+  for (const p of parts) h.update(p)
+  return h.digest()
 }
 
 function tableKey (t: ChunkTable): string {

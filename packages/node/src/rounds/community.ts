@@ -1,0 +1,214 @@
+/**
+ * Communities: the signed genesis entry that names a task, its maintainers, the genesis release and the
+ * community's limits (protocol/entries.md, `genesis`); its id is the community id. `createCommunity` builds
+ * the genesis release (from the task's seeded initialisation or a tfjs model folder), stores its manifest and
+ * shards as blobs and signs the genesis; `readGenesisFile` checks a genesis file from disk before anything
+ * uses it.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
+import { genesisFromTask, genesisFromTfjsFolder, getTask, type BuiltRelease } from '@swarmtune/model'
+import { LIMITS, parseCid, signEntry, validateEntry, type CID, type GenesisBody, type SignedEntry, type SigningKey } from '@swarmtune/wire'
+import { DEFAULT_GENESIS_SEED, DEFAULT_MAX_DELTA_NORM, DEFAULT_MAX_ROUND_MS, DEFAULT_MAX_SAMPLES, MAX_GENESIS_FILE_BYTES } from './constants.js'
+import { CommunityError } from './errors.js'
+
+/** Hex of a raw public key. */
+export function keyHex (key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')
+}
+
+/** The peer id of a raw Ed25519 public key (an entry's `author`). */
+export function peerIdOfKey (key: Uint8Array): PeerId {
+  return peerIdFromPublicKey(publicKeyFromRaw(key))
+}
+
+/** Community limits read from the genesis `policy`. */
+export interface CommunityPolicy {
+  /** Largest L2 norm of a delta any round may accept (parameter units). */
+  maxDeltaNorm: number
+  /** Longest round, in ms. */
+  maxRoundMs: number
+  /** Most training samples one contribution may claim (its FedAvg weight n_k); unset = no bound. */
+  maxSamples?: number
+}
+
+/** A community as its genesis entry defines it. */
+export class Community {
+  /** The community id: the CID of the genesis entry. */
+  readonly id: CID
+  readonly genesis: SignedEntry<'genesis'>
+  readonly name: string
+  /** The task id (`mnist-2nn`, …). */
+  readonly task: string
+  /** Manifest CID of the genesis release. */
+  readonly release: CID
+  readonly policy: CommunityPolicy
+  private readonly maintainerKeys: Set<string>
+
+  private constructor (genesis: SignedEntry<'genesis'>) {
+    const body: GenesisBody = genesis.entry.body
+    this.id = genesis.id
+    this.genesis = genesis
+    this.name = body.name
+    this.task = body.task.id
+    this.release = parseCid(body.release)
+    const maxSamples = body.policy.maxSamples
+    this.policy = {
+      maxDeltaNorm: body.policy.maxDeltaNorm,
+      maxRoundMs: body.policy.maxRoundMs,
+      ...(typeof maxSamples === 'number' && Number.isSafeInteger(maxSamples) && maxSamples > 0 ? { maxSamples } : {})
+    }
+    this.maintainerKeys = new Set(body.maintainers.map(keyHex))
+  }
+
+  /**
+   * The community of a verified genesis entry.
+   * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` when the entry is not a genesis or names an unknown task.
+   */
+  static fromGenesis (signed: SignedEntry): Community {
+    if (signed.entry.kind !== 'genesis') {
+      throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `expected a genesis entry, got a ${signed.entry.kind} entry; pass the file \`swarmtune community create\` wrote.`)
+    }
+    try {
+      getTask(signed.entry.body.task.id)
+    } catch (err) {
+      throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the community's task ${JSON.stringify(signed.entry.body.task.id)} is unknown to this build (${(err as Error).message}); upgrade swarmtune.`, { cause: err })
+    }
+    return new Community(signed as SignedEntry<'genesis'>)
+  }
+
+  /** Maintainers' raw public keys, in genesis order. */
+  get maintainers (): Uint8Array[] {
+    return this.genesis.entry.body.maintainers
+  }
+
+  /** True when `key` (raw bytes or 64 hex) is one of the maintainers the genesis names. */
+  isMaintainer (key: Uint8Array | string): boolean {
+    return this.maintainerKeys.has(typeof key === 'string' ? key : keyHex(key))
+  }
+
+  /** The genesis frame, as written to a genesis file. */
+  get bytes (): Uint8Array {
+    return this.genesis.bytes
+  }
+}
+
+/**
+ * Reads and checks a genesis file: size cap, then the full validation of a network entry (decode,
+ * schema, signature), then the task.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` naming what is wrong with the file.
+ */
+export async function readGenesisFile (path: string): Promise<Community> {
+  let bytes: Uint8Array
+  try {
+    const buf = await readFile(path)
+    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+  } catch (err) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `cannot read the genesis file ${path}: ${(err as Error).message}. Pass the file \`swarmtune community create\` wrote.`, { cause: err })
+  }
+  return await parseGenesis(bytes, path)
+}
+
+/**
+ * Checks genesis bytes as {@link readGenesisFile} does.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS`.
+ */
+export async function parseGenesis (bytes: Uint8Array, source = 'the genesis'): Promise<Community> {
+  if (bytes.length > MAX_GENESIS_FILE_BYTES || bytes.length > LIMITS.perKind.genesis) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `${source} is ${bytes.length} bytes; a genesis entry is at most ${LIMITS.perKind.genesis} bytes. Is this the right file?`)
+  }
+  const v = await validateEntry(bytes)
+  if (v.status !== 'accept' || v.value === undefined) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `${source} is not a valid signed genesis entry (${v.code ?? 'invalid'}: ${v.reason ?? ''}). Ask the maintainer for the file again.`)
+  }
+  return Community.fromGenesis(v.value)
+}
+
+/** Raw Ed25519 public key of a peer id string. @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` */
+export function maintainerKeyOf (peerId: string): Uint8Array {
+  let key: Uint8Array | undefined
+  try {
+    const id = peerIdFromString(peerId)
+    if (id.type === 'Ed25519') key = id.publicKey.raw
+  } catch (err) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `maintainer '${peerId}' is not a peer id (${(err as Error).message}); copy it from \`swarmtune status\` of the maintainer's daemon.`, { cause: err })
+  }
+  if (key === undefined) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `maintainer '${peerId}' is not an Ed25519 peer id (12D3KooW…); swarmtune identities are Ed25519.`)
+  return key
+}
+
+/** Where `createCommunity` stores the genesis release: a blob store (or the daemon's blob exchange). */
+export interface BlobSink {
+  put(bytes: Uint8Array): Promise<CID>
+}
+
+/** Options of {@link createCommunity}. */
+export interface CreateCommunityOptions {
+  /** Task id (`mnist-2nn`, `mnist-cnn`). */
+  task: string
+  /** Community name (1–128 characters); default the task id. */
+  name?: string
+  /** Peer ids of the maintainers; the creator (the signing key) is added when missing. */
+  maintainers?: string[]
+  /** A tfjs layers-model folder whose weights fit the task: the genesis release; default seeded initialisation. */
+  from?: string
+  /** Seed of the initial weights when `from` is not given (default {@link DEFAULT_GENESIS_SEED}). */
+  seed?: number
+  policy?: Partial<CommunityPolicy>
+  /** Shard size of the genesis release, in bytes (default: the model package's 4 MiB). */
+  shardBytes?: number
+  /** The creator's identity key: signs the genesis and becomes a maintainer. */
+  key: SigningKey
+  /** Receives the manifest and shards of the genesis release. */
+  store: BlobSink
+  /** Time of the genesis, ms since the Unix epoch (default now). */
+  ts?: number
+}
+
+/**
+ * Creates a community: builds the genesis release, stores its shards and manifest in `store`, and signs the
+ * genesis entry (seq 0 of the creator's chain in the new community, author among the maintainers).
+ * @returns the community (its id is the genesis entry's CID) and the genesis release.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` for a bad maintainer id, policy or name; the model
+ *   package's errors for an unknown task or an unusable tfjs folder.
+ */
+export async function createCommunity (options: CreateCommunityOptions): Promise<{ community: Community, release: BuiltRelease }> {
+  const task = getTask(options.task)
+  const author = options.key.publicKey.raw
+  const keys = [author, ...(options.maintainers ?? []).map(maintainerKeyOf)]
+  const maintainers: Uint8Array[] = []
+  for (const k of keys) if (!maintainers.some((m) => keyHex(m) === keyHex(k))) maintainers.push(k)
+  const policy = {
+    maxDeltaNorm: options.policy?.maxDeltaNorm ?? DEFAULT_MAX_DELTA_NORM,
+    maxRoundMs: options.policy?.maxRoundMs ?? DEFAULT_MAX_ROUND_MS,
+    maxSamples: options.policy?.maxSamples ?? DEFAULT_MAX_SAMPLES
+  }
+  if (!(policy.maxDeltaNorm > 0 && Number.isFinite(policy.maxDeltaNorm))) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `max delta norm ${policy.maxDeltaNorm} must be a finite number > 0`)
+  if (!Number.isSafeInteger(policy.maxRoundMs) || policy.maxRoundMs < 1) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `max round time ${policy.maxRoundMs} ms must be an integer ≥ 1`)
+  if (!Number.isSafeInteger(policy.maxSamples) || policy.maxSamples < 1) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `max samples ${policy.maxSamples} must be an integer ≥ 1`)
+  const name = options.name ?? task.id
+  if (name.length < 1 || name.length > 128) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `community name must be 1–128 characters, got ${name.length}`)
+  const release = options.from === undefined
+    ? genesisFromTask(task.id, options.seed ?? DEFAULT_GENESIS_SEED, { author, shardBytes: options.shardBytes })
+    : await genesisFromTfjsFolder(options.from, task.id, { author, shardBytes: options.shardBytes })
+  for (const shard of release.shards) await options.store.put(shard.bytes)
+  await options.store.put(release.manifestBytes)
+  const signed = await signEntry({
+    v: 1,
+    community: new Uint8Array(0),
+    author,
+    seq: 0,
+    prev: null,
+    ts: options.ts ?? Date.now(),
+    kind: 'genesis',
+    body: { name, task: { id: task.id }, maintainers, release: release.manifestCid.bytes, policy }
+  }, options.key)
+  return { community: Community.fromGenesis(signed), release }
+}
+
+/** Writes a community's genesis file (the exact signed frame; its SHA-256 CID is the community id). */
+export async function writeGenesisFile (path: string, community: Community): Promise<void> {
+  await writeFile(path, community.bytes, { mode: 0o644 })
+}

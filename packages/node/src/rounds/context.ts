@@ -1,0 +1,65 @@
+/**
+ * What the coordinator and volunteer roles share inside one daemon: its components, the ledger service, the
+ * community, the state store, the settings and one training worker thread (jobs run one at a time).
+ */
+import type { Ledger } from '@swarmtune/ledger'
+import { TrainingWorker, getTask, type Dataset, type DataSpec, type Task } from '@swarmtune/model'
+import type { Logger } from 'pino'
+import type { DaemonComponents } from '../daemon.js'
+import type { LedgerService } from '../ledger-service.js'
+import type { Community } from './community.js'
+import type { RoundsConfig } from './config.js'
+import type { RoundsState } from './state.js'
+
+export class RoundsContext {
+  private trainingWorker: TrainingWorker | undefined
+  private readonly datasets = new Map<string, Promise<Dataset>>()
+  readonly task: Task
+
+  constructor (
+    readonly components: DaemonComponents,
+    readonly ledgerService: LedgerService,
+    readonly community: Community,
+    readonly state: RoundsState,
+    readonly config: RoundsConfig,
+    readonly log: Logger
+  ) {
+    this.task = getTask(community.task)
+  }
+
+  get ledger (): Ledger {
+    return this.ledgerService.ledger
+  }
+
+  /** This node's raw Ed25519 public key (its entries' `author`). */
+  get key (): Uint8Array {
+    return this.components.privateKey.publicKey.raw
+  }
+
+  /** The training worker thread, started on first use. */
+  worker (): TrainingWorker {
+    this.trainingWorker ??= new TrainingWorker()
+    return this.trainingWorker
+  }
+
+  /**
+   * Examples named by a data spec, loaded once (in the daemon's thread, then handed to the worker with each
+   * job, so the worker never re-reads files).
+   * @throws the model package's data errors.
+   */
+  async dataset (spec: DataSpec): Promise<Dataset> {
+    const key = JSON.stringify(spec)
+    let ds = this.datasets.get(key)
+    if (ds === undefined) {
+      ds = this.task.loadData(spec)
+      this.datasets.set(key, ds)
+      ds.catch(() => this.datasets.delete(key))
+    }
+    return await ds
+  }
+
+  async close (): Promise<void> {
+    await this.trainingWorker?.close()
+    this.trainingWorker = undefined
+  }
+}

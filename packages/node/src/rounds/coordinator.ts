@@ -1,0 +1,490 @@
+/**
+ * The coordinator role, in a maintainer's daemon: opens a round, collects contributions until the deadline or
+ * the maximum, judges each one, merges the accepted deltas, evaluates the result, and signs the release, a
+ * verdict for every contribution and the round-close.
+ *
+ * State machine of a round (persisted in the rounds state store; the signed entries carry the rest):
+ *
+ * ```
+ *  open ──deadline / max contributions / cancel──▶ closing ──release + round-close signed──▶ closed
+ * ```
+ *
+ * - `open`: contributions naming the round are recorded in arrival order as the ledger stores them; each blob
+ *   is fetched and decoded as it arrives, so closing does not wait for the network.
+ * - `closing`: the arrivals are frozen (count and time persisted), each gets a decision, verdicts are signed
+ *   (canonical order), the accepted deltas are merged, the release is evaluated, stored and signed, then the
+ *   round-close. Every step first looks for its own entry in the ledger, so a coordinator restarted in the
+ *   middle resumes where it stopped: no entry is signed twice and each round closes exactly once.
+ * - Arrivals after the freeze get a `ERR_ROUNDS_LATE` verdict.
+ */
+import type { Contribution } from '@swarmtune/fedavg'
+import { buildRelease, type Weights } from '@swarmtune/model'
+import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
+import {
+  CONTRIBUTION_FETCH_TIMEOUT_MS, MAX_JUDGED_PER_AUTHOR, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS, VERDICT_OK
+} from './constants.js'
+import { keyHex, peerIdOfKey } from './community.js'
+import type { RoundsContext } from './context.js'
+import { RoundStateError } from './errors.js'
+import { createRoundParams, planOf, roundOpenBody, sameMethod, type RoundPlan } from './params.js'
+import { decodeContribution, getBlob, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid, storeRelease, type DeltaRejection } from './releases.js'
+import type { CoordinatorRound, RoundPhase } from './state.js'
+import { closeOf, latestRelease, nextRoundNumber, releaseByManifest, releases, roundOpens, verdicts } from './views.js'
+
+/** A candidate's decoded delta, or why it cannot be used. */
+type Judged = { ok: true, delta: Float32Array[], norm: number } | ({ ok: false } & DeltaRejection)
+
+/** A decision on one contribution. */
+interface Decision { id: string, entry: SignedEntry<'contribution'>, accepted: boolean, code: string, reason: string, delta?: Float32Array[] }
+
+interface OpenRound {
+  record: CoordinatorRound
+  entry: SignedEntry<'round-open'>
+  plan: RoundPlan
+  timer?: ReturnType<typeof setTimeout>
+  /** Authors (hex) that contributed so far. */
+  authors: Set<string>
+  /** Judgements started at arrival, by contribution id. */
+  judged: Map<string, Promise<Judged>>
+}
+
+/** Retry delay of a close that failed (a blob that vanished, a full disk), in ms. */
+const CLOSE_RETRY_MS = 5_000
+
+export class Coordinator {
+  private current: OpenRound | undefined
+  private readonly closing = new Map<number, Promise<void>>()
+  private readonly bases = new Map<string, Promise<Weights>>()
+  private queue: Promise<unknown> = Promise.resolve()
+  private stopped = false
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
+
+  constructor (private readonly ctx: RoundsContext) {}
+
+  /** Resumes rounds a previous run left open or half-closed. */
+  async start (): Promise<void> {
+    const { state, ledger, community } = this.ctx
+    const mine = keyHex(this.ctx.key)
+    const records = new Map((await state.rounds()).map((r) => [r.roundOpen, r]))
+    // a round-open signed just before a crash, before its record was written: adopt it
+    for (const open of await roundOpens(ledger, community)) {
+      if (keyHex(open.entry.author) !== mine || records.has(open.id.toString())) continue
+      const record: CoordinatorRound = { round: open.entry.body.round, roundOpen: open.id.toString(), phase: 'open' }
+      await state.putRound(record)
+      records.set(record.roundOpen, record)
+    }
+    for (const record of records.values()) {
+      if (record.phase === 'closed') continue
+      const open = await ledger.get(record.roundOpen)
+      if (open?.entry.kind !== 'round-open') continue
+      const entry = open as SignedEntry<'round-open'>
+      if (await closeOf(ledger, community, entry) !== undefined) {
+        await state.putRound({ ...record, phase: 'closed' })
+        continue
+      }
+      const plan = planOf(entry.entry.body, community)
+      this.ctx.log.info({ round: record.round, phase: record.phase }, 'resuming a round')
+      if (record.phase === 'open' && record.cancel === undefined && Date.now() < plan.deadline) {
+        await this.track(record, entry, plan)
+        await this.catchUp()
+      } else {
+        this.closeSoon(record.round)
+      }
+    }
+  }
+
+  /** Stops timers; a round in progress resumes at the next start. */
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.current?.timer !== undefined) clearTimeout(this.current.timer)
+    for (const t of this.retryTimers) clearTimeout(t)
+    await Promise.allSettled([...this.closing.values()])
+    await this.queue.catch(() => {})
+  }
+
+  /**
+   * Opens the next round on the newest release: signs and gossips the round-open.
+   * @param init round parameters (see `createRoundParams`).
+   * @returns the round number and the round-open entry.
+   * @throws RoundStateError `ERR_ROUNDS_ALREADY_OPEN` while this coordinator has a round open or closing;
+   *   RoundParamsError for bad parameters; the blob errors when the base release cannot be read.
+   */
+  async openRound (init: unknown): Promise<{ round: number, entry: SignedEntry<'round-open'> }> {
+    return await this.serial(async () => {
+      if (this.current !== undefined || this.closing.size > 0) {
+        const busy = this.current?.record.round ?? [...this.closing.keys()][0]
+        throw new RoundStateError('ERR_ROUNDS_ALREADY_OPEN', `round ${busy} is still open or closing; wait for it to close or cancel it (\`swarmtune round cancel\`)`)
+      }
+      const { ledger, community } = this.ctx
+      const params = createRoundParams(init, community)
+      const base = await latestRelease(ledger, community)
+      await this.baseWeights(base.manifest) // the base must be readable before anyone is asked to train on it
+      const round = await nextRoundNumber(ledger, community)
+      const signed = await this.ctx.ledgerService.sign({ kind: 'round-open', body: roundOpenBody(params, { round, base: base.manifest, now: Date.now() }) }) as SignedEntry<'round-open'>
+      const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open' }
+      await this.ctx.state.putRound(record)
+      await this.track(record, signed, planOf(signed.entry.body, community))
+      this.ctx.components.events.emit('rounds:open', { round, roundOpen: record.roundOpen, base: base.manifest.toString(), deadline: signed.entry.body.deadline })
+      this.ctx.log.info({ round, roundOpen: record.roundOpen, deadline: signed.entry.body.deadline }, 'round opened')
+      return { round, entry: signed }
+    })
+  }
+
+  /**
+   * Cancels a round this coordinator opened: rejects its contributions with `ERR_ROUNDS_CANCELLED` and signs a
+   * `cancelled` round-close.
+   * @throws RoundStateError `ERR_ROUNDS_NOT_FOUND` / `ERR_ROUNDS_NOT_OPEN`.
+   */
+  async cancel (round: number | undefined, reason: string): Promise<void> {
+    const target = round ?? this.current?.record.round
+    if (target === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', 'no round is open on this coordinator')
+    const record = await this.ctx.state.getRound(target)
+    if (record === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', `this coordinator did not open round ${target}`)
+    if (record.phase !== 'open') throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', `round ${target} is already ${record.phase}`)
+    await this.ctx.state.putRound({ ...record, cancel: reason.slice(0, 512) || 'cancelled by a maintainer' })
+    await this.close(target)
+  }
+
+  /** The phase of a round this coordinator opened, if any. */
+  async phaseOf (round: number): Promise<RoundPhase | undefined> {
+    return (await this.ctx.state.getRound(round))?.phase
+  }
+
+  /** Waits until round `round` has closed (or `signal` aborts). */
+  async closed (round: number): Promise<void> {
+    while ((await this.phaseOf(round)) !== 'closed') {
+      await (this.closing.get(round) ?? new Promise((resolve) => setTimeout(resolve, 100)))
+    }
+  }
+
+  status (): unknown {
+    const c = this.current
+    return {
+      open: c === undefined ? null : { round: c.record.round, deadline: c.plan.deadline, contributors: c.authors.size, arrivals: c.judged.size },
+      closing: [...this.closing.keys()]
+    }
+  }
+
+  /** Sees every entry the ledger stores: contributions become arrivals (or late ones). */
+  onEntry (e: SignedEntry): void {
+    if (e.entry.kind !== 'contribution' || this.stopped) return
+    const c = e as SignedEntry<'contribution'>
+    void this.serial(async () => { await this.arrive(c) }).catch((err: unknown) => { this.ctx.log.error({ err, contribution: c.id.toString() }, 'recording a contribution failed') })
+  }
+
+  /** A network-level rejection on the community topic while a round is open (bad signature, malformed entry). */
+  onNetworkRejection (from: string, code: string, reason: string): void {
+    const c = this.current
+    if (c === undefined) return
+    void this.ctx.state.networkRejections(c.record.round).then(async (seen) => {
+      if (seen.length < MAX_NETWORK_REJECTIONS_PER_ROUND) await this.ctx.state.addNetworkRejection(c.record.round, { ts: Date.now(), from, code, reason: reason.slice(0, 512) })
+    }).catch(() => {})
+  }
+
+  // --- collecting ----------------------------------------------------------------------------------------
+
+  private async track (record: CoordinatorRound, entry: SignedEntry<'round-open'>, plan: RoundPlan): Promise<void> {
+    const open: OpenRound = { record, entry, plan, authors: new Set(), judged: new Map() }
+    this.current = open
+    for (const id of await this.ctx.state.arrivals(record.round)) {
+      const c = await this.ctx.ledger.get(id)
+      if (c?.entry.kind === 'contribution') this.startJudging(open, c as SignedEntry<'contribution'>)
+    }
+    open.timer = setTimeout(() => { this.closeSoon(record.round) }, Math.max(0, plan.deadline - Date.now()))
+  }
+
+  /** Contributions the ledger stored while this node was down (sync), recorded as arrivals now. */
+  private async catchUp (): Promise<void> {
+    const open = this.current
+    if (open === undefined) return
+    for await (const e of this.ctx.ledger.entries({ kind: 'contribution', round: open.record.round })) await this.arrive(e as SignedEntry<'contribution'>)
+  }
+
+  private async arrive (c: SignedEntry<'contribution'>): Promise<void> {
+    const id = c.id.toString()
+    const target = parseCid(c.entry.body.roundOpen).toString()
+    const open = this.current
+    if (open !== undefined && (target === open.record.roundOpen || c.entry.body.round === open.record.round)) {
+      if (open.judged.has(id)) return
+      await this.ctx.state.addArrival(open.record.round, id)
+      this.startJudging(open, c)
+      this.ctx.components.events.emit('rounds:contribution', { round: open.record.round, contribution: id, peer: peerIdOfKey(c.entry.author).toString() })
+      if (open.authors.size >= open.plan.maxContributions) this.closeSoon(open.record.round)
+      return
+    }
+    // a contribution to a round of ours that no longer takes any: late
+    const record = await this.ctx.state.getRound(c.entry.body.round)
+    if (record === undefined || record.roundOpen !== target || record.phase === 'open') return
+    if ((await this.ctx.state.arrivals(record.round)).slice(0, record.frozen ?? 0).includes(id)) return
+    const existing = await verdicts(this.ctx.ledger, this.ctx.community, record.round)
+    if (existing.has(id)) return
+    await this.signVerdict(record.round, { id, entry: c, accepted: false, code: 'ERR_ROUNDS_LATE', reason: `arrived after round ${record.round} stopped taking contributions` })
+  }
+
+  private startJudging (open: OpenRound, c: SignedEntry<'contribution'>): void {
+    const author = keyHex(c.entry.author)
+    const id = c.id.toString()
+    const count = [...open.judged.keys()].length
+    open.authors.add(author)
+    if (count > 10 * open.plan.maxContributions * MAX_JUDGED_PER_AUTHOR) {
+      open.judged.set(id, Promise.resolve({ ok: false, code: 'ERR_ROUNDS_DUPLICATE', reason: 'too many contributions in this round; not read' }))
+      return
+    }
+    const fault = this.entryFault(c, open)
+    const judged = fault !== undefined ? Promise.resolve<Judged>({ ok: false, ...fault }) : this.judgeBlob(c, open.plan)
+    judged.catch(() => {})
+    open.judged.set(id, judged)
+  }
+
+  /** Checks of the entry alone: the round, the base, the codec, the claimed sample count. */
+  private entryFault (c: SignedEntry<'contribution'>, open: OpenRound): DeltaRejection | undefined {
+    const b = c.entry.body
+    if (b.round !== open.record.round || parseCid(b.roundOpen).toString() !== open.record.roundOpen) {
+      return { code: 'ERR_ROUNDS_WRONG_ROUND', reason: `the contribution answers round ${b.round} (round-open ${parseCid(b.roundOpen).toString()}); this is round ${open.record.round} (${open.record.roundOpen})` }
+    }
+    if (!parseCid(b.base).equals(open.plan.base)) {
+      return { code: 'ERR_ROUNDS_STALE_BASE', reason: `the delta was computed against ${parseCid(b.base).toString()}; the round's base is ${open.plan.base.toString()}` }
+    }
+    if (!sameMethod(b.codec, open.plan.codecMethod)) {
+      return { code: 'ERR_ROUNDS_CODEC_MISMATCH', reason: `the contribution names codec ${b.codec.name}; the round asks for ${open.plan.codecMethod.name} with ${JSON.stringify(open.plan.codecMethod.params)}` }
+    }
+    const max = this.ctx.community.policy.maxSamples
+    if (max !== undefined && b.samples > max) {
+      return { code: 'ERR_ROUNDS_TOO_MANY_SAMPLES', reason: `the contribution claims ${b.samples} samples; the community allows at most ${max} per contribution` }
+    }
+    return undefined
+  }
+
+  private async judgeBlob (c: SignedEntry<'contribution'>, plan: RoundPlan): Promise<Judged> {
+    const base = await this.baseWeights(plan.base)
+    const spec = specOf(base)
+    let bytes: Uint8Array
+    try {
+      bytes = await getBlob(this.ctx.components, parseCid(c.entry.body.blob), {
+        providers: [peerIdOfKey(c.entry.author)],
+        maxBytes: maxDeltaBytes(spec, plan),
+        signal: AbortSignal.timeout(CONTRIBUTION_FETCH_TIMEOUT_MS)
+      })
+    } catch (err) {
+      return { ok: false, code: 'ERR_ROUNDS_BLOB_UNAVAILABLE', reason: `the delta blob ${parseCid(c.entry.body.blob).toString()} could not be fetched: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.slice(0, 1000) }
+    }
+    const r = decodeContribution(bytes, spec, plan)
+    return 'code' in r ? { ok: false, ...r } : { ok: true, ...r }
+  }
+
+  private async baseWeights (manifest: CID): Promise<Weights> {
+    const key = manifest.toString()
+    let w = this.bases.get(key)
+    if (w === undefined) {
+      w = loadRelease(this.ctx.components, manifest, { signal: AbortSignal.timeout(RELEASE_FETCH_TIMEOUT_MS) }).then((r) => r.weights)
+      this.bases.set(key, w)
+      w.catch(() => this.bases.delete(key))
+      // keep the newest few bases only
+      while (this.bases.size > 3) this.bases.delete(this.bases.keys().next().value as string)
+    }
+    return await w
+  }
+
+  // --- closing -------------------------------------------------------------------------------------------
+
+  private closeSoon (round: number): void {
+    if (this.stopped || this.closing.has(round)) return
+    void this.close(round).catch((err: unknown) => {
+      this.ctx.log.error({ err, round }, 'closing the round failed; retrying')
+      const t = setTimeout(() => { this.retryTimers.delete(t); this.closeSoon(round) }, CLOSE_RETRY_MS)
+      this.retryTimers.add(t)
+    })
+  }
+
+  private async close (round: number): Promise<void> {
+    const running = this.closing.get(round)
+    if (running !== undefined) return await running
+    const run = this.serial(async () => await this.runClose(round)).finally(() => this.closing.delete(round))
+    this.closing.set(round, run)
+    return await run
+  }
+
+  private async runClose (round: number): Promise<void> {
+    const { state, ledger, community } = this.ctx
+    let record = await state.getRound(round)
+    if (record === undefined || record.phase === 'closed') return
+    const open = await ledger.get(record.roundOpen) as SignedEntry<'round-open'> | undefined
+    if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', `round-open ${record.roundOpen} of round ${round} is missing from the ledger`)
+    const plan = planOf(open.entry.body, community)
+    let tracked = this.current?.record.round === round ? this.current : undefined
+    if (record.phase === 'open') {
+      record = { ...record, phase: 'closing', frozen: (await state.arrivals(round)).length, frozenAt: Date.now() }
+      await state.putRound(record)
+    }
+    if (tracked?.timer !== undefined) clearTimeout(tracked.timer)
+    if (tracked === undefined) {
+      // resumed after a restart: judge the frozen arrivals afresh
+      tracked = { record, entry: open, plan, authors: new Set(), judged: new Map() }
+      for (const id of (await state.arrivals(round)).slice(0, record.frozen)) {
+        const c = await ledger.get(id)
+        if (c?.entry.kind === 'contribution') this.startJudging(tracked, c as SignedEntry<'contribution'>)
+      }
+    }
+    if (this.current?.record.round === round) this.current = undefined
+    this.ctx.components.events.emit('rounds:closing', { round, arrivals: record.frozen })
+
+    const frozen = (await state.arrivals(round)).slice(0, record.frozen)
+    const decisions = record.cancel !== undefined
+      ? await this.cancelled(frozen, record.cancel)
+      : await this.decide(tracked, frozen)
+    const existing = await verdicts(ledger, community, round)
+    const mine = keyHex(this.ctx.key)
+    // verdicts already signed (before a restart) stand
+    for (const d of decisions) {
+      const v = existing.get(d.id)
+      if (v !== undefined && keyHex(v.entry.author) === mine && v.entry.body.accepted !== d.accepted) {
+        throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', `contribution ${d.id} was ${v.entry.body.accepted ? 'accepted' : 'rejected'} before a restart and now judged otherwise (${d.code}); its blob may be missing — retrying`)
+      }
+    }
+    let accepted = decisions.filter((d) => d.accepted)
+    let merged: ReturnType<typeof mergeRound> | undefined
+    let noRelease: string | undefined = record.cancel
+    if (record.cancel === undefined) {
+      if (accepted.length >= plan.quorum) {
+        const base = await this.baseWeights(plan.base)
+        const parent = await releaseByManifest(ledger, community, plan.base)
+        const serverState = await serverStateFor(this.ctx.components, parent, plan.server, specOf(base), { providers: parent === undefined ? [] : [peerIdOfKey(parent.entry.author)] })
+        merged = mergeRound(base, plan, accepted.map((d) => ({ id: d.entry.id.bytes, weight: d.entry.entry.body.samples, delta: d.delta as Float32Array[] }) satisfies Contribution), serverState)
+        for (const r of merged.result.rejected) {
+          const d = decisions.find((x) => x.entry.id.bytes.length === r.id.length && Buffer.from(x.entry.id.bytes).equals(Buffer.from(r.id)))
+          if (d !== undefined) Object.assign(d, { accepted: false, code: r.code, reason: r.reason })
+        }
+        accepted = decisions.filter((d) => d.accepted)
+      }
+      if (accepted.length < plan.quorum) {
+        noRelease = `${accepted.length} contribution(s) passed validation; the round's quorum is ${plan.quorum}`
+        for (const d of accepted) Object.assign(d, { accepted: false, code: 'ERR_ROUNDS_NO_QUORUM', reason: `not aggregated: ${noRelease}` })
+        merged = undefined
+        accepted = []
+      }
+    }
+    const sorted = [...decisions].sort((a, b) => Buffer.compare(Buffer.from(a.entry.id.bytes), Buffer.from(b.entry.id.bytes)))
+    for (const d of sorted) {
+      if (!existing.has(d.id)) await this.signVerdict(round, d)
+    }
+
+    let releaseEntry: SignedEntry | undefined
+    if (merged?.weights !== undefined && merged.stateBytes !== undefined) {
+      releaseEntry = (await releases(ledger, community, round)).find((r) => keyHex(r.entry.author) === mine && parseCid(r.entry.body.parent).equals(plan.base))
+      if (releaseEntry === undefined) releaseEntry = await this.signRelease(round, plan, merged, accepted)
+    }
+    const close = await this.ctx.ledgerService.sign({
+      kind: 'round-close',
+      body: releaseEntry === undefined
+        ? { round, roundOpen: open.id.bytes, outcome: record.cancel !== undefined ? 'cancelled' : 'no-release', reason: (noRelease ?? 'no contribution').slice(0, 1024) }
+        : { round, roundOpen: open.id.bytes, outcome: 'released', release: releaseEntry.id.bytes, reason: `${accepted.length} of ${decisions.length} contribution(s) accepted` }
+    })
+    await state.putRound({ ...record, phase: 'closed' })
+    this.ctx.components.events.emit('rounds:close', {
+      round,
+      outcome: releaseEntry === undefined ? (record.cancel !== undefined ? 'cancelled' : 'no-release') : 'released',
+      roundClose: close.id.toString(),
+      release: releaseEntry?.id.toString(),
+      contributions: decisions.length,
+      accepted: accepted.length
+    })
+    this.ctx.log.info({ round, accepted: accepted.length, contributions: decisions.length, released: releaseEntry !== undefined }, 'round closed')
+  }
+
+  /**
+   * One decision per frozen arrival, in arrival order: at most `MAX_JUDGED_PER_AUTHOR` read per author; the
+   * entry checks; a blob already used by an earlier arrival or an earlier round is a replay; the blob's
+   * decoding and validation; then only an author's first valid contribution is accepted.
+   */
+  private async decide (open: OpenRound, frozen: string[]): Promise<Decision[]> {
+    const { ledger } = this.ctx
+    const earlierBlobs = new Set<string>()
+    for await (const e of ledger.entries({ kind: 'contribution' })) {
+      const c = e as SignedEntry<'contribution'>
+      if (c.entry.body.round < open.record.round) earlierBlobs.add(parseCid(c.entry.body.blob).toString())
+    }
+    const blobs = new Set<string>()
+    const read = new Map<string, number>()
+    const acceptedAuthors = new Set<string>()
+    const out: Decision[] = []
+    for (const id of frozen) {
+      const entry = await ledger.get(id) as SignedEntry<'contribution'> | undefined
+      if (entry === undefined) continue
+      const author = keyHex(entry.entry.author)
+      const reject = (code: string, reason: string): void => { out.push({ id, entry, accepted: false, code, reason }) }
+      const n = (read.get(author) ?? 0) + 1
+      read.set(author, n)
+      if (n > MAX_JUDGED_PER_AUTHOR) { reject('ERR_ROUNDS_DUPLICATE', `the author sent more than ${MAX_JUDGED_PER_AUTHOR} contributions to this round; the rest are not read`); continue }
+      const fault = this.entryFault(entry, open)
+      if (fault !== undefined) { reject(fault.code, fault.reason); continue }
+      const blob = parseCid(entry.entry.body.blob).toString()
+      if (blobs.has(blob) || earlierBlobs.has(blob)) { reject('ERR_ROUNDS_REPLAYED', `delta blob ${blob} was already contributed ${blobs.has(blob) ? 'earlier in this round' : 'in an earlier round'}`); continue }
+      blobs.add(blob)
+      const judged = await (open.judged.get(id) ?? this.judgeBlob(entry, open.plan))
+      if (!judged.ok) { reject(judged.code, judged.reason); continue }
+      if (acceptedAuthors.has(author)) { reject('ERR_ROUNDS_DUPLICATE', 'the author already has an accepted contribution in this round; one per volunteer per round'); continue }
+      acceptedAuthors.add(author)
+      out.push({ id, entry, accepted: true, code: VERDICT_OK, reason: `accepted (delta L2 norm ${judged.norm.toPrecision(6)})`, delta: judged.delta })
+    }
+    return out
+  }
+
+  private async cancelled (frozen: string[], reason: string): Promise<Decision[]> {
+    const out: Decision[] = []
+    for (const id of frozen) {
+      const entry = await this.ctx.ledger.get(id) as SignedEntry<'contribution'> | undefined
+      if (entry !== undefined) out.push({ id, entry, accepted: false, code: 'ERR_ROUNDS_CANCELLED', reason: `the round was cancelled: ${reason}` })
+    }
+    return out
+  }
+
+  private async signVerdict (round: number, d: Decision): Promise<void> {
+    await this.ctx.ledgerService.sign({ kind: 'verdict', body: { round, contribution: d.entry.id.bytes, accepted: d.accepted, code: d.code.slice(0, 64), reason: d.reason.slice(0, 1024) } })
+    this.ctx.components.events.emit('rounds:verdict', { round, contribution: d.id, accepted: d.accepted, code: d.code })
+  }
+
+  /** Evaluates the merged weights, stores release and optimiser state, signs the release entry. */
+  private async signRelease (round: number, plan: RoundPlan, merged: ReturnType<typeof mergeRound>, accepted: Decision[]): Promise<SignedEntry> {
+    const { config, community, task } = this.ctx
+    const weights = merged.weights as Weights
+    const evalData = await this.ctx.dataset(config.coordinator.evalData)
+    const evaluation = await this.ctx.worker().evaluate({ task: task.id, weights, data: evalData, backend: config.coordinator.backend })
+    const built = buildRelease(weights, {
+      community: community.id,
+      parent: plan.base,
+      round,
+      task: task.id,
+      metrics: { accuracy: evaluation.accuracy, loss: evaluation.loss },
+      author: this.ctx.key
+    })
+    await storeRelease(this.ctx.components, built)
+    const stateBytes = merged.stateBytes as Uint8Array
+    await this.ctx.components.exchange.put(stateBytes)
+    const order = [...accepted].sort((a, b) => Buffer.compare(Buffer.from(a.entry.id.bytes), Buffer.from(b.entry.id.bytes)))
+    const signed = await this.ctx.ledgerService.sign({
+      kind: 'release',
+      body: {
+        round,
+        parent: plan.base.bytes,
+        manifest: built.manifestCid.bytes,
+        contributions: order.map((d) => d.entry.id.bytes),
+        weights: merged.weightsOf as number[],
+        metrics: {
+          accuracy: evaluation.accuracy,
+          loss: evaluation.loss,
+          evalExamples: evaluation.count,
+          samples: merged.result.totalWeight,
+          serverOptimizerState: stateCid(stateBytes)
+        }
+      }
+    })
+    this.ctx.components.events.emit('rounds:release', { round, release: signed.id.toString(), manifest: built.manifestCid.toString(), accuracy: evaluation.accuracy, loss: evaluation.loss, contributions: order.length })
+    return signed
+  }
+
+  private async serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn)
+    this.queue = run.catch(() => {})
+    return await run
+  }
+}

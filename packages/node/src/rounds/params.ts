@@ -1,0 +1,226 @@
+/**
+ * Round parameters: what a maintainer asks for (`round start` flags, `POST /v1/rounds`), how they are written
+ * into a `round-open` body (protocol/entries.md), and the typed plan every peer reads back from a received
+ * round-open — the local training options, the aggregator, the server optimiser and the delta codec.
+ *
+ * Layout of the open maps of a round-open body:
+ * - `train`: `{ epochs, batchSize, learningRate, optimizer, steps?, momentum?, nesterov? }`; when `steps` is
+ *   present volunteers run exactly that many optimizer steps and `epochs` (required ≥ 1 by protocol v1) is
+ *   ignored;
+ * - `aggregator`: `{ name: <fedavg | norm-clip | median | trimmed-mean | krum | centered-clip>, params: { …the
+ *   aggregator's own parameters, server: { kind: <sgd | momentum | adam | yogi>, lr, … } } }`;
+ * - `codec`: `{ name: <fp32 | fp16 | int8 | int8-row | topk-int8>, params: { fraction? } }`.
+ */
+import {
+  AGGREGATOR_KINDS, CODEC_NAMES, FedAvgError, SERVER_OPTIMIZER_KINDS, createAggregatorConfig, createCodecOptions, createServerOptimizerConfig,
+  type AggregatorConfig, type AggregatorKind, type CodecName, type CodecOptions, type ServerOptimizerConfig, type ServerOptimizerKind
+} from '@swarmtune/fedavg'
+import type { OptimizerConfig } from '@swarmtune/model'
+import { encodeCanonical, parseCid, type CID, type RoundOpenBody } from '@swarmtune/wire'
+import { z } from 'zod'
+import type { Community } from './community.js'
+import { DEFAULT_MAX_CONTRIBUTIONS, DEFAULT_ROUND_DURATION_MS, MIN_ROUND_DURATION_MS } from './constants.js'
+import { RoundParamsError } from './errors.js'
+
+/** Local optimizers a round may ask for (the model package's trainer). */
+export const CLIENT_OPTIMIZERS = ['sgd', 'momentum', 'adam'] as const
+
+/** What a maintainer asks for when opening a round. Every field has a default. */
+export interface RoundParams {
+  /** Exact optimizer steps per volunteer; when set, `epochs` is ignored. */
+  steps?: number
+  /** Local epochs E (McMahan et al. 2017); default 1. */
+  epochs: number
+  /** Local batch size B; default 10 (McMahan et al. 2017). */
+  batchSize: number
+  /** Client learning rate η; default 0.05. */
+  learningRate: number
+  optimizer: typeof CLIENT_OPTIMIZERS[number]
+  /** Client momentum (optimizer `momentum`). */
+  momentum?: number
+  /** Round length from opening to deadline, in ms. */
+  durationMs: number
+  /** Accepted contributions needed for a release; default 1. */
+  quorum: number
+  /** Most contributions accepted; the round closes early once this many volunteers have contributed. */
+  maxContributions: number
+  /** Aggregator kind and its parameters (e.g. `{ kind: 'trimmed-mean', beta: 0.1 }`). */
+  aggregator: { kind: AggregatorKind } & Record<string, unknown>
+  /** Server (outer) optimiser and its parameters; default plain FedAvg (`sgd`, lr 1). */
+  server: { kind: ServerOptimizerKind } & Record<string, unknown>
+  /** Delta codec; `fraction` for `topk-int8`. */
+  codec: { codec: CodecName, fraction?: number }
+  /** Largest accepted delta L2 norm; default the community's `maxDeltaNorm`. */
+  normBound?: number
+}
+
+/** Partial round parameters as the CLI and the control API take them. */
+export type RoundParamsInit = Partial<RoundParams>
+
+const method = <T extends readonly [string, ...string[]]>(kinds: T) => z.object({ kind: z.enum(kinds) }).catchall(z.json())
+
+const paramsSchema = z.strictObject({
+  steps: z.number().int().min(1).max(10_000_000).optional(),
+  epochs: z.number().int().min(1).max(10_000).optional(),
+  batchSize: z.number().int().min(1).max(1_000_000).optional(),
+  learningRate: z.number().positive().max(1_000).optional(),
+  optimizer: z.enum(CLIENT_OPTIMIZERS).optional(),
+  momentum: z.number().min(0).lt(1).optional(),
+  durationMs: z.number().int().min(MIN_ROUND_DURATION_MS).optional(),
+  quorum: z.number().int().min(1).max(10_000).optional(),
+  maxContributions: z.number().int().min(1).max(10_000).optional(),
+  aggregator: method(AGGREGATOR_KINDS as unknown as readonly [AggregatorKind, ...AggregatorKind[]]).optional(),
+  server: method(SERVER_OPTIMIZER_KINDS as unknown as readonly [ServerOptimizerKind, ...ServerOptimizerKind[]]).optional(),
+  codec: z.strictObject({ codec: z.enum(CODEC_NAMES as unknown as readonly [CodecName, ...CodecName[]]), fraction: z.number().optional() }).optional(),
+  normBound: z.number().positive().optional()
+})
+
+/**
+ * Fills defaults and validates round parameters against the community's limits.
+ * @throws RoundParamsError `ERR_ROUNDS_BAD_PARAMS` naming the bad field and its range.
+ */
+export function createRoundParams (init: unknown, community: Community): RoundParams {
+  const r = paramsSchema.safeParse(init ?? {})
+  if (!r.success) {
+    throw new RoundParamsError(`bad round parameters: ${r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ')}`)
+  }
+  const p = r.data
+  const params: RoundParams = {
+    ...(p.steps === undefined ? {} : { steps: p.steps }),
+    epochs: p.epochs ?? 1,
+    batchSize: p.batchSize ?? 10,
+    learningRate: p.learningRate ?? 0.05,
+    optimizer: p.optimizer ?? 'sgd',
+    ...(p.momentum === undefined ? {} : { momentum: p.momentum }),
+    durationMs: p.durationMs ?? Math.min(DEFAULT_ROUND_DURATION_MS, community.policy.maxRoundMs),
+    quorum: p.quorum ?? 1,
+    maxContributions: p.maxContributions ?? Math.max(DEFAULT_MAX_CONTRIBUTIONS, p.quorum ?? 1),
+    aggregator: p.aggregator ?? { kind: 'fedavg' },
+    server: p.server ?? { kind: 'sgd', lr: 1 },
+    codec: p.codec ?? { codec: 'fp32' },
+    normBound: p.normBound ?? community.policy.maxDeltaNorm
+  }
+  if (params.durationMs > community.policy.maxRoundMs) {
+    throw new RoundParamsError(`a round of ${params.durationMs} ms is longer than the community allows (policy.maxRoundMs = ${community.policy.maxRoundMs} ms); choose a shorter duration`)
+  }
+  if (params.maxContributions < params.quorum) {
+    throw new RoundParamsError(`maxContributions (${params.maxContributions}) is below quorum (${params.quorum}); raise maxContributions or lower quorum`)
+  }
+  if ((params.normBound as number) > community.policy.maxDeltaNorm) {
+    throw new RoundParamsError(`norm bound ${String(params.normBound)} exceeds the community's maxDeltaNorm ${community.policy.maxDeltaNorm}`)
+  }
+  // the body must read back into a valid plan (aggregator, server optimiser and codec ranges)
+  fedavgConfigs(aggregatorMethod(params), params.codec.codec, codecParams(params))
+  return params
+}
+
+function aggregatorMethod (p: RoundParams): { name: string, params: Record<string, unknown> } {
+  const { kind, ...aggParams } = p.aggregator
+  return { name: kind, params: { ...aggParams, server: { ...p.server } } }
+}
+
+function codecParams (p: RoundParams): Record<string, unknown> {
+  return p.codec.codec === 'topk-int8' ? { fraction: p.codec.fraction ?? 0.01 } : {}
+}
+
+/**
+ * The body of the round-open entry for `params`.
+ * @param at round number, base release manifest and the opening time (ms since the Unix epoch).
+ */
+export function roundOpenBody (params: RoundParams, at: { round: number, base: CID, now: number }): RoundOpenBody {
+  const train: RoundOpenBody['train'] = {
+    epochs: params.epochs,
+    batchSize: params.batchSize,
+    learningRate: params.learningRate,
+    optimizer: params.optimizer,
+    ...(params.steps === undefined ? {} : { steps: params.steps }),
+    ...(params.momentum === undefined ? {} : { momentum: params.momentum })
+  }
+  return {
+    round: at.round,
+    base: at.base.bytes,
+    train,
+    deadline: at.now + params.durationMs,
+    quorum: params.quorum,
+    maxContributions: params.maxContributions,
+    aggregator: aggregatorMethod(params) as RoundOpenBody['aggregator'],
+    codec: { name: params.codec.codec, params: codecParams(params) } as RoundOpenBody['codec'],
+    normBound: params.normBound as number
+  }
+}
+
+/** What every peer reads from a round-open: typed, validated settings. */
+export interface RoundPlan {
+  round: number
+  /** Manifest CID of the base release. */
+  base: CID
+  /** ms since the Unix epoch after which no contribution is taken. */
+  deadline: number
+  quorum: number
+  maxContributions: number
+  normBound: number
+  /** Local training: exactly one of `steps` / `epochs` is set. */
+  train: { steps?: number, epochs?: number, batchSize: number, learningRate: number, optimizer: OptimizerConfig }
+  aggregator: AggregatorConfig
+  server: ServerOptimizerConfig
+  codec: CodecOptions
+  /** The codec method exactly as the round-open names it (contributions must name the same). */
+  codecMethod: RoundOpenBody['codec']
+}
+
+function fedavgConfigs (aggregator: { name: string, params: Record<string, unknown> }, codecName: string, codecParams: Record<string, unknown>): Pick<RoundPlan, 'aggregator' | 'server' | 'codec'> {
+  const { server, ...aggParams } = aggregator.params
+  try {
+    if (!(AGGREGATOR_KINDS as readonly string[]).includes(aggregator.name)) throw new RoundParamsError(`aggregator ${JSON.stringify(aggregator.name)} is unknown; expected one of ${AGGREGATOR_KINDS.join(', ')}`)
+    if (server !== undefined && (typeof server !== 'object' || server === null || Array.isArray(server))) throw new RoundParamsError('aggregator.params.server must be a map { kind, lr, … }')
+    return {
+      aggregator: createAggregatorConfig({ ...aggParams, kind: aggregator.name as AggregatorKind }),
+      server: createServerOptimizerConfig((server ?? { kind: 'sgd' }) as { kind: ServerOptimizerKind }),
+      codec: createCodecOptions({ codec: codecName as CodecName, ...(typeof codecParams.fraction === 'number' ? { fraction: codecParams.fraction } : {}) })
+    }
+  } catch (err) {
+    if (err instanceof FedAvgError) throw new RoundParamsError(err.message, { cause: err })
+    throw err
+  }
+}
+
+/**
+ * Reads a received round-open body into a plan, checking it against the community's limits.
+ * @throws RoundParamsError `ERR_ROUNDS_BAD_PARAMS` for an unknown aggregator, optimiser or codec, values out of
+ *   range, or a norm bound above the community's `maxDeltaNorm`.
+ */
+export function planOf (body: RoundOpenBody, community?: Community): RoundPlan {
+  const t = body.train
+  const steps = t.steps
+  if (steps !== undefined && !(Number.isSafeInteger(steps) && (steps as number) >= 1)) throw new RoundParamsError(`train.steps ${String(steps)} must be an integer ≥ 1`)
+  if (!(CLIENT_OPTIMIZERS as readonly string[]).includes(t.optimizer)) throw new RoundParamsError(`train.optimizer ${JSON.stringify(t.optimizer)} is unknown; expected one of ${CLIENT_OPTIMIZERS.join(', ')}`)
+  const momentum = t.momentum
+  if (momentum !== undefined && !(typeof momentum === 'number' && momentum >= 0 && momentum < 1)) throw new RoundParamsError(`train.momentum ${String(momentum)} must be in [0, 1)`)
+  if (community !== undefined && body.normBound > community.policy.maxDeltaNorm) {
+    throw new RoundParamsError(`the round's norm bound ${body.normBound} exceeds the community's maxDeltaNorm ${community.policy.maxDeltaNorm}`)
+  }
+  const optimizer: OptimizerConfig = t.optimizer === 'momentum'
+    ? { name: 'momentum', ...(typeof momentum === 'number' ? { momentum } : {}) }
+    : { name: t.optimizer as 'sgd' | 'adam' }
+  return {
+    round: body.round,
+    base: parseCid(body.base),
+    deadline: body.deadline,
+    quorum: body.quorum,
+    maxContributions: body.maxContributions,
+    normBound: body.normBound,
+    train: {
+      ...(steps === undefined ? { epochs: t.epochs } : { steps: steps as number }),
+      batchSize: t.batchSize,
+      learningRate: t.learningRate,
+      optimizer
+    },
+    ...fedavgConfigs(body.aggregator, body.codec.name, body.codec.params),
+    codecMethod: body.codec
+  }
+}
+
+/** True when two `{ name, params }` methods are the same (compared by their canonical encoding). */
+export function sameMethod (a: { name: string, params: Record<string, unknown> }, b: { name: string, params: Record<string, unknown> }): boolean {
+  return Buffer.from(encodeCanonical(a)).equals(Buffer.from(encodeCanonical(b)))
+}
