@@ -14,6 +14,7 @@ import { BackendError } from '../errors.js'
 import { listTasks } from '../tasks/registry.js'
 import type { Task } from '../tasks/task.js'
 import { tf } from '../tf.js'
+import { installFastCpuConv2DBackpropFilter } from './cpu-kernels.js'
 
 /** The backends this package knows, in preference order. */
 export const BACKEND_ORDER = ['node-gpu', 'node', 'wasm', 'cpu'] as const
@@ -75,6 +76,8 @@ export interface SelectBackendOptions {
   backend?: string
   /** Kernels for training (default) or for inference only. */
   purpose?: BackendPurpose
+  /** Backends to consider when choosing automatically, in preference order (default `BACKEND_ORDER`). */
+  candidates?: readonly BackendId[]
 }
 
 const probes = new Map<BackendId, Promise<BackendStatus>>()
@@ -142,6 +145,11 @@ async function initialise (d: BackendDescriptor, how: string): Promise<BackendSt
   }
 }
 
+function loadCpu (): BackendStatus {
+  installFastCpuConv2DBackpropFilter()
+  return { ...BACKENDS.cpu, available: true, reason: 'built into @tensorflow/tfjs (pure JavaScript; Conv2DBackpropFilter replaced by a flat-indexed loop, see cpu-kernels.ts)' }
+}
+
 function firstLine (s: string): string {
   return s.split('\n')[0].slice(0, 300)
 }
@@ -150,7 +158,7 @@ function probe (id: BackendId): Promise<BackendStatus> {
   let p = probes.get(id)
   if (p === undefined) {
     p = id === 'cpu'
-      ? Promise.resolve({ ...BACKENDS.cpu, available: true, reason: 'built into @tensorflow/tfjs (pure JavaScript)' })
+      ? Promise.resolve(loadCpu())
       : id === 'wasm' ? loadWasm() : loadNative(id)
     probes.set(id, p)
   }
@@ -199,7 +207,11 @@ export async function chooseBackend (task: Task, options: SelectBackendOptions =
     }
     return { task: task.id, purpose, backend: want, tfjsName: s.tfjsName, reason: `${want}: requested explicitly (${s.reason})`, skipped }
   }
-  for (const id of BACKEND_ORDER) {
+  const candidates = options.candidates ?? BACKEND_ORDER
+  for (const id of candidates) {
+    if (!isBackendId(id)) throw new BackendError('ERR_MODEL_UNKNOWN_BACKEND', id, `unknown backend name; expected one of ${BACKEND_ORDER.join(', ')}`)
+  }
+  for (const id of candidates) {
     const s = await probe(id)
     if (!s.available) {
       skipped.push({ backend: id, reason: s.reason })

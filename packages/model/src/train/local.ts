@@ -15,7 +15,7 @@ import { tf } from '../tf.js'
 import { validateWeights } from '../weights.js'
 import type { EvaluateOptions, EvaluateResult, OptimizerConfig, TrainOptions, TrainProgress, TrainResult } from './options.js'
 import { resolveEvalBatchSize, resolveTrainOptions } from './options.js'
-import { assertDataFitsTask, batchTensors, lossAndCorrect, modelWithWeights, readModelWeights } from './model-state.js'
+import { acquireModel, assertDataFitsTask, batchTensors, lossAndCorrect, readModelWeights, releaseModel } from './model-state.js'
 
 /** Long-operation options: cancellation and progress events. */
 export interface TrainRunOptions {
@@ -64,7 +64,7 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
   const selection = await selectBackend(task, { backend: options.backend, purpose: 'train' })
   const ds = await resolveData(task, options.data)
   const lossExamples = options.lossExamples ?? ds.count
-  const model = modelWithWeights(task, options.weights)
+  const model = acquireModel(task, options.weights)
   const optimizer = createOptimizer(o.optimizer, o.learningRate)
   try {
     const before = await lossAndCorrect(task, model, ds, resolveEvalBatchSize(undefined), lossExamples)
@@ -136,7 +136,7 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
     }
   } finally {
     optimizer.dispose()
-    model.dispose()
+    releaseModel(model)
   }
 }
 
@@ -151,11 +151,11 @@ export async function evaluate (options: EvaluateOptions, run: { signal?: AbortS
   checkAborted(run.signal, 'evaluation')
   const selection: BackendSelection = await selectBackend(task, { backend: options.backend, purpose: 'inference' })
   const ds = await resolveData(task, options.data)
-  const model = modelWithWeights(task, options.weights)
+  const model = acquireModel(task, options.weights)
   try {
     const r = await lossAndCorrect(task, model, ds, batchSize)
     return { loss: r.lossSum / r.count, accuracy: r.correct / r.count, count: r.count, backend: selection.backend }
   } finally {
-    model.dispose()
+    releaseModel(model)
   }
 }

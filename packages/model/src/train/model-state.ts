@@ -21,6 +21,39 @@ export function modelWithWeights (task: Task, weights: Weights): tf.LayersModel 
   return model
 }
 
+/** Most idle models kept per task and backend for reuse (building the CNN costs ~160 ms of random init). */
+const MAX_POOLED_MODELS = 2
+const pool = new Map<string, tf.LayersModel[]>()
+const poolKeys = new WeakMap<tf.LayersModel, string>()
+
+/**
+ * A model of `task` holding `weights`, from a per-(task, backend) pool of idle models or freshly built. Return it
+ * with `releaseModel` (never dispose it yourself).
+ * @throws InvalidWeightsError when the weights do not match the task's specs.
+ */
+export function acquireModel (task: Task, weights: Weights): tf.LayersModel {
+  validateWeights(weights)
+  assertSameSpecs(task.weightSpecs, weights.specs, `weights for task ${task.id}`)
+  const key = `${task.id}@${tf.getBackend()}`
+  const model = pool.get(key)?.pop() ?? task.buildModel()
+  poolKeys.set(model, key)
+  setModelWeights(model, weights)
+  return model
+}
+
+/** Returns a model from `acquireModel` to the pool (or disposes it when the pool is full). */
+export function releaseModel (model: tf.LayersModel): void {
+  const key = poolKeys.get(model)
+  if (key === undefined) {
+    model.dispose()
+    return
+  }
+  const idle = pool.get(key) ?? []
+  pool.set(key, idle)
+  if (idle.length < MAX_POOLED_MODELS && !idle.includes(model)) idle.push(model)
+  else model.dispose()
+}
+
 /** Assigns plain weights to a model's variables, in order (shapes already checked against the task). */
 export function setModelWeights (model: tf.LayersModel, weights: Weights): void {
   tf.tidy(() => {

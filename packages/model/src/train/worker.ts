@@ -24,6 +24,7 @@ export interface WorkerRunOptions {
 }
 
 interface Pending {
+  worker: Worker
   resolve: (v: unknown) => void
   reject: (e: Error) => void
   onProgress?: (p: TrainProgress) => void
@@ -86,6 +87,7 @@ export class TrainingWorker {
     const fail = (err: Error): void => {
       if (this.worker === w) this.worker = undefined
       for (const [id, p] of this.pending) {
+        if (p.worker !== w) continue
         this.pending.delete(id)
         p.reject(err)
       }
@@ -101,6 +103,7 @@ export class TrainingWorker {
     const w = this.worker
     this.worker = undefined
     for (const [id, p] of this.pending) {
+      if (p.worker !== w) continue
       this.pending.delete(id)
       p.reject(reason)
     }
@@ -119,6 +122,7 @@ export class TrainingWorker {
       run.signal?.addEventListener('abort', onAbort, { once: true })
       const done = (): void => run.signal?.removeEventListener('abort', onAbort)
       this.pending.set(id, {
+        worker,
         resolve: (v) => { done(); resolve(v) },
         reject: (e) => { done(); reject(e) },
         onProgress: run.onProgress
