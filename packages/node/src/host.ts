@@ -17,6 +17,7 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { DaemonConfig } from './config.js'
 import { BOOTSTRAP_DELAY_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_RPC_OVERHEAD_BYTES } from './constants.js'
 import { PEER_SCORE_THRESHOLDS, peerScoreParams } from './peer-score.js'
+import { sha256Of } from './cid.js'
 
 /** The libp2p services the daemon runs. `dht` is absent when `config.dht.mode` is `off`. */
 export interface HostServices {
@@ -65,6 +66,9 @@ export async function createHost (init: HostInit): Promise<Host> {
       // peer exchange hands out addresses of unscored peers: off unless we run trusted bootstrappers
       doPX: false,
       maxInboundDataLength: GOSSIP_MAX_INBOUND_BYTES,
+      // message id = the entry id's digest (protocol/network.md): the same entry published twice, by
+      // anyone, is one message
+      msgIdFn: (msg) => sha256Of(msg.data),
       scoreParams: peerScoreParams({
         appSpecificScore: init.appSpecificScore,
         ipColocationWhitelist: config.gossip.ipColocationWhitelist,
