@@ -3,10 +3,13 @@
  * serves flipped bytes; an aborted fetch that resumes from its verified chunks; a provider whose chunk table
  * lies; and no provider at all.
  */
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { BLOB_PROTOCOL, blobCid, type CID } from '@swarmtune/wire'
+import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { blobServer, type BlobSource, type BlobStore, type FetchResult } from '@swarmtune/node'
-import { seededBytes, startNode, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+import { blobServer, createDaemon, initDataDir, type BlobSource, type BlobStore, type FetchResult } from '@swarmtune/node'
+import { seededBytes, startNode, tempDir, testConfig, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 const MiB = 1024 * 1024
 
@@ -122,6 +125,49 @@ describe('blob exchange', () => {
       // the first fetcher penalised it too
       expect(fetcher.daemon.reputation.penalty(badId)).toBeGreaterThan(0)
     })
+  })
+
+  it('a fetch interrupted by a daemon restart resumes from the chunks on disk', async () => {
+    const seed = testSeed('resume after restart')
+    const data = seededBytes(seed, 12 * MiB + 99)
+    const provider = await startNode()
+    nodes.push(provider)
+    const cid = await provider.daemon.exchange.put(data)
+    const dir = await tempDir()
+    try {
+      await initDataDir(dir.path, { config: testConfig() })
+      const logger = pino({ level: 'silent' })
+      const first = await createDaemon({ dataDir: dir.path, logger })
+      await first.start()
+      await first.libp2p.dial(provider.daemon.libp2p.getMultiaddrs()[0])
+      const controller = new AbortController()
+      let doneAtAbort = 0
+      await expect(first.exchange.fetch(cid, {
+        signal: controller.signal,
+        onProgress: (evt) => {
+          if (evt.type === 'blob:fetch:chunk' && evt.detail.bytesDone >= 5 * MiB && !controller.signal.aborted) {
+            doneAtAbort = evt.detail.bytesDone
+            controller.abort()
+          }
+        }
+      })).rejects.toMatchObject({ code: 'ERR_NODE_ABORTED' })
+      await first.stop()
+
+      const second = await createDaemon({ dataDir: dir.path, logger })
+      await second.start()
+      try {
+        await second.libp2p.dial(provider.daemon.libp2p.getMultiaddrs()[0])
+        const result = await second.exchange.fetch(cid)
+        expect(result.resumedBytes).toBeGreaterThanOrEqual(doneAtAbort)
+        expect(result.fetchedBytes).toBe(data.length - result.resumedBytes)
+        expect(Buffer.compare(await second.blobs.get(cid), data)).toBe(0)
+        expect(await readdir(join(dir.path, 'blobs', 'partial'))).toEqual([])
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      await dir.cleanup()
+    }
   })
 
   it('a provider whose chunk table does not match the CID is penalised and the fetch completes from an honest one', async () => {

@@ -15,6 +15,24 @@ export function buildProgram (): Command {
   return program
 }
 
+/**
+ * An error as the CLI prints it: `swarmtune: <message> (<code>)`, then, with `debug`, the stack and the
+ * chain of causes (set SWARMTUNE_DEBUG=1). Codes are listed in doc/errors.md.
+ */
+export function formatError (err: unknown, debug = false): string {
+  const e = err as { code?: unknown, message?: unknown, stack?: unknown, cause?: unknown }
+  const message = typeof e?.message === 'string' ? e.message : String(err)
+  const code = typeof e?.code === 'string' ? ` (${e.code})` : ''
+  let out = `swarmtune: ${message}${code}\n`
+  if (!debug) return out
+  if (typeof e?.stack === 'string') out += `${e.stack}\n`
+  for (let cause = e?.cause, depth = 0; cause != null && depth < 8; cause = (cause as { cause?: unknown }).cause, depth++) {
+    const c = cause as { code?: unknown, message?: unknown }
+    out += `caused by: ${typeof c.message === 'string' ? c.message : String(cause)}${typeof c.code === 'string' ? ` (${c.code})` : ''}\n`
+  }
+  return out
+}
+
 export async function main (argv: string[]): Promise<void> {
   const program = buildProgram()
   program.exitOverride()
@@ -25,8 +43,7 @@ export async function main (argv: string[]): Promise<void> {
       process.exitCode = err.exitCode
       return
     }
-    const e = err as { code?: string, message?: string }
-    process.stderr.write(`swarmtune: ${e.message ?? String(err)}${e.code != null ? ` (${e.code})` : ''}\n`)
+    process.stderr.write(formatError(err, process.env.SWARMTUNE_DEBUG != null && process.env.SWARMTUNE_DEBUG !== ''))
     process.exitCode = 1
   }
 }

@@ -14,8 +14,11 @@
 import { decodeCanonical, encodeCanonical, parseCid, type CID } from '@swarmtune/wire'
 import { z } from 'zod'
 import { chunkCount } from './blob-store.js'
+import { BlobProtocolError } from './errors.js'
 import { SHA2_256_BYTES } from './cid.js'
 import { BLOB_MAX_CHUNK_BYTES, BLOB_MAX_CHUNK_HEADER_BYTES, BLOB_MAX_HEADER_BYTES, BLOB_MAX_REQUEST_BYTES, BLOB_MIN_CHUNK_BYTES } from './constants.js'
+
+export { BlobProtocolError }
 
 export type BlobErrorCode = 'not-found' | 'busy' | 'bad-request' | 'corrupt'
 
@@ -56,11 +59,6 @@ const chunkHeaderSchema = z.strictObject({
   length: z.number().int().min(0).max(BLOB_MAX_CHUNK_BYTES)
 })
 
-/** A frame that broke the protocol; the stream is closed and (client side) the peer penalised. */
-export class BlobProtocolError extends Error {
-  override name = 'BlobProtocolError'
-  readonly code = 'ERR_NODE_BLOB_PROTOCOL'
-}
 
 export function encodeRequest (req: BlobRequest): Uint8Array {
   return encodeCanonical(req.op === 'table' ? { op: 'table', cid: req.cid.bytes } : { op: 'chunk', cid: req.cid.bytes, index: req.index })

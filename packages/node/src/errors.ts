@@ -63,6 +63,14 @@ export class BlobFetchError extends NodeError {
   override name = 'BlobFetchError'
 }
 
+/** A peer sent a malformed blob-protocol frame; the stream is closed and (client side) the peer penalised. */
+export class BlobProtocolError extends NodeError {
+  override name = 'BlobProtocolError'
+  constructor (message: string) {
+    super('ERR_NODE_BLOB_PROTOCOL', message)
+  }
+}
+
 /** A long operation was stopped through its `AbortSignal`; what was done so far is kept. */
 export class AbortedError extends NodeError {
   override name = 'AbortError'

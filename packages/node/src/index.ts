@@ -77,6 +77,10 @@ export { acquireLock } from './lock.js'
 
 export {
   NodeError, ConfigError, DataDirError, DaemonLockedError, BlobNotFoundError, BlobCorruptError,
-  BlobTooLargeError, BlobFetchError, AbortedError, ControlError, GossipError
+  BlobTooLargeError, BlobFetchError, BlobProtocolError, AbortedError, ControlError, GossipError
 } from './errors.js'
 export * as constants from './constants.js'
+
+// training rounds: communities, the coordinator and volunteer roles, release verification (doc/rounds.md)
+export * from './rounds/index.js'
+export type { DefaultServicesOptions } from './services/index.js'
