@@ -6,10 +6,9 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BLOB_PROTOCOL, blobCid, type CID } from '@swarmtune/wire'
-import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { blobServer, createDaemon, initDataDir, type BlobSource, type BlobStore, type FetchResult } from '@swarmtune/node'
-import { seededBytes, startNode, tempDir, testConfig, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+import { blobServer, initDataDir, type BlobSource, type BlobStore, type FetchResult } from '@swarmtune/node'
+import { runDaemon, seededBytes, startNode, tempDir, testConfig, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 const MiB = 1024 * 1024
 
@@ -136,9 +135,7 @@ describe('blob exchange', () => {
     const dir = await tempDir()
     try {
       await initDataDir(dir.path, { config: testConfig() })
-      const logger = pino({ level: 'silent' })
-      const first = await createDaemon({ dataDir: dir.path, logger })
-      await first.start()
+      const first = await runDaemon(dir.path)
       await first.libp2p.dial(provider.daemon.libp2p.getMultiaddrs()[0])
       const controller = new AbortController()
       let doneAtAbort = 0
@@ -153,8 +150,7 @@ describe('blob exchange', () => {
       })).rejects.toMatchObject({ code: 'ERR_NODE_ABORTED' })
       await first.stop()
 
-      const second = await createDaemon({ dataDir: dir.path, logger })
-      await second.start()
+      const second = await runDaemon(dir.path)
       try {
         await second.libp2p.dial(provider.daemon.libp2p.getMultiaddrs()[0])
         const result = await second.exchange.fetch(cid)

@@ -5,10 +5,9 @@
  */
 import { connect } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ControlClient, createDaemon, initDataDir, type DaemonEvent } from '@swarmtune/node'
-import { seededBytes, startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+import { runDaemon, seededBytes, startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 /** IPv4/IPv6 addresses of this machine other than loopback. */
 function externalAddresses (): string[] {
@@ -71,18 +70,15 @@ describe('daemon and control API', () => {
     const dir = await tempDir()
     try {
       await initDataDir(dir.path, { config: testConfig() })
-      const logger = pino({ level: 'silent' })
-      const first = await createDaemon({ dataDir: dir.path, logger })
-      await first.start()
+      const first = await runDaemon(dir.path)
       const peerId = first.peerId.toString()
       const data = seededBytes(7, 3 * 1024 * 1024 + 1)
       const cid = await first.exchange.put(data)
-      await expect(createDaemon({ dataDir: dir.path, logger })).rejects.toMatchObject({ code: 'ERR_NODE_LOCKED' })
+      await expect(createDaemon({ dataDir: dir.path })).rejects.toMatchObject({ code: 'ERR_NODE_LOCKED' })
       await first.stop()
       await expect(ControlClient.fromDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING' })
 
-      const second = await createDaemon({ dataDir: dir.path, logger })
-      await second.start()
+      const second = await runDaemon(dir.path)
       try {
         expect(second.peerId.toString()).toBe(peerId)
         expect(second.addresses()[0]).toContain(`/p2p/${peerId}`)

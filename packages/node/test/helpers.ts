@@ -34,13 +34,19 @@ export interface TestNode {
   destroy: () => Promise<void>
 }
 
+/** Starts a daemon on an initialised data folder, with silent logs and a 1 s maintenance interval. */
+export async function runDaemon (dir: string, services?: DaemonInit['services']): Promise<Daemon> {
+  const daemon = await createDaemon({ dataDir: dir, logger: pino({ level: 'silent' }), services, maintenanceIntervalMs: 1_000 })
+  await daemon.start()
+  return daemon
+}
+
 /** Initialises a data folder and starts a daemon on it. */
 export async function startNode (options: { config?: DaemonConfigInit, dir?: string, services?: DaemonInit['services'] } = {}): Promise<TestNode> {
   const tmp = options.dir == null ? await tempDir() : null
   const dir = options.dir ?? (tmp as { path: string }).path
   if (options.dir == null) await initDataDir(dir, { config: testConfig(options.config) })
-  const daemon = await createDaemon({ dataDir: dir, logger: pino({ level: 'silent' }), services: options.services, maintenanceIntervalMs: 1_000 })
-  await daemon.start()
+  const daemon = await runDaemon(dir, options.services)
   let stopped = false
   return {
     daemon,
