@@ -107,7 +107,8 @@ export interface Equivocation {
 /** Draft of an entry to sign with {@link Ledger.sign}: seq, prev, author and community are filled in. */
 export interface EntryDraft<K extends EntryKind = EntryKind> {
   kind: K
-  body: Entry<K>['body']
+  /** The body (protocol/entries.md); may be left out for a checkpoint, whose body is then filled in. */
+  body?: Entry<K>['body']
   /** ms since Unix epoch; default now. */
   ts?: number
 }
@@ -347,7 +348,8 @@ export class Ledger extends EventTarget {
         throw new LedgerArgumentError(`cannot sign a ${draft.kind} entry before the ledger knows its community: store the genesis entry first`)
       }
       const community = draft.kind === 'genesis' ? new Uint8Array(0) : (this.#community as CID).bytes
-      const body = draft.kind === 'checkpoint' && draft.body === undefined ? { length: seq, head: prev } : draft.body
+      if (draft.body === undefined && draft.kind !== 'checkpoint') throw new LedgerArgumentError(`a ${draft.kind} entry needs a body`)
+      const body = draft.body ?? { length: seq, head: prev }
       const unsigned = { v: 1, community, author: key.publicKey.raw, seq, prev, ts: draft.ts ?? Date.now(), kind: draft.kind, body } as unknown as UnsignedEntry
       const signed = await signEntry(unsigned, key)
       const v = await validateEntry(signed.bytes, { community: this.#community })

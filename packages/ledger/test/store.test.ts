@@ -96,7 +96,7 @@ describe('ledger store on LevelDB', () => {
     try {
       const { entries } = await populate(ledger)
       const maintainer = await keyFor(0)
-      const cp = await ledger.sign({ kind: 'checkpoint' } as never, maintainer)
+      const cp = await ledger.sign({ kind: 'checkpoint' }, maintainer)
       expect(cp.entry.body).toMatchObject({ length: cp.entry.seq })
       await expect(ledger.sign({ kind: 'checkpoint', body: { length: 3, head: entries[0].id.bytes } }, maintainer))
         .rejects.toMatchObject({ code: 'ERR_LEDGER_BAD_CHECKPOINT' })
@@ -217,7 +217,7 @@ describe('ledger store verification on open', () => {
     await ledger.close()
     await cp(join(path, 'db'), join(dir, 'db-copy'), { recursive: true })
     const later = await openLedger({ path })
-    await later.sign({ kind: 'checkpoint' } as never, await keyFor(0))
+    await later.sign({ kind: 'checkpoint' }, await keyFor(0))
     await later.close()
     await rm(join(path, 'db'), { recursive: true })
     await cp(join(dir, 'db-copy'), join(path, 'db'), { recursive: true })

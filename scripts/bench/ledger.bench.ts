@@ -1,0 +1,145 @@
+/**
+ * Ledger benchmark (`npm run bench -- ledger`). Figures, each beside a reference measured in the same run:
+ *  - appends/s, batched (256 entries per ingest, no fsync) against raw LevelDB batch puts of the same
+ *    frames and against Ed25519 verification alone (every append validates its entry);
+ *  - appends/s, synced (one entry per fsynced batch) against raw LevelDB single puts with sync;
+ *  - verify-on-open time for 100k entries, in entries/s, against Ed25519 verification alone;
+ *  - sync throughput between two LevelDB stores over an in-memory byte stream, in entries/s, against
+ *    the batched append rate (the receiver's ceiling).
+ * Set SWARMTUNE_BENCH_ENTRIES to change the 100k.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { Level } from 'level'
+import { createPrivateKey, sign } from 'node:crypto'
+import { blobCid, encodeCanonical, signedBytesOf, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
+import { openLedger, syncLedger, type Ledger } from '@swarmtune/ledger'
+import { bodies, fakeCid, keyFor, makeCommunity } from '../../packages/ledger/test/fixtures.js'
+import { duplexPair } from '../../packages/ledger/test/helpers.js'
+
+const ENTRIES = Number(process.env.SWARMTUNE_BENCH_ENTRIES ?? 100_000)
+const AUTHORS = 100
+const SYNC_ENTRIES = Math.min(20_000, ENTRIES)
+const SYNCED_APPENDS = 300
+
+const fmt = (x: number, digits = 3): string => Number(x.toPrecision(digits)).toLocaleString('en-US')
+const line = (area: string, figure: string, value: number, unit: string, ref: string, refValue: number, refUnit: string, goal?: string): void => {
+  process.stdout.write(`${area}: ${figure} = ${fmt(value)} ${unit}  (vs ${ref} = ${fmt(refValue)} ${refUnit}, ratio ${fmt(value / refValue, 2)}${goal === undefined ? '' : `; goal ${goal}`})\n`)
+}
+const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9
+
+/**
+ * `count` contributions spread over AUTHORS volunteer chains, after a genesis, in chain order. Signed with
+ * node:crypto directly (one key object per author) over wire's signed bytes, so that making 100k entries
+ * does not dominate the run; the ledger validates each as usual when it stores them.
+ */
+async function makeEntries (count: number): Promise<{ genesis: SignedEntry, entries: SignedEntry[] }> {
+  const { genesis } = await makeCommunity()
+  const keys: SigningKey[] = await Promise.all(Array.from({ length: AUTHORS }, async (_, i) => await keyFor(i + 1)))
+  const signers = keys.map((k) => createPrivateKey({
+    format: 'jwk',
+    key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from((k as unknown as { raw: Uint8Array }).raw.subarray(0, 32)).toString('base64url'), x: Buffer.from(k.publicKey.raw).toString('base64url') }
+  }))
+  const heads: Array<SignedEntry | undefined> = new Array(AUTHORS)
+  const entries: SignedEntry[] = []
+  const base = fakeCid('release-0')
+  for (let i = 0; i < count; i++) {
+    const a = i % AUTHORS
+    const prev = heads[a]
+    const unsigned = {
+      v: 1, community: genesis.id.bytes, author: keys[a].publicKey.raw, seq: prev === undefined ? 0 : prev.entry.seq + 1,
+      prev: prev === undefined ? null : prev.id.bytes, ts: 1_700_000_000_000 + i, kind: 'contribution' as const,
+      body: bodies.contribution(1 + (i % 50), genesis.id.bytes, base, fakeCid(`blob-${i}`), 10 + (i % 90))
+    }
+    const sig = new Uint8Array(sign(null, signedBytesOf(unsigned as UnsignedEntry), signers[a]))
+    const bytes = encodeCanonical({ ...unsigned, sig })
+    const e = { entry: { ...unsigned, sig }, bytes, id: blobCid(bytes) } as unknown as SignedEntry
+    heads[a] = e
+    entries.push(e)
+  }
+  return { genesis, entries }
+}
+
+async function ingestAll (ledger: Ledger, entries: SignedEntry[], batch: number): Promise<void> {
+  for (let i = 0; i < entries.length; i += batch) {
+    const results = await ledger.ingest(entries.slice(i, i + batch).map((e) => e.bytes))
+    const bad = results.find((r) => r.status !== 'accept')
+    if (bad !== undefined) throw new Error(`bench entry not stored: ${bad.code ?? ''} ${bad.reason ?? ''}`)
+  }
+}
+
+async function ed25519Rate (entries: SignedEntry[]): Promise<number> {
+  const sample = entries.slice(0, 5_000).map((e) => ({ key: publicKeyFromRaw(e.entry.author), data: signedBytesOf(e.entry), sig: e.entry.sig }))
+  const t0 = process.hrtime.bigint()
+  for (const s of sample) if (!(await s.key.verify(s.data, s.sig))) throw new Error('bench signature invalid')
+  return sample.length / seconds(t0)
+}
+
+async function main (): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'swarmtune-ledger-bench-'))
+  try {
+    const t0 = process.hrtime.bigint()
+    const { genesis, entries } = await makeEntries(ENTRIES)
+    process.stdout.write(`# ${ENTRIES} entries over ${AUTHORS} author chains signed in ${fmt(seconds(t0))} s\n`)
+    const verifyRate = await ed25519Rate(entries)
+
+    // Raw LevelDB: the same frames under chain keys, 256 per batch, no fsync.
+    const raw = new Level<string, Uint8Array>(join(dir, 'raw'), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await raw.open()
+    let t = process.hrtime.bigint()
+    for (let i = 0; i < entries.length; i += 256) {
+      await raw.batch(entries.slice(i, i + 256).map((e, j) => ({ type: 'put' as const, key: `e!${i + j}`, value: e.bytes })))
+    }
+    const rawBatchRate = entries.length / seconds(t)
+    t = process.hrtime.bigint()
+    for (let i = 0; i < SYNCED_APPENDS; i++) await raw.put(`s!${i}`, entries[i].bytes, { sync: true } as object)
+    const rawSyncRate = SYNCED_APPENDS / seconds(t)
+    await raw.close()
+
+    // Batched appends into the ledger (this is also the store the open benchmark reopens).
+    const path = join(dir, 'ledger')
+    let ledger = await openLedger({ path, sync: false })
+    await ledger.append(genesis)
+    t = process.hrtime.bigint()
+    await ingestAll(ledger, entries, 256)
+    const batchedRate = entries.length / seconds(t)
+    line('ledger', 'appends, batched (256/batch, no fsync)', batchedRate, 'entries/s', 'raw LevelDB batch put', rawBatchRate, 'entries/s')
+    line('ledger', 'appends, batched (256/batch, no fsync)', batchedRate, 'entries/s', 'Ed25519 verify alone', verifyRate, 'entries/s', '≥ 0.5 of verify')
+    await ledger.close()
+
+    // Synced appends: each entry its own fsynced batch.
+    const synced = await openLedger({ path: join(dir, 'synced') })
+    await synced.append(genesis)
+    t = process.hrtime.bigint()
+    for (const e of entries.slice(0, SYNCED_APPENDS)) await synced.append(e)
+    line('ledger', 'appends, synced (1/batch, fsync)', SYNCED_APPENDS / seconds(t), 'entries/s', 'raw LevelDB put with sync', rawSyncRate, 'puts/s')
+    await synced.close()
+
+    // Verify on open: every chain, signature, head, summary and index of the store.
+    t = process.hrtime.bigint()
+    ledger = await openLedger({ path })
+    const openS = seconds(t)
+    process.stdout.write(`ledger: verify-on-open of ${ledger.size} entries = ${fmt(openS)} s\n`)
+    line('ledger', 'verify-on-open', ledger.size / openS, 'entries/s', 'Ed25519 verify alone', verifyRate, 'entries/s', '≥ 0.5 of verify')
+
+    // Sync: a fresh store fetches SYNC_ENTRIES entries from the full one.
+    const receiver = await openLedger({ path: join(dir, 'receiver'), sync: false })
+    await receiver.append(genesis)
+    const partial = await openLedger({ path: join(dir, 'partial'), sync: false })
+    await partial.append(genesis)
+    await ingestAll(partial, entries.slice(0, SYNC_ENTRIES), 256)
+    const [x, y] = duplexPair()
+    t = process.hrtime.bigint()
+    const [report] = await Promise.all([syncLedger(receiver, x), syncLedger(partial, y)])
+    const syncRate = report.appended / seconds(t)
+    if (report.appended !== SYNC_ENTRIES) throw new Error(`sync moved ${report.appended} entries, expected ${SYNC_ENTRIES}`)
+    line('ledger', `sync throughput (${SYNC_ENTRIES} entries, LevelDB to LevelDB, in-memory stream)`, syncRate, 'entries/s', 'batched appends', batchedRate, 'entries/s', '≥ 0.7 of appends')
+    await Promise.all([ledger.close(), receiver.close(), partial.close()])
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+await main()
