@@ -1,5 +1,205 @@
-import type { Command } from 'commander'
+import { writeFile } from 'node:fs/promises'
+import cliProgress from 'cli-progress'
+import { InvalidArgumentError, Option, type Command } from 'commander'
+import {
+  AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS, type AggregatorKind, type CodecName, type ServerOptimizerKind
+} from '@swarmtune/fedavg'
+import {
+  ATTACK_KINDS, createSimulationOptions, PARTITION_SCHEMES, roundsToCsv, runSimulation, SIMULATION_DEFAULTS,
+  type AttackKind, type PartitionScheme, type RoundRecord, type SimulationInit, type SimulationResult
+} from '../simulate/index.js'
+import { SIM_TARGET_ACCURACY } from '../simulate/constants.js'
+
+function int (value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${value} is not an integer.`)
+  return n
+}
+
+function num (value: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${value} is not a number.`)
+  return n
+}
+
+/** An accuracy as 0.97, 97 or 97%. */
+function accuracy (value: string): number {
+  const n = num(value.endsWith('%') ? value.slice(0, -1) : value)
+  return value.endsWith('%') || n > 1 ? n / 100 : n
+}
+
+interface SimulateFlags {
+  task: string
+  clients: number
+  fraction: number
+  epochs: number
+  batchSize: number
+  lr: number
+  partition: PartitionScheme
+  alpha: number
+  aggregator: AggregatorKind
+  trimBeta?: number
+  clipNorm?: number
+  krumF?: number
+  krumM?: number
+  ccTau?: number
+  ccIterations?: number
+  serverOpt: ServerOptimizerKind
+  serverLr?: number
+  serverMomentum?: number
+  nesterov?: boolean
+  codec: CodecName
+  topk?: number
+  errorFeedback: boolean
+  rounds?: number
+  target?: number
+  maxRounds: number
+  seed: number
+  trainExamples: number
+  testExamples: number
+  maxNorm?: number
+  attack?: AttackKind
+  attackFraction?: number
+  attackScale?: number
+  backend?: string
+  csv?: string
+  json?: boolean
+}
+
+const drop = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+
+/** Command-line flags → simulation options (validated by `createSimulationOptions`). */
+export function optionsFromFlags (f: SimulateFlags): SimulationInit {
+  return {
+    task: f.task,
+    clients: f.clients,
+    fraction: f.fraction,
+    epochs: f.epochs,
+    batchSize: f.batchSize,
+    learningRate: f.lr,
+    partition: f.partition,
+    alpha: f.alpha,
+    aggregator: {
+      kind: f.aggregator,
+      ...drop({ beta: f.trimBeta, clipNorm: f.clipNorm, byzantine: f.krumF, select: f.krumM, tau: f.ccTau, iterations: f.ccIterations })
+    },
+    serverOptimizer: { kind: f.serverOpt, ...drop({ lr: f.serverLr, momentum: f.serverMomentum, nesterov: f.nesterov }) },
+    codec: { codec: f.codec, ...drop({ fraction: f.topk }) },
+    errorFeedback: f.errorFeedback,
+    rounds: f.rounds,
+    target: f.rounds === undefined ? (f.target ?? SIM_TARGET_ACCURACY) : f.target,
+    maxRounds: f.maxRounds,
+    seed: f.seed,
+    trainExamples: f.trainExamples,
+    testExamples: f.testExamples,
+    maxNorm: f.maxNorm,
+    attack: f.attack === undefined ? undefined : { kind: f.attack, ...drop({ fraction: f.attackFraction, scale: f.attackScale }) },
+    backend: f.backend
+  }
+}
+
+function roundLine (r: RoundRecord): string {
+  const codes = Object.entries(r.rejectionCodes).map(([c, n]) => `${n}× ${c}`).join(', ')
+  return `round ${String(r.round).padStart(4)}  accuracy ${(100 * r.accuracy).toFixed(2).padStart(6)}%  test loss ${r.testLoss.toFixed(4)}  ` +
+    `accepted ${r.accepted}/${r.selected}${codes !== '' ? ` (${codes})` : ''}${r.status === 'no-update' ? '  no update' : ''}  ${r.seconds.toFixed(1)} s`
+}
+
+function summary (result: SimulationResult): string {
+  const o = result.options
+  const target = o.target === undefined
+    ? ''
+    : result.roundsToTarget !== undefined
+      ? `reached ${(100 * o.target).toFixed(1)}% test accuracy in ${result.roundsToTarget} rounds`
+      : `did not reach ${(100 * o.target).toFixed(1)}% in ${result.rounds.length} rounds`
+  return [
+    `${o.task}, K=${o.clients} C=${o.fraction} E=${o.epochs} B=${o.batchSize} lr=${o.learningRate}, ${o.partition}, ` +
+      `aggregator ${o.aggregator.kind}, server ${o.serverOptimizer.kind} (lr ${o.serverOptimizer.lr}), codec ${o.codec.codec}` +
+      (o.attack !== undefined ? `, attack ${o.attack.kind} by ${result.attackers.length} clients` : ''),
+    `${target}${target !== '' ? '; ' : ''}final accuracy ${(100 * result.finalAccuracy).toFixed(2)}%, ${result.rounds.length} rounds in ${result.seconds.toFixed(0)} s on ${result.backend || 'no backend'}`
+  ].join('\n')
+}
 
 /** Adds `swarmtune simulate` to the program. */
-export function register (_program: Command): void {
+export function register (program: Command): void {
+  const d = SIMULATION_DEFAULTS
+  program
+    .command('simulate')
+    .description('In-process federated training on partitioned MNIST: accuracy per round, rounds to a target accuracy, CSV')
+    .option('--task <id>', 'model task (mnist-2nn, mnist-cnn)', d.task)
+    .option('-K, --clients <n>', 'number of clients K', int, d.clients)
+    .option('-C, --fraction <c>', 'fraction of clients per round C', num, d.fraction)
+    .option('-E, --epochs <n>', 'local epochs E', int, d.epochs)
+    .option('-B, --batch-size <n>', 'local batch size B', int, d.batchSize)
+    .option('--lr <eta>', 'client learning rate', num, d.learningRate)
+    .addOption(new Option('--partition <scheme>', 'how MNIST is split among clients').choices(PARTITION_SCHEMES).default(d.partition))
+    .option('--alpha <a>', 'Dirichlet concentration (partition dirichlet)', num, d.alpha)
+    .addOption(new Option('--aggregator <kind>', 'how deltas are merged').choices(AGGREGATOR_KINDS).default('fedavg'))
+    .option('--trim-beta <b>', 'trimmed-mean: share trimmed at each end', num)
+    .option('--clip-norm <c>', 'norm-clip: L2 bound each delta is scaled to', num)
+    .option('--krum-f <f>', 'krum: Byzantine clients tolerated', int)
+    .option('--krum-m <m>', 'krum: deltas kept (Multi-Krum when > 1)', int)
+    .option('--cc-tau <t>', 'centered-clip: clipping radius (default adaptive)', num)
+    .option('--cc-iterations <n>', 'centered-clip: iterations', int)
+    .addOption(new Option('--server-opt <kind>', 'server (outer) optimiser').choices(SERVER_OPTIMIZER_KINDS).default('sgd'))
+    .option('--server-lr <eta>', 'server learning rate (default: 1 for sgd, 0.7 for momentum, 0.01 for adam/yogi)', num)
+    .option('--server-momentum <mu>', 'server momentum (default 0.9)', num)
+    .option('--no-nesterov', 'momentum: heavy-ball FedAvgM instead of Nesterov')
+    .addOption(new Option('--codec <name>', 'delta codec').choices(CODEC_NAMES).default('fp32'))
+    .option('--topk <fraction>', 'topk-int8: share of coordinates kept', num)
+    .option('--no-error-feedback', 'lossy codecs: drop the compression residual instead of carrying it')
+    .option('--rounds <n>', 'run exactly this many rounds', int)
+    .option('--target <accuracy>', 'stop at this test accuracy (0.97, 97 or 97%; default 97% when --rounds is not given)', accuracy)
+    .option('--max-rounds <n>', 'round cap when running to a target', int, d.maxRounds)
+    .option('--seed <n>', 'seed of partition, sampling, batches and initial weights', int, d.seed)
+    .option('--train-examples <n>', 'use the first n MNIST training examples', int, d.trainExamples)
+    .option('--test-examples <n>', 'measure accuracy on the first n MNIST test examples', int, d.testExamples)
+    .option('--max-norm <n>', 'reject deltas whose L2 norm exceeds n', num)
+    .addOption(new Option('--attack <kind>', 'make a share of the clients Byzantine').choices(ATTACK_KINDS))
+    .option('--attack-fraction <f>', 'share of clients that attack (default 0.3)', num)
+    .option('--attack-scale <s>', 'sign-flip multiplier / noise std relative to the honest delta (default 10)', num)
+    .option('--backend <id>', 'tfjs backend (cpu, wasm, node, node-gpu); chosen automatically when absent')
+    .option('--csv <file>', 'write the per-round table to this CSV file')
+    .option('--json', 'print the result as JSON instead of text')
+    .action(async (flags: SimulateFlags, cmd: Command) => {
+      const options = createSimulationOptions(optionsFromFlags(flags))
+      const out = (s: string): void => { process.stdout.write(s + '\n') }
+      const tty = process.stderr.isTTY === true && flags.json !== true
+      const bars = new cliProgress.MultiBar({
+        stream: process.stderr,
+        format: 'round {round} |{bar}| {percentage}% | client {client}/{perRound} | accuracy {accuracy}',
+        hideCursor: true,
+        clearOnComplete: true
+      }, cliProgress.Presets.shades_classic)
+      const total = options.rounds ?? options.maxRounds
+      let bar: cliProgress.SingleBar | undefined
+      const controller = new AbortController()
+      const onSigint = (): void => controller.abort(new Error('interrupted'))
+      process.once('SIGINT', onSigint)
+      let lastAccuracy = '–'
+      try {
+        const result = await runSimulation(options, {
+          signal: controller.signal,
+          onStart: ({ perRound }) => {
+            if (tty) bar = bars.create(total, 0, { round: 1, client: 0, perRound, accuracy: lastAccuracy })
+          },
+          onClient: (round, done, perRound) => bar?.update(round - 1 + done / perRound, { round, client: done, perRound, accuracy: lastAccuracy }),
+          onRound: (r) => {
+            lastAccuracy = `${(100 * r.accuracy).toFixed(2)}%`
+            bar?.update(r.round, { accuracy: lastAccuracy })
+            if (flags.json === true) return
+            if (tty && process.stdout.isTTY === true) bars.log(roundLine(r) + '\n')
+            else out(roundLine(r))
+          }
+        })
+        bars.stop()
+        if (flags.csv !== undefined) await writeFile(flags.csv, roundsToCsv(result.rounds))
+        if (flags.json === true) out(JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2))
+        else out(summary(result) + (flags.csv !== undefined ? `\nwrote ${result.rounds.length} rounds to ${flags.csv}` : ''))
+      } finally {
+        bars.stop()
+        process.removeListener('SIGINT', onSigint)
+      }
+      void cmd
+    })
 }
