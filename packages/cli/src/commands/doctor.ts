@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { probeBackends, type BackendReport } from '@swarmtune/model'
 import {
   checkReachability, ControlClient, defaultDataDir, openDataDir, portFree, scopeOf, tcpTarget,
   type DaemonConfig, type DaemonStatus
@@ -28,35 +29,30 @@ function nodeCheck (): Check {
     : { name: 'node', status: 'fail', detail: `Node.js ${process.versions.node} is too old: ${MIN_NODE_MAJOR} or newer is required (run through npm, which uses the pinned runtime)` }
 }
 
-/** Probes training backends through `@swarmtune/model`'s `probeBackends()`. */
-async function backendsCheck (): Promise<Check> {
-  let probe: (() => Promise<unknown>) | undefined
+/**
+ * Training backends through `probeBackends()` of `@swarmtune/model`: one line per backend (available or
+ * why not), then per task the backend training would use. No backend able to train a task is a failure.
+ */
+async function backendChecks (): Promise<Check[]> {
+  let report: BackendReport
   try {
-    const model = await import('@swarmtune/model') as { probeBackends?: () => Promise<unknown> }
-    probe = model.probeBackends
+    report = await probeBackends()
   } catch (err) {
-    return { name: 'backends', status: 'fail', detail: `cannot load @swarmtune/model: ${(err as Error).message}` }
+    return [{ name: 'backends', status: 'fail', detail: `backend probe failed: ${(err as Error).message}` }]
   }
-  if (typeof probe !== 'function') return { name: 'backends', status: 'info', detail: 'this build has no backend probe' }
-  try {
-    const result = await probe()
-    return { name: 'backends', status: 'ok', detail: describeBackends(result), data: result }
-  } catch (err) {
-    return { name: 'backends', status: 'fail', detail: `backend probe failed: ${(err as Error).message}` }
+  const checks: Check[] = report.backends.map((b) => ({
+    name: 'backend',
+    status: b.available ? 'ok' : 'info',
+    detail: `${b.id} (${b.package}): ${b.available ? 'available' : 'unavailable'} — ${b.reason}`,
+    data: b
+  }))
+  for (const choice of report.choices) {
+    if (choice.purpose !== 'train') continue
+    checks.push(choice.backend == null
+      ? { name: 'training', status: 'fail', detail: `task ${choice.task}: no backend can train it — ${choice.reason}`, data: choice }
+      : { name: 'training', status: 'ok', detail: `task ${choice.task}: ${choice.backend} — ${choice.reason}`, data: choice })
   }
-}
-
-/** A line for whatever shape the probe returns: a list of `{ name, available, … }` or an object with such a list. */
-function describeBackends (result: unknown): string {
-  const r = result as { backends?: unknown, selected?: unknown, chosen?: unknown } | unknown[]
-  const list = Array.isArray(r) ? r : Array.isArray(r?.backends) ? r.backends : null
-  if (list == null) return JSON.stringify(result)
-  const names = list.map((b) => {
-    const x = b as { name?: string, available?: boolean, reason?: string }
-    return `${x.name ?? '?'} ${x.available === false ? `(unavailable${x.reason != null ? `: ${x.reason}` : ''})` : '(available)'}`
-  })
-  const chosen = Array.isArray(r) ? undefined : (r.selected ?? r.chosen)
-  return `${names.join(', ')}${chosen != null ? `; chosen: ${typeof chosen === 'string' ? chosen : JSON.stringify(chosen)}` : ''}`
+  return checks
 }
 
 async function runChecks (flags: DoctorFlags): Promise<Check[]> {
@@ -120,7 +116,7 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
     }
   }
 
-  checks.push(await backendsCheck())
+  checks.push(...await backendChecks())
   return checks
 }
 
