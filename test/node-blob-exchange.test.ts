@@ -189,6 +189,32 @@ describe('blob exchange', () => {
     expect(result.providers.map((p) => p.peer)).toEqual([honest.daemon.peerId.toString()])
   })
 
+  it('fetches many blobs from many providers at once, within the concurrent-fetch limit', async () => {
+    const seed = testSeed('many blobs')
+    const providers = await Promise.all([startNode(), startNode(), startNode()])
+    const fetcher = await startNode({ config: { blobs: { concurrentFetches: 2 } } })
+    nodes.push(...providers, fetcher)
+    const blobs = Array.from({ length: 6 }, (_, i) => seededBytes(seed + i, (i === 0 ? 6 : 1) * MiB + i * 100_003))
+    // each provider holds two of the blobs, and one blob is held by all three
+    const cids = await Promise.all(blobs.map(async (b, i) => await providers[i % 3].daemon.exchange.put(b)))
+    for (const p of providers) await p.daemon.exchange.put(blobs[0])
+    await connectAll(fetcher, providers)
+    let running = 0
+    let maxRunning = 0
+    fetcher.daemon.events.subscribe((e) => {
+      if (e.type === 'blob:fetch:start') maxRunning = Math.max(maxRunning, ++running)
+      if (e.type === 'blob:fetch:done' || e.type === 'blob:fetch:failed') running--
+    })
+    const results = await fetcher.daemon.exchange.fetchMany(cids)
+    for (const [i, cid] of cids.entries()) {
+      expect(Buffer.compare(await fetcher.daemon.blobs.get(cid), blobs[i])).toBe(0)
+      expect(results[i].size).toBe(blobs[i].length)
+    }
+    // the blob every provider has came from more than one of them
+    expect(results[0].providers.length).toBeGreaterThan(1)
+    expect(maxRunning).toBe(2)
+  })
+
   it('a fetch nobody can serve fails with ERR_NODE_BLOB_NO_PROVIDERS', async () => {
     const [a, b] = await Promise.all([startNode(), startNode()])
     nodes.push(a, b)
