@@ -16,7 +16,7 @@ import { RECONNECT_INTERVAL_MS } from './constants.js'
 import { ControlApi } from './control-api.js'
 import { coreRoutes } from './core-routes.js'
 import { openDataDir, writeFileAtomic, type DataDir } from './data-dir.js'
-import { errorRecord } from './errors.js'
+import { DaemonLockedError, errorRecord } from './errors.js'
 import { EventBus } from './events.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host } from './host.js'
@@ -125,6 +125,7 @@ export class Daemon implements DaemonComponents {
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly cleanup: Array<() => void> = []
   private started = false
+  private stopped = false
 
   private constructor (
     readonly dataDir: DataDir,
@@ -185,6 +186,7 @@ export class Daemon implements DaemonComponents {
    */
   async start (): Promise<void> {
     if (this.started) return
+    if (this.stopped) throw new DaemonLockedError('this daemon was stopped and released its data folder; create a new one with createDaemon() to run again')
     this.started = true
     this.startedAt = Date.now()
     try {
@@ -212,6 +214,8 @@ export class Daemon implements DaemonComponents {
 
   /** Stops everything in reverse order, removes `daemon.json` and releases the data folder. */
   async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
     this.events.emit('daemon:stopping', {})
     for (const t of this.timers.splice(0)) clearInterval(t)
     for (const f of this.cleanup.splice(0)) f()

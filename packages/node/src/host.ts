@@ -11,7 +11,7 @@ import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } 
 import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { LIMITS } from '@swarmtune/wire'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { DaemonConfig } from './config.js'
@@ -49,7 +49,7 @@ export const GOSSIP_MAX_INBOUND_BYTES = LIMITS.maxFrameBytes + GOSSIP_RPC_OVERHE
 /** Builds (does not start) the libp2p node. */
 export async function createHost (init: HostInit): Promise<Host> {
   const { config } = init
-  const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
   if (config.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: config.bootstrap, timeout: BOOTSTRAP_DELAY_MS }))
   if (config.mdns) peerDiscovery.push(mdns())
 
