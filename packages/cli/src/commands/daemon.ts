@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { createDaemon, defaultDataDir, defaultServices, type DaemonConfigInit, type DhtMode } from '@swarmtune/node'
 
@@ -9,6 +10,7 @@ interface DaemonFlags {
   dht?: DhtMode
   controlPort?: number
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  community?: string
 }
 
 function port (value: string): number {
@@ -33,6 +35,7 @@ export function register (program: Command): void {
     .addOption(new Option('--dht <mode>', 'DHT participation for this run').choices(['auto', 'server', 'client', 'off']))
     .option('--control-port <port>', 'control API port for this run', port)
     .addOption(new Option('--log-level <level>', 'log level for this run').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--community <genesis file>', 'join the community this genesis file creates (instead of "community" in rounds.json)')
     .action(async (flags: DaemonFlags) => {
       const overrides: DaemonConfigInit = {}
       if (flags.listen != null) overrides.listen = flags.listen
@@ -41,7 +44,7 @@ export function register (program: Command): void {
       if (flags.dht != null) overrides.dht = { mode: flags.dht }
       if (flags.controlPort != null) overrides.control = { port: flags.controlPort }
       if (flags.logLevel != null) overrides.log = { level: flags.logLevel }
-      const daemon = await createDaemon({ dataDir: flags.dataDir, config: overrides, services: defaultServices() })
+      const daemon = await createDaemon({ dataDir: flags.dataDir, config: overrides, services: defaultServices({ rounds: { community: flags.community === undefined ? undefined : resolve(flags.community) } }) })
       await daemon.start()
       await new Promise<void>((resolve) => {
         let stopping = false

@@ -1,5 +1,218 @@
-import type { Command } from 'commander'
+import { InvalidArgumentError, Option, type Command } from 'commander'
+import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtune/fedavg'
+import { CLIENT_OPTIMIZERS, ControlClient, defaultDataDir, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
+
+interface CommonFlags {
+  dataDir: string
+  json?: boolean
+}
+
+interface StartFlags extends CommonFlags {
+  steps?: number
+  epochs?: number
+  batchSize?: number
+  lr?: number
+  optimizer?: typeof CLIENT_OPTIMIZERS[number]
+  momentum?: number
+  duration?: number
+  quorum?: number
+  maxContributions?: number
+  aggregator?: string
+  aggregatorParam?: Array<[string, number]>
+  server?: string
+  serverLr?: number
+  serverMomentum?: number
+  codec?: string
+  topkFraction?: number
+  normBound?: number
+  wait?: boolean
+}
+
+/** Longest single wait request; `--wait` repeats it until the round closes. */
+const WAIT_SLICE_MS = 30_000
+
+export const out = (text: string): void => { process.stdout.write(text) }
+
+/** Prints `value` as JSON with `--json`, otherwise as `text(value)`. */
+export function show<T> (json: boolean | undefined, value: T, text: (v: T) => string): void {
+  out(json === true ? JSON.stringify(value, null, 2) + '\n' : text(value))
+}
+
+/** Aligned text columns. */
+export function table (columns: string[], rows: unknown[][]): string {
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => String(r[i] ?? '').length)))
+  const line = (cells: unknown[]): string => cells.map((cell, i) => String(cell ?? '').padEnd(widths[i])).join('  ').trimEnd() + '\n'
+  return line(columns) + rows.map(line).join('')
+}
+
+/** A long id shortened for tables. */
+export const short = (s: unknown, n = 12): string => typeof s === 'string' && s.length > n + 1 ? `${s.slice(0, n)}…` : String(s ?? '-')
+
+/** `--data-dir` and `--json`, shared by the rounds and release commands. */
+export function common (cmd: Command): Command {
+  return cmd
+    .option('-d, --data-dir <path>', 'data folder of the running daemon (env SWARMTUNE_HOME)', defaultDataDir())
+    .option('--json', 'print JSON instead of text')
+}
+
+export const positiveInt = (what: string) => (value: string): number => {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be an integer ≥ 1, got ${value}`)
+  return n
+}
+
+export const positiveNumber = (what: string) => (value: string): number => {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a number > 0, got ${value}`)
+  return n
+}
+
+/** A duration: a number with an optional unit ms, s (default), m or h → ms. */
+export function duration (value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim())
+  if (m === null) throw new InvalidArgumentError(`${value} is not a duration; write e.g. 90, 90s, 2m or 1500ms`)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] as number
+  return Math.round(Number(m[1]) * unit)
+}
+
+function keyValue (value: string, previous: Array<[string, number]> = []): Array<[string, number]> {
+  const m = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/.exec(value)
+  if (m === null || !Number.isFinite(Number(m[2]))) throw new InvalidArgumentError(`${value} is not name=number (e.g. beta=0.1)`)
+  return [...previous, [m[1], Number(m[2])]]
+}
+
+/** The round parameters the flags ask for (unset flags are left to the daemon's defaults). */
+export function paramsOf (f: StartFlags): RoundParamsInit {
+  const p: Record<string, unknown> = {}
+  const set = (k: string, v: unknown): void => { if (v !== undefined) p[k] = v }
+  set('steps', f.steps)
+  set('epochs', f.epochs)
+  set('batchSize', f.batchSize)
+  set('learningRate', f.lr)
+  set('optimizer', f.optimizer)
+  set('momentum', f.momentum)
+  set('durationMs', f.duration)
+  set('quorum', f.quorum)
+  set('maxContributions', f.maxContributions)
+  set('normBound', f.normBound)
+  if (f.aggregator !== undefined || f.aggregatorParam !== undefined) p.aggregator = { kind: f.aggregator ?? 'fedavg', ...Object.fromEntries(f.aggregatorParam ?? []) }
+  if (f.server !== undefined || f.serverLr !== undefined || f.serverMomentum !== undefined) {
+    p.server = { kind: f.server ?? 'sgd', ...(f.serverLr === undefined ? {} : { lr: f.serverLr }), ...(f.serverMomentum === undefined ? {} : { momentum: f.serverMomentum }) }
+  }
+  if (f.codec !== undefined) p.codec = { codec: f.codec, ...(f.topkFraction === undefined ? {} : { fraction: f.topkFraction }) }
+  return p as RoundParamsInit
+}
+
+const time = (ms: number | undefined): string => ms === undefined ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+const seconds = (ms: number | undefined): string => ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`
+const accuracy = (m: Record<string, unknown> | undefined): string => typeof m?.accuracy === 'number' ? `${(m.accuracy * 100).toFixed(2)} %` : '-'
+
+/** A round in full: parameters, contributions with verdicts, release, timing. */
+export function renderRound (r: RoundDetail): string {
+  const t = r.train
+  const lines = [
+    `round ${r.round} — ${r.state}${r.outcome === undefined ? '' : ` (${r.outcome})`}${r.phase === undefined ? '' : `, coordinator phase ${r.phase}`}`,
+    `  round-open   ${r.roundOpen} by ${r.coordinator}`,
+    `  opened       ${time(r.openedAt)}   deadline ${time(r.deadline)}${r.closedAt === undefined ? '' : `   closed ${time(r.closedAt)}`}`,
+    `  base         ${r.base}`,
+    `  training     ${t.steps !== undefined ? `${String(t.steps)} steps` : `${String(t.epochs)} epoch(s)`}, batch ${String(t.batchSize)}, lr ${String(t.learningRate)}, ${String(t.optimizer)}`,
+    `  merge        ${r.aggregator.name} ${JSON.stringify(r.aggregator.params)}, codec ${r.codec.name}, norm bound ${r.normBound}, quorum ${r.quorum}, max ${r.maxContributions}`,
+    ...(r.reason === undefined ? [] : [`  outcome      ${r.reason}`]),
+    ...(r.release === undefined ? [] : [`  release      ${r.release.manifest} (entry ${r.release.entry}), test accuracy ${accuracy(r.release.metrics)}`]),
+    `  timing       wall ${seconds(r.timing.wallMs)}, slowest training ${seconds(r.timing.slowestTrainMs)}, overhead ${seconds(r.timing.overheadMs)}; ${r.timing.bytes} delta bytes`,
+    `  contributions ${r.counts.contributions}: ${r.counts.accepted} accepted, ${r.counts.rejected} rejected, ${r.counts.pending} pending`
+  ]
+  let text = lines.join('\n') + '\n'
+  if (r.contributions.length > 0) {
+    text += '\n' + table(['contribution', 'peer', 'samples', 'loss before→after', 'train', 'bytes', 'verdict', 'reason'], r.contributions.map((c) => [
+      short(c.id, 16), short(c.peer, 16), c.samples, `${c.lossBefore.toFixed(3)}→${c.lossAfter.toFixed(3)}`, seconds(c.trainMs), c.blobBytes ?? '-',
+      c.verdict === undefined ? 'pending' : c.verdict.accepted ? 'accepted' : c.verdict.code, c.verdict?.accepted === false ? c.verdict.reason.slice(0, 80) : ''
+    ]))
+  }
+  if ((r.networkRejections ?? []).length > 0) {
+    text += '\nrefused on the network while open:\n' + table(['time', 'from', 'code', 'reason'], (r.networkRejections ?? []).map((n) => [time(n.ts), short(n.from, 16), n.code, n.reason.slice(0, 80)]))
+  }
+  return text
+}
+
+/** One line per round. */
+export function renderRounds (rounds: RoundView[]): string {
+  return table(['round', 'state', 'outcome', 'contributions', 'accepted', 'accuracy', 'wall', 'overhead', 'release'], rounds.map((r) => [
+    r.round, r.state, r.outcome ?? '-', r.counts.contributions, r.counts.accepted, accuracy(r.release?.metrics), seconds(r.timing.wallMs), seconds(r.timing.overheadMs), short(r.release?.manifest, 16)
+  ])) + `${rounds.length} round(s)\n`
+}
+
+/** Waits (through repeated long polls) until round `round` closes. */
+async function waitClosed (client: ControlClient, round: number): Promise<RoundDetail> {
+  while (true) {
+    const r = await client.request<RoundDetail>('GET', `/v1/rounds/${round}?waitMs=${WAIT_SLICE_MS}`, undefined, { timeoutMs: WAIT_SLICE_MS + 30_000 })
+    if (r.state === 'closed') return r
+  }
+}
 
 /** Adds `swarmtune round` to the program. */
-export function register (_program: Command): void {
+export function register (program: Command): void {
+  const round = program
+    .command('round')
+    .description('open, follow and cancel training rounds (through the running daemon; opening needs a maintainer\'s daemon)')
+
+  common(round.command('start'))
+    .description('open the next round on the newest release; volunteers train and contribute until the deadline')
+    .option('--steps <n>', 'local optimizer steps per volunteer (instead of epochs)', positiveInt('--steps'))
+    .option('--epochs <n>', 'local epochs E (default 1)', positiveInt('--epochs'))
+    .option('--batch-size <n>', 'local batch size B (default 10)', positiveInt('--batch-size'))
+    .option('--lr <rate>', 'client learning rate η (default 0.05)', positiveNumber('--lr'))
+    .addOption(new Option('--optimizer <name>', 'client optimizer (default sgd)').choices([...CLIENT_OPTIMIZERS]))
+    .option('--momentum <m>', 'client momentum (optimizer momentum)', Number)
+    .option('--duration <time>', 'time from opening to deadline, e.g. 90s or 2m (default 2m)', duration)
+    .option('--quorum <n>', 'accepted contributions needed for a release (default 1)', positiveInt('--quorum'))
+    .option('--max-contributions <n>', 'most contributions; the round closes early once this many volunteers contributed', positiveInt('--max-contributions'))
+    .addOption(new Option('--aggregator <kind>', 'aggregator (default fedavg)').choices([...AGGREGATOR_KINDS]))
+    .option('--aggregator-param <name=value>', 'aggregator parameter, e.g. beta=0.1 (repeatable)', keyValue)
+    .addOption(new Option('--server <kind>', 'server optimiser (default sgd, i.e. plain FedAvg)').choices([...SERVER_OPTIMIZER_KINDS]))
+    .option('--server-lr <rate>', 'server learning rate', positiveNumber('--server-lr'))
+    .option('--server-momentum <m>', 'server momentum (server optimiser momentum)', Number)
+    .addOption(new Option('--codec <name>', 'delta codec volunteers use (default fp32)').choices([...CODEC_NAMES]))
+    .option('--topk-fraction <f>', 'share of coordinates topk-int8 keeps', positiveNumber('--topk-fraction'))
+    .option('--norm-bound <n>', 'largest accepted delta L2 norm (default the community\'s maxDeltaNorm)', positiveNumber('--norm-bound'))
+    .option('--wait', 'wait until the round closes, then print it')
+    .action(async (flags: StartFlags) => {
+      const client = await ControlClient.fromDataDir(flags.dataDir)
+      let r = await client.request<RoundDetail>('POST', '/v1/rounds', { params: paramsOf(flags) }, { timeoutMs: 120_000 })
+      if (flags.wait !== true) {
+        show(flags.json, r, (v) => `opened round ${v.round} (${v.roundOpen}), deadline ${time(v.deadline)}\nfollow it with \`swarmtune round status ${v.round}\`\n`)
+        return
+      }
+      if (flags.json !== true) out(`opened round ${r.round} (${r.roundOpen}), deadline ${time(r.deadline)}; waiting for it to close…\n`)
+      r = await waitClosed(client, r.round)
+      show(flags.json, r, renderRound)
+    })
+
+  common(round.command('status'))
+    .description('one round in full: parameters, contributions with their verdicts, release, timing')
+    .argument('[round]', 'round number or "latest"', 'latest')
+    .option('--wait', 'wait until the round closes first')
+    .action(async (which: string, flags: CommonFlags & { wait?: boolean }) => {
+      const client = await ControlClient.fromDataDir(flags.dataDir)
+      let r = await client.request<RoundDetail>('GET', `/v1/rounds/${encodeURIComponent(which)}`)
+      if (flags.wait === true && r.state !== 'closed') r = await waitClosed(client, r.round)
+      show(flags.json, r, renderRound)
+    })
+
+  common(round.command('list'))
+    .description('every round: outcome, contributions, accuracy of its release, wall time and coordination overhead')
+    .action(async (flags: CommonFlags) => {
+      const client = await ControlClient.fromDataDir(flags.dataDir)
+      show(flags.json, await client.request<RoundView[]>('GET', '/v1/rounds'), renderRounds)
+    })
+
+  common(round.command('cancel'))
+    .description('cancel an open round this daemon coordinates: its contributions are rejected and no release is made')
+    .argument('[round]', 'round number or "latest"', 'latest')
+    .option('--reason <text>', 'why, recorded in the round-close entry')
+    .action(async (which: string, flags: CommonFlags & { reason?: string }) => {
+      const client = await ControlClient.fromDataDir(flags.dataDir)
+      const r = await client.request<RoundDetail>('POST', `/v1/rounds/${encodeURIComponent(which)}/cancel`, { reason: flags.reason }, { timeoutMs: 120_000 })
+      show(flags.json, r, (v) => `round ${v.round} cancelled: ${v.reason ?? ''}\n`)
+    })
 }

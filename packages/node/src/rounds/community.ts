@@ -139,6 +139,33 @@ export function maintainerKeyOf (peerId: string): Uint8Array {
   return key
 }
 
+/** A community's genesis facts as plain JSON (what `GET /v1/rounds/community` and `community show` print). */
+export interface CommunityInfo {
+  id: string
+  name: string
+  task: string
+  /** Manifest CID of the genesis release. */
+  release: string
+  /** Maintainers' peer ids. */
+  maintainers: string[]
+  policy: CommunityPolicy
+  /** ISO 8601 time of the genesis. */
+  createdAt: string
+}
+
+/** The JSON facts of a community. */
+export function communityInfo (c: Community): CommunityInfo {
+  return {
+    id: c.id.toString(),
+    name: c.name,
+    task: c.task,
+    release: c.release.toString(),
+    maintainers: c.maintainers.map((k) => peerIdOfKey(k).toString()),
+    policy: c.policy,
+    createdAt: new Date(c.genesis.entry.ts).toISOString()
+  }
+}
+
 /** Where `createCommunity` stores the genesis release: a blob store (or the daemon's blob exchange). */
 export interface BlobSink {
   put(bytes: Uint8Array): Promise<CID>

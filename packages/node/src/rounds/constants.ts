@@ -62,3 +62,9 @@ export const ROUNDS_STATE_VERSION = 1
  * than any honest volunteer of the built-in tasks holds.
  */
 export const DEFAULT_MAX_SAMPLES = 60_000
+
+/** Network-level rejections (bad signatures, malformed entries) recorded per round for `round status`. */
+export const MAX_NETWORK_REJECTIONS_PER_ROUND = 1_000
+
+/** Minimum interval between `rounds:train:progress` events of one training run, in ms. */
+export const PROGRESS_EVENT_INTERVAL_MS = 1_000

@@ -3,7 +3,7 @@
  * community, the state store, the settings and one training worker thread (jobs run one at a time).
  */
 import type { Ledger } from '@swarmtune/ledger'
-import { TrainingWorker, getTask, type Dataset, type DataSpec, type Task } from '@swarmtune/model'
+import { TrainingWorker, getTask, head, type Dataset, type DataSpec, type Task } from '@swarmtune/model'
 import type { Logger } from 'pino'
 import type { DaemonComponents } from '../daemon.js'
 import type { LedgerService } from '../ledger-service.js'
@@ -56,6 +56,17 @@ export class RoundsContext {
       ds.catch(() => this.datasets.delete(key))
     }
     return await ds
+  }
+
+  /**
+   * Loads `spec`'s examples and starts the worker's tfjs backend with a forward pass over a few of them, so the
+   * first round does not pay for either. Failures are logged, not thrown: the round reports them.
+   */
+  warmUp (spec: DataSpec, backend?: string): void {
+    void (async () => {
+      const ds = await this.dataset(spec)
+      await this.worker().evaluate({ task: this.task.id, weights: this.task.initWeights(0), data: head(ds, 8), backend })
+    })().catch((err: unknown) => { this.log.warn({ err }, 'warming up the training worker failed') })
   }
 
   async close (): Promise<void> {

@@ -25,7 +25,7 @@ import {
 } from './constants.js'
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
-import { RoundStateError } from './errors.js'
+import { RoundStateError, RoundsError } from './errors.js'
 import { createRoundParams, planOf, roundOpenBody, sameMethod, type RoundPlan } from './params.js'
 import { decodeContribution, getBlob, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid, storeRelease, type DeltaRejection } from './releases.js'
 import type { CoordinatorRound, RoundPhase } from './state.js'
@@ -46,6 +46,10 @@ interface OpenRound {
   authors: Set<string>
   /** Judgements started at arrival, by contribution id. */
   judged: Map<string, Promise<Judged>>
+  /** Arrivals per author (hex). */
+  perAuthor: Map<string, number>
+  /** Contribution ids recorded as arrivals. */
+  arrived: Set<string>
 }
 
 /** Retry delay of a close that failed (a blob that vanished, a full disk), in ms. */
@@ -64,6 +68,7 @@ export class Coordinator {
   /** Resumes rounds a previous run left open or half-closed. */
   async start (): Promise<void> {
     const { state, ledger, community } = this.ctx
+    this.ctx.warmUp(this.ctx.config.coordinator.evalData, this.ctx.config.coordinator.backend)
     const mine = keyHex(this.ctx.key)
     const records = new Map((await state.rounds()).map((r) => [r.roundOpen, r]))
     // a round-open signed just before a crash, before its record was written: adopt it
@@ -150,10 +155,10 @@ export class Coordinator {
     return (await this.ctx.state.getRound(round))?.phase
   }
 
-  /** Waits until round `round` has closed (or `signal` aborts). */
+  /** Waits until round `round` (one this coordinator opened) has closed. */
   async closed (round: number): Promise<void> {
     while ((await this.phaseOf(round)) !== 'closed') {
-      await (this.closing.get(round) ?? new Promise((resolve) => setTimeout(resolve, 100)))
+      await (this.closing.get(round)?.catch(() => {}) ?? new Promise((resolve) => setTimeout(resolve, 100)))
     }
   }
 
@@ -184,11 +189,14 @@ export class Coordinator {
   // --- collecting ----------------------------------------------------------------------------------------
 
   private async track (record: CoordinatorRound, entry: SignedEntry<'round-open'>, plan: RoundPlan): Promise<void> {
-    const open: OpenRound = { record, entry, plan, authors: new Set(), judged: new Map() }
+    const open: OpenRound = { record, entry, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set() }
     this.current = open
     for (const id of await this.ctx.state.arrivals(record.round)) {
       const c = await this.ctx.ledger.get(id)
-      if (c?.entry.kind === 'contribution') this.startJudging(open, c as SignedEntry<'contribution'>)
+      if (c?.entry.kind === 'contribution') {
+        open.arrived.add(id)
+        this.startJudging(open, c as SignedEntry<'contribution'>)
+      }
     }
     open.timer = setTimeout(() => { this.closeSoon(record.round) }, Math.max(0, plan.deadline - Date.now()))
   }
@@ -204,8 +212,9 @@ export class Coordinator {
     const id = c.id.toString()
     const target = parseCid(c.entry.body.roundOpen).toString()
     const open = this.current
-    if (open !== undefined && (target === open.record.roundOpen || c.entry.body.round === open.record.round)) {
-      if (open.judged.has(id)) return
+    if (open !== undefined && (target === open.record.roundOpen || (c.entry.body.round === open.record.round && !(await this.isOtherRoundOpen(target))))) {
+      if (open.arrived.has(id)) return
+      open.arrived.add(id)
       await this.ctx.state.addArrival(open.record.round, id)
       this.startJudging(open, c)
       this.ctx.components.events.emit('rounds:contribution', { round: open.record.round, contribution: id, peer: peerIdOfKey(c.entry.author).toString() })
@@ -221,19 +230,23 @@ export class Coordinator {
     await this.signVerdict(record.round, { id, entry: c, accepted: false, code: 'ERR_ROUNDS_LATE', reason: `arrived after round ${record.round} stopped taking contributions` })
   }
 
+  /** True when `id` is a round-open in the ledger other than ours (another maintainer's round). */
+  private async isOtherRoundOpen (id: string): Promise<boolean> {
+    const e = await this.ctx.ledger.get(id)
+    return e?.entry.kind === 'round-open' && id !== this.current?.record.roundOpen
+  }
+
   private startJudging (open: OpenRound, c: SignedEntry<'contribution'>): void {
     const author = keyHex(c.entry.author)
-    const id = c.id.toString()
-    const count = [...open.judged.keys()].length
+    const n = (open.perAuthor.get(author) ?? 0) + 1
+    open.perAuthor.set(author, n)
     open.authors.add(author)
-    if (count > 10 * open.plan.maxContributions * MAX_JUDGED_PER_AUTHOR) {
-      open.judged.set(id, Promise.resolve({ ok: false, code: 'ERR_ROUNDS_DUPLICATE', reason: 'too many contributions in this round; not read' }))
-      return
-    }
+    // beyond the per-author cap nothing is fetched: decide() rejects these as duplicates unread
+    if (n > MAX_JUDGED_PER_AUTHOR) return
     const fault = this.entryFault(c, open)
     const judged = fault !== undefined ? Promise.resolve<Judged>({ ok: false, ...fault }) : this.judgeBlob(c, open.plan)
     judged.catch(() => {})
-    open.judged.set(id, judged)
+    open.judged.set(c.id.toString(), judged)
   }
 
   /** Checks of the entry alone: the round, the base, the codec, the claimed sample count. */
@@ -242,7 +255,7 @@ export class Coordinator {
     if (b.round !== open.record.round || parseCid(b.roundOpen).toString() !== open.record.roundOpen) {
       return { code: 'ERR_ROUNDS_WRONG_ROUND', reason: `the contribution answers round ${b.round} (round-open ${parseCid(b.roundOpen).toString()}); this is round ${open.record.round} (${open.record.roundOpen})` }
     }
-    if (!parseCid(b.base).equals(open.plan.base)) {
+    if (parseCid(b.base).toString() !== open.plan.base.toString()) {
       return { code: 'ERR_ROUNDS_STALE_BASE', reason: `the delta was computed against ${parseCid(b.base).toString()}; the round's base is ${open.plan.base.toString()}` }
     }
     if (!sameMethod(b.codec, open.plan.codecMethod)) {
@@ -310,6 +323,11 @@ export class Coordinator {
     if (record === undefined || record.phase === 'closed') return
     const open = await ledger.get(record.roundOpen) as SignedEntry<'round-open'> | undefined
     if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', `round-open ${record.roundOpen} of round ${round} is missing from the ledger`)
+    if (await closeOf(ledger, community, open) !== undefined) {
+      await state.putRound({ ...record, phase: 'closed' })
+      if (this.current?.record.round === round) this.current = undefined
+      return
+    }
     const plan = planOf(open.entry.body, community)
     let tracked = this.current?.record.round === round ? this.current : undefined
     if (record.phase === 'open') {
@@ -319,7 +337,7 @@ export class Coordinator {
     if (tracked?.timer !== undefined) clearTimeout(tracked.timer)
     if (tracked === undefined) {
       // resumed after a restart: judge the frozen arrivals afresh
-      tracked = { record, entry: open, plan, authors: new Set(), judged: new Map() }
+      tracked = { record, entry: open, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set() }
       for (const id of (await state.arrivals(round)).slice(0, record.frozen)) {
         const c = await ledger.get(id)
         if (c?.entry.kind === 'contribution') this.startJudging(tracked, c as SignedEntry<'contribution'>)
@@ -334,12 +352,13 @@ export class Coordinator {
       : await this.decide(tracked, frozen)
     const existing = await verdicts(ledger, community, round)
     const mine = keyHex(this.ctx.key)
-    // verdicts already signed (before a restart) stand
+    // verdicts signed before a restart stand: a rejection stays a rejection; an acceptance whose delta cannot be
+    // read now is retried later rather than lost
     for (const d of decisions) {
       const v = existing.get(d.id)
-      if (v !== undefined && keyHex(v.entry.author) === mine && v.entry.body.accepted !== d.accepted) {
-        throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', `contribution ${d.id} was ${v.entry.body.accepted ? 'accepted' : 'rejected'} before a restart and now judged otherwise (${d.code}); its blob may be missing — retrying`)
-      }
+      if (v === undefined || keyHex(v.entry.author) !== mine || v.entry.body.accepted === d.accepted) continue
+      if (!v.entry.body.accepted) Object.assign(d, { accepted: false, code: v.entry.body.code, reason: v.entry.body.reason, delta: undefined })
+      else throw new RoundsError('ERR_ROUNDS_RESUME_CONFLICT', `contribution ${d.id} was accepted before a restart but cannot be used now (${d.code}: ${d.reason}); retrying`)
     }
     let accepted = decisions.filter((d) => d.accepted)
     let merged: ReturnType<typeof mergeRound> | undefined
@@ -350,9 +369,13 @@ export class Coordinator {
         const parent = await releaseByManifest(ledger, community, plan.base)
         const serverState = await serverStateFor(this.ctx.components, parent, plan.server, specOf(base), { providers: parent === undefined ? [] : [peerIdOfKey(parent.entry.author)] })
         merged = mergeRound(base, plan, accepted.map((d) => ({ id: d.entry.id.bytes, weight: d.entry.entry.body.samples, delta: d.delta as Float32Array[] }) satisfies Contribution), serverState)
-        for (const r of merged.result.rejected) {
-          const d = decisions.find((x) => x.entry.id.bytes.length === r.id.length && Buffer.from(x.entry.id.bytes).equals(Buffer.from(r.id)))
-          if (d !== undefined) Object.assign(d, { accepted: false, code: r.code, reason: r.reason })
+        const kept = new Set(merged.result.accepted.map((id) => Buffer.from(id).toString('hex')))
+        const why = new Map(merged.result.rejected.map((r) => [Buffer.from(r.id).toString('hex'), r]))
+        for (const d of accepted) {
+          const hex = Buffer.from(d.entry.id.bytes).toString('hex')
+          if (kept.has(hex)) continue
+          const r = why.get(hex)
+          Object.assign(d, { accepted: false, code: r?.code ?? 'ERR_FEDAVG_OUTLIER', reason: r?.reason ?? 'left out by the aggregator' })
         }
         accepted = decisions.filter((d) => d.accepted)
       }

@@ -6,7 +6,13 @@
  */
 import type { ServiceFactory } from '../daemon.js'
 import { ledgerService } from '../ledger-service.js'
+import { roundsService, type RoundsServiceInit } from '../rounds/service.js'
 
-export function defaultServices (): Record<string, ServiceFactory> {
-  return { ledger: ledgerService() }
+/** Options of the default services: `rounds` configures the rounds service (e.g. the community's genesis file). */
+export interface DefaultServicesOptions {
+  rounds?: RoundsServiceInit
+}
+
+export function defaultServices (options: DefaultServicesOptions = {}): Record<string, ServiceFactory> {
+  return { ledger: ledgerService(), rounds: roundsService(options.rounds) }
 }

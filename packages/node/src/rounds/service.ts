@@ -1,0 +1,259 @@
+/**
+ * The rounds service of the daemon: joins the community named by a genesis file (or the one the ledger
+ * already holds), enforces maintainer rights on the community topic, runs the coordinator role when this node
+ * is a maintainer and the volunteer role when it has training data, and serves rounds and releases on the
+ * control API under `/v1/rounds`. It needs the ledger service (listed before it).
+ */
+import { join } from 'node:path'
+import type { Ledger } from '@swarmtune/ledger'
+import { parseCid, type SignedEntry } from '@swarmtune/wire'
+import type { DaemonComponents, DaemonService, ServiceFactory } from '../daemon.js'
+import type { LedgerService } from '../ledger-service.js'
+import { MAINTAINER_KINDS, authorityFault, guardMaintainerRights } from './authority.js'
+import { Community, keyHex, peerIdOfKey, readGenesisFile } from './community.js'
+import { readRoundsConfig, resolveIn, type RoundsConfig, type RoundsConfigInit } from './config.js'
+import { RoundsContext } from './context.js'
+import { Coordinator } from './coordinator.js'
+import { CommunityError, RoundStateError } from './errors.js'
+import { loadRelease } from './releases.js'
+import { roundsRoutes } from './routes.js'
+import { RoundsState, type NetworkRejection, type RoundPhase } from './state.js'
+import { findRelease, verifyRelease, type VerifyReport } from './verify.js'
+import { releaseView, releaseViews, roundOpens, roundView, type ReleaseView, type RoundView } from './views.js'
+import { Volunteer } from './volunteer.js'
+
+/** Options of {@link roundsService}. */
+export interface RoundsServiceInit {
+  /** Genesis file of the community to join; overrides `community` of rounds.json. */
+  community?: string
+  /** Settings merged over `<data>/rounds.json`. */
+  config?: RoundsConfigInit
+  /** The ledger service; default the daemon's service named `ledger`. */
+  ledger?: () => LedgerService | undefined
+}
+
+/** A round with what this node knows beyond the ledger when it coordinates it. */
+export interface RoundDetail extends RoundView {
+  /** The coordinator's phase (only on the coordinator's own daemon). */
+  phase?: RoundPhase
+  /** Entries the community topic refused while the round was open (only on the coordinator's daemon). */
+  networkRejections?: NetworkRejection[]
+}
+
+/** The rounds service as other code sees it (`daemon.services.rounds`). */
+export interface RoundsService extends DaemonService {
+  /** The community, once known. */
+  readonly community: Community | undefined
+  readonly coordinator: Coordinator | undefined
+  readonly volunteer: Volunteer | undefined
+  /** Opens a round (maintainers only). @throws CommunityError `ERR_ROUNDS_NOT_MAINTAINER`, RoundStateError, RoundParamsError */
+  startRound: (params: unknown) => Promise<RoundDetail>
+  /** Cancels an open round of this coordinator (default: the open one). */
+  cancelRound: (round?: number, reason?: string) => Promise<RoundDetail>
+  /** One round (default the newest); waits for it to close when `wait` is set (ms, at most). */
+  round: (round?: number, options?: { waitMs?: number }) => Promise<RoundDetail>
+  rounds: () => Promise<RoundView[]>
+  releases: () => Promise<ReleaseView[]>
+  release: (ref: string) => Promise<ReleaseView>
+  /** Fetches a release's manifest and shards into the local store. */
+  pullRelease: (ref: string) => Promise<{ manifest: string, shards: number, bytes: number }>
+  verifyRelease: (ref: string) => Promise<VerifyReport>
+}
+
+function servicesOf (c: DaemonComponents): Record<string, DaemonService> | undefined {
+  return (c as DaemonComponents & { services?: Record<string, DaemonService> }).services
+}
+
+/** A {@link ServiceFactory}: `createDaemon({ services: { ledger: ledgerService(), rounds: roundsService({ community }) } })`. */
+export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
+  return (c: DaemonComponents): RoundsService => {
+    const log = c.log.child({ part: 'rounds' })
+    let config: RoundsConfig | undefined
+    let ledgerService: LedgerService | undefined
+    let state: RoundsState | undefined
+    let ctx: RoundsContext | undefined
+    let coordinator: Coordinator | undefined
+    let volunteer: Volunteer | undefined
+    let unguard: (() => void) | undefined
+    let unsubscribe: (() => void) | undefined
+    let activating: Promise<void> | undefined
+
+    const active = (): RoundsContext => {
+      if (ctx === undefined) throw new CommunityError('ERR_ROUNDS_NO_COMMUNITY', 'this daemon has not joined a community: start it with `swarmtune daemon --community <genesis file>` (or set "community" in rounds.json)')
+      return ctx
+    }
+    const ledger = (): Ledger => (ledgerService as LedgerService).ledger
+
+    const dispatch = (e: SignedEntry): void => {
+      if (ctx === undefined) {
+        if (e.entry.kind === 'genesis') void activateFromLedger()
+        return
+      }
+      if (MAINTAINER_KINDS.has(e.entry.kind)) {
+        const fault = authorityFault(e.entry, ctx.community)
+        if (fault !== undefined) {
+          c.events.emit('rounds:refused', { id: e.id.toString(), kind: e.entry.kind, author: keyHex(e.entry.author), code: fault.code })
+          log.warn({ id: e.id.toString(), kind: e.entry.kind, author: keyHex(e.entry.author) }, 'ignoring an entry a non-maintainer signed')
+          return
+        }
+      }
+      coordinator?.onEntry(e)
+      volunteer?.onEntry(e)
+    }
+    const onEntry = (evt: Event): void => { dispatch((evt as CustomEvent<SignedEntry>).detail) }
+
+    const activate = async (community: Community): Promise<void> => {
+      const cfg = config as RoundsConfig
+      const l = ledger()
+      if (l.community !== undefined && l.community.toString() !== community.id.toString()) {
+        throw new CommunityError('ERR_ROUNDS_COMMUNITY_MISMATCH', `this data folder's ledger belongs to community ${l.community.toString()}, not to ${community.id.toString()} (${community.name}); use another data folder for another community`)
+      }
+      // storing the genesis makes the ledger service join the community's topic with its validator
+      if (await l.get(community.id) === undefined) await l.append(community.bytes)
+      if (!c.gossip.communities().some((j) => j.equals(community.id))) c.gossip.join(community.id)
+      unguard = guardMaintainerRights(c.libp2p.services.pubsub, community, c.events)
+      state = await RoundsState.open(join(c.dataDir.paths.root, 'rounds', 'state'))
+      ctx = new RoundsContext(c, ledgerService as LedgerService, community, state, cfg, log)
+      const isMaintainer = community.isMaintainer(ctx.key)
+      coordinator = isMaintainer && cfg.coordinator.enabled ? new Coordinator(ctx) : undefined
+      volunteer = cfg.volunteer.enabled && cfg.volunteer.data !== undefined ? new Volunteer(ctx) : undefined
+      unsubscribe = c.events.subscribe((e) => {
+        if (e.type === 'gossip:rejected' && e.community === community.id.toString()) coordinator?.onNetworkRejection(String(e.from), String(e.code), String(e.reason ?? ''))
+      })
+      await coordinator?.start()
+      await volunteer?.start()
+      c.events.emit('rounds:joined', { community: community.id.toString(), name: community.name, coordinator: coordinator !== undefined, volunteer: volunteer !== undefined })
+      log.info({ community: community.id.toString(), name: community.name, task: community.task, coordinator: coordinator !== undefined, volunteer: volunteer !== undefined }, 'joined the community')
+    }
+
+    const activateFromLedger = async (): Promise<void> => {
+      if (activating !== undefined || ctx !== undefined) return
+      const id = ledger().community
+      const genesis = id === undefined ? undefined : await ledger().get(id)
+      if (genesis === undefined) return
+      activating = activate(Community.fromGenesis(genesis)).catch((err: unknown) => { log.error({ err }, 'could not join the community the ledger learned') })
+      await activating
+    }
+
+    const detail = async (view: RoundView): Promise<RoundDetail> => {
+      const record = await state?.getRound(view.round)
+      if (record === undefined || record.roundOpen !== view.roundOpen) return view
+      return { ...view, phase: record.phase, networkRejections: await (state as RoundsState).networkRejections(view.round) }
+    }
+
+    const roundOf = async (round?: number): Promise<RoundDetail> => {
+      const x = active()
+      const opens = await roundOpens(x.ledger, x.community, round)
+      const open = opens[opens.length - 1] ?? (round === undefined ? (await roundOpens(x.ledger, x.community)).at(-1) : undefined)
+      if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', round === undefined ? 'no round has been opened in this community yet; open one with `swarmtune round start`' : `round ${round} is not in the ledger`)
+      return await detail(await roundView(x.ledger, x.community, open))
+    }
+
+    const releaseOf = async (ref: string): Promise<ReleaseView> => {
+      const x = active()
+      const entry = await findRelease(x, ref)
+      if (entry !== undefined) return releaseView(entry)
+      const genesis = (await releaseViews(x.ledger, x.community))[0]
+      if (ref === genesis.manifest || (ref === 'latest')) return genesis
+      throw new RoundStateError('ERR_ROUNDS_RELEASE_NOT_FOUND', `no release ${ref} in this community's ledger; list them with \`swarmtune release list\``)
+    }
+
+    const service: RoundsService = {
+      get community () { return ctx?.community },
+      get coordinator () { return coordinator },
+      get volunteer () { return volunteer },
+
+      async startRound (params) {
+        const x = active()
+        if (coordinator === undefined) {
+          throw new CommunityError('ERR_ROUNDS_NOT_MAINTAINER', x.community.isMaintainer(x.key)
+            ? 'the coordinator role is turned off in rounds.json (coordinator.enabled); turn it on to open rounds'
+            : `this node (${c.peerId.toString()}) is not a maintainer of community ${x.community.name}; only the maintainers the genesis names may open rounds`)
+        }
+        const { round } = await coordinator.openRound(params)
+        return await roundOf(round)
+      },
+
+      async cancelRound (round, reason) {
+        if (coordinator === undefined) throw new CommunityError('ERR_ROUNDS_NOT_MAINTAINER', 'only the coordinator that opened a round can cancel it')
+        const target = round ?? (await roundOf()).round
+        await coordinator.cancel(target, reason ?? 'cancelled by a maintainer')
+        return await roundOf(target)
+      },
+
+      async round (round, options = {}) {
+        let view = await roundOf(round)
+        const until = Date.now() + Math.max(0, options.waitMs ?? 0)
+        while (view.state === 'open' && Date.now() < until) {
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          view = await roundOf(view.round)
+        }
+        return view
+      },
+
+      async rounds () {
+        const x = active()
+        return await Promise.all((await roundOpens(x.ledger, x.community)).map(async (o) => await roundView(x.ledger, x.community, o)))
+      },
+
+      async releases () {
+        const x = active()
+        return await releaseViews(x.ledger, x.community)
+      },
+
+      release: releaseOf,
+
+      async pullRelease (ref) {
+        const x = active()
+        const view = await releaseOf(ref)
+        const signer = view.entry === undefined ? undefined : await x.ledger.get(view.entry)
+        const providers = signer === undefined ? [] : [peerIdOfKey(signer.entry.author)]
+        const r = await loadRelease(c, parseCid(view.manifest), { providers })
+        return { manifest: view.manifest, shards: r.manifest.shards.length, bytes: r.manifest.totalBytes }
+      },
+
+      async verifyRelease (ref) {
+        const x = active()
+        const entry = await findRelease(x, ref)
+        if (entry === undefined) throw new RoundStateError('ERR_ROUNDS_RELEASE_NOT_FOUND', `no release entry ${ref} in this community's ledger (the genesis release has nothing to recompute); list them with \`swarmtune release list\``)
+        return await verifyRelease(x, entry)
+      },
+
+      routes: roundsRoutes(() => service),
+
+      async start () {
+        ledgerService = init.ledger?.() ?? servicesOf(c)?.ledger as LedgerService | undefined
+        if (ledgerService === undefined) throw new CommunityError('ERR_ROUNDS_NO_COMMUNITY', 'the rounds service needs the ledger service; list `ledger` before `rounds` in the daemon\'s services')
+        config = await readRoundsConfig(c.dataDir.paths.root, init.config)
+        ledger().addEventListener('entry', onEntry)
+        const file = init.community ?? config.community
+        if (file !== undefined) await activate(await readGenesisFile(resolveIn(c.dataDir.paths.root, file)))
+        else await activateFromLedger()
+        if (ctx === undefined) log.info('no community joined yet: waiting for one (sync from a peer, or start with --community <genesis file>)')
+      },
+
+      async stop () {
+        ledgerService?.ledger.removeEventListener('entry', onEntry)
+        unsubscribe?.()
+        unguard?.()
+        await coordinator?.stop()
+        await volunteer?.stop()
+        await ctx?.close()
+        await state?.close()
+        ctx = undefined
+        state = undefined
+      },
+
+      status () {
+        if (ctx === undefined) return { community: null }
+        return {
+          community: { id: ctx.community.id.toString(), name: ctx.community.name, task: ctx.community.task },
+          maintainer: ctx.community.isMaintainer(ctx.key),
+          coordinator: coordinator?.status() ?? null,
+          volunteer: volunteer?.status() ?? null
+        }
+      }
+    }
+    return service
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The volunteer role: on a round-open signed by a maintainer, fetch the base release from any peers that have
+ * it, train on this node's own examples in the worker thread (the event loop keeps serving gossip and
+ * streams), encode the delta with the round's codec plus the error-feedback residual carried from earlier
+ * rounds, store it as a blob and sign the contribution; fetch each new release when it is announced. The
+ * local policy bounds the time one round may take and picks the backend.
+ */
+import { ErrorFeedback, createModelSpec, decodeDelta, deltaNorm, encodeDelta, type CodecOptions, type ModelSpec } from '@swarmtune/fedavg'
+import type { TrainProgress } from '@swarmtune/model'
+import { parseCid, type SignedEntry } from '@swarmtune/wire'
+import { createHash } from 'node:crypto'
+import { PROGRESS_EVENT_INTERVAL_MS, PUBLISH_MARGIN_MS, RELEASE_FETCH_TIMEOUT_MS } from './constants.js'
+import { keyHex, peerIdOfKey } from './community.js'
+import type { RoundsContext } from './context.js'
+import { planOf, type RoundPlan } from './params.js'
+import { loadRelease, specOf } from './releases.js'
+import type { VolunteerRound } from './state.js'
+import { closeOf, contributions, latestRelease, roundOpens } from './views.js'
+
+/** Key of an error-feedback residual: it carries over between rounds that use the same codec settings. */
+function codecKey (o: CodecOptions): string {
+  return o.codec === 'topk-int8' ? `${o.codec}:${o.fraction ?? ''}` : o.codec
+}
+
+/** A batch-order seed of one volunteer in one round: stable across restarts, different for every pair. */
+function trainSeed (roundOpen: string, key: Uint8Array): number {
+  return createHash('sha256').update(roundOpen).update(key).digest().readUInt32LE(0) & 0x7fffffff
+}
+
+export class Volunteer {
+  private queue: Promise<unknown> = Promise.resolve()
+  private training: { roundOpen: string, round: number, controller: AbortController, progress?: TrainProgress } | undefined
+  private readonly enqueued = new Set<string>()
+  private last: { round: number, status: string, code?: string } | undefined
+  private latestFetched: string | undefined
+  private stopped = false
+
+  constructor (private readonly ctx: RoundsContext) {}
+
+  /** Joins open rounds it has not answered yet, and fetches the newest release. */
+  async start (): Promise<void> {
+    const { ledger, community } = this.ctx
+    for (const open of await roundOpens(ledger, community)) {
+      if (open.entry.body.deadline > Date.now() && await closeOf(ledger, community, open) === undefined) this.onEntry(open)
+    }
+    const latest = await latestRelease(ledger, community)
+    if (latest.entry !== undefined) this.onEntry(latest.entry)
+    const data = this.ctx.config.volunteer.data
+    if (data !== undefined) this.ctx.warmUp(data, this.ctx.config.volunteer.backend)
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.training?.controller.abort(new Error('the daemon is stopping'))
+    await this.queue.catch(() => {})
+  }
+
+  status (): unknown {
+    const t = this.training
+    return {
+      training: t === undefined ? null : { round: t.round, roundOpen: t.roundOpen, step: t.progress?.step, steps: t.progress?.steps, loss: t.progress?.loss },
+      last: this.last ?? null,
+      release: this.latestFetched ?? null
+    }
+  }
+
+  /** Sees every entry the ledger stores (maintainer entries are already checked for authority). */
+  onEntry (e: SignedEntry): void {
+    if (this.stopped) return
+    if (e.entry.kind === 'round-open') {
+      const id = e.id.toString()
+      if (this.enqueued.has(id)) return
+      this.enqueued.add(id)
+      this.queue = this.queue.then(async () => { await this.participate(e as SignedEntry<'round-open'>) }).catch((err: unknown) => {
+        this.ctx.log.error({ err, roundOpen: id }, 'taking part in the round failed')
+      })
+    } else if (e.entry.kind === 'round-close') {
+      const t = this.training
+      if (t !== undefined && parseCid(e.entry.body.roundOpen).toString() === t.roundOpen) t.controller.abort(new Error(`round ${t.round} closed (${e.entry.body.outcome})`))
+    } else if (e.entry.kind === 'release') {
+      void this.fetchRelease(e as SignedEntry<'release'>)
+    }
+  }
+
+  private async fetchRelease (r: SignedEntry<'release'>): Promise<void> {
+    const manifest = parseCid(r.entry.body.manifest)
+    try {
+      await loadRelease(this.ctx.components, manifest, { providers: [peerIdOfKey(r.entry.author)], signal: AbortSignal.timeout(RELEASE_FETCH_TIMEOUT_MS) })
+      this.latestFetched = manifest.toString()
+      this.ctx.components.events.emit('rounds:release:fetched', { round: r.entry.body.round, manifest: manifest.toString() })
+    } catch (err) {
+      this.ctx.log.warn({ err, manifest: manifest.toString() }, 'could not fetch the new release; the next round fetches its base again')
+    }
+  }
+
+  private async record (open: SignedEntry<'round-open'>, r: VolunteerRound): Promise<void> {
+    await this.ctx.state.putVolunteerRound(open.id.toString(), r)
+    this.last = { round: r.round, status: r.status, ...(r.code === undefined ? {} : { code: r.code }) }
+    if (r.status === 'skipped' || r.status === 'failed') {
+      this.ctx.components.events.emit('rounds:skipped', { round: r.round, roundOpen: open.id.toString(), code: r.code, reason: r.reason })
+      this.ctx.log.info({ round: r.round, code: r.code, reason: r.reason }, 'not contributing to this round')
+    }
+  }
+
+  private async participate (open: SignedEntry<'round-open'>): Promise<void> {
+    const { ledger, community, state, config, task } = this.ctx
+    const id = open.id.toString()
+    const round = open.entry.body.round
+    const done = await state.getVolunteerRound(id)
+    if (done !== undefined && done.status !== 'training') return
+    const mine = keyHex(this.ctx.key)
+    if ((await contributions(ledger, round)).some((c) => keyHex(c.entry.author) === mine && parseCid(c.entry.body.roundOpen).toString() === id)) {
+      await this.record(open, { round, status: 'contributed' })
+      return
+    }
+    if (await closeOf(ledger, community, open) !== undefined) return
+    let plan: RoundPlan
+    try {
+      plan = planOf(open.entry.body, community)
+    } catch (err) {
+      await this.record(open, { round, status: 'skipped', code: (err as { code?: string }).code ?? 'ERR_ROUNDS_BAD_PARAMS', reason: (err as Error).message })
+      return
+    }
+    const data = config.volunteer.data
+    if (data === undefined) return
+    const budgetMs = Math.min(plan.deadline - PUBLISH_MARGIN_MS - Date.now(), config.volunteer.maxRoundMs)
+    if (budgetMs <= 0) {
+      await this.record(open, { round, status: 'skipped', code: 'ERR_ROUNDS_LATE', reason: `the round's deadline ${new Date(plan.deadline).toISOString()} leaves no time to train` })
+      return
+    }
+    const controller = new AbortController()
+    const timer = setTimeout(() => { controller.abort(new Error(`the round's time budget of ${budgetMs} ms ran out (deadline or the local maxRoundMs policy)`)) }, budgetMs)
+    this.training = { roundOpen: id, round, controller }
+    await state.putVolunteerRound(id, { round, status: 'training' })
+    this.ctx.components.events.emit('rounds:train:start', { round, roundOpen: id })
+    try {
+      const base = await loadRelease(this.ctx.components, plan.base, { providers: [peerIdOfKey(open.entry.author)], signal: controller.signal })
+      const examples = await this.ctx.dataset(data)
+      let lastEvent = 0
+      const result = await this.ctx.worker().train({
+        task: task.id,
+        weights: base.weights,
+        data: examples,
+        optimizer: plan.train.optimizer,
+        learningRate: plan.train.learningRate,
+        batchSize: plan.train.batchSize,
+        ...(plan.train.steps === undefined ? { epochs: plan.train.epochs } : { steps: plan.train.steps }),
+        seed: trainSeed(id, this.ctx.key),
+        backend: config.volunteer.backend,
+        lossExamples: config.volunteer.lossExamples
+      }, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (this.training !== undefined) this.training.progress = p
+          if (Date.now() - lastEvent < PROGRESS_EVENT_INTERVAL_MS && p.step !== p.steps) return
+          lastEvent = Date.now()
+          this.ctx.components.events.emit('rounds:train:progress', { round, step: p.step, steps: p.steps, loss: p.loss })
+        }
+      })
+      const spec = specOf(base.weights)
+      const delta = result.weights.values.map((w, t) => {
+        const b = base.weights.values[t]
+        const d = new Float32Array(w.length)
+        for (let i = 0; i < w.length; i++) d[i] = w[i] - b[i]
+        return d
+      })
+      const norm = deltaNorm(delta)
+      const key = codecKey(plan.codec)
+      const feedback = new ErrorFeedback(spec, plan.codec, await this.residual(key, spec))
+      const { bytes } = feedback.encode(delta)
+      const blob = await this.ctx.components.exchange.put(bytes)
+      const signed = await this.ctx.ledgerService.sign({
+        kind: 'contribution',
+        body: {
+          round,
+          roundOpen: open.id.bytes,
+          base: plan.base.bytes,
+          blob: blob.bytes,
+          codec: plan.codecMethod,
+          samples: result.samples,
+          metrics: { lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), steps: result.steps, blobBytes: bytes.length, backend: result.backend },
+          norm
+        }
+      })
+      await state.putResidual(key, encodeDelta(feedback.residual, spec, { codec: 'fp32' }))
+      await this.record(open, { round, status: 'contributed', contribution: signed.id.toString(), trainMs: Math.round(result.trainMs), blobBytes: bytes.length })
+      this.ctx.components.events.emit('rounds:contributed', {
+        round, contribution: signed.id.toString(), samples: result.samples, lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), blobBytes: bytes.length, backend: result.backend
+      })
+      this.ctx.log.info({ round, contribution: signed.id.toString(), lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), blobBytes: bytes.length }, 'contributed')
+    } catch (err) {
+      const code = controller.signal.aborted ? 'ERR_ROUNDS_LATE' : (err as { code?: string }).code ?? 'ERR_ROUNDS_TRAINING_FAILED'
+      const reason = controller.signal.aborted ? String((controller.signal.reason as Error)?.message ?? 'aborted') : (err as Error).message
+      await this.record(open, { round, status: controller.signal.aborted ? 'skipped' : 'failed', code, reason: reason.slice(0, 1000) })
+    } finally {
+      clearTimeout(timer)
+      this.training = undefined
+    }
+  }
+
+  /** The residual carried for a codec, or undefined (zero) when none fits this model. */
+  private async residual (key: string, spec: ModelSpec): Promise<Float32Array[] | undefined> {
+    const bytes = await this.ctx.state.getResidual(key)
+    if (bytes === undefined) return undefined
+    try {
+      return decodeDelta(bytes, { spec: createModelSpec(spec.shapes) }).tensors
+    } catch {
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Training rounds end to end with real daemons on 127.0.0.1: a maintainer's coordinator and four volunteers
+ * training mnist-2nn in their worker threads on their own parts of MNIST. A volunteer that vanishes
+ * mid-round does not block the round (it closes at its deadline); the second round starts from the first
+ * release and raises test accuracy; every peer fetches the releases; the ledgers verify; `release verify`
+ * recomputes the release to identical shard ids on the maintainer and on a volunteer; a round below its
+ * quorum closes with no release; the CLI reads it all through the control API.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ReleaseView, RoundDetail, RoundView, VerifyReport } from '@swarmtune/node'
+import { parseCid } from '@swarmtune/wire'
+import { connectedTo, eventOf, startMaintainer, startRoundsNode, swarmtune, volunteerData, type RoundsNode } from './rounds-helpers.js'
+
+const VOLUNTEERS = 4
+/** Short rounds: 25 optimizer steps of 50 examples at η = 0.1 move mnist-2nn well past chance. */
+const TRAIN = { steps: 25, batchSize: 50, learningRate: 0.1 }
+
+describe('training rounds over the network', () => {
+  let maintainer: Awaited<ReturnType<typeof startMaintainer>>
+  let m: RoundsNode
+  let volunteers: RoundsNode[] = []
+  const accuracy: number[] = []
+
+  beforeAll(async () => {
+    maintainer = await startMaintainer()
+    m = maintainer.node
+    const bootstrap = [m.daemon.addresses()[0]]
+    volunteers = await Promise.all(Array.from({ length: VOLUNTEERS }, async (_, i) => await startRoundsNode({
+      genesis: maintainer.genesis,
+      bootstrap,
+      config: { volunteer: { data: volunteerData(i, VOLUNTEERS), lossExamples: 500 } }
+    })))
+    await connectedTo(m, volunteers)
+  })
+
+  afterAll(async () => {
+    await Promise.all(volunteers.map(async (v) => { await v.destroy() }))
+    await maintainer?.cleanup()
+  })
+
+  it('closes a round at its deadline without the volunteer that vanished mid-round', async () => {
+    const ghost = volunteers[VOLUNTEERS - 1]
+    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 15_000, quorum: 2, maxContributions: VOLUNTEERS })
+    expect(opened.round).toBe(1)
+    expect(opened.base).toBe(maintainer.community.release.toString())
+    await eventOf(ghost, 'rounds:train:start', (e) => e.round === 1)
+    await ghost.destroy()
+    const r = await m.rounds.round(1, { waitMs: 60_000 })
+    expect(r.state).toBe('closed')
+    expect(r.outcome).toBe('released')
+    expect(r.counts).toEqual({ contributions: VOLUNTEERS - 1, accepted: VOLUNTEERS - 1, rejected: 0, pending: 0 })
+    // nothing but the deadline could have closed it: the maximum (4 volunteers) was never reached
+    expect(r.closedAt).toBeGreaterThanOrEqual(r.deadline)
+    expect(r.contributions.every((c) => c.verdict?.code === 'OK')).toBe(true)
+    expect(r.release?.contributions).toBe(VOLUNTEERS - 1)
+    accuracy.push(r.release?.metrics.accuracy as number)
+    expect(accuracy[0]).toBeGreaterThan(0.5) // from chance (0.1) after one round
+  })
+
+  it('starts the next round from the new release and raises test accuracy', async () => {
+    const live = volunteers.slice(0, VOLUNTEERS - 1)
+    const first = await m.rounds.round(1)
+    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 60_000, quorum: 2, maxContributions: live.length, codec: { codec: 'fp16' } })
+    expect(opened.base).toBe(first.release?.manifest)
+    const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
+    expect(r.outcome).toBe('released')
+    // closed as soon as every live volunteer contributed, long before the deadline
+    expect(r.closedAt).toBeLessThan(r.deadline)
+    expect(r.counts.accepted).toBe(live.length)
+    expect(r.contributions.every((c) => c.blobBytes !== undefined && c.blobBytes < 199_210 * 2 + 1_000)).toBe(true) // fp16: 2 bytes per parameter
+    accuracy.push(r.release?.metrics.accuracy as number)
+    expect(accuracy[1]).toBeGreaterThan(accuracy[0])
+  })
+
+  it('gives every peer the releases and a ledger that verifies', async () => {
+    const live = volunteers.slice(0, VOLUNTEERS - 1)
+    const latest = await m.rounds.release('latest')
+    for (const v of live) {
+      await eventOf(v, 'rounds:release:fetched', (e) => e.manifest === latest.manifest)
+      expect(await v.daemon.blobs.has(parseCid(latest.manifest))).toBe(true)
+      const report = await v.ledger.ledger.verify()
+      expect(report.entries).toBeGreaterThan(0)
+    }
+    await m.ledger.ledger.verify()
+    // releases, verdicts and round entries are the maintainer's; each volunteer signed its own contributions
+    const mKey = Buffer.from(m.daemon.privateKey.publicKey.raw).toString('hex')
+    for await (const e of m.ledger.ledger.entries()) {
+      const author = Buffer.from(e.entry.author).toString('hex')
+      if (e.entry.kind === 'contribution') expect(author).not.toBe(mKey)
+      else expect(author).toBe(mKey)
+    }
+  })
+
+  it('recomputes the release from the ledger\'s deltas to identical shard ids, on the maintainer and on a volunteer', async () => {
+    const report = JSON.parse(await swarmtune('release', 'verify', 'latest', '--json', '-d', m.dir)) as VerifyReport
+    expect(report.ok).toBe(true)
+    expect(report.problems).toEqual([])
+    expect(report.shards.recomputed).toEqual(report.shards.listed)
+    expect(report.recomputedManifest).toBe(report.manifest)
+    const onVolunteer = await volunteers[0].rounds.verifyRelease('latest')
+    expect(onVolunteer.ok).toBe(true)
+    expect(onVolunteer.shards.recomputed).toEqual(onVolunteer.shards.listed)
+  })
+
+  it('closes a round that gets fewer contributions than its quorum with no release', async () => {
+    const before = await m.rounds.release('latest')
+    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 8_000, quorum: VOLUNTEERS, maxContributions: VOLUNTEERS })
+    const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
+    expect(r.outcome).toBe('no-release')
+    expect(r.release).toBeUndefined()
+    expect(r.counts.contributions).toBe(VOLUNTEERS - 1)
+    expect(r.contributions.map((c) => c.verdict?.code)).toEqual(Array(VOLUNTEERS - 1).fill('ERR_ROUNDS_NO_QUORUM'))
+    expect((await m.rounds.release('latest')).manifest).toBe(before.manifest)
+  })
+
+  it('serves rounds, releases and exports to the CLI', async () => {
+    const rounds = JSON.parse(await swarmtune('round', 'list', '--json', '-d', m.dir)) as RoundView[]
+    expect(rounds.map((r) => [r.round, r.outcome])).toEqual([[1, 'released'], [2, 'released'], [3, 'no-release']])
+    const status = JSON.parse(await swarmtune('round', 'status', '2', '--json', '-d', m.dir)) as RoundDetail
+    expect(status.phase).toBe('closed')
+    expect(status.timing.wallMs).toBeGreaterThan(0)
+    expect(await swarmtune('round', 'status', '1', '-d', m.dir)).toContain('released')
+    const releases = JSON.parse(await swarmtune('release', 'list', '--json', '-d', volunteers[0].dir)) as ReleaseView[]
+    expect(releases.map((r) => r.round)).toEqual([0, 1, 2])
+    expect(releases[2].parent).toBe(releases[1].manifest)
+    const community = JSON.parse(await swarmtune('community', 'show', '--json', '-d', volunteers[0].dir)) as { id: string, maintainers: string[] }
+    expect(community.id).toBe(maintainer.community.id.toString())
+    expect(community.maintainers).toEqual([m.daemon.peerId.toString()])
+    const out = await mkdtemp(join(tmpdir(), 'swarmtune-export-'))
+    try {
+      await swarmtune('release', 'export', 'latest', '--out', join(out, 'model'), '-d', volunteers[1].dir)
+      expect((await readdir(join(out, 'model'))).sort()).toContain('model.json')
+    } finally {
+      await rm(out, { recursive: true, force: true })
+    }
+  })
+})
