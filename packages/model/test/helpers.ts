@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { tf } from '../src/index.js'
 
 /** The run's seed: `SWARMTUNE_SEED` when set, else a fresh one. Printed so a failure can be replayed. */
 export function runSeed (name: string): number {
@@ -17,4 +18,9 @@ export function runSeed (name: string): number {
 export async function tempDir (prefix: string): Promise<{ dir: string, remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `swarmtune-model-${prefix}-`))
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** Kernel names a profile recorded (scope names such as customGrad's are not kernels of any backend). */
+export function kernelsOf (p: Awaited<ReturnType<typeof tf.profile>>): string[] {
+  return [...new Set(p.kernelNames as string[])].filter((k) => tf.getKernel(k, 'cpu') !== undefined || tf.getKernel(k, 'wasm') !== undefined)
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { fans, getTask, listTasks, loadMnist, mnist2nn, mnistCnn, paramCount, tf, trainLocal } from '../src/index.js'
+import { evaluate, fans, getTask, listTasks, loadMnist, mnist2nn, mnistCnn, paramCount, tf, trainLocal } from '../src/index.js'
+import { kernelsOf } from './helpers.js'
 
 describe('tasks', () => {
   it('mnist-2nn and mnist-cnn have the parameter counts of McMahan et al. 2017', () => {
@@ -7,6 +8,24 @@ describe('tasks', () => {
     expect(getTask('mnist-cnn').paramCount).toBe(1_663_370)
     expect(listTasks().map((t) => t.id)).toEqual(['mnist-2nn', 'mnist-cnn'])
     expect(() => getTask('mnist-rnn')).toThrow(expect.objectContaining({ name: 'UnknownTaskError', code: 'ERR_MODEL_UNKNOWN_TASK' }))
+  })
+
+  it('forward(params) is the layers model\'s network: softmax of its logits equals model.predict', () => {
+    for (const task of [mnist2nn, mnistCnn]) {
+      const w = task.initWeights(4)
+      const model = task.buildModel()
+      try {
+        tf.tidy(() => {
+          model.setWeights(w.values.map((v, i) => tf.tensor(v, w.specs[i].shape)))
+          const x = tf.randomUniform([5, ...task.inputShape], 0, 1, 'float32', 1)
+          const viaLayers = (model.predict(x) as tf.Tensor).dataSync()
+          const viaForward = tf.softmax(task.forward(w.values.map((v, i) => tf.tensor(v, w.specs[i].shape)), x)).dataSync()
+          viaForward.forEach((p, i) => expect(p).toBeCloseTo(viaLayers[i], 6))
+        })
+      } finally {
+        model.dispose()
+      }
+    }
   })
 
   it('the built tfjs model lists exactly the task\'s weight specs, in order, and outputs probabilities', () => {
@@ -50,14 +69,19 @@ describe('tasks', () => {
   it('the declared kernels cover every kernel training (SGD, momentum, Adam) and evaluation dispatch on cpu', async () => {
     const { train } = await loadMnist({ train: 20, test: 0 })
     const used = new Set<string>()
-    for (const optimizer of [{ name: 'sgd' }, { name: 'momentum' }, { name: 'adam' }] as const) {
-      const p = await tf.profile(async () => {
-        await trainLocal({ task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: train, steps: 2, batchSize: 4, optimizer, backend: 'cpu' })
-      })
-      p.kernelNames.filter((k) => !k.endsWith('__op')).forEach((k) => used.add(k))
+    for (const backend of ['cpu', 'wasm']) {
+      for (const optimizer of [{ name: 'sgd' }, { name: 'momentum' }, { name: 'adam' }] as const) {
+        const p = await tf.profile(async () => {
+          await trainLocal({ task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: train, steps: 2, batchSize: 4, optimizer, backend })
+        })
+        kernelsOf(p).forEach((k) => used.add(k))
+      }
     }
+    const inference = await tf.profile(async () => { await evaluate({ task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: train }) })
+    expect(kernelsOf(inference).filter((k) => !mnist2nn.kernels.inference.includes(k))).toEqual([])
     expect([...used].filter((k) => !mnist2nn.kernels.train.includes(k))).toEqual([])
     expect(used.has('Sqrt')).toBe(true) // Adam's update ran
+    expect(used.has('Transpose')).toBe(true) // the wasm dense gradient ran
     // CNN kernels beyond the dense ones are covered in train.test.ts (the cpu CNN run is profiled there).
     expect(mnistCnn.kernels.train).toEqual(expect.arrayContaining([...mnist2nn.kernels.train, 'Conv2DBackpropFilter', 'MaxPoolGrad']))
   })

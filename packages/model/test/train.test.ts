@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { kernelsOf } from './helpers.js'
 import {
   evaluate, getTask, head, loadMnist, mnist2nn, mnistCnn, partitionDataset, tf, trainLocal, weightsBitEqual,
   type Dataset, type TrainProgress
@@ -54,7 +55,7 @@ describe('local training', () => {
     expect(r!.backendReason).toMatch(/Conv2DBackpropFilter/)
     expect(r!.lossAfter).toBeLessThan(r!.lossBefore)
     expect(r!.weights.specs).toEqual(mnistCnn.weightSpecs)
-    const used = [...new Set(profile.kernelNames.filter((k) => !k.endsWith('__op')))]
+    const used = kernelsOf(profile)
     expect(used.filter((k) => !mnistCnn.kernels.train.includes(k))).toEqual([])
     expect(used).toContain('Conv2DBackpropFilter')
   })

@@ -15,14 +15,6 @@ import type { Task } from './task.js'
 /** Name of the final softmax layer of the built-in classifiers. */
 export const PROBS_LAYER = 'probs'
 
-/** Logits of a sequential classifier: every layer but the final softmax, applied in order. */
-export function sequentialLogits (model: tf.LayersModel, x: tf.Tensor): tf.Tensor2D {
-  const layers = model.layers
-  let h: tf.Tensor = x
-  for (let i = 0; i < layers.length - 1; i++) h = layers[i].apply(h) as tf.Tensor
-  return h as tf.Tensor2D
-}
-
 /** The task fields every built-in classifier derives the same way. */
 export interface ClassifierDefinition {
   id: string
@@ -36,6 +28,8 @@ export interface ClassifierDefinition {
   forwardFlopsPerExample: number
   /** Adds the hidden layers and the `logits` dense layer (linear) to `model`. */
   layers(model: tf.Sequential): void
+  /** The same layers as a function of the weights (see `Task.forward`). */
+  forward(params: readonly tf.Tensor[], x: tf.Tensor): tf.Tensor2D
 }
 
 /** Builds a `Task` from a definition: softmax head, Glorot-uniform init, dataset shape check. */
@@ -60,7 +54,7 @@ export function defineClassifier (def: ClassifierDefinition): Task {
       model.add(tf.layers.activation({ activation: 'softmax', name: PROBS_LAYER }))
       return model
     },
-    logits: sequentialLogits,
+    forward: def.forward,
     initWeights: (seed) => glorotUniformInit(def.weightSpecs, seed),
     async loadData (spec: DataSpec): Promise<Dataset> {
       const ds = await loadData(spec)

@@ -11,6 +11,7 @@ import { MNIST_CLASSES, MNIST_IMAGE_SIDE_PX, MNIST_PIXELS } from '../constants.j
 import { tf } from '../tf.js'
 import type { WeightSpec } from '../weights.js'
 import { defineClassifier } from './classifier.js'
+import { conv2dRelu, dense, maxPool2 } from './ops.js'
 import type { Task } from './task.js'
 
 const PAPER = 'McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from Decentralized Data", §3'
@@ -23,15 +24,15 @@ const DENSE_UNITS = 512
 const f32 = (name: string, shape: number[]): WeightSpec => ({ name, shape, dtype: 'float32' })
 
 /**
- * tfjs kernels dispatched by forward passes of a dense classifier with softmax cross-entropy and arg-max accuracy,
- * as recorded by `tf.profile` on the cpu backend (test/tasks.test.ts re-checks the lists).
+ * tfjs kernels dispatched by the forward pass of a dense classifier with softmax cross-entropy and arg-max
+ * accuracy, as recorded by `tf.profile` (test/tasks.test.ts and test/train.test.ts re-check the lists).
  */
 const DENSE_INFERENCE = ['_FusedMatMul', 'Add', 'ArgMax', 'Cast', 'Equal', 'Exp', 'Log', 'Max', 'Multiply', 'Neg', 'Reshape', 'Sub', 'Sum']
-/** Kernels added by backpropagation through dense + ReLU layers and the SGD, momentum and Adam updates. */
-const DENSE_TRAIN = [...DENSE_INFERENCE, 'BatchMatMul', 'Identity', 'RealDiv', 'Relu', 'Sqrt', 'Square', 'Step', 'ZerosLike']
-/** Kernels of the convolution and pooling layers: forward (fused in inference) and their gradients. */
-const CONV_INFERENCE = ['FusedConv2D', 'MaxPool']
-const CONV_TRAIN = [...CONV_INFERENCE, 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']
+/** Kernels added by backpropagation through dense + ReLU layers (Transpose on wasm) and the SGD, momentum, Adam updates. */
+const DENSE_TRAIN = [...DENSE_INFERENCE, 'BatchMatMul', 'Identity', 'RealDiv', 'Relu', 'Sqrt', 'Square', 'Step', 'Transpose', 'ZerosLike']
+/** Kernels of the convolution and pooling layers, forward and backward. */
+const CONV_INFERENCE = ['Conv2D', 'MaxPool', 'Relu']
+const CONV_TRAIN = [...CONV_INFERENCE, 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']
 
 /** mnist-2nn: 784-200-200-10, ReLU. 199,210 parameters. */
 export const mnist2nn: Task = defineClassifier({
@@ -52,6 +53,11 @@ export const mnist2nn: Task = defineClassifier({
     m.add(tf.layers.dense({ inputShape: [MNIST_PIXELS], units: HIDDEN_UNITS, activation: 'relu', name: 'hidden1' }))
     m.add(tf.layers.dense({ units: HIDDEN_UNITS, activation: 'relu', name: 'hidden2' }))
     m.add(tf.layers.dense({ units: MNIST_CLASSES, name: 'logits' }))
+  },
+  forward (p, x) {
+    const h1 = dense(x as tf.Tensor2D, p[0] as tf.Tensor2D, p[1] as tf.Tensor1D, 'relu', true)
+    const h2 = dense(h1, p[2] as tf.Tensor2D, p[3] as tf.Tensor1D, 'relu')
+    return dense(h2, p[4] as tf.Tensor2D, p[5] as tf.Tensor1D, 'linear')
   }
 })
 
@@ -74,7 +80,7 @@ export const mnistCnn: Task = defineClassifier({
     f32('dense1/kernel', [FLAT, DENSE_UNITS]), f32('dense1/bias', [DENSE_UNITS]),
     f32('logits/kernel', [DENSE_UNITS, MNIST_CLASSES]), f32('logits/bias', [MNIST_CLASSES])
   ],
-  kernels: { train: [...DENSE_TRAIN, ...CONV_TRAIN], inference: [...DENSE_INFERENCE, ...CONV_INFERENCE] },
+  kernels: { train: [...new Set([...DENSE_TRAIN, ...CONV_TRAIN])], inference: [...DENSE_INFERENCE, ...CONV_INFERENCE] },
   forwardFlopsPerExample: 2 * (
     MNIST_IMAGE_SIDE_PX * MNIST_IMAGE_SIDE_PX * CONV1_FILTERS * KERNEL_AREA +
     POOLED1_PX * POOLED1_PX * CONV2_FILTERS * KERNEL_AREA * CONV1_FILTERS +
@@ -87,5 +93,12 @@ export const mnistCnn: Task = defineClassifier({
     m.add(tf.layers.flatten({ name: 'flatten' }))
     m.add(tf.layers.dense({ units: DENSE_UNITS, activation: 'relu', name: 'dense1' }))
     m.add(tf.layers.dense({ units: MNIST_CLASSES, name: 'logits' }))
+  },
+  forward (p, x) {
+    const c1 = maxPool2(conv2dRelu(x as tf.Tensor4D, p[0] as tf.Tensor4D, p[1] as tf.Tensor1D))
+    const c2 = maxPool2(conv2dRelu(c1, p[2] as tf.Tensor4D, p[3] as tf.Tensor1D))
+    const flat = tf.reshape(c2, [c2.shape[0], FLAT]) as tf.Tensor2D
+    const d1 = dense(flat, p[4] as tf.Tensor2D, p[5] as tf.Tensor1D, 'relu')
+    return dense(d1, p[6] as tf.Tensor2D, p[7] as tf.Tensor1D, 'linear')
   }
 })

@@ -43,10 +43,11 @@ export interface Task {
    */
   buildModel(): tf.LayersModel
   /**
-   * Logits `[batch, classes]` (before softmax) of a model built by `buildModel`, for `x` of shape
-   * `[batch, ...inputShape]`. Used by the training loop, which applies softmax cross-entropy to them.
+   * The same network as `buildModel` as a function of its weights: logits `[batch, classes]` (before softmax)
+   * for `x` of shape `[batch, ...inputShape]`, with `params` the weight tensors in `weightSpecs` order. The
+   * training loop and `evaluate` use it (softmax cross-entropy on the logits); gradients flow to `params`.
    */
-  logits(model: tf.LayersModel, x: tf.Tensor): tf.Tensor2D
+  forward(params: readonly tf.Tensor[], x: tf.Tensor): tf.Tensor2D
   /** Seeded initial weights, identical on every machine (see `glorotUniformInit`). */
   initWeights(seed: number): Weights
   /**

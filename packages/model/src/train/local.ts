@@ -15,7 +15,7 @@ import { tf } from '../tf.js'
 import { validateWeights } from '../weights.js'
 import type { EvaluateOptions, EvaluateResult, OptimizerConfig, TrainOptions, TrainProgress, TrainResult } from './options.js'
 import { resolveEvalBatchSize, resolveTrainOptions } from './options.js'
-import { acquireModel, assertDataFitsTask, batchTensors, lossAndCorrect, readModelWeights, releaseModel } from './model-state.js'
+import { acquireParams, assertDataFitsTask, batchTensors, lossAndCorrect, readParams, releaseParams } from './model-state.js'
 
 /** Long-operation options: cancellation and progress events. */
 export interface TrainRunOptions {
@@ -64,12 +64,11 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
   const selection = await selectBackend(task, { backend: options.backend, purpose: 'train' })
   const ds = await resolveData(task, options.data)
   const lossExamples = options.lossExamples ?? ds.count
-  const model = acquireModel(task, options.weights)
+  const params = acquireParams(task, options.weights)
   const optimizer = createOptimizer(o.optimizer, o.learningRate)
   try {
-    const before = await lossAndCorrect(task, model, ds, resolveEvalBatchSize(undefined), lossExamples)
+    const before = await lossAndCorrect(task, params, ds, resolveEvalBatchSize(undefined), lossExamples)
     const lossBefore = before.lossSum / before.count
-    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable)
     const batchesPerEpoch = Math.ceil(ds.count / o.batchSize)
     const steps = o.steps ?? (o.epochs as number) * batchesPerEpoch
     const rng = createRng(o.seed)
@@ -90,7 +89,7 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
       const report = run.onProgress !== undefined && (now - lastReport >= PROGRESS_INTERVAL_MS || step === steps - 1)
       const cost: tf.Scalar | null = tf.tidy(() => {
         const { x, y } = batchTensors(task, ds, order, from, to)
-        return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, task.logits(model, x)) as tf.Scalar, report, vars) as tf.Scalar
+        return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, task.forward(params, x)) as tf.Scalar, report, params) as tf.Scalar
       })
       samplesProcessed += to - from
       if (cost !== null) {
@@ -111,9 +110,9 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
       }
       checkAborted(run.signal, 'training')
     }
-    const weights = await readModelWeights(model)
+    const weights = await readParams(task, params)
     const trainMs = performance.now() - start
-    const after = await lossAndCorrect(task, model, ds, resolveEvalBatchSize(undefined), lossExamples)
+    const after = await lossAndCorrect(task, params, ds, resolveEvalBatchSize(undefined), lossExamples)
     const lossAfter = after.lossSum / after.count
     if (!Number.isFinite(lossAfter) || !Number.isFinite(lastLoss)) {
       throw new TrainingDivergedError(`local training of ${task.id} diverged: loss after ${steps} steps is ${lossAfter} (before: ${lossBefore}); lower the learning rate`)
@@ -136,7 +135,7 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
     }
   } finally {
     optimizer.dispose()
-    releaseModel(model)
+    releaseParams(params)
   }
 }
 
@@ -151,11 +150,11 @@ export async function evaluate (options: EvaluateOptions, run: { signal?: AbortS
   checkAborted(run.signal, 'evaluation')
   const selection: BackendSelection = await selectBackend(task, { backend: options.backend, purpose: 'inference' })
   const ds = await resolveData(task, options.data)
-  const model = acquireModel(task, options.weights)
+  const params = acquireParams(task, options.weights)
   try {
-    const r = await lossAndCorrect(task, model, ds, batchSize)
+    const r = await lossAndCorrect(task, params, ds, batchSize)
     return { loss: r.lossSum / r.count, accuracy: r.correct / r.count, count: r.count, backend: selection.backend }
   } finally {
-    releaseModel(model)
+    releaseParams(params)
   }
 }

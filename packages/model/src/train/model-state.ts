@@ -1,5 +1,6 @@
 /**
- * Moving weights between plain data and a tfjs layers model, and turning datasets into tensors.
+ * Moving weights between plain data and tfjs: the trainer's weight variables (pooled per task and backend), a
+ * layers model (for export and import), and datasets turned into batch tensors.
  */
 import type { Dataset } from '../data/dataset.js'
 import { exampleSize } from '../data/dataset.js'
@@ -9,49 +10,62 @@ import { tf } from '../tf.js'
 import type { Weights } from '../weights.js'
 import { assertSameSpecs, validateWeights } from '../weights.js'
 
+/** Most idle variable sets kept per task and backend for reuse. */
+const MAX_POOLED_PARAMS = 2
+const pool = new Map<string, tf.Variable[][]>()
+const poolKeys = new WeakMap<tf.Variable[], string>()
+
+function checkWeights (task: Task, weights: Weights): void {
+  validateWeights(weights)
+  assertSameSpecs(task.weightSpecs, weights.specs, `weights for task ${task.id}`)
+}
+
 /**
- * Builds the task's model and loads `weights` into it. The caller must `dispose()` the model.
+ * Trainable variables of `task` holding `weights` (in spec order), from a per-(task, backend) pool or new.
+ * Return them with `releaseParams` (never dispose them yourself).
+ * @throws InvalidWeightsError when the weights do not match the task's specs.
+ */
+export function acquireParams (task: Task, weights: Weights): tf.Variable[] {
+  checkWeights(task, weights)
+  const key = `${task.id}@${tf.getBackend()}`
+  let params = pool.get(key)?.pop()
+  if (params === undefined) {
+    params = weights.specs.map((s, i) => tf.variable(tf.tensor(weights.values[i], s.shape, 'float32'), true))
+  } else {
+    const vars = params
+    tf.tidy(() => { vars.forEach((v, i) => v.assign(tf.tensor(weights.values[i], weights.specs[i].shape, 'float32'))) })
+  }
+  poolKeys.set(params, key)
+  return params
+}
+
+/** Returns variables from `acquireParams` to the pool (or disposes them when the pool is full). */
+export function releaseParams (params: tf.Variable[]): void {
+  const key = poolKeys.get(params)
+  const idle = key === undefined ? undefined : (pool.get(key) ?? [])
+  if (key !== undefined && idle !== undefined && idle.length < MAX_POOLED_PARAMS && !idle.includes(params)) {
+    idle.push(params)
+    pool.set(key, idle)
+  } else {
+    params.forEach((v) => v.dispose())
+  }
+}
+
+/** Copies variables' values out as plain weights with the given specs. */
+export async function readParams (task: Task, params: readonly tf.Variable[]): Promise<Weights> {
+  const values = await Promise.all(params.map(async (v) => Float32Array.from(await v.data() as Float32Array)))
+  return { specs: task.weightSpecs.map((s) => ({ name: s.name, shape: [...s.shape], dtype: s.dtype })), values }
+}
+
+/**
+ * Builds the task's layers model and loads `weights` into it. The caller must `dispose()` the model.
  * @throws InvalidWeightsError when the weights do not match the task's specs.
  */
 export function modelWithWeights (task: Task, weights: Weights): tf.LayersModel {
-  validateWeights(weights)
-  assertSameSpecs(task.weightSpecs, weights.specs, `weights for task ${task.id}`)
+  checkWeights(task, weights)
   const model = task.buildModel()
   setModelWeights(model, weights)
   return model
-}
-
-/** Most idle models kept per task and backend for reuse (building the CNN costs ~160 ms of random init). */
-const MAX_POOLED_MODELS = 2
-const pool = new Map<string, tf.LayersModel[]>()
-const poolKeys = new WeakMap<tf.LayersModel, string>()
-
-/**
- * A model of `task` holding `weights`, from a per-(task, backend) pool of idle models or freshly built. Return it
- * with `releaseModel` (never dispose it yourself).
- * @throws InvalidWeightsError when the weights do not match the task's specs.
- */
-export function acquireModel (task: Task, weights: Weights): tf.LayersModel {
-  validateWeights(weights)
-  assertSameSpecs(task.weightSpecs, weights.specs, `weights for task ${task.id}`)
-  const key = `${task.id}@${tf.getBackend()}`
-  const model = pool.get(key)?.pop() ?? task.buildModel()
-  poolKeys.set(model, key)
-  setModelWeights(model, weights)
-  return model
-}
-
-/** Returns a model from `acquireModel` to the pool (or disposes it when the pool is full). */
-export function releaseModel (model: tf.LayersModel): void {
-  const key = poolKeys.get(model)
-  if (key === undefined) {
-    model.dispose()
-    return
-  }
-  const idle = pool.get(key) ?? []
-  pool.set(key, idle)
-  if (idle.length < MAX_POOLED_MODELS && !idle.includes(model)) idle.push(model)
-  else model.dispose()
 }
 
 /** Assigns plain weights to a model's variables, in order (shapes already checked against the task). */
@@ -70,7 +84,7 @@ export async function readModelWeights (model: tf.LayersModel): Promise<Weights>
   }
 }
 
-/** Checks that a dataset fits a task (example size, classes). @throws InvalidDataError */
+/** Checks that a dataset fits a task (example size, classes) and is not empty. @throws InvalidDataError */
 export function assertDataFitsTask (task: Task, ds: Dataset): void {
   const want = task.inputShape.reduce((a, b) => a * b, 1)
   if (exampleSize(ds) !== want || ds.classes !== task.classes) {
@@ -96,8 +110,8 @@ export function batchTensors (task: Task, ds: Dataset, order: ArrayLike<number> 
   return { x: tf.tensor(xs, [n, ...task.inputShape], 'float32'), y: tf.tensor2d(ys, [n, task.classes], 'float32') }
 }
 
-/** Sum of softmax cross-entropy (nats) and count of correct arg-max predictions over `ds`, in batches. */
-export async function lossAndCorrect (task: Task, model: tf.LayersModel, ds: Dataset, batchSize: number, limit = ds.count): Promise<{ lossSum: number, correct: number, count: number }> {
+/** Sum of softmax cross-entropy (nats) and count of correct arg-max predictions over the first `limit` examples. */
+export async function lossAndCorrect (task: Task, params: readonly tf.Tensor[], ds: Dataset, batchSize: number, limit = ds.count): Promise<{ lossSum: number, correct: number, count: number }> {
   const count = Math.min(limit, ds.count)
   let lossSum = 0
   let correct = 0
@@ -105,7 +119,7 @@ export async function lossAndCorrect (task: Task, model: tf.LayersModel, ds: Dat
     const to = Math.min(count, from + batchSize)
     const [l, c] = tf.tidy(() => {
       const { x, y } = batchTensors(task, ds, null, from, to)
-      const logits = task.logits(model, x)
+      const logits = task.forward(params, x)
       const loss = tf.losses.softmaxCrossEntropy(y, logits, undefined, undefined, tf.Reduction.SUM)
       const hits = tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)).sum()
       return [loss, hits]
