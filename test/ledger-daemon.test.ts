@@ -3,6 +3,7 @@
  * daemon signs reach its peer by gossip, and `swarmtune ledger` reads through the control API while the
  * daemon runs, opens the store itself when none runs, and says plainly when another process holds it.
  */
+import { join } from 'node:path'
 import { Command } from 'commander'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '@swarmtune/ledger'
@@ -83,6 +84,15 @@ describe('ledger service in the daemon', () => {
     const csv = await run('export', '--format', 'csv', '--view', 'contributions', '--data-dir', b.dir)
     expect(csv.split('\r\n')[0]).toBe('id,author,seq,round,ts,samples,norm,blob,base,status,code,reason,releases')
     expect(csv.trimEnd().split('\r\n')).toHaveLength(5)
+
+    // An export imports into a new store, every entry re-verified: the same heads.
+    const copy = await tempDir('swarmtune-ledger-import-')
+    cleanups.push(copy.cleanup)
+    const file = join(copy.path, 'export.jsonl')
+    await run('export', '--format', 'jsonl', '--out', file, '--data-dir', b.dir)
+    expect(JSON.parse(await run('import', file, '--json', '--data-dir', copy.path))).toMatchObject({ lines: 9, appended: 9, rejectedCount: 0 })
+    expect(JSON.parse(await run('export', '--view', 'heads', '--data-dir', copy.path).then((t) => `[${t.trimEnd().split('\n').join(',')}]`)))
+      .toEqual(JSON.parse(await run('export', '--view', 'heads', '--data-dir', b.dir).then((t) => `[${t.trimEnd().split('\n').join(',')}]`)))
   })
 
   it('says plainly when another process holds the store and no daemon answers', async () => {

@@ -1,8 +1,9 @@
-import { createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { once } from 'node:events'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import {
-  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, authorParam, csvLine, entryCsvRow, entryToJson, ledgerStats, openLedger,
+  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, authorParam, csvLine, entryCsvRow, entryToJson, importEntries, ledgerStats, openLedger,
   queryView, type EntryJson, type Ledger, type LedgerStats, type LedgerView, type VerifyReport, type ViewParams
 } from '@swarmtune/ledger'
 import { ControlClient, dataDirPaths, defaultDataDir } from '@swarmtune/node'
@@ -221,6 +222,28 @@ export function register (program: Command): void {
           process.stderr.write(`${rows.length} rows written to ${flags.out}\n`)
         }
       })
+    })
+
+  common(ledger.command('import'))
+    .description('import a JSON Lines export into the store (each entry re-verified); also how a store moves to a new schema version')
+    .argument('<file>', 'a file written by `swarmtune ledger export --format jsonl`')
+    .action(async (file: string, flags: CommonFlags) => {
+      const path = dataDirPaths(flags.data ?? flags.dataDir).ledger
+      let store: Ledger
+      try {
+        store = await openLedger({ path })
+      } catch (err) {
+        const e = err as { code?: string, pid?: number }
+        if (e.code !== 'ERR_LEDGER_LOCKED') throw err
+        throw Object.assign(new Error(`the ledger at ${path} is locked by ${e.pid === undefined ? 'another process' : `process ${e.pid}`}; stop the daemon before importing`), { code: 'ERR_LEDGER_LOCKED' })
+      }
+      try {
+        const report = await importEntries(store, createInterface({ input: createReadStream(file), crlfDelay: Infinity }))
+        out(flags.json === true ? JSON.stringify(report, null, 2) + '\n' : `${report.appended} entries imported, ${report.duplicates} already stored, ${report.rejectedCount} refused${report.rejected.length > 0 ? ` (first: line ${report.rejected[0].line}, ${report.rejected[0].code})` : ''}\n`)
+        if (report.rejectedCount > 0) process.exitCode = 1
+      } finally {
+        await store.close()
+      }
     })
 
   common(ledger.command('stats'))
