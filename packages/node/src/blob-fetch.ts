@@ -149,6 +149,8 @@ export class BlobFetch {
   private heldBytes = 0
   private flushTimer?: ReturnType<typeof setTimeout>
   private stateDirty = false
+  /** The state write in progress, if any. */
+  private flushing: Promise<void> = Promise.resolve()
 
   constructor (private readonly components: BlobFetchComponents, private readonly init: BlobFetchInit, cid: CID, options: FetchOptions = {}) {
     this.cid = cid
@@ -180,6 +182,11 @@ export class BlobFetch {
         await this.download()
         if (await this.verifyWhole()) break
       }
+      // complete: no more state writes (a pending one would re-create the file removed below)
+      if (this.flushTimer != null) clearTimeout(this.flushTimer)
+      this.flushTimer = undefined
+      this.stateDirty = false
+      await this.flushing
       await this.fh?.close()
       this.fh = undefined
       await store.moveIn(this.paths.data, this.cid)
@@ -200,6 +207,7 @@ export class BlobFetch {
         }
       }
       if (this.flushTimer != null) clearTimeout(this.flushTimer)
+      await this.flushing
       if (this.fh != null) {
         await this.flushState().catch(() => {})
         await this.fh.close().catch(() => {})
@@ -489,6 +497,9 @@ export class BlobFetch {
     this.excludedTables.add(this.tableKey as string)
     this.table = undefined
     this.tableKey = undefined
+    if (this.flushTimer != null) clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    await this.flushing
     await this.fh?.close()
     this.fh = undefined
     await rm(this.paths.data, { force: true })
@@ -558,7 +569,7 @@ export class BlobFetch {
     if (this.flushTimer != null) return
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined
-      void this.flushState().catch(() => {})
+      this.flushing = this.flushState().catch(() => {})
     }, PARTIAL_STATE_FLUSH_MS)
   }
 
