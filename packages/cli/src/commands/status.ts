@@ -71,16 +71,16 @@ async function watch (client: ControlClient): Promise<void> {
         const total = Number(e.bytesTotal)
         const done = Number(e.bytesDone)
         bar.setTotal(Math.max(total, 1))
-        bar.update(done, { done: formatBytes(done), size: formatBytes(total), status: 'downloading' })
+        bar.update(done, { cid: short, done: formatBytes(done), size: formatBytes(total), status: 'downloading' })
       } else if (e.type === 'blob:fetch:done') {
         const size = Number(e.size)
         if (bar != null) {
           bar.setTotal(Math.max(size, 1))
-          bar.update(Math.max(size, 1), { done: formatBytes(size), size: formatBytes(size), status: `done in ${formatDuration(Number(e.ms))}` })
+          bar.update(Math.max(size, 1), { cid: short, done: formatBytes(size), size: formatBytes(size), status: `done in ${formatDuration(Number(e.ms))}` })
         }
         active.delete(cid)
       } else if (e.type === 'blob:fetch:failed') {
-        bar?.update({ status: `failed: ${String(e.code)}` })
+        bar?.update({ cid: short, done: '-', size: '-', status: `failed: ${String(e.code)}` })
         active.delete(cid)
       }
     }
