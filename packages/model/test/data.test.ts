@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  decodeIdx, loadIdxDataset, loadMnist, partitionDataset, partitionDirichlet, partitionIid, partitionPathological,
+  decodeIdx, loadData, loadIdxDataset, loadMnist, partitionDataset, partitionDirichlet, partitionIid, partitionPathological,
   readIdxFile, type Dataset
 } from '../src/index.js'
 import { runSeed, tempDir } from './helpers.js'
@@ -55,6 +55,11 @@ describe('IDX reader', () => {
       expect(Array.from(ds.labels)).toEqual([7, 0, 9])
       expect(ds.images[1]).toBe(1)
       expect(ds.images[2]).toBeCloseTo(0.2, 6)
+      // The same files named by a DataSpec, as a daemon config or a worker gives them, with a partition.
+      const part = await loadData({ source: 'idx', images: join(dir, 'img'), labels: join(dir, 'lab'), partition: { scheme: 'iid', clients: 3, client: 1, seed: 1 } })
+      expect(part.count).toBe(1)
+      expect(Array.from(ds.labels)).toContain(part.labels[0])
+      await expect(loadData({ source: 'ftp' } as never)).rejects.toMatchObject({ code: 'ERR_MODEL_INVALID_DATA' })
     })
 
     it('refuses a file whose length disagrees with its header, and mismatched image/label counts', async () => {

@@ -7,7 +7,7 @@
 import { endianness } from 'node:os'
 import { blobCid, parseCid } from '@swarmtune/wire'
 import type { CID } from '@swarmtune/wire'
-import { DEFAULT_SHARD_BYTES, FLOAT32_BYTES, MAX_RELEASE_BYTES, MAX_SHARD_BYTES, MIN_SHARD_BYTES, RELEASE_MANIFEST_VERSION } from '../constants.js'
+import { DEFAULT_SHARD_BYTES, MAX_RELEASE_BYTES, MAX_SHARD_BYTES, MIN_SHARD_BYTES, RELEASE_MANIFEST_VERSION } from '../constants.js'
 import { AbortedError, ReleaseError } from '../errors.js'
 import type { Weights } from '../weights.js'
 import { byteLength, validateWeights } from '../weights.js'
@@ -123,8 +123,7 @@ export interface AssembleReleaseOptions {
 /**
  * Reads a release back: decodes and checks the manifest, fetches every shard through `getShard`, checks each
  * shard's length and hash against the manifest, and rebuilds the weights bit for bit.
- * @returns the manifest and the weights (specs and values in manifest order; the value arrays are views into one
- *   buffer holding the whole weight stream)
+ * @returns the manifest and the weights (specs and values in manifest order, each value array with its own buffer)
  * @throws ReleaseError ERR_MODEL_MANIFEST_TOO_LARGE / ERR_MODEL_MANIFEST_MALFORMED (bad manifest, or its CID is not
  *   `expectedCid`), ERR_MODEL_SHARD_MISSING (`getShard` failed or returned nothing), ERR_MODEL_SHARD_SIZE_MISMATCH,
  *   ERR_MODEL_SHARD_HASH_MISMATCH; AbortedError.
@@ -163,7 +162,8 @@ export async function assembleRelease (manifestBytes: Uint8Array, getShard: GetS
   const weights: Weights = { specs: [], values: [] }
   for (const w of manifest.weights) {
     weights.specs.push({ name: w.name, shape: [...w.shape], dtype: w.dtype })
-    weights.values.push(new Float32Array(stream.buffer, w.offset, w.length / FLOAT32_BYTES))
+    // Each tensor gets its own buffer, so that handing one to a worker or a store does not carry the whole stream.
+    weights.values.push(new Float32Array(stream.buffer.slice(w.offset, w.offset + w.length)))
   }
   return { manifest, weights }
 }

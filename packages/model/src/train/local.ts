@@ -152,7 +152,7 @@ export async function evaluate (options: EvaluateOptions, run: { signal?: AbortS
   const ds = await resolveData(task, options.data)
   const params = acquireParams(task, options.weights)
   try {
-    const r = await lossAndCorrect(task, params, ds, batchSize)
+    const r = await lossAndCorrect(task, params, ds, batchSize, ds.count, run.signal)
     return { loss: r.lossSum / r.count, accuracy: r.correct / r.count, count: r.count, backend: selection.backend }
   } finally {
     releaseParams(params)

@@ -4,7 +4,7 @@
  */
 import type { Dataset } from '../data/dataset.js'
 import { exampleSize } from '../data/dataset.js'
-import { InvalidDataError } from '../errors.js'
+import { AbortedError, InvalidDataError } from '../errors.js'
 import type { Task } from '../tasks/task.js'
 import { tf } from '../tf.js'
 import type { Weights } from '../weights.js'
@@ -110,12 +110,16 @@ export function batchTensors (task: Task, ds: Dataset, order: ArrayLike<number> 
   return { x: tf.tensor(xs, [n, ...task.inputShape], 'float32'), y: tf.tensor2d(ys, [n, task.classes], 'float32') }
 }
 
-/** Sum of softmax cross-entropy (nats) and count of correct arg-max predictions over the first `limit` examples. */
-export async function lossAndCorrect (task: Task, params: readonly tf.Tensor[], ds: Dataset, batchSize: number, limit = ds.count): Promise<{ lossSum: number, correct: number, count: number }> {
+/**
+ * Sum of softmax cross-entropy (nats) and count of correct arg-max predictions over the first `limit` examples.
+ * @throws AbortedError when `signal` fires (checked between batches).
+ */
+export async function lossAndCorrect (task: Task, params: readonly tf.Tensor[], ds: Dataset, batchSize: number, limit = ds.count, signal?: AbortSignal): Promise<{ lossSum: number, correct: number, count: number }> {
   const count = Math.min(limit, ds.count)
   let lossSum = 0
   let correct = 0
   for (let from = 0; from < count; from += batchSize) {
+    if (signal?.aborted === true) throw new AbortedError('evaluation was aborted', { cause: signal.reason })
     const to = Math.min(count, from + batchSize)
     const [l, c] = tf.tidy(() => {
       const { x, y } = batchTensors(task, ds, null, from, to)
