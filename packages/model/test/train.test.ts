@@ -74,6 +74,10 @@ describe('local training', () => {
     const wrongShape: Dataset = { ...data, images: new Float32Array(10 * 100), exampleShape: [10, 10] }
     await expect(trainLocal({ ...base, data: wrongShape })).rejects.toMatchObject({ code: 'ERR_MODEL_INVALID_DATA' })
     await expect(trainLocal({ ...base, data: head(train, 0) })).rejects.toMatchObject({ code: 'ERR_MODEL_INVALID_DATA' })
+    const badLabel: Dataset = { ...data, labels: data.labels.map((y, i) => (i === 3 ? 10 : y)) }
+    await expect(trainLocal({ ...base, data: badLabel })).rejects.toMatchObject({ code: 'ERR_MODEL_INVALID_DATA' })
+    const shortImages: Dataset = { ...data, images: data.images.subarray(1) }
+    await expect(evaluate({ task: 'mnist-2nn', weights: w, data: shortImages })).rejects.toMatchObject({ code: 'ERR_MODEL_INVALID_DATA' })
     await expect(evaluate({ task: 'mnist-2nn', weights: w, data: test, batchSize: 0 })).rejects.toMatchObject({ code: 'ERR_MODEL_INVALID_TRAIN_OPTIONS' })
   })
 

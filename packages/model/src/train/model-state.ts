@@ -3,7 +3,7 @@
  * layers model (for export and import), and datasets turned into batch tensors.
  */
 import type { Dataset } from '../data/dataset.js'
-import { exampleSize } from '../data/dataset.js'
+import { exampleSize, validateDataset } from '../data/dataset.js'
 import { AbortedError, InvalidDataError } from '../errors.js'
 import type { Task } from '../tasks/task.js'
 import { tf } from '../tf.js'
@@ -84,8 +84,13 @@ export async function readModelWeights (model: tf.LayersModel): Promise<Weights>
   }
 }
 
-/** Checks that a dataset fits a task (example size, classes) and is not empty. @throws InvalidDataError */
+/**
+ * Checks that a dataset is consistent (array lengths, labels in range), fits a task (example size, classes) and
+ * is not empty.
+ * @throws InvalidDataError
+ */
 export function assertDataFitsTask (task: Task, ds: Dataset): void {
+  validateDataset(ds)
   const want = task.inputShape.reduce((a, b) => a * b, 1)
   if (exampleSize(ds) !== want || ds.classes !== task.classes) {
     throw new InvalidDataError(`task ${task.id} needs examples of ${want} values in ${task.classes} classes; the data has shape [${ds.exampleShape.join(', ')}] in ${ds.classes} classes`)
