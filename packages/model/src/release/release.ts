@@ -137,7 +137,10 @@ export async function assembleRelease (manifestBytes: Uint8Array, getShard: GetS
       throw new ReleaseError('ERR_MODEL_MANIFEST_MALFORMED', `release manifest hashes to ${actual}, not the expected ${expected}; fetch the manifest again`)
     }
   }
-  const stream = new Uint8Array(manifest.totalBytes)
+  // One buffer per tensor (so handing one to a worker or a store does not carry the rest); each verified shard is
+  // copied into the tensors its byte range overlaps.
+  const tensors = manifest.weights.map((w) => new Uint8Array(w.length))
+  let first = 0
   for (let i = 0; i < manifest.shards.length; i++) {
     if (options.signal?.aborted === true) throw new AbortedError('assembling the release was aborted', { cause: options.signal.reason })
     const s = manifest.shards[i]
@@ -156,14 +159,19 @@ export async function assembleRelease (manifestBytes: Uint8Array, getShard: GetS
     if (got !== cid.toString()) {
       throw new ReleaseError('ERR_MODEL_SHARD_HASH_MISMATCH', `shard ${i} hashes to ${got}, not ${cid.toString()}: the bytes are corrupt or forged — fetch it from another peer`)
     }
-    stream.set(bytes, s.offset)
+    const end = s.offset + s.length
+    while (first < tensors.length && manifest.weights[first].offset + manifest.weights[first].length <= s.offset) first++
+    for (let t = first; t < tensors.length && manifest.weights[t].offset < end; t++) {
+      const w = manifest.weights[t]
+      const from = Math.max(s.offset, w.offset)
+      const to = Math.min(end, w.offset + w.length)
+      tensors[t].set(bytes.subarray(from - s.offset, to - s.offset), from - w.offset)
+    }
     options.onProgress?.({ shards: i + 1, of: manifest.shards.length, bytes: s.offset + s.length })
   }
-  const weights: Weights = { specs: [], values: [] }
-  for (const w of manifest.weights) {
-    weights.specs.push({ name: w.name, shape: [...w.shape], dtype: w.dtype })
-    // Each tensor gets its own buffer, so that handing one to a worker or a store does not carry the whole stream.
-    weights.values.push(new Float32Array(stream.buffer.slice(w.offset, w.offset + w.length)))
+  const weights: Weights = {
+    specs: manifest.weights.map((w) => ({ name: w.name, shape: [...w.shape], dtype: w.dtype })),
+    values: tensors.map((b) => new Float32Array(b.buffer))
   }
   return { manifest, weights }
 }
