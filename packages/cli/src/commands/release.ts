@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander'
 import { assembleRelease, exportSafetensors, exportTfjsFolder } from '@swarmtune/model'
 import { ControlClient, type ReleaseView, type VerifyReport } from '@swarmtune/node'
 import { parseCid } from '@swarmtune/wire'
-import { common, out, short, show, table } from './round.js'
+import { common, short, show, table } from './round.js'
 
 interface CommonFlags {
   dataDir: string
