@@ -165,7 +165,7 @@ export class Coordinator {
   status (): unknown {
     const c = this.current
     return {
-      open: c === undefined ? null : { round: c.record.round, deadline: c.plan.deadline, contributors: c.authors.size, arrivals: c.judged.size },
+      open: c === undefined ? null : { round: c.record.round, deadline: c.plan.deadline, contributors: c.authors.size, arrivals: c.arrived.size },
       closing: [...this.closing.keys()]
     }
   }

@@ -143,8 +143,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
 
     const roundOf = async (round?: number): Promise<RoundDetail> => {
       const x = active()
-      const opens = await roundOpens(x.ledger, x.community, round)
-      const open = opens[opens.length - 1] ?? (round === undefined ? (await roundOpens(x.ledger, x.community)).at(-1) : undefined)
+      const open = (await roundOpens(x.ledger, x.community, round)).at(-1)
       if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', round === undefined ? 'no round has been opened in this community yet; open one with `swarmtune round start`' : `round ${round} is not in the ledger`)
       return await detail(await roundView(x.ledger, x.community, open))
     }

@@ -33,6 +33,8 @@ export class Volunteer {
   private readonly enqueued = new Set<string>()
   private last: { round: number, status: string, code?: string } | undefined
   private latestFetched: string | undefined
+  private fetching: Promise<void> | undefined
+  private fetchAgain = false
   private stopped = false
 
   constructor (private readonly ctx: RoundsContext) {}
@@ -43,8 +45,7 @@ export class Volunteer {
     for (const open of await roundOpens(ledger, community)) {
       if (open.entry.body.deadline > Date.now() && await closeOf(ledger, community, open) === undefined) this.onEntry(open)
     }
-    const latest = await latestRelease(ledger, community)
-    if (latest.entry !== undefined) this.onEntry(latest.entry)
+    this.fetchLatest()
     const data = this.ctx.config.volunteer.data
     if (data !== undefined) this.ctx.warmUp(data, this.ctx.config.volunteer.backend)
   }
@@ -53,6 +54,7 @@ export class Volunteer {
     this.stopped = true
     this.training?.controller.abort(new Error('the daemon is stopping'))
     await this.queue.catch(() => {})
+    await this.fetching
   }
 
   status (): unknown {
@@ -78,8 +80,26 @@ export class Volunteer {
       const t = this.training
       if (t !== undefined && parseCid(e.entry.body.roundOpen).toString() === t.roundOpen) t.controller.abort(new Error(`round ${t.round} closed (${e.entry.body.outcome})`))
     } else if (e.entry.kind === 'release') {
-      void this.fetchRelease(e as SignedEntry<'release'>)
+      this.fetchLatest()
     }
+  }
+
+  /**
+   * Fetches the newest release (once at a time; a release announced meanwhile triggers one more pass), so a
+   * volunteer catching up on many rounds through sync fetches only the last one.
+   */
+  private fetchLatest (): void {
+    if (this.fetching !== undefined) {
+      this.fetchAgain = true
+      return
+    }
+    this.fetching = (async () => {
+      do {
+        this.fetchAgain = false
+        const latest = await latestRelease(this.ctx.ledger, this.ctx.community)
+        if (latest.entry !== undefined && latest.manifest.toString() !== this.latestFetched && !this.stopped) await this.fetchRelease(latest.entry)
+      } while (this.fetchAgain && !this.stopped)
+    })().catch((err: unknown) => { this.ctx.log.warn({ err }, 'looking up the newest release failed') }).finally(() => { this.fetching = undefined })
   }
 
   private async fetchRelease (r: SignedEntry<'release'>): Promise<void> {
