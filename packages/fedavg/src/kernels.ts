@@ -3,18 +3,25 @@
  * bytes on every machine: JavaScript numbers are IEEE 754 binary64 with no fused multiply-add.
  */
 
+/** Largest finite float32, 2^128 − 2^104. */
+const FLOAT32_MAX = 3.4028234663852886e38
+
 /**
  * Sum of squares of `x` in Float64, in index order, checking each value before it enters any arithmetic.
  * @returns the sum of squares, or −(i + 1) when x[i] is the first non-finite value (NaN, ±Infinity).
  */
 export function finiteSquaredNorm (x: Float32Array): number {
+  // Written for V8: two comparisons (false for NaN and ±Infinity) and a `break` keep this loop ~2–5× faster
+  // than `Number.isFinite` with a `return` inside it (scripts/bench/fedavg.bench.ts measures the result).
+  const n = x.length
   let s = 0
-  for (let i = 0; i < x.length; i++) {
+  let i = 0
+  for (; i < n; i++) {
     const v = x[i]
-    if (!Number.isFinite(v)) return -(i + 1)
+    if (!(v <= FLOAT32_MAX && v >= -FLOAT32_MAX)) break
     s += v * v
   }
-  return s
+  return i < n ? -(i + 1) : s
 }
 
 /** acc[i] += scale × x[i] for i in [0, acc.length), reading x from `offset`, in Float64. */
