@@ -12,10 +12,10 @@ import { getTask } from '@swarmtune/model'
 import { loadRelease, type RoundDetail } from '@swarmtune/node'
 import { blobCid, communityTopic, encodeCanonical, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '../packages/node/test/helpers.js'
-import { connectedTo, eventOf, startMaintainer, startRoundsNode, volunteerData, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 20, batchSize: 50, learningRate: 0.1 }
-const ROUND_MS = 20_000
+const ROUND_MS = 25_000
 
 describe('a malicious member in a round', () => {
   let maintainer: Awaited<ReturnType<typeof startMaintainer>>
@@ -35,6 +35,7 @@ describe('a malicious member in a round', () => {
     })))
     mal = await startRoundsNode({ genesis: maintainer.genesis, bootstrap })
     await connectedTo(m, [...honest, mal])
+    await ready([m, ...honest])
   })
 
   afterAll(async () => {

@@ -69,6 +69,11 @@ export async function startMaintainer (config: RoundsConfigInit = {}): Promise<{
   }
 }
 
+/** Waits until each node's worker is warm (data loaded, backend up; `ready` in the service status). */
+export async function ready (nodes: RoundsNode[]): Promise<void> {
+  await waitFor(() => nodes.every((n) => (n.rounds.status?.() as { ready?: boolean } | undefined)?.ready === true), 120_000, 'warm training workers')
+}
+
 /** Waits until every node is connected to `hub`. */
 export async function connectedTo (hub: RoundsNode, nodes: RoundsNode[]): Promise<void> {
   await waitFor(() => nodes.every((n) => hub.daemon.libp2p.getConnections(n.daemon.peerId).length > 0), 15_000, 'connections to the maintainer')

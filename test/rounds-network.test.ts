@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ReleaseView, RoundDetail, RoundView, VerifyReport } from '@swarmtune/node'
 import { parseCid } from '@swarmtune/wire'
-import { connectedTo, eventOf, startMaintainer, startRoundsNode, swarmtune, volunteerData, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, type RoundsNode } from './rounds-helpers.js'
 
 const VOLUNTEERS = 4
 /** Short rounds: 25 optimizer steps of 50 examples at η = 0.1 move mnist-2nn well past chance. */
@@ -34,6 +34,7 @@ describe('training rounds over the network', () => {
       config: { volunteer: { data: volunteerData(i, VOLUNTEERS), lossExamples: 500 } }
     })))
     await connectedTo(m, volunteers)
+    await ready([m, ...volunteers])
   })
 
   afterAll(async () => {
@@ -43,7 +44,7 @@ describe('training rounds over the network', () => {
 
   it('closes a round at its deadline without the volunteer that vanished mid-round', async () => {
     const ghost = volunteers[VOLUNTEERS - 1]
-    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 15_000, quorum: 2, maxContributions: VOLUNTEERS })
+    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 30_000, quorum: 2, maxContributions: VOLUNTEERS })
     expect(opened.round).toBe(1)
     expect(opened.base).toBe(maintainer.community.release.toString())
     await eventOf(ghost, 'rounds:train:start', (e) => e.round === 1)

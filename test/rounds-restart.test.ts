@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '../packages/node/test/helpers.js'
-import { connectedTo, eventOf, startMaintainer, startRoundsNode, swarmtune, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 15, batchSize: 50, learningRate: 0.1 }
 
@@ -24,6 +24,7 @@ describe('a coordinator restarted in the middle of a round', () => {
       genesis: maintainer.genesis, bootstrap: [m.daemon.addresses()[0]], config: { volunteer: { data: volunteerData(i, 2), lossExamples: 300 } }
     })))
     await connectedTo(m, volunteers)
+    await ready([m, ...volunteers])
   })
 
   afterAll(async () => {
@@ -33,7 +34,7 @@ describe('a coordinator restarted in the middle of a round', () => {
   })
 
   it('resumes after the restart and closes the round exactly once, losing no contribution', async () => {
-    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 10_000, quorum: 2, maxContributions: 3 })
+    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 20_000, quorum: 2, maxContributions: 3 })
     for (const v of volunteers) await eventOf(m, 'rounds:contribution', (e) => e.round === opened.round && e.peer === v.daemon.peerId.toString())
     await m.daemon.stop()
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, opened.deadline - Date.now() + 500)))

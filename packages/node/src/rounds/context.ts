@@ -15,6 +15,8 @@ export class RoundsContext {
   private trainingWorker: TrainingWorker | undefined
   private readonly datasets = new Map<string, Promise<Dataset>>()
   readonly task: Task
+  /** True once `warmUp` finished: data loaded and the worker's backend initialised. */
+  warm = false
 
   constructor (
     readonly components: DaemonComponents,
@@ -64,8 +66,11 @@ export class RoundsContext {
    */
   warmUp (spec: DataSpec, backend?: string): void {
     void (async () => {
+      const started = performance.now()
       const ds = await this.dataset(spec)
-      await this.worker().evaluate({ task: this.task.id, weights: this.task.initWeights(0), data: head(ds, 8), backend })
+      const r = await this.worker().evaluate({ task: this.task.id, weights: this.task.initWeights(0), data: head(ds, 8), backend })
+      this.warm = true
+      this.components.events.emit('rounds:ready', { examples: ds.count, backend: r.backend, ms: Math.round(performance.now() - started) })
     })().catch((err: unknown) => { this.log.warn({ err }, 'warming up the training worker failed') })
   }
 

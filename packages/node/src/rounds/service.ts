@@ -248,6 +248,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
         return {
           community: { id: ctx.community.id.toString(), name: ctx.community.name, task: ctx.community.task },
           maintainer: ctx.community.isMaintainer(ctx.key),
+          ready: ctx.warm,
           coordinator: coordinator?.status() ?? null,
           volunteer: volunteer?.status() ?? null
         }
