@@ -35,34 +35,40 @@ afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, forc
  * One store, `kills` children in turn, each SIGKILLed at a random moment; after each kill the store is
  * opened (and so re-verified) and must hold every acknowledged seq. Returns counts for the report.
  */
-async function killLoop (path: string, kills: number, random: () => number, label: string): Promise<{ acknowledged: number, beforeOpen: number }> {
+async function killLoop (path: string, kills: number, random: () => number, label: string): Promise<{ acknowledged: number, beforeOpen: number, amongAppends: number }> {
   const volunteer = Buffer.from((await keyFor(1)).publicKey.raw).toString('hex')
   let acknowledged = -1
   let beforeOpen = 0
+  let amongAppends = 0
   for (let kill = 0; kill < kills; kill++) {
     const child = startChild('append', path)
     let opened = false
-    let onOpen: () => void = () => {}
-    const open = new Promise<void>((resolve) => { onOpen = resolve })
+    let acksThisChild = 0
+    let onFirstAck: () => void = () => {}
+    const firstAck = new Promise<void>((resolve) => { onFirstAck = resolve })
     const rl = createInterface({ input: child.stdout! })
     rl.on('line', (line) => {
       if (line.startsWith('open')) {
         opened = true
-        onOpen()
-      } else if (line.startsWith('ack ')) acknowledged = Math.max(acknowledged, Number(line.slice(4)))
+      } else if (line.startsWith('ack ')) {
+        acknowledged = Math.max(acknowledged, Number(line.slice(4)))
+        if (acksThisChild++ === 0) onFirstAck()
+      }
     })
     // One kill in five lands at a random moment of start-up (opening and verifying the store); the
-    // others 0-250 ms after the store is open, among the appends.
+    // others 0-250 ms after the child's first acknowledged append, among the appends. Waiting for an
+    // acknowledgement (not a fixed delay) keeps the kills among appends however loaded the machine is.
     if (random() < 0.2) {
       await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 900)))
     } else {
-      await Promise.race([open, exited(child)])
+      await Promise.race([firstAck, exited(child)])
       await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 250)))
     }
     child.kill('SIGKILL')
     await exited(child)
     rl.close()
     if (!opened) beforeOpen++
+    if (acksThisChild > 0) amongAppends++
     const ledger = await openLedger({ path })
     try {
       const length = ledger.head(volunteer)?.length ?? 0
@@ -72,7 +78,7 @@ async function killLoop (path: string, kills: number, random: () => number, labe
       await ledger.close()
     }
   }
-  return { acknowledged: acknowledged + 1, beforeOpen }
+  return { acknowledged: acknowledged + 1, beforeOpen, amongAppends }
 }
 
 describe('ledger store under SIGKILL', () => {
@@ -84,6 +90,7 @@ describe('ledger store under SIGKILL', () => {
     const lanes = await Promise.all([0, 1].map(async (lane) => await killLoop(join(dir, `ledger-${lane}`), Math.ceil(KILLS / 2), prng(seed + lane), `seed ${seed}, store ${lane}`)))
     const acknowledged = lanes.reduce((n, l) => n + l.acknowledged, 0)
     process.stdout.write(`ledger crash: ${2 * Math.ceil(KILLS / 2)} kills, ${acknowledged} acknowledged appends all kept, ${lanes.reduce((n, l) => n + l.beforeOpen, 0)} kills before the store was open\n`)
-    for (const lane of lanes) expect(lane.acknowledged).toBeGreaterThan(KILLS / 2) // the kills did land among appends
+    // the kills did land among appends: about four in five of them, by construction
+    for (const lane of lanes) expect(lane.amongAppends).toBeGreaterThan(KILLS / 8)
   }, 120_000)
 })
