@@ -1,0 +1,24 @@
+/**
+ * The one error class of the orchestration scripts (`npm run demo`, `npm run test:faults`, the rounds
+ * benchmark). Codes are listed in doc/errors.md (`## scripts`).
+ */
+
+/** Stable codes of {@link ScriptError}. */
+export type ScriptErrorCode =
+  | 'ERR_SCRIPT_NODE_VERSION'
+  | 'ERR_SCRIPT_SPAWN_FAILED'
+  | 'ERR_SCRIPT_COMMAND_FAILED'
+  | 'ERR_SCRIPT_DAEMON_EXITED'
+  | 'ERR_SCRIPT_TIMEOUT'
+  | 'ERR_SCRIPT_ROUND_FAILED'
+
+/** An orchestration step failed: a command, a daemon, or a wait. The message says what and what to do. */
+export class ScriptError extends Error {
+  override readonly name = 'ScriptError'
+  readonly code: ScriptErrorCode
+
+  constructor (code: ScriptErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
