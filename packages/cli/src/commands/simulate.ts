@@ -161,7 +161,7 @@ export function register (program: Command): void {
     .option('--backend <id>', 'tfjs backend (cpu, wasm, node, node-gpu); chosen automatically when absent')
     .option('--csv <file>', 'write the per-round table to this CSV file')
     .option('--json', 'print the result as JSON instead of text')
-    .action(async (flags: SimulateFlags, cmd: Command) => {
+    .action(async (flags: SimulateFlags) => {
       const options = createSimulationOptions(optionsFromFlags(flags))
       const out = (s: string): void => { process.stdout.write(s + '\n') }
       const tty = process.stderr.isTTY === true && flags.json !== true
@@ -183,13 +183,21 @@ export function register (program: Command): void {
           onStart: ({ perRound }) => {
             if (tty) bar = bars.create(total, 0, { round: 1, client: 0, perRound, accuracy: lastAccuracy })
           },
-          onClient: (round, done, perRound) => bar?.update(round - 1 + done / perRound, { round, client: done, perRound, accuracy: lastAccuracy }),
+          onClient: (round, done, perRound) => {
+            bar?.update(round - 1 + done / perRound, { round, client: done, perRound, accuracy: lastAccuracy })
+            if (bar !== undefined) bars.update()
+          },
           onRound: (r) => {
             lastAccuracy = `${(100 * r.accuracy).toFixed(2)}%`
-            bar?.update(r.round, { accuracy: lastAccuracy })
+            bar?.update(r.round, { round: Math.min(r.round + 1, total), client: 0, accuracy: lastAccuracy })
             if (flags.json === true) return
-            if (tty && process.stdout.isTTY === true) bars.log(roundLine(r) + '\n')
-            else out(roundLine(r))
+            if (tty && process.stdout.isTTY === true) {
+              // same terminal: print above the bar, and flush now (the render timer may not run while clients train)
+              bars.log(roundLine(r) + '\n')
+              bars.update()
+            } else {
+              out(roundLine(r))
+            }
           }
         })
         bars.stop()
@@ -200,6 +208,5 @@ export function register (program: Command): void {
         bars.stop()
         process.removeListener('SIGINT', onSigint)
       }
-      void cmd
     })
 }
