@@ -114,6 +114,35 @@ describe('codec round trips within stated bounds', () => {
   })
 })
 
+describe('codec round trips on random layouts', () => {
+  it('every codec: exact size, same shapes, error within its bound', () => {
+    const seed = testSeed('codec property')
+    fc.assert(fc.property(
+      fc.array(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 0, maxLength: 3 }), { minLength: 1, maxLength: 4 }),
+      fc.integer({ min: 0, max: 2 ** 31 }), fc.double({ min: 1e-6, max: 1e3, noNaN: true }),
+      (shapes, s, sigma) => {
+        const sp = createModelSpec(shapes)
+        const x = randomDelta(sp.sizes, prng(s), sigma)
+        for (const o of all) {
+          const y = roundTrip(x, o, sp)
+          x.forEach((t, k) => {
+            const m = absmax(t)
+            const rows = rowsOf(sp.shapes[k])
+            const cols = t.length / rows
+            t.forEach((v, i) => {
+              const err = Math.abs(v - y[k][i])
+              if (o.codec === 'fp32') expect(err).toBe(0)
+              else if (o.codec === 'fp16') expect(err).toBeLessThanOrEqual(Math.max(Math.abs(v) * 2 ** -11, 2 ** -25))
+              else if (o.codec === 'int8') expect(withinInt8(v, y[k][i], m)).toBe(true)
+              else if (o.codec === 'int8-row') expect(withinInt8(v, y[k][i], absmax(t, Math.floor(i / cols) * cols, (Math.floor(i / cols) + 1) * cols))).toBe(true)
+              else if (y[k][i] !== 0) expect(withinInt8(v, y[k][i], m)).toBe(true)
+            })
+          })
+        }
+      }), { seed, numRuns: 100 })
+  })
+})
+
 describe('error feedback', () => {
   it('over 20 rounds the accumulated error is lower with error feedback than without', () => {
     const seed = testSeed('error feedback')
