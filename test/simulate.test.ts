@@ -50,7 +50,7 @@ describe('swarmtune simulate', () => {
   })
 
   it('refuses bad options with a typed error before loading anything', async () => {
-    for (const args of [['--fraction', '0'], ['--clients', '0'], ['--target', '120%'], ['--topk', '2', '--codec', 'topk-int8'], ['--aggregator', 'trimmed-mean', '--trim-beta', '0.5']]) {
+    for (const args of [['--fraction', '0'], ['--clients', '0'], ['--target', '120%'], ['--topk', '2', '--codec', 'topk-int8'], ['--aggregator', 'trimmed-mean', '--trim-beta', '0.5'], ['--seed=4294967296']]) {
       const r = await cli(['simulate', '--rounds', '1', ...args])
       expect(r.exitCode).toBe(1)
       expect(r.stderr).toContain('ERR_SIMULATE_INVALID_OPTIONS')

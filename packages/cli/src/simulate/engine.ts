@@ -7,7 +7,7 @@
  * package picks, in this process (no workers: the simulation is CPU-bound either way).
  */
 import {
-  aggregate, applyUpdate, createModelSpec, decodeDelta, encodeDelta, ErrorFeedback, initServerOptimizerState,
+  aggregate, applyUpdate, CodecError, createModelSpec, decodeDelta, encodeDelta, ErrorFeedback, initServerOptimizerState,
   serverStep, TooFewDeltasError, type Contribution, type ModelSpec, type ServerOptimizerState
 } from '@swarmtune/fedavg'
 import {
@@ -198,8 +198,13 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
       }
       if (bytes !== undefined) {
         uploadBytes += bytes.length
-        const decoded = decodeDelta(bytes, { spec })
-        contributions.push({ id: clientId(k), weight: samples, delta: decoded.tensors, shapes: decoded.shapes })
+        try {
+          const decoded = decodeDelta(bytes, { spec })
+          contributions.push({ id: clientId(k), weight: samples, delta: decoded.tensors, shapes: decoded.shapes })
+        } catch (err) {
+          if (!(err instanceof CodecError)) throw err
+          codes[err.code] = (codes[err.code] ?? 0) + 1 // malformed bytes are a rejection, as on the network
+        }
       }
       hooks.onClient?.(round, i + 1, selected.length)
     }

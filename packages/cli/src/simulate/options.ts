@@ -152,7 +152,7 @@ export function validateSimulationOptions (o: SimulationOptions): void {
   if (o.rounds !== undefined && !integerIn(o.rounds, 1, 1e6)) bad('rounds', o.rounds, 'an integer ≥ 1')
   if (o.target !== undefined && !numberIn(o.target, 0, 1, true)) bad('target accuracy', o.target, 'a fraction in (0, 1] (97% is 0.97)')
   if (!integerIn(o.maxRounds, 1, 1e6)) bad('maxRounds', o.maxRounds, 'an integer ≥ 1')
-  if (!Number.isSafeInteger(o.seed)) bad('seed', o.seed, 'an integer')
+  if (!integerIn(o.seed, 0, MAX_SEED)) bad('seed', o.seed, `an integer in [0, ${MAX_SEED}]`)
   if (o.maxNorm !== undefined && !numberIn(o.maxNorm, 0, Number.MAX_VALUE, true)) bad('maxNorm', o.maxNorm, 'a number > 0')
   if (typeof o.errorFeedback !== 'boolean') bad('errorFeedback', o.errorFeedback, 'a boolean')
   if (o.attack !== undefined) {
@@ -161,6 +161,9 @@ export function validateSimulationOptions (o: SimulationOptions): void {
     if (!numberIn(o.attack.scale, 0, 1e12, true)) bad('attack scale', o.attack.scale, 'a number > 0')
   }
 }
+
+/** Largest seed: 2^31 − 1, so that the per-client training seeds derived from it stay exact integers. */
+export const MAX_SEED = 2 ** 31 - 1
 
 /** Clients selected per round: max(⌊C·K⌋, 1) (McMahan et al. 2017, Algorithm 1: m ← max(C·K, 1)). */
 export function clientsPerRound (o: Pick<SimulationOptions, 'clients' | 'fraction'>): number {
