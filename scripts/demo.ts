@@ -166,21 +166,28 @@ async function main (): Promise<number> {
   let cluster: Cluster | undefined
   const logs: EventLog[] = []
 
+  let stopping: Promise<void> | undefined
+  let interrupted = false
+  /** Stops every process, then removes the folder (once, whoever asks first). */
   const shutdown = async (): Promise<void> => {
-    for (const l of logs) l.close()
-    const stopped = await supervisor.stopAll()
-    if (cluster === undefined) return
-    if (f.keep === true) out(`stopped ${stopped} process(es); kept ${cluster.root} (data folders, ledgers, daemon logs)`)
-    else {
-      await cluster.remove()
-      out(`stopped ${stopped} process(es); removed ${cluster.root}`)
-    }
+    stopping ??= (async () => {
+      for (const l of logs) l.close()
+      const stopped = await supervisor.stopAll()
+      supervisor.dispose()
+      if (cluster === undefined) return
+      if (f.keep === true) out(`stopped ${stopped} process(es); kept ${cluster.root} (data folders, ledgers, daemon logs)`)
+      else {
+        await cluster.remove()
+        out(`stopped ${stopped} process(es); removed ${cluster.root}`)
+      }
+    })()
+    await stopping
   }
   const removeHandlers = onInterrupt(supervisor, async (signal) => {
+    interrupted = true
     clearStatus()
     out(`\n${signal}: stopping every process this demo started…`)
     await shutdown()
-    supervisor.dispose()
     process.exit(130)
   })
 
@@ -297,15 +304,19 @@ async function main (): Promise<number> {
       : `${failed.length} of ${checks.length} checks FAILED: ${failed.map((x) => x.name).join(', ')}`)
     return failed.length === 0 ? 0 : 1
   } catch (err) {
+    // after Ctrl-C the daemons going away is expected: the interrupt handler reports and exits
+    if (interrupted) {
+      await shutdown()
+      return 130
+    }
     clearStatus()
     const e = err as { code?: string, message?: string }
     process.stderr.write(`demo failed: ${e.message ?? String(err)}${e.code === undefined ? '' : ` (${e.code})`}\n`)
     if (cluster !== undefined) process.stderr.write(f.keep === true ? `the daemons' logs are in ${cluster.root}\n` : 'run again with --keep to keep the data folders and the daemons\' logs\n')
     return 1
   } finally {
-    removeHandlers()
     await shutdown()
-    supervisor.dispose()
+    removeHandlers()
   }
 }
 
