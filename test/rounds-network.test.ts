@@ -4,13 +4,15 @@
  * mid-round does not block the round (it closes at its deadline); the second round starts from the first
  * release and raises test accuracy; every peer fetches the releases; the ledgers verify; `release verify`
  * recomputes the release to identical shard ids on the maintainer and on a volunteer; a round below its
- * quorum closes with no release; the CLI reads it all through the control API.
+ * quorum closes with no release (and a volunteer's second contribution is a duplicate); the CLI reads it all through the control API.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ReleaseView, RoundDetail, RoundView, VerifyReport } from '@swarmtune/node'
+import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
+import { getTask } from '@swarmtune/model'
 import { parseCid } from '@swarmtune/wire'
 import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, type RoundsNode } from './rounds-helpers.js'
 
@@ -44,7 +46,7 @@ describe('training rounds over the network', () => {
 
   it('closes a round at its deadline without the volunteer that vanished mid-round', async () => {
     const ghost = volunteers[VOLUNTEERS - 1]
-    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 30_000, quorum: 2, maxContributions: VOLUNTEERS })
+    const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 20_000, quorum: 2, maxContributions: VOLUNTEERS })
     expect(opened.round).toBe(1)
     expect(opened.base).toBe(maintainer.community.release.toString())
     await eventOf(ghost, 'rounds:train:start', (e) => e.round === 1)
@@ -106,14 +108,28 @@ describe('training rounds over the network', () => {
     expect(onVolunteer.shards.recomputed).toEqual(onVolunteer.shards.listed)
   })
 
-  it('closes a round that gets fewer contributions than its quorum with no release', async () => {
+  it('closes a round that gets fewer contributions than its quorum with no release; a second contribution of a volunteer is a duplicate', async () => {
     const before = await m.rounds.release('latest')
     const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 8_000, quorum: VOLUNTEERS, maxContributions: VOLUNTEERS })
+    // once its trained contribution is in, the first volunteer signs a second, valid one
+    const v = volunteers[0]
+    await eventOf(m, 'rounds:contribution', (e) => e.round === opened.round && e.peer === v.daemon.peerId.toString())
+    const spec = createModelSpec(getTask('mnist-2nn').weightSpecs.map((w) => w.shape))
+    const blob = await v.daemon.exchange.put(encodeDelta(spec.sizes.map((n) => new Float32Array(n).fill(1e-4)), spec, { codec: 'fp32' }))
+    const second = await v.ledger.sign({
+      kind: 'contribution',
+      body: {
+        round: opened.round, roundOpen: parseCid(opened.roundOpen).bytes, base: parseCid(opened.base).bytes, blob: blob.bytes,
+        codec: { name: 'fp32', params: {} }, samples: 10, metrics: { lossBefore: 1, lossAfter: 1 }, norm: 0.04
+      }
+    })
     const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
     expect(r.outcome).toBe('no-release')
     expect(r.release).toBeUndefined()
-    expect(r.counts.contributions).toBe(VOLUNTEERS - 1)
-    expect(r.contributions.map((c) => c.verdict?.code)).toEqual(Array(VOLUNTEERS - 1).fill('ERR_ROUNDS_NO_QUORUM'))
+    expect(r.counts.contributions).toBe(VOLUNTEERS)
+    const codes = r.contributions.map((c) => [c.id === second.id.toString() ? 'second' : 'trained', c.verdict?.code])
+    expect(codes.filter(([what]) => what === 'second')).toEqual([['second', 'ERR_ROUNDS_DUPLICATE']])
+    expect(codes.filter(([what]) => what === 'trained').map(([, code]) => code)).toEqual(Array(VOLUNTEERS - 1).fill('ERR_ROUNDS_NO_QUORUM'))
     expect((await m.rounds.release('latest')).manifest).toBe(before.manifest)
   })
 

@@ -33,6 +33,15 @@ export const DEFAULT_MAX_CONTRIBUTIONS = 100
 export const MAX_JUDGED_PER_AUTHOR = 8
 /** Time allowed to fetch one contribution's blob, in ms (a 4 MiB fp32 delta over a slow home uplink). */
 export const CONTRIBUTION_FETCH_TIMEOUT_MS = 30_000
+/** Delay before asking again for a delta blob no connected peer had, in ms (a contributor reconnecting). */
+export const FETCH_RETRY_MS = 1_000
+/** Retry delay of a close that failed (a delta that cannot be read now, a full disk), in ms. */
+export const CLOSE_RETRY_MS = 5_000
+/**
+ * Longest a `GET /v1/rounds/<n>?waitMs=` request waits, in ms: below common HTTP client and proxy idle
+ * timeouts (60–120 s); the CLI asks again after it.
+ */
+export const MAX_WAIT_MS = 60_000
 /** Default held-out examples the coordinator evaluates each release on: the MNIST test split (LeCun et al. 1998). */
 export const DEFAULT_EVAL_EXAMPLES = 10_000
 /** Verdict code of an accepted contribution. */

@@ -21,14 +21,14 @@ import type { Contribution } from '@swarmtune/fedavg'
 import { buildRelease, type Weights } from '@swarmtune/model'
 import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
 import {
-  CONTRIBUTION_FETCH_TIMEOUT_MS, MAX_JUDGED_PER_AUTHOR, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS, VERDICT_OK
+  CLOSE_RETRY_MS, CONTRIBUTION_FETCH_TIMEOUT_MS, FETCH_RETRY_MS, MAX_JUDGED_PER_AUTHOR, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS, VERDICT_OK
 } from './constants.js'
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
 import { RoundStateError, RoundsError } from './errors.js'
 import { createRoundParams, planOf, roundOpenBody, sameMethod, type RoundPlan } from './params.js'
 import { decodeContribution, getBlob, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid, storeRelease, type DeltaRejection } from './releases.js'
-import type { CoordinatorRound, RoundPhase } from './state.js'
+import type { CoordinatorRound } from './state.js'
 import { closeOf, latestRelease, nextRoundNumber, releaseByManifest, releases, roundOpens, verdicts } from './views.js'
 
 /** A candidate's decoded delta, or why it cannot be used. */
@@ -52,8 +52,6 @@ interface OpenRound {
   arrived: Set<string>
 }
 
-/** Retry delay of a close that failed (a blob that vanished, a full disk), in ms. */
-const CLOSE_RETRY_MS = 5_000
 
 export class Coordinator {
   private current: OpenRound | undefined
@@ -148,18 +146,6 @@ export class Coordinator {
     if (record.phase !== 'open') throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', `round ${target} is already ${record.phase}`)
     await this.ctx.state.putRound({ ...record, cancel: reason.slice(0, 512) || 'cancelled by a maintainer' })
     await this.close(target)
-  }
-
-  /** The phase of a round this coordinator opened, if any. */
-  async phaseOf (round: number): Promise<RoundPhase | undefined> {
-    return (await this.ctx.state.getRound(round))?.phase
-  }
-
-  /** Waits until round `round` (one this coordinator opened) has closed. */
-  async closed (round: number): Promise<void> {
-    while ((await this.phaseOf(round)) !== 'closed') {
-      await (this.closing.get(round)?.catch(() => {}) ?? new Promise((resolve) => setTimeout(resolve, 100)))
-    }
   }
 
   status (): unknown {
@@ -268,18 +254,27 @@ export class Coordinator {
     return undefined
   }
 
+  /**
+   * Fetches and decodes a contribution's blob. A provider that is not reachable yet (the contributor
+   * reconnecting after this node restarted) is asked again every second until the fetch timeout.
+   */
   private async judgeBlob (c: SignedEntry<'contribution'>, plan: RoundPlan): Promise<Judged> {
     const base = await this.baseWeights(plan.base)
     const spec = specOf(base)
-    let bytes: Uint8Array
-    try {
-      bytes = await getBlob(this.ctx.components, parseCid(c.entry.body.blob), {
-        providers: [peerIdOfKey(c.entry.author)],
-        maxBytes: maxDeltaBytes(spec, plan),
-        signal: AbortSignal.timeout(CONTRIBUTION_FETCH_TIMEOUT_MS)
-      })
-    } catch (err) {
-      return { ok: false, code: 'ERR_ROUNDS_BLOB_UNAVAILABLE', reason: `the delta blob ${parseCid(c.entry.body.blob).toString()} could not be fetched: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.slice(0, 1000) }
+    const cid = parseCid(c.entry.body.blob)
+    const signal = AbortSignal.timeout(CONTRIBUTION_FETCH_TIMEOUT_MS)
+    let bytes: Uint8Array | undefined
+    while (bytes === undefined) {
+      try {
+        bytes = await getBlob(this.ctx.components, cid, { providers: [peerIdOfKey(c.entry.author)], maxBytes: maxDeltaBytes(spec, plan), signal })
+      } catch (err) {
+        const code = (err as { code?: string }).code
+        if (code === 'ERR_NODE_BLOB_NO_PROVIDERS' && !signal.aborted && !this.stopped) {
+          await new Promise((resolve) => setTimeout(resolve, FETCH_RETRY_MS))
+          continue
+        }
+        return { ok: false, code: 'ERR_ROUNDS_BLOB_UNAVAILABLE', reason: `the delta blob ${cid.toString()} could not be fetched: ${code ?? ''} ${(err as Error).message}`.slice(0, 1000) }
+      }
     }
     const r = decodeContribution(bytes, spec, plan)
     return 'code' in r ? { ok: false, ...r } : { ok: true, ...r }

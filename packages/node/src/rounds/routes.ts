@@ -17,11 +17,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { communityInfo } from './community.js'
+import { MAX_WAIT_MS } from './constants.js'
 import { CommunityError, RoundParamsError } from './errors.js'
 import type { RoundsService } from './service.js'
 
-/** Longest a `GET /v1/rounds/:round?waitMs=` request waits, in ms (a CLI re-asks after it). */
-const MAX_WAIT_MS = 60_000
 
 const startBody = z.strictObject({ params: z.record(z.string(), z.unknown()).optional() }).optional()
 const cancelBody = z.strictObject({ reason: z.string().max(512).optional() }).optional()

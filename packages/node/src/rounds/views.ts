@@ -6,7 +6,7 @@
 import type { Ledger } from '@swarmtune/ledger'
 import { parseCid, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
 import { authorityFault } from './authority.js'
-import { keyHex, peerIdOfKey, type Community } from './community.js'
+import { peerIdOfKey, type Community } from './community.js'
 
 async function collect<K extends EntryKind> (ledger: Ledger, community: Community, kind: K, round?: number): Promise<Array<SignedEntry<K>>> {
   const out: Array<SignedEntry<K>> = []
@@ -235,9 +235,4 @@ export function releaseView (r: SignedEntry<'release'>): ReleaseView {
     metrics: b.metrics,
     contributions: b.contributions.map((c, i) => ({ id: parseCid(c).toString(), weight: b.weights[i] }))
   }
-}
-
-/** Hex of an entry's author (for logs). */
-export function authorHex (e: SignedEntry): string {
-  return keyHex(e.entry.author)
 }
