@@ -8,7 +8,8 @@
  * the paper restarts from the previous round's momentum, which a caller can pass as `center`), and when τ is
  * not given it is the median of ‖Δ_i − v₀‖, so that about half of the deltas move the centre unclipped.
  *
- * Memory: the n deltas in memory (caller), a Float64 centre (8 bytes × params), and the output.
+ * Memory: the n deltas in memory (caller), two Float64 buffers (centre and step, 16 bytes × params), the
+ * median start (4 bytes × params, unless `center` is given) and the output.
  */
 import type { AcceptedContribution } from './contribution.js'
 import { medianOfSorted, reduceSortedColumns } from './coordinatewise.js'

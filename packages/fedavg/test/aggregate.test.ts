@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  aggregate, createAggregatorConfig, createModelSpec, FedAvgAccumulator, fedAvg, CHUNK_COORDS,
+  aggregate, assertContribution, createAggregatorConfig, createModelSpec, FedAvgAccumulator, fedAvg, CHUNK_COORDS, MAX_MODEL_PARAMS,
   type AggregatorConfig, type Contribution
 } from '../src/index.js'
 import { bytesOf, id, prng, randomDelta, testSeed } from './helpers.js'
@@ -124,6 +124,18 @@ describe('validation before arithmetic', () => {
     const r = aggregate([twin, ...contributions], spec, { kind: 'fedavg' })
     expect(r.rejected.map((x) => [x.id[0], x.code])).toEqual([[1, 'ERR_FEDAVG_DUPLICATE_CONTRIBUTION'], [1, 'ERR_FEDAVG_DUPLICATE_CONTRIBUTION']])
     expect(r.accepted).toEqual([2, 3, 4, 5].map(id))
+  })
+
+  it('assertContribution throws the verdict as a typed error', () => {
+    expect(assertContribution(contributions[0], spec)).toBeCloseTo(Math.sqrt(14), 6)
+    expect(() => assertContribution(bad[0][1], spec)).toThrow(expect.objectContaining({ name: 'ContributionRejectedError', code: 'ERR_FEDAVG_NON_FINITE' }))
+  })
+
+  it('refuses malformed model specs', () => {
+    for (const shapes of [[], [[0]], [[2, 1.5]], [[1, 1, 1, 1, 1, 1, 1]], [[MAX_MODEL_PARAMS, 2]], [[MAX_MODEL_PARAMS], [1]]]) {
+      expect(() => createModelSpec(shapes)).toThrow(expect.objectContaining({ code: 'ERR_FEDAVG_INVALID_SPEC' }))
+    }
+    expect(createModelSpec([[], [3, 2]])).toMatchObject({ sizes: [1, 6], params: 7 })
   })
 
   it('rejects bad configurations at start-up', () => {
