@@ -3,8 +3,9 @@
  * the community signs (with its real key, through its real ledger and blob store) contributions whose delta
  * holds NaN, has a huge norm, has the wrong shapes, answers another base, or replays an honest volunteer's
  * blob; it republishes an honest contribution, sends a contribution with a broken signature, contributes
- * after the round closed, and opens a round of its own although it is no maintainer. Each is refused with
- * its reason on record, and the release equals the aggregate of the honest deltas alone.
+ * after the round closed, and opens a round of its own although it is no maintainer (refused at ledger
+ * ingest; test/ledger-authority.test.ts covers the sync path). Each is refused with its reason on record,
+ * and the release equals the aggregate of the honest deltas alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { aggregate, applyUpdate, createAggregatorConfig, createModelSpec, decodeDelta, encodeDelta, type ModelSpec } from '@swarmtune/fedavg'
@@ -141,27 +142,31 @@ describe('a malicious member in a round', () => {
 
   it('refuses a round opened by a member who is not a maintainer, on every peer', async () => {
     const next = round.round + 1
-    const rogue = await mal.ledger.sign({
-      kind: 'round-open',
-      body: {
-        round: next,
-        base: parseCid(round.base).bytes,
-        train: { epochs: 1, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
-        deadline: Date.now() + 30_000,
-        quorum: 1,
-        maxContributions: 10,
-        aggregator: { name: 'fedavg', params: {} },
-        codec: { name: 'fp32', params: {} },
-        normBound: 10
-      }
-    })
-    // the maintainer, the malicious node's only neighbour, rejects it on the topic: it travels no further
-    const rejected = await eventOf(m, 'gossip:rejected', (e) => e.code === 'ERR_ROUNDS_NOT_MAINTAINER', 15_000)
+    const body = {
+      round: next,
+      base: parseCid(round.base).bytes,
+      train: { epochs: 1, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
+      deadline: Date.now() + 30_000,
+      quorum: 1,
+      maxContributions: 10,
+      aggregator: { name: 'fedavg', params: {} },
+      codec: { name: 'fp32', params: {} },
+      normBound: 10
+    }
+    // its own daemon's ledger refuses to sign it
+    await expect(mal.ledger.sign({ kind: 'round-open', body })).rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_MAINTAINER' })
+    // signed by hand at the head of its chain and put on the topic past its own validator
+    const head = mal.ledger.ledger.head(mal.daemon.privateKey.publicKey.raw)
+    if (head === undefined) throw new Error('the malicious node has no chain')
+    const rogue = await signEntry({
+      v: 1, community: maintainer.community.id.bytes, author: mal.daemon.privateKey.publicKey.raw, seq: head.length, prev: parseCid(head.id).bytes, ts: Date.now(), kind: 'round-open', body
+    }, mal.daemon.privateKey)
+    await mal.daemon.libp2p.services.pubsub.publish(communityTopic(maintainer.community.id), rogue.bytes)
+    // the maintainer, the malicious node's only neighbour, rejects it at ledger ingest: it travels no further
+    const rejected = await eventOf(m, 'gossip:rejected', (e) => e.code === 'ERR_LEDGER_NOT_MAINTAINER', 15_000)
     expect(rejected.from).toBe(mal.daemon.peerId.toString())
-    // a later entry of the same author shows the gap: sync brings the round-open in, and the roles ignore it
-    await mal.ledger.sign({ kind: 'checkpoint', body: undefined as never })
-    await eventOf(m, 'rounds:refused', (e) => e.id === rogue.id.toString(), 20_000)
-    for (const h of honest) expect(h.events.some((e) => e.type === 'rounds:train:start' && e.round === next)).toBe(false)
+    expect(await m.ledger.ledger.get(rogue.id)).toBeUndefined()
+    for (const h of [...honest, m]) expect(h.events.some((e) => (e.type === 'rounds:train:start' || e.type === 'rounds:open') && e.round === next)).toBe(false)
   })
 })
 

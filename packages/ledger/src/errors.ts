@@ -80,7 +80,9 @@ export class LedgerClosedError extends LedgerError {
  * An entry was refused by `append`. Codes: `ERR_LEDGER_INVALID_ENTRY` (wire validation failed: size, schema,
  * canonical form or signature; the wire code is in `cause`), `ERR_LEDGER_WRONG_COMMUNITY`, `ERR_LEDGER_GAP`
  * (its seq is past the author's head + 1), `ERR_LEDGER_FORK` (its prev is not the author's head),
- * `ERR_LEDGER_EQUIVOCATION` (another entry is stored for this author and seq), `ERR_LEDGER_BAD_CHECKPOINT`.
+ * `ERR_LEDGER_EQUIVOCATION` (another entry is stored for this author and seq), `ERR_LEDGER_BAD_CHECKPOINT`,
+ * `ERR_LEDGER_NOT_MAINTAINER` (a round-open, verdict, release or round-close whose author the genesis does not
+ * name), `ERR_LEDGER_NO_GENESIS` (such an entry before the genesis is stored).
  */
 export class LedgerEntryError extends LedgerError {
   constructor (code: string, message: string, options?: { cause?: unknown }) {

@@ -162,8 +162,9 @@ export interface ImportReport {
 /**
  * Imports a JSON Lines export (its `bytes` field) into a ledger: every entry is validated and chained as
  * if it came from the network. Entries are taken in file order per author, as exports list them in time
- * order; an entry whose predecessor comes later in the file is retried once at the end. This is also how a
- * store is migrated to a new schema version.
+ * order; an entry whose predecessor (or, for a maintainer-only kind, the genesis) comes later in the file is
+ * retried at the end until no more can be stored. This is also how a store is migrated to a new schema
+ * version.
  */
 export async function importEntries (ledger: Ledger, lines: AsyncIterable<string> | Iterable<string>): Promise<ImportReport> {
   const report: ImportReport = { lines: 0, appended: 0, duplicates: 0, rejected: [], rejectedCount: 0 }
@@ -171,14 +172,14 @@ export async function importEntries (ledger: Ledger, lines: AsyncIterable<string
     report.rejectedCount++
     if (report.rejected.length < 100) report.rejected.push({ line, code, reason })
   }
-  let batch: Array<{ line: number, bytes: Uint8Array }> = []
-  let retry: Array<{ line: number, bytes: Uint8Array }> = []
+  let batch: Array<{ line: number, bytes: Uint8Array, code?: string, reason?: string }> = []
+  let retry: typeof batch = []
   const flush = async (items: typeof batch, final: boolean): Promise<void> => {
     const results = await ledger.ingest(items.map((i) => i.bytes))
     results.forEach((r, i) => {
       if (r.status === 'accept') report.appended++
       else if (r.code === 'ERR_LEDGER_DUPLICATE') report.duplicates++
-      else if (r.code === 'ERR_LEDGER_GAP' && !final) retry.push(items[i])
+      else if ((r.code === 'ERR_LEDGER_GAP' || r.code === 'ERR_LEDGER_NO_GENESIS') && !final) retry.push({ ...items[i], code: r.code, reason: r.reason })
       else reject(items[i].line, r.code ?? 'ERR_LEDGER_INVALID_ENTRY', r.reason)
     })
   }
@@ -203,14 +204,16 @@ export async function importEntries (ledger: Ledger, lines: AsyncIterable<string
     }
   }
   await flush(batch, false)
-  // Entries that arrived before their predecessors: retry until no progress.
+  // Entries that arrived before their predecessors or the genesis: retry until no progress.
   while (retry.length > 0) {
     const pending = retry
     retry = []
     const before = report.appended
     await flush(pending, false)
     if (report.appended === before) {
-      for (const item of retry) reject(item.line, 'ERR_LEDGER_GAP', 'its predecessor is not in the file or the store')
+      for (const item of retry) {
+        reject(item.line, item.code ?? 'ERR_LEDGER_GAP', item.code === 'ERR_LEDGER_NO_GENESIS' ? 'the community\'s genesis is not in the file or the store' : 'its predecessor is not in the file or the store')
+      }
       retry = []
     }
   }

@@ -53,3 +53,4 @@ export {
 } from './export.js'
 export { queryView, authorParam, LEDGER_VIEWS, VIEW_CSV_COLUMNS, type LedgerView, type ViewParams } from './views.js'
 export { toHex } from './records.js'
+export { MAINTAINER_KINDS } from './authority.js'

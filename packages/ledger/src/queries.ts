@@ -1,8 +1,9 @@
 /**
  * Researcher queries over a ledger: contributions with their verdicts, per peer and per round; each
  * contributor's share of each release's aggregate weight; release lineage; totals. Verdicts, releases and
- * round-opens count only when signed by a maintainer named in the community's genesis (when the genesis
- * is stored); others are reported as `untrusted` in the stats.
+ * round-closes count only when signed by a maintainer named in the community's genesis. The store refuses
+ * any other on every path and on open (authority.ts), so `untrusted` in the stats counts none in a verified
+ * store; the check here stays as a second line.
  */
 import type { SignedEntry } from '@swarmtune/wire'
 import type { Ledger } from './store.js'

@@ -10,6 +10,7 @@ import { ENTRY_KINDS, blobCid, decodeEntryUnverified, isEntryKind, parseCid, sig
 import { LEDGER_SCHEMA_VERSION, LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
 import { LedgerArgumentError, LedgerClosedError, LedgerCorruptError, LedgerEntryError, LedgerError, LedgerLockedError, LedgerSchemaError } from './errors.js'
 import { acquireLock, readLockInfo, type StoreLock } from './lock.js'
+import { authorityFault, maintainersOf } from './authority.js'
 import {
   META_COMMUNITY, META_SCHEMA, META_SUMMARY, PREFIX, entryKey, evidenceKey, headKey, idKey, isAuthorHex, num16, parsePos,
   positionOfIndexKey, prefixRange, type Position
@@ -55,9 +56,11 @@ export interface AppendResult {
 /**
  * Outcome of `ingest` for one entry from the network: never throws. `accept`: stored now; `ignore`:
  * already stored (`ERR_LEDGER_DUPLICATE`), or not storable yet because earlier entries of its chain are
- * missing (`ERR_LEDGER_GAP`: sync fills the gap), or not valid yet (wire's clock-skew ignore); `reject`:
- * invalid, of another community, a bad checkpoint, or conflicting with the stored chain
- * (`ERR_LEDGER_EQUIVOCATION` / `ERR_LEDGER_FORK`, kept as evidence).
+ * missing (`ERR_LEDGER_GAP`: sync fills the gap) or because it is a maintainer-only kind and the genesis
+ * that names the maintainers is not stored yet (`ERR_LEDGER_NO_GENESIS`), or not valid yet (wire's
+ * clock-skew ignore); `reject`: invalid, of another community, a maintainer-only kind signed by someone the
+ * genesis does not name (`ERR_LEDGER_NOT_MAINTAINER`), a bad checkpoint, or conflicting with the stored
+ * chain (`ERR_LEDGER_EQUIVOCATION` / `ERR_LEDGER_FORK`, kept as evidence).
  */
 export interface IngestResult {
   status: 'accept' | 'ignore' | 'reject'
@@ -210,12 +213,13 @@ export class Ledger extends EventTarget {
   readonly #heads: Map<string, Head>
   #summary: Summary
   #community: CID | undefined
+  #maintainers: Set<string> | undefined
   #queue: Promise<unknown> = Promise.resolve()
   #closed = false
   #lengthsDirty = false
   #lengthsTimer: NodeJS.Timeout | undefined
 
-  private constructor (db: Db, path: string, lock: StoreLock | undefined, sync: boolean, state: { heads: Map<string, Head>, summary: Summary, community: CID | undefined, report: VerifyReport }) {
+  private constructor (db: Db, path: string, lock: StoreLock | undefined, sync: boolean, state: { heads: Map<string, Head>, summary: Summary, community: CID | undefined, maintainers: Set<string> | undefined, report: VerifyReport }) {
     super()
     this.#db = db
     this.path = path
@@ -224,6 +228,7 @@ export class Ledger extends EventTarget {
     this.#heads = state.heads
     this.#summary = state.summary
     this.#community = state.community
+    this.#maintainers = state.maintainers
     this.openReport = state.report
     if (lock !== undefined) {
       this.#lengthsTimer = setInterval(() => { void this.#writeLengths().catch(() => {}) }, LENGTHS_WRITE_INTERVAL_MS)
@@ -250,6 +255,20 @@ export class Ledger extends EventTarget {
   /** The community id (CID of its genesis entry), once any entry is stored. */
   get community (): CID | undefined {
     return this.#community
+  }
+
+  /**
+   * The maintainers the stored genesis names (raw Ed25519 keys as 64 lowercase hex digits), or undefined
+   * while the genesis is not stored. Only they may author round-open, verdict, release and round-close
+   * entries; the store refuses such entries from anyone else (`ERR_LEDGER_NOT_MAINTAINER`).
+   */
+  get maintainers (): ReadonlySet<string> | undefined {
+    return this.#maintainers
+  }
+
+  /** True when the stored genesis names `author` (64 hex or 32 raw bytes) as a maintainer. */
+  isMaintainer (author: string | Uint8Array): boolean {
+    return this.#maintainers?.has(typeof author === 'string' ? author : toHex(author)) === true
   }
 
   /** Number of stored entries. */
@@ -283,8 +302,9 @@ export class Ledger extends EventTarget {
    * Validates and stores one entry (wire bytes or a SignedEntry). Idempotent: storing an entry twice
    * returns `duplicate: true`.
    *
-   * @throws LedgerEntryError with the code of {@link IngestResult} when the entry is refused (an
-   *   equivocating entry is kept as evidence before the error is thrown).
+   * @throws LedgerEntryError with the code of {@link IngestResult} when the entry is refused, e.g.
+   *   `ERR_LEDGER_NOT_MAINTAINER` for a round-open, verdict, release or round-close whose author the genesis
+   *   does not name (an equivocating entry is kept as evidence before the error is thrown).
    */
   async append (input: SignedEntry | Uint8Array, options: { sync?: boolean } = {}): Promise<AppendResult> {
     const bytes = input instanceof Uint8Array ? input : input.bytes
@@ -319,7 +339,7 @@ export class Ledger extends EventTarget {
         const o = outcomes[i]
         const base = { id: candidate.id, author: candidate.author, seq: candidate.signed.entry.seq }
         if (o.code === undefined) results[index] = { status: 'accept', ...base }
-        else if (o.code === 'ERR_LEDGER_DUPLICATE' || o.code === 'ERR_LEDGER_GAP') results[index] = { status: 'ignore', code: o.code, reason: o.reason, ...base }
+        else if (o.code === 'ERR_LEDGER_DUPLICATE' || o.code === 'ERR_LEDGER_GAP' || o.code === 'ERR_LEDGER_NO_GENESIS') results[index] = { status: 'ignore', code: o.code, reason: o.reason, ...base }
         else results[index] = { status: 'reject', code: o.code, reason: o.reason, evidence: o.evidence, ...base }
       })
     } catch (err) {
@@ -335,7 +355,8 @@ export class Ledger extends EventTarget {
    * process ever share a seq. A checkpoint draft may omit its body: `{ length: seq, head: prev }` is used.
    *
    * @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` for a non-genesis draft while no community is known.
-   * @throws LedgerEntryError when the signed entry is refused (e.g. a wrong body shape).
+   * @throws LedgerEntryError when the signed entry is refused (e.g. a wrong body shape, or
+   *   `ERR_LEDGER_NOT_MAINTAINER` / `ERR_LEDGER_NO_GENESIS` for a maintainer-only kind).
    */
   async sign<K extends EntryKind> (draft: EntryDraft<K>, key: SigningKey, options: { sync?: boolean } = {}): Promise<SignedEntry> {
     this.#assertOpen()
@@ -524,6 +545,7 @@ export class Ledger extends EventTarget {
     const ops: Array<{ type: 'put', key: string, value: Uint8Array }> = []
     const digest = fromHex(this.#summary.digest) as Uint8Array
     let community = this.#community
+    let maintainers = this.#maintainers
     let newCommunity = false
     let added = 0
     let evidence = 0
@@ -540,6 +562,11 @@ export class Ledger extends EventTarget {
       if (community === undefined) {
         community = kind === 'genesis' ? signed.id : parseCid(signed.entry.community)
         newCommunity = true
+      }
+      const unauthorised = authorityFault(signed.entry, maintainers)
+      if (unauthorised !== undefined) {
+        outcomes.push(unauthorised)
+        continue
       }
       const head = headOf(author)
       const expected = head === undefined ? 0 : head.seq + 1
@@ -569,6 +596,7 @@ export class Ledger extends EventTarget {
       ops.push({ type: 'put', key: entryKey(author, seq), value: signed.bytes })
       for (const [key, value] of indexRecords(signed, author, id)) ops.push({ type: 'put', key, value })
       heads.set(author, { seq, id })
+      if (kind === 'genesis') maintainers = maintainersOf(signed) // chainFault checked it is this community's
       xorInto(digest, signed.id.multihash.digest)
       seen.add(id)
       added++
@@ -588,6 +616,7 @@ export class Ledger extends EventTarget {
     }
     for (const [author, head] of heads) this.#heads.set(author, head)
     this.#summary = summary
+    this.#maintainers = maintainers
     if (newCommunity && added > 0) this.#community = community
     this.#lengthsDirty = true
     for (const signed of appended) this.dispatchEvent(new CustomEvent('entry', { detail: signed }))

@@ -1,11 +1,12 @@
 /**
  * Re-verification of a whole store, run on every open (and by `Ledger.verify()`): every chain from seq 0,
- * every signature (through wire's `validateEntry`), every head, the summary record, the evidence records,
- * the sidecar of known lengths and a digest of the derived indexes. A raw LevelDB log can lose keys
+ * every signature (through wire's `validateEntry`), the maintainer rule (authority.ts), every head, the
+ * summary record, the evidence records, the sidecar of known lengths and a digest of the derived indexes. A raw LevelDB log can lose keys
  * silently after a byte flip, so each way a key can go missing is cross-checked by another record.
  */
 import { blobCid, parseCid, validateEntry, type SignedEntry } from '@swarmtune/wire'
 import { VERIFY_PROGRESS_EVERY_ENTRIES } from './constants.js'
+import { MAINTAINER_KINDS, authorityFault, maintainersOf } from './authority.js'
 import { LedgerCorruptError, type CorruptionDetail } from './errors.js'
 import { META_COMMUNITY, META_SCHEMA, META_SUMMARY, PREFIX, entryKey, parsePos } from './keys.js'
 import { bodyOf, cidString, indexRecords, parseSummary, RecordSetDigest, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
@@ -46,6 +47,8 @@ export interface VerifiedState {
   heads: Map<string, Head>
   summary: Summary
   community: CID | undefined
+  /** Maintainer keys (hex) of the stored genesis; undefined when the genesis is not stored. */
+  maintainers: Set<string> | undefined
   indexesOk: boolean
 }
 
@@ -119,6 +122,9 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
   let lastAuthor: string | undefined
   const total = summary?.entries ?? 0
   const evidenceRecords: Array<[string, Uint8Array]> = []
+  let maintainers: Set<string> | undefined
+  // the first maintainer-only entry of each author, checked once the genesis is known (it may come later in key order)
+  const maintainerEntries = new Map<string, SignedEntry>()
 
   const iterator = db.iterator()
   try {
@@ -156,6 +162,8 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
           const signed = v.value
           const fault = chainFault(signed, pos.author, pos.seq, prev, community)
           if (fault !== undefined) fail(`an entry does not fit its chain (${fault.code}): ${fault.reason}`, { author: pos.author, seq: pos.seq, key })
+          if (signed.entry.kind === 'genesis') maintainers = maintainersOf(signed)
+          else if (MAINTAINER_KINDS.has(signed.entry.kind) && !maintainerEntries.has(pos.author)) maintainerEntries.set(pos.author, signed)
           const id = signed.id.toString()
           heads.set(pos.author, { seq: pos.seq, id })
           xorInto(digest, signed.id.multihash.digest)
@@ -184,6 +192,10 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
     await iterator.close().catch(() => {})
   }
 
+  for (const [author, signed] of maintainerEntries) {
+    const fault = authorityFault(signed.entry, maintainers)
+    if (fault !== undefined) fail(`an entry breaks the maintainer rule (${fault.code}): ${fault.reason}`, { author, seq: signed.entry.seq })
+  }
   for (const [key, value] of evidenceRecords) {
     await checkEvidence(db, key, value, heads, community, fail)
     evidence++
@@ -212,6 +224,7 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
     heads,
     summary: { entries, authors: heads.size, evidence, digest: toHex(digest) },
     community,
+    maintainers,
     indexesOk: expectedIndexes.equals(actualIndexes)
   }
 }

@@ -3,7 +3,8 @@
  * (memory-level and LevelDB run it alike). fast-check draws a sequence of operations — valid appends by
  * several authors, batched ingests, replays, gaps, equivocations, forks, reopen — and after each one the
  * store must agree with the model: size, heads, every chain in seq order, the time / kind / round / id
- * indexes, the evidence, and a clean re-verification.
+ * indexes, the evidence, and a clean re-verification. Only author 0 is a maintainer: the others' attempts at
+ * maintainer-only kinds are refused and stored nowhere.
  */
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
@@ -24,6 +25,7 @@ type Op =
   | { t: 'gap', author: number }
   | { t: 'equivocate', author: number, pick: number }
   | { t: 'fork', author: number }
+  | { t: 'usurp', author: number, kind: number }
   | { t: 'reopen' }
 
 const AUTHORS = 4
@@ -35,6 +37,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('gap' as const), author: fc.nat(AUTHORS - 1) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('equivocate' as const), author: fc.nat(AUTHORS - 1), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('fork' as const), author: fc.nat(AUTHORS - 1) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('usurp' as const), author: fc.integer({ min: 1, max: AUTHORS - 1 }), kind: fc.nat(3) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'reopen' as const }) }
 )
 
@@ -106,6 +109,10 @@ export function ledgerContract (name: string, makeFactory: () => Promise<StoreFa
             ? await signer.sign(key, 'round-open', bodies.roundOpen(round, base))
             : await signer.sign(key, 'contribution', bodies.contribution(round, genesis.id.bytes, base, fakeCid(`blob-${signer.ts}`), 10 + kind))
         }
+        /** An entry of `author`'s own kind (maintainer: round-open; others: contribution) at a position the caller picks. */
+        const own = async (author: number, round: number, overrides: { seq: number, prev: Uint8Array | null }): Promise<SignedEntry> => author === 0
+          ? await signer.sign(keys[author], 'round-open', bodies.roundOpen(round, base), overrides)
+          : await signer.sign(keys[author], 'contribution', bodies.contribution(round, genesis.id.bytes, base, fakeCid(`twin-${signer.ts}`), 3), overrides)
         const record = (e: SignedEntry): void => {
           model.entries.push(e)
           const author = hex(e.entry.author)
@@ -154,9 +161,9 @@ export function ledgerContract (name: string, makeFactory: () => Promise<StoreFa
               if (chain.length === 0) break
               const seq = op.pick % chain.length
               const original = chain[seq]
-              const e = await signer.sign(key, original.entry.kind === 'genesis' ? 'genesis' : 'round-open', original.entry.kind === 'genesis'
-                ? { ...bodies.genesis([key.publicKey.raw]), name: `other-${signer.ts}` }
-                : bodies.roundOpen(99, base), { seq, prev: original.entry.prev })
+              const e = original.entry.kind === 'genesis'
+                ? await signer.sign(key, 'genesis', { ...bodies.genesis([key.publicKey.raw]), name: `other-${signer.ts}` }, { seq, prev: original.entry.prev })
+                : await own(op.author, 99, { seq, prev: original.entry.prev })
               const results = await ledger.ingest([e.bytes, e.bytes])
               if (original.entry.kind === 'genesis') {
                 expect(results[0]).toMatchObject({ status: 'reject', code: 'ERR_WIRE_WRONG_COMMUNITY' })
@@ -172,10 +179,30 @@ export function ledgerContract (name: string, makeFactory: () => Promise<StoreFa
               const key = keys[op.author]
               const chain = model.chains.get(hex(key.publicKey.raw)) ?? []
               if (chain.length === 0) break
-              const e = await signer.sign(key, 'round-open', bodies.roundOpen(7, base), { seq: chain.length, prev: fakeCid(`elsewhere-${signer.ts}`) })
+              const e = await own(op.author, 7, { seq: chain.length, prev: fakeCid(`elsewhere-${signer.ts}`) })
               const [r] = await ledger.ingest([e.bytes])
               expect(r).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_FORK', evidence: true })
               model.evidence++
+              break
+            }
+            case 'usurp': {
+              // a non-maintainer signs a maintainer-only entry where its chain would take it
+              const key = keys[op.author]
+              const chain = model.chains.get(hex(key.publicKey.raw)) ?? []
+              const at = { seq: chain.length, prev: chain.at(-1)?.id.bytes ?? null }
+              const open = await signer.sign(keys[0], 'round-open', bodies.roundOpen(5, base), { seq: 1000, prev: fakeCid('x') })
+              const forged = [
+                () => signer.sign(key, 'round-open', bodies.roundOpen(5, base), at),
+                () => signer.sign(key, 'verdict', bodies.verdict(5, open.id.bytes, true), at),
+                () => signer.sign(key, 'release', bodies.release(5, base, fakeCid('usurped'), [open.id.bytes], [1]), at),
+                () => signer.sign(key, 'round-close', bodies.roundClose(5, open.id.bytes), at)
+              ]
+              const e = await forged[op.kind]()
+              const [r] = await ledger.ingest([e.bytes])
+              expect(r).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_NOT_MAINTAINER' })
+              expect(r.evidence).not.toBe(true)
+              await expect(ledger.append(e)).rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_MAINTAINER' })
+              expect(await ledger.get(e.id)).toBeUndefined()
               break
             }
             case 'reopen': {

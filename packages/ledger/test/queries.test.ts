@@ -12,7 +12,7 @@ const cid = (label: string): string => parseCid(fakeCid(label)).toString()
 /**
  * Two rounds. Round 1: volunteers 1, 2, 3 contribute (100, 200, 300 samples); 1 and 2 accepted, 3 rejected
  * for its norm; release-1 aggregates 1 and 2 with FedAvg weights 1/3, 2/3. A non-maintainer (volunteer 3)
- * signs a verdict accepting its own contribution: it must not count. Round 2 on release-1: volunteers 1
+ * tries to sign a verdict accepting its own contribution: the store refuses it. Round 2 on release-1: volunteers 1
  * and 2; only 2 is judged (accepted) and released as release-2 with weight 1.
  */
 let ledger: Ledger
@@ -27,7 +27,8 @@ beforeAll(async () => {
   await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.1'].id.bytes, true) }, m)
   await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.2'].id.bytes, true) }, m)
   await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.3'].id.bytes, false) }, m)
-  await ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.3'].id.bytes, true, 'OK', 'self-approved') }, v[3])
+  await expect(ledger.sign({ kind: 'verdict', body: bodies.verdict(1, c['1.3'].id.bytes, true, 'OK', 'self-approved') }, v[3]))
+    .rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_MAINTAINER' })
   const rel1 = await ledger.sign({ kind: 'release', body: bodies.release(1, fakeCid('release-0'), fakeCid('release-1'), [c['1.1'].id.bytes, c['1.2'].id.bytes], [1 / 3, 2 / 3]) }, m)
   await ledger.sign({ kind: 'round-close', body: bodies.roundClose(1, open1.id.bytes, rel1.id.bytes) }, m)
   const open2 = await ledger.sign({ kind: 'round-open', body: bodies.roundOpen(2, fakeCid('release-1')) }, m)
@@ -81,22 +82,22 @@ describe('ledger queries', () => {
     expect((await releaseLineage(ledger, cid('release-1'))).map((r) => r.release)).toEqual([cid('release-1'), cid('release-0')])
   })
 
-  it('counts totals and ignores verdicts not signed by a maintainer', async () => {
+  it('counts totals, with no verdict a non-maintainer signed', async () => {
     expect(await ledgerStats(ledger)).toMatchObject({
-      entries: 16,
+      entries: 15,
       authors: 4,
       rounds: 2,
       releases: 2,
-      byKind: { genesis: 1, 'round-open': 2, contribution: 5, verdict: 5, release: 2, 'round-close': 1 },
+      byKind: { genesis: 1, 'round-open': 2, contribution: 5, verdict: 4, release: 2, 'round-close': 1 },
       contributions: { total: 5, accepted: 3, rejected: 1, pending: 1 },
-      untrusted: 1,
+      untrusted: 0,
       equivocations: 0
     })
   })
 
   it('exports JSON Lines that re-verify and re-import into an identical ledger, and CSV with the documented columns', async () => {
     let jsonl = ''
-    expect(await exportEntries(ledger, 'jsonl', (t) => { jsonl += t })).toBe(16)
+    expect(await exportEntries(ledger, 'jsonl', (t) => { jsonl += t })).toBe(15)
     const lines = jsonl.trimEnd().split('\n')
     const first = JSON.parse(lines[0])
     expect(first).toMatchObject({ kind: 'genesis', seq: 0, prev: null, community: '' })
@@ -108,7 +109,7 @@ describe('ledger queries', () => {
     }
     const copy = await openLedger({ db: createMemoryDb() })
     const report = await importEntries(copy, [...lines].reverse()) // worst order: every entry before its predecessor
-    expect(report).toMatchObject({ lines: 16, appended: 16, rejectedCount: 0 })
+    expect(report).toMatchObject({ lines: 15, appended: 15, rejectedCount: 0 })
     expect(copy.heads()).toEqual(ledger.heads())
     await copy.close()
 
@@ -116,7 +117,7 @@ describe('ledger queries', () => {
     await exportEntries(ledger, 'csv', (t) => { csv += t }, { kind: 'verdict' })
     const rows = csv.trimEnd().split('\r\n')
     expect(rows[0]).toBe(ENTRY_CSV_COLUMNS.join(','))
-    expect(rows).toHaveLength(6)
+    expect(rows).toHaveLength(5)
     const fields = rows[1].split(',')
     expect([fields[6], fields[7], fields[9], fields[10]]).toEqual(['verdict', '1', 'true', 'OK'])
     expect(fields[8]).toBe(c['1.1'].id.toString())

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { parseCid, type SignedEntry } from '@swarmtune/wire'
-import { openLedger, type Ledger } from '../src/index.js'
-import { bodies, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
+import { encodeCanonical, parseCid, signedBytesOf, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
+import { createMemoryDb, MAINTAINER_KINDS, openLedger, type Ledger } from '../src/index.js'
+import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
 import { exited, startChild, waitForLine } from './helpers.js'
 
 let dir: string
@@ -135,6 +135,131 @@ describe('ledger store on LevelDB', () => {
     } finally {
       await ledger.close()
     }
+  })
+})
+
+describe('maintainer rights', () => {
+  const hex = (key: SigningKey): string => Buffer.from(key.publicKey.raw).toString('hex')
+
+  /** One entry of each maintainer-only kind, signed by `key` at the head of its chain in `ledger`. */
+  async function maintainerKinds (signer: ChainSigner, key: SigningKey, ledger: Ledger): Promise<SignedEntry[]> {
+    const head = ledger.head(key.publicKey.raw)
+    const at = { seq: head?.length ?? 0, prev: head === undefined ? null : parseCid(head.id).bytes }
+    const base = fakeCid('release-0')
+    const open = fakeCid('some-round-open')
+    return [
+      await signer.sign(key, 'round-open', bodies.roundOpen(1, base), at),
+      await signer.sign(key, 'verdict', bodies.verdict(1, open, true), at),
+      await signer.sign(key, 'release', bodies.release(1, base, fakeCid('release-1'), [open], [1]), at),
+      await signer.sign(key, 'round-close', bodies.roundClose(1, open), at)
+    ]
+  }
+
+  it('refuses round-open, verdict, release and round-close from a key the genesis does not name, on every path', async () => {
+    const { maintainer, genesis, signer } = await makeCommunity()
+    const ledger = await openLedger({ db: createMemoryDb() })
+    try {
+      await ledger.append(genesis)
+      expect([...ledger.maintainers ?? []]).toEqual([hex(maintainer)])
+      const stranger = await keyFor(5)
+      await ledger.sign({ kind: 'contribution', body: bodies.contribution(1, genesis.id.bytes, fakeCid('r'), fakeCid('b'), 5) }, stranger)
+      const forged = await maintainerKinds(signer, stranger, ledger)
+      expect(forged.map((e) => e.entry.kind)).toEqual([...MAINTAINER_KINDS])
+      const results = await ledger.ingest(forged.map((e) => e.bytes))
+      expect(results.map((r) => [r.status, r.code])).toEqual(forged.map(() => ['reject', 'ERR_LEDGER_NOT_MAINTAINER']))
+      expect(results[0].reason).toContain(hex(stranger))
+      for (const e of forged) {
+        await expect(ledger.append(e)).rejects.toMatchObject({ name: 'LedgerEntryError', code: 'ERR_LEDGER_NOT_MAINTAINER' })
+        await expect(ledger.sign({ kind: e.entry.kind, body: e.entry.body }, stranger)).rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_MAINTAINER' })
+        expect(await ledger.get(e.id)).toBeUndefined()
+      }
+      expect(ledger.size).toBe(2)
+      // the same kinds from the maintainer are stored, and a checkpoint from anyone
+      const own = await maintainerKinds(signer, maintainer, ledger)
+      expect((await ledger.ingest([own[0].bytes])).map((r) => r.status)).toEqual(['accept'])
+      await ledger.sign({ kind: 'checkpoint' }, stranger)
+      expect(ledger.size).toBe(4)
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('lets every maintainer the genesis names sign, and no one else', async () => {
+    const [creator, second, stranger] = [await keyFor(0), await keyFor(1), await keyFor(2)]
+    const ledger = await openLedger({ db: createMemoryDb() })
+    try {
+      await ledger.sign({ kind: 'genesis', body: bodies.genesis([creator.publicKey.raw, second.publicKey.raw]) }, creator)
+      expect(ledger.isMaintainer(second.publicKey.raw)).toBe(true)
+      expect(ledger.isMaintainer(hex(stranger))).toBe(false)
+      await ledger.sign({ kind: 'round-open', body: bodies.roundOpen(1, fakeCid('release-0')) }, second)
+      await expect(ledger.sign({ kind: 'round-open', body: bodies.roundOpen(2, fakeCid('release-0')) }, stranger)).rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_MAINTAINER' })
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('holds maintainer-only entries back until the genesis is stored, in the same batch or a later one', async () => {
+    const { maintainer, genesis, signer } = await makeCommunity()
+    const volunteer = await keyFor(1)
+    const open = await signer.sign(maintainer, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
+    const contribution = await signer.sign(volunteer, 'contribution', bodies.contribution(1, open.id.bytes, fakeCid('release-0'), fakeCid('b'), 5))
+    const ledger = await openLedger({ db: createMemoryDb() })
+    try {
+      // a contribution may come first (it names the community); the round-open waits for the genesis
+      const early = await ledger.ingest([contribution.bytes, open.bytes])
+      expect(early.map((r) => [r.status, r.code])).toEqual([['accept', undefined], ['ignore', 'ERR_LEDGER_NO_GENESIS']])
+      expect(ledger.maintainers).toBeUndefined()
+      await expect(ledger.append(open)).rejects.toMatchObject({ code: 'ERR_LEDGER_NO_GENESIS' })
+      const late = await ledger.ingest([genesis.bytes, open.bytes])
+      expect(late.map((r) => r.status)).toEqual(['accept', 'accept'])
+      expect(ledger.isMaintainer(maintainer.publicKey.raw)).toBe(true)
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('rejects a genesis whose author is not among its maintainers', async () => {
+    const [author, other] = [await keyFor(0), await keyFor(1)]
+    const unsigned = {
+      v: 1, community: new Uint8Array(0), author: author.publicKey.raw, seq: 0, prev: null, ts: 1_700_000_000_000, kind: 'genesis',
+      body: bodies.genesis([other.publicKey.raw])
+    } as unknown as UnsignedEntry
+    const bytes = encodeCanonical({ ...unsigned, sig: await author.sign(signedBytesOf(unsigned)) })
+    const ledger = await openLedger({ db: createMemoryDb() })
+    try {
+      expect(await ledger.ingest([bytes])).toMatchObject([{ status: 'reject', code: 'ERR_WIRE_BAD_BODY' }])
+      await expect(ledger.append(bytes)).rejects.toMatchObject({ code: 'ERR_WIRE_BAD_BODY' })
+      expect(ledger.size).toBe(0)
+      expect(ledger.community).toBeUndefined()
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('knows the maintainers again after reopening, and refuses to open a store holding a non-maintainer round-open', async () => {
+    const ledger = await openLedger({ path })
+    const { entries } = await populate(ledger)
+    await ledger.close()
+    const again = await openLedger({ path })
+    expect(again.isMaintainer((await keyFor(0)).publicKey.raw)).toBe(true)
+    expect(again.isMaintainer((await keyFor(1)).publicKey.raw)).toBe(false)
+    await again.close()
+
+    // Written past the store's checks, straight into LevelDB, with the records that count it kept consistent.
+    const stranger = await keyFor(6)
+    const usurped = await new ChainSigner(entries[0].id).sign(stranger, 'round-open', bodies.roundOpen(2, fakeCid('release-1')))
+    const author = hex(stranger)
+    await raw(async (db) => {
+      const summary = JSON.parse(new TextDecoder().decode(await db.get('m!summary'))) as { entries: number, authors: number, evidence: number, digest: string }
+      const digest = Buffer.from(summary.digest, 'hex')
+      usurped.id.multihash.digest.forEach((b, i) => { digest[i] ^= b })
+      await db.batch([
+        { type: 'put', key: `e!${author}!${'0'.repeat(16)}`, value: usurped.bytes },
+        { type: 'put', key: `h!${author}`, value: new TextEncoder().encode(JSON.stringify({ seq: 0, id: usurped.id.toString() })) },
+        { type: 'put', key: 'm!summary', value: new TextEncoder().encode(JSON.stringify({ ...summary, entries: summary.entries + 1, authors: summary.authors + 1, digest: digest.toString('hex') })) }
+      ])
+    })
+    await expect(openLedger({ path })).rejects.toMatchObject({ name: 'LedgerCorruptError', code: 'ERR_LEDGER_CORRUPT', detail: { author, seq: 0 } })
   })
 })
 

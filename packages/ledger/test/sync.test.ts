@@ -57,6 +57,28 @@ describe('ledger sync', () => {
     expect((await a.verify()).entries).toBe(652)
   })
 
+  it("takes a second maintainer's entries on the next session when they came before the genesis", async () => {
+    // Chains are served in author order; when a maintainer's key sorts before the creator's, a fresh store
+    // meets that maintainer's round-open before the genesis that names it, and cannot check it yet.
+    const keys = await Promise.all([0, 1, 2, 3].map(keyFor))
+    const hexOf = (k: SigningKey): string => Buffer.from(k.publicKey.raw).toString('hex')
+    keys.sort((p, q) => hexOf(p) < hexOf(q) ? -1 : 1)
+    const [second, creator] = keys
+    const signer = new ChainSigner()
+    const genesis = await signer.sign(creator, 'genesis', bodies.genesis([creator.publicKey.raw, second.publicKey.raw]))
+    const open = await signer.sign(second, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
+    const source = await memoryLedger()
+    await source.append(genesis)
+    await source.append(open)
+    const fresh = await memoryLedger()
+    const [, first] = await sync(source, fresh)
+    expect(first.rejected.map((r) => [r.code, r.author])).toEqual([['ERR_LEDGER_NO_GENESIS', hexOf(second)]])
+    expect(first).toMatchObject({ appended: 1, incomplete: 1 })
+    const [, next] = await sync(source, fresh)
+    expect(next).toMatchObject({ appended: 1, rejected: [], incomplete: 0 })
+    expect(fresh.heads()).toEqual(source.heads())
+  })
+
   it('fills a fresh store from scratch', async () => {
     const { genesis } = await makeCommunity()
     const a = await memoryLedger()
@@ -117,15 +139,16 @@ describe('ledger sync', () => {
       return { ledger, genesis, chain, volunteer }
     }
 
-    /** Runs the handshake as the hostile side: hello + one head, then reads the victim's hello, heads and wants. */
-    async function handshake (peer: ReturnType<typeof scripted>, genesis: SignedEntry, head: SignedEntry): Promise<void> {
+    /** Runs the handshake as the hostile side: hello + heads, then reads the victim's hello, heads and wants (returned). */
+    async function handshake (peer: ReturnType<typeof scripted>, genesis: SignedEntry, ...heads: SignedEntry[]): Promise<ReturnType<typeof decodeSyncMessage>> {
       peer.send({ t: 'hello', v: 1, community: genesis.id.bytes })
-      peer.send({ t: 'heads', heads: [[head.entry.author, head.entry.seq, head.id.bytes]], last: true })
+      peer.send({ t: 'heads', heads: heads.map((head) => [head.entry.author, head.entry.seq, head.id.bytes]), last: true })
       expect((await peer.next()).t).toBe('hello')
       expect((await peer.next()).t).toBe('heads')
       const wants = await peer.next()
       expect(wants).toMatchObject({ t: 'wants', last: true })
       peer.send({ t: 'wants', wants: [], last: true })
+      return wants
     }
 
     it('rejects a forged entry and stores nothing of that chain past it', async () => {
@@ -163,6 +186,31 @@ describe('ledger sync', () => {
       expect(ledger.head(author)?.length).toBe(3)
       expect(report.appended).toBe(3)
       expect((await ledger.verify()).entries).toBe(4)
+    })
+
+    it("refuses a non-maintainer's round-open a peer serves, and stores the maintainer's", async () => {
+      const { ledger, genesis } = await victim()
+      const maintainer = await keyFor(0)
+      const stranger = await keyFor(5)
+      const signer = new ChainSigner(genesis.id)
+      signer.heads.set(Buffer.from(maintainer.publicKey.raw).toString('hex'), { seq: 0, id: genesis.id })
+      const usurped = await signer.sign(stranger, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
+      const open = await signer.sign(maintainer, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
+      const [x, y] = duplexPair()
+      const running = syncLedger(ledger, x)
+      const peer = scripted(y)
+      const wants = await handshake(peer, genesis, usurped, open)
+      expect(wants).toMatchObject({ wants: [[stranger.publicKey.raw, 0, 0], [maintainer.publicKey.raw, 1, 1]] })
+      peer.send({ t: 'entries', author: stranger.publicKey.raw, from: 0, entries: [usurped.bytes] })
+      peer.send({ t: 'entries', author: maintainer.publicKey.raw, from: 1, entries: [open.bytes] })
+      peer.send({ t: 'served' })
+      expect((await peer.next()).t).toBe('served')
+      await y.close()
+      const report = await running
+      expect(report.rejected.map((r) => [r.code, r.seq])).toEqual([['ERR_LEDGER_NOT_MAINTAINER', 0]])
+      expect(report).toMatchObject({ appended: 1, incomplete: 1 })
+      expect(await ledger.get(usurped.id)).toBeUndefined()
+      expect(await ledger.get(open.id)).toBeDefined()
     })
 
     it('keeps an equivocating entry a peer serves as evidence', async () => {

@@ -77,15 +77,22 @@ export function ledgerService (): ServiceFactory {
       }
     }
 
+    const runSession = async (peer: PeerId): Promise<SyncReport> => {
+      const stream = await c.libp2p.dialProtocol(peer, LEDGER_SYNC_PROTOCOL)
+      const report = await syncLedger(open(), stream)
+      recordSync(peer.toString(), report)
+      return report
+    }
+
     const syncWith = async (peer: PeerId): Promise<SyncReport> => {
       const key = peer.toString()
       const existing = running.get(key)
       if (existing !== undefined) return await existing
       const session = (async () => {
-        const stream = await c.libp2p.dialProtocol(peer, LEDGER_SYNC_PROTOCOL)
-        const report = await syncLedger(open(), stream)
-        recordSync(key, report)
-        return report
+        const report = await runSession(peer)
+        // Maintainer entries met before the genesis could not be checked; once the genesis is in, ask again.
+        const held = report.rejected.some((r) => r.code === 'ERR_LEDGER_NO_GENESIS')
+        return held && open().maintainers !== undefined ? await runSession(peer) : report
       })()
       running.set(key, session)
       try {
@@ -98,12 +105,14 @@ export function ledgerService (): ServiceFactory {
       syncWith(peer).catch((err: unknown) => { log.debug({ peer: peer.toString(), err }, 'ledger sync failed') })
     }
 
-    // Stores what it accepts: an entry valid in its chain is stored as it passes; a gap triggers a sync
-    // with the forwarding peer; an already-stored entry is valid (so this node can publish its own).
+    // Stores what it accepts: an entry valid in its chain is stored as it passes; a gap (or a maintainer
+    // entry ahead of the genesis) triggers a sync with the forwarding peer; an already-stored entry is valid
+    // (so this node can publish its own). The ledger's refusals — a forged entry, a round-open or verdict
+    // signed by a non-maintainer (ERR_LEDGER_NOT_MAINTAINER) — are rejects, which lower the forwarder's score.
     const validator: GossipValidator = async (data, { from }) => {
       const [r] = await open().ingest([data])
       if (r.status === 'accept' || r.code === 'ERR_LEDGER_DUPLICATE') return { status: 'accept' }
-      if (r.code === 'ERR_LEDGER_GAP' && !from.equals(c.libp2p.peerId)) syncSoon(from)
+      if ((r.code === 'ERR_LEDGER_GAP' || r.code === 'ERR_LEDGER_NO_GENESIS') && !from.equals(c.libp2p.peerId)) syncSoon(from)
       return { status: r.status, code: r.code, reason: r.reason }
     }
 

@@ -70,7 +70,7 @@ export class Coordinator {
     const mine = keyHex(this.ctx.key)
     const records = new Map((await state.rounds()).map((r) => [r.roundOpen, r]))
     // a round-open signed just before a crash, before its record was written: adopt it
-    for (const open of await roundOpens(ledger, community)) {
+    for (const open of await roundOpens(ledger)) {
       if (keyHex(open.entry.author) !== mine || records.has(open.id.toString())) continue
       const record: CoordinatorRound = { round: open.entry.body.round, roundOpen: open.id.toString(), phase: 'open' }
       await state.putRound(record)
@@ -81,7 +81,7 @@ export class Coordinator {
       const open = await ledger.get(record.roundOpen)
       if (open?.entry.kind !== 'round-open') continue
       const entry = open as SignedEntry<'round-open'>
-      if (await closeOf(ledger, community, entry) !== undefined) {
+      if (await closeOf(ledger, entry) !== undefined) {
         await state.putRound({ ...record, phase: 'closed' })
         continue
       }
@@ -122,7 +122,7 @@ export class Coordinator {
       const params = createRoundParams(init, community)
       const base = await latestRelease(ledger, community)
       await this.baseWeights(base.manifest) // the base must be readable before anyone is asked to train on it
-      const round = await nextRoundNumber(ledger, community)
+      const round = await nextRoundNumber(ledger)
       const signed = await this.ctx.ledgerService.sign({ kind: 'round-open', body: roundOpenBody(params, { round, base: base.manifest, now: Date.now() }) }) as SignedEntry<'round-open'>
       const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open' }
       await this.ctx.state.putRound(record)
@@ -211,7 +211,7 @@ export class Coordinator {
     const record = await this.ctx.state.getRound(c.entry.body.round)
     if (record === undefined || record.roundOpen !== target || record.phase === 'open') return
     if ((await this.ctx.state.arrivals(record.round)).slice(0, record.frozen ?? 0).includes(id)) return
-    const existing = await verdicts(this.ctx.ledger, this.ctx.community, record.round)
+    const existing = await verdicts(this.ctx.ledger, record.round)
     if (existing.has(id)) return
     await this.signVerdict(record.round, { id, entry: c, accepted: false, code: 'ERR_ROUNDS_LATE', reason: `arrived after round ${record.round} stopped taking contributions` })
   }
@@ -318,7 +318,7 @@ export class Coordinator {
     if (record === undefined || record.phase === 'closed') return
     const open = await ledger.get(record.roundOpen) as SignedEntry<'round-open'> | undefined
     if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', `round-open ${record.roundOpen} of round ${round} is missing from the ledger`)
-    if (await closeOf(ledger, community, open) !== undefined) {
+    if (await closeOf(ledger, open) !== undefined) {
       await state.putRound({ ...record, phase: 'closed' })
       if (this.current?.record.round === round) this.current = undefined
       return
@@ -345,7 +345,7 @@ export class Coordinator {
     const decisions = record.cancel !== undefined
       ? await this.cancelled(frozen, record.cancel)
       : await this.decide(tracked, frozen)
-    const existing = await verdicts(ledger, community, round)
+    const existing = await verdicts(ledger, round)
     const mine = keyHex(this.ctx.key)
     // verdicts signed before a restart stand: a rejection stays a rejection; an acceptance whose delta cannot be
     // read now is retried later rather than lost
@@ -361,7 +361,7 @@ export class Coordinator {
     if (record.cancel === undefined) {
       if (accepted.length >= plan.quorum) {
         const base = await this.baseWeights(plan.base)
-        const parent = await releaseByManifest(ledger, community, plan.base)
+        const parent = await releaseByManifest(ledger, plan.base)
         const serverState = await serverStateFor(this.ctx.components, parent, plan.server, specOf(base), { providers: parent === undefined ? [] : [peerIdOfKey(parent.entry.author)] })
         merged = mergeRound(base, plan, accepted.map((d) => ({ id: d.entry.id.bytes, weight: d.entry.entry.body.samples, delta: d.delta as Float32Array[] }) satisfies Contribution), serverState)
         const kept = new Set(merged.result.accepted.map((id) => Buffer.from(id).toString('hex')))
@@ -388,7 +388,7 @@ export class Coordinator {
 
     let releaseEntry: SignedEntry | undefined
     if (merged?.weights !== undefined && merged.stateBytes !== undefined) {
-      releaseEntry = (await releases(ledger, community, round)).find((r) => keyHex(r.entry.author) === mine && parseCid(r.entry.body.parent).equals(plan.base))
+      releaseEntry = (await releases(ledger, round)).find((r) => keyHex(r.entry.author) === mine && parseCid(r.entry.body.parent).equals(plan.base))
       if (releaseEntry === undefined) releaseEntry = await this.signRelease(round, plan, merged, accepted)
     }
     const close = await this.ctx.ledgerService.sign({

@@ -9,7 +9,6 @@ export {
   Community, communityInfo, createCommunity, readGenesisFile, parseGenesis, writeGenesisFile, maintainerKeyOf, peerIdOfKey, keyHex,
   type CommunityInfo, type CommunityPolicy, type CreateCommunityOptions, type BlobSink
 } from './community.js'
-export { MAINTAINER_KINDS, authorityFault, guardMaintainerRights } from './authority.js'
 export {
   ROUNDS_CONFIG_FILE, DEFAULT_ROUNDS_CONFIG, createRoundsConfig, validateRoundsConfig, readRoundsConfig, writeRoundsConfig, dataSpecSchema,
   type RoundsConfig, type RoundsConfigInit

@@ -1,16 +1,17 @@
 /**
  * The rounds service of the daemon: joins the community named by a genesis file (or the one the ledger
- * already holds), enforces maintainer rights on the community topic, runs the coordinator role when this node
- * is a maintainer and the volunteer role when it has training data, and serves rounds and releases on the
- * control API under `/v1/rounds`. It needs the ledger service (listed before it).
+ * already holds), runs the coordinator role when this node is a maintainer and the volunteer role when it
+ * has training data, and serves rounds and releases on the control API under `/v1/rounds`. It needs the
+ * ledger service (listed before it), whose ledger enforces maintainer rights on every path: a round-open,
+ * verdict, release or round-close a non-maintainer signed is refused at ingest (a gossip reject) and never
+ * reaches the roles.
  */
 import { join } from 'node:path'
 import type { Ledger } from '@swarmtune/ledger'
 import { parseCid, type SignedEntry } from '@swarmtune/wire'
 import type { DaemonComponents, DaemonService, ServiceFactory } from '../daemon.js'
 import type { LedgerService } from '../ledger-service.js'
-import { MAINTAINER_KINDS, authorityFault, guardMaintainerRights } from './authority.js'
-import { Community, keyHex, peerIdOfKey, readGenesisFile } from './community.js'
+import { Community, peerIdOfKey, readGenesisFile } from './community.js'
 import { readRoundsConfig, resolveIn, type RoundsConfig, type RoundsConfigInit } from './config.js'
 import { RoundsContext } from './context.js'
 import { Coordinator } from './coordinator.js'
@@ -74,7 +75,6 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
     let ctx: RoundsContext | undefined
     let coordinator: Coordinator | undefined
     let volunteer: Volunteer | undefined
-    let unguard: (() => void) | undefined
     let unsubscribe: (() => void) | undefined
     let activating: Promise<void> | undefined
 
@@ -88,14 +88,6 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       if (ctx === undefined) {
         if (e.entry.kind === 'genesis') void activateFromLedger()
         return
-      }
-      if (MAINTAINER_KINDS.has(e.entry.kind)) {
-        const fault = authorityFault(e.entry, ctx.community)
-        if (fault !== undefined) {
-          c.events.emit('rounds:refused', { id: e.id.toString(), kind: e.entry.kind, author: keyHex(e.entry.author), code: fault.code })
-          log.warn({ id: e.id.toString(), kind: e.entry.kind, author: keyHex(e.entry.author) }, 'ignoring an entry a non-maintainer signed')
-          return
-        }
       }
       coordinator?.onEntry(e)
       volunteer?.onEntry(e)
@@ -111,7 +103,6 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       // storing the genesis makes the ledger service join the community's topic with its validator
       if (await l.get(community.id) === undefined) await l.append(community.bytes)
       if (!c.gossip.communities().some((j) => j.equals(community.id))) c.gossip.join(community.id)
-      unguard = guardMaintainerRights(c.libp2p.services.pubsub, community, c.events)
       state = await RoundsState.open(join(c.dataDir.paths.root, 'rounds', 'state'))
       ctx = new RoundsContext(c, ledgerService as LedgerService, community, state, cfg, log)
       const isMaintainer = community.isMaintainer(ctx.key)
@@ -143,9 +134,9 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
 
     const roundOf = async (round?: number): Promise<RoundDetail> => {
       const x = active()
-      const open = (await roundOpens(x.ledger, x.community, round)).at(-1)
+      const open = (await roundOpens(x.ledger, round)).at(-1)
       if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', round === undefined ? 'no round has been opened in this community yet; open one with `swarmtune round start`' : `round ${round} is not in the ledger`)
-      return await detail(await roundView(x.ledger, x.community, open))
+      return await detail(await roundView(x.ledger, open))
     }
 
     const releaseOf = async (ref: string): Promise<ReleaseView> => {
@@ -192,7 +183,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
 
       async rounds () {
         const x = active()
-        return await Promise.all((await roundOpens(x.ledger, x.community)).map(async (o) => await roundView(x.ledger, x.community, o)))
+        return await Promise.all((await roundOpens(x.ledger)).map(async (o) => await roundView(x.ledger, o)))
       },
 
       async releases () {
@@ -234,7 +225,6 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       async stop () {
         ledgerService?.ledger.removeEventListener('entry', onEntry)
         unsubscribe?.()
-        unguard?.()
         await coordinator?.stop()
         await volunteer?.stop()
         await ctx?.close()

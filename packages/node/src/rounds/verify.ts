@@ -8,7 +8,6 @@
 import type { Contribution } from '@swarmtune/fedavg'
 import { buildRelease } from '@swarmtune/model'
 import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
-import { authorityFault } from './authority.js'
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
 import { ReleaseVerifyError } from './errors.js'
@@ -44,18 +43,16 @@ export async function verifyRelease (ctx: RoundsContext, release: SignedEntry<'r
   const { ledger, community } = ctx
   const body = release.entry.body
   const problems: string[] = []
-  const fault = authorityFault(release.entry, community)
-  if (fault !== undefined) problems.push(fault.reason)
   const signal = options.signal ?? AbortSignal.timeout(RELEASE_FETCH_TIMEOUT_MS)
   const parent = parseCid(body.parent)
   const signer = keyHex(release.entry.author)
-  const open = (await roundOpens(ledger, community, body.round)).find((o) => keyHex(o.entry.author) === signer && parseCid(o.entry.body.base).equals(parent))
+  const open = (await roundOpens(ledger, body.round)).find((o) => keyHex(o.entry.author) === signer && parseCid(o.entry.body.base).equals(parent))
   if (open === undefined) throw new ReleaseVerifyError(`no round-open of round ${body.round} by the release's signer on base ${parent.toString()} is in the ledger; sync the ledger (\`swarmtune ledger sync\`) and retry`)
   const plan = planOf(open.entry.body, community)
   const providers = [peerIdOfKey(release.entry.author)]
   const base = await need(`base release ${parent.toString()}`, async () => await loadRelease(ctx.components, parent, { providers, signal }))
   const spec = specOf(base.weights)
-  const judged = await verdicts(ledger, community, body.round)
+  const judged = await verdicts(ledger, body.round)
   const inputs: Contribution[] = []
   for (const raw of body.contributions) {
     const id = parseCid(raw)
@@ -74,7 +71,7 @@ export async function verifyRelease (ctx: RoundsContext, release: SignedEntry<'r
     }
     inputs.push({ id: id.bytes, weight: entry.entry.body.samples, delta: decoded.delta })
   }
-  const parentRelease = await releaseByManifest(ledger, community, parent)
+  const parentRelease = await releaseByManifest(ledger, parent)
   const state = await need('the parent release\'s optimiser state', async () => await serverStateFor(ctx.components, parentRelease, plan.server, spec, { providers, signal }))
   const merged = mergeRound(base.weights, plan, inputs, state)
   const listed = await need(`release manifest ${parseCid(body.manifest).toString()}`, async () => await loadManifest(ctx.components, parseCid(body.manifest), { providers, signal }))
@@ -139,6 +136,6 @@ export async function findRelease (ctx: RoundsContext, ref: string): Promise<Sig
     return undefined
   }
   const e = await ledger.get(cid)
-  if (e?.entry.kind === 'release' && authorityFault(e.entry, community) === undefined) return e as SignedEntry<'release'>
-  return await releaseByManifest(ledger, community, cid)
+  if (e?.entry.kind === 'release') return e as SignedEntry<'release'>
+  return await releaseByManifest(ledger, cid)
 }

@@ -1,40 +1,38 @@
 /**
  * Rounds and releases as the ledger records them, readable on any peer: round-opens, contributions with their
- * verdicts, releases and round-closes, counting only entries a maintainer was entitled to sign. These are the
- * rows `swarmtune round status | list` and `swarmtune release list | show` print.
+ * verdicts, releases and round-closes. The ledger stores round-opens, verdicts, releases and round-closes only
+ * when a maintainer named in the genesis signed them (`ERR_LEDGER_NOT_MAINTAINER`), so every one read here is
+ * authorised. These are the rows `swarmtune round status | list` and `swarmtune release list | show` print.
  */
 import type { Ledger } from '@swarmtune/ledger'
 import { parseCid, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
-import { authorityFault } from './authority.js'
 import { peerIdOfKey, type Community } from './community.js'
 
-async function collect<K extends EntryKind> (ledger: Ledger, community: Community, kind: K, round?: number): Promise<Array<SignedEntry<K>>> {
+async function collect<K extends EntryKind> (ledger: Ledger, kind: K, round?: number): Promise<Array<SignedEntry<K>>> {
   const out: Array<SignedEntry<K>> = []
-  for await (const e of ledger.entries({ kind, ...(round === undefined ? {} : { round }) })) {
-    if (authorityFault(e.entry, community) === undefined) out.push(e as SignedEntry<K>)
-  }
+  for await (const e of ledger.entries({ kind, ...(round === undefined ? {} : { round }) })) out.push(e as SignedEntry<K>)
   return out
 }
 
-/** Authorised round-opens, oldest first (optionally of one round number). */
-export async function roundOpens (ledger: Ledger, community: Community, round?: number): Promise<Array<SignedEntry<'round-open'>>> {
-  return await collect(ledger, community, 'round-open', round)
+/** Round-opens, oldest first (optionally of one round number). */
+export async function roundOpens (ledger: Ledger, round?: number): Promise<Array<SignedEntry<'round-open'>>> {
+  return await collect(ledger, 'round-open', round)
 }
 
-/** Authorised releases, oldest first (optionally of one round). */
-export async function releases (ledger: Ledger, community: Community, round?: number): Promise<Array<SignedEntry<'release'>>> {
-  return await collect(ledger, community, 'release', round)
+/** Releases, oldest first (optionally of one round). */
+export async function releases (ledger: Ledger, round?: number): Promise<Array<SignedEntry<'release'>>> {
+  return await collect(ledger, 'release', round)
 }
 
-/** Authorised round-closes, oldest first (optionally of one round). */
-export async function roundCloses (ledger: Ledger, community: Community, round?: number): Promise<Array<SignedEntry<'round-close'>>> {
-  return await collect(ledger, community, 'round-close', round)
+/** Round-closes, oldest first (optionally of one round). */
+export async function roundCloses (ledger: Ledger, round?: number): Promise<Array<SignedEntry<'round-close'>>> {
+  return await collect(ledger, 'round-close', round)
 }
 
-/** Authorised verdicts of a round by contribution id (the latest wins). */
-export async function verdicts (ledger: Ledger, community: Community, round: number): Promise<Map<string, SignedEntry<'verdict'>>> {
+/** Verdicts of a round by contribution id (the latest wins). */
+export async function verdicts (ledger: Ledger, round: number): Promise<Map<string, SignedEntry<'verdict'>>> {
   const out = new Map<string, SignedEntry<'verdict'>>()
-  for (const v of await collect(ledger, community, 'verdict', round)) out.set(parseCid(v.entry.body.contribution).toString(), v)
+  for (const v of await collect(ledger, 'verdict', round)) out.set(parseCid(v.entry.body.contribution).toString(), v)
   return out
 }
 
@@ -46,32 +44,32 @@ export async function contributions (ledger: Ledger, round: number): Promise<Arr
 }
 
 /** The round-close of a round-open, if the round is closed. */
-export async function closeOf (ledger: Ledger, community: Community, roundOpen: SignedEntry<'round-open'>): Promise<SignedEntry<'round-close'> | undefined> {
+export async function closeOf (ledger: Ledger, roundOpen: SignedEntry<'round-open'>): Promise<SignedEntry<'round-close'> | undefined> {
   const id = roundOpen.id.toString()
-  return (await roundCloses(ledger, community, roundOpen.entry.body.round)).find((c) => parseCid(c.entry.body.roundOpen).toString() === id)
+  return (await roundCloses(ledger, roundOpen.entry.body.round)).find((c) => parseCid(c.entry.body.roundOpen).toString() === id)
 }
 
 /** The newest release (highest round, then latest) — the base of the next round — or the genesis release. */
 export async function latestRelease (ledger: Ledger, community: Community): Promise<{ manifest: CID, round: number, entry?: SignedEntry<'release'> }> {
-  const all = await releases(ledger, community)
+  const all = await releases(ledger)
   let best: SignedEntry<'release'> | undefined
   for (const r of all) if (best === undefined || r.entry.body.round >= best.entry.body.round) best = r
   return best === undefined ? { manifest: community.release, round: 0 } : { manifest: parseCid(best.entry.body.manifest), round: best.entry.body.round, entry: best }
 }
 
-/** The authorised release entry that produced manifest `manifest`, if any (undefined for the genesis release). */
-export async function releaseByManifest (ledger: Ledger, community: Community, manifest: CID): Promise<SignedEntry<'release'> | undefined> {
+/** The release entry that produced manifest `manifest`, if any (undefined for the genesis release). */
+export async function releaseByManifest (ledger: Ledger, manifest: CID): Promise<SignedEntry<'release'> | undefined> {
   const key = manifest.toString()
   for await (const e of ledger.entries({ kind: 'release', release: key })) {
-    if (authorityFault(e.entry, community) === undefined && parseCid((e as SignedEntry<'release'>).entry.body.manifest).toString() === key) return e as SignedEntry<'release'>
+    if (parseCid((e as SignedEntry<'release'>).entry.body.manifest).toString() === key) return e as SignedEntry<'release'>
   }
   return undefined
 }
 
 /** The next round number: one above every round any maintainer opened (rounds start at 1). */
-export async function nextRoundNumber (ledger: Ledger, community: Community): Promise<number> {
+export async function nextRoundNumber (ledger: Ledger): Promise<number> {
   let max = 0
-  for (const o of await roundOpens(ledger, community)) max = Math.max(max, o.entry.body.round)
+  for (const o of await roundOpens(ledger)) max = Math.max(max, o.entry.body.round)
   return max + 1
 }
 
@@ -127,11 +125,11 @@ export interface RoundView {
 const num = (v: unknown): number | undefined => typeof v === 'number' && Number.isFinite(v) ? v : undefined
 
 /** The view of one round-open and everything recorded about it. */
-export async function roundView (ledger: Ledger, community: Community, open: SignedEntry<'round-open'>): Promise<RoundView> {
+export async function roundView (ledger: Ledger, open: SignedEntry<'round-open'>): Promise<RoundView> {
   const body = open.entry.body
   const id = open.id.toString()
-  const close = await closeOf(ledger, community, open)
-  const judged = await verdicts(ledger, community, body.round)
+  const close = await closeOf(ledger, open)
+  const judged = await verdicts(ledger, body.round)
   const rows: ContributionView[] = []
   for (const c of await contributions(ledger, body.round)) {
     if (parseCid(c.entry.body.roundOpen).toString() !== id) continue
@@ -208,7 +206,7 @@ export interface ReleaseView {
   contributions: Array<{ id: string, weight: number }>
 }
 
-/** The genesis release and every authorised release, oldest first. */
+/** The genesis release and every release, oldest first. */
 export async function releaseViews (ledger: Ledger, community: Community): Promise<ReleaseView[]> {
   const out: ReleaseView[] = [{
     manifest: community.release.toString(),
@@ -218,7 +216,7 @@ export async function releaseViews (ledger: Ledger, community: Community): Promi
     metrics: {},
     contributions: []
   }]
-  for (const r of await releases(ledger, community)) out.push(releaseView(r))
+  for (const r of await releases(ledger)) out.push(releaseView(r))
   return out
 }
 

@@ -41,9 +41,9 @@ export class Volunteer {
 
   /** Joins open rounds it has not answered yet, and fetches the newest release. */
   async start (): Promise<void> {
-    const { ledger, community } = this.ctx
-    for (const open of await roundOpens(ledger, community)) {
-      if (open.entry.body.deadline > Date.now() && await closeOf(ledger, community, open) === undefined) this.onEntry(open)
+    const { ledger } = this.ctx
+    for (const open of await roundOpens(ledger)) {
+      if (open.entry.body.deadline > Date.now() && await closeOf(ledger, open) === undefined) this.onEntry(open)
     }
     this.fetchLatest()
     const data = this.ctx.config.volunteer.data
@@ -133,7 +133,7 @@ export class Volunteer {
       await this.record(open, { round, status: 'contributed' })
       return
     }
-    if (await closeOf(ledger, community, open) !== undefined) return
+    if (await closeOf(ledger, open) !== undefined) return
     let plan: RoundPlan
     try {
       plan = planOf(open.entry.body, community)
