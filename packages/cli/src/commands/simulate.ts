@@ -146,7 +146,7 @@ export function register (program: Command): void {
     .option('--server-momentum <mu>', 'server momentum (default 0.9)', num)
     .option('--no-nesterov', 'momentum: heavy-ball FedAvgM instead of Nesterov')
     .addOption(new Option('--codec <name>', 'delta codec').choices(CODEC_NAMES).default('fp32'))
-    .option('--topk <fraction>', 'topk-int8: share of coordinates kept', num)
+    .option('--topk <fraction>', 'topk-int8: share of each tensor\'s coordinates kept (default 0.01)', num)
     .option('--no-error-feedback', 'lossy codecs: drop the compression residual instead of carrying it')
     .option('--rounds <n>', 'run exactly this many rounds', int)
     .option('--target <accuracy>', 'stop at this test accuracy (0.97, 97 or 97%; default 97% when --rounds is not given)', accuracy)
