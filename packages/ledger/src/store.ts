@@ -2,6 +2,7 @@
  * The ledger store: signed entries in per-author chains, heads, indexes and equivocation evidence in one
  * LevelDB (or memory-level) database. Layout: doc/ledger-format.md.
  */
+import { createHash } from 'node:crypto'
 import { readFile, rename, open as openFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Level } from 'level'
@@ -214,6 +215,7 @@ export class Ledger extends EventTarget {
   #summary: Summary
   #community: CID | undefined
   #maintainers: Set<string> | undefined
+  #headsDigest: Uint8Array | undefined
   #queue: Promise<unknown> = Promise.resolve()
   #closed = false
   #lengthsDirty = false
@@ -269,6 +271,27 @@ export class Ledger extends EventTarget {
   /** True when the stored genesis names `author` (64 hex or 32 raw bytes) as a maintainer. */
   isMaintainer (author: string | Uint8Array): boolean {
     return this.#maintainers?.has(typeof author === 'string' ? author : toHex(author)) === true
+  }
+
+  /**
+   * A digest of every chain: SHA-256 over the heads sorted by author, each as the 32-byte author, the seq as
+   * an 8-byte big-endian integer and the head's CID bytes (36). Each head names its whole chain by hash, so
+   * two stores with the same digest hold the same entries; sync compares digests before it sends heads.
+   * Computed once after each change (32 bytes).
+   */
+  headsDigest (): Uint8Array {
+    if (this.#headsDigest === undefined) {
+      const hash = createHash('sha256')
+      const seq = Buffer.alloc(8)
+      for (const head of this.heads()) {
+        hash.update(Buffer.from(head.author, 'hex'))
+        seq.writeBigUInt64BE(BigInt(head.seq))
+        hash.update(seq)
+        hash.update(parseCid(head.id).bytes)
+      }
+      this.#headsDigest = new Uint8Array(hash.digest())
+    }
+    return this.#headsDigest
   }
 
   /** Number of stored entries. */
@@ -615,6 +638,7 @@ export class Ledger extends EventTarget {
       throw new LedgerError('ERR_LEDGER_IO', `could not write to the ledger store: ${(err as Error).message}. Check free space and permissions; nothing was stored.`, { cause: err })
     }
     for (const [author, head] of heads) this.#heads.set(author, head)
+    if (added > 0) this.#headsDigest = undefined
     this.#summary = summary
     this.#maintainers = maintainers
     if (newCommunity && added > 0) this.#community = community

@@ -1,6 +1,8 @@
 /**
  * Ledger replication (doc/ledger-format.md, "Sync protocol"): a symmetric session over one byte stream of
- * length-prefixed canonical-msgpack frames. Each side sends `hello` and its heads; each asks for what it
+ * length-prefixed canonical-msgpack frames. Each side sends `hello` with a digest of its heads, then its
+ * heads — none when the peer's digest is the same, so a session between stores that already agree costs a
+ * few small frames (what periodic anti-entropy relies on). Each asks for what it
  * lacks (`wants`: author, from seq, to seq) and serves what the other asked for, in seq order, as
  * `entries` frames; each says `served` when done. Every received entry is verified (wire validation,
  * chain position) before it is stored; forged, reordered, replayed and equivocating entries are counted
@@ -62,12 +64,14 @@ export interface SyncReport {
   rejected: SyncRejection[]
   /** Wants the peer did not serve in full. */
   incomplete: number
+  /** True when both stores had the same heads digest at `hello`, so no heads were exchanged. */
+  inSync: boolean
   /** ms */
   durationMs: number
 }
 
 type Message =
-  | { t: 'hello', v: number, community: Uint8Array }
+  | { t: 'hello', v: number, community: Uint8Array, digest?: Uint8Array }
   | { t: 'heads', heads: Array<[Uint8Array, number, Uint8Array]>, last: boolean }
   | { t: 'wants', wants: Array<[Uint8Array, number, number]>, last: boolean }
   | { t: 'entries', author: Uint8Array, from: number, entries: Uint8Array[] }
@@ -90,6 +94,7 @@ export function decodeMessage (frame: Uint8Array): Message {
   switch (m.t) {
     case 'hello':
       if (!isSeq(m.v) || !isBytes(m.community)) bad('hello needs v and community')
+      if (m.digest !== undefined && !isBytes(m.digest, 32)) bad('the heads digest of hello must be 32 bytes')
       break
     case 'heads':
       if (!Array.isArray(m.heads) || typeof m.last !== 'boolean' || m.heads.length > SYNC_HEADS_PER_FRAME ||
@@ -127,7 +132,7 @@ interface Want { author: string, next: number, to: number, stopped: boolean }
 export async function syncLedger (ledger: Ledger, stream: ByteStream, options: SyncOptions = {}): Promise<SyncReport> {
   const started = performance.now()
   const maxEntries = options.maxEntries ?? SYNC_MAX_ENTRIES_PER_SESSION
-  const report: SyncReport = { peerHeads: 0, wanted: 0, received: 0, appended: 0, duplicates: 0, evidence: 0, sent: 0, rejected: [], incomplete: 0, durationMs: 0 }
+  const report: SyncReport = { peerHeads: 0, wanted: 0, received: 0, appended: 0, duplicates: 0, evidence: 0, sent: 0, rejected: [], incomplete: 0, inSync: false, durationMs: 0 }
   const internal = new AbortController()
   const signal = options.signal === undefined ? internal.signal : AbortSignal.any([options.signal, internal.signal])
   let failure: Error | undefined
@@ -165,6 +170,8 @@ export async function syncLedger (ledger: Ledger, stream: ByteStream, options: S
   const peerWants: Array<[string, number, number]> = []
   const wants = new Map<string, Want>()
   let helloSeen = false
+  let peerHello: (hello: Extract<Message, { t: 'hello' }>) => void = () => {}
+  const hello = new Promise<Extract<Message, { t: 'hello' }>>((resolve) => { peerHello = resolve })
   let headsDone = false
   let wantsDone = false
   let weServed = false
@@ -268,6 +275,7 @@ export async function syncLedger (ledger: Ledger, stream: ByteStream, options: S
             await send({ t: 'error', code: 'ERR_LEDGER_SYNC_COMMUNITY', reason: `this ledger is of community ${ours}` }).catch(() => {})
             throw new LedgerSyncError('ERR_LEDGER_SYNC_COMMUNITY', `the peer's ledger is of community ${theirs}, this one of ${ours}; peers sync only within one community`)
           }
+          peerHello(m)
           break
         }
         case 'heads': {
@@ -307,18 +315,25 @@ export async function syncLedger (ledger: Ledger, stream: ByteStream, options: S
     if (!(weServed && peerServed)) throw new LedgerSyncError('ERR_LEDGER_SYNC_PROTOCOL', 'the peer closed the stream before the session was complete')
   }
 
+  const aborted = new Promise<never>((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason)
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+  })
+  aborted.catch(() => {})
+
   try {
     const reading = read().catch((err: unknown) => fail(toSyncError(err)))
-    await send({ t: 'hello', v: SYNC_VERSION, community: ledger.community?.bytes ?? new Uint8Array(0) })
-    const heads = ledger.heads()
+    const digest = ledger.headsDigest()
+    await send({ t: 'hello', v: SYNC_VERSION, community: ledger.community?.bytes ?? new Uint8Array(0), digest })
+    // Heads go out once the peer's hello is in: when its digest is ours, the stores agree and none are sent.
+    const theirs = await Promise.race([hello, aborted])
+    report.inSync = theirs.digest !== undefined && Buffer.compare(theirs.digest, digest) === 0
+    const heads = report.inSync ? [] : ledger.heads()
     for (let i = 0; i < heads.length || i === 0; i += SYNC_HEADS_PER_FRAME) {
       const chunk = heads.slice(i, i + SYNC_HEADS_PER_FRAME).map((h): [Uint8Array, number, Uint8Array] => [Buffer.from(h.author, 'hex'), h.seq, parseCid(h.id).bytes])
       await send({ t: 'heads', heads: chunk, last: i + SYNC_HEADS_PER_FRAME >= heads.length })
     }
-    await Promise.race([both, new Promise<void>((resolve, reject) => {
-      if (signal.aborted) reject(signal.reason)
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true })
-    })])
+    await Promise.race([both, aborted])
     await sendChain
     await stream.close({ signal })
     await reading

@@ -51,10 +51,29 @@ describe('ledger sync', () => {
     expect(rb).toMatchObject({ appended: 31, duplicates: 0, rejected: [], incomplete: 0, sent: 620 })
     expect(a.heads()).toEqual(b.heads())
     expect(a.size).toBe(652)
-    // Nothing left to exchange.
-    const [again] = await sync(a, b)
-    expect(again).toMatchObject({ wanted: 0, received: 0, appended: 0 })
+    // Nothing left to exchange: the heads digests in hello agree, so no heads are sent at all.
+    const [x, y] = duplexPair()
+    const [again, back] = await Promise.all([syncLedger(a, x), syncLedger(b, y)])
+    expect(again).toMatchObject({ inSync: true, peerHeads: 0, wanted: 0, received: 0, appended: 0 })
+    expect(back).toMatchObject({ inSync: true, peerHeads: 0 })
+    const bytes = x.sentChunks.reduce((n, c) => n + c.length, 0)
+    expect(bytes).toBeLessThan(200) // vs 4 heads × ~110 bytes when the digests differ
     expect((await a.verify()).entries).toBe(652)
+  })
+
+  it('exchanges heads when the digests differ by a single entry', async () => {
+    const { genesis } = await makeCommunity()
+    const a = await memoryLedger()
+    const b = await memoryLedger()
+    await a.append(genesis)
+    await b.append(genesis)
+    expect(Buffer.from(a.headsDigest()).equals(b.headsDigest())).toBe(true)
+    await contributions(a, await keyFor(1), 1)
+    expect(Buffer.from(a.headsDigest()).equals(b.headsDigest())).toBe(false)
+    const [ra, rb] = await sync(a, b)
+    expect(ra).toMatchObject({ inSync: false, peerHeads: 1, sent: 1 })
+    expect(rb).toMatchObject({ inSync: false, peerHeads: 2, appended: 1 })
+    expect(Buffer.from(a.headsDigest()).equals(b.headsDigest())).toBe(true)
   })
 
   it("takes a second maintainer's entries on the next session when they came before the genesis", async () => {

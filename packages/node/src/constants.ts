@@ -51,6 +51,19 @@ export const GOSSIP_RPC_OVERHEAD_BYTES = 64 * 1024
 /** Gossipsub score decay interval (the libp2p default, 1 s); half-lives below are converted against it. */
 export const SCORE_DECAY_INTERVAL_MS = 1_000
 
+// --- ledger replication ---------------------------------------------------------------------------------
+
+/**
+ * How often the ledger service runs a sync session with one random connected peer (anti-entropy), in ms. An
+ * entry gossip did not deliver — missed while outside the topic's mesh beyond gossipsub's message cache (3
+ * heartbeats of 1 s), or stored by sync from a third peer, which gossip does not forward — reaches every
+ * connected daemon within about this long, with no gap or reconnect needed. When the two ledgers agree a
+ * session is one stream and four small frames each way (hello with a 32-byte heads digest, empty heads, empty
+ * wants, served: under 200 bytes), so every 30 s costs little next to a round of minutes (the default round
+ * is 2 min, rounds/constants.ts).
+ */
+export const LEDGER_ANTI_ENTROPY_MS = 30_000
+
 // --- blob exchange --------------------------------------------------------------------------------------
 
 /**

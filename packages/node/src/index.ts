@@ -38,7 +38,7 @@
 
 export { createDaemon, Daemon, DAEMON_VERSION } from './daemon.js'
 export { defaultServices } from './services/index.js'
-export { ledgerService, type LedgerService } from './ledger-service.js'
+export { ledgerService, type LedgerService, type LedgerServiceInit, type SyncTrigger } from './ledger-service.js'
 export type { DaemonComponents, DaemonService, ServiceFactory, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon.js'
 
 export { createConfig, mergeConfig, validateConfig, isLoopbackHost, DEFAULT_CONFIG } from './config.js'

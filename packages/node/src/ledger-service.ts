@@ -1,9 +1,12 @@
 /**
  * The ledger in the daemon: opens `<data>/ledger` (the daemon is the one process that holds it), serves
  * and starts ledger sync sessions (LEDGER_SYNC_PROTOCOL) — with each peer that speaks it once identified,
- * and again whenever gossip shows an entry whose predecessors are missing — ingests entries from the
- * community topic (the gossip validator stores what it accepts), publishes entries this node signs, and
- * serves the ledger's views on the control API under `/v1/ledger`.
+ * again whenever gossip shows an entry whose predecessors are missing, and every LEDGER_ANTI_ENTROPY_MS with
+ * one random connected peer (anti-entropy: an entry gossip did not bring — missed outside the mesh, or taken
+ * by sync from a third peer, which gossip does not forward — arrives within that interval; sessions between
+ * ledgers that agree exchange only a heads digest) — ingests entries from the community topic (the gossip
+ * validator stores what it accepts), publishes entries this node signs, and serves the ledger's views on the
+ * control API under `/v1/ledger`.
  *
  * Control API (bearer token, JSON): `GET /v1/ledger/view/<view>?kind&author&round&release&since&until&limit&reverse`
  * (views: entries, contributions, peers, rounds, shares, lineage, heads, equivocations — rows as in
@@ -17,7 +20,9 @@ import {
   entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, type EntryDraft, type Ledger, type SyncReport, type ViewParams
 } from '@swarmtune/ledger'
 import { LEDGER_SYNC_PROTOCOL, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
+import { LEDGER_ANTI_ENTROPY_MS } from './constants.js'
 import type { DaemonComponents, DaemonService, ServiceFactory } from './daemon.js'
+import { ConfigError } from './errors.js'
 import type { GossipValidator } from './gossip.js'
 
 /** The ledger service as other services see it (`daemon.services.ledger`). */
@@ -57,42 +62,69 @@ function viewParams (q: Record<string, string | undefined>): ViewParams {
   }
 }
 
-/** A {@link ServiceFactory} for `createDaemon({ services: { ledger: ledgerService() } })`. */
-export function ledgerService (): ServiceFactory {
+/** Options of {@link ledgerService}. */
+export interface LedgerServiceInit {
+  /**
+   * How often a sync session is run with one random connected peer that speaks the sync protocol, in ms
+   * (default LEDGER_ANTI_ENTROPY_MS); 0 turns anti-entropy off.
+   */
+  antiEntropyMs?: number
+}
+
+/** What started a sync session, as reported in `ledger:sync` events and the service status. */
+export type SyncTrigger = 'connect' | 'gap' | 'anti-entropy' | 'request' | 'inbound'
+
+/**
+ * A {@link ServiceFactory} for `createDaemon({ services: { ledger: ledgerService() } })`.
+ * @throws ConfigError `ERR_NODE_CONFIG_INVALID` for a negative or fractional `antiEntropyMs`.
+ */
+export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
+  const antiEntropyMs = init.antiEntropyMs ?? LEDGER_ANTI_ENTROPY_MS
+  if (!Number.isSafeInteger(antiEntropyMs) || antiEntropyMs < 0) throw new ConfigError(`ledgerService: antiEntropyMs must be a whole number of ms ≥ 0 (0 turns anti-entropy off), got ${String(antiEntropyMs)}`)
   return (c: DaemonComponents): LedgerService => {
     let ledger: Ledger | undefined
     const running = new Map<string, Promise<SyncReport>>()
-    let lastSync: { peer: string, at: number, appended: number, rejected: number } | undefined
+    let lastSync: { peer: string, at: number, trigger: SyncTrigger, appended: number, rejected: number } | undefined
+    // peers seen (identify) to speak the sync protocol, by peer id string
+    const syncPeers = new Map<string, PeerId>()
+    const antiEntropy = { sessions: 0, inSync: 0, recovered: 0 }
+    let antiEntropyTimer: NodeJS.Timeout | undefined
+    let antiEntropyBusy = false
     const log = c.log.child({ part: 'ledger' })
     const open = (): Ledger => {
       if (ledger === undefined) throw new Error('the ledger service is not started')
       return ledger
     }
 
-    const recordSync = (peer: string, report: SyncReport): void => {
-      lastSync = { peer, at: Date.now(), appended: report.appended, rejected: report.rejected.length }
-      c.events.emit('ledger:sync', { peer, appended: report.appended, sent: report.sent, evidence: report.evidence, rejected: report.rejected })
+    const recordSync = (peer: string, report: SyncReport, trigger: SyncTrigger): void => {
+      lastSync = { peer, at: Date.now(), trigger, appended: report.appended, rejected: report.rejected.length }
+      if (trigger === 'anti-entropy') {
+        antiEntropy.sessions++
+        if (report.inSync) antiEntropy.inSync++
+        antiEntropy.recovered += report.appended
+      }
+      c.events.emit('ledger:sync', { peer, trigger, inSync: report.inSync, appended: report.appended, sent: report.sent, evidence: report.evidence, rejected: report.rejected })
       if (report.rejected.some((r) => r.code.startsWith('ERR_WIRE_') || r.code === 'ERR_LEDGER_SYNC_UNEXPECTED')) {
         log.warn({ peer, rejected: report.rejected.slice(0, 5) }, 'a peer served entries that were refused')
       }
     }
 
-    const runSession = async (peer: PeerId): Promise<SyncReport> => {
+    const runSession = async (peer: PeerId, trigger: SyncTrigger): Promise<SyncReport> => {
       const stream = await c.libp2p.dialProtocol(peer, LEDGER_SYNC_PROTOCOL)
       const report = await syncLedger(open(), stream)
-      recordSync(peer.toString(), report)
+      recordSync(peer.toString(), report, trigger)
       return report
     }
 
-    const syncWith = async (peer: PeerId): Promise<SyncReport> => {
+    const syncWith = async (peer: PeerId, trigger: SyncTrigger = 'request'): Promise<SyncReport> => {
       const key = peer.toString()
       const existing = running.get(key)
       if (existing !== undefined) return await existing
       const session = (async () => {
-        const report = await runSession(peer)
+        const report = await runSession(peer, trigger)
         // Maintainer entries met before the genesis could not be checked; once the genesis is in, ask again.
         const held = report.rejected.some((r) => r.code === 'ERR_LEDGER_NO_GENESIS')
-        return held && open().maintainers !== undefined ? await runSession(peer) : report
+        return held && open().maintainers !== undefined ? await runSession(peer, trigger) : report
       })()
       running.set(key, session)
       try {
@@ -101,8 +133,25 @@ export function ledgerService (): ServiceFactory {
         running.delete(key)
       }
     }
-    const syncSoon = (peer: PeerId): void => {
-      syncWith(peer).catch((err: unknown) => { log.debug({ peer: peer.toString(), err }, 'ledger sync failed') })
+    const syncSoon = (peer: PeerId, trigger: SyncTrigger): void => {
+      syncWith(peer, trigger).catch((err: unknown) => { log.debug({ peer: peer.toString(), err }, 'ledger sync failed') })
+    }
+
+    // Anti-entropy: one session at a time, with a random connected peer that speaks the protocol and has no
+    // session running; when the ledgers agree the session is a hello each way with equal digests.
+    const antiEntropyRound = async (): Promise<void> => {
+      if (ledger === undefined || antiEntropyBusy) return
+      const candidates = [...syncPeers.values()].filter((p) => !running.has(p.toString()) && c.libp2p.getConnections(p).length > 0)
+      if (candidates.length === 0) return
+      const peer = candidates[Math.floor(Math.random() * candidates.length)]
+      antiEntropyBusy = true
+      try {
+        await syncWith(peer, 'anti-entropy')
+      } catch (err) {
+        log.debug({ peer: peer.toString(), err }, 'anti-entropy sync failed')
+      } finally {
+        antiEntropyBusy = false
+      }
     }
 
     // Stores what it accepts: an entry valid in its chain is stored as it passes; a gap (or a maintainer
@@ -112,7 +161,7 @@ export function ledgerService (): ServiceFactory {
     const validator: GossipValidator = async (data, { from }) => {
       const [r] = await open().ingest([data])
       if (r.status === 'accept' || r.code === 'ERR_LEDGER_DUPLICATE') return { status: 'accept' }
-      if ((r.code === 'ERR_LEDGER_GAP' || r.code === 'ERR_LEDGER_NO_GENESIS') && !from.equals(c.libp2p.peerId)) syncSoon(from)
+      if ((r.code === 'ERR_LEDGER_GAP' || r.code === 'ERR_LEDGER_NO_GENESIS') && !from.equals(c.libp2p.peerId)) syncSoon(from, 'gap')
       return { status: r.status, code: r.code, reason: r.reason }
     }
 
@@ -124,9 +173,15 @@ export function ledgerService (): ServiceFactory {
 
     const onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
       const { peerId, protocols } = evt.detail
+      if (!protocols.includes(LEDGER_SYNC_PROTOCOL)) {
+        syncPeers.delete(peerId.toString())
+        return
+      }
+      syncPeers.set(peerId.toString(), peerId)
       // One side starts the session (sessions are symmetric): the one with the smaller peer id.
-      if (protocols.includes(LEDGER_SYNC_PROTOCOL) && c.libp2p.peerId.toString() < peerId.toString()) syncSoon(peerId)
+      if (c.libp2p.peerId.toString() < peerId.toString()) syncSoon(peerId, 'connect')
     }
+    const onDisconnect = (evt: CustomEvent<PeerId>): void => { syncPeers.delete(evt.detail.toString()) }
 
     const routes: FastifyPluginAsync = async (app) => {
       app.get<{ Params: { view: string }, Querystring: Record<string, string | undefined> }>('/view/:view', async (req, res) => {
@@ -153,14 +208,14 @@ export function ledgerService (): ServiceFactory {
       })
       app.post<{ Body: { peer?: string } }>('/sync', async (req, res) => {
         try {
-          return await syncWith(peerIdFromString(String(req.body?.peer ?? '')))
+          return await syncWith(peerIdFromString(String(req.body?.peer ?? '')), 'request')
         } catch (err) { return reply(res, err) }
       })
     }
 
     return {
       get ledger () { return open() },
-      syncWith,
+      syncWith: async (peer) => await syncWith(peer, 'request'),
       async sign (draft) {
         const l = open()
         const signed = await l.sign(draft, c.privateKey)
@@ -186,12 +241,19 @@ export function ledgerService (): ServiceFactory {
         for (const community of communities()) c.gossip.join(community, { validator })
         await c.libp2p.handle(LEDGER_SYNC_PROTOCOL, (stream: Stream, connection) => {
           const peer = connection.remotePeer.toString()
-          syncLedger(open(), stream).then((report) => recordSync(peer, report), (err: unknown) => { log.debug({ peer, err }, 'inbound ledger sync failed') })
+          syncLedger(open(), stream).then((report) => recordSync(peer, report, 'inbound'), (err: unknown) => { log.debug({ peer, err }, 'inbound ledger sync failed') })
         })
         c.libp2p.addEventListener('peer:identify', onIdentify)
+        c.libp2p.addEventListener('peer:disconnect', onDisconnect)
+        if (antiEntropyMs > 0) {
+          antiEntropyTimer = setInterval(() => { void antiEntropyRound() }, antiEntropyMs)
+          antiEntropyTimer.unref()
+        }
       },
       async stop () {
+        clearInterval(antiEntropyTimer)
         c.libp2p.removeEventListener('peer:identify', onIdentify)
+        c.libp2p.removeEventListener('peer:disconnect', onDisconnect)
         await c.libp2p.unhandle(LEDGER_SYNC_PROTOCOL).catch(() => {})
         await Promise.allSettled(running.values())
         await ledger?.close()
@@ -200,7 +262,15 @@ export function ledgerService (): ServiceFactory {
       routes,
       status () {
         if (ledger === undefined) return { open: false }
-        return { open: true, community: ledger.community?.toString(), entries: ledger.size, authors: ledger.heads().length, equivocations: ledger.evidenceCount, lastSync }
+        return {
+          open: true,
+          community: ledger.community?.toString(),
+          entries: ledger.size,
+          authors: ledger.heads().length,
+          equivocations: ledger.evidenceCount,
+          lastSync,
+          antiEntropy: { intervalMs: antiEntropyMs, ...antiEntropy }
+        }
       }
     }
   }
