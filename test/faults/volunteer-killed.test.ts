@@ -27,8 +27,8 @@ describe('a volunteer SIGKILLed mid-training', () => {
     const { cluster, supervisor } = f
     const victim = cluster.volunteers[VOLUNTEERS - 1]
     const training = cluster.events(victim, ['rounds:train'])
-    // 300 steps: several seconds of training, so the kill lands while the worker is busy
-    const opened = await cluster.openRound({ ...TRAIN, steps: 300, durationMs: 45_000, quorum: 2, maxContributions: VOLUNTEERS })
+    // 100 steps: seconds of training, while the kill follows the first progress event within milliseconds
+    const opened = await cluster.openRound({ ...TRAIN, steps: 100, durationMs: 40_000, quorum: 2, maxContributions: VOLUNTEERS })
     const progress = await training.waitFor('rounds:train:progress', (e) => e.round === opened.round)
     expect(progress.step).toBeLessThan(progress.steps as number)
     await cluster.kill(victim)
