@@ -22,6 +22,7 @@ import { join } from 'node:path'
 import type { DaemonEvent, RoundDetail, RoundParamsInit } from '@swarmtune/node'
 import { assertNodeVersion, swarmtune } from '../lib/cli.js'
 import { Cluster, type EventLog } from '../lib/cluster.js'
+import { ScriptError } from '../lib/errors.js'
 import { Supervisor } from '../lib/processes.js'
 import { formatBytes, median, roundRow, type RoundRow } from '../lib/report.js'
 
@@ -93,7 +94,7 @@ async function simulatedAccuracy (csv: string): Promise<Map<number, { accuracy: 
   const cols = header.split(',')
   const col = (name: string): number => {
     const i = cols.indexOf(name)
-    if (i < 0) throw new Error(`swarmtune simulate --csv has no column ${name}: ${header}`)
+    if (i < 0) throw new ScriptError('ERR_SCRIPT_COMMAND_FAILED', `the CSV of swarmtune simulate has no column ${name}: ${header}`)
     return i
   }
   const out = new Map<number, { accuracy: number, uploadBytes: number }>()
@@ -131,7 +132,7 @@ async function main (): Promise<void> {
     }
     for (let i = 0; i < ACCURACY_ROUNDS; i++) {
       const r = await cluster.runRound({ ...TRAIN, durationMs, quorum: VOLUNTEERS, codec: { codec: 'fp32' } })
-      if (r.outcome !== 'released') throw new Error(`round ${r.round} closed with ${String(r.outcome)}: ${r.reason ?? ''}`)
+      if (r.outcome !== 'released') throw new ScriptError('ERR_SCRIPT_ROUND_FAILED', `round ${r.round} closed with ${String(r.outcome)} (${r.reason ?? ''}); the benchmark needs every round released`)
       fp32.push(record(r))
     }
     const byCodec = new Map<string, RoundRow>()
