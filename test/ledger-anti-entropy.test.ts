@@ -44,7 +44,7 @@ describe('ledger anti-entropy', () => {
     expect(lb.heads()).toEqual(la.heads())
 
     // Once the two agree, further rounds stop at hello: equal digests, no heads, nothing sent or stored.
-    const status = (n: TestNode): { sessions: number, inSync: number } => (n.daemon.services.ledger.status?.() as { antiEntropy: { sessions: number, inSync: number } }).antiEntropy
+    const status = (n: TestNode): { sessions: number, inSync: number } => (n.daemon.services.ledger?.status?.() as { antiEntropy: { sessions: number, inSync: number } }).antiEntropy
     const agreed = events.length
     const later = (): DaemonEvent[] => events.slice(agreed).filter((e) => e.type === 'ledger:sync')
     await waitFor(() => later().some((e) => e.inSync === true), 20 * INTERVAL_MS + 10_000, 'an anti-entropy session between agreeing ledgers')

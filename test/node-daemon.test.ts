@@ -1,12 +1,12 @@
 /**
  * The daemon as a user runs it: control API authentication and binding, restart with the same identity
  * and blobs, the data-folder lock, the control client (status, peers, blobs, fetch progress, live
- * events) and a plugged-in service.
+ * events) and plugged-in services, which find each other through `components.services`.
  */
 import { connect } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ControlClient, createDaemon, initDataDir, type DaemonEvent } from '@swarmtune/node'
+import { ControlClient, createDaemon, initDataDir, ledgerService, type DaemonEvent } from '@swarmtune/node'
 import { runDaemon, seededBytes, startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 /** IPv4/IPv6 addresses of this machine other than loopback. */
@@ -163,5 +163,26 @@ describe('daemon and control API', () => {
     expect((await client.status()).services).toEqual({ second: { ready: true, peer: n.daemon.peerId.toString() } })
     await n.destroy()
     expect(order).toEqual(['start first', 'start second', 'stop second', 'stop first'])
+  })
+
+  it('lets a service look up another by name: the ones listed before it when built, all of them at start', async () => {
+    const seen: Record<string, unknown> = {}
+    const n = await startNode({
+      services: {
+        early: (c) => {
+          seen.earlyBuilt = c.services.ledger === undefined
+          return { start: () => { seen.earlyStart = c.services.ledger !== undefined } }
+        },
+        ledger: ledgerService({ antiEntropyMs: 0 }),
+        late: (c) => {
+          seen.lateBuilt = c.services.ledger !== undefined
+          // typed: the ledger service's members need no cast
+          return { start: () => { seen.lateStart = c.services.ledger?.ledger.size }, status: () => ({ open: c.services.ledger?.ledger.closed === false }) }
+        }
+      }
+    })
+    nodes.push(n)
+    expect(seen).toEqual({ earlyBuilt: true, earlyStart: true, lateBuilt: true, lateStart: 0 })
+    expect((await n.daemon.status()).services.late).toEqual({ open: true })
   })
 })

@@ -20,12 +20,26 @@ import { DaemonLockedError, errorRecord } from './errors.js'
 import { EventBus } from './events.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host } from './host.js'
+import type { LedgerService } from './ledger-service.js'
 import { acquireLock, type DataDirLock } from './lock.js'
 import { createLogger } from './logger.js'
 import { PeerReputation } from './reputation.js'
+import type { RoundsService } from './rounds/service.js'
 
 /** Version of the daemon, reported by status. */
 export const DAEMON_VERSION = '0.1.0'
+
+/**
+ * The daemon's services by the names they were given, typed for the services of this package
+ * (`services.ledger`, `services.rounds` of `defaultServices()`); any other name is a {@link DaemonService}.
+ * Factories are called in listed order, so a factory sees only the services listed before it; when its
+ * `start()` runs, every service is built and those listed before it are started.
+ */
+export interface DaemonServices {
+  ledger?: LedgerService
+  rounds?: RoundsService
+  [name: string]: DaemonService | undefined
+}
 
 /** Everything a service may use. Services get this object in their factory. */
 export interface DaemonComponents {
@@ -41,6 +55,8 @@ export interface DaemonComponents {
   events: EventBus
   reputation: PeerReputation
   log: Logger
+  /** The other services, by name (e.g. `components.services.ledger` in a service listed after `ledger`). */
+  services: DaemonServices
 }
 
 /**
@@ -120,7 +136,7 @@ export interface DaemonInfo {
 }
 
 export class Daemon implements DaemonComponents {
-  readonly services: Record<string, DaemonService> = {}
+  readonly services: DaemonServices = {}
   startedAt = 0
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly cleanup: Array<() => void> = []
@@ -195,10 +211,10 @@ export class Daemon implements DaemonComponents {
       await this.exchange.start()
       this.gossip.start()
       for (const c of this.config.communities) this.gossip.join(c)
-      for (const service of Object.values(this.services)) await service.start?.()
+      for (const service of Object.values(this.services)) await service?.start?.()
       this.control.register('', coreRoutes(this))
       for (const [name, service] of Object.entries(this.services)) {
-        if (service.routes != null) this.control.register(name, service.routes)
+        if (service?.routes != null) this.control.register(name, service.routes)
       }
       const url = await this.control.listen()
       const info: DaemonInfo = { pid: process.pid, peerId: this.peerId.toString(), control: url, addresses: this.addresses(), startedAt: this.startedAt }
@@ -222,7 +238,7 @@ export class Daemon implements DaemonComponents {
     await this.control.close().catch((err: unknown) => this.log.warn({ err }, 'control API close failed'))
     for (const [name, service] of Object.entries(this.services).reverse()) {
       try {
-        await service.stop?.()
+        await service?.stop?.()
       } catch (err) {
         this.log.error({ err, service: name }, 'service failed to stop')
       }
@@ -245,7 +261,7 @@ export class Daemon implements DaemonComponents {
     const usage = await this.blobs.usage()
     const services: Record<string, unknown> = {}
     for (const [name, s] of Object.entries(this.services)) {
-      if (s.status != null) {
+      if (s?.status != null) {
         try {
           services[name] = await s.status()
         } catch (err) {

@@ -23,7 +23,9 @@
  * {@link DaemonComponents} — `libp2p` (register stream protocols with `libp2p.handle`), `gossip` (join a
  * community, install a validator, subscribe to validated messages, publish), `blobs` and `exchange`
  * (store, fetch, announce), `events` (emit `<service>:<what>` events onto the live stream), `control`,
- * `dataDir.paths` (e.g. `paths.ledger` for a LevelDB store), `privateKey` (sign entries), `log`.
+ * `dataDir.paths` (e.g. `paths.ledger` for a LevelDB store), `privateKey` (sign entries), `log`, and
+ * `services` — the other services by name, typed for this package's ({@link DaemonServices}: e.g.
+ * `components.services.ledger` is the {@link LedgerService} of a service listed before it).
  * A {@link DaemonService} may have `start()` / `stop()` (called after the core is up, stopped in reverse
  * order), `routes` (a fastify plugin mounted at `/v1/<name>` of the control API, behind the bearer token)
  * and `status()` (shown under `services.<name>` of `GET /v1/status`).
@@ -39,7 +41,7 @@
 export { createDaemon, Daemon, DAEMON_VERSION } from './daemon.js'
 export { defaultServices } from './services/index.js'
 export { ledgerService, type LedgerService, type LedgerServiceInit, type SyncTrigger } from './ledger-service.js'
-export type { DaemonComponents, DaemonService, ServiceFactory, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon.js'
+export type { DaemonComponents, DaemonService, DaemonServices, ServiceFactory, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon.js'
 
 export { createConfig, mergeConfig, validateConfig, isLoopbackHost, DEFAULT_CONFIG } from './config.js'
 export type { DaemonConfig, DaemonConfigInit, DhtMode } from './config.js'

@@ -61,10 +61,6 @@ export interface RoundsService extends DaemonService {
   verifyRelease: (ref: string) => Promise<VerifyReport>
 }
 
-function servicesOf (c: DaemonComponents): Record<string, DaemonService> | undefined {
-  return (c as DaemonComponents & { services?: Record<string, DaemonService> }).services
-}
-
 /** A {@link ServiceFactory}: `createDaemon({ services: { ledger: ledgerService(), rounds: roundsService({ community }) } })`. */
 export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
   return (c: DaemonComponents): RoundsService => {
@@ -212,7 +208,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       routes: roundsRoutes(() => service),
 
       async start () {
-        ledgerService = init.ledger?.() ?? servicesOf(c)?.ledger as LedgerService | undefined
+        ledgerService = init.ledger?.() ?? c.services.ledger
         if (ledgerService === undefined) throw new CommunityError('ERR_ROUNDS_NO_COMMUNITY', 'the rounds service needs the ledger service; list `ledger` before `rounds` in the daemon\'s services')
         config = await readRoundsConfig(c.dataDir.paths.root, init.config)
         ledger().addEventListener('entry', onEntry)
