@@ -1,0 +1,82 @@
+/**
+ * `npm run demo` itself, small: run to the end it passes its checks and exits with status 0; interrupted
+ * with SIGINT in the middle of a round it exits with status 130. Either way every daemon it started is gone
+ * and its temporary folder removed.
+ */
+import { spawn } from 'node:child_process'
+import { access } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { REPO_ROOT } from '../../scripts/lib/cli.js'
+
+/** A small demo: 2 volunteers, 20-step rounds on the first 6,000 MNIST training examples. */
+const SMALL = ['--volunteers', '2', '--steps', '20', '--train-examples', '6000', '--target', '0.5']
+
+interface Run {
+  output: () => string
+  exited: Promise<number | null>
+  signal: (s: NodeJS.Signals) => void
+}
+
+function runDemo (args: string[]): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'demo.ts'), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (s: string) => { output += s })
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { output += s })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code) }))
+  return { output: () => output, exited, signal: (s) => { child.kill(s) } }
+}
+
+/** The daemons' pids and the temporary folder, as the demo printed them. */
+function started (output: string): { pids: number[], root: string } {
+  const root = /data folders under (\S+)\)/.exec(output)?.[1] ?? ''
+  const pids = [...output.matchAll(/^\s+(?:maintainer|volunteer-\d+)\s+pid (\d+)/gm)].map((m) => Number(m[1]))
+  return { pids, root }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+const exists = async (path: string): Promise<boolean> => await access(path).then(() => true, () => false)
+
+describe('npm run demo', () => {
+  it('passes its checks, exits with status 0 and leaves nothing behind', async () => {
+    const run = runDemo([...SMALL, '--rounds', '2'])
+    const code = await run.exited
+    const out = run.output()
+    expect(code, out).toBe(0)
+    expect(out).toMatch(/all \d+ checks passed/)
+    expect(out).not.toContain('FAIL')
+    expect(out).toMatch(/^\s+2\/2\s+2\s+2\s+\d+\.\d+ %/m)
+    const { pids, root } = started(out)
+    expect(pids).toHaveLength(3)
+    expect(pids.filter(alive)).toEqual([])
+    expect(root).toMatch(/swarmtune-demo-/)
+    expect(await exists(root)).toBe(false)
+  })
+
+  it('stops every daemon and removes its folder on SIGINT in the middle of a round', async () => {
+    const run = runDemo([...SMALL, '--rounds', '20'])
+    const deadline = Date.now() + 240_000
+    // wait until the first round closed, so the interrupt lands while the rounds run
+    while (!/^\s+1\/20\s/m.test(run.output())) {
+      if (Date.now() > deadline) throw new Error(`the demo did not close a round within 240 s:\n${run.output()}`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    const { pids, root } = started(run.output())
+    expect(pids.filter(alive)).toHaveLength(3)
+    run.signal('SIGINT')
+    const code = await run.exited
+    const out = run.output()
+    expect(code, out).toBe(130)
+    expect(out).toContain('SIGINT: stopping every process this demo started')
+    expect(out).not.toContain('demo failed')
+    expect(pids.filter(alive)).toEqual([])
+    expect(await exists(root)).toBe(false)
+  })
+})
