@@ -24,7 +24,8 @@ import { Cluster, type EventLog, type Member, type PartitionScheme } from './lib
 import { MNIST_CLASSES, MNIST_TRAIN_EXAMPLES } from './lib/constants.js'
 import { coveredClasses, describeScheme, partitionSummary, partitionTable } from './lib/partition.js'
 import { onInterrupt, Supervisor } from './lib/processes.js'
-import { formatBytes, percent, roundRow, roundsTable, seconds, type RoundRow } from './lib/report.js'
+import { formatBytes, median, percent, roundRow, roundsTable, seconds, type RoundRow } from './lib/report.js'
+import { OVERHEAD_PARTS, overheadParts, type OverheadParts } from './lib/timing.js'
 
 /**
  * Defaults of the demo. 100 local steps of 50 examples at η = 0.1 per round: `swarmtune simulate -K 4 -C 1
@@ -227,7 +228,7 @@ async function main (): Promise<number> {
     out()
     const live = new LiveRound(f.rounds, f.volunteers)
     for (const m of c.members) {
-      const log = c.events(m, m.role === 'maintainer' ? ['rounds:'] : ['rounds:train:progress', 'rounds:contributed'])
+      const log = c.events(m, m.role === 'maintainer' ? ['rounds:'] : ['rounds:train', 'rounds:contributed'])
       log.on((e) => { live.onEvent(m, e) })
       logs.push(log)
     }
@@ -243,10 +244,13 @@ async function main (): Promise<number> {
     const header = `${'round'.padStart(7)}  ${'contributions'.padStart(13)}  ${'accepted'.padStart(8)}  ${'test accuracy'.padStart(13)}  ${'bytes sent'.padStart(10)}  ${'wall time'.padStart(9)}`
     out(header)
     const rows: RoundRow[] = []
+    const overhead: OverheadParts[] = []
     for (let n = 1; n <= f.rounds; n++) {
       const r: RoundDetail = await c.runRound(params, { onOpen: (o) => { live.reset(o.round) } })
       const row = roundRow(r)
       rows.push(row)
+      const p = overheadParts(r, logs[0].events, logs.slice(1).map((l) => l.events))
+      if (p !== undefined) overhead.push(p)
       clearStatus()
       out(`${`${r.round}/${f.rounds}`.padStart(7)}  ${String(row.contributions).padStart(13)}  ${String(row.accepted).padStart(8)}  ${percent(row.accuracy).padStart(13)}  ${formatBytes(row.bytes).padStart(10)}  ${seconds(row.wallMs).padStart(9)}${r.outcome === 'released' ? '' : `  ${String(r.outcome)}: ${r.reason ?? ''}`}`)
     }
@@ -254,6 +258,10 @@ async function main (): Promise<number> {
     out()
     out('per round (bytes: the encoded deltas the volunteers sent; overhead: wall time − the slowest volunteer\'s training time):')
     out(roundsTable(rows).trimEnd())
+    if (overhead.length > 0) {
+      out(`where the overhead goes (median of ${overhead.length} rounds, from the daemons' events):`)
+      for (const [k, name] of Object.entries(OVERHEAD_PARTS) as Array<[keyof OverheadParts, string]>) out(`  ${(median(overhead.map((p) => p[k])) / 1000).toFixed(2).padStart(6)} s  ${name}`)
+    }
     out()
 
     out('checks:')

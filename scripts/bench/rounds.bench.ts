@@ -19,12 +19,13 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { DaemonEvent, RoundDetail, RoundParamsInit } from '@swarmtune/node'
+import type { RoundDetail, RoundParamsInit } from '@swarmtune/node'
 import { assertNodeVersion, swarmtune } from '../lib/cli.js'
 import { Cluster, type EventLog } from '../lib/cluster.js'
 import { ScriptError } from '../lib/errors.js'
 import { Supervisor } from '../lib/processes.js'
 import { formatBytes, median, roundRow, type RoundRow } from '../lib/report.js'
+import { OVERHEAD_PARTS, overheadParts, type OverheadParts } from '../lib/timing.js'
 
 const VOLUNTEERS = 4
 const SEED = 1
@@ -48,45 +49,6 @@ function line (area: string, figure: string, value: string, ref: string, refValu
 
 const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
 const pct = (x: number): string => `${(100 * x).toFixed(2)} %`
-
-/** Where a round's time went on its critical path, in ms, from the daemons' events (one machine, one clock). */
-interface Parts {
-  /** round-open → the slowest volunteer starts (gossip, scheduling). */
-  start: number
-  /** The slowest volunteer's own time outside training: base fetch, loss before/after, encode, store, sign. */
-  volunteer: number
-  /** Its contribution's arrival at the coordinator − its signing (gossip). */
-  gossip: number
-  /** Last arrival → the coordinator freezes the round. */
-  freeze: number
-  /** Freeze → release signed: delta fetch and decode, verdicts, merge, evaluation on the test set, shards. */
-  merge: number
-  /** Release → round-close entry. */
-  close: number
-}
-
-function partsOf (r: RoundDetail, maintainer: DaemonEvent[], volunteers: DaemonEvent[][]): Parts | undefined {
-  const at = (events: DaemonEvent[], type: string, where: (e: DaemonEvent) => boolean = () => true): number | undefined =>
-    events.find((e) => e.type === type && e.round === r.round && where(e))?.ts
-  const slowest = r.contributions.filter((c) => c.verdict?.accepted === true).sort((a, b) => (b.trainMs ?? 0) - (a.trainMs ?? 0))[0]
-  if (slowest === undefined || r.closedAt === undefined) return undefined
-  const own = volunteers.find((events) => events.some((e) => e.type === 'rounds:contributed' && e.contribution === slowest.id))
-  const trainStart = own === undefined ? undefined : at(own, 'rounds:train:start')
-  const contributed = own === undefined ? undefined : at(own, 'rounds:contributed')
-  const arrived = at(maintainer, 'rounds:contribution', (e) => e.contribution === slowest.id)
-  const lastArrival = Math.max(...maintainer.filter((e) => e.type === 'rounds:contribution' && e.round === r.round).map((e) => e.ts))
-  const closing = at(maintainer, 'rounds:closing')
-  const release = at(maintainer, 'rounds:release')
-  if (trainStart === undefined || contributed === undefined || arrived === undefined || closing === undefined || release === undefined) return undefined
-  return {
-    start: trainStart - r.openedAt,
-    volunteer: contributed - trainStart - (slowest.trainMs ?? 0),
-    gossip: arrived - contributed,
-    freeze: closing - lastArrival,
-    merge: release - closing,
-    close: r.closedAt - release
-  }
-}
 
 /** Round → accuracy from a `swarmtune simulate --csv` file. */
 async function simulatedAccuracy (csv: string): Promise<Map<number, { accuracy: number, uploadBytes: number }>> {
@@ -124,9 +86,9 @@ async function main (): Promise<void> {
     const durationMs = 300_000
 
     const fp32: RoundRow[] = []
-    const parts: Parts[] = []
+    const parts: OverheadParts[] = []
     const record = (r: RoundDetail): RoundRow => {
-      const p = partsOf(r, mLog.events, vLogs.map((l) => l.events))
+      const p = overheadParts(r, mLog.events, vLogs.map((l) => l.events))
       if (p !== undefined) parts.push(p)
       return roundRow(r)
     }
@@ -160,18 +122,10 @@ async function main (): Promise<void> {
       line('rounds', `coordination overhead, round ${r.round} (${what}, wall ${s(r.wallMs)})`, s(r.overheadMs), 'slowest contributor\'s training', s(r.slowestTrainMs), r.overheadMs / r.slowestTrainMs, '≤ 0.05')
     }
     const trainMedian = median(all.map((r) => r.slowestTrainMs ?? 0))
-    const names: Record<keyof Parts, string> = {
-      start: 'round-open → slowest volunteer starts',
-      volunteer: 'slowest volunteer outside training (base fetch, loss before/after, encode, sign)',
-      gossip: 'its contribution signed → arrives at the coordinator',
-      freeze: 'last arrival → round frozen',
-      merge: 'frozen → release signed (deltas fetched and decoded, verdicts, FedAvg, evaluation on 10,000 examples, shards)',
-      close: 'release → round-close'
-    }
     if (parts.length > 0) {
-      for (const k of Object.keys(names) as Array<keyof Parts>) {
+      for (const [k, name] of Object.entries(OVERHEAD_PARTS) as Array<[keyof OverheadParts, string]>) {
         const m = median(parts.map((p) => p[k]))
-        line('rounds', `overhead part, ${names[k]} (median of ${parts.length} rounds)`, s(m), 'median slowest training', s(trainMedian), m / trainMedian)
+        line('rounds', `overhead part, ${name} (median of ${parts.length} rounds)`, s(m), 'median slowest training', s(trainMedian), m / trainMedian)
       }
     }
 
