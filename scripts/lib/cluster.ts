@@ -166,6 +166,8 @@ export class Cluster {
       }
       return cluster
     } catch (err) {
+      // commands still running in parallel write into the folder: stop them before removing it
+      await supervisor.stopAll()
       await rm(root, { recursive: true, force: true })
       throw err
     }

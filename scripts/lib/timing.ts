@@ -34,7 +34,8 @@ export const OVERHEAD_PARTS: Readonly<Record<keyof OverheadParts, string>> = {
 /**
  * The overhead parts of a closed, released round.
  * @param maintainer the coordinator's `rounds:` events
- * @param volunteers each volunteer's `rounds:train:start` and `rounds:contributed` events
+ * @param volunteers each volunteer's `rounds:train:start` and `rounds:contributed` events (the latter tell
+ *   whose events are whose)
  * @returns undefined when an event is missing (e.g. a round without a release, or a stream that broke)
  */
 export function overheadParts (r: RoundView, maintainer: DaemonEvent[], volunteers: DaemonEvent[][]): OverheadParts | undefined {
@@ -44,12 +45,13 @@ export function overheadParts (r: RoundView, maintainer: DaemonEvent[], voluntee
   if (slowest === undefined || r.closedAt === undefined) return undefined
   const own = volunteers.find((events) => events.some((e) => e.type === 'rounds:contributed' && e.contribution === slowest.id))
   const trainStart = own === undefined ? undefined : at(own, 'rounds:train:start')
-  const contributed = own === undefined ? undefined : at(own, 'rounds:contributed')
+  // the contribution entry's own timestamp: when it was signed, just before it is gossiped
+  const contributed = slowest.ts
   const arrived = at(maintainer, 'rounds:contribution', (e) => e.contribution === slowest.id)
   const arrivals = maintainer.filter((e) => e.type === 'rounds:contribution' && e.round === r.round).map((e) => e.ts)
   const closing = at(maintainer, 'rounds:closing')
   const release = at(maintainer, 'rounds:release')
-  if (trainStart === undefined || contributed === undefined || arrived === undefined || closing === undefined || release === undefined) return undefined
+  if (trainStart === undefined || arrived === undefined || closing === undefined || release === undefined) return undefined
   return {
     start: trainStart - r.openedAt,
     volunteer: contributed - trainStart - (slowest.trainMs ?? 0),
