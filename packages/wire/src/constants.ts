@@ -107,3 +107,12 @@ export const MAX_CONTRIBUTIONS_PER_ROUND = 10_000
  * customary clock-skew allowance (Kerberos' default, RFC 4120 §1.2 practice).
  */
 export const MAX_CLOCK_SKEW_MS = 300_000
+
+/**
+ * Author public keys whose parsed node:crypto key is kept for signature checks (least recently used goes
+ * first). Parsing a key costs about as much as one verification, and entries come in runs by author (a
+ * chain in a sync batch or a store being verified) or from the few thousand volunteers of a round
+ * (MAX_CONTRIBUTIONS_PER_ROUND bounds a round's contributors at 10,000): 4,096 keys cover the active
+ * authors of all but the largest rounds, at about 1 KiB of native memory each. Not wire-visible.
+ */
+export const VERIFY_KEY_CACHE_ENTRIES = 4_096

@@ -2,7 +2,6 @@
  * Signed ledger entries (protocol/entries.md, protocol/signing.md): the envelope type, signing, and the
  * network-facing validation that turns untrusted bytes into a verified {@link SignedEntry} or a verdict.
  */
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { CID } from 'multiformats/cid'
 import { blobCid, cidFromBytes } from './cid.js'
 import { decodeChecked, encodeCanonical, equalBytes } from './codec.js'
@@ -11,6 +10,7 @@ import { WireError, isWireError, type WireErrorCode } from './errors.js'
 import { isEntryKind, type EntryKind } from './kinds.js'
 import { createLimits, maxEntryBytes, type Limits, type LimitsInit } from './limits.js'
 import { bodySchemas, envelopeSchema, formatIssues, signatureSchema, type BodyOf } from './schemas.js'
+import { verifyEd25519 } from './verify.js'
 
 /** Domain-separation prefix of the signed bytes: ASCII `swarmtune/1/entry` followed by one NUL byte. */
 export const ENTRY_DOMAIN: Uint8Array = new TextEncoder().encode(ENTRY_DOMAIN_STRING)
@@ -131,7 +131,7 @@ export async function validateEntry (bytes: Uint8Array, ctx: EntryContext = {}):
     if (entry.ts > now + MAX_CLOCK_SKEW_MS) {
       return { status: 'ignore', code: 'ERR_WIRE_FROM_FUTURE', reason: `entry timestamp ${entry.ts} is ${entry.ts - now} ms ahead of local time ${now} (allowed: ${MAX_CLOCK_SKEW_MS} ms); check the clocks` }
     }
-    if (!(await verifySignature(entry))) {
+    if (!verifyEd25519(entry.author, signedBytesOf(entry), entry.sig)) {
       return reject('ERR_WIRE_BAD_SIGNATURE', 'the signature does not verify under the author key over the domain-separated entry bytes')
     }
     // a copy, so that a network buffer reused by the caller cannot change an accepted entry
@@ -217,21 +217,6 @@ function parseEntry (bytes: Uint8Array, limits: Limits): { entry: Entry, id: CID
     throw new WireError('ERR_WIRE_BAD_BODY', 'the genesis author is not among its maintainers; the community creator must be a maintainer.')
   }
   return { entry, id: blobCid(bytes) }
-}
-
-async function verifySignature (entry: Entry): Promise<boolean> {
-  let key
-  try {
-    key = publicKeyFromRaw(entry.author)
-  } catch {
-    return false
-  }
-  if (key.type !== 'Ed25519') return false
-  try {
-    return await key.verify(signedBytesOf(entry), entry.sig)
-  } catch {
-    return false
-  }
 }
 
 function reject (code: WireErrorCode, reason: string): Validation<SignedEntry> {
