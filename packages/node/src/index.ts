@@ -3,7 +3,8 @@
  *
  * The swarmtune daemon: a libp2p host (TCP, noise, yamux, identify, ping; bootstrap, mDNS and Kademlia
  * discovery), one gossipsub topic per community with a validator and peer scoring, a content-addressed blob
- * store with a multi-provider blob exchange, an event bus, and a control API on 127.0.0.1.
+ * store with a multi-provider blob exchange, an event bus, and a control API on 127.0.0.1 — plus the two
+ * services `swarmtune daemon` runs: the ledger service and the training rounds service.
  *
  * ```ts
  * import { initDataDir, createDaemon, ControlClient } from '@swarmtune/node'
@@ -30,12 +31,37 @@
  * order), `routes` (a fastify plugin mounted at `/v1/<name>` of the control API, behind the bearer token)
  * and `status()` (shown under `services.<name>` of `GET /v1/status`).
  *
+ * ## The services of this package
+ *
+ * {@link defaultServices} gives both, in start order:
+ *
+ * - `ledger` ({@link ledgerService}): the community's signed ledger in `<data>/ledger` (`@swarmtune/ledger`),
+ *   fed by the community topic (its validator is the ledger's ingest, so what the chain rules refuse — a
+ *   forged entry, a round-open or verdict a non-maintainer signed — is a gossip reject), ledger sync with
+ *   each peer on connect, on a gap and every 30 s with a random peer (anti-entropy), and `/v1/ledger/…`.
+ * - `rounds` ({@link roundsService}): training rounds (doc/rounds.md) — joins the community of a genesis
+ *   file (or the one the ledger learns), runs the coordinator role on a maintainer's daemon (opens rounds,
+ *   judges contributions, merges them with FedAvg into the next release and signs it) and the volunteer role
+ *   where training data is configured (fetches the base release, trains in a worker thread, publishes a
+ *   compressed delta), keeps `<data>/rounds/state`, reads `<data>/rounds.json`, serves `/v1/rounds/…`.
+ *   Its parts (communities, round parameters, `mergeRound`, release verification) are exported too.
+ *
+ * ```ts
+ * import { createDaemon, defaultServices } from '@swarmtune/node'
+ *
+ * // a volunteer of the community whose genesis file is mnist-demo.genesis (training data in rounds.json)
+ * const daemon = await createDaemon({ dataDir: '/tmp/st', services: defaultServices({ rounds: { community: 'mnist-demo.genesis' } }) })
+ * await daemon.start()
+ * console.log(daemon.services.rounds?.community?.name, daemon.services.ledger?.ledger.size)
+ * ```
+ *
  * Gossip validators return `{ status: 'accept' | 'ignore' | 'reject', code?, reason?, value? }`; the
  * default is `validateEntry` of `@swarmtune/wire`. `reject` lowers the forwarding peer's gossipsub score.
  * The `value` of an accepted message reaches handlers as `GossipMessage.value`.
  *
  * The CLI talks to a running daemon through {@link ControlClient}; doc/daemon.md documents the data
- * folder, configuration, control API and peer-score parameters, doc/errors.md (`## node`) the error codes.
+ * folder, configuration, control API and peer-score parameters, doc/rounds.md the rounds, doc/errors.md
+ * (`## node`, `## rounds`) the error codes.
  */
 
 export { createDaemon, Daemon, DAEMON_VERSION } from './daemon.js'
@@ -79,7 +105,7 @@ export { acquireLock } from './lock.js'
 
 export {
   NodeError, ConfigError, DataDirError, DaemonLockedError, BlobNotFoundError, BlobCorruptError,
-  BlobTooLargeError, BlobFetchError, BlobProtocolError, AbortedError, ControlError, GossipError
+  BlobTooLargeError, BlobFetchError, BlobProtocolError, AbortedError, ControlError, GossipError, DialError, PortInUseError
 } from './errors.js'
 export * as constants from './constants.js'
 
