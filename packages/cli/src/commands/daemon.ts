@@ -1,5 +1,7 @@
 import { resolve } from 'node:path'
-import { InvalidArgumentError, Option, type Command } from 'commander'
+import { Option, type Command } from 'commander'
+import { portOption } from '../options.js'
+import { loadGenesis } from './community.js'
 import { createDaemon, defaultDataDir, defaultServices, type DaemonConfigInit, type DhtMode } from '@swarmtune/node'
 
 interface DaemonFlags {
@@ -11,12 +13,6 @@ interface DaemonFlags {
   controlPort?: number
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   community?: string
-}
-
-function port (value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${value} is not a TCP port (0–65535).`)
-  return n
 }
 
 function collect (value: string, previous: string[] = []): string[] {
@@ -33,10 +29,12 @@ export function register (program: Command): void {
     .option('--bootstrap <multiaddr>', 'use this bootstrap peer instead of the configured ones (repeatable)', collect)
     .option('--no-mdns', 'turn mDNS discovery off for this run')
     .addOption(new Option('--dht <mode>', 'DHT participation for this run').choices(['auto', 'server', 'client', 'off']))
-    .option('--control-port <port>', 'control API port for this run', port)
+    .option('--control-port <port>', 'control API port for this run', portOption('--control-port'))
     .addOption(new Option('--log-level <level>', 'log level for this run').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--community <genesis file>', 'join the community this genesis file creates (instead of "community" in rounds.json)')
     .action(async (flags: DaemonFlags) => {
+      // the genesis file is checked here (regular file, size, signature) before anything starts
+      if (flags.community !== undefined) await loadGenesis(resolve(flags.community))
       const overrides: DaemonConfigInit = {}
       if (flags.listen != null) overrides.listen = flags.listen
       if (flags.bootstrap != null) overrides.bootstrap = flags.bootstrap

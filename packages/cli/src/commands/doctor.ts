@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { intOption } from '../options.js'
 import { probeBackends, type BackendReport } from '@swarmtune/model'
 import {
   checkReachability, ControlClient, defaultDataDir, openDataDir, portFree, scopeOf, tcpTarget,
@@ -8,7 +9,7 @@ import {
 interface DoctorFlags {
   dataDir: string
   json?: boolean
-  timeout: string
+  timeout: number
 }
 
 /** One finding: `ok`, `warn` (works, but worth knowing), `fail` (will not work), `info`. */
@@ -56,7 +57,7 @@ async function backendChecks (): Promise<Check[]> {
 }
 
 async function runChecks (flags: DoctorFlags): Promise<Check[]> {
-  const timeoutMs = Number(flags.timeout)
+  const timeoutMs = flags.timeout
   const checks: Check[] = [nodeCheck()]
   let config: DaemonConfig | undefined
   try {
@@ -126,7 +127,7 @@ export function register (program: Command): void {
     .command('doctor')
     .description('check this machine: Node.js version, data folder, daemon, listening addresses, reachability, training backends')
     .option('-d, --data-dir <path>', 'data folder (env SWARMTUNE_HOME)', defaultDataDir())
-    .option('--timeout <ms>', 'per-connection timeout of reachability checks, ms', '3000')
+    .option('--timeout <ms>', 'per-connection timeout of reachability checks, ms (1 to 600000)', intOption('--timeout', 1, 600_000), 3000)
     .option('--json', 'print the checks as JSON')
     .action(async (flags: DoctorFlags) => {
       const checks = await runChecks(flags)

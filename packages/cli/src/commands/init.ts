@@ -1,4 +1,5 @@
-import { InvalidArgumentError, Option, type Command } from 'commander'
+import { Option, type Command } from 'commander'
+import { portOption } from '../options.js'
 import { defaultDataDir, initDataDir, type DaemonConfigInit, type DhtMode } from '@swarmtune/node'
 
 interface InitFlags {
@@ -12,12 +13,6 @@ interface InitFlags {
   community?: string[]
   resetConfig?: boolean
   json?: boolean
-}
-
-function port (value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${value} is not a TCP port (0–65535).`)
-  return n
 }
 
 function collect (value: string, previous: string[] = []): string[] {
@@ -35,7 +30,7 @@ export function register (program: Command): void {
     .option('--bootstrap <multiaddr>', 'peer to dial at start, ending in /p2p/<peer id> (repeatable)', collect)
     .option('--no-mdns', 'do not look for peers on the local network with mDNS')
     .addOption(new Option('--dht <mode>', 'Kademlia DHT participation').choices(['auto', 'server', 'client', 'off']))
-    .option('--control-port <port>', 'control API port on 127.0.0.1 (0 picks a free one)', port)
+    .option('--control-port <port>', 'control API port on 127.0.0.1 (0 picks a free one)', portOption('--control-port'))
     .option('--community <cid>', 'community id to join at start (repeatable)', collect)
     .option('--reset-config', 'on an existing folder: rewrite config.json from defaults and these flags, keeping the identity')
     .option('--json', 'print the result as JSON')

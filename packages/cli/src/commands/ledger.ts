@@ -1,5 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs'
-import { createInterface } from 'node:readline'
+import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import {
@@ -7,7 +6,11 @@ import {
   queryView, type EntryJson, type Ledger, type LedgerStats, type LedgerView, type VerifyReport, type ViewParams
 } from '@swarmtune/ledger'
 import { ControlClient, dataDirPaths, defaultDataDir } from '@swarmtune/node'
-import { ENTRY_KINDS } from '@swarmtune/wire'
+import { ENTRY_KINDS, parseCid } from '@swarmtune/wire'
+import { MAX_IMPORT_FILE_BYTES, MAX_IMPORT_LINE_BYTES } from '../constants.js'
+import { CliError } from '../errors.js'
+import { checkInputFile, readInputLines } from '../files.js'
+import { intOption } from '../options.js'
 
 interface CommonFlags {
   dataDir: string
@@ -27,11 +30,6 @@ interface Source {
   via: string
 }
 
-const nonNegative = (what: string) => (value: string): number => {
-  const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer, got ${value}`)
-  return n
-}
 const timeArg = (value: string): number => {
   const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${value} is neither ms since the Unix epoch nor an ISO 8601 time`)
@@ -145,11 +143,11 @@ function addFilters (cmd: Command): Command {
   return cmd
     .addOption(new Option('--kind <kind>', 'only entries of this kind').choices([...ENTRY_KINDS]))
     .option('--author <hex>', 'only entries by this author (Ed25519 public key, 64 hex)', authorArg)
-    .option('--round <n>', 'only entries of this round', nonNegative('--round'))
+    .option('--round <n>', 'only entries of this round', intOption('--round', 0))
     .option('--release <cid>', 'only entries that name this release manifest')
     .option('--since <time>', 'entries at or after this time (ms since epoch or ISO 8601)', timeArg)
     .option('--until <time>', 'entries at or before this time (ms since epoch or ISO 8601)', timeArg)
-    .option('--limit <n>', 'at most this many rows', nonNegative('--limit'))
+    .option('--limit <n>', 'at most this many rows', intOption('--limit', 0))
     .option('--reverse', 'newest first')
 }
 
@@ -181,6 +179,11 @@ export function register (program: Command): void {
     .description('show one entry in full, by its id (CID)')
     .argument('<id>', 'entry id (CID string)')
     .action(async (id: string, flags: CommonFlags) => {
+      try {
+        parseCid(id)
+      } catch (err) {
+        throw new CliError('ERR_CLI_BAD_CID', `${id} is not an entry id: expected a CID string (e.g. bafyrei…) as \`swarmtune ledger list\` prints`, { cause: err })
+      }
       await withSource(flags, async (source) => {
         const e = await source.show(id)
         if (e === undefined) throw Object.assign(new Error(`no ledger entry ${id}; list entries with \`swarmtune ledger list\` to find an id`), { code: 'ERR_LEDGER_NOT_FOUND' })
@@ -229,6 +232,9 @@ export function register (program: Command): void {
     .argument('<file>', 'a file written by `swarmtune ledger export --format jsonl`')
     .action(async (file: string, flags: CommonFlags) => {
       const path = dataDirPaths(flags.data ?? flags.dataDir).ledger
+      const what = 'import file'
+      // a missing file, a device or a pipe is refused before the store is opened
+      await checkInputFile(file, MAX_IMPORT_FILE_BYTES, what)
       let store: Ledger
       try {
         store = await openLedger({ path })
@@ -238,7 +244,7 @@ export function register (program: Command): void {
         throw Object.assign(new Error(`the ledger at ${path} is locked by ${e.pid === undefined ? 'another process' : `process ${e.pid}`}; stop the daemon before importing`), { code: 'ERR_LEDGER_LOCKED' })
       }
       try {
-        const report = await importEntries(store, createInterface({ input: createReadStream(file), crlfDelay: Infinity }))
+        const report = await importEntries(store, readInputLines(file, { maxLineBytes: MAX_IMPORT_LINE_BYTES, maxFileBytes: MAX_IMPORT_FILE_BYTES, what }))
         out(flags.json === true ? JSON.stringify(report, null, 2) + '\n' : `${report.appended} entries imported, ${report.duplicates} already stored, ${report.rejectedCount} refused${report.rejected.length > 0 ? ` (first: line ${report.rejected[0].line}, ${report.rejected[0].code})` : ''}\n`)
         if (report.rejectedCount > 0) process.exitCode = 1
       } finally {

@@ -3,6 +3,7 @@ import { assembleRelease, exportSafetensors, exportTfjsFolder } from '@swarmtune
 import { ControlClient, type ReleaseView, type VerifyReport } from '@swarmtune/node'
 import { parseCid } from '@swarmtune/wire'
 import { common, short, show, table } from './round.js'
+import { checkOutputPath } from '../files.js'
 
 interface CommonFlags {
   dataDir: string
@@ -69,7 +70,10 @@ export function register (program: Command): void {
     .argument('<release>', 'release manifest id, release entry id, or "latest"')
     .requiredOption('-o, --out <path>', 'folder (tfjs) or file (safetensors) to write')
     .addOption(new Option('--format <format>', 'output format').choices(['tfjs', 'safetensors']).default('tfjs'))
-    .action(async (ref: string, flags: CommonFlags & { out: string, format: 'tfjs' | 'safetensors' }) => {
+    .option('--force', 'overwrite an existing output')
+    .action(async (ref: string, flags: CommonFlags & { out: string, format: 'tfjs' | 'safetensors', force?: boolean }) => {
+      // checked before anything is fetched: an existing output is kept unless --force
+      await checkOutputPath(flags.out, { kind: flags.format === 'tfjs' ? 'folder' : 'file', force: flags.force, flag: '--out' })
       const client = await ControlClient.fromDataDir(flags.dataDir)
       const pulled = await client.request<{ manifest: string }>('POST', `/v1/rounds/releases/${encodeURIComponent(ref)}/pull`, {}, { timeoutMs: 0 })
       const manifestCid = parseCid(pulled.manifest)

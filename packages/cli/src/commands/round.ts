@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtune/fedavg'
-import { CLIENT_OPTIMIZERS, ControlClient, defaultDataDir, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
+import { CLIENT_OPTIMIZERS, ControlClient, defaultDataDir, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
 
 interface CommonFlags {
   dataDir: string
@@ -73,6 +73,14 @@ export function duration (value: string): number {
   if (m === null) throw new InvalidArgumentError(`${value} is not a duration; write e.g. 90, 90s, 2m or 1500ms`)
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] as number
   return Math.round(Number(m[1]) * unit)
+}
+
+/** `--duration`: a {@link duration} no shorter than the shortest round a coordinator opens. */
+export function roundDuration (value: string): number {
+  const ms = duration(value)
+  const min = roundsConstants.MIN_ROUND_DURATION_MS
+  if (ms < min) throw new InvalidArgumentError(`--duration ${value} is ${ms} ms; the shortest round is ${min} ms (${min / 1000}s)`)
+  return ms
 }
 
 function keyValue (value: string, previous: Array<[string, number]> = []): Array<[string, number]> {
@@ -164,11 +172,11 @@ export function register (program: Command): void {
     .option('--lr <rate>', 'client learning rate η (default 0.05)', positiveNumber('--lr'))
     .addOption(new Option('--optimizer <name>', 'client optimizer (default sgd)').choices([...CLIENT_OPTIMIZERS]))
     .option('--momentum <m>', 'client momentum (optimizer momentum)', Number)
-    .option('--duration <time>', 'time from opening to deadline, e.g. 90s or 2m (default 2m)', duration)
+    .option('--duration <time>', `time from opening to deadline, e.g. 90s or 2m (default 2m, at least ${roundsConstants.MIN_ROUND_DURATION_MS / 1000}s)`, roundDuration)
     .option('--quorum <n>', 'accepted contributions needed for a release (default 1)', positiveInt('--quorum'))
     .option('--max-contributions <n>', 'most contributions; the round closes early once this many volunteers contributed', positiveInt('--max-contributions'))
     .addOption(new Option('--aggregator <kind>', 'aggregator (default fedavg)').choices([...AGGREGATOR_KINDS]))
-    .option('--aggregator-param <name=value>', 'aggregator parameter, e.g. beta=0.1 (repeatable)', keyValue)
+    .option('--aggregator-param <name=value>', 'aggregator parameter, e.g. beta=0.1 (trimmed-mean), f=1 or m=2 (krum: byzantine, select), clipNorm=5 (repeatable)', keyValue)
     .addOption(new Option('--server <kind>', 'server optimiser (default sgd, i.e. plain FedAvg)').choices([...SERVER_OPTIMIZER_KINDS]))
     .option('--server-lr <rate>', 'server learning rate', positiveNumber('--server-lr'))
     .option('--server-momentum <m>', 'server momentum (server optimiser momentum)', Number)

@@ -8,13 +8,10 @@ import {
   ATTACK_KINDS, createSimulationOptions, PARTITION_SCHEMES, roundsToCsv, runSimulation, SIMULATION_DEFAULTS,
   type AttackKind, type PartitionScheme, type RoundRecord, type SimulationInit, type SimulationResult
 } from '../simulate/index.js'
-import { SIM_TARGET_ACCURACY } from '../simulate/constants.js'
-
-function int (value: string): number {
-  const n = Number(value)
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${value} is not an integer.`)
-  return n
-}
+import { MNIST_TEST, MNIST_TRAIN, SIM_TARGET_ACCURACY } from '../simulate/constants.js'
+import { MAX_BATCH_SIZE, MAX_LOCAL_EPOCHS, MAX_ROUNDS, MAX_SEED } from '../simulate/options.js'
+import { checkOutputPath } from '../files.js'
+import { intOption } from '../options.js'
 
 function num (value: string): number {
   const n = Number(value)
@@ -105,8 +102,16 @@ function roundLine (r: RoundRecord): string {
     `accepted ${r.accepted}/${r.selected}${codes !== '' ? ` (${codes})` : ''}${r.status === 'no-update' ? '  no update' : ''}  ${r.seconds.toFixed(1)} s`
 }
 
+/** Training diverged on every client of every round: nothing was ever merged. */
+export function divergedEverywhere (result: SimulationResult): boolean {
+  return result.rounds.length > 0 && result.rounds.every((r) => r.status === 'no-update' && (r.rejectionCodes.ERR_MODEL_TRAINING_DIVERGED ?? 0) > 0)
+}
+
 function summary (result: SimulationResult): string {
   const o = result.options
+  const diverged = divergedEverywhere(result)
+    ? `\nlocal training diverged (ERR_MODEL_TRAINING_DIVERGED) on the clients of every round, so the model never changed: lower the client learning rate (--lr ${o.learningRate})`
+    : ''
   const target = o.target === undefined
     ? ''
     : result.roundsToTarget !== undefined
@@ -116,8 +121,8 @@ function summary (result: SimulationResult): string {
     `${o.task}, K=${o.clients} C=${o.fraction} E=${o.epochs} B=${o.batchSize} lr=${o.learningRate}, ${o.partition}, ` +
       `aggregator ${o.aggregator.kind}, server ${o.serverOptimizer.kind} (lr ${o.serverOptimizer.lr}), codec ${o.codec.codec}` +
       (o.attack !== undefined ? `, attack ${o.attack.kind} by ${result.attackers.length} clients` : ''),
-    `${target}${target !== '' ? '; ' : ''}final accuracy ${(100 * result.finalAccuracy).toFixed(2)}%, ${result.rounds.length} rounds in ${result.seconds.toFixed(0)} s on ${result.backend || 'no backend'}`
-  ].join('\n')
+    `${target}${target !== '' ? '; ' : ''}final accuracy ${(100 * result.finalAccuracy).toFixed(2)}%, ${result.rounds.length} rounds in ${result.seconds.toFixed(0)} s on ${result.backend}`
+  ].join('\n') + diverged
 }
 
 /** Adds `swarmtune simulate` to the program. */
@@ -127,20 +132,20 @@ export function register (program: Command): void {
     .command('simulate')
     .description('In-process federated training on partitioned MNIST: accuracy per round, rounds to a target accuracy, CSV')
     .option('--task <id>', 'model task (mnist-2nn, mnist-cnn)', d.task)
-    .option('-K, --clients <n>', 'number of clients K', int, d.clients)
+    .option('-K, --clients <n>', 'number of clients K', intOption('--clients', 1, MNIST_TRAIN), d.clients)
     .option('-C, --fraction <c>', 'fraction of clients per round C', num, d.fraction)
-    .option('-E, --epochs <n>', 'local epochs E', int, d.epochs)
-    .option('-B, --batch-size <n>', 'local batch size B', int, d.batchSize)
+    .option('-E, --epochs <n>', 'local epochs E', intOption('--epochs', 1, MAX_LOCAL_EPOCHS), d.epochs)
+    .option('-B, --batch-size <n>', 'local batch size B', intOption('--batch-size', 1, MAX_BATCH_SIZE), d.batchSize)
     .option('--lr <eta>', 'client learning rate', num, d.learningRate)
     .addOption(new Option('--partition <scheme>', 'how MNIST is split among clients').choices(PARTITION_SCHEMES).default(d.partition))
     .option('--alpha <a>', 'Dirichlet concentration (partition dirichlet)', num, d.alpha)
     .addOption(new Option('--aggregator <kind>', 'how deltas are merged').choices(AGGREGATOR_KINDS).default('fedavg'))
     .option('--trim-beta <b>', 'trimmed-mean: share trimmed at each end', num)
     .option('--clip-norm <c>', 'norm-clip: L2 bound each delta is scaled to', num)
-    .option('--krum-f <f>', 'krum: Byzantine clients tolerated', int)
-    .option('--krum-m <m>', 'krum: deltas kept (Multi-Krum when > 1)', int)
+    .option('--krum-f <f>', 'krum: Byzantine clients tolerated', intOption('--krum-f', 0))
+    .option('--krum-m <m>', 'krum: deltas kept (Multi-Krum when > 1)', intOption('--krum-m', 1))
     .option('--cc-tau <t>', 'centered-clip: clipping radius (default adaptive)', num)
-    .option('--cc-iterations <n>', 'centered-clip: iterations', int)
+    .option('--cc-iterations <n>', 'centered-clip: iterations', intOption('--cc-iterations', 1))
     .addOption(new Option('--server-opt <kind>', 'server (outer) optimiser').choices(SERVER_OPTIMIZER_KINDS).default('sgd'))
     .option('--server-lr <eta>', 'server learning rate (default: 1 for sgd, 0.7 for momentum, 0.01 for adam/yogi)', num)
     .option('--server-momentum <mu>', 'server momentum (default 0.9)', num)
@@ -148,12 +153,12 @@ export function register (program: Command): void {
     .addOption(new Option('--codec <name>', 'delta codec').choices(CODEC_NAMES).default('fp32'))
     .option('--topk <fraction>', 'topk-int8: share of each tensor\'s coordinates kept (default 0.01)', num)
     .option('--no-error-feedback', 'lossy codecs: drop the compression residual instead of carrying it')
-    .option('--rounds <n>', 'run exactly this many rounds', int)
+    .option('--rounds <n>', 'run exactly this many rounds', intOption('--rounds', 1, MAX_ROUNDS))
     .option('--target <accuracy>', 'stop at this test accuracy (0.97, 97 or 97%; default 97% when --rounds is not given)', accuracy)
-    .option('--max-rounds <n>', 'round cap when running to a target', int, d.maxRounds)
-    .option('--seed <n>', 'seed of partition, sampling, batches and initial weights', int, d.seed)
-    .option('--train-examples <n>', 'use the first n MNIST training examples', int, d.trainExamples)
-    .option('--test-examples <n>', 'measure accuracy on the first n MNIST test examples', int, d.testExamples)
+    .option('--max-rounds <n>', 'round cap when running to a target', intOption('--max-rounds', 1, MAX_ROUNDS), d.maxRounds)
+    .option('--seed <n>', 'seed of partition, sampling, batches and initial weights', intOption('--seed', 0, MAX_SEED), d.seed)
+    .option('--train-examples <n>', 'use the first n MNIST training examples', intOption('--train-examples', 1, MNIST_TRAIN), d.trainExamples)
+    .option('--test-examples <n>', 'measure accuracy on the first n MNIST test examples', intOption('--test-examples', 1, MNIST_TEST), d.testExamples)
     .option('--max-norm <n>', 'reject deltas whose L2 norm exceeds n', num)
     .addOption(new Option('--attack <kind>', 'make a share of the clients Byzantine').choices(ATTACK_KINDS))
     .option('--attack-fraction <f>', 'share of clients that attack (default 0.3)', num)
@@ -163,6 +168,7 @@ export function register (program: Command): void {
     .option('--json', 'print the result as JSON instead of text')
     .action(async (flags: SimulateFlags) => {
       const options = createSimulationOptions(optionsFromFlags(flags))
+      if (flags.csv !== undefined) await checkOutputPath(flags.csv, { kind: 'file', force: true })
       const out = (s: string): void => { process.stdout.write(s + '\n') }
       const tty = process.stderr.isTTY === true && flags.json !== true
       const bars = new cliProgress.MultiBar({

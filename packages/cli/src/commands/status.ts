@@ -28,7 +28,24 @@ export function formatDuration (ms: number): string {
   return shown.map(([v, unit]) => `${v}${unit}`).join(' ')
 }
 
-function render (s: DaemonStatus): string {
+/** A value of a service's status as short text: scalars as is, arrays by their items, objects as `key value` pairs. */
+function inline (v: unknown): string {
+  if (v === null || v === undefined) return '-'
+  if (Array.isArray(v)) return v.length === 0 ? 'none' : v.map(inline).join(', ')
+  if (typeof v === 'object') return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k} ${inline(x)}`).join(', ')
+  return String(v)
+}
+
+/** A service's status (e.g. ledger, rounds) as readable lines: one `key  value` line per field. */
+export function serviceLines (value: unknown): string[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [inline(value)]
+  const entries = Object.entries(value as Record<string, unknown>)
+  const width = Math.max(0, ...entries.map(([k]) => k.length))
+  return entries.map(([k, v]) => `${k.padEnd(width)}  ${inline(v)}`)
+}
+
+/** The daemon's status as aligned `label  value` lines. */
+export function render (s: DaemonStatus): string {
   const row = (label: string, value: string): string => `${label.padEnd(12)} ${value}`
   const lines = [
     row('peer id', s.peerId),
@@ -41,7 +58,11 @@ function render (s: DaemonStatus): string {
     row('blobs', `${s.blobs.count} stored, ${formatBytes(s.blobs.bytes)}; ${s.blobs.fetching.length === 0 ? 'no fetches running' : `fetching ${s.blobs.fetching.join(', ')}`}`),
     row('control', s.control ?? '-')
   ]
-  for (const [name, value] of Object.entries(s.services)) lines.push(row(name, JSON.stringify(value)))
+  for (const [name, value] of Object.entries(s.services)) {
+    const fields = serviceLines(value)
+    if (fields.length === 0) lines.push(row(name, '-'))
+    fields.forEach((f, i) => lines.push(row(i === 0 ? name : '', f)))
+  }
   return lines.join('\n') + '\n'
 }
 

@@ -230,6 +230,7 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
     }
 
     const ev = await evaluate({ task: task.id, weights: global, data: mnist.test, backend: o.backend })
+    if (backend === '') backend = ev.backend // no client finished training (e.g. every one diverged)
     const record: RoundRecord = {
       round,
       accuracy: ev.accuracy,

@@ -143,15 +143,15 @@ export function validateSimulationOptions (o: SimulationOptions): void {
   if (!integerIn(o.testExamples, 1, MNIST_TEST)) bad('testExamples', o.testExamples, `an integer in [1, ${MNIST_TEST}]`)
   if (!integerIn(o.clients, 1, o.trainExamples)) bad('clients (K)', o.clients, `an integer in [1, trainExamples = ${o.trainExamples}]`)
   if (!numberIn(o.fraction, 0, 1, true)) bad('client fraction (C)', o.fraction, 'a number in (0, 1]')
-  if (!integerIn(o.epochs, 1, 1000)) bad('local epochs (E)', o.epochs, 'an integer in [1, 1000]')
-  if (!integerIn(o.batchSize, 1, 60_000)) bad('batch size (B)', o.batchSize, 'an integer ≥ 1')
+  if (!integerIn(o.epochs, 1, MAX_LOCAL_EPOCHS)) bad('local epochs (E)', o.epochs, `an integer in [1, ${MAX_LOCAL_EPOCHS}]`)
+  if (!integerIn(o.batchSize, 1, MAX_BATCH_SIZE)) bad('batch size (B)', o.batchSize, `an integer in [1, ${MAX_BATCH_SIZE}]`)
   if (!numberIn(o.learningRate, 0, 100, true)) bad('learning rate', o.learningRate, 'a number in (0, 100]')
   if (!PARTITION_SCHEMES.includes(o.partition)) bad('partition', o.partition, PARTITION_SCHEMES.join(', '))
   if (!numberIn(o.alpha, 0, 1e6, true)) bad('Dirichlet alpha', o.alpha, 'a number > 0')
   if (o.rounds === undefined && o.target === undefined) bad('stopping rule', 'missing', 'a round count or a target accuracy')
-  if (o.rounds !== undefined && !integerIn(o.rounds, 1, 1e6)) bad('rounds', o.rounds, 'an integer ≥ 1')
+  if (o.rounds !== undefined && !integerIn(o.rounds, 1, MAX_ROUNDS)) bad('rounds', o.rounds, `an integer in [1, ${MAX_ROUNDS}]`)
   if (o.target !== undefined && !numberIn(o.target, 0, 1, true)) bad('target accuracy', o.target, 'a fraction in (0, 1] (97% is 0.97)')
-  if (!integerIn(o.maxRounds, 1, 1e6)) bad('maxRounds', o.maxRounds, 'an integer ≥ 1')
+  if (!integerIn(o.maxRounds, 1, MAX_ROUNDS)) bad('maxRounds', o.maxRounds, `an integer in [1, ${MAX_ROUNDS}]`)
   if (!integerIn(o.seed, 0, MAX_SEED)) bad('seed', o.seed, `an integer in [0, ${MAX_SEED}]`)
   if (o.maxNorm !== undefined && !numberIn(o.maxNorm, 0, Number.MAX_VALUE, true)) bad('maxNorm', o.maxNorm, 'a number > 0')
   if (typeof o.errorFeedback !== 'boolean') bad('errorFeedback', o.errorFeedback, 'a boolean')
@@ -161,6 +161,15 @@ export function validateSimulationOptions (o: SimulationOptions): void {
     if (!numberIn(o.attack.scale, 0, 1e12, true)) bad('attack scale', o.attack.scale, 'a number > 0')
   }
 }
+
+/** Most local epochs per round. */
+export const MAX_LOCAL_EPOCHS = 1000
+
+/** Largest local batch size: the whole MNIST training set in one batch. */
+export const MAX_BATCH_SIZE = MNIST_TRAIN
+
+/** Most rounds of one simulation. */
+export const MAX_ROUNDS = 1_000_000
 
 /** Largest seed: 2^31 − 1, so that the per-client training seeds derived from it stay exact integers. */
 export const MAX_SEED = 2 ** 31 - 1

@@ -1,0 +1,20 @@
+/** Errors the `swarmtune` command raises itself (listed in doc/errors.md under `## cli`). */
+
+/** Stable codes of {@link CliError}. */
+export type CliErrorCode =
+  | 'ERR_CLI_BAD_INPUT_FILE'
+  | 'ERR_CLI_INPUT_TOO_LARGE'
+  | 'ERR_CLI_OUTPUT_EXISTS'
+  | 'ERR_CLI_BAD_OUTPUT'
+  | 'ERR_CLI_BAD_TRAINING_DATA'
+  | 'ERR_CLI_BAD_CID'
+
+/** A CLI input or output is unusable; the message says what was found, what was expected and what to do. */
+export class CliError extends Error {
+  override name = 'CliError'
+  readonly code: CliErrorCode
+  constructor (code: CliErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}

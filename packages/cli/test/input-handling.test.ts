@@ -1,0 +1,187 @@
+/**
+ * Input handling of the `swarmtune` command: every file it reads is a regular file within a size limit (devices,
+ * FIFOs, missing and oversized files get a coded error at once), options are strict decimal integers, outputs are
+ * checked before any work, and a volunteer's IDX data is validated at `community join`.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Command } from 'commander'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createCommunity, initDataDir, readRoundsConfig, writeGenesisFile } from '@swarmtune/node'
+import { blobCid, type CID } from '@swarmtune/wire'
+import { buildProgram } from '../src/main.js'
+import { render as renderCommunity } from '../src/commands/community.js'
+import { serviceLines } from '../src/commands/status.js'
+import { checkInputFile, readInputFile, readInputLines } from '../src/files.js'
+import { intOption } from '../src/options.js'
+import { MAX_BATCH_SIZE } from '../src/simulate/options.js'
+import { tempDir } from '../../node/test/helpers.js'
+
+/** Runs the command in-process; resolves with stdout and the exit code, rejects with what it threw. */
+async function run (...args: string[]): Promise<{ out: string, exitCode: number }> {
+  const quiet = (c: Command): void => { c.exitOverride().configureOutput({ writeErr: () => {} }); c.commands.forEach(quiet) }
+  const program = buildProgram()
+  quiet(program)
+  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+  process.exitCode = 0
+  try {
+    await program.parseAsync(['node', 'swarmtune', ...args])
+    return { out: stdout.mock.calls.map((c) => String(c[0])).join(''), exitCode: Number(process.exitCode ?? 0) }
+  } finally {
+    stdout.mockRestore()
+    process.exitCode = 0
+  }
+}
+
+/** An IDX file: magic 0 0 <type 0x08 = uint8> <rank>, big-endian uint32 dimensions, then the data. */
+function idx (shape: number[], data: Uint8Array): Uint8Array {
+  const head = Buffer.alloc(4 + 4 * shape.length)
+  head[2] = 0x08
+  head[3] = shape.length
+  shape.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i))
+  return Buffer.concat([head, data])
+}
+
+/** Where each line's value starts: after its label and the blanks that follow (the whole indent of a continuation line). */
+const valueColumns = (text: string): number[] => text.trimEnd().split('\n').map((l) => (/^\S*\s+/.exec(l)?.[0] ?? '').length)
+
+let dir: string
+let cleanup: () => Promise<void>
+let fifo: string
+let genesis: string
+
+beforeAll(async () => {
+  ({ path: dir, cleanup } = await tempDir('swarmtune-cli-input-'))
+  fifo = join(dir, 'fifo')
+  execFileSync('mkfifo', [fifo])
+  const store = { put: async (bytes: Uint8Array): Promise<CID> => blobCid(bytes) }
+  const { community } = await createCommunity({ task: 'mnist-2nn', name: 'demo', key: await generateKeyPair('Ed25519'), store })
+  genesis = join(dir, 'demo.genesis')
+  await writeGenesisFile(genesis, community)
+})
+afterAll(async () => { await cleanup() })
+
+describe('bounded file reads', () => {
+  it('refuses devices, FIFOs, folders and missing files at once, and oversized files by their size', async () => {
+    for (const path of ['/dev/zero', fifo, dir, join(dir, 'missing')]) {
+      await expect(readInputFile(path, 1024, 'test file'), path).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+      await expect(checkInputFile(path, 1024, 'test file'), path).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    }
+    const big = join(dir, 'big')
+    await writeFile(big, Buffer.alloc(1025))
+    await expect(readInputFile(big, 1024, 'test file')).rejects.toMatchObject({ code: 'ERR_CLI_INPUT_TOO_LARGE' })
+    expect((await readInputFile(big, 1025, 'test file')).length).toBe(1025)
+  })
+
+  it('reads lines across chunk boundaries, strips CR, and refuses a line over the limit', async () => {
+    const path = join(dir, 'lines')
+    const long = 'x'.repeat(100_000)
+    await writeFile(path, `a\r\n${long}\n\nlast`)
+    const lines: string[] = []
+    for await (const l of readInputLines(path, { maxLineBytes: 100_000, maxFileBytes: 1e6, what: 'test file' })) lines.push(l)
+    expect(lines).toEqual(['a', long, '', 'last'])
+    const collect = async (): Promise<void> => { for await (const l of readInputLines(path, { maxLineBytes: 99_999, maxFileBytes: 1e6, what: 'test file' })) void l }
+    await expect(collect()).rejects.toMatchObject({ code: 'ERR_CLI_INPUT_TOO_LARGE' })
+  })
+})
+
+describe('ledger', () => {
+  it('import refuses /dev/zero, a FIFO and an over-long line with a code instead of a crash', async () => {
+    const data = join(dir, 'ledger-node')
+    await mkdir(data)
+    await expect(run('ledger', 'import', '/dev/zero', '-d', data)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(run('ledger', 'import', fifo, '-d', data)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    const long = join(dir, 'long.jsonl')
+    await writeFile(long, Buffer.alloc(13 * 1024 * 1024, 0x61))
+    await expect(run('ledger', 'import', long, '-d', data)).rejects.toMatchObject({ code: 'ERR_CLI_INPUT_TOO_LARGE' })
+  })
+
+  it('show refuses an id that is not a CID', async () => {
+    await expect(run('ledger', 'show', 'notacid', '-d', join(dir, 'no-node'))).rejects.toMatchObject({ code: 'ERR_CLI_BAD_CID' })
+  })
+})
+
+describe('community', () => {
+  it('show refuses /dev/zero and a FIFO at once', async () => {
+    await expect(run('community', 'show', '/dev/zero')).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(run('community', 'show', fifo)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    const { out } = await run('community', 'show', genesis)
+    expect(new Set(valueColumns(out)).size).toBe(1)
+  })
+
+  it('renders maintainers aligned with the other rows', () => {
+    const text = renderCommunity({ id: 'c', name: 'n', task: 't', release: 'r', maintainers: ['m1', 'm2'], policy: {}, createdAt: 'x' })
+    expect(valueColumns(text)).toHaveLength(8)
+    expect(new Set(valueColumns(text)).size).toBe(1)
+  })
+
+  it('join validates the training data and leaves the folder untouched when it is wrong', async () => {
+    const node = join(dir, 'volunteer')
+    await initDataDir(node, { config: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, control: { port: 0 } } })
+    const file = async (name: string, bytes: Uint8Array): Promise<string> => { const p = join(dir, name); await writeFile(p, bytes); return p }
+    const labels3 = await file('labels3', idx([3], Uint8Array.from([0, 1, 9])))
+    const images3 = await file('images3', idx([3, 28, 28], new Uint8Array(3 * 784)))
+    const cases: Array<[string, string, string, string]> = [
+      ['missing images', '/nonexistent', labels3, 'ERR_CLI_BAD_INPUT_FILE'],
+      ['device', '/dev/zero', labels3, 'ERR_CLI_BAD_INPUT_FILE'],
+      ['random bytes', await file('random', Uint8Array.from({ length: 4000 }, (_, i) => (i * 7919 + 13) % 256)), labels3, 'ERR_CLI_BAD_TRAINING_DATA'],
+      ['huge header', await file('huge', idx([4294967295, 28, 28], new Uint8Array(784))), labels3, 'ERR_CLI_BAD_TRAINING_DATA'],
+      ['5×5 images', await file('small', idx([3, 5, 5], new Uint8Array(75))), labels3, 'ERR_CLI_BAD_TRAINING_DATA'],
+      ['label count', images3, await file('labels2', idx([2], Uint8Array.from([0, 1]))), 'ERR_CLI_BAD_TRAINING_DATA'],
+      ['label range', images3, await file('labels10', idx([3], Uint8Array.from([0, 1, 10]))), 'ERR_CLI_BAD_TRAINING_DATA']
+    ]
+    for (const [name, images, labels, code] of cases) {
+      await expect(run('community', 'join', genesis, '-d', node, '--images', images, '--labels', labels), name).rejects.toMatchObject({ code })
+      expect((await readRoundsConfig(node)).community, name).toBeUndefined()
+    }
+    const { exitCode } = await run('community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--json')
+    expect(exitCode).toBe(0)
+    expect((await readRoundsConfig(node)).volunteer.data).toMatchObject({ source: 'idx', images: images3 })
+    expect(Buffer.compare(await readFile(join(node, 'community.genesis')), await readFile(genesis))).toBe(0)
+  })
+})
+
+describe('outputs are checked before any work', () => {
+  it('release export refuses an existing output unless --force, and a file/folder mismatch with a code', async () => {
+    const existing = join(dir, 'exists.bin')
+    await writeFile(existing, 'keep')
+    const d = join(dir, 'no-node')
+    await expect(run('release', 'export', 'latest', '-d', d, '-o', existing)).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
+    await expect(run('release', 'export', 'latest', '-d', d, '-o', existing, '--format', 'safetensors')).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
+    await expect(run('release', 'export', 'latest', '-d', d, '-o', existing, '--force')).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
+    await expect(run('release', 'export', 'latest', '-d', d, '-o', dir, '--format', 'safetensors', '--force')).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
+    expect(await readFile(existing, 'utf8')).toBe('keep')
+  })
+
+  it('simulate refuses a CSV path in a missing folder before training', async () => {
+    await expect(run('simulate', '--rounds', '1', '--csv', '/nonexistent/dir/x.csv')).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
+  })
+})
+
+describe('integer options', () => {
+  it('accept decimal digits only, within range, naming the option', async () => {
+    const cases = [
+      ['daemon', '--control-port', '0x10'], ['init', '--control-port', '1e3'], ['init', '--control-port', '65536'],
+      ['doctor', '--timeout', '-5'], ['doctor', '--timeout', 'NaN'], ['doctor', '--timeout', ''],
+      ['simulate', '-B', '100000'], ['ledger', 'list', '--limit', '1.5']
+    ]
+    for (const args of cases) {
+      await expect(run(...args, '-d', join(dir, 'no-node')), args.join(' ')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+    }
+    const batch = intOption('--batch-size', 1, MAX_BATCH_SIZE)
+    expect(batch(String(MAX_BATCH_SIZE))).toBe(MAX_BATCH_SIZE)
+    expect(() => batch(String(MAX_BATCH_SIZE + 1))).toThrow(String(MAX_BATCH_SIZE))
+    expect(intOption('--x', 0)('007')).toBe(7)
+  })
+})
+
+describe('status', () => {
+  it('prints service sections as key/value lines, not JSON', () => {
+    const lines = serviceLines({ entries: 12, authors: 3, head: { seq: 4, id: 'bafy' }, rounds: [1, 2] })
+    expect(lines).toHaveLength(4)
+    for (const l of lines) expect(l).not.toMatch(/[{}"]/)
+    expect(lines[2]).toMatch(/^head\s+seq 4, id bafy$/)
+  })
+})
