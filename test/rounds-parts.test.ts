@@ -68,6 +68,8 @@ describe('community genesis', () => {
     }
     await expect(readGenesisFile(join(dir, 'missing.genesis'))).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS' })
     await expect(createCommunity({ task: 'mnist-2nn', key: maintainerKey, store, maintainers: ['not-a-peer-id'] })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS' })
+    // a community whose longest round is shorter than the shortest round could never open one
+    await expect(createCommunity({ task: 'mnist-2nn', key: maintainerKey, store, policy: { maxRoundMs: 1_000 } })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS', message: expect.stringMatching(/--max-round-time.*1000 ms is below the shortest round.*2000 ms/) })
   })
 })
 
@@ -94,9 +96,18 @@ describe('round parameters', () => {
       { aggregator: { kind: 'trimmed-mean', beta: 0.7 } },
       { codec: { codec: 'zip' } },
       { learningRate: -1 },
-      { unknown: 1 }
+      { unknown: 1 },
+      { aggregator: { kind: 'krum' }, quorum: 4 }, // Krum with f = 1 needs 2f + 3 = 5
+      { aggregator: { kind: 'krum', f: 2 }, quorum: 6 },
+      { aggregator: { kind: 'krum', f: -1 }, quorum: 5 },
+      { aggregator: { kind: 'krum', f: 1.5 }, quorum: 9 },
+      { aggregator: { kind: 'krum', f: 1, byzantine: 1 }, quorum: 5 },
+      { aggregator: { kind: 'krum', bogus: 3 }, quorum: 5 },
+      { aggregator: { kind: 'fedavg', beta: 0.1 } }
     ]
     for (const init of bad) expect(() => createRoundParams(init, community), JSON.stringify(init)).toThrow(expect.objectContaining({ code: 'ERR_ROUNDS_BAD_PARAMS' }))
+    expect(() => createRoundParams({ durationMs: 1_500 }, community)).toThrow(/durationMs: the round duration \(--duration\) must be at least 2000 ms \(2 s\), got 1500 ms/)
+    expect(createRoundParams({ aggregator: { kind: 'krum', f: 2, m: 3 }, quorum: 7, maxContributions: 7 }, community).aggregator).toEqual({ kind: 'krum', byzantine: 2, select: 3 })
     const body = roundOpenBody(createRoundParams({}, community), { round: 1, base: community.release, now: 0 })
     expect(() => planOf({ ...body, normBound: 500 }, community)).toThrow(expect.objectContaining({ code: 'ERR_ROUNDS_BAD_PARAMS' }))
     expect(() => planOf({ ...body, aggregator: { name: 'bogus', params: {} } }, community)).toThrow(expect.objectContaining({ code: 'ERR_ROUNDS_BAD_PARAMS' }))

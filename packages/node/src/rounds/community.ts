@@ -10,8 +10,8 @@ import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { genesisFromTask, genesisFromTfjsFolder, getTask, type BuiltRelease } from '@swarmtune/model'
-import { LIMITS, parseCid, signEntry, validateEntry, type CID, type GenesisBody, type SignedEntry, type SigningKey } from '@swarmtune/wire'
-import { DEFAULT_GENESIS_SEED, DEFAULT_MAX_DELTA_NORM, DEFAULT_MAX_ROUND_MS, DEFAULT_MAX_SAMPLES, MAX_GENESIS_FILE_BYTES } from './constants.js'
+import { parseCid, signEntry, validateEntry, type CID, type GenesisBody, type SignedEntry, type SigningKey } from '@swarmtune/wire'
+import { DEFAULT_GENESIS_SEED, DEFAULT_MAX_DELTA_NORM, DEFAULT_MAX_ROUND_MS, DEFAULT_MAX_SAMPLES, MAX_GENESIS_FILE_BYTES, MIN_ROUND_DURATION_MS } from './constants.js'
 import { CommunityError } from './errors.js'
 
 /** Hex of a raw public key. */
@@ -116,8 +116,8 @@ export async function readGenesisFile (path: string): Promise<Community> {
  * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS`.
  */
 export async function parseGenesis (bytes: Uint8Array, source = 'the genesis'): Promise<Community> {
-  if (bytes.length > MAX_GENESIS_FILE_BYTES || bytes.length > LIMITS.perKind.genesis) {
-    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `${source} is ${bytes.length} bytes; a genesis entry is at most ${LIMITS.perKind.genesis} bytes. Is this the right file?`)
+  if (bytes.length > MAX_GENESIS_FILE_BYTES) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `${source} is ${bytes.length} bytes; a genesis entry is at most ${MAX_GENESIS_FILE_BYTES} bytes. Is this the right file?`)
   }
   const v = await validateEntry(bytes)
   if (v.status !== 'accept' || v.value === undefined) {
@@ -213,7 +213,9 @@ export async function createCommunity (options: CreateCommunityOptions): Promise
     maxSamples: options.policy?.maxSamples ?? DEFAULT_MAX_SAMPLES
   }
   if (!(policy.maxDeltaNorm > 0 && Number.isFinite(policy.maxDeltaNorm))) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `max delta norm ${policy.maxDeltaNorm} must be a finite number > 0`)
-  if (!Number.isSafeInteger(policy.maxRoundMs) || policy.maxRoundMs < 1) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `max round time ${policy.maxRoundMs} ms must be an integer ≥ 1`)
+  if (!Number.isSafeInteger(policy.maxRoundMs) || policy.maxRoundMs < MIN_ROUND_DURATION_MS) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `max round time (--max-round-time) ${policy.maxRoundMs} ms is below the shortest round a coordinator opens (${MIN_ROUND_DURATION_MS} ms = ${MIN_ROUND_DURATION_MS / 1000} s), so no round could ever be opened; give at least ${MIN_ROUND_DURATION_MS / 1000}s`)
+  }
   if (!Number.isSafeInteger(policy.maxSamples) || policy.maxSamples < 1) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `max samples ${policy.maxSamples} must be an integer ≥ 1`)
   const name = options.name ?? task.id
   if (name.length < 1 || name.length > 128) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `community name must be 1–128 characters, got ${name.length}`)

@@ -1,6 +1,7 @@
 /**
  * Defaults and limits of training rounds, each with its unit in the name and where the number comes from.
  */
+import { LIMITS } from '@swarmtune/wire'
 
 // --- community -----------------------------------------------------------------------------------------
 
@@ -15,8 +16,11 @@ export const DEFAULT_MAX_DELTA_NORM = 100
 export const DEFAULT_MAX_ROUND_MS = 3_600_000
 /** Seed of the genesis release's initial weights when none is given (`task.initWeights(seed)`). */
 export const DEFAULT_GENESIS_SEED = 1
-/** Largest genesis file read, in bytes: the wire limit of a genesis entry is 16 KiB (protocol/limits.md). */
-export const MAX_GENESIS_FILE_BYTES = 64 * 1024
+/**
+ * Largest genesis file read, in bytes: the wire limit of a genesis entry, 65,536 B = 64 KiB (protocol/limits.md,
+ * `LIMITS.perKind.genesis`), so a file is refused by size before it is read whole.
+ */
+export const MAX_GENESIS_FILE_BYTES = LIMITS.perKind.genesis
 
 // --- coordinator ---------------------------------------------------------------------------------------
 
@@ -35,6 +39,12 @@ export const MAX_JUDGED_PER_AUTHOR = 8
 export const CONTRIBUTION_FETCH_TIMEOUT_MS = 30_000
 /** Delay before asking again for a delta blob no connected peer had, in ms (a contributor reconnecting). */
 export const FETCH_RETRY_MS = 1_000
+/**
+ * Longest delay one `setTimeout` takes, in ms: 2^31 − 1 (Node.js clamps a larger delay to 1 ms with a
+ * TimeoutOverflowWarning; the HTML timers spec stores it as a signed 32-bit integer). A later deadline is
+ * re-armed in steps of at most this.
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
 /** Retry delay of a close that failed (a delta that cannot be read now, a full disk), in ms. */
 export const CLOSE_RETRY_MS = 5_000
 /**

@@ -21,7 +21,7 @@ import type { Contribution } from '@swarmtune/fedavg'
 import { buildRelease, type Weights } from '@swarmtune/model'
 import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
 import {
-  CLOSE_RETRY_MS, CONTRIBUTION_FETCH_TIMEOUT_MS, FETCH_RETRY_MS, MAX_JUDGED_PER_AUTHOR, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS, VERDICT_OK
+  CLOSE_RETRY_MS, CONTRIBUTION_FETCH_TIMEOUT_MS, FETCH_RETRY_MS, MAX_JUDGED_PER_AUTHOR, MAX_TIMER_DELAY_MS, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS, VERDICT_OK
 } from './constants.js'
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
@@ -56,6 +56,8 @@ interface OpenRound {
 export class Coordinator {
   private current: OpenRound | undefined
   private readonly closing = new Map<number, Promise<void>>()
+  /** Rounds whose close started and has not finished (a close waiting for its retry included). */
+  private readonly unfinished = new Set<number>()
   private readonly bases = new Map<string, Promise<Weights>>()
   private queue: Promise<unknown> = Promise.resolve()
   private stopped = false
@@ -114,8 +116,8 @@ export class Coordinator {
    */
   async openRound (init: unknown): Promise<{ round: number, entry: SignedEntry<'round-open'> }> {
     return await this.serial(async () => {
-      if (this.current !== undefined || this.closing.size > 0) {
-        const busy = this.current?.record.round ?? [...this.closing.keys()][0]
+      if (this.current !== undefined || this.closing.size > 0 || this.unfinished.size > 0) {
+        const busy = this.current?.record.round ?? [...this.closing.keys(), ...this.unfinished][0]
         throw new RoundStateError('ERR_ROUNDS_ALREADY_OPEN', `round ${busy} is still open or closing; wait for it to close or cancel it (\`swarmtune round cancel\`)`)
       }
       const { ledger, community } = this.ctx
@@ -145,7 +147,9 @@ export class Coordinator {
     if (record === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', `this coordinator did not open round ${target}`)
     if (record.phase !== 'open') throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', `round ${target} is already ${record.phase}`)
     await this.ctx.state.putRound({ ...record, cancel: reason.slice(0, 512) || 'cancelled by a maintainer' })
-    await this.close(target)
+    // a close that fails is retried like a deadline's; the caller sees the first failure
+    this.closeSoon(target)
+    await this.closing.get(target)
   }
 
   status (): unknown {
@@ -184,7 +188,14 @@ export class Coordinator {
         this.startJudging(open, c as SignedEntry<'contribution'>)
       }
     }
-    open.timer = setTimeout(() => { this.closeSoon(record.round) }, Math.max(0, plan.deadline - Date.now()))
+    this.armDeadline(open)
+  }
+
+  /** Closes `open` at its deadline; a deadline beyond one timer's range is re-armed in steps. */
+  private armDeadline (open: OpenRound): void {
+    const left = open.plan.deadline - Date.now()
+    if (left <= 0) { this.closeSoon(open.record.round); return }
+    open.timer = setTimeout(() => { this.armDeadline(open) }, Math.min(left, MAX_TIMER_DELAY_MS))
   }
 
   /** Contributions the ledger stored while this node was down (sync), recorded as arrivals now. */
@@ -297,7 +308,8 @@ export class Coordinator {
 
   private closeSoon (round: number): void {
     if (this.stopped || this.closing.has(round)) return
-    void this.close(round).catch((err: unknown) => {
+    this.unfinished.add(round)
+    void this.close(round).then(() => { this.unfinished.delete(round) }, (err: unknown) => {
       this.ctx.log.error({ err, round }, 'closing the round failed; retrying')
       const t = setTimeout(() => { this.retryTimers.delete(t); this.closeSoon(round) }, CLOSE_RETRY_MS)
       this.retryTimers.add(t)
@@ -323,14 +335,21 @@ export class Coordinator {
       if (this.current?.record.round === round) this.current = undefined
       return
     }
-    const plan = planOf(open.entry.body, community)
+    let plan: RoundPlan | undefined
+    let failure: { code: string, reason: string } | undefined
+    try {
+      plan = planOf(open.entry.body, community)
+    } catch (err) {
+      // a round-open this version cannot read (signed by an older one): the round closes without a release
+      failure = aggregationFailure(err, 'its parameters cannot be read')
+    }
     let tracked = this.current?.record.round === round ? this.current : undefined
     if (record.phase === 'open') {
       record = { ...record, phase: 'closing', frozen: (await state.arrivals(round)).length, frozenAt: Date.now() }
       await state.putRound(record)
     }
     if (tracked?.timer !== undefined) clearTimeout(tracked.timer)
-    if (tracked === undefined) {
+    if (tracked === undefined && plan !== undefined) {
       // resumed after a restart: judge the frozen arrivals afresh
       tracked = { record, entry: open, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set() }
       for (const id of (await state.arrivals(round)).slice(0, record.frozen)) {
@@ -343,8 +362,10 @@ export class Coordinator {
 
     const frozen = (await state.arrivals(round)).slice(0, record.frozen)
     const decisions = record.cancel !== undefined
-      ? await this.cancelled(frozen, record.cancel)
-      : await this.decide(tracked, frozen)
+      ? await this.rejectAll(frozen, 'ERR_ROUNDS_CANCELLED', `the round was cancelled: ${record.cancel}`)
+      : tracked === undefined || plan === undefined || failure !== undefined
+        ? await this.rejectAll(frozen, failure?.code ?? 'ERR_ROUNDS_AGGREGATION_FAILED', `not aggregated: ${failure?.reason ?? 'the round cannot be judged'}`)
+        : await this.decide(tracked, frozen)
     const existing = await verdicts(ledger, round)
     const mine = keyHex(this.ctx.key)
     // verdicts signed before a restart stand: a rejection stays a rejection; an acceptance whose delta cannot be
@@ -357,13 +378,24 @@ export class Coordinator {
     }
     let accepted = decisions.filter((d) => d.accepted)
     let merged: ReturnType<typeof mergeRound> | undefined
-    let noRelease: string | undefined = record.cancel
-    if (record.cancel === undefined) {
+    let noRelease: string | undefined = record.cancel ?? (failure === undefined ? undefined : `${failure.code}: ${failure.reason}`)
+    if (record.cancel === undefined && plan !== undefined && failure === undefined) {
       if (accepted.length >= plan.quorum) {
         const base = await this.baseWeights(plan.base)
         const parent = await releaseByManifest(ledger, plan.base)
         const serverState = await serverStateFor(this.ctx.components, parent, plan.server, specOf(base), { providers: parent === undefined ? [] : [peerIdOfKey(parent.entry.author)] })
-        merged = mergeRound(base, plan, accepted.map((d) => ({ id: d.entry.id.bytes, weight: d.entry.entry.body.samples, delta: d.delta as Float32Array[] }) satisfies Contribution), serverState)
+        try {
+          merged = mergeRound(base, plan, accepted.map((d) => ({ id: d.entry.id.bytes, weight: d.entry.entry.body.samples, delta: d.delta as Float32Array[] }) satisfies Contribution), serverState)
+        } catch (err) {
+          // merging is deterministic: what failed once fails on every retry, so the round closes without a release
+          failure = aggregationFailure(err, `aggregator ${plan.aggregator.kind} failed`)
+          noRelease = `${failure.code}: ${failure.reason}`
+          this.ctx.log.warn({ round, code: failure.code, reason: failure.reason }, 'the accepted deltas cannot be merged; closing the round without a release')
+          for (const d of accepted) Object.assign(d, { accepted: false, code: failure.code, reason: `not aggregated: ${failure.reason}`, delta: undefined })
+          accepted = []
+        }
+      }
+      if (merged !== undefined) {
         const kept = new Set(merged.result.accepted.map((id) => Buffer.from(id).toString('hex')))
         const why = new Map(merged.result.rejected.map((r) => [Buffer.from(r.id).toString('hex'), r]))
         for (const d of accepted) {
@@ -374,7 +406,7 @@ export class Coordinator {
         }
         accepted = decisions.filter((d) => d.accepted)
       }
-      if (accepted.length < plan.quorum) {
+      if (failure === undefined && accepted.length < plan.quorum) {
         noRelease = `${accepted.length} contribution(s) passed validation; the round's quorum is ${plan.quorum}`
         for (const d of accepted) Object.assign(d, { accepted: false, code: 'ERR_ROUNDS_NO_QUORUM', reason: `not aggregated: ${noRelease}` })
         merged = undefined
@@ -387,7 +419,7 @@ export class Coordinator {
     }
 
     let releaseEntry: SignedEntry | undefined
-    if (merged?.weights !== undefined && merged.stateBytes !== undefined) {
+    if (plan !== undefined && merged?.weights !== undefined && merged.stateBytes !== undefined) {
       releaseEntry = (await releases(ledger, round)).find((r) => keyHex(r.entry.author) === mine && parseCid(r.entry.body.parent).equals(plan.base))
       if (releaseEntry === undefined) releaseEntry = await this.signRelease(round, plan, merged, accepted)
     }
@@ -401,6 +433,7 @@ export class Coordinator {
     this.ctx.components.events.emit('rounds:close', {
       round,
       outcome: releaseEntry === undefined ? (record.cancel !== undefined ? 'cancelled' : 'no-release') : 'released',
+      ...(failure === undefined ? {} : { code: failure.code, reason: failure.reason }),
       roundClose: close.id.toString(),
       release: releaseEntry?.id.toString(),
       contributions: decisions.length,
@@ -447,11 +480,12 @@ export class Coordinator {
     return out
   }
 
-  private async cancelled (frozen: string[], reason: string): Promise<Decision[]> {
+  /** The same rejection for every frozen arrival (a cancelled round, or one that cannot be judged). */
+  private async rejectAll (frozen: string[], code: string, reason: string): Promise<Decision[]> {
     const out: Decision[] = []
     for (const id of frozen) {
       const entry = await this.ctx.ledger.get(id) as SignedEntry<'contribution'> | undefined
-      if (entry !== undefined) out.push({ id, entry, accepted: false, code: 'ERR_ROUNDS_CANCELLED', reason: `the round was cancelled: ${reason}` })
+      if (entry !== undefined) out.push({ id, entry, accepted: false, code, reason })
     }
     return out
   }
@@ -504,5 +538,14 @@ export class Coordinator {
     const run = this.queue.then(fn)
     this.queue = run.catch(() => {})
     return await run
+  }
+}
+
+/** The code and reason recorded when a round cannot be merged: the error's own code, else `ERR_ROUNDS_AGGREGATION_FAILED`. */
+function aggregationFailure (err: unknown, what: string): { code: string, reason: string } {
+  const code = (err as { code?: unknown }).code
+  return {
+    code: typeof code === 'string' && /^ERR_[A-Z0-9_]{1,56}$/.test(code) ? code : 'ERR_ROUNDS_AGGREGATION_FAILED',
+    reason: `${what}: ${err instanceof Error ? err.message : String(err)}`.slice(0, 900)
   }
 }

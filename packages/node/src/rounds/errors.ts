@@ -70,7 +70,7 @@ export class ReleaseVerifyError extends RoundsError {
 /** The rounds state store is damaged or of another layout version: `ERR_ROUNDS_STATE_CORRUPT`, `ERR_ROUNDS_STATE_VERSION`. */
 export class RoundsStateError extends RoundsError {
   override name = 'RoundsStateError'
-  constructor (code: 'ERR_ROUNDS_STATE_CORRUPT' | 'ERR_ROUNDS_STATE_VERSION', message: string, options?: { cause?: unknown }) {
+  constructor (code: 'ERR_ROUNDS_STATE_CORRUPT' | 'ERR_ROUNDS_STATE_VERSION' | 'ERR_ROUNDS_STATE_IN_USE', message: string, options?: { cause?: unknown }) {
     super(code, message, { ...options, statusCode: 500 })
   }
 }

@@ -66,7 +66,7 @@ const paramsSchema = z.strictObject({
   learningRate: z.number().positive().max(1_000).optional(),
   optimizer: z.enum(CLIENT_OPTIMIZERS).optional(),
   momentum: z.number().min(0).lt(1).optional(),
-  durationMs: z.number().int().min(MIN_ROUND_DURATION_MS).optional(),
+  durationMs: z.number().int().min(MIN_ROUND_DURATION_MS, { error: (i) => `the round duration (--duration) must be at least ${MIN_ROUND_DURATION_MS} ms (${MIN_ROUND_DURATION_MS / 1000} s), got ${String(i.input)} ms` }).optional(),
   quorum: z.number().int().min(1).max(10_000).optional(),
   maxContributions: z.number().int().min(1).max(10_000).optional(),
   aggregator: method(AGGREGATOR_KINDS as unknown as readonly [AggregatorKind, ...AggregatorKind[]]).optional(),
@@ -109,9 +109,51 @@ export function createRoundParams (init: unknown, community: Community): RoundPa
   if ((params.normBound as number) > community.policy.maxDeltaNorm) {
     throw new RoundParamsError(`norm bound ${String(params.normBound)} exceeds the community's maxDeltaNorm ${community.policy.maxDeltaNorm}`)
   }
+  params.aggregator = aggregatorParams(params.aggregator)
   // the body must read back into a valid plan (aggregator, server optimiser and codec ranges)
-  fedavgConfigs(aggregatorMethod(params), params.codec.codec, codecParams(params))
+  const { aggregator } = fedavgConfigs(aggregatorMethod(params), params.codec.codec, codecParams(params))
+  if (aggregator.kind === 'krum' && params.quorum < krumMinDeltas(aggregator.byzantine)) {
+    throw new RoundParamsError(`aggregator krum with f = ${aggregator.byzantine} needs at least 2f + 3 = ${krumMinDeltas(aggregator.byzantine)} accepted contributions (Blanchard et al. 2017), but --quorum is ${params.quorum}; raise --quorum to ${krumMinDeltas(aggregator.byzantine)} or lower f`)
+  }
   return params
+}
+
+/** Parameter names each aggregator takes (fedavg's `AggregatorConfig`). */
+const AGGREGATOR_PARAM_NAMES: Record<AggregatorKind, readonly string[]> = {
+  fedavg: [],
+  median: [],
+  'norm-clip': ['clipNorm'],
+  'trimmed-mean': ['beta'],
+  krum: ['byzantine', 'select'],
+  'centered-clip': ['tau', 'iterations']
+}
+/** Short names of the papers' notation, accepted when opening a round and signed under the long name. */
+const AGGREGATOR_PARAM_ALIASES: Partial<Record<AggregatorKind, Record<string, string>>> = { krum: { f: 'byzantine', m: 'select' } }
+
+/** Fewest deltas Krum with `f` Byzantine deltas scores: n ≥ 2f + 3 (Blanchard et al. 2017, Proposition 1). */
+export function krumMinDeltas (f: number): number {
+  return 2 * f + 3
+}
+
+/**
+ * The aggregator's parameters with aliases resolved (`f` → `byzantine`, `m` → `select` for Krum).
+ * @throws RoundParamsError `ERR_ROUNDS_BAD_PARAMS` for a name the aggregator does not take, or one given twice.
+ */
+function aggregatorParams (a: RoundParams['aggregator']): RoundParams['aggregator'] {
+  const { kind, ...given } = a
+  const names = AGGREGATOR_PARAM_NAMES[kind] ?? []
+  const aliases = AGGREGATOR_PARAM_ALIASES[kind] ?? {}
+  const out: RoundParams['aggregator'] = { kind }
+  for (const [name, value] of Object.entries(given)) {
+    const key = aliases[name] ?? name
+    if (!names.includes(key)) {
+      const known = [...names, ...Object.keys(aliases)]
+      throw new RoundParamsError(`aggregator ${kind} takes no parameter ${JSON.stringify(name)}; ${known.length === 0 ? 'it takes none' : `it takes ${known.join(', ')}`} (--aggregator-param name=value)`)
+    }
+    if (key in out) throw new RoundParamsError(`aggregator ${kind}: parameter ${key} is given twice (${Object.entries(aliases).filter(([, v]) => v === key).map(([k]) => k).join(', ')} is another name for it)`)
+    out[key] = value
+  }
+  return out
 }
 
 function aggregatorMethod (p: RoundParams): { name: string, params: Record<string, unknown> } {

@@ -24,10 +24,17 @@ import type { RoundsService } from './service.js'
 
 const startBody = z.strictObject({ params: z.record(z.string(), z.unknown()).optional() }).optional()
 const cancelBody = z.strictObject({ reason: z.string().max(512).optional() }).optional()
+const roundQuery = z.strictObject({
+  waitMs: z.string()
+    .regex(/^\d{1,9}$/, { error: (i) => `must be a whole number of milliseconds from 0 to ${MAX_WAIT_MS}, got ${JSON.stringify(i.input)}` })
+    .transform(Number)
+    .pipe(z.number().max(MAX_WAIT_MS, { error: (i) => `must be at most ${MAX_WAIT_MS} ms, got ${String(i.input)}; ask again after it` }))
+    .optional()
+})
 
 function parse<T> (schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value)
-  if (!r.success) throw new RoundParamsError(`bad request: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`)
+  if (!r.success) throw new RoundParamsError(`bad request: ${r.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ')}`)
   return r.data
 }
 
@@ -61,8 +68,8 @@ export function roundsRoutes (service: () => RoundsService): FastifyPluginAsync 
 
     app.post<{ Params: { ref: string } }>('/releases/:ref/verify', async (req) => await service().verifyRelease(req.params.ref))
 
-    app.get<{ Params: { round: string }, Querystring: { waitMs?: string } }>('/:round', async (req) => {
-      const waitMs = req.query.waitMs === undefined ? 0 : Math.min(MAX_WAIT_MS, Math.max(0, Number(req.query.waitMs) || 0))
+    app.get<{ Params: { round: string } }>('/:round', async (req) => {
+      const { waitMs = 0 } = parse(roundQuery, req.query)
       return await service().round(roundParam(req.params.round), { waitMs })
     })
 

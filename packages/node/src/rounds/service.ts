@@ -113,13 +113,26 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       log.info({ community: community.id.toString(), name: community.name, task: community.task, coordinator: coordinator !== undefined, volunteer: volunteer !== undefined }, 'joined the community')
     }
 
-    const activateFromLedger = async (): Promise<void> => {
-      if (activating !== undefined || ctx !== undefined) return
-      const id = ledger().community
-      const genesis = id === undefined ? undefined : await ledger().get(id)
-      if (genesis === undefined) return
-      activating = activate(Community.fromGenesis(genesis)).catch((err: unknown) => { log.error({ err }, 'could not join the community the ledger learned') })
+    /**
+     * Joins once per process: storing the genesis given with --community makes the ledger announce it, and that
+     * announcement must not start a second join (which would open the state store twice).
+     */
+    const activateOnce = async (community: () => Promise<Community | undefined>): Promise<void> => {
+      if (activating !== undefined || ctx !== undefined) return await activating
+      const run = (async () => {
+        const c = await community()
+        if (c !== undefined) await activate(c)
+      })()
+      activating = run.finally(() => { if (ctx === undefined) activating = undefined })
       await activating
+    }
+
+    const activateFromLedger = async (): Promise<void> => {
+      await activateOnce(async () => {
+        const id = ledger().community
+        const genesis = id === undefined ? undefined : await ledger().get(id)
+        return genesis === undefined ? undefined : Community.fromGenesis(genesis)
+      }).catch((err: unknown) => { log.error({ err }, 'could not join the community the ledger learned') })
     }
 
     const detail = async (view: RoundView): Promise<RoundDetail> => {
@@ -213,7 +226,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
         config = await readRoundsConfig(c.dataDir.paths.root, init.config)
         ledger().addEventListener('entry', onEntry)
         const file = init.community ?? config.community
-        if (file !== undefined) await activate(await readGenesisFile(resolveIn(c.dataDir.paths.root, file)))
+        if (file !== undefined) await activateOnce(async () => await readGenesisFile(resolveIn(c.dataDir.paths.root, file)))
         else await activateFromLedger()
         if (ctx === undefined) log.info('no community joined yet: waiting for one (sync from a peer, or start with --community <genesis file>)')
       },
@@ -227,6 +240,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
         await state?.close()
         ctx = undefined
         state = undefined
+        activating = undefined
       },
 
       status () {

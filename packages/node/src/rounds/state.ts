@@ -16,6 +16,7 @@
  * ```
  */
 import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { Level } from 'level'
 import { ROUNDS_STATE_VERSION } from './constants.js'
 import { RoundsStateError } from './errors.js'
@@ -65,6 +66,13 @@ const num = (n: number, width: number): string => String(n).padStart(width, '0')
 
 type Db = Level<string, Uint8Array>
 
+/**
+ * Paths of the stores open in this process. LevelDB's LOCK file keeps other processes out, but not a second
+ * open inside this one — and that open, failing, releases the OS lock the first one holds — so a second open
+ * is refused here before LevelDB is touched (DESIGN.md, decisions on LevelDB); the daemon's data-folder lock keeps other processes out.
+ */
+const openPaths = new Set<string>()
+
 /** The store. Open once per process (the daemon's data-folder lock guarantees one process). */
 export class RoundsState {
   private queue: Promise<unknown> = Promise.resolve()
@@ -73,22 +81,36 @@ export class RoundsState {
 
   /**
    * Opens (creating) the store and checks its layout version.
-   * @throws RoundsStateError `ERR_ROUNDS_STATE_VERSION` for another layout, `ERR_ROUNDS_STATE_CORRUPT` when
-   *   LevelDB cannot open it.
+   * @throws RoundsStateError `ERR_ROUNDS_STATE_IN_USE` when this process has it open already,
+   *   `ERR_ROUNDS_STATE_VERSION` for another layout, `ERR_ROUNDS_STATE_CORRUPT` when LevelDB cannot open it.
    */
   static async open (path: string): Promise<RoundsState> {
-    await mkdir(path, { recursive: true })
-    const db: Db = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const key = resolve(path)
+    if (openPaths.has(key)) throw new RoundsStateError('ERR_ROUNDS_STATE_IN_USE', `the rounds state store ${path} is already open in this process; close it (stop the rounds service) before opening it again`)
+    openPaths.add(key)
+    let db: Db | undefined
     try {
-      await db.open()
+      await mkdir(path, { recursive: true })
+      db = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' })
+      try {
+        await db.open()
+      } catch (err) {
+        db = undefined
+        throw new RoundsStateError('ERR_ROUNDS_STATE_CORRUPT', `cannot open the rounds state store ${path}: ${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}. If no other process uses this data folder, the store is damaged: stop the daemon and move ${path} aside to start afresh (the signed entries stay in the ledger; this node's open rounds then close at their deadline from what the ledger holds)`, { cause: err })
+      }
+      return await RoundsState.checked(db, path)
     } catch (err) {
-      throw new RoundsStateError('ERR_ROUNDS_STATE_CORRUPT', `cannot open the rounds state store ${path}: ${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}. Move the folder aside to start afresh; open rounds then close at their deadline without this node.`, { cause: err })
+      await db?.close().catch(() => {})
+      openPaths.delete(key)
+      throw err
     }
+  }
+
+  private static async checked (db: Db, path: string): Promise<RoundsState> {
     const state = new RoundsState(db, path)
     const version = await state.getJson<{ version?: unknown }>('meta!version')
     if (version === undefined) await state.putJson('meta!version', { version: ROUNDS_STATE_VERSION })
     else if (version.version !== ROUNDS_STATE_VERSION) {
-      await db.close()
       throw new RoundsStateError('ERR_ROUNDS_STATE_VERSION', `the rounds state store ${path} has layout version ${String(version.version)}; this build reads version ${ROUNDS_STATE_VERSION}. Use the matching swarmtune version, or move the folder aside.`)
     }
     return state
@@ -97,6 +119,7 @@ export class RoundsState {
   async close (): Promise<void> {
     await this.queue.catch(() => {})
     await this.db.close()
+    openPaths.delete(resolve(this.path))
   }
 
   // --- coordinator -------------------------------------------------------------------------------------
