@@ -13,7 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import type { Logger } from 'pino'
 import { isLoopbackHost } from './config.js'
 import { CONTROL_MAX_JSON_BYTES, EVENT_HEARTBEAT_MS } from './constants.js'
-import { ConfigError, errorRecord } from './errors.js'
+import { ConfigError, PortInUseError, errorRecord } from './errors.js'
 import type { DaemonEvent, EventBus } from './events.js'
 
 export interface ControlApiInit {
@@ -37,7 +37,9 @@ const STATUS_OF_CODE: Record<string, number> = {
   ERR_NODE_BLOB_NO_PROVIDERS: 404,
   ERR_NODE_GOSSIP_NOT_JOINED: 404,
   ERR_NODE_GOSSIP_INVALID: 422,
-  ERR_NODE_ABORTED: 499
+  ERR_NODE_ABORTED: 499,
+  ERR_NODE_DIAL_SELF: 400,
+  ERR_NODE_DIAL_FAILED: 502
 }
 
 /** Maps an error to its HTTP status ({@link STATUS_OF_CODE}, or the `statusCode` fastify set, or 500). */
@@ -87,7 +89,13 @@ export class ControlApi {
 
   /** Starts listening; returns the base URL (e.g. `http://127.0.0.1:4100`). */
   async listen (): Promise<string> {
-    await this.app.listen({ host: this.init.host, port: this.init.port })
+    try {
+      await this.app.listen({ host: this.init.host, port: this.init.port })
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE') throw err
+      throw new PortInUseError('ERR_NODE_CONTROL_PORT_IN_USE', `the control API cannot listen on ${this.init.host}:${this.init.port}: another program uses that port. ` +
+        'Stop it, or choose another port: `--control-port <port>` for this run, or "control.port" in config.json (0 picks a free one).', { cause: err })
+    }
     const addr = this.app.server.address() as AddressInfo
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
     this.url = `http://${host}:${addr.port}`

@@ -10,7 +10,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import type { BlobFetchProgressEvents } from './blob-fetch.js'
 import type { Daemon } from './daemon.js'
-import { ControlError, errorRecord } from './errors.js'
+import { ControlError, DialError, errorRecord } from './errors.js'
 
 const fetchBody = z.strictObject({
   providers: z.array(z.string().max(128)).max(64).optional(),
@@ -21,6 +21,26 @@ const connectBody = z.strictObject({ addr: z.string().max(1024) })
 
 /** Minimum interval between progress lines of one fetch on its NDJSON response. */
 const FETCH_PROGRESS_LINE_MS = 200
+
+/** Longest dial through `POST /v1/peers/connect`, ms (a libp2p connection upgrade on a slow link takes a few seconds). */
+const CONTROL_DIAL_TIMEOUT_MS = 10_000
+
+/**
+ * A failed dial as a coded error: this node itself (libp2p's "Can not dial self", e.g. its own address without
+ * /p2p/), or `ERR_NODE_DIAL_FAILED` naming the cause (refused, timeout, not a libp2p peer, another peer id).
+ */
+function dialFailure (err: unknown, addr: string, selfError: () => DialError): DialError {
+  const e = err as { code?: unknown, name?: unknown, message?: unknown }
+  const message = typeof e?.message === 'string' ? e.message : String(err)
+  if (/dial self/i.test(message)) return selfError()
+  const code = typeof e?.code === 'string' ? e.code : undefined
+  const why = code === 'ECONNREFUSED'
+    ? 'the connection was refused: nothing listens on that port'
+    : e?.name === 'TimeoutError' || e?.name === 'AbortError'
+      ? `no answer within ${CONTROL_DIAL_TIMEOUT_MS} ms`
+      : `${message}${code === undefined ? '' : ` (${code})`}; is a swarmtune daemon listening there?`
+  return new DialError('ERR_NODE_DIAL_FAILED', `could not dial ${addr}: ${why}. Check the address (\`swarmtune status\` on that peer prints it) and that its daemon runs and is reachable (\`swarmtune doctor\`).`, { cause: err })
+}
 
 export function coreRoutes (daemon: Daemon): FastifyPluginAsync {
   return async (app) => {
@@ -36,7 +56,15 @@ export function coreRoutes (daemon: Daemon): FastifyPluginAsync {
       } catch (err) {
         throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `'${body.addr}' is not a multiaddr (${(err as Error).message}); expected e.g. /ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…`)
       }
-      const conn = await daemon.libp2p.dial(addr, { signal: AbortSignal.timeout(10_000) })
+      const self = daemon.libp2p.peerId.toString()
+      const selfError = (): DialError => new DialError('ERR_NODE_DIAL_SELF', `${body.addr} is this node's own address (peer id ${self}); give the address of another peer`)
+      if (/\/p2p\/([^/]+)$/.exec(addr.toString())?.[1] === self) throw selfError()
+      let conn
+      try {
+        conn = await daemon.libp2p.dial(addr, { signal: AbortSignal.timeout(CONTROL_DIAL_TIMEOUT_MS) })
+      } catch (err) {
+        throw dialFailure(err, body.addr, selfError)
+      }
       return { peerId: conn.remotePeer.toString(), address: conn.remoteAddr.toString() }
     })
 

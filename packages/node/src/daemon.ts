@@ -16,7 +16,7 @@ import { RECONNECT_INTERVAL_MS } from './constants.js'
 import { ControlApi } from './control-api.js'
 import { coreRoutes } from './core-routes.js'
 import { openDataDir, writeFileAtomic, type DataDir } from './data-dir.js'
-import { DaemonLockedError, errorRecord } from './errors.js'
+import { DaemonLockedError, PortInUseError, errorRecord } from './errors.js'
 import { EventBus } from './events.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host } from './host.js'
@@ -135,6 +135,20 @@ export interface DaemonInfo {
   startedAt: number
 }
 
+/**
+ * libp2p could not listen (its "transportManager.faultTolerance" error, or EADDRINUSE somewhere in the causes):
+ * a `PortInUseError` naming the listen addresses and how to change them; any other error is returned as is.
+ */
+function listenFailure (err: unknown, listen: readonly string[]): unknown {
+  let inUse = false
+  for (let e = err as { code?: unknown, message?: unknown, cause?: unknown } | undefined, depth = 0; e != null && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e.code === 'EADDRINUSE' || (typeof e.message === 'string' && /EADDRINUSE|faultTolerance|address already in use/i.test(e.message))) inUse = true
+  }
+  if (!inUse) return err
+  return new PortInUseError('ERR_NODE_LISTEN_PORT_IN_USE', `libp2p cannot listen on ${listen.join(', ')}: the port is in use by another program (or another daemon). ` +
+    'Stop it, or choose another address: `--listen /ip4/0.0.0.0/tcp/<port>` for this run, or "listen" in config.json (`swarmtune init --reset-config --listen …`; tcp/0 picks a free port).', { cause: err })
+}
+
 export class Daemon implements DaemonComponents {
   readonly services: DaemonServices = {}
   startedAt = 0
@@ -207,7 +221,11 @@ export class Daemon implements DaemonComponents {
     this.startedAt = Date.now()
     try {
       this.watchPeers()
-      await this.libp2p.start()
+      try {
+        await this.libp2p.start()
+      } catch (err) {
+        throw listenFailure(err, this.config.listen)
+      }
       await this.exchange.start()
       this.gossip.start()
       for (const c of this.config.communities) this.gossip.join(c)

@@ -34,6 +34,22 @@ export class DaemonLockedError extends NodeError {
   }
 }
 
+/**
+ * A dial asked for through the control API failed: `ERR_NODE_DIAL_SELF` (the address is this node's own),
+ * `ERR_NODE_DIAL_FAILED` (refused, timed out, not a libp2p peer, wrong peer id…; the cause is kept).
+ */
+export class DialError extends NodeError {
+  override name = 'DialError'
+}
+
+/**
+ * A port the daemon needs is taken: `ERR_NODE_CONTROL_PORT_IN_USE` (control API, `control.port` /
+ * `--control-port`), `ERR_NODE_LISTEN_PORT_IN_USE` (libp2p, `listen` / `--listen`).
+ */
+export class PortInUseError extends NodeError {
+  override name = 'PortInUseError'
+}
+
 /** A blob is not in the local store. */
 export class BlobNotFoundError extends NodeError {
   override name = 'BlobNotFoundError'

@@ -1,0 +1,88 @@
+/**
+ * Coded daemon errors behind the CLI: `POST /v1/peers/connect` (`swarmtune peers --connect`) maps dial failures
+ * to `ERR_NODE_DIAL_FAILED` (502) / `ERR_NODE_DIAL_SELF` (400), and a taken control or libp2p port stops
+ * `start()` with a `PortInUseError` naming the setting to change. Real daemons on 127.0.0.1 only.
+ */
+import { createServer, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ControlClient, initDataDir } from '@swarmtune/node'
+import { runDaemon, startNode, tempDir, testConfig, type TestNode } from '../../node/test/helpers.js'
+
+/** A TCP server on 127.0.0.1 that answers every connection with `reply` (or holds it open) until closed. */
+async function listen (reply?: string): Promise<{ port: number, close: () => Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    if (reply !== undefined) socket.end(reply)
+  })
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  // closes the server and destroys the connections still open (a dialer may keep its end open)
+  const close = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    for (const socket of sockets) socket.destroy()
+    await closed
+  }
+  return { port: (server.address() as { port: number }).port, close }
+}
+
+
+
+describe('control API dial errors', () => {
+  let node: TestNode
+  let client: ControlClient
+  beforeAll(async () => {
+    node = await startNode({ config: testConfig() })
+    client = await ControlClient.fromDataDir(node.dir)
+  })
+  afterAll(async () => { await node.destroy() })
+
+  it('refused port → ERR_NODE_DIAL_FAILED (502)', async () => {
+    const { port, close } = await listen()
+    await close()
+    await expect(client.connect(`/ip4/127.0.0.1/tcp/${port}`)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_FAILED', status: 502 })
+  })
+
+  it('a port that is not libp2p → ERR_NODE_DIAL_FAILED (502)', async () => {
+    const { port, close } = await listen('HTTP/1.1 400 Bad Request\r\n\r\n')
+    try {
+      await expect(client.connect(`/ip4/127.0.0.1/tcp/${port}`)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_FAILED', status: 502 })
+    } finally {
+      await close()
+    }
+  })
+
+  it('its own address → ERR_NODE_DIAL_SELF (400), with or without /p2p/', async () => {
+    const own = node.daemon.addresses().find((a) => a.includes('/ip4/127.0.0.1/tcp/')) as string
+    expect(own).toBeDefined()
+    await expect(client.connect(own)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_SELF', status: 400 })
+    await expect(client.connect(own.replace(/\/p2p\/.*$/, ''))).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_SELF', status: 400 })
+  })
+})
+
+describe('ports in use', () => {
+  let dir: { path: string, cleanup: () => Promise<void> }
+  let taken: { port: number, close: () => Promise<void> }
+  beforeAll(async () => {
+    dir = await tempDir()
+    taken = await listen()
+  })
+  afterAll(async () => {
+    await taken.close()
+    await dir.cleanup()
+  })
+
+  it('control port taken → ERR_NODE_CONTROL_PORT_IN_USE, and the folder is released', async () => {
+    const d = join(dir.path, 'control')
+    await initDataDir(d, { config: testConfig({ control: { host: '127.0.0.1', port: taken.port } }) })
+    await expect(runDaemon(d)).rejects.toMatchObject({ code: 'ERR_NODE_CONTROL_PORT_IN_USE', name: 'PortInUseError' })
+  })
+
+  it('libp2p listen port taken → ERR_NODE_LISTEN_PORT_IN_USE', async () => {
+    const d = join(dir.path, 'listen')
+    await initDataDir(d, { config: testConfig({ listen: [`/ip4/127.0.0.1/tcp/${taken.port}`] }) })
+    await expect(runDaemon(d)).rejects.toMatchObject({ code: 'ERR_NODE_LISTEN_PORT_IN_USE', name: 'PortInUseError' })
+  })
+})
