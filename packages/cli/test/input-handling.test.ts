@@ -16,6 +16,8 @@ import { render as renderCommunity } from '../src/commands/community.js'
 import { serviceLines } from '../src/commands/status.js'
 import { checkInputFile, readInputFile, readInputLines } from '../src/files.js'
 import { intOption } from '../src/options.js'
+import { divergedRounds } from '../src/commands/simulate.js'
+import { createSimulationOptions, runSimulation } from '../src/simulate/index.js'
 import { MAX_BATCH_SIZE } from '../src/simulate/options.js'
 import { tempDir } from '../../node/test/helpers.js'
 
@@ -183,5 +185,18 @@ describe('status', () => {
     expect(lines).toHaveLength(4)
     for (const l of lines) expect(l).not.toMatch(/[{}"]/)
     expect(lines[2]).toMatch(/^head\s+seq 4, id bafy$/)
+  })
+})
+
+describe('simulate', () => {
+  it('reports training that diverged everywhere as such, with the backend it ran on', async () => {
+    // η = 100 blows the weights up in round 1; from round 2 on every client's local training diverges
+    const options = createSimulationOptions({ clients: 2, fraction: 1, trainExamples: 100, testExamples: 100, batchSize: 10, learningRate: 100, rounds: 2, seed: 3 })
+    const result = await runSimulation(options)
+    expect(result.rounds[1].rejectionCodes.ERR_MODEL_TRAINING_DIVERGED).toBe(2)
+    expect(divergedRounds(result)).toBe(1)
+    expect(result.backend).not.toBe('')
+    const healthy = await runSimulation(createSimulationOptions({ ...options, learningRate: 0.1 }))
+    expect(divergedRounds(healthy)).toBe(0)
   })
 })

@@ -102,15 +102,16 @@ function roundLine (r: RoundRecord): string {
     `accepted ${r.accepted}/${r.selected}${codes !== '' ? ` (${codes})` : ''}${r.status === 'no-update' ? '  no update' : ''}  ${r.seconds.toFixed(1)} s`
 }
 
-/** Training diverged on every client of every round: nothing was ever merged. */
-export function divergedEverywhere (result: SimulationResult): boolean {
-  return result.rounds.length > 0 && result.rounds.every((r) => r.status === 'no-update' && (r.rejectionCodes.ERR_MODEL_TRAINING_DIVERGED ?? 0) > 0)
+/** Rounds in which local training diverged on every selected client (`ERR_MODEL_TRAINING_DIVERGED`), so nothing was merged. */
+export function divergedRounds (result: SimulationResult): number {
+  return result.rounds.filter((r) => r.status === 'no-update' && (r.rejectionCodes.ERR_MODEL_TRAINING_DIVERGED ?? 0) === r.selected).length
 }
 
 function summary (result: SimulationResult): string {
   const o = result.options
-  const diverged = divergedEverywhere(result)
-    ? `\nlocal training diverged (ERR_MODEL_TRAINING_DIVERGED) on the clients of every round, so the model never changed: lower the client learning rate (--lr ${o.learningRate})`
+  const n = divergedRounds(result)
+  const diverged = n > 0
+    ? `\ntraining diverged: in ${n} of ${result.rounds.length} rounds local training diverged on every client (ERR_MODEL_TRAINING_DIVERGED) and nothing was merged; lower the client learning rate (--lr ${o.learningRate})`
     : ''
   const target = o.target === undefined
     ? ''
