@@ -160,6 +160,8 @@ describe('rounds settings and state store', () => {
   it('validates settings and names every bad field', async () => {
     expect(() => validateRoundsConfig({ coordinator: { enabled: 'yes', evalData: { source: 'mnist', split: 'test' } }, volunteer: { enabled: true, maxRoundMs: 0 } }))
       .toThrow(expect.objectContaining({ code: 'ERR_ROUNDS_CONFIG_INVALID', message: expect.stringMatching(/coordinator\.enabled[\s\S]*volunteer\.maxRoundMs/) }))
+    // the training budget is one timer: beyond 2^31 − 1 ms Node.js would fire it at once
+    expect(() => validateRoundsConfig({ volunteer: { maxRoundMs: 2 ** 31 } })).toThrow(/volunteer\.maxRoundMs: must be at most 2147483647 ms/)
     await writeFile(join(dir, 'rounds.json'), JSON.stringify({ volunteer: { data: { source: 'mnist', split: 'train', partition: { scheme: 'iid', clients: 2, client: 2, seed: 1 } } } }))
     await expect(readRoundsConfig(dir)).rejects.toMatchObject({ code: 'ERR_ROUNDS_CONFIG_INVALID' })
     await writeFile(join(dir, 'rounds.json'), '{ not json')

@@ -21,7 +21,7 @@ import { isAbsolute, join } from 'node:path'
 import type { DataSpec } from '@swarmtune/model'
 import { z } from 'zod'
 import { writeFileAtomic } from '../data-dir.js'
-import { DEFAULT_EVAL_EXAMPLES, DEFAULT_VOLUNTEER_MAX_ROUND_MS } from './constants.js'
+import { DEFAULT_EVAL_EXAMPLES, DEFAULT_VOLUNTEER_MAX_ROUND_MS, MAX_TIMER_DELAY_MS } from './constants.js'
 import { RoundsConfigError } from './errors.js'
 
 /** File name of the rounds settings inside a data folder. */
@@ -86,7 +86,8 @@ const configSchema = z.strictObject({
     enabled: z.boolean(),
     data: dataSpecSchema.optional(),
     backend: backend.optional(),
-    maxRoundMs: count,
+    // the training budget is one timer: at most 2^31 − 1 ms (≈ 24.8 days)
+    maxRoundMs: count.max(MAX_TIMER_DELAY_MS, { error: `must be at most ${MAX_TIMER_DELAY_MS} ms (≈ 24.8 days)` }),
     lossExamples: count.optional()
   })
 })
