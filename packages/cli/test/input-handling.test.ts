@@ -4,7 +4,7 @@
  * checked before any work, and a volunteer's IDX data is validated at `community join`.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Command } from 'commander'
@@ -198,5 +198,20 @@ describe('simulate', () => {
     expect(result.backend).not.toBe('')
     const healthy = await runSimulation(createSimulationOptions({ ...options, learningRate: 0.1 }))
     expect(divergedRounds(healthy)).toBe(0)
+  })
+})
+
+describe('community create --from', () => {
+  it('refuses a tfjs folder whose model.json or weight file is not a regular file', async () => {
+    const d = join(dir, 'no-node')
+    const folder = join(dir, 'tfjs')
+    await mkdir(folder)
+    await expect(run('community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', join(dir, 'missing-folder'))).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await symlink('/dev/zero', join(folder, 'model.json'))
+    await expect(run('community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', folder)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await rm(join(folder, 'model.json'))
+    await writeFile(join(folder, 'model.json'), JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['weights.bin'], weights: [] }] }))
+    await symlink('/dev/zero', join(folder, 'weights.bin'))
+    await expect(run('community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', folder)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
   })
 })

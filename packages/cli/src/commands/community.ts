@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import { getTask, MAX_IDX_BYTES, type DataSpec } from '@swarmtune/model'
+import { getTask, MAX_IDX_BYTES, MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
 import {
   BlobStore, ControlClient, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
   writeGenesisFile, writeRoundsConfig, type Community
@@ -80,6 +80,30 @@ export async function loadGenesis (file: string): Promise<{ community: Community
 }
 
 /**
+ * Checks a tfjs model folder (`community create --from`) before the model package loads it: model.json is a
+ * regular file within MAX_MODEL_JSON_BYTES, and every weight file its weightsManifest names is a regular file
+ * (not a device, FIFO or link to one) within MAX_RELEASE_BYTES. The model package then checks the content.
+ * @throws CliError `ERR_CLI_BAD_INPUT_FILE`, `ERR_CLI_INPUT_TOO_LARGE`.
+ */
+export async function checkTfjsFolder (dir: string): Promise<void> {
+  const modelJson = join(dir, 'model.json')
+  const text = Buffer.from(await readInputFile(modelJson, MAX_MODEL_JSON_BYTES, 'tfjs model.json (--from)')).toString('utf8')
+  let groups: unknown
+  try {
+    groups = (JSON.parse(text) as { weightsManifest?: unknown }).weightsManifest
+  } catch (err) {
+    throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${modelJson} is not JSON (${(err as Error).message}); --from takes a tfjs layers-model folder (model.json and its weight files).`, { cause: err })
+  }
+  if (!Array.isArray(groups)) return // the model package names what is missing
+  for (const g of groups as Array<{ paths?: unknown }>) {
+    if (!Array.isArray(g?.paths)) continue
+    for (const p of g.paths) {
+      if (typeof p === 'string' && p !== '' && !p.includes('/') && p !== '.' && p !== '..') await checkInputFile(join(dir, p), MAX_RELEASE_BYTES, 'tfjs weight file (--from)')
+    }
+  }
+}
+
+/**
  * Checks a volunteer's own IDX training data before it is written to rounds.json: both files exist and are
  * regular files within MAX_IDX_BYTES, and the task's data loader (the model package's IDX reader) accepts them —
  * header, shape matching the task (28×28 for the MNIST tasks), one label per image, labels within the classes.
@@ -137,6 +161,7 @@ export function register (program: Command): void {
     .option('--force', 'overwrite an existing genesis file')
     .option('--json', 'print JSON instead of text')
     .action(async (flags: CreateFlags) => {
+      if (flags.from !== undefined) await checkTfjsFolder(resolve(flags.from))
       const dataDir = await openDataDir(flags.dataDir)
       const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
       await store.open()
