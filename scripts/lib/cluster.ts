@@ -154,7 +154,7 @@ export class Cluster {
       const created = await swarmtuneJson<{ id: string }>(supervisor, ['community', 'create', '-d', maintainer.dir, '--task', 'mnist-2nn', '--name', init.name, '--seed', String(init.seed), '-o', genesis])
       const cluster = new Cluster(supervisor, init, root, maintainer, volunteers, genesis, created.id)
 
-      init.say?.(`swarmtune community join --mnist --partition ${cluster.partitionFlags(0).slice(1).join(' ').replace('--client 0', '--client <i>')}  ×${volunteers.length}`)
+      init.say?.(`swarmtune community join --mnist ${cluster.partitionFlags(0).join(' ').replace('--client 0', '--client <i>')}  ×${volunteers.length}`)
       await pool(volunteers, SETUP_CONCURRENCY, async (v) => {
         await swarmtuneJson(supervisor, ['community', 'join', genesis, '-d', v.dir, '--mnist', ...cluster.partitionFlags(v.part)])
         const config = await readRoundsConfig(v.dir)

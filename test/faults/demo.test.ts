@@ -15,6 +15,8 @@ const SMALL = ['--volunteers', '2', '--steps', '20', '--train-examples', '6000',
 interface Run {
   output: () => string
   exited: Promise<number | null>
+  /** The exit status once the process has exited. */
+  code: () => number | null | undefined
   signal: (s: NodeJS.Signals) => void
 }
 
@@ -23,8 +25,9 @@ function runDemo (args: string[]): Run {
   let output = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => { output += s })
   child.stderr.setEncoding('utf8').on('data', (s: string) => { output += s })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code) }))
-  return { output: () => output, exited, signal: (s) => { child.kill(s) } }
+  let status: number | null | undefined
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { status = code; resolve(code) }))
+  return { output: () => output, exited, code: () => status, signal: (s) => { child.kill(s) } }
 }
 
 /** The daemons' pids and the temporary folder, as the demo printed them. */
@@ -65,6 +68,7 @@ describe('npm run demo', () => {
     const deadline = Date.now() + 240_000
     // wait until the first round closed, so the interrupt lands while the rounds run
     while (!/^\s+1\/20\s/m.test(run.output())) {
+      if (run.code() !== undefined) throw new Error(`the demo exited with status ${String(run.code())} before its first round closed:\n${run.output()}`)
       if (Date.now() > deadline) throw new Error(`the demo did not close a round within 240 s:\n${run.output()}`)
       await new Promise((resolve) => setTimeout(resolve, 200))
     }
