@@ -6,7 +6,10 @@
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Command } from 'commander'
 import { ControlClient, initDataDir } from '@swarmtune/node'
+import * as peersCommand from '../src/commands/peers.js'
+import { formatError } from '../src/main.js'
 import { runDaemon, startNode, tempDir, testConfig, type TestNode } from '../../node/test/helpers.js'
 
 /** A TCP server on 127.0.0.1 that answers every connection with `reply` (or holds it open) until closed. */
@@ -39,10 +42,15 @@ describe('control API dial errors', () => {
   })
   afterAll(async () => { await node.destroy() })
 
-  it('refused port → ERR_NODE_DIAL_FAILED (502)', async () => {
+  it('refused port → ERR_NODE_DIAL_FAILED (502), which `swarmtune peers --connect` raises with its code', async () => {
     const { port, close } = await listen()
     await close()
     await expect(client.connect(`/ip4/127.0.0.1/tcp/${port}`)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_FAILED', status: 502 })
+    const program = new Command().exitOverride()
+    peersCommand.register(program)
+    const err: unknown = await program.parseAsync(['node', 'swarmtune', 'peers', '-d', node.dir, '--connect', `/ip4/127.0.0.1/tcp/${port}`]).then(() => undefined, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'ERR_NODE_DIAL_FAILED' })
+    expect(formatError(err)).toContain('(ERR_NODE_DIAL_FAILED)')
   })
 
   it('a port that is not libp2p → ERR_NODE_DIAL_FAILED (502)', async () => {
