@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -117,6 +117,14 @@ describe('tfjs model folder', () => {
     await expect(importTfjsFolder(folder)).rejects.toMatchObject({ code: 'ERR_MODEL_TFJS_FOLDER_MALFORMED' })
     await writeFile(join(folder, 'model.json'), '{ not json')
     await expect(importTfjsFolder(folder)).rejects.toMatchObject({ code: 'ERR_MODEL_TFJS_FOLDER_MALFORMED' })
+  })
+
+  it('refuses a weight file that is not a regular file (a link to /dev/zero) instead of reading it without end', async () => {
+    const folder = join(dir, 'tfjs-device')
+    await exportTfjsFolder('mnist-2nn', trained, folder)
+    await rm(join(folder, 'group1-shard1of1.bin'))
+    await symlink('/dev/zero', join(folder, 'group1-shard1of1.bin'))
+    await expect(importTfjsFolder(folder)).rejects.toMatchObject({ code: 'ERR_MODEL_TFJS_FOLDER_MALFORMED', message: expect.stringContaining('not a regular file') })
   })
 })
 

@@ -28,8 +28,12 @@ async function readBounded (dir: string, file: string, maxBytes: number): Promis
   const path = join(dir, file)
   let size: number
   try {
-    size = (await stat(path)).size
+    const info = await stat(path)
+    // a device or FIFO reports size 0 and would then be read without end
+    if (!info.isFile()) throw malformed(dir, `${file} is not a regular file`)
+    size = info.size
   } catch (err) {
+    if (err instanceof ModelFormatError) throw err
     throw malformed(dir, `cannot read ${file}: ${(err as Error).message}`, err)
   }
   if (size > maxBytes) throw malformed(dir, `${file} is ${size} bytes; at most ${maxBytes} are accepted`)
