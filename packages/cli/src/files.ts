@@ -4,9 +4,17 @@
  * Outputs are checked before any work starts.
  */
 import { constants as fsConstants } from 'node:fs'
-import { access, open, stat, type FileHandle } from 'node:fs/promises'
+import { access, stat, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
+import { openBoundedFile, readBoundedFile, type BoundedFileFailure } from '@swarmtune/node'
 import { CliError } from './errors.js'
+
+/** The CLI's coded error for a refused input file (the bounded read itself is `@swarmtune/node`'s). */
+function inputFileError (f: BoundedFileFailure): CliError {
+  if (f.problem === 'too-large') return new CliError('ERR_CLI_INPUT_TOO_LARGE', `${f.message}. Is this the right file?`)
+  if (f.problem === 'not-a-file') return new CliError('ERR_CLI_BAD_INPUT_FILE', `${f.message}; pass the path of a file.`)
+  return new CliError('ERR_CLI_BAD_INPUT_FILE', `${f.message}. Check the path.`, { cause: f.cause })
+}
 
 /**
  * Opens `path` for reading and checks it is a regular file of at most `maxBytes` bytes.
@@ -14,26 +22,7 @@ import { CliError } from './errors.js'
  * @throws CliError `ERR_CLI_BAD_INPUT_FILE` (missing, unreadable, not a regular file), `ERR_CLI_INPUT_TOO_LARGE`.
  */
 async function openRegular (path: string, maxBytes: number, what: string): Promise<{ fh: FileHandle, size: number }> {
-  let fh: FileHandle
-  try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it
-    fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK)
-  } catch (err) {
-    throw new CliError('ERR_CLI_BAD_INPUT_FILE', `cannot open the ${what} ${path}: ${(err as Error).message}. Check the path.`, { cause: err })
-  }
-  try {
-    const s = await fh.stat()
-    if (!s.isFile()) {
-      throw new CliError('ERR_CLI_BAD_INPUT_FILE', `the ${what} ${path} is not a regular file (a ${s.isDirectory() ? 'folder' : 'device, pipe or socket'}); pass the path of a file.`)
-    }
-    if (s.size > maxBytes) {
-      throw new CliError('ERR_CLI_INPUT_TOO_LARGE', `the ${what} ${path} is ${s.size} bytes; at most ${maxBytes} are accepted. Is this the right file?`)
-    }
-    return { fh, size: s.size }
-  } catch (err) {
-    await fh.close()
-    throw err
-  }
+  return await openBoundedFile(path, maxBytes, what, inputFileError)
 }
 
 /**
@@ -52,20 +41,7 @@ export async function checkInputFile (path: string, maxBytes: number, what: stri
  * @throws CliError `ERR_CLI_BAD_INPUT_FILE`, `ERR_CLI_INPUT_TOO_LARGE`.
  */
 export async function readInputFile (path: string, maxBytes: number, what: string): Promise<Uint8Array> {
-  const { fh } = await openRegular(path, maxBytes, what)
-  try {
-    const buf = new Uint8Array(maxBytes + 1)
-    let n = 0
-    while (n < buf.length) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, n)
-      if (bytesRead === 0) break
-      n += bytesRead
-    }
-    if (n > maxBytes) throw new CliError('ERR_CLI_INPUT_TOO_LARGE', `the ${what} ${path} grew past ${maxBytes} bytes while being read; at most ${maxBytes} are accepted.`)
-    return buf.subarray(0, n)
-  } finally {
-    await fh.close()
-  }
+  return await readBoundedFile(path, maxBytes, what, inputFileError)
 }
 
 /**

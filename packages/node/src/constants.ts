@@ -16,6 +16,19 @@ export const SECRET_FILE_MODE = 0o600
 export const DATA_DIR_MODE = 0o700
 /** Length of the control-API bearer token in bytes before base64url (256 bits, NIST SP 800-63B "secret"). */
 export const CONTROL_TOKEN_BYTES = 32
+/**
+ * Largest config.json read, in bytes: 64 KiB. A full configuration (bootstrap list, communities, blob and
+ * gossip settings) is about 2 KiB; the margin allows long bootstrap lists, and the cap keeps a link to a
+ * device or a wrong file from being read without end.
+ */
+export const MAX_CONFIG_FILE_BYTES = 64 * 1024
+/**
+ * Largest identity.key read, in bytes: 1 KiB. A libp2p protobuf Ed25519 private key is 68 bytes (4-byte
+ * header + 64-byte key, libp2p peer-id spec "Keys"); the cap refuses any other file.
+ */
+export const MAX_IDENTITY_KEY_FILE_BYTES = 1024
+/** Largest control.token read, in bytes: 1 KiB; the token is 43 base64url characters and a newline. */
+export const MAX_CONTROL_TOKEN_FILE_BYTES = 1024
 
 // --- network --------------------------------------------------------------------------------------------
 

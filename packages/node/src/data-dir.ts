@@ -13,14 +13,18 @@
  * ```
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, open, rename, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { createConfig, mergeConfig, validateConfig, type DaemonConfig, type DaemonConfigInit } from './config.js'
-import { CONTROL_TOKEN_BYTES, DATA_DIR_ENV, DATA_DIR_MODE, SECRET_FILE_MODE } from './constants.js'
+import { readBoundedFile } from './bounded-file.js'
+import {
+  CONTROL_TOKEN_BYTES, DATA_DIR_ENV, DATA_DIR_MODE, MAX_CONFIG_FILE_BYTES, MAX_CONTROL_TOKEN_FILE_BYTES, MAX_IDENTITY_KEY_FILE_BYTES,
+  SECRET_FILE_MODE
+} from './constants.js'
 import { ConfigError, DataDirError } from './errors.js'
 
 export interface DataDirPaths {
@@ -114,8 +118,10 @@ export async function initDataDir (root: string, options: InitDataDirOptions = {
  *
  * @param overrides - settings that replace those of config.json for this run (CLI flags, tests)
  * @throws DataDirError `ERR_NODE_DATA_DIR_MISSING` (no folder or no key: run `swarmtune init`),
- *   `ERR_NODE_KEY_PERMISSIONS` (key or token readable by others), `ERR_NODE_KEY_INVALID` (not an Ed25519 key)
- * @throws ConfigError `ERR_NODE_CONFIG_INVALID`
+ *   `ERR_NODE_KEY_PERMISSIONS` (key or token readable by others), `ERR_NODE_KEY_INVALID` (not an Ed25519 key;
+ *   key or token not a regular file, or larger than `MAX_IDENTITY_KEY_FILE_BYTES` / `MAX_CONTROL_TOKEN_FILE_BYTES`)
+ * @throws ConfigError `ERR_NODE_CONFIG_INVALID` (also: config.json not a regular file, or larger than
+ *   `MAX_CONFIG_FILE_BYTES`)
  */
 export async function openDataDir (root: string, overrides: DaemonConfigInit = {}): Promise<DataDir> {
   const paths = dataDirPaths(root)
@@ -126,7 +132,9 @@ export async function openDataDir (root: string, overrides: DaemonConfigInit = {
   await checkSecretMode(paths.key)
   await checkSecretMode(paths.token)
   const privateKey = await readKey(paths.key)
-  const token = (await readFile(paths.token, 'utf8')).trim()
+  const token = Buffer.from(await readBoundedFile(paths.token, MAX_CONTROL_TOKEN_FILE_BYTES, 'control token', (f) =>
+    new DataDirError(f.problem === 'unreadable' ? 'ERR_NODE_DATA_DIR_MISSING' : 'ERR_NODE_KEY_INVALID',
+      `${f.message}. Delete it and run \`swarmtune init --reset-config\` to create a new one.`, { cause: f.cause }))).toString('utf8').trim()
   if (token.length < 16) {
     throw new DataDirError('ERR_NODE_KEY_INVALID', `${paths.token} holds no usable token. Delete it and run \`swarmtune init --reset-config\` to create a new one.`)
   }
@@ -134,14 +142,14 @@ export async function openDataDir (root: string, overrides: DaemonConfigInit = {
   return { paths, config, privateKey, peerId: peerIdFromPrivateKey(privateKey), token }
 }
 
-/** Reads and validates config.json, applying `overrides` over it. */
+/**
+ * Reads (bounded: a regular file of at most `MAX_CONFIG_FILE_BYTES`) and validates config.json, applying
+ * `overrides` over it.
+ * @throws ConfigError `ERR_NODE_CONFIG_INVALID`
+ */
 export async function readConfig (file: string, overrides: DaemonConfigInit = {}): Promise<DaemonConfig> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    throw new ConfigError(`cannot read ${file} (${(err as Error).message}). Re-create it with \`swarmtune init --reset-config\`.`, { cause: err })
-  }
+  const text = Buffer.from(await readBoundedFile(file, MAX_CONFIG_FILE_BYTES, 'configuration file', (f) =>
+    new ConfigError(`${f.message}. Re-create it with \`swarmtune init --reset-config\`.`, { cause: f.cause }))).toString('utf8')
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -155,7 +163,8 @@ export async function readConfig (file: string, overrides: DaemonConfigInit = {}
 }
 
 async function readKey (file: string): Promise<Ed25519PrivateKey> {
-  const bytes = await readFile(file)
+  const bytes = await readBoundedFile(file, MAX_IDENTITY_KEY_FILE_BYTES, 'identity key', (f) =>
+    new DataDirError('ERR_NODE_KEY_INVALID', `${f.message}; an identity key is a 68-byte libp2p private key. Restore it from a backup; deleting it and running \`swarmtune init\` gives this node a new peer id.`, { cause: f.cause }))
   let key
   try {
     key = privateKeyFromProtobuf(bytes)

@@ -74,6 +74,8 @@ export type { DaemonConfig, DaemonConfigInit, DhtMode } from './config.js'
 
 export { initDataDir, openDataDir, readConfig, dataDirPaths, defaultDataDir } from './data-dir.js'
 export type { DataDir, DataDirPaths, InitDataDirOptions, InitDataDirResult } from './data-dir.js'
+export { openBoundedFile, readBoundedFile } from './bounded-file.js'
+export type { BoundedFileFailure, BoundedFileErrorFactory } from './bounded-file.js'
 
 export { createHost, GOSSIP_MAX_INBOUND_BYTES } from './host.js'
 export type { Host, HostInit, HostServices } from './host.js'

@@ -2,12 +2,16 @@
  * Configuration and data folder: validation with clear, field-level errors; init creating secrets with mode
  * 0600; refusing unsafe permissions, missing folders and double initialisation; the folder lock.
  */
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { acquireLock } from '../src/lock.js'
 import { createConfig, DEFAULT_CONFIG, mergeConfig, validateConfig } from '../src/config.js'
 import { dataDirPaths, initDataDir, openDataDir } from '../src/data-dir.js'
+import { MAX_CONFIG_FILE_BYTES, MAX_CONTROL_TOKEN_FILE_BYTES, MAX_IDENTITY_KEY_FILE_BYTES } from '../src/constants.js'
 import { ConfigError } from '../src/errors.js'
+import { readRoundsConfig, ROUNDS_CONFIG_FILE } from '../src/rounds/config.js'
+import { MAX_ROUNDS_CONFIG_FILE_BYTES } from '../src/rounds/constants.js'
 import { tempDir } from './helpers.js'
 
 describe('config validation', () => {
@@ -101,6 +105,41 @@ describe('data folder', () => {
     await expect(openDataDir(dir.path)).resolves.toBeDefined()
     await writeFile(paths.key, new Uint8Array([1, 2, 3]), { mode: 0o600 })
     await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_KEY_INVALID' })
+  })
+
+  it('refuses a config.json, key or token that is a link to /dev/zero or oversized, with a code and without reading it', async () => {
+    const { paths } = await initDataDir(dir.path)
+    const config = await readFile(paths.config)
+    await rm(paths.config)
+    await symlink('/dev/zero', paths.config)
+    await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_CONFIG_INVALID', message: expect.stringMatching(/not a regular file/) })
+    await rm(paths.config)
+    await writeFile(paths.config, Buffer.concat([config, Buffer.alloc(MAX_CONFIG_FILE_BYTES, 0x20)]))
+    await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_CONFIG_INVALID', message: expect.stringMatching(/at most 65536/) })
+    await writeFile(paths.config, config)
+    await expect(openDataDir(dir.path)).resolves.toBeDefined()
+
+    const token = await readFile(paths.token)
+    await writeFile(paths.token, Buffer.alloc(MAX_CONTROL_TOKEN_FILE_BYTES + 1, 0x61), { mode: 0o600 })
+    await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_KEY_INVALID', message: expect.stringMatching(/control token/) })
+    await writeFile(paths.token, token)
+    const key = await readFile(paths.key)
+    await writeFile(paths.key, Buffer.concat([key, Buffer.alloc(MAX_IDENTITY_KEY_FILE_BYTES)]))
+    await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_KEY_INVALID', message: expect.stringMatching(/identity key/) })
+    await writeFile(paths.key, key)
+    await expect(openDataDir(dir.path)).resolves.toBeDefined()
+  })
+
+  it('refuses a rounds.json that is a link to /dev/zero, a folder or oversized; reads defaults when it is absent', async () => {
+    const file = join(dir.path, ROUNDS_CONFIG_FILE)
+    expect((await readRoundsConfig(dir.path)).volunteer.enabled).toBe(true)
+    await symlink('/dev/zero', file)
+    await expect(readRoundsConfig(dir.path)).rejects.toMatchObject({ code: 'ERR_ROUNDS_CONFIG_INVALID', message: expect.stringMatching(/not a regular file/) })
+    await rm(file)
+    await writeFile(file, `{}${' '.repeat(MAX_ROUNDS_CONFIG_FILE_BYTES)}`)
+    await expect(readRoundsConfig(dir.path)).rejects.toMatchObject({ code: 'ERR_ROUNDS_CONFIG_INVALID', message: expect.stringMatching(/bytes; at most/) })
+    await writeFile(file, '{"volunteer":{"enabled":false}}')
+    expect((await readRoundsConfig(dir.path)).volunteer.enabled).toBe(false)
   })
 
   it('the lock admits one holder at a time and is taken over from a dead process', async () => {

@@ -16,12 +16,12 @@
  * }
  * ```
  */
-import { readFile } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import type { DataSpec } from '@swarmtune/model'
 import { z } from 'zod'
+import { readBoundedFile } from '../bounded-file.js'
 import { writeFileAtomic } from '../data-dir.js'
-import { DEFAULT_EVAL_EXAMPLES, DEFAULT_VOLUNTEER_MAX_ROUND_MS, MAX_TIMER_DELAY_MS } from './constants.js'
+import { DEFAULT_EVAL_EXAMPLES, DEFAULT_VOLUNTEER_MAX_ROUND_MS, MAX_ROUNDS_CONFIG_FILE_BYTES, MAX_TIMER_DELAY_MS } from './constants.js'
 import { RoundsConfigError } from './errors.js'
 
 /** File name of the rounds settings inside a data folder. */
@@ -115,17 +115,20 @@ export function validateRoundsConfig (value: unknown, source = 'rounds settings'
 }
 
 /**
- * Reads `<dataDir>/rounds.json` (defaults when absent) and merges `overrides` over it.
- * @throws RoundsConfigError for unreadable JSON or invalid fields.
+ * Reads `<dataDir>/rounds.json` (defaults when absent; a regular file of at most `MAX_ROUNDS_CONFIG_FILE_BYTES`)
+ * and merges `overrides` over it.
+ * @throws RoundsConfigError `ERR_ROUNDS_CONFIG_INVALID` for an unreadable, non-regular or oversized file, bad
+ *   JSON or invalid fields.
  */
 export async function readRoundsConfig (dataDir: string, overrides: RoundsConfigInit = {}): Promise<RoundsConfig> {
   const path = join(dataDir, ROUNDS_CONFIG_FILE)
   let fromFile: RoundsConfigInit = {}
   let text: string | undefined
   try {
-    text = await readFile(path, 'utf8')
+    text = Buffer.from(await readBoundedFile(path, MAX_ROUNDS_CONFIG_FILE_BYTES, 'rounds settings file', (f) =>
+      f.errno === 'ENOENT' ? new MissingFile() : new RoundsConfigError(`${f.message}. Fix or delete it (see doc/rounds.md, "Configuration").`, { cause: f.cause }))).toString('utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new RoundsConfigError(`cannot read ${path}: ${(err as Error).message}`, { cause: err })
+    if (!(err instanceof MissingFile)) throw err
   }
   if (text !== undefined) {
     try {
@@ -138,6 +141,9 @@ export async function readRoundsConfig (dataDir: string, overrides: RoundsConfig
   const merged = createRoundsConfig(overrides, createRoundsConfig(fromFile))
   return validateRoundsConfig(merged, text === undefined ? 'the rounds options' : path)
 }
+
+/** rounds.json is absent: the defaults apply. */
+class MissingFile extends Error {}
 
 /** Writes `<dataDir>/rounds.json` (validated first). @throws RoundsConfigError */
 export async function writeRoundsConfig (dataDir: string, config: RoundsConfig): Promise<void> {

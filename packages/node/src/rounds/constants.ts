@@ -87,3 +87,9 @@ export const MAX_NETWORK_REJECTIONS_PER_ROUND = 1_000
 
 /** Minimum interval between `rounds:train:progress` events of one training run, in ms. */
 export const PROGRESS_EVENT_INTERVAL_MS = 1_000
+
+/**
+ * Largest rounds.json read, in bytes: 64 KiB. The settings (community path, data specs, backends) fit in
+ * about 1 KiB; the cap keeps a link to a device or a wrong file from being read without end.
+ */
+export const MAX_ROUNDS_CONFIG_FILE_BYTES = 64 * 1024
