@@ -138,9 +138,14 @@ describe('community', () => {
       await expect(run('community', 'join', genesis, '-d', node, '--images', images, '--labels', labels), name).rejects.toMatchObject({ code })
       expect((await readRoundsConfig(node)).community, name).toBeUndefined()
     }
-    const { exitCode } = await run('community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--json')
+    // a training budget the daemon's timer cannot hold (> 2^31 − 1 ms) is refused before anything is written
+    await expect(run('community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31}ms`))
+      .rejects.toMatchObject({ code: 'ERR_ROUNDS_CONFIG_INVALID', message: expect.stringMatching(/volunteer\.maxRoundMs: must be at most 2147483647 ms/) })
+    expect((await readRoundsConfig(node)).community).toBeUndefined()
+    await expect(readFile(join(node, 'community.genesis'))).rejects.toMatchObject({ code: 'ENOENT' })
+    const { exitCode } = await run('community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31 - 1}ms`, '--json')
     expect(exitCode).toBe(0)
-    expect((await readRoundsConfig(node)).volunteer.data).toMatchObject({ source: 'idx', images: images3 })
+    expect((await readRoundsConfig(node)).volunteer).toMatchObject({ data: { source: 'idx', images: images3 }, maxRoundMs: 2 ** 31 - 1 })
     expect(Buffer.compare(await readFile(join(node, 'community.genesis')), await readFile(genesis))).toBe(0)
   })
 })

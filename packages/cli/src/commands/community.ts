@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { getTask, MAX_IDX_BYTES, MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
 import {
   BlobStore, ControlClient, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
-  writeGenesisFile, writeRoundsConfig, type Community
+  validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community
 } from '@swarmtune/node'
 import { common, duration, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
@@ -198,7 +198,7 @@ export function register (program: Command): void {
     .option('--alpha <a>', 'Dirichlet concentration (with --partition dirichlet; default 0.5)', positiveNumber('--alpha'))
     .option('--partition-seed <n>', 'seed of the partition (default 1)', intOption('--partition-seed', 0))
     .addOption(new Option('--backend <id>', 'tfjs backend for training (default: the fastest available)').choices(['node-gpu', 'node', 'wasm', 'cpu']))
-    .option('--max-round-time <time>', 'longest local training this volunteer accepts per round, e.g. 10m', duration)
+    .option('--max-round-time <time>', `longest local training this volunteer accepts per round, e.g. 10m (at most ${roundsConstants.MAX_TIMER_DELAY_MS} ms, about 24.8 days)`, duration)
     .option('--json', 'print JSON instead of text')
     .action(async (file: string, flags: JoinFlags) => {
       const { community: joined, bytes } = await loadGenesis(resolve(file))
@@ -212,8 +212,8 @@ export function register (program: Command): void {
           throw Object.assign(new Error(`${root} already belongs to community ${existing.id.toString()} (${existing.name}); use another data folder for ${joined.name}`), { code: 'ERR_ROUNDS_COMMUNITY_MISMATCH' })
         }
       }
-      await writeFile(join(root, GENESIS_FILE), bytes)
-      const config = {
+      // the daemon's own rule (rounds.json schema), checked before anything is written: ERR_ROUNDS_CONFIG_INVALID
+      const config = validateRoundsConfig({
         ...current,
         community: GENESIS_FILE,
         volunteer: {
@@ -222,7 +222,8 @@ export function register (program: Command): void {
           ...(flags.backend === undefined ? {} : { backend: flags.backend }),
           ...(flags.maxRoundTime === undefined ? {} : { maxRoundMs: flags.maxRoundTime })
         }
-      }
+      }, 'the settings `community join` would write to rounds.json (--max-round-time sets volunteer.maxRoundMs)')
+      await writeFile(join(root, GENESIS_FILE), bytes)
       await writeRoundsConfig(root, config)
       const info = describe(joined, { dataDir: root, volunteer: config.volunteer.data === undefined ? null : config.volunteer })
       if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
