@@ -2,8 +2,7 @@
  * Researcher queries over a ledger: contributions with their verdicts, per peer and per round; each
  * contributor's share of each release's aggregate weight; release lineage; totals. Verdicts, releases and
  * round-closes count only when signed by a maintainer named in the community's genesis. The store refuses
- * any other on every path and on open (authority.ts), so `untrusted` in the stats counts none in a verified
- * store; the check here stays as a second line.
+ * any other on every path and on open (authority.ts); the check here stays as a second line.
  */
 import type { SignedEntry } from '@swarmtune/wire'
 import type { Ledger } from './store.js'
@@ -104,8 +103,6 @@ export interface LedgerStats {
   contributions: { total: number, accepted: number, rejected: number, pending: number }
   /** Equivocation evidence records. */
   equivocations: number
-  /** Verdict, release and round-open entries ignored because their author is not a maintainer. */
-  untrusted: number
 }
 
 async function all (it: AsyncIterable<SignedEntry>): Promise<SignedEntry[]> {
@@ -128,17 +125,11 @@ interface Facts {
   verdicts: Map<string, SignedEntry>
   releases: SignedEntry[]
   closes: SignedEntry[]
-  untrusted: number
 }
 
 async function facts (ledger: Ledger, round?: number): Promise<Facts> {
   const keys = await maintainers(ledger)
-  let untrusted = 0
-  const trusted = (e: SignedEntry): boolean => {
-    const ok = keys === undefined || keys.has(toHex(e.entry.author))
-    if (!ok) untrusted++
-    return ok
-  }
+  const trusted = (e: SignedEntry): boolean => keys === undefined || keys.has(toHex(e.entry.author))
   const contributions = await all(ledger.entries({ kind: 'contribution', ...(round === undefined ? {} : { round }) }))
   const verdicts = new Map<string, SignedEntry>()
   for (const v of await all(ledger.entries({ kind: 'verdict', ...(round === undefined ? {} : { round }) }))) {
@@ -148,7 +139,7 @@ async function facts (ledger: Ledger, round?: number): Promise<Facts> {
   }
   const releases = (await all(ledger.entries({ kind: 'release', ...(round === undefined ? {} : { round }) }))).filter(trusted)
   const closes = (await all(ledger.entries({ kind: 'round-close', ...(round === undefined ? {} : { round }) }))).filter(trusted)
-  return { contributions, verdicts, releases, closes, untrusted }
+  return { contributions, verdicts, releases, closes }
 }
 
 function contributionRows (f: Facts): ContributionRow[] {
@@ -298,7 +289,6 @@ export async function ledgerStats (ledger: Ledger): Promise<LedgerStats> {
       rejected: rows.filter((r) => r.status === 'rejected').length,
       pending: rows.filter((r) => r.status === 'pending').length
     },
-    equivocations: ledger.evidenceCount,
-    untrusted: f.untrusted
+    equivocations: ledger.evidenceCount
   }
 }
