@@ -40,7 +40,8 @@ describe('a volunteer joining mid-run', () => {
     // ledger sync: every entry the maintainer holds, verified
     const held = (await verifyLedger(supervisor, cluster.maintainer)).entries
     let synced = 0
-    await cluster.until(async () => (synced = (await verifyLedger(supervisor, late)).entries) === held, 60_000, `the late volunteer's ledger to hold all ${held} entries (it holds ${synced})`)
+    await cluster.until(async () => (synced = (await verifyLedger(supervisor, late)).entries) === held, 60_000, `the late volunteer's ledger to hold all ${held} entries`)
+      .catch((err: Error) => { throw new Error(`${err.message}; it holds ${synced}`) })
     expect((await api.request<ReleaseView[]>('GET', '/v1/rounds/releases')).map((r) => r.manifest)).toEqual(releases.map((r) => r.manifest))
     expect((await api.request<RoundView[]>('GET', '/v1/rounds')).map((r) => [r.round, r.outcome])).toEqual([[1, 'released'], [2, 'released']])
     // the newest release, fetched and verified shard by shard into its store
