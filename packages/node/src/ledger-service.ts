@@ -245,6 +245,16 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
         })
         c.libp2p.addEventListener('peer:identify', onIdentify)
         c.libp2p.addEventListener('peer:disconnect', onDisconnect)
+        // The host dials its bootstrap peers before services start, so identify may already have finished
+        // with some of them while the ledger was opening: their `peer:identify` was missed, and they may have
+        // identified us before we served the sync protocol. Sync with every such peer now, from this side
+        // whatever the peer id order, and keep it for anti-entropy.
+        for (const peer of c.libp2p.getPeers()) {
+          const known = await c.libp2p.peerStore.get(peer).catch(() => undefined)
+          if (known?.protocols.includes(LEDGER_SYNC_PROTOCOL) !== true) continue
+          syncPeers.set(peer.toString(), peer)
+          syncSoon(peer, 'connect')
+        }
         if (antiEntropyMs > 0) {
           antiEntropyTimer = setInterval(() => { void antiEntropyRound() }, antiEntropyMs)
           antiEntropyTimer.unref()
