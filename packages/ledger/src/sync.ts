@@ -29,7 +29,7 @@ export interface SyncOptions {
   signal?: AbortSignal
   /** Abort when no frame was sent or received for this long, in ms (default SYNC_IDLE_TIMEOUT_MS). */
   idleTimeoutMs?: number
-  /** Most entries accepted from the peer in this session (default SYNC_MAX_ENTRIES_PER_SESSION). */
+  /** Most entries accepted from the peer during one run of the sync protocol (default SYNC_MAX_ENTRIES_PER_SESSION). */
   maxEntries?: number
   /** Called after each received `entries` frame was stored. */
   onProgress?: (progress: { received: number, appended: number }) => void
