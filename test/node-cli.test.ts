@@ -133,10 +133,11 @@ describe('swarmtune node commands', () => {
       await waitFor(async () => await stat(dataDirPaths(dir.path).daemonInfo).then(() => true, () => false) || child.exitCode != null, 30_000, 'daemon.json')
       expect(child.exitCode, output).toBeNull()
       const client = await ControlClient.fromDataDir(dir.path)
-      expect((await client.status()).pid).toBe(child.pid)
+      const status = await client.status()
+      expect(status.pid).toBe(child.pid)
       // logs are JSON lines
-      const started = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg === 'daemon started')
-      expect(started).toBeDefined()
+      const started = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string, peerId?: string }).find((l) => l.msg === 'daemon started')
+      expect(started, output).toMatchObject({ msg: 'daemon started', peerId: status.peerId })
     } finally {
       child.kill('SIGTERM')
     }
