@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { TrainingWorker, mnist2nn, trainInWorker, trainLocal, weightsBitEqual, type DataSpec, type TrainProgress } from '../src/index.js'
+import { TrainingWorker, evaluate, mnist2nn, trainInWorker, trainLocal, weightsBitEqual, type DataSpec, type TrainProgress } from '../src/index.js'
 
 const spec: DataSpec = { source: 'mnist', split: 'train', limit: 3000, partition: { scheme: 'iid', clients: 5, client: 2, seed: 4 } }
 
@@ -36,9 +36,14 @@ describe('training in a worker thread', () => {
       const long = w.train({ task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: spec, epochs: 100, backend: 'cpu' },
         { signal: ac.signal, onProgress: () => ac.abort() })
       await expect(long).rejects.toMatchObject({ code: 'ERR_MODEL_ABORTED' })
-      const ev = await w.evaluate({ task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: { source: 'mnist', split: 'test', limit: 500 } })
+      const evalOpts = { task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: { source: 'mnist', split: 'test', limit: 500 }, backend: 'wasm' } as const
+      const ev = await w.evaluate(evalOpts)
       expect(ev.count).toBe(500)
-      expect(ev.accuracy).toBeGreaterThanOrEqual(0)
+      // The worker's figures are the in-process evaluator's on the same backend.
+      const ref = await evaluate(evalOpts)
+      expect(ev.backend).toBe('wasm')
+      expect(ev.accuracy).toBe(ref.accuracy)
+      expect(ev.loss).toBeCloseTo(ref.loss, 5)
     } finally {
       await w.close()
     }
