@@ -112,7 +112,7 @@ describe('maintainer rights at ledger ingest', () => {
     const report = peer.events.find((e) => e.type === 'ledger:sync' && e.peer === hostile.peerId.toString()) as DaemonEvent
     expect(report).toMatchObject({ appended: 1, rejected: [{ code: 'ERR_LEDGER_NOT_MAINTAINER', author: Buffer.from(stranger.publicKey.raw).toString('hex'), seq: 0 }] })
     expect(await peer.ledger.ledger.get(usurped.id)).toBeUndefined()
-    expect(await peer.ledger.ledger.get(open.id)).toBeDefined()
+    expect(Buffer.from((await peer.ledger.ledger.get(open.id))?.bytes ?? []).equals(open.bytes)).toBe(true)
     expect((await peer.ledger.ledger.verify()).entries).toBe(peer.ledger.ledger.size)
   })
 })
