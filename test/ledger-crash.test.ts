@@ -10,22 +10,17 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '@swarmtune/ledger'
+import { createRng } from '@swarmtune/model'
 import { keyFor, testSeed } from '../packages/ledger/test/fixtures.js'
 import { exited, startChild } from '../packages/ledger/test/helpers.js'
 
 /** Kills per run; each costs one child start (~0.5 s) and one verified open. */
 const KILLS = Number(process.env.SWARMTUNE_LEDGER_KILLS ?? 50)
 
-/** A small seeded PRNG (mulberry32) for the kill delays. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+/** Seeded floats in [0, 1) for the kill delays (the model package's PRNG). */
+function floats (seed: number): () => number {
+  const rng = createRng(seed)
+  return () => rng.float()
 }
 
 const dirs: string[] = []
@@ -87,7 +82,7 @@ describe('ledger store under SIGKILL', () => {
     const dir = await mkdtemp(join(tmpdir(), 'swarmtune-crash-'))
     dirs.push(dir)
     // Two stores killed side by side (one per core), so that child start-up (~0.8 s) costs half the time.
-    const lanes = await Promise.all([0, 1].map(async (lane) => await killLoop(join(dir, `ledger-${lane}`), Math.ceil(KILLS / 2), prng(seed + lane), `seed ${seed}, store ${lane}`)))
+    const lanes = await Promise.all([0, 1].map(async (lane) => await killLoop(join(dir, `ledger-${lane}`), Math.ceil(KILLS / 2), floats(seed + lane), `seed ${seed}, store ${lane}`)))
     const acknowledged = lanes.reduce((n, l) => n + l.acknowledged, 0)
     process.stdout.write(`ledger crash: ${2 * Math.ceil(KILLS / 2)} kills, ${acknowledged} acknowledged appends all kept, ${lanes.reduce((n, l) => n + l.beforeOpen, 0)} kills before the store was open\n`)
     // the kills did land among appends: about four in five of them, by construction
