@@ -24,11 +24,6 @@ export function digestOf (cid: CID): Uint8Array {
   return cid.multihash.digest
 }
 
-/** true when `cid` has the blob form (CIDv1, raw, sha2-256, 32-byte digest). */
-export function isBlobCid (cid: CID): boolean {
-  return cid.version === 1 && cid.code === RAW_CODEC && cid.multihash.code === SHA2_256_CODE && cid.multihash.digest.length === SHA2_256_BYTES
-}
-
 export function sha256 (): Hash {
   return createHash('sha256')
 }
