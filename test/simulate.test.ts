@@ -46,7 +46,7 @@ describe('swarmtune simulate', () => {
     expect(rows).toHaveLength(4)
     const accuracy = rows.slice(1).map((row) => Number(row.split(',')[1]))
     expect(accuracy.every((a) => a > 0.1 && a <= 1)).toBe(true)
-    expect(accuracy[2]).toBeGreaterThan(accuracy[0] - 0.05) // training makes progress, not noise
+    expect(accuracy[2]).toBeGreaterThan(accuracy[0] + 0.1) // training makes progress, not noise (seed 7: 33% → 55%)
   })
 
   it('refuses bad options with a typed error before loading anything', async () => {
@@ -75,8 +75,7 @@ describe('simulation engine', () => {
   it('stops at the target accuracy and reports rounds-to-target', async () => {
     const o = createSimulationOptions({ ...small, target: 0.6, maxRounds: 8 })
     const r = await runSimulation(o)
-    expect(r.roundsToTarget).toBeDefined()
-    expect(r.rounds).toHaveLength(r.roundsToTarget as number)
+    expect(r.roundsToTarget).toBe(r.rounds.length)
     expect(r.rounds[r.rounds.length - 1].accuracy).toBeGreaterThanOrEqual(0.6)
     expect(r.rounds.slice(0, -1).every((x) => x.accuracy < 0.6)).toBe(true)
   })
