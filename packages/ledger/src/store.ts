@@ -331,9 +331,9 @@ export class Ledger extends EventTarget {
    */
   async append (input: SignedEntry | Uint8Array, options: { sync?: boolean } = {}): Promise<AppendResult> {
     const bytes = input instanceof Uint8Array ? input : input.bytes
-    const [result] = await this.ingest([bytes], options)
-    if (result.status === 'accept' || result.code === 'ERR_LEDGER_DUPLICATE') {
-      return { entry: decodeEntryUnverified(bytes), duplicate: result.status !== 'accept' }
+    const { results: [result], validated: [signed] } = await this.#ingest([bytes], options)
+    if (signed !== undefined && (result.status === 'accept' || result.code === 'ERR_LEDGER_DUPLICATE')) {
+      return { entry: signed, duplicate: result.status !== 'accept' }
     }
     throw new LedgerEntryError(result.code ?? 'ERR_LEDGER_INVALID_ENTRY', `entry refused: ${result.reason ?? ''}`)
   }
@@ -343,10 +343,16 @@ export class Ledger extends EventTarget {
    * each entry gets an {@link IngestResult}. Entries of one chain must come in seq order.
    */
   async ingest (inputs: Uint8Array[], options: { sync?: boolean } = {}): Promise<IngestResult[]> {
-    if (this.#closed) return inputs.map(() => ({ status: 'reject', code: 'ERR_LEDGER_CLOSED', reason: 'the ledger is closed' }))
+    return (await this.#ingest(inputs, options)).results
+  }
+
+  /** ingest, also returning each entry that passed validation (undefined where it did not). */
+  async #ingest (inputs: Uint8Array[], options: { sync?: boolean }): Promise<{ results: IngestResult[], validated: Array<SignedEntry | undefined> }> {
+    if (this.#closed) return { results: inputs.map(() => ({ status: 'reject', code: 'ERR_LEDGER_CLOSED', reason: 'the ledger is closed' })), validated: [] }
     const results: IngestResult[] = new Array(inputs.length)
     const candidates: Array<{ index: number, candidate: Candidate }> = []
     const validations = await Promise.all(inputs.map(async (bytes) => await validateEntry(bytes, { community: this.#community })))
+    const validated = validations.map((v) => v.status === 'accept' ? v.value : undefined)
     validations.forEach((v, index) => {
       if (v.status !== 'accept' || v.value === undefined) {
         results[index] = { status: v.status === 'ignore' ? 'ignore' : 'reject', code: v.code ?? 'ERR_LEDGER_INVALID_ENTRY', reason: v.reason ?? 'the entry failed validation' }
@@ -355,7 +361,7 @@ export class Ledger extends EventTarget {
       const signed = v.value
       candidates.push({ index, candidate: { signed, author: toHex(signed.entry.author), id: signed.id.toString() } })
     })
-    if (candidates.length === 0) return results
+    if (candidates.length === 0) return { results, validated }
     try {
       const outcomes = await this.#exclusive(async () => await this.#commit(candidates.map((c) => c.candidate), options.sync ?? this.#sync))
       candidates.forEach(({ index, candidate }, i) => {
@@ -369,7 +375,7 @@ export class Ledger extends EventTarget {
       const e = err as { code?: string, message?: string }
       for (const { index } of candidates) results[index] = { status: 'ignore', code: e.code ?? 'ERR_LEDGER_IO', reason: e.message }
     }
-    return results
+    return { results, validated }
   }
 
   /**
