@@ -18,10 +18,10 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { CODEC_NAMES, type CodecName } from '@swarmtune/fedavg'
+import { MNIST_CLASSES, MNIST_TRAIN_EXAMPLES } from '@swarmtune/model'
 import type { DaemonEvent, RoundDetail, RoundParamsInit, VerifyReport } from '@swarmtune/node'
 import { assertNodeVersion, swarmtune, swarmtuneJson } from './lib/cli.js'
 import { Cluster, type EventLog, type Member, type PartitionScheme } from './lib/cluster.js'
-import { MNIST_CLASSES, MNIST_TRAIN_EXAMPLES } from './lib/constants.js'
 import { coveredClasses, describeScheme, partitionSummary, partitionTable } from './lib/partition.js'
 import { onInterrupt, Supervisor } from './lib/processes.js'
 import { formatBytes, median, percent, roundRow, roundsTable, seconds, type RoundRow } from './lib/report.js'

@@ -42,8 +42,9 @@ export const SETUP_CONCURRENCY = 2
  */
 export const LOSS_EXAMPLES = 1_000
 
-/** Examples in the MNIST training split (LeCun et al. 1998); the default pool shared out among volunteers. */
+/**
+ * Examples in the MNIST training split (LeCun et al. 1998); the default pool shared out among volunteers. The
+ * same as `MNIST_TRAIN_EXAMPLES` of `@swarmtune/model`, repeated so that the cluster helpers (fault tests,
+ * rounds benchmark) do not load tfjs.
+ */
 export const MNIST_TRAIN_EXAMPLES = 60_000
-
-/** Digit classes of MNIST. */
-export const MNIST_CLASSES = 10

@@ -3,8 +3,7 @@
  * (`partitionIndices` of `@swarmtune/model`), applied to the MNIST training labels only.
  */
 import { join } from 'node:path'
-import { mnistDataDir, partitionIndices, readIdxFile, type PartitionSpec } from '@swarmtune/model'
-import { MNIST_CLASSES } from './constants.js'
+import { MNIST_CLASSES, mnistDataDir, partitionIndices, readIdxFile, type PartitionSpec } from '@swarmtune/model'
 import type { PartitionScheme } from './cluster.js'
 import { table } from './report.js'
 
