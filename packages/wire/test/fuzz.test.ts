@@ -122,7 +122,10 @@ describe('decoder fuzzing', () => {
     fc.assert(fc.property(wireValue, fc.nat(encoders.length - 1), (value, which) => {
       let bytes: Uint8Array
       try { bytes = encoders[which].pack(value) } catch { return }
+      let canonical: Uint8Array | undefined
+      try { canonical = encodeCanonical(value) } catch { canonical = undefined }
       const result = decodeOrCode(new Uint8Array(bytes))
+      expect(result.ok).toBe(canonical !== undefined && Buffer.from(bytes).equals(canonical))
       if (result.ok) expect(result.value).toEqual(normalized(value))
     }), params(1_000, 2))
   })
