@@ -4,7 +4,7 @@
  * for a genesis the rounds module writes), delta decoding against the round, the rounds settings, and the
  * state store (a real LevelDB in a temporary folder).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -67,6 +67,8 @@ describe('community genesis', () => {
       await expect(readGenesisFile(path), name).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS' })
     }
     await expect(readGenesisFile(join(dir, 'missing.genesis'))).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS' })
+    await symlink('/dev/zero', join(dir, 'zero.genesis'))
+    await expect(readGenesisFile(join(dir, 'zero.genesis'))).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS', message: expect.stringMatching(/not a regular file/) })
     await expect(createCommunity({ task: 'mnist-2nn', key: maintainerKey, store, maintainers: ['not-a-peer-id'] })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS' })
     // a community whose longest round is shorter than the shortest round could never open one
     await expect(createCommunity({ task: 'mnist-2nn', key: maintainerKey, store, policy: { maxRoundMs: 1_000 } })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS', message: expect.stringMatching(/--max-round-time.*1000 ms is below the shortest round.*2000 ms/) })

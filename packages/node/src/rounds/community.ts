@@ -5,13 +5,14 @@
  * shards as blobs and signs the genesis; `readGenesisFile` checks a genesis file from disk before anything
  * uses it.
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { genesisFromTask, genesisFromTfjsFolder, getTask, type BuiltRelease } from '@swarmtune/model'
 import { parseCid, signEntry, validateEntry, type CID, type GenesisBody, type SignedEntry, type SigningKey } from '@swarmtune/wire'
 import { DEFAULT_GENESIS_SEED, DEFAULT_MAX_DELTA_NORM, DEFAULT_MAX_ROUND_MS, DEFAULT_MAX_SAMPLES, MAX_GENESIS_FILE_BYTES, MIN_ROUND_DURATION_MS } from './constants.js'
+import { readBoundedFile } from '../bounded-file.js'
 import { CommunityError } from './errors.js'
 
 /** Hex of a raw public key. */
@@ -96,18 +97,16 @@ export class Community {
 }
 
 /**
- * Reads and checks a genesis file: size cap, then the full validation of a network entry (decode,
+ * Reads and checks a genesis file: a regular file within the size cap (a link to /dev/zero or a FIFO is
+ * refused without reading it), then the full validation of a network entry (decode,
  * schema, signature), then the task.
  * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` naming what is wrong with the file.
  */
 export async function readGenesisFile (path: string): Promise<Community> {
-  let bytes: Uint8Array
-  try {
-    const buf = await readFile(path)
-    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
-  } catch (err) {
-    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `cannot read the genesis file ${path}: ${(err as Error).message}. Pass the file \`swarmtune community create\` wrote.`, { cause: err })
-  }
+  const bytes = await readBoundedFile(path, MAX_GENESIS_FILE_BYTES, 'genesis file', (f) =>
+    new CommunityError('ERR_ROUNDS_BAD_GENESIS', f.problem === 'unreadable'
+      ? `${f.message}. Pass the file \`swarmtune community create\` wrote.`
+      : `${f.message}. Is this the right file?`, { cause: f.cause }))
   return await parseGenesis(bytes, path)
 }
 
