@@ -2,7 +2,7 @@
  * Shared pieces of the built-in image classifiers: a sequential tfjs model whose last layer is a softmax
  * activation (so logits are the output of the layer before it), and the dataset check.
  */
-import type { Dataset } from '../data/dataset.js'
+import { exampleSize, type Dataset } from '../data/dataset.js'
 import type { DataSpec } from '../data/source.js'
 import { loadData } from '../data/source.js'
 import { InvalidDataError } from '../errors.js'
@@ -58,7 +58,7 @@ export function defineClassifier (def: ClassifierDefinition): Task {
     initWeights: (seed) => glorotUniformInit(def.weightSpecs, seed),
     async loadData (spec: DataSpec): Promise<Dataset> {
       const ds = await loadData(spec)
-      const size = ds.exampleShape.reduce((a, b) => a * b, 1)
+      const size = exampleSize(ds)
       const want = def.exampleShape.reduce((a, b) => a * b, 1)
       if (size !== want || ds.classes !== def.classes) {
         throw new InvalidDataError(`task ${def.id} needs examples of shape [${def.exampleShape.join(', ')}] in ${def.classes} classes; the data has [${ds.exampleShape.join(', ')}] in ${ds.classes}`)
