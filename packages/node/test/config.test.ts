@@ -102,13 +102,19 @@ describe('data folder', () => {
     await writeFile(paths.config, JSON.stringify({ control: { host: '0.0.0.0' } }))
     await expect(openDataDir(dir.path)).rejects.toThrow(/control\.host/)
     await writeFile(paths.config, '{}')
-    await expect(openDataDir(dir.path)).resolves.toBeDefined()
+    expect((await openDataDir(dir.path)).config).toEqual(DEFAULT_CONFIG)
     await writeFile(paths.key, new Uint8Array([1, 2, 3]), { mode: 0o600 })
     await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_KEY_INVALID' })
   })
 
   it('refuses a config.json, key or token that is a link to /dev/zero or oversized, with a code and without reading it', async () => {
     const { paths } = await initDataDir(dir.path)
+    const opened = await openDataDir(dir.path)
+    const sameAsFirst = (d: Awaited<ReturnType<typeof openDataDir>>): void => {
+      expect(d.peerId.equals(opened.peerId)).toBe(true)
+      expect(d.token).toBe(opened.token)
+      expect(d.config).toEqual(opened.config)
+    }
     const config = await readFile(paths.config)
     await rm(paths.config)
     await symlink('/dev/zero', paths.config)
@@ -117,7 +123,7 @@ describe('data folder', () => {
     await writeFile(paths.config, Buffer.concat([config, Buffer.alloc(MAX_CONFIG_FILE_BYTES, 0x20)]))
     await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_CONFIG_INVALID', message: expect.stringMatching(/at most 65536/) })
     await writeFile(paths.config, config)
-    await expect(openDataDir(dir.path)).resolves.toBeDefined()
+    sameAsFirst(await openDataDir(dir.path))
 
     const token = await readFile(paths.token)
     await writeFile(paths.token, Buffer.alloc(MAX_CONTROL_TOKEN_FILE_BYTES + 1, 0x61), { mode: 0o600 })
@@ -127,7 +133,7 @@ describe('data folder', () => {
     await writeFile(paths.key, Buffer.concat([key, Buffer.alloc(MAX_IDENTITY_KEY_FILE_BYTES)]))
     await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_KEY_INVALID', message: expect.stringMatching(/identity key/) })
     await writeFile(paths.key, key)
-    await expect(openDataDir(dir.path)).resolves.toBeDefined()
+    sameAsFirst(await openDataDir(dir.path))
   })
 
   it('refuses a rounds.json that is a link to /dev/zero, a folder or oversized; reads defaults when it is absent', async () => {
