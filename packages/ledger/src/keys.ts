@@ -33,7 +33,7 @@ export function num16 (n: number): string {
   return v.toString(16).padStart(16, '0')
 }
 
-export function parseNum16 (s: string): number | undefined {
+function parseNum16 (s: string): number | undefined {
   if (!HEX16.test(s)) return undefined
   const n = Number.parseInt(s, 16)
   return Number.isSafeInteger(n) ? n : undefined

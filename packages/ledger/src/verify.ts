@@ -238,7 +238,7 @@ function decodeCommunity (bytes: Uint8Array): CID | undefined {
 }
 
 /** A head record: `{"seq":n,"id":"b…"}` in UTF-8 JSON. */
-export function parseHead (value: Uint8Array): Head | undefined {
+function parseHead (value: Uint8Array): Head | undefined {
   try {
     const head = JSON.parse(utf8.decode(value)) as Head
     return Number.isSafeInteger(head.seq) && head.seq >= 0 && typeof head.id === 'string' ? { seq: head.seq, id: head.id } : undefined

@@ -32,7 +32,7 @@ const params = z.record(z.string(), z.json())
 export const methodSchema = z.strictObject({ name, params })
 
 /** genesis: creates a community. Its id (the CID of the genesis frame) is the community id. */
-export const genesisBodySchema = z.strictObject({
+const genesisBodySchema = z.strictObject({
   /** Human-readable community name. */
   name,
   /** The task: `id` names the architecture + data + metrics recipe; other fields are its hyper-parameters. */
@@ -53,7 +53,7 @@ export const genesisBodySchema = z.strictObject({
 })
 
 /** round-open: a maintainer opens a training round on a base release. */
-export const roundOpenBodySchema = z.strictObject({
+const roundOpenBodySchema = z.strictObject({
   /** Round number, chosen by the coordinator (the genesis release is round 0's base). */
   round: uint,
   /** CID bytes of the release manifest every contribution must start from. */
@@ -84,7 +84,7 @@ export const roundOpenBodySchema = z.strictObject({
 })
 
 /** contribution: a volunteer's delta for a round, stored as a blob and announced by id. */
-export const contributionBodySchema = z.strictObject({
+const contributionBodySchema = z.strictObject({
   round: uint,
   /** Entry CID bytes of the round-open this answers. */
   roundOpen: cidBytesSchema,
@@ -103,7 +103,7 @@ export const contributionBodySchema = z.strictObject({
 })
 
 /** verdict: the coordinator's decision on one contribution. */
-export const verdictBodySchema = z.strictObject({
+const verdictBodySchema = z.strictObject({
   round: uint,
   /** Entry CID bytes of the contribution judged. */
   contribution: cidBytesSchema,
@@ -115,7 +115,7 @@ export const verdictBodySchema = z.strictObject({
 })
 
 /** release: the coordinator's new release, aggregated from the listed contributions. */
-export const releaseBodySchema = z.strictObject({
+const releaseBodySchema = z.strictObject({
   round: uint,
   /** CID bytes of the manifest of the release this one was aggregated on (the round's base). */
   parent: cidBytesSchema,
@@ -140,7 +140,7 @@ export const releaseBodySchema = z.strictObject({
 })
 
 /** round-close: the end of a round, with its outcome. */
-export const roundCloseBodySchema = z.strictObject({
+const roundCloseBodySchema = z.strictObject({
   round: uint,
   /** Entry CID bytes of the round-open closed. */
   roundOpen: cidBytesSchema,
@@ -155,7 +155,7 @@ export const roundCloseBodySchema = z.strictObject({
 })
 
 /** checkpoint: the author attests its chain's head, so that a syncing peer knows how far to fetch. */
-export const checkpointBodySchema = z.strictObject({
+const checkpointBodySchema = z.strictObject({
   /** Number of entries in the author's chain up to and including `head` (= head's seq + 1). */
   length: positiveInt,
   /** Entry CID bytes of the author's chain head. */
