@@ -9,6 +9,7 @@ import type { DaemonInfo, DaemonStatus, PeerStatus } from './daemon.js'
 import { dataDirPaths } from './data-dir.js'
 import { ControlError } from './errors.js'
 import type { DaemonEvent } from './events.js'
+import { processExists } from './lock.js'
 
 export interface ControlClientInit {
   /** Base URL, e.g. `http://127.0.0.1:4100`. */
@@ -51,7 +52,7 @@ export class ControlClient {
     } catch {
       throw new ControlError('ERR_NODE_DAEMON_NOT_RUNNING', `no daemon is running on ${paths.root} (no daemon.json). Start one with \`swarmtune daemon --data-dir ${paths.root}\`.`)
     }
-    if (!isAlive(info.pid)) {
+    if (!processExists(info.pid)) {
       throw new ControlError('ERR_NODE_DAEMON_NOT_RUNNING', `the daemon of ${paths.root} (pid ${info.pid}) is no longer running; it did not stop cleanly. Start it again with \`swarmtune daemon --data-dir ${paths.root}\`.`)
     }
     const token = (await readFile(paths.token, 'utf8')).trim()
@@ -184,14 +185,5 @@ export class ControlClient {
       throw new ControlError(code, message, { status: res.status })
     }
     return res
-  }
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

@@ -53,7 +53,11 @@ export async function acquireLock (file: string): Promise<DataDirLock> {
 
 function isAlive (pid: number): boolean {
   // this process's own locks are tracked in `heldInThisProcess`; a file naming us is left from an unclean stop
-  if (pid === process.pid) return false
+  return pid !== process.pid && processExists(pid)
+}
+
+/** true when a process `pid` exists (signal 0 reaches it, or it exists but belongs to another user). */
+export function processExists (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
