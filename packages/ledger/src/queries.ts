@@ -111,15 +111,6 @@ async function all (it: AsyncIterable<SignedEntry>): Promise<SignedEntry[]> {
   return out
 }
 
-/** Maintainer keys (hex) from the stored genesis, or undefined when it is not stored. */
-async function maintainers (ledger: Ledger): Promise<Set<string> | undefined> {
-  const community = ledger.community
-  if (community === undefined) return undefined
-  const genesis = await ledger.get(community)
-  if (genesis === undefined) return undefined
-  return new Set((bodyOf(genesis.entry).maintainers as Uint8Array[]).map(toHex))
-}
-
 interface Facts {
   contributions: SignedEntry[]
   verdicts: Map<string, SignedEntry>
@@ -128,8 +119,8 @@ interface Facts {
 }
 
 async function facts (ledger: Ledger, round?: number): Promise<Facts> {
-  const keys = await maintainers(ledger)
-  const trusted = (e: SignedEntry): boolean => keys === undefined || keys.has(toHex(e.entry.author))
+  // the store takes verdicts, releases and round-closes only from maintainers its genesis names
+  const trusted = (e: SignedEntry): boolean => ledger.isMaintainer(e.entry.author)
   const contributions = await all(ledger.entries({ kind: 'contribution', ...(round === undefined ? {} : { round }) }))
   const verdicts = new Map<string, SignedEntry>()
   for (const v of await all(ledger.entries({ kind: 'verdict', ...(round === undefined ? {} : { round }) }))) {
