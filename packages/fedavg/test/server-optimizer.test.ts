@@ -81,9 +81,11 @@ describe('optimiser state', () => {
       const bytes = encodeServerOptimizerState(state, spec)
       const back = decodeServerOptimizerState(bytes, config, spec)
       expect(back.step).toBe(2)
+      expect(back).toEqual(state)
       const a = serverStep(config, state, d1, spec)
       const b = serverStep(config, back, d1, spec)
       expect(Buffer.from(b.update[0].buffer)).toEqual(Buffer.from(a.update[0].buffer))
+      expect(b.state).toEqual(a.state)
     }
   })
 
