@@ -118,19 +118,24 @@ interface Facts {
   closes: SignedEntry[]
 }
 
+/** Entries of the kinds the queries read, each list in ascending time (then author, seq). */
+type KindLists = Record<'contribution' | 'verdict' | 'release' | 'round-close', SignedEntry[]>
+
 async function facts (ledger: Ledger, round?: number): Promise<Facts> {
+  const of = async (kind: keyof KindLists): Promise<SignedEntry[]> => await all(ledger.entries({ kind, ...(round === undefined ? {} : { round }) }))
+  return factsOf(ledger, { contribution: await of('contribution'), verdict: await of('verdict'), release: await of('release'), 'round-close': await of('round-close') })
+}
+
+function factsOf (ledger: Ledger, lists: KindLists): Facts {
   // the store takes verdicts, releases and round-closes only from maintainers its genesis names
   const trusted = (e: SignedEntry): boolean => ledger.isMaintainer(e.entry.author)
-  const contributions = await all(ledger.entries({ kind: 'contribution', ...(round === undefined ? {} : { round }) }))
   const verdicts = new Map<string, SignedEntry>()
-  for (const v of await all(ledger.entries({ kind: 'verdict', ...(round === undefined ? {} : { round }) }))) {
+  for (const v of lists.verdict) {
     if (!trusted(v)) continue
     const target = cidString(bodyOf(v.entry).contribution)
     if (target !== undefined) verdicts.set(target, v) // ascending time: the latest verdict wins
   }
-  const releases = (await all(ledger.entries({ kind: 'release', ...(round === undefined ? {} : { round }) }))).filter(trusted)
-  const closes = (await all(ledger.entries({ kind: 'round-close', ...(round === undefined ? {} : { round }) }))).filter(trusted)
-  return { contributions, verdicts, releases, closes }
+  return { contributions: lists.contribution, verdicts, releases: lists.release.filter(trusted), closes: lists['round-close'].filter(trusted) }
 }
 
 function contributionRows (f: Facts): ContributionRow[] {
@@ -258,14 +263,18 @@ export async function releaseLineage (ledger: Ledger, release?: string): Promise
 
 /** Totals: entries by kind, authors, rounds, releases, contribution outcomes, equivocations. */
 export async function ledgerStats (ledger: Ledger): Promise<LedgerStats> {
-  const f = await facts(ledger)
   const byKind: Record<string, number> = {}
   const rounds = new Set<number>()
+  // one pass over the entries in time order, which is also the order of each kind's index
+  const lists: KindLists = { contribution: [], verdict: [], release: [], 'round-close': [] }
   for await (const e of ledger.entries()) {
-    byKind[e.entry.kind] = (byKind[e.entry.kind] ?? 0) + 1
+    const kind = e.entry.kind
+    byKind[kind] = (byKind[kind] ?? 0) + 1
     const round = bodyOf(e.entry).round
     if (typeof round === 'number') rounds.add(round)
+    if (kind in lists) lists[kind as keyof KindLists].push(e)
   }
+  const f = factsOf(ledger, lists)
   const rows = contributionRows(f)
   return {
     ...(ledger.community === undefined ? {} : { community: ledger.community.toString() }),
