@@ -344,15 +344,18 @@ export class Coordinator {
       failure = aggregationFailure(err, 'its parameters cannot be read')
     }
     let tracked = this.current?.record.round === round ? this.current : undefined
+    // arrivals are appended in order, so the first `frozen` never change once counted
+    const arrivals = await state.arrivals(round)
     if (record.phase === 'open') {
-      record = { ...record, phase: 'closing', frozen: (await state.arrivals(round)).length, frozenAt: Date.now() }
+      record = { ...record, phase: 'closing', frozen: arrivals.length, frozenAt: Date.now() }
       await state.putRound(record)
     }
+    const frozen = arrivals.slice(0, record.frozen)
     if (tracked?.timer !== undefined) clearTimeout(tracked.timer)
     if (tracked === undefined && plan !== undefined) {
       // resumed after a restart: judge the frozen arrivals afresh
       tracked = { record, entry: open, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set() }
-      for (const id of (await state.arrivals(round)).slice(0, record.frozen)) {
+      for (const id of frozen) {
         const c = await ledger.get(id)
         if (c?.entry.kind === 'contribution') this.startJudging(tracked, c as SignedEntry<'contribution'>)
       }
@@ -360,7 +363,6 @@ export class Coordinator {
     if (this.current?.record.round === round) this.current = undefined
     this.ctx.components.events.emit('rounds:closing', { round, arrivals: record.frozen })
 
-    const frozen = (await state.arrivals(round)).slice(0, record.frozen)
     const decisions = record.cancel !== undefined
       ? await this.rejectAll(frozen, 'ERR_ROUNDS_CANCELLED', `the round was cancelled: ${record.cancel}`)
       : tracked === undefined || plan === undefined || failure !== undefined
