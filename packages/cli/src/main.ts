@@ -1,7 +1,7 @@
 /**
  * The `swarmtune` command: one sub-command per file under `./commands/`, registered in `./commands/index.ts`.
  */
-import { Command, CommanderError } from 'commander'
+import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { registerCommands } from './commands/index.js'
 
 export function buildProgram (): Command {
@@ -33,12 +33,37 @@ export function formatError (err: unknown, debug = false): string {
   return out
 }
 
+/**
+ * Makes a closed standard output (`swarmtune ledger stats | head -3`: the reader went away) end the output
+ * quietly: from the first `EPIPE` on, every further write is dropped, so the command finishes (closing its
+ * stores) with its own exit status instead of dying on an unhandled 'error' event. Other write errors
+ * are printed like any error, with their system code, and set exit status 1.
+ */
+export function quietOnClosedStdout (stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') {
+      stream.write = (() => true) as typeof stream.write
+      return
+    }
+    process.stderr.write(formatError(err))
+    process.exitCode = 1
+  })
+}
+
 export async function main (argv: string[]): Promise<void> {
   const program = buildProgram()
   program.exitOverride()
+  quietOnClosedStdout()
   try {
     await program.parseAsync(argv)
   } catch (err: unknown) {
+    // an option check inside an action (e.g. --images without --labels) throws InvalidArgumentError after
+    // parsing, so commander has printed nothing: print it here like a parse-time option error
+    if (err instanceof InvalidArgumentError) {
+      process.stderr.write(`swarmtune: error: ${err.message} (${err.code}); add --help to the command for its options\n`)
+      process.exitCode = 1
+      return
+    }
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode
       return

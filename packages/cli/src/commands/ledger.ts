@@ -211,7 +211,10 @@ export function register (program: Command): void {
       await withSource(flags, async (source) => {
         const rows = await source.view(flags.view, params(flags))
         const sink = flags.out === undefined ? process.stdout : createWriteStream(flags.out)
-        const write = async (text: string): Promise<void> => { if (!sink.write(text)) await once(sink, 'drain') }
+        // a closed stdout (`| head`) never drains: stop waiting when the sink errors or closes
+        const write = async (text: string): Promise<void> => {
+          if (!sink.write(text)) await Promise.race([once(sink, 'drain'), once(sink, 'close')]).catch(() => {})
+        }
         if (flags.format === 'csv') {
           const columns = flags.view === 'entries' ? ENTRY_CSV_COLUMNS : VIEW_CSV_COLUMNS[flags.view]
           await write(csvLine(columns, Object.fromEntries(columns.map((c) => [c, c]))))

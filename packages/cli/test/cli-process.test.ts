@@ -1,0 +1,64 @@
+/**
+ * The `swarmtune` command as a real process (the bin, through tsx): what it prints on stderr and its exit
+ * status when its output pipe closes early, when an option check inside a command fails, and which Node.js
+ * runs the project's npm scripts.
+ */
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createCommunity, initDataDir, writeGenesisFile } from '@swarmtune/node'
+import { blobCid, type CID } from '@swarmtune/wire'
+import { tempDir, testConfig } from '../../node/test/helpers.js'
+
+const BIN = join(import.meta.dirname, '../bin/swarmtune.js')
+
+interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
+
+/**
+ * Runs the bin with `args`; with `closedStdout` the read end of its stdout pipe is closed at once, before the
+ * command writes anything (what `| head -3` amounts to once head has its lines), so every write fails with EPIPE.
+ */
+async function swarmtune (args: string[], options: { closedStdout?: boolean } = {}): Promise<Run> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWARMTUNE_DEBUG: '' } })
+  let stdout = ''
+  let stderr = ''
+  if (options.closedStdout === true) child.stdout.destroy()
+  else child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  return await new Promise((resolve) => child.once('close', (code, signal) => { resolve({ code, signal, stdout, stderr }) }))
+}
+
+let dir: string
+let cleanup: () => Promise<void>
+let node: string
+let genesis: string
+
+beforeAll(async () => {
+  ({ path: dir, cleanup } = await tempDir('swarmtune-cli-process-'))
+  node = join(dir, 'node')
+  await initDataDir(node, { config: testConfig() })
+  const store = { put: async (bytes: Uint8Array): Promise<CID> => blobCid(bytes) }
+  const { community } = await createCommunity({ task: 'mnist-2nn', name: 'demo', key: await generateKeyPair('Ed25519'), store })
+  genesis = join(dir, 'demo.genesis')
+  await writeGenesisFile(genesis, community)
+})
+afterAll(async () => { await cleanup() })
+
+describe('a closed output pipe', () => {
+  it('`ledger stats | head -3`: the command ends quietly with status 0, no EPIPE trace', async () => {
+    for (const args of [['ledger', 'stats'], ['ledger', 'export', '--format', 'csv'], ['ledger', 'list']]) {
+      const r = await swarmtune([...args, '-d', node], { closedStdout: true })
+      expect(r.stderr, args.join(' ')).toBe('')
+      expect({ code: r.code, signal: r.signal }, args.join(' ')).toEqual({ code: 0, signal: null })
+    }
+  })
+})
+
+describe('option checks inside a command', () => {
+  it('`community join --images <file>` without --labels exits 1 naming the problem', async () => {
+    const r = await swarmtune(['community', 'join', genesis, '-d', node, '--images', genesis])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^swarmtune: error: .*--labels.*\(commander\.invalidArgument\)/)
+  })
+})
