@@ -76,10 +76,11 @@ export {
 // trainer
 export {
   type OptimizerConfig, type TrainProgress, type TrainOptions, type TrainResult, type EvaluateOptions,
-  type EvaluateResult, resolveTrainOptions
+  type EvaluateResult, OPTIMIZER_NAMES, resolveTrainOptions
 } from './train/options.js'
-export { type TrainRunOptions, trainLocal, evaluate, createOptimizer } from './train/local.js'
+export { type TrainRunOptions, trainLocal, evaluate, createOptimizer, disposeOptimizer } from './train/local.js'
 export { TrainingWorker, trainInWorker, type TrainingWorkerInit, type WorkerRunOptions } from './train/worker.js'
+export type { WorkerMemory } from './train/worker-protocol.js'
 export { modelWithWeights, readModelWeights, setModelWeights } from './train/model-state.js'
 
 // releases

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { TrainingWorker, evaluate, mnist2nn, trainInWorker, trainLocal, weightsBitEqual, type DataSpec, type TrainProgress } from '../src/index.js'
+import { OPTIMIZER_NAMES, TrainingWorker, evaluate, mnist2nn, trainInWorker, trainLocal, weightsBitEqual, type DataSpec, type TrainProgress } from '../src/index.js'
 
 const spec: DataSpec = { source: 'mnist', split: 'train', limit: 3000, partition: { scheme: 'iid', clients: 5, client: 2, seed: 4 } }
 
@@ -48,5 +48,30 @@ describe('training in a worker thread', () => {
       await w.close()
     }
     await expect(w.train({ task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: spec })).rejects.toMatchObject({ code: 'ERR_MODEL_WORKER_FAILED' })
+  })
+
+  it('leaks no tensors in the worker: its numTensors after 6 jobs of each optimizer equals that after 1', async () => {
+    const w = new TrainingWorker()
+    try {
+      const data: DataSpec = { source: 'mnist', split: 'train', limit: 20 }
+      const weights = mnist2nn.initWeights(3)
+      for (const name of OPTIMIZER_NAMES) {
+        for (const backend of ['wasm', 'cpu']) {
+          const opts = { task: 'mnist-2nn', weights, data, steps: 1, optimizer: { name }, backend }
+          await w.train(opts)
+          await w.evaluate({ task: 'mnist-2nn', weights, data, backend })
+          const afterOne = (await w.memory()).numTensors
+          const counts: number[] = []
+          for (let i = 0; i < 5; i++) {
+            await w.train(opts)
+            await w.evaluate({ task: 'mnist-2nn', weights, data, backend })
+            counts.push((await w.memory()).numTensors)
+          }
+          expect({ name, backend, counts }).toEqual({ name, backend, counts: counts.map(() => afterOne) })
+        }
+      }
+    } finally {
+      await w.close()
+    }
   })
 })

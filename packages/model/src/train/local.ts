@@ -23,12 +23,28 @@ export interface TrainRunOptions {
   onProgress?: (progress: TrainProgress) => void
 }
 
-/** A tfjs optimizer for a config and learning rate. */
+/**
+ * A tfjs optimizer for a config and learning rate. Free it with `disposeOptimizer`, not `optimizer.dispose()`
+ * alone: tfjs-core 4.22's `MomentumOptimizer.dispose()` leaves the learning-rate scalar of its `SGDOptimizer`
+ * base allocated (tensorflow/tfjs#4647), one tensor per optimizer.
+ */
 export function createOptimizer (config: OptimizerConfig, learningRate: number): tf.Optimizer {
   switch (config.name) {
     case 'sgd': return tf.train.sgd(learningRate)
     case 'momentum': return tf.train.momentum(learningRate, config.momentum ?? DEFAULT_MOMENTUM, config.nesterov ?? false)
     case 'adam': return tf.train.adam(learningRate, config.beta1 ?? ADAM_BETA1, config.beta2 ?? ADAM_BETA2, config.epsilon ?? ADAM_EPSILON)
+  }
+}
+
+/**
+ * Frees every tensor an optimizer holds: its own `dispose()` (slot variables, β accumulators), then any tensor
+ * still referenced by one of its fields that `dispose()` missed (the learning-rate scalar `MomentumOptimizer`
+ * inherits from `SGDOptimizer`, tensorflow/tfjs#4647). Idempotent.
+ */
+export function disposeOptimizer (optimizer: tf.Optimizer): void {
+  optimizer.dispose()
+  for (const value of Object.values(optimizer)) {
+    if (value instanceof tf.Tensor && !value.isDisposed) value.dispose()
   }
 }
 
@@ -134,7 +150,7 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
       trainMs
     }
   } finally {
-    optimizer.dispose()
+    disposeOptimizer(optimizer)
     releaseParams(params)
   }
 }

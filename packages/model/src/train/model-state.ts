@@ -30,7 +30,9 @@ export function acquireParams (task: Task, weights: Weights): tf.Variable[] {
   const key = `${task.id}@${tf.getBackend()}`
   let params = pool.get(key)?.pop()
   if (params === undefined) {
-    params = weights.specs.map((s, i) => tf.variable(tf.tensor(weights.values[i], s.shape, 'float32'), true))
+    // A variable shares its initial tensor's data; made inside tidy, that tensor is released and the variable
+    // alone holds the data (outside, the tensor would outlive the variable's dispose()).
+    params = weights.specs.map((s, i) => tf.tidy(() => tf.variable(tf.tensor(weights.values[i], s.shape, 'float32'), true)))
   } else {
     const vars = params
     tf.tidy(() => { vars.forEach((v, i) => v.assign(tf.tensor(weights.values[i], weights.specs[i].shape, 'float32'))) })

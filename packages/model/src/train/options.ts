@@ -17,6 +17,9 @@ export type OptimizerConfig =
   | { name: 'momentum', momentum?: number, nesterov?: boolean }
   | { name: 'adam', beta1?: number, beta2?: number, epsilon?: number }
 
+/** The optimizers the trainer offers (`OptimizerConfig['name']`), as errors list them. */
+export const OPTIMIZER_NAMES: ReadonlyArray<OptimizerConfig['name']> = Object.freeze(['sgd', 'momentum', 'adam'])
+
 /** Progress of a training run, reported at most every `PROGRESS_INTERVAL_MS` and once at the end. */
 export interface TrainProgress {
   /** Optimizer steps done so far, of `steps` in total. */
@@ -140,7 +143,7 @@ export function resolveTrainOptions (o: Omit<TrainOptions, 'task' | 'weights' | 
       if (optimizer.beta2 !== undefined) inRange(optimizer.beta2, 0, 1, 'Adam β2')
       if (optimizer.epsilon !== undefined) inRange(optimizer.epsilon, Number.MIN_VALUE, 1, 'Adam ε')
       break
-    default: throw new InvalidTrainOptionsError(`optimizer ${JSON.stringify((optimizer as { name?: unknown })?.name)} is unknown: expected sgd, momentum or adam`)
+    default: throw new InvalidTrainOptionsError(`optimizer ${JSON.stringify((optimizer as { name?: unknown })?.name)} is unknown: expected one of ${OPTIMIZER_NAMES.join(', ')}`)
   }
   return { optimizer, learningRate, batchSize, epochs, steps: o.steps, seed }
 }

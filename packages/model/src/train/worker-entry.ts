@@ -3,6 +3,7 @@
  * tfjs engine and posts progress, results (weight buffers transferred, not copied) and errors back.
  */
 import { parentPort } from 'node:worker_threads'
+import { tf } from '../tf.js'
 import { evaluate, trainLocal } from './local.js'
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js'
 import { serializeError } from './worker-protocol.js'
@@ -19,8 +20,11 @@ port.on('message', (req: WorkerRequest) => {
       if (req.kind === 'train') {
         const result = await trainLocal(req.options, { onProgress: (progress) => reply({ id: req.id, type: 'progress', progress }) })
         reply({ id: req.id, type: 'train-result', result }, result.weights.values.map((v) => v.buffer as ArrayBuffer))
-      } else {
+      } else if (req.kind === 'evaluate') {
         reply({ id: req.id, type: 'evaluate-result', result: await evaluate(req.options) })
+      } else {
+        const { numTensors, numDataBuffers, numBytes } = tf.memory()
+        reply({ id: req.id, type: 'memory-result', result: { numTensors, numDataBuffers, numBytes } })
       }
     } catch (err) {
       reply({ id: req.id, type: 'error', error: serializeError(err) })

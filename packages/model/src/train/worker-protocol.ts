@@ -8,12 +8,21 @@ import type { EvaluateOptions, EvaluateResult, TrainOptions, TrainProgress, Trai
 export type WorkerRequest =
   | { id: number, kind: 'train', options: TrainOptions }
   | { id: number, kind: 'evaluate', options: EvaluateOptions }
+  | { id: number, kind: 'memory' }
 
 export type WorkerReply =
   | { id: number, type: 'progress', progress: TrainProgress }
   | { id: number, type: 'train-result', result: TrainResult }
   | { id: number, type: 'evaluate-result', result: EvaluateResult }
+  | { id: number, type: 'memory-result', result: WorkerMemory }
   | { id: number, type: 'error', error: SerializedError }
+
+/** The worker thread's tfjs engine memory (`tf.memory()`): live tensors, their data buffers and bytes. */
+export interface WorkerMemory {
+  numTensors: number
+  numDataBuffers: number
+  numBytes: number
+}
 
 export interface SerializedError {
   name: string

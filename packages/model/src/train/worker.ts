@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { AbortedError, WorkerFailedError } from '../errors.js'
 import type { EvaluateOptions, EvaluateResult, TrainOptions, TrainProgress, TrainResult } from './options.js'
-import type { WorkerReply, WorkerRequest } from './worker-protocol.js'
+import type { WorkerMemory, WorkerReply, WorkerRequest } from './worker-protocol.js'
 import { reviveError } from './worker-protocol.js'
 
 /** Options of `TrainingWorker`. */
@@ -59,6 +59,15 @@ export class TrainingWorker {
   /** Evaluates in the worker; same inputs and result as `evaluate`. */
   evaluate (options: EvaluateOptions, run: { signal?: AbortSignal } = {}): Promise<EvaluateResult> {
     return this.run({ id: 0, kind: 'evaluate', options }, run) as Promise<EvaluateResult>
+  }
+
+  /**
+   * The worker thread's tfjs memory (`tf.memory()` there: tensors, data buffers, bytes), queued after the jobs
+   * already sent. Training and evaluation free everything they allocate, so `numTensors` stays flat across jobs.
+   * @throws WorkerFailedError when the worker is closed or dies.
+   */
+  memory (): Promise<WorkerMemory> {
+    return this.run({ id: 0, kind: 'memory' }, {}) as Promise<WorkerMemory>
   }
 
   /** Stops the thread; pending jobs fail with AbortedError. Idempotent. */
@@ -112,12 +121,13 @@ export class TrainingWorker {
 
   private run (req: WorkerRequest, run: WorkerRunOptions): Promise<unknown> {
     if (this.closed) return Promise.reject(new WorkerFailedError('the training worker is closed; create a new TrainingWorker'))
-    if (run.signal?.aborted === true) return Promise.reject(new AbortedError(`${req.kind === 'train' ? 'training' : 'evaluation'} was aborted`, { cause: run.signal.reason }))
+    const what = req.kind === 'train' ? 'training' : req.kind === 'evaluate' ? 'evaluation' : 'the memory query'
+    if (run.signal?.aborted === true) return Promise.reject(new AbortedError(`${what} was aborted`, { cause: run.signal.reason }))
     const id = this.nextId++
     const worker = this.start()
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
-        void this.stop(new AbortedError(`${req.kind === 'train' ? 'training' : 'evaluation'} was aborted`, { cause: run.signal?.reason }))
+        void this.stop(new AbortedError(`${what} was aborted`, { cause: run.signal?.reason }))
       }
       run.signal?.addEventListener('abort', onAbort, { once: true })
       const done = (): void => run.signal?.removeEventListener('abort', onAbort)
