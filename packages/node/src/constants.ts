@@ -137,6 +137,16 @@ export const PENALTY_EXCLUDE_THRESHOLD = 80
 export const EVENT_QUEUE_LENGTH = 1024
 /** Largest JSON body the control API accepts (fastify default is 1 MiB). */
 export const CONTROL_MAX_JSON_BYTES = 1024 * 1024
+/**
+ * Longest path parameter of a control-API route, in characters (fastify's default, 100): the longest one the
+ * API takes is a CID string (59 characters for a CIDv1 sha2-256 in base32); longer gets 414 ERR_NODE_CONTROL_TOO_LARGE.
+ */
+export const CONTROL_MAX_PARAM_CHARS = 100
+/**
+ * Largest request line plus headers of a control-API request, in bytes (Node's default --max-http-header-size,
+ * 16 KiB); larger gets 431 ERR_NODE_CONTROL_TOO_LARGE.
+ */
+export const CONTROL_MAX_HEADER_BYTES = 16 * 1024
 /** Keep-alive comment on the event stream so proxies and clients see the connection is alive. */
 export const EVENT_HEARTBEAT_MS = 15_000
 /** How long the control client waits for a response. */

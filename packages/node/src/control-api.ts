@@ -7,12 +7,13 @@
  * See doc/daemon.md, "Control API", for the reference.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import { STATUS_CODES } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { isLoopbackHost } from './config.js'
-import { CONTROL_MAX_JSON_BYTES, EVENT_HEARTBEAT_MS } from './constants.js'
+import { CONTROL_MAX_HEADER_BYTES, CONTROL_MAX_JSON_BYTES, CONTROL_MAX_PARAM_CHARS, EVENT_HEARTBEAT_MS } from './constants.js'
 import { ConfigError, PortInUseError, errorRecord } from './errors.js'
 import type { DaemonEvent, EventBus } from './events.js'
 
@@ -29,6 +30,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   ERR_NODE_CONTROL_UNAUTHORIZED: 401,
   ERR_NODE_CONTROL_BAD_REQUEST: 400,
   ERR_NODE_CONTROL_NOT_FOUND: 404,
+  ERR_NODE_CONTROL_TOO_LARGE: 413,
   ERR_WIRE_BAD_CID: 400,
   ERR_NODE_CONFIG_INVALID: 400,
   ERR_NODE_BLOB_NOT_FOUND: 404,
@@ -50,6 +52,36 @@ export function statusOf (err: unknown): number {
   return 500
 }
 
+/**
+ * The `{ code, message }` body of a request refused before it reaches a route: by the router (a path
+ * parameter over {@link CONTROL_MAX_PARAM_CHARS} → 414, a malformed URL → 400) or by Node's HTTP parser
+ * (request line and headers over {@link CONTROL_MAX_HEADER_BYTES} → 431, too slow → 408, unparsable → 400).
+ */
+export function frameworkErrorRecord (err: { code?: string }, url: string): { status: number, code: string, message: string } {
+  const shown = url.length > 80 ? `${url.slice(0, 80)}… (${url.length} characters)` : url
+  switch (err.code) {
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 414, code: 'ERR_NODE_CONTROL_TOO_LARGE', message: `a path parameter of ${shown} is longer than ${CONTROL_MAX_PARAM_CHARS} characters; the control API's parameters are CIDs, peer ids, round numbers or "latest" (see doc/daemon.md, "Control API")` }
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, code: 'ERR_NODE_CONTROL_TOO_LARGE', message: `the request line and headers are larger than ${CONTROL_MAX_HEADER_BYTES} bytes; send a shorter URL and fewer or shorter headers` }
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, code: 'ERR_NODE_CONTROL_BAD_REQUEST', message: 'the request did not arrive in time; send it again' }
+    default:
+      return { status: 400, code: 'ERR_NODE_CONTROL_BAD_REQUEST', message: `the request ${shown === '' ? '' : `${shown} `}is not valid HTTP/1.1 or has a malformed URL (${err.code ?? 'no code'}); the control API takes requests as doc/daemon.md, "Control API" lists them` }
+  }
+}
+
+/** Node's 'clientError' on the control server: answer with a `{ code, message }` body, then close the socket. */
+function clientErrorHandler (err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const r = frameworkErrorRecord(err, '')
+  const body = JSON.stringify({ code: r.code, message: r.message })
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
 export class ControlApi {
   readonly app: FastifyInstance
   private readonly init: ControlApiInit
@@ -62,7 +94,19 @@ export class ControlApi {
     }
     this.init = init
     this.tokenDigest = createHash('sha256').update(init.token).digest()
-    this.app = Fastify({ logger: false, bodyLimit: CONTROL_MAX_JSON_BYTES, forceCloseConnections: true })
+    this.app = Fastify({
+      logger: false,
+      bodyLimit: CONTROL_MAX_JSON_BYTES,
+      routerOptions: { maxParamLength: CONTROL_MAX_PARAM_CHARS },
+      http: { maxHeaderSize: CONTROL_MAX_HEADER_BYTES },
+      forceCloseConnections: true,
+      // what the router and the HTTP parser refuse gets the API's own { code, message } too
+      frameworkErrors: (err, req, reply) => {
+        const r = frameworkErrorRecord(err as { code?: string }, req.url)
+        void reply.status(r.status).send({ code: r.code, message: r.message })
+      },
+      clientErrorHandler
+    })
     // blob uploads stream through untouched; the store enforces its size limit while writing
     this.app.addContentTypeParser('application/octet-stream', (_req, payload, done) => { done(null, payload) })
     this.app.addHook('onRequest', async (req, reply) => { await this.authenticate(req, reply) })
@@ -70,7 +114,9 @@ export class ControlApi {
       const status = statusOf(err)
       const record = errorRecord(err)
       if (status >= 500) init.log.error({ err, url: req.url }, 'control API request failed')
-      const code = (err as { code?: string }).code?.startsWith('FST_') === true ? 'ERR_NODE_CONTROL_BAD_REQUEST' : record.code
+      // fastify's own codes (FST_…) are not the API's: a body over the limit is TOO_LARGE, the rest BAD_REQUEST
+      const own = (err as { code?: string }).code
+      const code = own === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'ERR_NODE_CONTROL_TOO_LARGE' : own?.startsWith('FST_') === true ? 'ERR_NODE_CONTROL_BAD_REQUEST' : record.code
       void reply.status(status).send({ code, message: record.message })
     })
     this.app.setNotFoundHandler((req, reply) => {
