@@ -5,6 +5,7 @@
  *
  * Run: `npm run vectors -w packages/wire` (rewrites protocol/vectors/v1.json).
  */
+import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
@@ -149,6 +150,33 @@ function codecCases (): Array<[string, string, unknown]> {
   ]
 }
 
+/** The order of the edwards25519 base point (RFC 8032 §5.1). */
+const ED25519_L = 2n ** 252n + 27742317777372353535851937790883648493n
+
+function littleEndian (b: Uint8Array): bigint {
+  let v = 0n
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i])
+  return v
+}
+
+function toLittleEndian (v: bigint): Uint8Array {
+  const out = new Uint8Array(32)
+  for (let i = 0; i < 32; i++) { out[i] = Number(v & 0xffn); v >>= 8n }
+  return out
+}
+
+/** The Ed25519 challenge k = SHA-512(R ‖ A ‖ M) mod L (RFC 8032 §5.1.7 step 2). */
+function ed25519Challenge (R: Uint8Array, A: Uint8Array, message: Uint8Array): bigint {
+  return littleEndian(createHash('sha512').update(R).update(A).update(message).digest()) % ED25519_L
+}
+
+function concatBytes (a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a, 0)
+  out.set(b, a.length)
+  return out
+}
+
 /** Builds every vector, checking each against this implementation. */
 export async function buildVectors (): Promise<VectorFile> {
   const vectors: Array<ValueVector | EntryVector> = []
@@ -233,6 +261,28 @@ export async function buildVectors (): Promise<VectorFile> {
   await push('release listing contributions out of canonical order', encodeCanonical(release), { status: 'reject', error: 'ERR_WIRE_BAD_BODY' })
   const whole = signedByKind.get('verdict')!
   await push('verdict frame cut short by one byte', whole.subarray(0, whole.length - 1), { status: 'reject', error: 'ERR_WIRE_TRUNCATED' })
+
+  // Forgeries under a cofactorless check (protocol/signing.md, "Keys and R a verifier refuses").
+  const identity = fromHex('01' + '00'.repeat(31))
+  const order8 = fromHex('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05')
+  const rIdentityS0 = concatBytes(identity, new Uint8Array(32))
+  const byAuthor = (a: Uint8Array, ts = TS + 6): UnsignedEntry<'checkpoint'> =>
+    ({ v: 1, community: community.bytes, author: a, seq: 0, prev: null, ts, kind: 'checkpoint', body: sampleBodies(a).checkpoint })
+  await push('entry by the identity point, R = identity, S = 0', encodeCanonical({ ...byAuthor(identity), sig: rIdentityS0 }), { status: 'reject', error: 'ERR_WIRE_WEAK_KEY' })
+  // [S]B = R + [k]A holds with R = identity, S = 0 for a point A of order 8 exactly when 8 divides k
+  let ts = TS + 6
+  while (ed25519Challenge(identity, order8, signedBytesOf(byAuthor(order8, ts))) % 8n !== 0n) ts++
+  await push('entry by a key of order 8, R = identity, S = 0', encodeCanonical({ ...byAuthor(order8, ts), sig: rIdentityS0 }), { status: 'reject', error: 'ERR_WIRE_WEAK_KEY' })
+  // the key owner's signature with R = identity: S = k·a mod L (RFC 8032 §5.1.5 secret scalar a)
+  const ownSigned = byAuthor(author)
+  const k = ed25519Challenge(identity, author, signedBytesOf(ownSigned))
+  const h = createHash('sha512').update(SEEDS[0]).digest()
+  h[0] &= 248; h[31] &= 127; h[31] |= 64
+  const S = (k * littleEndian(h.subarray(0, 32))) % ED25519_L
+  await push('entry signed by its author with R = identity', encodeCanonical({ ...ownSigned, sig: concatBytes(identity, toLittleEndian(S)) }), { status: 'reject', error: 'ERR_WIRE_SMALL_ORDER_R' })
+  const weakGenesis = { ...genesis.entry, body: { ...genesis.entry.body, maintainers: [author, identity] } }
+  const { sig: _genesisSig, ...weakUnsigned } = weakGenesis
+  await push('genesis naming the identity point as a maintainer', encodeCanonical({ ...weakUnsigned, sig: await key.sign(signedBytesOf(weakUnsigned as UnsignedEntry)) }), { status: 'reject', error: 'ERR_WIRE_WEAK_KEY' }, { now: context.now })
 
   return {
     protocol: 1,

@@ -10,7 +10,7 @@ import { WireError, isWireError, type WireErrorCode } from './errors.js'
 import { isEntryKind, type EntryKind } from './kinds.js'
 import { createLimits, maxEntryBytes, type Limits, type LimitsInit } from './limits.js'
 import { bodySchemas, envelopeSchema, formatIssues, signatureSchema, type BodyOf } from './schemas.js'
-import { verifyEd25519 } from './verify.js'
+import { checkEd25519, isCanonicalEncoding, isSmallOrderEncoding } from './verify.js'
 
 /** Domain-separation prefix of the signed bytes: ASCII `swarmtune/1/entry` followed by one NUL byte. */
 export const ENTRY_DOMAIN: Uint8Array = new TextEncoder().encode(ENTRY_DOMAIN_STRING)
@@ -131,7 +131,14 @@ export async function validateEntry (bytes: Uint8Array, ctx: EntryContext = {}):
     if (entry.ts > now + MAX_CLOCK_SKEW_MS) {
       return { status: 'ignore', code: 'ERR_WIRE_FROM_FUTURE', reason: `entry timestamp ${entry.ts} is ${entry.ts - now} ms ahead of local time ${now} (allowed: ${MAX_CLOCK_SKEW_MS} ms); check the clocks` }
     }
-    if (!verifyEd25519(entry.author, signedBytesOf(entry), entry.sig)) {
+    const check = checkEd25519(entry.author, signedBytesOf(entry), entry.sig)
+    if (check === 'weak-key') {
+      return reject('ERR_WIRE_WEAK_KEY', `the author key ${Buffer.from(entry.author).toString('hex')} is a point of small order or a non-canonical encoding, under which signatures can be forged; expected a key made by Ed25519 key generation (protocol/signing.md)`)
+    }
+    if (check === 'small-order-r') {
+      return reject('ERR_WIRE_SMALL_ORDER_R', 'the signature\'s R (its first 32 bytes) is a point of small order, which an honest signer never produces; expected R = [r]B of RFC 8032 §5.1.6 (protocol/signing.md)')
+    }
+    if (check !== 'valid') {
       return reject('ERR_WIRE_BAD_SIGNATURE', 'the signature does not verify under the author key over the domain-separated entry bytes')
     }
     // a copy, so that a network buffer reused by the caller cannot change an accepted entry
@@ -213,8 +220,14 @@ function parseEntry (bytes: Uint8Array, limits: Limits): { entry: Entry, id: CID
     throw new WireError('ERR_WIRE_BAD_BODY', `malformed ${kind} body: ${formatIssues(body.error, 'body')}.`)
   }
   const entry = { ...envelope.data, body: body.data } as Entry
-  if (entry.kind === 'genesis' && !entry.body.maintainers.some((m) => equalBytes(m, entry.author))) {
-    throw new WireError('ERR_WIRE_BAD_BODY', 'the genesis author is not among its maintainers; the community creator must be a maintainer.')
+  if (entry.kind === 'genesis') {
+    if (!entry.body.maintainers.some((m) => equalBytes(m, entry.author))) {
+      throw new WireError('ERR_WIRE_BAD_BODY', 'the genesis author is not among its maintainers; the community creator must be a maintainer.')
+    }
+    const weak = entry.body.maintainers.findIndex((m) => !isCanonicalEncoding(m) || isSmallOrderEncoding(m))
+    if (weak >= 0) {
+      throw new WireError('ERR_WIRE_WEAK_KEY', `genesis maintainer ${weak} is a point of small order or a non-canonical encoding, under which anyone could sign as a maintainer; list only keys made by Ed25519 key generation (protocol/signing.md).`)
+    }
   }
   return { entry, id: blobCid(bytes) }
 }
