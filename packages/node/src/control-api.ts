@@ -103,7 +103,7 @@ export class ControlApi {
       // what the router and the HTTP parser refuse gets the API's own { code, message } too
       frameworkErrors: (err, req, reply) => {
         const r = frameworkErrorRecord(err as { code?: string }, req.url)
-        void reply.status(r.status).send({ code: r.code, message: r.message })
+        void (reply as FastifyReply).status(r.status).send({ code: r.code, message: r.message })
       },
       clientErrorHandler
     })
