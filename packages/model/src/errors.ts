@@ -27,6 +27,7 @@ export type ModelErrorCode =
   | 'ERR_MODEL_TFJS_FOLDER_MALFORMED'
   | 'ERR_MODEL_TASK_MISMATCH'
   | 'ERR_MODEL_SAFETENSORS_MALFORMED'
+  | 'ERR_MODEL_WEIGHTS_MISMATCH'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
 export class ModelError extends Error {
@@ -55,6 +56,45 @@ export class InvalidWeightsError extends ModelError {
   constructor (message: string) {
     super('ERR_MODEL_INVALID_WEIGHTS', message)
     this.name = 'InvalidWeightsError'
+  }
+}
+
+/** A weight tensor's identity as the error reports it: name, shape and dtype. */
+export interface WeightIdentity {
+  name: string
+  shape: number[]
+  dtype: string
+}
+
+/** How weights failed to fit a model, by name (see `WeightsMismatchError`). */
+export interface WeightsMismatch {
+  /** Weights the model has and the given weights lack (the model's name, shape and dtype). */
+  missing: WeightIdentity[]
+  /** Given weights the model has no weight of that name for. */
+  unexpected: WeightIdentity[]
+  /** Weights present on both sides with another shape or dtype: the model's (`expected`) and the given (`got`). */
+  mismatched: Array<{ name: string, expected: WeightIdentity, got: WeightIdentity }>
+  /** Names that two of the model's weights share (they cannot be matched by name). */
+  duplicated: string[]
+}
+
+/**
+ * Weights do not fit a tfjs model, matched by name (`<layer>/<weight>`, tfjs' `originalName`): some are missing,
+ * unexpected, of another shape or dtype, or the model names two weights alike. The lists say which.
+ */
+export class WeightsMismatchError extends ModelError implements WeightsMismatch {
+  readonly missing: WeightIdentity[]
+  readonly unexpected: WeightIdentity[]
+  readonly mismatched: WeightsMismatch['mismatched']
+  readonly duplicated: string[]
+
+  constructor (message: string, mismatch: WeightsMismatch) {
+    super('ERR_MODEL_WEIGHTS_MISMATCH', message)
+    this.name = 'WeightsMismatchError'
+    this.missing = mismatch.missing
+    this.unexpected = mismatch.unexpected
+    this.mismatched = mismatch.mismatched
+    this.duplicated = mismatch.duplicated
   }
 }
 

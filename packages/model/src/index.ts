@@ -40,7 +40,7 @@ export * from './constants.js'
 export {
   ModelError, UnknownTaskError, InvalidWeightsError, InvalidDataError, IdxFormatError, InvalidPartitionError,
   BackendError, InvalidTrainOptionsError, TrainingDivergedError, WorkerFailedError, AbortedError, ReleaseError,
-  ModelFormatError, type ModelErrorCode
+  ModelFormatError, WeightsMismatchError, type ModelErrorCode, type WeightIdentity, type WeightsMismatch
 } from './errors.js'
 
 // weights as plain data

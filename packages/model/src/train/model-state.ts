@@ -4,7 +4,7 @@
  */
 import type { Dataset } from '../data/dataset.js'
 import { exampleSize, validateDataset } from '../data/dataset.js'
-import { AbortedError, InvalidDataError } from '../errors.js'
+import { AbortedError, InvalidDataError, WeightsMismatchError, type WeightIdentity, type WeightsMismatch } from '../errors.js'
 import type { Task } from '../tasks/task.js'
 import { tf } from '../tf.js'
 import type { Weights } from '../weights.js'
@@ -60,8 +60,10 @@ export async function readParams (task: Task, params: readonly tf.Variable[]): P
 }
 
 /**
- * Builds the task's layers model and loads `weights` into it. The caller must `dispose()` the model.
- * @throws InvalidWeightsError when the weights do not match the task's specs.
+ * Builds the task's layers model and loads `weights` into it (by name, see `setModelWeights`). The caller must
+ * `dispose()` the model.
+ * @throws InvalidWeightsError when the weights do not match the task's specs; WeightsMismatchError when the
+ *   task's model does not name its weights as its specs do (a task definition error).
  */
 export function modelWithWeights (task: Task, weights: Weights): tf.LayersModel {
   checkWeights(task, weights)
@@ -70,10 +72,77 @@ export function modelWithWeights (task: Task, weights: Weights): tf.LayersModel 
   return model
 }
 
-/** Assigns plain weights to a model's variables, in order (shapes already checked against the task). */
+/** Most names each list of a `WeightsMismatchError` message shows (the error's fields hold them all). */
+const MAX_NAMES_SHOWN = 5
+
+function identity (name: string, shape: readonly number[], dtype: string): WeightIdentity {
+  return { name, shape: [...shape], dtype }
+}
+
+function describe (w: WeightIdentity): string {
+  return `${w.name} ${w.dtype}[${w.shape.join(',')}]`
+}
+
+function listed<T> (items: readonly T[], show: (item: T) => string): string {
+  const shown = items.slice(0, MAX_NAMES_SHOWN).map(show).join(', ')
+  return items.length > MAX_NAMES_SHOWN ? `${shown} and ${items.length - MAX_NAMES_SHOWN} more` : shown
+}
+
+function mismatchMessage (model: string, m: WeightsMismatch): string {
+  const parts = [
+    m.duplicated.length > 0 ? `the model names ${m.duplicated.length} weight(s) twice (${listed(m.duplicated, String)})` : '',
+    m.missing.length > 0 ? `${m.missing.length} of the model's weights are missing (${listed(m.missing, describe)})` : '',
+    m.unexpected.length > 0 ? `${m.unexpected.length} given weight(s) name no weight of the model (${listed(m.unexpected, describe)})` : '',
+    m.mismatched.length > 0
+      ? `${m.mismatched.length} weight(s) differ in shape or dtype (${listed(m.mismatched, (x) => `${x.name}: the model has ${x.expected.dtype}[${x.expected.shape.join(',')}], the weights ${x.got.dtype}[${x.got.shape.join(',')}]`)})`
+      : ''
+  ].filter((p) => p !== '')
+  return `the weights do not fit model ${model}: ${parts.join('; ')}. Weights are matched by name, <layer>/<weight> ` +
+    '(tfjs\' originalName, e.g. conv1/kernel, bn1/moving_mean), in any order: pass weights of the model\'s architecture under its layer names'
+}
+
+/**
+ * Assigns plain weights to a model's variables, matched by name: each of `model.weights` takes the tensor of
+ * `weights` named by its `originalName` (`<layer>/<weight>`, e.g. `conv1/kernel`, `bn1/moving_mean`; the names
+ * releases, shards and safetensors files carry), whatever the order of either list. tfjs lists `model.weights`
+ * trainable weights first, so a batch-normalisation layer's moving statistics come after every kernel and bias:
+ * matching by position would mix layers up. Nothing is written unless every weight fits.
+ * @throws InvalidWeightsError when `weights` do not match their own specs; WeightsMismatchError
+ *   (`ERR_MODEL_WEIGHTS_MISMATCH`) naming each missing, unexpected or mismatched weight (expected vs. got shape
+ *   and dtype), or names the model uses twice.
+ */
 export function setModelWeights (model: tf.LayersModel, weights: Weights): void {
+  validateWeights(weights)
+  const byName = new Map(weights.specs.map((s, i) => [s.name, i]))
+  const m: WeightsMismatch = { missing: [], unexpected: [], mismatched: [], duplicated: [] }
+  const seen = new Set<string>()
+  const targets: Array<{ variable: (typeof model.weights)[number], index: number }> = []
+  for (const variable of model.weights) {
+    const name = variable.originalName
+    if (seen.has(name)) {
+      m.duplicated.push(name)
+      continue
+    }
+    seen.add(name)
+    const expected = identity(name, variable.shape as number[], variable.dtype)
+    const index = byName.get(name)
+    if (index === undefined) {
+      m.missing.push(expected)
+      continue
+    }
+    const s = weights.specs[index]
+    const got = identity(name, s.shape, s.dtype)
+    if (s.dtype !== variable.dtype || s.shape.length !== expected.shape.length || s.shape.some((d, k) => d !== expected.shape[k])) {
+      m.mismatched.push({ name, expected, got })
+    }
+    targets.push({ variable, index })
+  }
+  for (const s of weights.specs) if (!seen.has(s.name)) m.unexpected.push(identity(s.name, s.shape, s.dtype))
+  if (m.missing.length + m.unexpected.length + m.mismatched.length + m.duplicated.length > 0) {
+    throw new WeightsMismatchError(mismatchMessage(model.name, m), m)
+  }
   tf.tidy(() => {
-    model.weights.forEach((w, i) => { w.write(tf.tensor(weights.values[i], weights.specs[i].shape, 'float32')) })
+    for (const { variable, index } of targets) variable.write(tf.tensor(weights.values[index], weights.specs[index].shape, 'float32'))
   })
 }
 
