@@ -2,7 +2,7 @@
  * A malicious member in a round, with real daemons on 127.0.0.1: next to two honest volunteers, a daemon of
  * the community signs (with its real key, through its real ledger and blob store) contributions whose delta
  * holds NaN, has a huge norm, has the wrong shapes, answers another base, or replays an honest volunteer's
- * blob; it republishes an honest contribution, sends a contribution with a broken signature, contributes
+ * blob, or claims 1e12 training samples; it republishes an honest contribution, sends a contribution with a broken signature, contributes
  * after the round closed, and opens a round of its own although it is no maintainer (refused at ledger
  * ingest; test/ledger-authority.test.ts covers the sync path). Each is refused with its reason on record,
  * and the release equals the aggregate of the honest deltas alone.
@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { aggregate, applyUpdate, createAggregatorConfig, createModelSpec, decodeDelta, encodeDelta, type ModelSpec } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
-import { loadRelease, type RoundDetail } from '@swarmtune/node'
+import { loadRelease, mergeRound, planOf, serverStateFor, type RoundDetail } from '@swarmtune/node'
 import { blobCid, communityTopic, encodeCanonical, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '../packages/node/test/helpers.js'
 import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, type RoundsNode } from './rounds-helpers.js'
@@ -78,6 +78,9 @@ describe('a malicious member in a round', () => {
     const transposed = createModelSpec(spec.shapes.map((s) => [...s].reverse()))
     await contribute('shape', encodeDelta(transposed.sizes.map((n) => new Float32Array(n)), transposed, { codec: 'fp32' }))
     await contribute('stale', encodeDelta(filled(0.0001), spec, { codec: 'fp32' }), { base: blobCid(new TextEncoder().encode('another release')).bytes })
+    // a claim of 1e12 samples, which would take FedAvg's mean to this delta alone: over the policy's maxSamples
+    const greedyBlob = encodeDelta(filled(0.0003), spec, { codec: 'fp32' })
+    const greedy = await contribute('greedy', greedyBlob, { samples: 1e12 })
 
     // wait for an honest contribution, then replay its blob under the malicious node's own entry
     const first = await eventOf(m, 'rounds:contribution', (e) => e.round === round.round && e.peer === honest[0].daemon.peerId.toString(), 60_000)
@@ -106,7 +109,8 @@ describe('a malicious member in a round', () => {
       huge: 'ERR_FEDAVG_NORM_BOUND',
       shape: 'ERR_FEDAVG_CODEC_MALFORMED',
       stale: 'ERR_ROUNDS_STALE_BASE',
-      replay: 'ERR_ROUNDS_REPLAYED'
+      replay: 'ERR_ROUNDS_REPLAYED',
+      greedy: 'ERR_ROUNDS_TOO_MANY_SAMPLES'
     })
     const honestPeers = honest.map((h) => h.daemon.peerId.toString())
     const accepted = r.contributions.filter((c) => c.verdict?.accepted === true)
@@ -131,6 +135,16 @@ describe('a malicious member in a round', () => {
     const expected = applyUpdate(base.weights.values, merged.delta)
     const released = await loadRelease(m.daemon, parseCid(r.release?.manifest as string))
     released.weights.values.forEach((v, t) => { expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(expected[t].buffer))).toBe(true) })
+
+    // the merge rule bounds the weight itself: fed the greedy contribution too, it leaves it out (the
+    // community's default maxSamples, 60,000) and gives the released bytes
+    const open = await m.ledger.ledger.get(round.roundOpen) as SignedEntry<'round-open'>
+    const plan = planOf(open.entry.body, maintainer.community)
+    expect(plan.maxSamples).toBe(60_000)
+    const withGreedy = mergeRound(base.weights, plan, [...deltas, { id: greedy.id.bytes, weight: 1e12, delta: decodeDelta(greedyBlob, { spec }).tensors }], await serverStateFor(m.daemon, undefined, plan.server, spec))
+    expect(withGreedy.result.rejected.map((x) => [parseCid(x.id).toString(), x.code])).toEqual([[greedy.id.toString(), 'ERR_FEDAVG_WEIGHT_BOUND']])
+    withGreedy.weights?.values.forEach((v, t) => { expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(expected[t].buffer))).toBe(true) })
+    expect(withGreedy.weights).toBeDefined()
   })
 
   it('rejects a contribution that arrives after the round closed as late', async () => {

@@ -107,8 +107,9 @@ export interface AggregateOptions extends ValidationOptions {
  */
 export function aggregate (contributions: readonly Contribution[], spec: ModelSpec, config: AggregatorConfig, options: AggregateOptions = {}): AggregateResult {
   validateAggregatorConfig(config)
-  if (options.maxNorm !== undefined && !isNumberIn(options.maxNorm, Number.MIN_VALUE, Number.MAX_VALUE)) {
-    throw new InvalidConfigError(`maxNorm must be a finite number > 0, got ${String(options.maxNorm)}`)
+  for (const key of ['maxNorm', 'maxWeight'] as const) {
+    const v = options[key]
+    if (v !== undefined && !isNumberIn(v, Number.MIN_VALUE, Number.MAX_VALUE)) throw new InvalidConfigError(`${key} must be a finite number > 0, got ${String(v)}`)
   }
   if (options.center !== undefined && (options.center.length !== spec.sizes.length || options.center.some((c, t) => !(c instanceof Float32Array) || c.length !== spec.sizes[t]))) {
     throw new InvalidConfigError('center must hold one Float32Array per tensor, laid out as the model spec')

@@ -26,6 +26,13 @@ export interface Contribution {
 export interface ValidationOptions {
   /** Largest accepted L2 norm of a whole delta (all tensors), in parameter units; unset = no bound. */
   readonly maxNorm?: number
+  /**
+   * Largest accepted weight, in samples: the round's bound on the sample count a contribution may claim
+   * (the community policy `maxSamples`). A contribution claiming more is rejected
+   * (`ERR_FEDAVG_WEIGHT_BOUND`), not clamped: its claim is false or its data is not the task's, and a
+   * clamped weight would still hand it the largest share. Unset = `MAX_WEIGHT`.
+   */
+  readonly maxWeight?: number
 }
 
 /** Outcome of validating one contribution. A rejection carries a stable code and a reason for the ledger. */
@@ -74,7 +81,8 @@ export function deltaNorm (delta: readonly Float32Array[]): number {
 
 /**
  * Validates one contribution against the release's spec. Never throws; checks in this order and stops at
- * the first failure: id (`ERR_FEDAVG_INVALID_ID`), weight in (0, `MAX_WEIGHT`] (`ERR_FEDAVG_INVALID_WEIGHT`), tensor count
+ * the first failure: id (`ERR_FEDAVG_INVALID_ID`), weight in (0, `MAX_WEIGHT`] (`ERR_FEDAVG_INVALID_WEIGHT`), weight
+ * ≤ `options.maxWeight` (`ERR_FEDAVG_WEIGHT_BOUND`), tensor count
  * (`ERR_FEDAVG_TENSOR_COUNT`), shapes and lengths (`ERR_FEDAVG_SHAPE_MISMATCH`), finite values
  * (`ERR_FEDAVG_NON_FINITE`) — all before any arithmetic on values — then the norm bound
  * (`ERR_FEDAVG_NORM_BOUND`). An accepted verdict carries the delta's L2 norm.
@@ -85,6 +93,9 @@ export function checkContribution (c: Contribution, spec: ModelSpec, options: Va
   }
   if (typeof c.weight !== 'number' || !Number.isFinite(c.weight) || c.weight <= 0 || c.weight > MAX_WEIGHT) {
     return reject('ERR_FEDAVG_INVALID_WEIGHT', `weight ${String(c.weight)} is not a number in (0, ${MAX_WEIGHT}] (expected the sample count)`)
+  }
+  if (options.maxWeight !== undefined && !(c.weight <= options.maxWeight)) {
+    return reject('ERR_FEDAVG_WEIGHT_BOUND', `weight ${c.weight} (the claimed sample count) exceeds the round's bound of ${options.maxWeight} samples per contribution`)
   }
   if (!Array.isArray(c.delta) || c.delta.length !== spec.sizes.length) {
     return reject('ERR_FEDAVG_TENSOR_COUNT', `delta has ${Array.isArray(c.delta) ? c.delta.length : 'no'} tensors, the release has ${spec.sizes.length}`)

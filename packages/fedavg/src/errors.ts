@@ -13,6 +13,7 @@ export type FedAvgErrorCode =
   | 'ERR_FEDAVG_NON_FINITE'
   | 'ERR_FEDAVG_INVALID_WEIGHT'
   | 'ERR_FEDAVG_NORM_BOUND'
+  | 'ERR_FEDAVG_WEIGHT_BOUND'
   | 'ERR_FEDAVG_INVALID_ID'
   | 'ERR_FEDAVG_DUPLICATE_CONTRIBUTION'
   | 'ERR_FEDAVG_OUTLIER'
@@ -56,7 +57,7 @@ export class InvalidConfigError extends FedAvgError {
 
 /**
  * A contribution failed validation. `code` says which check: tensor count, shape, non-finite value, weight,
- * norm bound, id or duplicate. Aggregators do not throw it for a bad contribution: they exclude the
+ * weight bound, norm bound, id or duplicate. Aggregators do not throw it for a bad contribution: they exclude the
  * contribution and report a `Rejection` with the same code. It is thrown by `assertContribution`.
  */
 export class ContributionRejectedError extends FedAvgError {

@@ -23,9 +23,9 @@ export interface FedAvgOptions extends ValidationOptions {
   readonly clipNorm?: number
 }
 
-/** @throws InvalidConfigError if `clipNorm` or `maxNorm` is not a finite number > 0. */
+/** @throws InvalidConfigError if `clipNorm`, `maxNorm` or `maxWeight` is not a finite number > 0. */
 export function validateFedAvgOptions (o: FedAvgOptions): void {
-  for (const key of ['clipNorm', 'maxNorm'] as const) {
+  for (const key of ['clipNorm', 'maxNorm', 'maxWeight'] as const) {
     const v = o[key]
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
       throw new InvalidConfigError(`${key} must be a finite number > 0, got ${String(v)}`)
@@ -60,7 +60,7 @@ export class FedAvgAccumulator {
   private lastId: Uint8Array | undefined
   private done = false
 
-  /** @throws InvalidConfigError for a bad `clipNorm` / `maxNorm`. */
+  /** @throws InvalidConfigError for a bad `clipNorm` / `maxNorm` / `maxWeight`. */
   constructor (spec: ModelSpec, options: FedAvgOptions = {}) {
     validateFedAvgOptions(options)
     this.spec = spec
@@ -109,7 +109,7 @@ export class FedAvgAccumulator {
  * FedAvg over contributions all in memory, in any order: validates, sorts into canonical order, then sums
  * coordinate chunk by coordinate chunk (`CHUNK_COORDS`) so the Float64 scratch stays in cache. Same bytes as
  * `FedAvgAccumulator` fed in canonical order. Extra memory: 8 × `CHUNK_COORDS` bytes plus the output.
- * @throws InvalidConfigError for a bad `clipNorm` / `maxNorm`.
+ * @throws InvalidConfigError for a bad `clipNorm` / `maxNorm` / `maxWeight`.
  */
 export function fedAvg (contributions: readonly Contribution[], spec: ModelSpec, options: FedAvgOptions = {}): AggregateResult {
   validateFedAvgOptions(options)

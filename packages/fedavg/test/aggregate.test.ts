@@ -111,6 +111,33 @@ describe('validation before arithmetic', () => {
     })
   }
 
+  it('a weight above the round\'s maxWeight (a claim of 1e12 samples) is rejected, not clamped, by every aggregator and the accumulator; a weight at the bound counts in full', () => {
+    const greedy: Contribution = { id: id(30), weight: 1e12, delta: [Float32Array.of(50, -50), Float32Array.of(50)] }
+    const atBound: Contribution = { id: id(31), weight: 3, delta: [Float32Array.of(1, 1), Float32Array.of(1)] }
+    for (const config of [{ kind: 'fedavg' }, { kind: 'norm-clip', clipNorm: 10 }, { kind: 'median' }, { kind: 'krum', byzantine: 0, select: 2 }] as AggregatorConfig[]) {
+      const honest = aggregate([...contributions, atBound], spec, config, { maxWeight: 3 })
+      const withGreedy = aggregate([greedy, ...contributions, atBound], spec, config, { maxWeight: 3 })
+      if (honest.status !== 'update' || withGreedy.status !== 'update') throw new Error(`${config.kind}: expected an update`)
+      expect(bytesOf(withGreedy.delta), config.kind).toEqual(bytesOf(honest.delta))
+      expect(withGreedy.rejected.filter((r) => r.id[0] === 30).map((r) => r.code), config.kind).toEqual(['ERR_FEDAVG_WEIGHT_BOUND'])
+      expect(withGreedy.rejected.filter((r) => r.id[0] !== 30), config.kind).toEqual(honest.rejected)
+      expect(withGreedy.totalWeight, config.kind).toBe(honest.totalWeight)
+    }
+    // without the bound the claim takes the FedAvg mean to within 1e-11 of its own delta
+    const unbounded = aggregate([greedy, ...contributions], spec, { kind: 'fedavg' })
+    if (unbounded.status !== 'update') throw new Error('expected an update')
+    expect([...unbounded.delta[0], ...unbounded.delta[1]]).toEqual(f32([50, -50, 50]))
+    const acc = new FedAvgAccumulator(spec, { maxWeight: 3 })
+    for (const c of [greedy, ...contributions].sort((a, b) => a.id[0] - b.id[0])) acc.add(c)
+    const streamed = acc.result()
+    const inMemory = fedAvg([greedy, ...contributions], spec, { maxWeight: 3 })
+    if (streamed.status !== 'update' || inMemory.status !== 'update') throw new Error('expected an update')
+    expect(bytesOf(streamed.delta)).toEqual(bytesOf(inMemory.delta))
+    expect(streamed.rejected.map((r) => r.code)).toEqual(['ERR_FEDAVG_WEIGHT_BOUND'])
+    expect(() => aggregate(contributions, spec, { kind: 'fedavg' }, { maxWeight: 0 })).toThrow(expect.objectContaining({ code: 'ERR_FEDAVG_INVALID_CONFIG' }))
+    expect(() => new FedAvgAccumulator(spec, { maxWeight: NaN })).toThrow(expect.objectContaining({ code: 'ERR_FEDAVG_INVALID_CONFIG' }))
+  })
+
   it('no accepted contribution gives an explicit no-update, never NaN', () => {
     const r = aggregate(bad.map((b) => b[1]), spec, { kind: 'fedavg' }, { maxNorm: 200 })
     expect(r.status).toBe('no-update')

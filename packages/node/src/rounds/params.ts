@@ -201,6 +201,11 @@ export interface RoundPlan {
   quorum: number
   maxContributions: number
   normBound: number
+  /**
+   * Most samples one contribution may claim: the community policy `maxSamples` (unset when the genesis sets
+   * none). The merge rejects a larger claim (`ERR_FEDAVG_WEIGHT_BOUND`) as the coordinator's judge does.
+   */
+  maxSamples?: number
   /** Local training: exactly one of `steps` / `epochs` is set. */
   train: { steps?: number, epochs?: number, batchSize: number, learningRate: number, optimizer: OptimizerConfig }
   aggregator: AggregatorConfig
@@ -251,6 +256,7 @@ export function planOf (body: RoundOpenBody, community?: Community): RoundPlan {
     quorum: body.quorum,
     maxContributions: body.maxContributions,
     normBound: body.normBound,
+    ...(community?.policy.maxSamples === undefined ? {} : { maxSamples: community.policy.maxSamples }),
     train: {
       ...(steps === undefined ? { epochs: t.epochs } : { steps: steps as number }),
       batchSize: t.batchSize,

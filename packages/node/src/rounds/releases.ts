@@ -142,15 +142,15 @@ export interface MergeResult {
 }
 
 /**
- * The merge rule of a round: `aggregate` (canonical order by entry id, validation, the round's aggregator and
- * norm bound), then `serverStep` from `state`, then `applyUpdate` to the base. Deterministic: the same inputs
+ * The merge rule of a round: `aggregate` (canonical order by entry id, validation, the round's aggregator,
+ * norm bound and sample bound), then `serverStep` from `state`, then `applyUpdate` to the base. Deterministic: the same inputs
  * give the same bytes on every machine.
  * @param contributions id = contribution entry id bytes, weight = its `samples`, delta decoded against the base.
  * @throws FedAvgError for a configuration the plan did not catch (e.g. Krum with too few deltas).
  */
 export function mergeRound (base: Weights, plan: RoundPlan, contributions: Contribution[], state: ServerOptimizerState): MergeResult {
   const spec = specOf(base)
-  const result = aggregate(contributions, spec, plan.aggregator, { maxNorm: plan.normBound })
+  const result = aggregate(contributions, spec, plan.aggregator, { maxNorm: plan.normBound, maxWeight: plan.maxSamples })
   if (result.status !== 'update') return { result }
   const step = serverStep(plan.server, state, result.delta, spec)
   const values = applyUpdate(base.values, step.update)
