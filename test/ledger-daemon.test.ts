@@ -7,7 +7,9 @@ import { join } from 'node:path'
 import { Command } from 'commander'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '@swarmtune/ledger'
-import { dataDirPaths, initDataDir, ledgerService, type LedgerService } from '@swarmtune/node'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { ControlClient, dataDirPaths, initDataDir, ledgerService, type LedgerService } from '@swarmtune/node'
 import * as ledgerCommand from '../packages/cli/src/commands/ledger.js'
 import { bodies, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
 import { exited, startChild, waitForLine } from '../packages/ledger/test/helpers.js'
@@ -93,6 +95,18 @@ describe('ledger service in the daemon', () => {
     expect(JSON.parse(await run('import', file, '--json', '--data-dir', copy.path))).toMatchObject({ lines: 9, appended: 9, rejectedCount: 0 })
     expect(JSON.parse(await run('export', '--view', 'heads', '--data-dir', copy.path).then((t) => `[${t.trimEnd().split('\n').join(',')}]`)))
       .toEqual(JSON.parse(await run('export', '--view', 'heads', '--data-dir', b.dir).then((t) => `[${t.trimEnd().split('\n').join(',')}]`)))
+  })
+
+  it('answers POST /v1/ledger/sync with 400 and a code for a missing, malformed or own peer id, and 502 for a peer it cannot reach', async () => {
+    const node = await startNode({ services: { ledger: ledgerService({ antiEntropyMs: 0 }) } })
+    cleanups.push(node.destroy)
+    const client = await ControlClient.fromDataDir(node.dir)
+    for (const body of [{ peer: 'x' }, {}, { peer: 7 }, { peer: '12D3KooW'.repeat(40) }]) {
+      await expect(client.request('POST', '/v1/ledger/sync', body)).rejects.toMatchObject({ code: 'ERR_LEDGER_BAD_ARGUMENT', status: 400 })
+    }
+    await expect(client.request('POST', '/v1/ledger/sync', { peer: node.daemon.peerId.toString() })).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_SELF', status: 400 })
+    const stranger = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    await expect(client.request('POST', '/v1/ledger/sync', { peer: stranger.toString() })).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_FAILED', status: 502 })
   })
 
   it('says plainly when another process holds the store and no daemon answers', async () => {

@@ -13,16 +13,47 @@ export class LedgerError extends Error {
   }
 }
 
-/** The store is open in another process (or already in this one). `pid` is the holder when known. */
+/** Who holds a locked store, as far as it can be told (see lock.ts). */
+export interface LockHolder {
+  /** The holder's pid, when known: a live process the lock file names, or the one /proc/locks shows holding LevelDB's LOCK. */
+  pid?: number
+  /** True when the holder is this process. */
+  self?: boolean
+  /**
+   * What `<store>/lock` said: `live` (it names `pid`), `stale` (it names `lockFilePid`, which is not running
+   * or was started after the lock was written), `missing` (there was none), `unreadable` (not lock JSON).
+   */
+  lockFile?: 'live' | 'stale' | 'missing' | 'unreadable'
+  lockFilePid?: number
+}
+
+function holderText (path: string, h: LockHolder): string {
+  const lockFile = h.lockFile === 'stale'
+    ? `its lock file ${path}/lock names process ${h.lockFilePid ?? '?'}, which is not running (a stale lock file)`
+    : h.lockFile === 'missing' ? `its lock file ${path}/lock was missing` : h.lockFile === 'unreadable' ? `its lock file ${path}/lock is unreadable` : undefined
+  if (h.self === true) {
+    return `is already open in this process (pid ${process.pid}); close that ledger before opening it again`
+  }
+  if (h.pid !== undefined) {
+    return `is locked by process ${h.pid}${lockFile === undefined ? '' : ` (LevelDB's lock ${path}/db/LOCK is held by it; ${lockFile})`}. ` +
+      'Stop that process, or query it through its control API (the CLI does this when the daemon runs)'
+  }
+  return `is locked by another process: LevelDB's lock ${path}/db/LOCK is held, and ${lockFile ?? 'its lock file names no running process'}, so the holder is unknown. ` +
+    `Find it with \`fuser -v ${path}/db/LOCK\` (or \`lsof\`) and stop it; a stale lock file is taken over by the next open, nothing needs deleting`
+}
+
+/**
+ * The store is open in another process, or already in this one (`ERR_LEDGER_LOCKED`). `pid` is the holder
+ * when known; the message says what the lock file held (live, stale or missing) and what to do.
+ */
 export class LedgerLockedError extends LedgerError {
   readonly pid: number | undefined
-  constructor (path: string, pid: number | undefined, options?: { cause?: unknown }) {
-    const holder = pid === undefined ? 'another process' : pid === process.pid ? `this process (pid ${pid})` : `process ${pid}`
-    super('ERR_LEDGER_LOCKED',
-      `the ledger at ${path} is locked by ${holder}; only one process may open a store. ` +
-      'Stop that process, or query it through its control API (the CLI does this when the daemon runs).', options)
+  readonly holder: LockHolder
+  constructor (path: string, holder: LockHolder, options?: { cause?: unknown }) {
+    super('ERR_LEDGER_LOCKED', `the ledger at ${path} ${holderText(path, holder)}; only one process may open a store at a time.`, options)
     this.name = 'LedgerLockedError'
-    this.pid = pid
+    this.pid = holder.pid
+    this.holder = holder
   }
 }
 

@@ -33,7 +33,7 @@ export {
 } from './constants.js'
 export {
   LedgerError, LedgerLockedError, LedgerCorruptError, LedgerSchemaError, LedgerClosedError, LedgerEntryError,
-  LedgerNotFoundError, LedgerArgumentError, LedgerSyncError, type CorruptionDetail
+  LedgerNotFoundError, LedgerArgumentError, LedgerSyncError, type CorruptionDetail, type LockHolder
 } from './errors.js'
 export {
   Ledger, openLedger, createMemoryDb,

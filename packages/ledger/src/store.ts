@@ -10,7 +10,7 @@ import { MemoryLevel } from 'memory-level'
 import { ENTRY_KINDS, blobCid, decodeEntryUnverified, isEntryKind, parseCid, signEntry, validateEntry, type Entry, type EntryKind, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
 import { LEDGER_SCHEMA_VERSION, LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
 import { LedgerArgumentError, LedgerClosedError, LedgerCorruptError, LedgerEntryError, LedgerError, LedgerLockedError, LedgerSchemaError } from './errors.js'
-import { acquireLock, readLockInfo, type StoreLock } from './lock.js'
+import { acquireLock, type StoreLock } from './lock.js'
 import { authorityFault, maintainersOf } from './authority.js'
 import {
   META_COMMUNITY, META_SCHEMA, META_SUMMARY, PREFIX, entryKey, evidenceKey, headKey, idKey, isAuthorHex, num16, parsePos,
@@ -139,7 +139,7 @@ export function createMemoryDb (): Db {
 export async function openLedger (init: LedgerInit): Promise<Ledger> {
   if ((init.path === undefined) === (init.db === undefined)) throw new LedgerArgumentError('openLedger needs exactly one of `path` (a folder) or `db` (createMemoryDb())')
   if (init.db !== undefined) {
-    if (openDbs.has(init.db)) throw new LedgerLockedError('<memory>', process.pid)
+    if (openDbs.has(init.db)) throw new LedgerLockedError('<memory>', { pid: process.pid, self: true })
     openDbs.add(init.db)
     try {
       if (init.db.status !== 'open') await init.db.open()
@@ -150,7 +150,7 @@ export async function openLedger (init: LedgerInit): Promise<Ledger> {
     }
   }
   const dir = resolve(init.path as string)
-  const { lock, livePid } = acquireLock(dir)
+  const lock = acquireLock(dir)
   let db: Db | undefined
   try {
     db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db
@@ -159,7 +159,7 @@ export async function openLedger (init: LedgerInit): Promise<Ledger> {
     } catch (err) {
       const e = err as { code?: string, cause?: { code?: string } }
       const code = e.cause?.code ?? e.code
-      if (code === 'LEVEL_LOCKED') throw new LedgerLockedError(dir, livePid ?? readLockInfo(dir)?.pid, { cause: err })
+      if (code === 'LEVEL_LOCKED') throw new LedgerLockedError(dir, lock.holder(), { cause: err })
       if (code === 'LEVEL_CORRUPTION' || /corruption/i.test(String((err as { cause?: Error }).cause?.message ?? ''))) throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', dir, 'LevelDB reported corruption while opening', {}, { cause: err })
       throw new LedgerError('ERR_LEDGER_IO', `could not open the LevelDB store in ${join(dir, 'db')}: ${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}. ` +
         'Check the folder\'s permissions and free space; if its files are damaged, move the folder aside and re-sync from peers or restore a backup.', { cause: err })
@@ -220,6 +220,8 @@ export class Ledger extends EventTarget {
   #closed = false
   #lengthsDirty = false
   #lengthsTimer: NodeJS.Timeout | undefined
+  /** The lengths.json write in flight (or the last one): each write starts after the one before it ended. */
+  #lengthsWrite: Promise<void> = Promise.resolve()
 
   private constructor (db: Db, path: string, lock: StoreLock | undefined, sync: boolean, state: { heads: Map<string, Head>, summary: Summary, community: CID | undefined, maintainers: Set<string> | undefined, report: VerifyReport }) {
     super()
@@ -654,8 +656,18 @@ export class Ledger extends EventTarget {
     return outcomes
   }
 
-  /** Writes `<path>/lengths.json` (tmp file, fsync, rename): a lower bound of every chain's length. */
+  /**
+   * Writes `<path>/lengths.json` (tmp file, fsync, rename): a lower bound of every chain's length. Writes
+   * are serialised — the periodic one and the one of `close` share one temporary file, and two writers of
+   * it would fail the second rename (ENOENT) or leave a torn file.
+   */
   async #writeLengths (force = false): Promise<void> {
+    const run = this.#lengthsWrite.then(async () => { await this.#writeLengthsNow(force) })
+    this.#lengthsWrite = run.catch(() => {})
+    await run
+  }
+
+  async #writeLengthsNow (force: boolean): Promise<void> {
     if (this.#lock === undefined || (!force && !this.#lengthsDirty)) return
     this.#lengthsDirty = false
     const authors: Record<string, number> = {}

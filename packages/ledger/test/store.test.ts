@@ -2,9 +2,9 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { encodeCanonical, parseCid, signedBytesOf, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
-import { createMemoryDb, MAINTAINER_KINDS, openLedger, type Ledger } from '../src/index.js'
+import { createMemoryDb, LENGTHS_WRITE_INTERVAL_MS, MAINTAINER_KINDS, openLedger, type Ledger } from '../src/index.js'
 import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
 import { exited, startChild, waitForLine } from './helpers.js'
 
@@ -297,12 +297,75 @@ describe('ledger store lock', () => {
     await ledger.close()
   })
 
+  describe('while another process holds LevelDB\'s lock', () => {
+    let child: ReturnType<typeof startChild>
+    const lockFile = (): string => join(path, 'lock')
+    // /proc/locks names the process holding db/LOCK (Linux); elsewhere the holder is reported as unknown
+    const holderPid = (): number | undefined => process.platform === 'linux' ? child.pid : undefined
+    beforeEach(async () => {
+      child = startChild('hold', path)
+      await waitForLine(child, (l) => l.startsWith('open'))
+    })
+    afterEach(async () => {
+      child.kill('SIGKILL')
+      await exited(child)
+    })
+
+    it('with a stale lock file of a dead process: names the real holder, not the dead pid, and keeps that lock file', async () => {
+      const stale = JSON.stringify({ pid: 999999, hostname: (await import('node:os')).hostname(), lockedAt: 0 })
+      await writeFile(lockFile(), stale)
+      const err = await openLedger({ path }).catch((e: unknown) => e)
+      expect(err).toMatchObject({ name: 'LedgerLockedError', code: 'ERR_LEDGER_LOCKED', pid: holderPid(), holder: { lockFile: 'stale', lockFilePid: 999999 } })
+      expect((err as { holder: { self?: boolean } }).holder.self).not.toBe(true)
+      expect(await readFile(lockFile(), 'utf8')).toBe(stale)
+    })
+
+    it('with the lock file deleted: does not claim this process holds it, and removes only the lock file it created', async () => {
+      await rm(lockFile())
+      const err = await openLedger({ path }).catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'ERR_LEDGER_LOCKED', pid: holderPid(), holder: { lockFile: 'missing' } })
+      expect((err as { holder: { self?: boolean } }).holder.self).not.toBe(true)
+      await expect(readFile(lockFile(), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' })
+    })
+
+    it('never removes a lock file it did not write, even one naming this process', async () => {
+      const leftover = JSON.stringify({ pid: process.pid, hostname: (await import('node:os')).hostname(), lockedAt: 0 })
+      await writeFile(lockFile(), leftover)
+      await expect(openLedger({ path })).rejects.toMatchObject({ code: 'ERR_LEDGER_LOCKED', pid: holderPid(), holder: { lockFile: 'stale' } })
+      expect(await readFile(lockFile(), 'utf8')).toBe(leftover)
+    })
+  })
+
   it('takes over a lock file whose pid is alive but belongs to another process (pid reuse)', async () => {
     await (await openLedger({ path })).close()
     await writeFile(join(path, 'lock'), JSON.stringify({ pid: 1, hostname: (await import('node:os')).hostname(), lockedAt: 0 }))
     const ledger = await openLedger({ path })
     expect(JSON.parse(await readFile(join(path, 'lock'), 'utf8')).pid).toBe(process.pid)
     await ledger.close()
+  })
+})
+
+describe('ledger store lengths.json', () => {
+  it('runs the periodic lengths write and the one of close one after the other: close succeeds and the file is whole', async () => {
+    // Only the interval is faked, so the test decides when the periodic write starts: right before close.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    try {
+      const { maintainer, genesis } = await makeCommunity()
+      const volunteer = await keyFor(1)
+      for (let i = 0; i < 8; i++) {
+        const ledger = await openLedger({ path, sync: false })
+        if (i === 0) await ledger.append(genesis)
+        await ledger.sign({ kind: 'contribution', body: bodies.contribution(1, fakeCid('round-open'), fakeCid('release-0'), fakeCid(`blob-${i}`), 10) }, volunteer)
+        vi.advanceTimersByTime(LENGTHS_WRITE_INTERVAL_MS) // starts the periodic write (the store changed)
+        await ledger.close() // writes lengths.json too, while the periodic write is in flight
+        const lengths = JSON.parse(await readFile(join(path, 'lengths.json'), 'utf8')) as { entries: number, authors: Record<string, number> }
+        expect(lengths.entries).toBe(i + 2)
+        expect(lengths.authors[Buffer.from(volunteer.publicKey.raw).toString('hex')]).toBe(i + 1)
+        expect(lengths.authors[Buffer.from(maintainer.publicKey.raw).toString('hex')]).toBe(1)
+      }
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
 

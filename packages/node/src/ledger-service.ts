@@ -17,12 +17,12 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import {
-  entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, type EntryDraft, type Ledger, type SyncReport, type ViewParams
+  LedgerArgumentError, entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, type EntryDraft, type Ledger, type SyncReport, type ViewParams
 } from '@swarmtune/ledger'
 import { LEDGER_SYNC_PROTOCOL, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
 import { LEDGER_ANTI_ENTROPY_MS } from './constants.js'
 import type { DaemonComponents, DaemonService, ServiceFactory } from './daemon.js'
-import { ConfigError } from './errors.js'
+import { ConfigError, DialError } from './errors.js'
 import type { GossipValidator } from './gossip.js'
 
 /** The ledger service as other services see it (`daemon.services.ledger`). */
@@ -39,7 +39,39 @@ const HTTP_STATUS: Record<string, number> = {
   ERR_LEDGER_BAD_ARGUMENT: 400,
   ERR_LEDGER_NOT_FOUND: 404,
   ERR_LEDGER_CORRUPT: 500,
-  ERR_LEDGER_TRUNCATED: 500
+  ERR_LEDGER_TRUNCATED: 500,
+  ERR_NODE_DIAL_SELF: 400,
+  ERR_NODE_DIAL_FAILED: 502,
+  // a session the peer broke, refused or let stall
+  ERR_LEDGER_SYNC_PROTOCOL: 502,
+  ERR_LEDGER_SYNC_FRAME_TOO_LARGE: 502,
+  ERR_LEDGER_SYNC_LIMIT: 502,
+  ERR_LEDGER_SYNC_PEER: 502,
+  ERR_LEDGER_SYNC_TIMEOUT: 504,
+  ERR_LEDGER_SYNC_COMMUNITY: 409
+}
+
+/** Longest peer id string taken by `POST /v1/ledger/sync` (an Ed25519 peer id is 52 characters, a CIDv1 one 62). */
+const MAX_PEER_ID_CHARS = 128
+
+/**
+ * The `peer` of a `POST /v1/ledger/sync` body: a peer id string other than this node's own.
+ * @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` for a missing, oversized or malformed peer id.
+ * @throws DialError `ERR_NODE_DIAL_SELF` for this node's own peer id.
+ */
+function syncPeerParam (body: unknown, self: PeerId): PeerId {
+  const peer = (body as { peer?: unknown } | null | undefined)?.peer
+  const example = 'send {"peer":"12D3KooW…"} with a peer id from `swarmtune peers`'
+  if (typeof peer !== 'string' || peer.length === 0) throw new LedgerArgumentError(`the body needs "peer", the peer id to sync with; ${example}`)
+  if (peer.length > MAX_PEER_ID_CHARS) throw new LedgerArgumentError(`"peer" is ${peer.length} characters, a peer id is at most ${MAX_PEER_ID_CHARS}; ${example}`)
+  let id: PeerId
+  try {
+    id = peerIdFromString(peer)
+  } catch (err) {
+    throw new LedgerArgumentError(`"peer" ${JSON.stringify(peer.slice(0, 64))} is not a peer id (${(err as Error).message}); ${example}`)
+  }
+  if (id.equals(self)) throw new DialError('ERR_NODE_DIAL_SELF', `"peer" ${peer} is this node's own peer id; give another peer's (\`swarmtune peers\`)`)
+  return id
 }
 
 function reply (res: FastifyReply, err: unknown): FastifyReply {
@@ -110,7 +142,13 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
     }
 
     const runSession = async (peer: PeerId, trigger: SyncTrigger): Promise<SyncReport> => {
-      const stream = await c.libp2p.dialProtocol(peer, LEDGER_SYNC_PROTOCOL)
+      let stream: Stream
+      try {
+        stream = await c.libp2p.dialProtocol(peer, LEDGER_SYNC_PROTOCOL)
+      } catch (err) {
+        throw new DialError('ERR_NODE_DIAL_FAILED', `could not open a ledger sync stream to ${peer.toString()}: ${(err as Error).message}. ` +
+          'Check that the peer is connected (`swarmtune peers`) and runs a swarmtune daemon.', { cause: err })
+      }
       const report = await syncLedger(open(), stream)
       recordSync(peer.toString(), report, trigger)
       return report
@@ -206,9 +244,9 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
           return await open().verify()
         } catch (err) { return reply(res, err) }
       })
-      app.post<{ Body: { peer?: string } }>('/sync', async (req, res) => {
+      app.post('/sync', async (req, res) => {
         try {
-          return await syncWith(peerIdFromString(String(req.body?.peer ?? '')), 'request')
+          return await syncWith(syncPeerParam(req.body, c.libp2p.peerId), 'request')
         } catch (err) { return reply(res, err) }
       })
     }
