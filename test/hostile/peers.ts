@@ -1,0 +1,331 @@
+/**
+ * Hostile peers: plain libp2p nodes on 127.0.0.1 (TCP, noise, yamux, identify, gossipsub with StrictSign
+ * and the daemon's message id) that put generated frames on a target daemon's community topic, ledger sync
+ * streams and blob streams, and find out what the daemon did with each one — from the daemon's event stream
+ * and log lines ({@link Target}) and from what comes back on the stream.
+ */
+import { createHash } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub, StrictSign, type GossipSub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import { tcp } from '@libp2p/tcp'
+import { decodeFrames, decodeSyncMessage } from '@swarmtune/ledger'
+import type { DaemonEvent } from '@swarmtune/node'
+import { BLOB_PROTOCOL, communityTopic, decodeCanonical, encodeCanonical, LEDGER_SYNC_PROTOCOL } from '@swarmtune/wire'
+import { createLibp2p } from 'libp2p'
+import type { Expectation, GossipCase, HostileCase, RawStreamCase, SyncServeCase } from './frames.js'
+import { lp } from './frames.js'
+import type { Target } from './target.js'
+
+/**
+ * What became of one frame:
+ * - `coded`: the daemon refused it with a code (`code`, and where it was seen);
+ * - `closed`: the daemon ended the stream or connection without a code anyone could see;
+ * - `accepted`: the daemon took it (delivered on the topic, or stored by sync);
+ * - `no-op`: nothing happened and nothing was stored (a replay dropped as already seen);
+ * - `silent`: the stream or connection stayed up and nothing was heard within the case's deadline;
+ * - `unsent`: the frame could not be put on the wire (the daemon refused the connection: identity churn limits).
+ */
+export interface Outcome {
+  result: 'coded' | 'closed' | 'accepted' | 'no-op' | 'silent' | 'unsent'
+  code?: string
+  /** `event`, `log`, `response` (an error frame on the stream) or `disconnect`. */
+  via?: string
+  /**
+   * Handling time, ms: from the attacker's send (wall clock, taken just before the write) to the daemon's
+   * record of its decision — the event's `ts` or the log line's `time`, stamped by the daemon on the same host
+   * clock — or, when the decision is an error frame, to its arrival. Includes loopback transport, noise,
+   * yamux, gossipsub decoding and validation. Undefined for deadline-driven cases (idle, slow).
+   */
+  ms?: number
+}
+
+export interface CaseResult { kind: string, channel: string, expect: Expectation, outcome: Outcome }
+
+/** Whether an outcome is what a case expects. */
+export function meets (expect: Expectation, o: Outcome): boolean {
+  switch (expect) {
+    case 'reject': return o.result === 'coded'
+    case 'refuse': return o.result === 'coded' || o.result === 'closed'
+    case 'duplicate': return o.result === 'no-op' || o.result === 'accepted'
+    case 'accept': return o.result === 'accepted'
+  }
+}
+
+export type Attacker = Libp2p<{ pubsub: GossipSub, identify: ReturnType<ReturnType<typeof identify>> }>
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/** A fresh identity (new Ed25519 key) on 127.0.0.1. */
+export async function createAttacker (): Promise<Attacker> {
+  return await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { dialTimeout: 5_000 },
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictSign,
+        allowPublishToZeroTopicPeers: false,
+        emitSelf: false,
+        fallbackToFloodsub: false,
+        doPX: false,
+        // the daemon's message id (protocol/network.md): sha256 of the data
+        msgIdFn: (msg) => createHash('sha256').update(msg.data).digest(),
+        maxInboundDataLength: 16 * 1024 * 1024
+      })
+    }
+  }) as unknown as Attacker
+}
+
+/**
+ * Dials the target and waits until the target's subscription to the community topic is known, so that
+ * a publish reaches it. @returns false when the daemon refused the connection or never showed its topic
+ */
+export async function joinTopic (a: Attacker, target: Target, timeoutMs = 10_000): Promise<boolean> {
+  const topic = communityTopic(target.community)
+  a.services.pubsub.subscribe(topic)
+  try {
+    await a.dial(target.addrs, { signal: AbortSignal.timeout(timeoutMs) })
+  } catch {
+    return false
+  }
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (a.services.pubsub.getSubscribers(topic).some((p) => p.toString() === target.peerId)) return true
+    if (a.getConnections().length === 0) return false
+    await sleep(20)
+  }
+  return false
+}
+
+function connected (a: Attacker, target: Target): boolean {
+  return a.getConnections().some((c) => c.remotePeer.toString() === target.peerId && c.status === 'open')
+}
+
+/** The daemon's decision on something `peer` sent after event index `events` / log index `logs`, if any yet. */
+function decision (target: Target, peer: string, since: { events: number, logs: number }, sync: boolean): Outcome | undefined {
+  for (let i = since.events; i < target.events.length; i++) {
+    const e: DaemonEvent = target.events[i]
+    if (sync) {
+      if (e.type === 'ledger:sync' && e.peer === peer) {
+        const rejected = (e.rejected as Array<{ code: string }> | undefined) ?? []
+        if (rejected.length > 0) return { result: 'coded', code: rejected[0].code, via: 'event', ms: e.ts }
+        return { result: (e.appended as number) > 0 ? 'accepted' : 'no-op', via: 'event', ms: e.ts }
+      }
+      continue
+    }
+    if ((e.type === 'gossip:rejected' || e.type === 'gossip:ignored') && e.from === peer) {
+      return typeof e.code === 'string' ? { result: 'coded', code: e.code, via: 'event', ms: e.ts } : { result: 'silent', via: 'event' }
+    }
+    if (e.type === 'gossip:message' && e.from === peer) return { result: 'accepted', via: 'event', ms: e.ts }
+  }
+  for (let i = since.logs; i < target.logs.length; i++) {
+    const l = target.logs[i]
+    if (l.peer === peer && l.code !== undefined) return { result: 'coded', code: l.code, via: 'log', ms: l.time }
+  }
+  return undefined
+}
+
+/** Turns an absolute decision time into the handling time since `sentAt`. */
+function since (o: Outcome, sentAt: number): Outcome {
+  return o.ms === undefined ? o : { ...o, ms: Math.max(0, o.ms - sentAt) }
+}
+
+/**
+ * Publishes one gossip frame from `a` (already in the topic) and waits up to `deadlineMs` for the daemon's
+ * decision: a gossip event naming `a` as the forwarding peer, a logged code naming it, or the daemon
+ * closing the connection.
+ */
+export async function sendGossip (a: Attacker, target: Target, c: GossipCase, deadlineMs: number): Promise<Outcome> {
+  const peer = a.peerId.toString()
+  const mark = { events: target.events.length, logs: target.logs.length }
+  const sentAt = Date.now()
+  try {
+    const { recipients } = await a.services.pubsub.publish(communityTopic(target.community), c.data)
+    if (!recipients.some((r) => r.toString() === target.peerId)) return { result: 'unsent' }
+  } catch {
+    // a publish error on our side (the message id seen before, no peer left): nothing reached the daemon
+    return { result: 'unsent' }
+  }
+  const wait = c.expect === 'duplicate' ? Math.min(deadlineMs, 1_500) : deadlineMs
+  const deadline = sentAt + wait
+  while (Date.now() < deadline) {
+    const d = decision(target, peer, mark, false)
+    if (d !== undefined) return since(d, sentAt)
+    if (!connected(a, target)) {
+      await sleep(200) // a disconnect with a code is logged as it happens
+      const late = decision(target, peer, mark, false)
+      return late !== undefined ? since(late, sentAt) : { result: 'closed', via: 'disconnect' }
+    }
+    await sleep(5)
+  }
+  return { result: c.expect === 'duplicate' ? 'no-op' : 'silent' }
+}
+
+interface StreamEnd { bytes: Uint8Array, end: 'closed' | 'reset' | 'open', at: number }
+
+/** Reads what the daemon sends until it ends the stream or `deadlineMs` passes (the stream is then aborted). */
+async function drain (stream: Stream, deadlineMs: number): Promise<StreamEnd> {
+  const chunks: Uint8Array[] = []
+  let end: StreamEnd['end'] = 'open'
+  const reading = (async () => {
+    try {
+      for await (const chunk of stream) chunks.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
+      end = 'closed'
+    } catch {
+      end = 'reset'
+    }
+  })()
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([reading, new Promise((resolve) => { timer = setTimeout(resolve, deadlineMs) })])
+  clearTimeout(timer)
+  const at = Date.now()
+  if (end === 'open') stream.abort(new Error('the hostile peer gives up on this stream'))
+  return { bytes: Buffer.concat(chunks), end, at }
+}
+
+/** The code of the first error frame in `bytes`, for the blob (`{ ok: false, code }`) or sync (`{ t: 'error', code }`) protocol. */
+function errorFrameCode (bytes: Uint8Array): string | undefined {
+  let length = 0
+  let shift = 0
+  let i = 0
+  for (; i < Math.min(bytes.length, 5); i++) {
+    length += (bytes[i] & 0x7f) * 2 ** shift
+    shift += 7
+    if ((bytes[i] & 0x80) === 0) break
+  }
+  if (i >= bytes.length || bytes.length < i + 1 + length) return undefined
+  try {
+    const m = decodeCanonical(bytes.subarray(i + 1, i + 1 + length)) as Record<string, unknown>
+    if (m?.ok === false && typeof m.code === 'string') return m.code
+    if (m?.t === 'error' && typeof m.code === 'string') return m.code
+  } catch {
+    // not an error frame
+  }
+  return undefined
+}
+
+/** Opens a stream to the target: negotiated (`protocol`) or raw on the muxer. */
+async function openStream (a: Attacker, target: Target, protocol: string, unnegotiated: boolean): Promise<Stream> {
+  if (!unnegotiated) return await a.dialProtocol(target.addrs, protocol, { signal: AbortSignal.timeout(10_000) })
+  const conn: Connection = await a.dial(target.addrs, { signal: AbortSignal.timeout(10_000) })
+  const muxer = (conn as unknown as { muxer?: { createStream: (o?: unknown) => Promise<Stream> | Stream } }).muxer
+  if (muxer === undefined) throw new Error('the connection has no stream muxer to open a raw stream on')
+  return await muxer.createStream({})
+}
+
+async function write (stream: Stream, bytes: Uint8Array): Promise<void> {
+  if (stream.send(bytes) === false) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+}
+
+/** After a stream ended, how long to wait for the daemon's event or log line about it, ms. */
+const RECORD_GRACE_MS = 1_500
+
+/**
+ * Sends a raw stream case (sync or blob protocol) and waits up to `deadlineMs` for the daemon's answer:
+ * an error frame, the end of the stream, a logged code or a sync report.
+ */
+export async function sendRaw (a: Attacker, target: Target, c: RawStreamCase, deadlineMs: number, slowMs = 200): Promise<Outcome> {
+  const peer = a.peerId.toString()
+  const mark = { events: target.events.length, logs: target.logs.length }
+  let stream: Stream
+  try {
+    stream = await openStream(a, target, c.channel === 'sync' ? LEDGER_SYNC_PROTOCOL : BLOB_PROTOCOL, c.unnegotiated === true)
+  } catch {
+    return { result: 'unsent' }
+  }
+  const sentAt = Date.now()
+  const ended = drain(stream, deadlineMs)
+  try {
+    if (c.then === 'slow') {
+      const bytes = Buffer.concat(c.chunks)
+      for (let i = 0; i < bytes.length && stream.status === 'open'; i++) {
+        await write(stream, bytes.subarray(i, i + 1))
+        await sleep(slowMs)
+      }
+    } else {
+      for (const chunk of c.chunks) await write(stream, chunk)
+      if (c.then === 'close') await stream.close().catch(() => {})
+    }
+  } catch {
+    // the daemon ended the stream while we wrote: what it did is read below
+  }
+  const end = await ended
+  const deadlineDriven = c.then !== 'close'
+  const code = errorFrameCode(end.bytes)
+  if (code !== undefined) return { result: 'coded', code, via: 'response', ms: deadlineDriven ? undefined : end.at - sentAt }
+  const grace = Date.now() + RECORD_GRACE_MS
+  while (true) {
+    const d = decision(target, peer, mark, c.channel === 'sync')
+    if (d !== undefined) return deadlineDriven ? { ...d, ms: undefined } : since(d, sentAt)
+    if (Date.now() > grace) break
+    await sleep(20)
+  }
+  if (end.end === 'open') return { result: 'silent' }
+  return { result: 'closed', via: end.end, ms: deadlineDriven ? undefined : end.at - sentAt }
+}
+
+/**
+ * Runs a regular sync handshake (hello, heads naming the served entries' authors, empty wants), serves
+ * what the daemon asks for of `c.serve`, says served, and reads the daemon's sync report.
+ */
+export async function sendServe (a: Attacker, target: Target, c: SyncServeCase, deadlineMs: number): Promise<Outcome> {
+  const peer = a.peerId.toString()
+  const mark = { events: target.events.length, logs: target.logs.length }
+  let stream: Stream
+  try {
+    stream = await a.dialProtocol(target.addrs, LEDGER_SYNC_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+  } catch {
+    return { result: 'unsent' }
+  }
+  const sentAt = Date.now()
+  const send = async (m: unknown): Promise<void> => { await write(stream, lp(encodeCanonical(m))) }
+  const session = (async () => {
+    const frames = decodeFrames(stream, 4 * 1024 * 1024)
+    await send({ t: 'hello', v: 1, community: target.community.bytes })
+    await send({ t: 'heads', heads: c.serve.map((e) => [e.entry.author, e.entry.seq, e.id.bytes]), last: true })
+    let wanted: Array<[Uint8Array, number, number]> = []
+    for await (const frame of frames) {
+      const m = decodeSyncMessage(frame)
+      if (m.t === 'wants') {
+        wanted = [...wanted, ...m.wants]
+        if (m.last) break
+      }
+      if (m.t === 'error') return
+    }
+    await send({ t: 'wants', wants: [], last: true })
+    for (const [author] of wanted) {
+      const e = c.serve.find((s) => Buffer.compare(s.entry.author, author) === 0)
+      if (e !== undefined) await send({ t: 'entries', author, from: e.entry.seq, entries: [e.bytes] })
+    }
+    await send({ t: 'served' })
+    for await (const frame of frames) {
+      if (decodeSyncMessage(frame).t === 'served') break
+    }
+    await stream.close()
+  })()
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([session.catch(() => {}), new Promise((resolve) => { timer = setTimeout(resolve, deadlineMs) })])
+  clearTimeout(timer)
+  const grace = Date.now() + RECORD_GRACE_MS
+  while (true) {
+    const d = decision(target, peer, mark, true)
+    if (d !== undefined) return since(d, sentAt)
+    if (Date.now() > grace) break
+    await sleep(20)
+  }
+  if (stream.status === 'open') stream.abort(new Error('the hostile peer gives up on this session'))
+  return { result: 'silent' }
+}
+
+/** Sends any case from `a`. Gossip cases need `a` in the topic ({@link joinTopic}). */
+export async function sendCase (a: Attacker, target: Target, c: HostileCase, deadlineMs: number): Promise<Outcome> {
+  if (c.channel === 'gossip') return await sendGossip(a, target, c, deadlineMs)
+  if ('serve' in c) return await sendServe(a, target, c, deadlineMs)
+  return await sendRaw(a, target, c, deadlineMs)
+}
