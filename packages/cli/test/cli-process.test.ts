@@ -4,12 +4,13 @@
  * runs the project's npm scripts.
  */
 import { spawn } from 'node:child_process'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createCommunity, initDataDir, writeGenesisFile } from '@swarmtune/node'
+import { ControlClient, createCommunity, dataDirPaths, initDataDir, writeGenesisFile } from '@swarmtune/node'
 import { blobCid, type CID } from '@swarmtune/wire'
-import { tempDir, testConfig } from '../../node/test/helpers.js'
+import { runDaemon, tempDir, testConfig } from '../../node/test/helpers.js'
 
 const BIN = join(import.meta.dirname, '../bin/swarmtune.js')
 
@@ -60,5 +61,37 @@ describe('option checks inside a command', () => {
     const r = await swarmtune(['community', 'join', genesis, '-d', node, '--images', genesis])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^swarmtune: error: .*--labels.*\(commander\.invalidArgument\)/)
+  })
+})
+
+describe('community create', () => {
+  it('refuses a data folder a daemon runs on, touching neither its blob store nor its lock', async () => {
+    const maintainer = join(dir, 'maintainer')
+    await initDataDir(maintainer, { config: testConfig() })
+    const daemon = await runDaemon(maintainer)
+    try {
+      const client = await ControlClient.fromDataDir(maintainer)
+      const blobsBefore = await client.listBlobs()
+      const r = await swarmtune(['community', 'create', '--task', 'mnist-2nn', '--name', 'second-writer', '-d', maintainer])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/\(ERR_CLI_DATA_DIR_IN_USE\)\n$/)
+      expect(await client.listBlobs()).toEqual(blobsBefore)
+      expect(await readdir(maintainer)).not.toContain('second-writer.genesis')
+      expect((await stat(dataDirPaths(maintainer).lock)).isFile()).toBe(true)
+    } finally {
+      await daemon.stop()
+    }
+  })
+
+  it('writes the genesis file into the data folder by default and prints its absolute path', async () => {
+    const maintainer = join(dir, 'maintainer-2')
+    await initDataDir(maintainer, { config: testConfig() })
+    const r = await swarmtune(['community', 'create', '--task', 'mnist-2nn', '--name', 'here', '-d', maintainer])
+    expect(r.code, r.stderr).toBe(0)
+    const file = join(maintainer, 'here.genesis')
+    expect((await stat(file)).isFile()).toBe(true)
+    expect(r.stdout).toContain(`swarmtune daemon -d ${maintainer} --community ${file}`)
+    // the folder is free again for the daemon
+    await expect(stat(dataDirPaths(maintainer).lock)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })

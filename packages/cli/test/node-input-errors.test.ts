@@ -53,12 +53,36 @@ describe('control API dial errors', () => {
     expect(formatError(err)).toContain('(ERR_NODE_DIAL_FAILED)')
   })
 
-  it('a port that is not libp2p → ERR_NODE_DIAL_FAILED (502)', async () => {
-    const { port, close } = await listen('HTTP/1.1 400 Bad Request\r\n\r\n')
+  it('a port that answers but not in libp2p → ERR_NODE_DIAL_NOT_LIBP2P (502): an HTTP reply, and a daemon\'s control-API port', async () => {
+    const { port, close } = await listen('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')
     try {
-      await expect(client.connect(`/ip4/127.0.0.1/tcp/${port}`)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_FAILED', status: 502 })
+      await expect(client.connect(`/ip4/127.0.0.1/tcp/${port}`)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_NOT_LIBP2P', status: 502 })
     } finally {
       await close()
+    }
+    const other = await startNode({ config: testConfig() })
+    try {
+      const controlPort = new URL((await ControlClient.fromDataDir(other.dir)).url).port
+      await expect(client.connect(`/ip4/127.0.0.1/tcp/${controlPort}/p2p/${other.daemon.peerId.toString()}`)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_NOT_LIBP2P', status: 502 })
+    } finally {
+      await other.destroy()
+    }
+  })
+
+  it('a wrong port of a peer already connected is dialled and fails, not answered with the existing connection', async () => {
+    const other = await startNode({ config: testConfig() })
+    try {
+      const right = other.daemon.addresses().find((a) => a.includes('/ip4/127.0.0.1/tcp/')) as string
+      const connected = await client.connect(right)
+      expect(connected).toEqual({ peerId: other.daemon.peerId.toString(), address: right })
+      const { port, close } = await listen()
+      await close()
+      const wrong = right.replace(/\/tcp\/\d+\//, `/tcp/${port}/`)
+      await expect(client.connect(wrong)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_FAILED', status: 502 })
+      // asking again for the address it is connected at answers with that connection
+      expect(await client.connect(right)).toEqual(connected)
+    } finally {
+      await other.destroy()
     }
   })
 

@@ -41,7 +41,8 @@ const STATUS_OF_CODE: Record<string, number> = {
   ERR_NODE_GOSSIP_INVALID: 422,
   ERR_NODE_ABORTED: 499,
   ERR_NODE_DIAL_SELF: 400,
-  ERR_NODE_DIAL_FAILED: 502
+  ERR_NODE_DIAL_FAILED: 502,
+  ERR_NODE_DIAL_NOT_LIBP2P: 502
 }
 
 /** Maps an error to its HTTP status ({@link STATUS_OF_CODE}, or the `statusCode` fastify set, or 500). */

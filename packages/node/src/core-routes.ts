@@ -2,6 +2,7 @@
  * The daemon's own control-API routes (under `/v1`): status, peers, blobs, events. Reference in
  * doc/daemon.md, "Control API".
  */
+import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -11,6 +12,7 @@ import { z } from 'zod'
 import type { BlobFetchProgressEvents } from './blob-fetch.js'
 import type { Daemon } from './daemon.js'
 import { ControlError, DialError, errorRecord } from './errors.js'
+import { tcpTarget } from './reachability.js'
 
 const fetchBody = z.strictObject({
   providers: z.array(z.string().max(128)).max(64).optional(),
@@ -25,22 +27,71 @@ const FETCH_PROGRESS_LINE_MS = 200
 /** Longest dial through `POST /v1/peers/connect`, ms (a libp2p connection upgrade on a slow link takes a few seconds). */
 const CONTROL_DIAL_TIMEOUT_MS = 10_000
 
+/** multistream-select's header as sent on the wire (varint length 19, then the protocol id and a newline). */
+const MULTISTREAM_HEADER = Buffer.from('\x13/multistream/1.0.0\n', 'latin1')
+
+/** How long the check of what answers at an address waits for its first bytes, ms. */
+const GREETING_TIMEOUT_MS = 2_000
+
+/**
+ * What answers at a TCP address when greeted the way libp2p starts (the multistream-select header): the first
+ * bytes it sends back (at most the header's length), or none when it closes or stays silent. A libp2p listener
+ * answers with the same header; an HTTP server with `HTTP/1.1 400 …`.
+ */
+async function greeting (host: string, port: number): Promise<Buffer> {
+  return await new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    const socket = connect({ host, port })
+    const done = (): void => {
+      socket.destroy()
+      resolve(Buffer.concat(chunks).subarray(0, MULTISTREAM_HEADER.length))
+    }
+    socket.setTimeout(GREETING_TIMEOUT_MS, done)
+    socket.once('connect', () => { socket.write(MULTISTREAM_HEADER) })
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d)
+      if (Buffer.concat(chunks).length >= MULTISTREAM_HEADER.length) done()
+    })
+    socket.once('error', done)
+    socket.once('end', done)
+  })
+}
+
+/** Bytes as printable text for a message (control characters as `.`), at most 40 characters. */
+const printable = (b: Buffer): string => b.toString('latin1').replace(/[^\x20-\x7e]/g, '.').slice(0, 40)
+
 /**
  * A failed dial as a coded error: this node itself (libp2p's "Can not dial self", e.g. its own address without
- * /p2p/), or `ERR_NODE_DIAL_FAILED` naming the cause (refused, timeout, not a libp2p peer, another peer id).
+ * /p2p/); `ERR_NODE_DIAL_NOT_LIBP2P` when something at the address answers but not with multistream-select
+ * (checked by greeting it, see {@link greeting}: e.g. an HTTP server, which libp2p itself reports as "Missing
+ * newline" or an unexpected end of input); otherwise `ERR_NODE_DIAL_FAILED` naming the cause (refused, timeout,
+ * another peer id, …).
  */
-function dialFailure (err: unknown, addr: string, selfError: () => DialError): DialError {
+async function dialFailure (err: unknown, addr: string, selfError: () => DialError): Promise<DialError> {
   const e = err as { code?: unknown, name?: unknown, message?: unknown }
   const message = typeof e?.message === 'string' ? e.message : String(err)
   if (/dial self/i.test(message)) return selfError()
+  const check = 'Check the address (`swarmtune status -d <folder>` on that peer prints it) and that its daemon runs and is reachable (`swarmtune doctor -d <folder>`).'
   const code = typeof e?.code === 'string' ? e.code : undefined
+  const timedOut = e?.name === 'TimeoutError' || e?.name === 'AbortError'
+  const target = tcpTarget(addr)
+  if (code !== 'ECONNREFUSED' && !timedOut && target !== null) {
+    const answer = await greeting(target.host, target.port)
+    if (answer.length > 0 && !MULTISTREAM_HEADER.subarray(0, answer.length).equals(answer)) {
+      return new DialError('ERR_NODE_DIAL_NOT_LIBP2P', `could not dial ${addr}: something listens there but does not speak libp2p: it answered "${printable(answer)}" instead of a multistream-select header. ` +
+        `It may be another program, or a daemon's control-API port (HTTP, default 4100) instead of its libp2p port (default 4101). ${check}`, { cause: err })
+    }
+  }
   const why = code === 'ECONNREFUSED'
     ? 'the connection was refused: nothing listens on that port'
-    : e?.name === 'TimeoutError' || e?.name === 'AbortError'
+    : timedOut
       ? `no answer within ${CONTROL_DIAL_TIMEOUT_MS} ms`
-      : `${message}${code === undefined ? '' : ` (${code})`}; is a swarmtune daemon listening there?`
-  return new DialError('ERR_NODE_DIAL_FAILED', `could not dial ${addr}: ${why}. Check the address (\`swarmtune status\` on that peer prints it) and that its daemon runs and is reachable (\`swarmtune doctor\`).`, { cause: err })
+      : `${message}${code === undefined ? '' : ` (${code})`}`
+  return new DialError('ERR_NODE_DIAL_FAILED', `could not dial ${addr}: ${why}. ${check}`, { cause: err })
 }
+
+/** A multiaddr without its trailing `/p2p/<peer id>`, for comparing a dialled address with a connection's. */
+const withoutPeer = (a: string): string => a.replace(/\/p2p\/[^/]+$/, '')
 
 export function coreRoutes (daemon: Daemon): FastifyPluginAsync {
   return async (app) => {
@@ -59,11 +110,16 @@ export function coreRoutes (daemon: Daemon): FastifyPluginAsync {
       const self = daemon.libp2p.peerId.toString()
       const selfError = (): DialError => new DialError('ERR_NODE_DIAL_SELF', `${body.addr} is this node's own address (peer id ${self}); give the address of another peer`)
       if (/\/p2p\/([^/]+)$/.exec(addr.toString())?.[1] === self) throw selfError()
-      let conn
-      try {
-        conn = await daemon.libp2p.dial(addr, { signal: AbortSignal.timeout(CONTROL_DIAL_TIMEOUT_MS) })
-      } catch (err) {
-        throw dialFailure(err, body.addr, selfError)
+      // a connection at exactly this address answers as is; any other address is dialled even when the peer is
+      // connected elsewhere (libp2p would hand back that connection and never try the address given)
+      const wanted = withoutPeer(addr.toString())
+      let conn = daemon.libp2p.getConnections().find((c) => c.status === 'open' && withoutPeer(c.remoteAddr.toString()) === wanted)
+      if (conn === undefined) {
+        try {
+          conn = await daemon.libp2p.dial(addr, { signal: AbortSignal.timeout(CONTROL_DIAL_TIMEOUT_MS), force: true })
+        } catch (err) {
+          throw await dialFailure(err, body.addr, selfError)
+        }
       }
       return { peerId: conn.remotePeer.toString(), address: conn.remoteAddr.toString() }
     })

@@ -36,7 +36,8 @@ export class DaemonLockedError extends NodeError {
 
 /**
  * A dial asked for through the control API failed: `ERR_NODE_DIAL_SELF` (the address is this node's own),
- * `ERR_NODE_DIAL_FAILED` (refused, timed out, not a libp2p peer, wrong peer id…; the cause is kept).
+ * `ERR_NODE_DIAL_NOT_LIBP2P` (something answered that does not speak libp2p), `ERR_NODE_DIAL_FAILED` (refused,
+ * timed out, wrong peer id…); the cause is kept.
  */
 export class DialError extends NodeError {
   override name = 'DialError'

@@ -3,10 +3,10 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
 import {
-  BlobStore, ControlClient, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
+  BlobStore, ControlClient, acquireLock, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
   validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community
 } from '@swarmtune/node'
-import { common, duration, out, positiveNumber, show } from './round.js'
+import { checkBackend, common, duration, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
 import { checkInputFile, checkOutputPath, readInputFile } from '../files.js'
 import { intOption } from '../options.js'
@@ -132,31 +132,43 @@ export function register (program: Command): void {
     .option('--max-delta-norm <n>', 'largest delta L2 norm any round may accept (default 100)', positiveNumber('--max-delta-norm'))
     .option('--max-round-time <time>', 'longest round, e.g. 30m (default 1h)', duration)
     .option('--max-samples <n>', 'most training samples one contribution may claim (default 60000)', intOption('--max-samples', 1))
-    .option('-o, --out <file>', 'genesis file to write (default ./<name>.genesis)')
+    .option('-o, --out <file>', 'genesis file to write (default <data folder>/<name>.genesis)')
     .option('--force', 'overwrite an existing genesis file')
     .option('--json', 'print JSON instead of text')
     .action(async (flags: CreateFlags) => {
       if (flags.from !== undefined) await checkTfjsFolder(resolve(flags.from))
       const dataDir = await openDataDir(flags.dataDir)
-      const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
-      await store.open()
-      const file = resolve(flags.out ?? `${flags.name ?? flags.task}.genesis`)
+      const root = dataDir.paths.root
+      const file = resolve(flags.out ?? join(root, `${flags.name ?? flags.task}.genesis`))
       await checkOutputPath(file, { kind: 'file', force: flags.force, flag: '--out' })
-      const { community: created, release } = await createCommunity({
-        task: flags.task,
-        name: flags.name,
-        maintainers: flags.maintainer,
-        from: flags.from,
-        seed: flags.seed,
-        policy: { maxDeltaNorm: flags.maxDeltaNorm, maxRoundMs: flags.maxRoundTime, maxSamples: flags.maxSamples },
-        key: dataDir.privateKey,
-        store
+      // the folder's lock, as a daemon takes it: a running daemon owns the blob store and the identity's ledger chain
+      const lock = await acquireLock(dataDir.paths.lock).catch((err: unknown) => {
+        if ((err as { code?: string }).code !== 'ERR_NODE_LOCKED') throw err
+        throw new CliError('ERR_CLI_DATA_DIR_IN_USE', `a daemon is running on ${root}: \`community create\` would write the genesis release into its blob store ` +
+          `and sign with its identity beside it. Stop that daemon first (Ctrl-C, or SIGTERM to the pid in ${dataDir.paths.lock}), run \`swarmtune community create -d ${root} …\`, ` +
+          'then start the daemon again with `--community <the genesis file>`; or create the community from another data folder.', { cause: err })
       })
-      await writeGenesisFile(file, created)
-      const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes })
-      if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
-      out(render(info) + `\nwrote ${file}; the genesis release (${release.shards.length} shard(s), ${release.manifest.totalBytes} bytes) is in ${dataDir.paths.blobs}\n` +
-        `start this node with \`swarmtune daemon --community ${file}\`; volunteers join with the same file (\`swarmtune community join\`)\n`)
+      try {
+        const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
+        await store.open()
+        const { community: created, release } = await createCommunity({
+          task: flags.task,
+          name: flags.name,
+          maintainers: flags.maintainer,
+          from: flags.from,
+          seed: flags.seed,
+          policy: { maxDeltaNorm: flags.maxDeltaNorm, maxRoundMs: flags.maxRoundTime, maxSamples: flags.maxSamples },
+          key: dataDir.privateKey,
+          store
+        })
+        await writeGenesisFile(file, created)
+        const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes })
+        if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
+        out(render(info) + `\nwrote the genesis file ${file}; the genesis release (${release.shards.length} shard(s), ${release.manifest.totalBytes} bytes) is in ${dataDir.paths.blobs}\n` +
+          `start this node with \`swarmtune daemon -d ${root} --community ${file}\`; volunteers join with a copy of that file (\`swarmtune community join <file> -d <their folder>\`)\n`)
+      } finally {
+        await lock.release()
+      }
     })
 
   community.command('join')
@@ -179,6 +191,7 @@ export function register (program: Command): void {
       const { community: joined, bytes } = await loadGenesis(resolve(file))
       const data = dataSpecOf(flags)
       if (data !== undefined) await checkTrainingData(joined.task, data)
+      if (flags.backend !== undefined) await checkBackend(joined.task, flags.backend)
       const root = (await openDataDir(flags.dataDir)).paths.root
       const current = await readRoundsConfig(root)
       if (current.community !== undefined) {
@@ -203,7 +216,7 @@ export function register (program: Command): void {
       const info = describe(joined, { dataDir: root, volunteer: config.volunteer.data === undefined ? null : config.volunteer })
       if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
       out(render(info) + `\n${root} joined; ${config.volunteer.data === undefined ? 'no training data set (this node will not train)' : `it trains on ${JSON.stringify(config.volunteer.data)}`}\n` +
-        `start it with \`swarmtune daemon --data-dir ${root}\`\n`)
+        `start it with \`swarmtune daemon -d ${root}\`\n`)
     })
 
   common(community.command('show'))

@@ -53,7 +53,7 @@ export function register (program: Command): void {
         `  peer id   ${result.peerId.toString()}`,
         `  config    ${result.paths.config}`,
         `  identity  ${result.paths.key} (keep it private; it is this node's identity)`,
-        `Start the daemon with \`swarmtune daemon${flags.dataDir === defaultDataDir() ? '' : ` --data-dir ${result.paths.root}`}\`.`
+        `Start the daemon with \`swarmtune daemon -d ${result.paths.root}\`.`
       ].join('\n') + '\n')
     })
 }
