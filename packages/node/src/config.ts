@@ -10,7 +10,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import {
   DATA_DIR_LAYOUT_VERSION, DEFAULT_CONCURRENT_FETCHES, DEFAULT_CONTROL_PORT, DEFAULT_FETCH_PROVIDERS,
-  DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_P2P_PORT, DEFAULT_TARGET_CONNECTIONS
+  DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_P2P_PORT, DEFAULT_TARGET_CONNECTIONS,
+  DEFAULT_ADDRESS_MESSAGES_PER_WINDOW, DEFAULT_GOSSIP_RATE_WINDOW_MS, DEFAULT_IDENTITIES_PER_ADDRESS, DEFAULT_IDENTITY_WINDOW_MS,
+  DEFAULT_IP_COLOCATION_THRESHOLD, DEFAULT_PEER_MESSAGES_PER_WINDOW, DEFAULT_REJECTION_LOG_INTERVAL_MS
 } from './constants.js'
 import { ConfigError } from './errors.js'
 
@@ -52,6 +54,17 @@ export interface DaemonConfig {
      * Loopback by default: only processes on this machine come from it.
      */
     allow: string[]
+    /**
+     * Multiaddr networks (`/ip4/<net>/ipcidr/<bits>`, `/ip6/…`) exempt from swarmtune's per-address limits:
+     * `identitiesPerAddress` and `gossip.addressMessagesPerWindow`. Loopback by default, so that the daemons of
+     * a demo or a test on one machine are not counted as one address; per-peer limits and the refusal of
+     * graylisted peers apply to every address.
+     */
+    exempt: string[]
+    /** Distinct peer ids one non-exempt address may present within `identityWindowMs`; further new ids are refused (`ERR_NODE_IDENTITY_CHURN`). */
+    identitiesPerAddress: number
+    /** Window of `identitiesPerAddress`, in ms. */
+    identityWindowMs: number
   }
   blobs: {
     /** Largest blob stored or fetched, in bytes. */
@@ -64,6 +77,16 @@ export interface DaemonConfig {
   gossip: {
     /** IPs exempt from gossipsub's IP-colocation penalty (P6). Loopback by default: only local peers come from it. */
     ipColocationWhitelist: string[]
+    /** Peer ids on one IP before the colocation penalty P6 applies (gossipsub `IPColocationFactorThreshold`). */
+    ipColocationThreshold: number
+    /** Gossip messages one peer may have validated per `rateWindowMs`; more are ignored (`ERR_NODE_GOSSIP_RATE_LIMITED`). */
+    peerMessagesPerWindow: number
+    /** Gossip messages all peers of one non-exempt address (see `connections.exempt`) may have validated per `rateWindowMs`. */
+    addressMessagesPerWindow: number
+    /** Window of the two rate limits, in ms. */
+    rateWindowMs: number
+    /** Each (peer, code) of a gossip rejection or a refused peer is logged at most once per this many ms, with a `suppressed` count. */
+    rejectionLogIntervalMs: number
   }
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -84,9 +107,23 @@ export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
   dht: { mode: 'auto', privateAddresses: true },
   communities: [],
   control: { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT },
-  connections: { target: DEFAULT_TARGET_CONNECTIONS, max: DEFAULT_MAX_CONNECTIONS, allow: ['/ip4/127.0.0.1/ipcidr/8', '/ip6/::1/ipcidr/128'] },
+  connections: {
+    target: DEFAULT_TARGET_CONNECTIONS,
+    max: DEFAULT_MAX_CONNECTIONS,
+    allow: ['/ip4/127.0.0.1/ipcidr/8', '/ip6/::1/ipcidr/128'],
+    exempt: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'],
+    identitiesPerAddress: DEFAULT_IDENTITIES_PER_ADDRESS,
+    identityWindowMs: DEFAULT_IDENTITY_WINDOW_MS
+  },
   blobs: { maxBlobBytes: DEFAULT_MAX_BLOB_BYTES, fetchProviders: DEFAULT_FETCH_PROVIDERS, concurrentFetches: DEFAULT_CONCURRENT_FETCHES },
-  gossip: { ipColocationWhitelist: ['127.0.0.1', '::1'] },
+  gossip: {
+    ipColocationWhitelist: ['127.0.0.1', '::1'],
+    ipColocationThreshold: DEFAULT_IP_COLOCATION_THRESHOLD,
+    peerMessagesPerWindow: DEFAULT_PEER_MESSAGES_PER_WINDOW,
+    addressMessagesPerWindow: DEFAULT_ADDRESS_MESSAGES_PER_WINDOW,
+    rateWindowMs: DEFAULT_GOSSIP_RATE_WINDOW_MS,
+    rejectionLogIntervalMs: DEFAULT_REJECTION_LOG_INTERVAL_MS
+  },
   log: { level: 'info' }
 } satisfies DaemonConfig)
 
@@ -110,6 +147,33 @@ const bootstrapAddr = multiaddrString.superRefine((s, ctx) => {
     ctx.addIssue({ code: 'custom', message: `'${m[1]}' is not a peer id` })
   }
 })
+
+/** A network as a multiaddr: an `ip4`/`ip6` address, optionally followed by `ipcidr/<prefix bits>`. */
+const networkAddr = z.string().superRefine((s, ctx) => {
+  try {
+    ipNetOf(s)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `${(err as Error).message}; expected e.g. /ip4/192.0.2.0/ipcidr/24 or /ip6/::1/ipcidr/128` })
+  }
+})
+
+/**
+ * Parses a network multiaddr (`/ip4/<address>[/ipcidr/<bits>]`, the same for `ip6`) into address, family and
+ * prefix length (32 or 128 without `ipcidr`).
+ *
+ * @throws Error when the multiaddr is not of that form
+ */
+export function ipNetOf (addr: string): { address: string, family: 'ipv4' | 'ipv6', prefix: number } {
+  const parts = multiaddr(addr).getComponents()
+  const [ip, cidr, ...rest] = parts
+  if (ip == null || (ip.name !== 'ip4' && ip.name !== 'ip6') || ip.value == null) throw new Error(`'${addr}' does not start with /ip4/ or /ip6/`)
+  const family = ip.name === 'ip4' ? 'ipv4' : 'ipv6'
+  const max = family === 'ipv4' ? 32 : 128
+  if (rest.length > 0 || (cidr != null && cidr.name !== 'ipcidr')) throw new Error(`'${addr}' has more than an address and an ipcidr prefix`)
+  const prefix = cidr == null ? max : Number(cidr.value)
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw new Error(`'${addr}' has a prefix outside 0…${max}`)
+  return { address: ip.value, family, prefix }
+}
 
 const communityId = z.string().superRefine((s, ctx) => {
   try {
@@ -145,9 +209,23 @@ const configSchema = z.strictObject({
   }),
   communities: z.array(communityId),
   control: z.strictObject({ host: loopbackHost, port }),
-  connections: z.strictObject({ target: positiveInt, max: positiveInt, allow: z.array(multiaddrString) }),
+  connections: z.strictObject({
+    target: positiveInt,
+    max: positiveInt,
+    allow: z.array(multiaddrString),
+    exempt: z.array(networkAddr),
+    identitiesPerAddress: positiveInt.max(100_000),
+    identityWindowMs: positiveInt.min(1_000).max(24 * 3_600_000)
+  }),
   blobs: z.strictObject({ maxBlobBytes: positiveInt, fetchProviders: positiveInt.max(32), concurrentFetches: positiveInt.max(64) }),
-  gossip: z.strictObject({ ipColocationWhitelist: z.array(z.string().refine((s) => isIP(s) !== 0, 'not an IP address')) }),
+  gossip: z.strictObject({
+    ipColocationWhitelist: z.array(z.string().refine((s) => isIP(s) !== 0, 'not an IP address')),
+    ipColocationThreshold: positiveInt.max(10_000),
+    peerMessagesPerWindow: positiveInt.max(1_000_000),
+    addressMessagesPerWindow: positiveInt.max(1_000_000),
+    rateWindowMs: positiveInt.min(100).max(3_600_000),
+    rejectionLogIntervalMs: z.number().int().min(0).max(24 * 3_600_000)
+  }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) })
 }).refine((c) => c.connections.target <= c.connections.max, {
   message: 'connections.target must not exceed connections.max', path: ['connections', 'target']

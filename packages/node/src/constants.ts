@@ -63,6 +63,45 @@ export const BOOTSTRAP_DELAY_MS = 100
 export const GOSSIP_RPC_OVERHEAD_BYTES = 64 * 1024
 /** Gossipsub score decay interval (the libp2p default, 1 s); half-lives below are converted against it. */
 export const SCORE_DECAY_INTERVAL_MS = 1_000
+/**
+ * Peer ids on one IP before gossipsub's IP-colocation penalty P6 applies (−5 × (n − 10)²): the gossipsub v1.1
+ * spec's example value. Gossipsub counts disconnected peers whose score it retains (non-positive scores, for
+ * an hour), so rotating identities from one address adds up: the 15th id from one IP starts graylisted.
+ */
+export const DEFAULT_IP_COLOCATION_THRESHOLD = 10
+/**
+ * Distinct peer ids one address may present within {@link DEFAULT_IDENTITY_WINDOW_MS} before further new ids
+ * from it are refused after the noise handshake. A host runs one daemon (12 leaves room for a few restarts
+ * with new folders, or a small NAT); libp2p's own limit of 5 inbound connections per second per host bounds
+ * the handshakes an address can make us do meanwhile.
+ */
+export const DEFAULT_IDENTITIES_PER_ADDRESS = 12
+/** Window of {@link DEFAULT_IDENTITIES_PER_ADDRESS}: 10 minutes (a rotating attacker gets 12 ids per 10 min). */
+export const DEFAULT_IDENTITY_WINDOW_MS = 10 * 60_000
+/** Addresses whose identities are tracked at once; the least recently seen is forgotten beyond this (memory bound). */
+export const IDENTITY_TRACKED_ADDRESSES = 4096
+/**
+ * Gossip messages one peer may have validated per {@link DEFAULT_GOSSIP_RATE_WINDOW_MS}; more are ignored
+ * (`ERR_NODE_GOSSIP_RATE_LIMITED`) before the topic validator runs. Only first deliveries count (gossipsub
+ * drops duplicates before validation): a round of 1,000 volunteers reaches a node through ~6 mesh peers, ~170
+ * first deliveries each, under 256.
+ */
+export const DEFAULT_PEER_MESSAGES_PER_WINDOW = 256
+/** The same bound across all peers of one non-exempt address (4 peers' worth: a NAT of a few volunteers). */
+export const DEFAULT_ADDRESS_MESSAGES_PER_WINDOW = 1024
+/** Window of the gossip rate limits: 10 s (fixed windows, `RateLimiter` of `@libp2p/utils`). */
+export const DEFAULT_GOSSIP_RATE_WINDOW_MS = 10_000
+/** A gossip rejection is logged at most once per peer and code per this long, with the count suppressed meanwhile. */
+export const DEFAULT_REJECTION_LOG_INTERVAL_MS = 60_000
+/** (peer, code) pairs the rejection log remembers; the oldest is forgotten beyond this (memory bound under identity churn). */
+export const REJECTION_LOG_MAX_KEYS = 4096
+/**
+ * How long a peer that broke the gossip framing (a frame above the inbound cap, an unreadable length prefix)
+ * is refused after being disconnected: 10 minutes, the half-life of the blob penalties.
+ */
+export const GOSSIP_FRAME_BAN_MS = 10 * 60_000
+/** How often connected peers are checked against the graylist threshold (one gossipsub heartbeat). */
+export const GRAYLIST_SWEEP_INTERVAL_MS = 1_000
 
 // --- ledger replication ---------------------------------------------------------------------------------
 

@@ -190,9 +190,11 @@ export class Daemon implements DaemonComponents {
         privateKey: dataDir.privateKey,
         config,
         appSpecificScore: (peer) => reputation.appSpecificScore(peer),
-        topics: config.communities.map((c) => communityTopic(parseCid(c)))
+        topics: config.communities.map((c) => communityTopic(parseCid(c))),
+        log: log.child({ part: 'peers' }),
+        events
       })
-      const gossip = new Gossip({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events, log: log.child({ part: 'gossip' }) })
+      const gossip = new Gossip({ pubsub: libp2p.services.pubsub, guard: libp2p.services.guard, peerId: libp2p.peerId, events, log: log.child({ part: 'gossip' }) })
       const exchange = new BlobExchange({ libp2p, store: blobs, reputation, events, log: log.child({ part: 'blobs' }) }, {
         fetchProviders: config.blobs.fetchProviders,
         concurrentFetches: config.blobs.concurrentFetches,

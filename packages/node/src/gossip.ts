@@ -4,6 +4,12 @@
  * `validateEntry` (size cap, hardened decode, schema, signature, community match); a service may install a
  * stricter one (the ledger checks chain context). `reject` counts against the peer that forwarded the message
  * (gossipsub P4), so a peer sending invalid entries soon loses its place in the mesh.
+ *
+ * Before a validator runs, the message is charged to the forwarding peer and its address ({@link PeerGuard}
+ * rate limits). Every message refused — by a validator, by a rate limit, by gossipsub's own envelope checks
+ * (StrictSign) — is emitted (`gossip:rejected` / `gossip:ignored`) and logged, rate-limited per peer and code;
+ * a peer whose RPC frame breaks the framing (longer than {@link GOSSIP_MAX_INBOUND_BYTES}) is disconnected
+ * with a logged code instead of being dropped from gossipsub while its connection stays up.
  */
 import { TopicValidatorResult, type GossipSub, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
 import type { PeerScoreParams } from '@libp2p/gossipsub/score'
@@ -12,6 +18,8 @@ import { communityTopic, LIMITS, parseCid, validateEntry, type CID } from '@swar
 import type { Logger } from 'pino'
 import { GossipError } from './errors.js'
 import type { EventBus } from './events.js'
+import { GOSSIP_MAX_INBOUND_BYTES } from './host.js'
+import type { PeerGuard } from './peer-guard.js'
 import { communityTopicScoreParams } from './peer-score.js'
 
 /**
@@ -55,9 +63,31 @@ export interface ScoredGossipSub extends GossipSub {
 
 export interface GossipComponents {
   pubsub: GossipSub
+  /** Rate limits, disconnection and the rate-limited rejection log (the host's `guard` service). */
+  guard: PeerGuard
   peerId: PeerId
   events: EventBus
   log: Logger
+}
+
+/**
+ * The members of gossipsub 17's implementation (private in its types) that the daemon hooks: the end of a
+ * peer's inbound stream (where frame-length errors of `it-length-prefixed` land) and the pre-validation of
+ * a received message (where StrictSign failures are decided before any topic validator runs).
+ */
+interface GossipSubInternals {
+  handlePeerReadStreamError(err: unknown, peerId: PeerId): void
+  validateReceivedMessage(from: PeerId, rpcMsg: { topic: string }): Promise<{ code: string, error?: string, msgIdStr?: string }>
+}
+
+/**
+ * Codes of the errors `it-length-prefixed` throws on a gossipsub stream whose framing is broken: a length
+ * above `maxInboundDataLength`, a length prefix longer than 8 bytes, a negative length.
+ */
+const FRAMING_ERRORS: Readonly<Record<string, string>> = {
+  InvalidDataLengthError: 'ERR_NODE_GOSSIP_FRAME_TOO_LARGE',
+  InvalidDataLengthLengthError: 'ERR_NODE_GOSSIP_FRAME_TOO_LARGE',
+  InvalidMessageLengthError: 'ERR_NODE_GOSSIP_FRAME_MALFORMED'
 }
 
 /** The default validator: `validateEntry` of `@swarmtune/wire` bound to the community. */
@@ -74,8 +104,24 @@ export class Gossip {
 
   constructor (private readonly components: GossipComponents) {
     this.pubsub = components.pubsub as ScoredGossipSub
-    if (typeof this.pubsub.getScore !== 'function' || this.pubsub.score?.params?.topics == null) {
-      throw new GossipError('ERR_NODE_GOSSIP_UNSUPPORTED', 'the pubsub service does not expose peer scores; use @libp2p/gossipsub 17 (the version this daemon was built with)')
+    const internals = components.pubsub as unknown as GossipSubInternals
+    if (typeof this.pubsub.getScore !== 'function' || this.pubsub.score?.params?.topics == null ||
+      typeof internals.handlePeerReadStreamError !== 'function' || typeof internals.validateReceivedMessage !== 'function') {
+      throw new GossipError('ERR_NODE_GOSSIP_UNSUPPORTED', 'the pubsub service does not expose peer scores and stream errors; use @libp2p/gossipsub 17 (the version this daemon was built with)')
+    }
+    const onReadError = internals.handlePeerReadStreamError.bind(components.pubsub)
+    internals.handlePeerReadStreamError = (err, peerId) => {
+      this.framingError(err, peerId)
+      onReadError(err, peerId)
+    }
+    const prevalidate = internals.validateReceivedMessage.bind(components.pubsub)
+    internals.validateReceivedMessage = async (from, rpcMsg) => {
+      const result = await prevalidate(from, rpcMsg)
+      // an invalid message without a message id failed gossipsub's own checks, before any topic validator
+      if (result.code === 'invalid' && result.msgIdStr == null && this.topics.has(rpcMsg.topic)) {
+        this.refused('reject', rpcMsg.topic, from, undefined, { code: 'ERR_NODE_GOSSIP_BAD_ENVELOPE', reason: `gossipsub refused the message envelope: ${result.error ?? 'invalid'} (StrictSign: a signed message with from, seqno, signature and key)` })
+      }
+      return result
     }
   }
 
@@ -182,7 +228,10 @@ export class Gossip {
     const t = this.topics.get(topic)
     if (t == null) return TopicValidatorResult.Ignore
     let verdict: GossipVerdict
-    if (msg.data.length > LIMITS.maxFrameBytes) {
+    const limited = this.components.guard.admitMessage(from)
+    if (limited !== undefined) {
+      verdict = { status: 'ignore', ...limited }
+    } else if (msg.data.length > LIMITS.maxFrameBytes) {
       verdict = { status: 'reject', code: 'ERR_WIRE_FRAME_TOO_LARGE', reason: `message of ${msg.data.length} bytes` }
     } else {
       try {
@@ -198,10 +247,38 @@ export class Gossip {
       return TopicValidatorResult.Accept
     }
     const author = msg.type === 'signed' ? msg.from.toString() : undefined
-    this.components.events.emit(verdict.status === 'reject' ? 'gossip:rejected' : 'gossip:ignored', {
-      community: t.community.toString(), from: from.toString(), author, code: verdict.code, reason: verdict.reason
-    })
+    this.refused(verdict.status, topic, from, author, { code: verdict.code, reason: verdict.reason })
     return verdict.status === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+  }
+
+  /**
+   * Emits and logs a message refused on a joined topic. Rejections and rate limits are logged at warn,
+   * other ignores (duplicates, entries not yet in context) at debug; each at most once per peer and code per
+   * `gossip.rejectionLogIntervalMs`.
+   */
+  private refused (status: 'reject' | 'ignore', topic: string, from: PeerId, author: string | undefined, refusal: { code?: string, reason?: string }): void {
+    const community = this.topics.get(topic)?.community.toString()
+    const fields = { community, from: from.toString(), author, code: refusal.code, reason: refusal.reason }
+    this.components.events.emit(status === 'reject' ? 'gossip:rejected' : 'gossip:ignored', fields)
+    const level = status === 'reject' || refusal.code === 'ERR_NODE_GOSSIP_RATE_LIMITED' ? 'warn' : 'debug'
+    this.components.guard.report(level, { ...fields, peer: fields.from, code: refusal.code ?? '(no code)' }, status === 'reject' ? 'gossip message rejected' : 'gossip message ignored')
+  }
+
+  /**
+   * A peer's gossipsub stream ended with an error. Broken framing (a frame above the inbound cap, a bad length
+   * prefix) is the peer's fault: gossipsub forgets the peer but keeps its connection, so later messages would
+   * vanish unseen; instead it is reported with a code and disconnected (and refused for a while).
+   */
+  private framingError (err: unknown, peerId: PeerId): void {
+    const name = (err as { name?: unknown })?.name
+    const code = typeof name === 'string' ? FRAMING_ERRORS[name] : undefined
+    if (code === undefined) {
+      this.components.log.debug({ err, peer: peerId.toString() }, 'gossip stream of a peer ended with an error')
+      return
+    }
+    const reason = `${(err as Error).message}: a gossipsub RPC frame may hold at most ${GOSSIP_MAX_INBOUND_BYTES} bytes (one entry frame of ${LIMITS.maxFrameBytes} bytes and 64 KiB of envelope); the peer is disconnected`
+    this.components.events.emit('gossip:rejected', { from: peerId.toString(), code, reason })
+    this.components.guard.drop(peerId, { code, reason })
   }
 
   private deliver ({ msg, msgId, propagationSource }: GossipsubMessage): void {

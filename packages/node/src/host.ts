@@ -1,6 +1,7 @@
 /**
  * The libp2p host of the daemon: TCP, noise, yamux, identify, ping; discovery by bootstrap list, mDNS and
- * the Kademlia DHT; gossipsub with StrictSign and swarmtune's peer scoring.
+ * the Kademlia DHT; gossipsub with StrictSign and swarmtune's peer scoring; a {@link PeerGuard} as the
+ * connection gater (graylisted peers, identity churn per address) and as the `guard` service.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -14,16 +15,22 @@ import { tcp } from '@libp2p/tcp'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { LIMITS } from '@swarmtune/wire'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import type { Logger } from 'pino'
 import type { DaemonConfig } from './config.js'
 import { BOOTSTRAP_DELAY_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_RPC_OVERHEAD_BYTES } from './constants.js'
 import { PEER_SCORE_THRESHOLDS, peerScoreParams } from './peer-score.js'
 import { sha256Of } from './cid.js'
+import type { EventBus } from './events.js'
+import type { ScoredGossipSub } from './gossip.js'
+import { PeerGuard } from './peer-guard.js'
 
 /** The libp2p services the daemon runs. `dht` is absent when `config.dht.mode` is `off`. */
 export interface HostServices {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
+  /** Connection gating and per-peer / per-address gossip limits (see {@link PeerGuard}). */
+  guard: PeerGuard
   dht?: KadDHT
   [key: string]: unknown
 }
@@ -37,6 +44,9 @@ export interface HostInit {
   appSpecificScore(peer: string): number
   /** Topics to score from the start (the communities of the configuration). */
   topics: string[]
+  /** Where refused peers and connections are logged (rate-limited) and emitted (`peer:refused`, `peer:dropped`). */
+  log: Logger
+  events: EventBus
 }
 
 /**
@@ -52,6 +62,18 @@ export async function createHost (init: HostInit): Promise<Host> {
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
   if (config.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: config.bootstrap, timeout: BOOTSTRAP_DELAY_MS }))
   if (config.mdns) peerDiscovery.push(mdns())
+  const guard = new PeerGuard({
+    exempt: config.connections.exempt,
+    identitiesPerAddress: config.connections.identitiesPerAddress,
+    identityWindowMs: config.connections.identityWindowMs,
+    peerMessagesPerWindow: config.gossip.peerMessagesPerWindow,
+    addressMessagesPerWindow: config.gossip.addressMessagesPerWindow,
+    rateWindowMs: config.gossip.rateWindowMs,
+    rejectionLogIntervalMs: config.gossip.rejectionLogIntervalMs,
+    graylistThreshold: PEER_SCORE_THRESHOLDS.graylistThreshold,
+    log: init.log,
+    events: init.events
+  })
 
   const services: Record<string, unknown> = {
     identify: identify(),
@@ -72,10 +94,12 @@ export async function createHost (init: HostInit): Promise<Host> {
       scoreParams: peerScoreParams({
         appSpecificScore: init.appSpecificScore,
         ipColocationWhitelist: config.gossip.ipColocationWhitelist,
+        ipColocationThreshold: config.gossip.ipColocationThreshold,
         topics: init.topics
       }),
       scoreThresholds: PEER_SCORE_THRESHOLDS
-    })
+    }),
+    guard: () => guard
   }
   if (config.dht.mode !== 'off') {
     services.dht = kadDHT({
@@ -94,7 +118,16 @@ export async function createHost (init: HostInit): Promise<Host> {
     streamMuxers: [yamux()],
     peerDiscovery,
     connectionManager: { maxConnections: config.connections.max, dialTimeout: DIAL_TIMEOUT_MS, allow: config.connections.allow },
+    connectionGater: guard.gater,
     services: services as Libp2pOptions<HostServices>['services']
   }
-  return await createLibp2p<HostServices>(options)
+  const host = await createLibp2p<HostServices>(options)
+  const pubsub = host.services.pubsub as ScoredGossipSub
+  guard.attach({
+    // gossipsub knows no score for a peer it never saw: the application score (blob penalties) still counts
+    score: (peer) => Math.min(pubsub.getScore(peer), init.appSpecificScore(peer)),
+    connections: (peer) => host.getConnections(peer),
+    hangUp: async (peer) => { await host.hangUp(peer) }
+  })
+  return host
 }

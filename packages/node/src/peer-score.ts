@@ -6,7 +6,7 @@
  * does not use the delivery-rate penalty (P3), which suits only topics with a steady message rate.
  */
 import type { PeerScoreParams, PeerScoreThresholds, TopicScoreParams } from '@libp2p/gossipsub/score'
-import { SCORE_DECAY_INTERVAL_MS } from './constants.js'
+import { DEFAULT_IP_COLOCATION_THRESHOLD, SCORE_DECAY_INTERVAL_MS } from './constants.js'
 
 /**
  * Per-interval decay factor that halves a counter every `halfLifeMs`: 0.5^(interval / halfLife).
@@ -66,6 +66,8 @@ export interface PeerScoreInit {
   appSpecificScore(peer: string): number
   /** IPs exempt from the colocation penalty (P6). */
   ipColocationWhitelist: string[]
+  /** Peer ids on one IP before P6 applies (default {@link DEFAULT_IP_COLOCATION_THRESHOLD}). */
+  ipColocationThreshold?: number
   /** Community topics known at start. */
   topics: string[]
 }
@@ -79,9 +81,11 @@ export function peerScoreParams (init: PeerScoreInit): Partial<PeerScoreParams> 
     // P5 — application score: blob providers that served bad bytes lose gossip standing too
     appSpecificScore: init.appSpecificScore,
     appSpecificWeight: 1,
-    // P6 — IP colocation: more than 10 peer ids from one IP cost −5 × (n − 10)² (Sybil resistance)
+    // P6 — IP colocation: more than 10 peer ids from one IP cost −5 × (n − 10)² (Sybil resistance). Gossipsub
+    // keeps the IPs of disconnected peers whose (non-positive) score it retains, so ids rotated from one
+    // address count for an hour: with the default threshold the 15th starts below the graylist threshold
     IPColocationFactorWeight: -5,
-    IPColocationFactorThreshold: 10,
+    IPColocationFactorThreshold: init.ipColocationThreshold ?? DEFAULT_IP_COLOCATION_THRESHOLD,
     IPColocationFactorWhitelist: new Set(init.ipColocationWhitelist),
     // P7 — protocol misbehaviour (GRAFT during backoff, IHAVE without IWANT follow-up): −10 × (count − 6)²
     behaviourPenaltyWeight: -10,
