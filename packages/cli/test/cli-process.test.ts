@@ -6,11 +6,10 @@
 import { spawn } from 'node:child_process'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlClient, createCommunity, dataDirPaths, initDataDir, writeGenesisFile } from '@swarmtune/node'
-import { blobCid, type CID } from '@swarmtune/wire'
+import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
 import { runDaemon, tempDir, testConfig } from '../../node/test/helpers.js'
+import { genesisFile } from './helpers.js'
 
 const BIN = join(import.meta.dirname, '../bin/swarmtune.js')
 
@@ -39,10 +38,7 @@ beforeAll(async () => {
   ({ path: dir, cleanup } = await tempDir('swarmtune-cli-process-'))
   node = join(dir, 'node')
   await initDataDir(node, { config: testConfig() })
-  const store = { put: async (bytes: Uint8Array): Promise<CID> => blobCid(bytes) }
-  const { community } = await createCommunity({ task: 'mnist-2nn', name: 'demo', key: await generateKeyPair('Ed25519'), store })
-  genesis = join(dir, 'demo.genesis')
-  await writeGenesisFile(genesis, community)
+  genesis = await genesisFile(dir)
 })
 afterAll(async () => { await cleanup() })
 

@@ -6,12 +6,8 @@
 import { execFileSync } from 'node:child_process'
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Command } from 'commander'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { createCommunity, initDataDir, readRoundsConfig, writeGenesisFile } from '@swarmtune/node'
-import { blobCid, type CID } from '@swarmtune/wire'
-import { buildProgram } from '../src/main.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { initDataDir, readRoundsConfig } from '@swarmtune/node'
 import { render as renderCommunity } from '../src/commands/community.js'
 import { serviceLines } from '../src/commands/status.js'
 import { checkInputFile, readInputFile, readInputLines } from '../src/files.js'
@@ -20,22 +16,7 @@ import { divergedRounds } from '../src/commands/simulate.js'
 import { createSimulationOptions, runSimulation } from '../src/simulate/index.js'
 import { MAX_BATCH_SIZE } from '../src/simulate/options.js'
 import { tempDir } from '../../node/test/helpers.js'
-
-/** Runs the command in-process; resolves with stdout and the exit code, rejects with what it threw. */
-async function run (...args: string[]): Promise<{ out: string, exitCode: number }> {
-  const quiet = (c: Command): void => { c.exitOverride().configureOutput({ writeErr: () => {} }); c.commands.forEach(quiet) }
-  const program = buildProgram()
-  quiet(program)
-  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
-  process.exitCode = 0
-  try {
-    await program.parseAsync(['node', 'swarmtune', ...args])
-    return { out: stdout.mock.calls.map((c) => String(c[0])).join(''), exitCode: Number(process.exitCode ?? 0) }
-  } finally {
-    stdout.mockRestore()
-    process.exitCode = 0
-  }
-}
+import { genesisFile, run } from './helpers.js'
 
 /** An IDX file: magic 0 0 <type 0x08 = uint8> <rank>, big-endian uint32 dimensions, then the data. */
 function idx (shape: number[], data: Uint8Array): Uint8Array {
@@ -58,10 +39,7 @@ beforeAll(async () => {
   ({ path: dir, cleanup } = await tempDir('swarmtune-cli-input-'))
   fifo = join(dir, 'fifo')
   execFileSync('mkfifo', [fifo])
-  const store = { put: async (bytes: Uint8Array): Promise<CID> => blobCid(bytes) }
-  const { community } = await createCommunity({ task: 'mnist-2nn', name: 'demo', key: await generateKeyPair('Ed25519'), store })
-  genesis = join(dir, 'demo.genesis')
-  await writeGenesisFile(genesis, community)
+  genesis = await genesisFile(dir)
 })
 afterAll(async () => { await cleanup() })
 

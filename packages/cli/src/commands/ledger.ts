@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import {
-  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, authorParam, csvLine, entryCsvRow, entryToJson, importEntries, ledgerStats, openLedger,
+  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, csvLine, entryCsvRow, entryToJson, importEntries, ledgerStats, openLedger,
   queryView, type EntryJson, type Ledger, type LedgerStats, type LedgerView, type VerifyReport, type ViewParams
 } from '@swarmtune/ledger'
 import { ControlClient, dataDirPaths, defaultDataDir } from '@swarmtune/node'
@@ -10,6 +10,7 @@ import { ENTRY_KINDS, parseCid } from '@swarmtune/wire'
 import { MAX_IMPORT_FILE_BYTES, MAX_IMPORT_LINE_BYTES } from '../constants.js'
 import { CliError } from '../errors.js'
 import { checkInputFile, readInputLines } from '../files.js'
+import { authorKeyOption, peerIdText } from '../identity.js'
 import { intOption } from '../options.js'
 
 interface CommonFlags {
@@ -34,13 +35,6 @@ const timeArg = (value: string): number => {
   const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${value} is neither ms since the Unix epoch nor an ISO 8601 time`)
   return n
-}
-const authorArg = (value: string): string => {
-  try {
-    return authorParam(value)
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message)
-  }
 }
 
 function params (flags: FilterFlags): ViewParams {
@@ -142,7 +136,7 @@ function table (columns: string[], rows: unknown[][]): string {
 function addFilters (cmd: Command): Command {
   return cmd
     .addOption(new Option('--kind <kind>', 'only entries of this kind').choices([...ENTRY_KINDS]))
-    .option('--author <hex>', 'only entries by this author (Ed25519 public key, 64 hex)', authorArg)
+    .option('--author <peer id | hex key>', 'only entries by this author: a peer id (12D3KooW…) or its Ed25519 public key as 64 hex digits', authorKeyOption('--author'))
     .option('--round <n>', 'only entries of this round', intOption('--round', 0))
     .option('--release <cid>', 'only entries that name this release manifest')
     .option('--since <time>', 'entries at or after this time (ms since epoch or ISO 8601)', timeArg)
@@ -170,7 +164,8 @@ export function register (program: Command): void {
       await withSource(flags, async (source) => {
         const rows = await source.view('entries', params(flags)) as unknown as EntryJson[]
         if (flags.json === true) return out(JSON.stringify(rows, null, 2) + '\n')
-        out(table(['time', 'kind', 'author', 'seq', 'id', 'what'], rows.map((e) => [e.time, e.kind, short(e.author), e.seq, short(e.id, 16), summary(e)])))
+        // full ids and peer ids: each cell can be pasted into `ledger show` or `--author`
+        out(table(['time', 'kind', 'author', 'seq', 'id', 'what'], rows.map((e) => [e.time, e.kind, peerIdText(e.author), e.seq, e.id, summary(e)])))
         out(`${rows.length} entries (${source.via})\n`)
       })
     })
@@ -182,12 +177,12 @@ export function register (program: Command): void {
       try {
         parseCid(id)
       } catch (err) {
-        throw new CliError('ERR_CLI_BAD_CID', `${id} is not an entry id: expected a CID string (e.g. bafyrei…) as \`swarmtune ledger list\` prints`, { cause: err })
+        throw new CliError('ERR_CLI_BAD_CID', `${id} is not an entry id: expected a CID string (bafkrei…, 59 characters) as \`swarmtune ledger list -d ${flags.data ?? flags.dataDir}\` prints it`, { cause: err })
       }
       await withSource(flags, async (source) => {
         const e = await source.show(id)
-        if (e === undefined) throw Object.assign(new Error(`no ledger entry ${id}; list entries with \`swarmtune ledger list\` to find an id`), { code: 'ERR_LEDGER_NOT_FOUND' })
-        out(flags.json === true ? JSON.stringify(e, null, 2) + '\n' : `${e.kind} ${e.id}\n  author ${e.author}  seq ${e.seq}  prev ${e.prev ?? '-'}\n  time   ${e.time}\n  ${summary(e)}\n  body   ${JSON.stringify(e.body, null, 2).replace(/\n/g, '\n  ')}\n`)
+        if (e === undefined) throw Object.assign(new Error(`no ledger entry ${id} (${source.via}); list entries with \`swarmtune ledger list -d ${flags.data ?? flags.dataDir}\` to find an id`), { code: 'ERR_LEDGER_NOT_FOUND' })
+        out(flags.json === true ? JSON.stringify(e, null, 2) + '\n' : `${e.kind} ${e.id}\n  author ${peerIdText(e.author)} (key ${e.author})  seq ${e.seq}  prev ${e.prev ?? '-'}\n  time   ${e.time}\n  ${summary(e)}\n  body   ${JSON.stringify(e.body, null, 2).replace(/\n/g, '\n  ')}\n`)
       })
     })
 
@@ -267,8 +262,8 @@ export function register (program: Command): void {
         out(`community   ${stats.community ?? '(none yet)'}\nentries     ${stats.entries} by ${stats.authors} authors (${Object.entries(stats.byKind).map(([k, n]) => `${n} ${k}`).join(', ')})\n` +
           `rounds      ${stats.rounds}, releases ${stats.releases}\ncontributions ${c.total}: ${c.accepted} accepted, ${c.rejected} rejected, ${c.pending} pending\n` +
           `equivocations ${stats.equivocations}\n\n`)
-        out(table(['round', 'contributions', 'contributors', 'accepted', 'rejected', 'pending', 'release'], rounds.map((r) => [r.round, r.contributions, r.contributors, r.accepted, r.rejected, r.pending, short(r.release, 16)])) + '\n')
-        out(table(['peer', 'contributions', 'accepted', 'rejected', 'pending', 'samples', 'rounds'], peers.map((p) => [short(p.author, 16), p.contributions, p.accepted, p.rejected, p.pending, p.samples, (p.rounds as number[]).join(',')])))
+        out(table(['round', 'contributions', 'contributors', 'accepted', 'rejected', 'pending', 'release'], rounds.map((r) => [r.round, r.contributions, r.contributors, r.accepted, r.rejected, r.pending, r.release ?? '-'])) + '\n')
+        out(table(['peer', 'contributions', 'accepted', 'rejected', 'pending', 'samples', 'rounds'], peers.map((p) => [peerIdText(p.author), p.contributions, p.accepted, p.rejected, p.pending, p.samples, (p.rounds as number[]).join(',')])))
         out(`(${source.via})\n`)
       })
     })

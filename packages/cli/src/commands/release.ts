@@ -2,13 +2,32 @@ import { Option, type Command } from 'commander'
 import { assembleRelease, exportSafetensors, exportTfjsFolder } from '@swarmtune/model'
 import { ControlClient, type ReleaseView, type VerifyReport } from '@swarmtune/node'
 import { parseCid } from '@swarmtune/wire'
-import { common, short, show, table } from './round.js'
+import { common, show, table } from './round.js'
 import { checkOutputPath } from '../files.js'
 
 interface CommonFlags {
   dataDir: string
   json?: boolean
 }
+
+/**
+ * A release reference as the daemon's routes take it: a round number (what `round status` and `release list`
+ * show) becomes that round's release entry id (the genesis release's manifest CID for round 0); a manifest
+ * CID, an entry id or `latest` passes unchanged.
+ * @throws Error `ERR_ROUNDS_RELEASE_NOT_FOUND` when that round made no release.
+ */
+export async function releaseRef (client: ControlClient, ref: string, dataDir: string): Promise<string> {
+  if (!/^\d{1,15}$/.test(ref)) return ref
+  const round = Number(ref)
+  const releases = await client.request<ReleaseView[]>('GET', '/v1/rounds/releases')
+  const found = releases.find((r) => r.round === round)
+  if (found !== undefined) return found.entry ?? found.manifest
+  const made = releases.map((r) => r.round).join(', ')
+  throw Object.assign(new Error(`round ${round} made no release; the rounds with a release are ${made} (\`swarmtune release list -d ${dataDir}\`)`), { code: 'ERR_ROUNDS_RELEASE_NOT_FOUND' })
+}
+
+/** The `<release>` argument's help. */
+const REF_HELP = 'round number, release manifest id, release entry id, or "latest"'
 
 const accuracy = (m: Record<string, unknown>): string => typeof m.accuracy === 'number' ? `${(m.accuracy * 100).toFixed(2)} %` : '-'
 
@@ -45,29 +64,29 @@ export function register (program: Command): void {
     .action(async (flags: CommonFlags) => {
       const client = await ControlClient.fromDataDir(flags.dataDir)
       show(flags.json, await client.request<ReleaseView[]>('GET', '/v1/rounds/releases'), (rows) =>
-        table(['round', 'release', 'accuracy', 'contributions', 'signed', 'entry'], rows.map((r) => [r.round, r.manifest, accuracy(r.metrics), r.contributions.length, new Date(r.ts).toISOString(), short(r.entry, 16)])))
+        table(['round', 'release', 'accuracy', 'contributions', 'signed', 'entry'], rows.map((r) => [r.round, r.manifest, accuracy(r.metrics), r.contributions.length, new Date(r.ts).toISOString(), r.entry ?? '-'])))
     })
 
   common(release.command('show'))
     .description('one release: its round, parent, signer, metrics and the contributions merged with their weights')
-    .argument('<release>', 'release manifest id, release entry id, or "latest"')
+    .argument('<release>', REF_HELP)
     .action(async (ref: string, flags: CommonFlags) => {
       const client = await ControlClient.fromDataDir(flags.dataDir)
-      show(flags.json, await client.request<ReleaseView>('GET', `/v1/rounds/releases/${encodeURIComponent(ref)}`), renderRelease)
+      show(flags.json, await client.request<ReleaseView>('GET', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}`), renderRelease)
     })
 
   common(release.command('pull'))
     .description('fetch a release\'s manifest and every shard from peers into the daemon\'s blob store (each shard checked against its id)')
-    .argument('<release>', 'release manifest id, release entry id, or "latest"')
+    .argument('<release>', REF_HELP)
     .action(async (ref: string, flags: CommonFlags) => {
       const client = await ControlClient.fromDataDir(flags.dataDir)
-      const r = await client.request<{ manifest: string, shards: number, bytes: number }>('POST', `/v1/rounds/releases/${encodeURIComponent(ref)}/pull`, {}, { timeoutMs: 0 })
+      const r = await client.request<{ manifest: string, shards: number, bytes: number }>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/pull`, {}, { timeoutMs: 0 })
       show(flags.json, r, (v) => `release ${v.manifest}: ${v.shards} shard(s), ${v.bytes} bytes, verified and stored\n`)
     })
 
   common(release.command('export'))
     .description('write a release\'s weights as a tfjs model folder (model.json + weights) or a safetensors file')
-    .argument('<release>', 'release manifest id, release entry id, or "latest"')
+    .argument('<release>', REF_HELP)
     .requiredOption('-o, --out <path>', 'folder (tfjs) or file (safetensors) to write')
     .addOption(new Option('--format <format>', 'output format').choices(['tfjs', 'safetensors']).default('tfjs'))
     .option('--force', 'overwrite an existing output')
@@ -75,7 +94,7 @@ export function register (program: Command): void {
       // checked before anything is fetched: an existing output is kept unless --force
       await checkOutputPath(flags.out, { kind: flags.format === 'tfjs' ? 'folder' : 'file', force: flags.force, flag: '--out' })
       const client = await ControlClient.fromDataDir(flags.dataDir)
-      const pulled = await client.request<{ manifest: string }>('POST', `/v1/rounds/releases/${encodeURIComponent(ref)}/pull`, {}, { timeoutMs: 0 })
+      const pulled = await client.request<{ manifest: string }>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/pull`, {}, { timeoutMs: 0 })
       const manifestCid = parseCid(pulled.manifest)
       const manifestBytes = await client.getBlob(manifestCid.toString())
       // every shard is checked against the manifest's CIDs again here: the bytes crossed a process boundary
@@ -89,10 +108,10 @@ export function register (program: Command): void {
 
   common(release.command('verify'))
     .description('recompute a release from the deltas the ledger lists (fetching them from peers as needed) and compare shard ids')
-    .argument('<release>', 'release manifest id, release entry id, or "latest"')
+    .argument('<release>', REF_HELP)
     .action(async (ref: string, flags: CommonFlags) => {
       const client = await ControlClient.fromDataDir(flags.dataDir)
-      const v = await client.request<VerifyReport>('POST', `/v1/rounds/releases/${encodeURIComponent(ref)}/verify`, {}, { timeoutMs: 0 })
+      const v = await client.request<VerifyReport>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/verify`, {}, { timeoutMs: 0 })
       show(flags.json, v, renderVerify)
       if (!v.ok) process.exitCode = 1
     })

@@ -1,0 +1,74 @@
+/**
+ * Identities and ids in the CLI's text output, against a real maintainer daemon on 127.0.0.1 (its ledger holds
+ * the genesis it signed) and against its store once it stopped: `ledger list / stats / show` print peer ids
+ * and full entry ids, `--author` takes a peer id as well as the 64-hex key, an id `ledger list` prints opens
+ * with `ledger show`, and `release show` takes a round number as `round status` does.
+ */
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ControlClient, defaultServices, initDataDir, keyHex, type Daemon } from '@swarmtune/node'
+import type { EntryJson } from '@swarmtune/ledger'
+import { runDaemon, tempDir, testConfig, waitFor } from '../../node/test/helpers.js'
+import { run } from './helpers.js'
+
+let dir: string
+let cleanup: () => Promise<void>
+let node: string
+let daemon: Daemon | undefined
+let peerId: string
+let hex: string
+
+beforeAll(async () => {
+  ({ path: dir, cleanup } = await tempDir('swarmtune-cli-ids-'))
+  node = join(dir, 'maintainer')
+  await initDataDir(node, { config: testConfig() })
+  const created = JSON.parse((await run('community', 'create', '--task', 'mnist-2nn', '--name', 'ids', '-d', node, '--json')).out) as { file: string }
+  daemon = await runDaemon(node, defaultServices({ rounds: { community: created.file } }))
+  peerId = daemon.peerId.toString()
+  hex = keyHex(daemon.peerId.publicKey?.raw as Uint8Array)
+  const client = await ControlClient.fromDataDir(node)
+  await waitFor(async () => (await client.request<EntryJson[]>('GET', '/v1/ledger/view/entries')).length > 0, 10_000, 'the genesis in the ledger')
+})
+afterAll(async () => {
+  await daemon?.stop()
+  await cleanup()
+})
+
+/** The checks, run through the daemon and then on the store. */
+async function checkLedgerOutput (via: RegExp): Promise<void> {
+  const rows = JSON.parse((await run('ledger', 'list', '-d', node, '--json')).out) as EntryJson[]
+  expect(rows.map((r) => r.author)).toContain(hex)
+  const text = (await run('ledger', 'list', '-d', node)).out
+  expect(text).toMatch(via)
+  for (const r of rows) expect(text).toContain(r.id)
+  expect(text).toContain(peerId)
+  expect(text).not.toContain(hex)
+  // every id the list prints opens with `ledger show`
+  for (const r of rows) expect((await run('ledger', 'show', r.id, '-d', node, '--json')).out).toContain(r.id)
+  // --author: the peer id and the hex key name the same entries
+  const byPeer = (await run('ledger', 'list', '-d', node, '--author', peerId, '--json')).out
+  expect(byPeer).toBe((await run('ledger', 'list', '-d', node, '--author', hex.toUpperCase(), '--json')).out)
+  expect((JSON.parse(byPeer) as EntryJson[]).length).toBe(rows.filter((r) => r.author === hex).length)
+  await expect(run('ledger', 'list', '-d', node, '--author', '12D3KooWnotapeerid')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+  const stats = (await run('ledger', 'stats', '-d', node)).out
+  expect(stats).not.toContain(hex)
+}
+
+describe('ids and identities', () => {
+  it('through the running daemon', async () => {
+    await checkLedgerOutput(/\(daemon at http:\/\/127\.0\.0\.1:\d+\)/)
+  })
+
+  it('release show takes a round number: round 0 is the genesis release', async () => {
+    const byRound = JSON.parse((await run('release', 'show', '0', '-d', node, '--json')).out) as { manifest: string, round: number }
+    expect(byRound.round).toBe(0)
+    expect((await run('release', 'show', byRound.manifest, '-d', node, '--json')).out).toBe((await run('release', 'show', '0', '-d', node, '--json')).out)
+    await expect(run('release', 'show', '7', '-d', node)).rejects.toMatchObject({ code: 'ERR_ROUNDS_RELEASE_NOT_FOUND' })
+  })
+
+  it('on the store once the daemon stopped', async () => {
+    await daemon?.stop()
+    daemon = undefined
+    await checkLedgerOutput(/\(store .*ledger\)/)
+  })
+})
