@@ -21,7 +21,7 @@ import {
   writeGenesisFile, type Community, type DaemonEvent, type LedgerService, type RoundsService
 } from '@swarmtune/node'
 import { tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
-import { connectedTo, eventOf, ready, startRoundsNode, swarmtune, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startRoundsNode, swarmtune, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 5, batchSize: 50, learningRate: 0.1 }
 const DAY_MS = 86_400_000
@@ -33,7 +33,8 @@ async function startLogged (dir: string, genesis: string, lines: Array<Record<st
     dataDir: dir,
     logger: pino({ level: 'info' }, sink),
     maintenanceIntervalMs: 1_000,
-    services: { ledger: ledgerService(), rounds: roundsService({ community: genesis, config: { coordinator: { evalData: EVAL_DATA } } }) }
+    // rounds here stay open until their deadline, their maximum or a cancel, whatever the volunteers answered
+    services: { ledger: ledgerService(), rounds: roundsService({ community: genesis, config: UNTIL_DEADLINE }) }
   })
   const events: DaemonEvent[] = []
   daemon.events.subscribe((e) => { events.push(e) })

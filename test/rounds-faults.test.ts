@@ -13,7 +13,7 @@ import { getTask } from '@swarmtune/model'
 import { loadRelease, mergeRound, planOf, serverStateFor, type RoundDetail } from '@swarmtune/node'
 import { blobCid, communityTopic, encodeCanonical, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '../packages/node/test/helpers.js'
-import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 20, batchSize: 50, learningRate: 0.1 }
 const ROUND_MS = 25_000
@@ -28,7 +28,8 @@ describe('a malicious member in a round', () => {
   const sent = new Map<string, string>() // contribution id → what it was
 
   beforeAll(async () => {
-    maintainer = await startMaintainer()
+    // the tests act on rounds while they are open: no early close once the volunteers that answered contributed
+    maintainer = await startMaintainer(UNTIL_DEADLINE)
     m = maintainer.node
     const bootstrap = [m.daemon.addresses()[0]]
     honest = await Promise.all([0, 1].map(async (i) => await startRoundsNode({

@@ -17,6 +17,12 @@ import { startNode, tempDir, testConfig, waitFor, type TestNode } from '../packa
 /** Held-out examples the test coordinator evaluates on (the first 1,000 of the MNIST test split). */
 export const EVAL_DATA: DataSpec = { source: 'mnist', split: 'test', limit: 1000 }
 
+/**
+ * Coordinator settings of tests that act on a round while it is open (extra contributions, a restart): the
+ * round waits for its deadline or maxContributions even once every volunteer that answered has contributed.
+ */
+export const UNTIL_DEADLINE: RoundsConfigInit = { coordinator: { evalData: EVAL_DATA, closeWhenAnswered: false } }
+
 /** MNIST training examples shared out among the test volunteers (the first 6,000). */
 export const TRAIN_EXAMPLES = 6000
 

@@ -14,7 +14,7 @@ import type { ReleaseView, RoundDetail, RoundView, VerifyReport } from '@swarmtu
 import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
 import { parseCid } from '@swarmtune/wire'
-import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
 
 const VOLUNTEERS = 4
 /** Short rounds: 25 optimizer steps of 50 examples at η = 0.1 move mnist-2nn well past chance. */
@@ -27,7 +27,8 @@ describe('training rounds over the network', () => {
   const accuracy: number[] = []
 
   beforeAll(async () => {
-    maintainer = await startMaintainer()
+    // the tests act on rounds while they are open: no early close once the volunteers that answered contributed
+    maintainer = await startMaintainer(UNTIL_DEADLINE)
     m = maintainer.node
     const bootstrap = [m.daemon.addresses()[0]]
     volunteers = await Promise.all(Array.from({ length: VOLUNTEERS }, async (_, i) => await startRoundsNode({

@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '../packages/node/test/helpers.js'
-import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 15, batchSize: 50, learningRate: 0.1 }
 
@@ -18,7 +18,8 @@ describe('a coordinator restarted in the middle of a round', () => {
   let volunteers: RoundsNode[] = []
 
   beforeAll(async () => {
-    maintainer = await startMaintainer()
+    // the tests act on rounds while they are open: no early close once the volunteers that answered contributed
+    maintainer = await startMaintainer(UNTIL_DEADLINE)
     m = maintainer.node
     volunteers = await Promise.all([0, 1].map(async (i) => await startRoundsNode({
       genesis: maintainer.genesis, bootstrap: [m.daemon.addresses()[0]], config: { volunteer: { data: volunteerData(i, 2), lossExamples: 300 } }
@@ -39,7 +40,7 @@ describe('a coordinator restarted in the middle of a round', () => {
     await m.daemon.stop()
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, opened.deadline - Date.now() + 500)))
 
-    m = await startRoundsNode({ dir: m.dir, genesis: maintainer.genesis, config: { coordinator: { evalData: EVAL_DATA } } })
+    m = await startRoundsNode({ dir: m.dir, genesis: maintainer.genesis, config: UNTIL_DEADLINE })
     for (const v of volunteers) await v.daemon.libp2p.dial(multiaddr(m.daemon.addresses()[0]))
     const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
     expect(r.outcome).toBe('released')

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtune/fedavg'
+import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarmtune/model'
 import { CLIENT_OPTIMIZERS, ControlClient, defaultDataDir, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
 
 interface CommonFlags {
@@ -30,6 +31,25 @@ interface StartFlags extends CommonFlags {
 
 /** Longest single wait request; `--wait` repeats it until the round closes. */
 const WAIT_SLICE_MS = 30_000
+
+/**
+ * `round start --wait` saw the round close without a release; `code` is the outcome's code (`ERR_ROUNDS_NO_QUORUM`,
+ * `ERR_ROUNDS_CANCELLED`, an aggregator's code), the message names it and points at the per-volunteer summary.
+ */
+export class RoundOutcomeError extends Error {
+  override name = 'RoundOutcomeError'
+  constructor (readonly code: string, message: string) {
+    super(message)
+  }
+}
+
+/** The warning `round start` prints when no peer is in the community's topic, or undefined. */
+export function noVolunteerWarning (r: RoundDetail): string | undefined {
+  if (r.topicPeers === undefined || r.topicPeers.length > 0) return undefined
+  return `warning: no peer is in the community's gossip topic, so no volunteer gets round ${r.round}'s round-open now; ` +
+    'start volunteers with `swarmtune daemon -d <folder> --bootstrap <this daemon\'s address>` (`swarmtune status` prints it) ' +
+    'and check `swarmtune peers`; a volunteer that connects later joins through ledger sync with less of the round left\n'
+}
 
 export const out = (text: string): void => { process.stdout.write(text) }
 
@@ -67,11 +87,17 @@ export const positiveNumber = (what: string) => (value: string): number => {
   return n
 }
 
-/** A duration: a number with an optional unit ms, s (default), m or h → ms. */
+/**
+ * A duration: a number and its unit, ms, s, m or h → ms. The unit is required: a bare `2` could mean 2 s, 2 min
+ * or 2 ms, and read as seconds it opens a round that closes with no release before anyone trains.
+ * @throws InvalidArgumentError (`commander.invalidArgument`) before anything is sent, for a bare number or no number.
+ */
 export function duration (value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim())
-  if (m === null) throw new InvalidArgumentError(`${value} is not a duration; write e.g. 90, 90s, 2m or 1500ms`)
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] as number
+  const text = value.trim()
+  if (/^\d+(?:\.\d+)?$/.test(text)) throw new InvalidArgumentError(`${value} has no unit; write it with one: ${text}s, ${text}m, ${text}h or ${text}ms`)
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text)
+  if (m === null) throw new InvalidArgumentError(`${value} is not a duration; write a number and a unit, e.g. 90s, 2m, 1h or 1500ms`)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2]] as number
   return Math.round(Number(m[1]) * unit)
 }
 
@@ -81,6 +107,26 @@ export function roundDuration (value: string): number {
   const min = roundsConstants.MIN_ROUND_DURATION_MS
   if (ms < min) throw new InvalidArgumentError(`--duration ${value} is ${ms} ms; the shortest round is ${min} ms (${min / 1000}s)`)
   return ms
+}
+
+/**
+ * Refuses a training backend this machine cannot use for `taskId` (`community join --backend`), naming the ones
+ * it can, before anything is written.
+ * @throws BackendError `ERR_MODEL_BACKEND_UNAVAILABLE` (not installed or failed to load) or
+ *   `ERR_MODEL_BACKEND_MISSING_KERNELS` (installed, but lacks a kernel training the task needs).
+ */
+export async function checkBackend (taskId: string, backend: string): Promise<void> {
+  const task = getTask(taskId)
+  try {
+    await chooseBackend(task, { backend, purpose: 'train' })
+  } catch (err) {
+    if (!(err instanceof BackendError)) throw err
+    const usable: string[] = []
+    for (const s of await probeBackendStatus()) {
+      if (s.available && await chooseBackend(task, { backend: s.id, purpose: 'train' }).then(() => true, () => false)) usable.push(s.id)
+    }
+    throw new BackendError(err.code, backend, `${err.reason}. Usable here for training ${taskId}: ${usable.length === 0 ? 'none' : usable.join(', ')}; pass one of them to --backend or leave --backend out to use the fastest. Nothing was written`, { cause: err })
+  }
 }
 
 function keyValue (value: string, previous: Array<[string, number]> = []): Array<[string, number]> {
@@ -119,7 +165,7 @@ const accuracy = (m: Record<string, unknown> | undefined): string => typeof m?.a
 export function renderRound (r: RoundDetail): string {
   const t = r.train
   const lines = [
-    `round ${r.round} — ${r.state}${r.outcome === undefined ? '' : ` (${r.outcome})`}${r.phase === undefined ? '' : `, coordinator phase ${r.phase}`}`,
+    `round ${r.round} — ${r.state}${r.outcome === undefined ? '' : ` (${r.outcome}${r.code === undefined ? '' : `, ${r.code}`})`}${r.phase === undefined ? '' : `, coordinator phase ${r.phase}`}`,
     `  round-open   ${r.roundOpen} by ${r.coordinator}`,
     `  opened       ${time(r.openedAt)}   deadline ${time(r.deadline)}${r.closedAt === undefined ? '' : `   closed ${time(r.closedAt)}`}`,
     `  base         ${r.base}`,
@@ -135,6 +181,14 @@ export function renderRound (r: RoundDetail): string {
     text += '\n' + table(['contribution', 'peer', 'samples', 'loss before→after', 'train', 'bytes', 'verdict', 'reason'], r.contributions.map((c) => [
       short(c.id, 16), short(c.peer, 16), c.samples, `${c.lossBefore.toFixed(3)}→${c.lossAfter.toFixed(3)}`, seconds(c.trainMs), c.blobBytes ?? '-',
       c.verdict === undefined ? 'pending' : c.verdict.accepted ? 'accepted' : c.verdict.code, c.verdict?.accepted === false ? c.verdict.reason.slice(0, 80) : ''
+    ]))
+  }
+  if ((r.volunteers ?? []).length > 0) {
+    text += '\nvolunteers:\n' + table(['peer', 'outcome', 'answer', 'contributions', 'in topic'], (r.volunteers ?? []).map((v) => [
+      v.peer, v.outcome,
+      v.answer === undefined ? '-' : v.answer.status === 'declined' ? `declined ${v.answer.code ?? ''}: ${(v.answer.reason ?? '').slice(0, 80)}` : 'training',
+      v.contributions.length === 0 ? '-' : v.contributions.map((c) => `${short(c.id, 16)} ${c.verdict}`).join(', '),
+      v.inTopic ? 'yes' : 'no'
     ]))
   }
   if ((r.networkRejections ?? []).length > 0) {
@@ -187,6 +241,8 @@ export function register (program: Command): void {
     .action(async (flags: StartFlags) => {
       const client = await ControlClient.fromDataDir(flags.dataDir)
       let r = await client.request<RoundDetail>('POST', '/v1/rounds', { params: paramsOf(flags) }, { timeoutMs: 120_000 })
+      const warning = noVolunteerWarning(r)
+      if (warning !== undefined) process.stderr.write(warning)
       if (flags.wait !== true) {
         show(flags.json, r, (v) => `opened round ${v.round} (${v.roundOpen}), deadline ${time(v.deadline)}\nfollow it with \`swarmtune round status ${v.round}\`\n`)
         return
@@ -194,6 +250,10 @@ export function register (program: Command): void {
       if (flags.json !== true) out(`opened round ${r.round} (${r.roundOpen}), deadline ${time(r.deadline)}; waiting for it to close…\n`)
       r = await waitClosed(client, r.round)
       show(flags.json, r, renderRound)
+      if (r.outcome !== 'released') {
+        const code = r.code ?? 'ERR_ROUNDS_NO_QUORUM'
+        throw new RoundOutcomeError(code, `round ${r.round} closed with no release (${r.outcome ?? 'no-release'}): ${r.reason ?? ''}; the volunteers table above shows who contributed, who was rejected and who never contributed`)
+      }
     })
 
   common(round.command('status'))

@@ -6,7 +6,7 @@
  * ```json
  * {
  *   "community": "community.genesis",
- *   "coordinator": { "enabled": true, "evalData": { "source": "mnist", "split": "test" } },
+ *   "coordinator": { "enabled": true, "evalData": { "source": "mnist", "split": "test" }, "closeWhenAnswered": true, "blobFetchMs": 30000 },
  *   "volunteer": {
  *     "enabled": true,
  *     "data": { "source": "mnist", "split": "train", "partition": { "scheme": "dirichlet", "clients": 5, "client": 0, "seed": 1, "alpha": 0.5 } },
@@ -21,7 +21,7 @@ import type { DataSpec } from '@swarmtune/model'
 import { z } from 'zod'
 import { readBoundedFile } from '../bounded-file.js'
 import { writeFileAtomic } from '../data-dir.js'
-import { DEFAULT_EVAL_EXAMPLES, DEFAULT_VOLUNTEER_MAX_ROUND_MS, MAX_ROUNDS_CONFIG_FILE_BYTES, MAX_TIMER_DELAY_MS } from './constants.js'
+import { CONTRIBUTION_FETCH_TIMEOUT_MS, DEFAULT_EVAL_EXAMPLES, DEFAULT_VOLUNTEER_MAX_ROUND_MS, MAX_ROUNDS_CONFIG_FILE_BYTES, MAX_TIMER_DELAY_MS } from './constants.js'
 import { RoundsConfigError } from './errors.js'
 
 /** File name of the rounds settings inside a data folder. */
@@ -37,6 +37,13 @@ export interface RoundsConfig {
     evalData: DataSpec
     /** tfjs backend for evaluation; chosen automatically when unset. */
     backend?: string
+    /**
+     * Close a round as soon as every volunteer that answered its round-open has contributed or declined (after
+     * `ANSWER_WINDOW_MS`); false waits for the deadline or `maxContributions` (default true).
+     */
+    closeWhenAnswered: boolean
+    /** Time allowed to fetch one contribution's delta blob, from its arrival, in ms (default 30 s). */
+    blobFetchMs: number
   }
   volunteer: {
     /** Train in rounds (default: true when `data` is set). */
@@ -60,7 +67,7 @@ export interface RoundsConfigInit {
 }
 
 export const DEFAULT_ROUNDS_CONFIG: Readonly<RoundsConfig> = Object.freeze({
-  coordinator: { enabled: true, evalData: { source: 'mnist', split: 'test', limit: DEFAULT_EVAL_EXAMPLES } },
+  coordinator: { enabled: true, evalData: { source: 'mnist', split: 'test', limit: DEFAULT_EVAL_EXAMPLES }, closeWhenAnswered: true, blobFetchMs: CONTRIBUTION_FETCH_TIMEOUT_MS },
   volunteer: { enabled: true, maxRoundMs: DEFAULT_VOLUNTEER_MAX_ROUND_MS }
 } satisfies RoundsConfig)
 
@@ -81,7 +88,13 @@ const backend = z.enum(['node-gpu', 'node', 'wasm', 'cpu'])
 
 const configSchema = z.strictObject({
   community: z.string().min(1).optional(),
-  coordinator: z.strictObject({ enabled: z.boolean(), evalData: dataSpecSchema, backend: backend.optional() }),
+  coordinator: z.strictObject({
+    enabled: z.boolean(),
+    evalData: dataSpecSchema,
+    backend: backend.optional(),
+    closeWhenAnswered: z.boolean(),
+    blobFetchMs: count.max(MAX_TIMER_DELAY_MS, { error: `must be at most ${MAX_TIMER_DELAY_MS} ms (≈ 24.8 days)` })
+  }),
   volunteer: z.strictObject({
     enabled: z.boolean(),
     data: dataSpecSchema.optional(),

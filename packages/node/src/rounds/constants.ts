@@ -52,6 +52,18 @@ export const CLOSE_RETRY_MS = 5_000
  * timeouts (60–120 s); the CLI asks again after it.
  */
 export const MAX_WAIT_MS = 60_000
+/**
+ * Time after opening during which a round does not close early, in ms, even when every volunteer that answered
+ * has contributed: two gossipsub heartbeats (1 s each, the gossipsub v1.1 default `heartbeat_interval`). A
+ * round-open the mesh push missed reaches a subscribed peer by IHAVE/IWANT gossip within one heartbeat, and
+ * its answer travels back within the next, so volunteers slower to answer are still counted.
+ */
+export const ANSWER_WINDOW_MS = 2_000
+/**
+ * Largest round answer accepted, in bytes: the map's fixed fields (two 36-byte CIDs, a 32-byte key, status,
+ * time, ≈ 160 B), a 64-character code and a 1,024-character reason of up to 3 bytes per character in UTF-8.
+ */
+export const MAX_ANSWER_BYTES = 4 * 1024
 /** Default held-out examples the coordinator evaluates each release on: the MNIST test split (LeCun et al. 1998). */
 export const DEFAULT_EVAL_EXAMPLES = 10_000
 /** Verdict code of an accepted contribution. */

@@ -17,6 +17,8 @@ export class RoundsContext {
   readonly task: Task
   /** True once `warmUp` finished: data loaded and the worker's backend initialised. */
   warm = false
+  /** Why `warmUp` failed (a backend that cannot load, data that cannot be read), until a warm-up succeeds. */
+  warmError: { code: string, reason: string } | undefined
 
   constructor (
     readonly components: DaemonComponents,
@@ -70,8 +72,13 @@ export class RoundsContext {
       const ds = await this.dataset(spec)
       const r = await this.worker().evaluate({ task: this.task.id, weights: this.task.initWeights(0), data: head(ds, 8), backend })
       this.warm = true
+      this.warmError = undefined
       this.components.events.emit('rounds:ready', { examples: ds.count, backend: r.backend, ms: Math.round(performance.now() - started) })
-    })().catch((err: unknown) => { this.log.warn({ err }, 'warming up the training worker failed') })
+    })().catch((err: unknown) => {
+      this.warmError = { code: (err as { code?: string }).code ?? 'ERR_ROUNDS_TRAINING_FAILED', reason: (err as Error).message.slice(0, 1000) }
+      this.components.events.emit('rounds:unable', this.warmError)
+      this.log.warn({ err }, 'warming up the training worker failed: this node cannot train or evaluate until that is fixed')
+    })
   }
 
   async close (): Promise<void> {

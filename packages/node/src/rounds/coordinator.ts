@@ -20,15 +20,17 @@
 import type { Contribution } from '@swarmtune/fedavg'
 import { buildRelease, type Weights } from '@swarmtune/model'
 import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
+import type { PeerId } from '@libp2p/interface'
+import type { RoundAnswer } from './answers.js'
 import {
-  CLOSE_RETRY_MS, CONTRIBUTION_FETCH_TIMEOUT_MS, FETCH_RETRY_MS, MAX_JUDGED_PER_AUTHOR, MAX_TIMER_DELAY_MS, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS, VERDICT_OK
+  ANSWER_WINDOW_MS, CLOSE_RETRY_MS, FETCH_RETRY_MS, MAX_JUDGED_PER_AUTHOR, MAX_TIMER_DELAY_MS, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS, VERDICT_OK
 } from './constants.js'
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
 import { RoundStateError, RoundsError } from './errors.js'
 import { createRoundParams, planOf, roundOpenBody, sameMethod, type RoundPlan } from './params.js'
 import { decodeContribution, getBlob, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid, storeRelease, type DeltaRejection } from './releases.js'
-import type { CoordinatorRound } from './state.js'
+import type { CoordinatorRound, VolunteerAnswer } from './state.js'
 import { closeOf, latestRelease, nextRoundNumber, releaseByManifest, releases, roundOpens, verdicts } from './views.js'
 
 /** A candidate's decoded delta, or why it cannot be used. */
@@ -50,6 +52,12 @@ interface OpenRound {
   perAuthor: Map<string, number>
   /** Contribution ids recorded as arrivals. */
   arrived: Set<string>
+  /** The latest answer of each volunteer that answered the round-open, by peer id. */
+  answers: Map<string, VolunteerAnswer>
+  /** Peer ids of the authors that contributed so far. */
+  contributors: Set<string>
+  /** Re-checks the early close when the answer window ends. */
+  windowTimer?: ReturnType<typeof setTimeout>
 }
 
 
@@ -102,6 +110,7 @@ export class Coordinator {
   async stop (): Promise<void> {
     this.stopped = true
     if (this.current?.timer !== undefined) clearTimeout(this.current.timer)
+    if (this.current?.windowTimer !== undefined) clearTimeout(this.current.windowTimer)
     for (const t of this.retryTimers) clearTimeout(t)
     await Promise.allSettled([...this.closing.values()])
     await this.queue.catch(() => {})
@@ -126,7 +135,7 @@ export class Coordinator {
       await this.baseWeights(base.manifest) // the base must be readable before anyone is asked to train on it
       const round = await nextRoundNumber(ledger)
       const signed = await this.ctx.ledgerService.sign({ kind: 'round-open', body: roundOpenBody(params, { round, base: base.manifest, now: Date.now() }) }) as SignedEntry<'round-open'>
-      const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open' }
+      const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open', topicPeers: this.topicPeers() }
       await this.ctx.state.putRound(record)
       await this.track(record, signed, planOf(signed.entry.body, community))
       this.ctx.components.events.emit('rounds:open', { round, roundOpen: record.roundOpen, base: base.manifest.toString(), deadline: signed.entry.body.deadline })
@@ -155,7 +164,7 @@ export class Coordinator {
   status (): unknown {
     const c = this.current
     return {
-      open: c === undefined ? null : { round: c.record.round, deadline: c.plan.deadline, contributors: c.authors.size, arrivals: c.arrived.size },
+      open: c === undefined ? null : { round: c.record.round, deadline: c.plan.deadline, contributors: c.authors.size, arrivals: c.arrived.size, answers: c.answers.size },
       closing: [...this.closing.keys()]
     }
   }
@@ -165,6 +174,48 @@ export class Coordinator {
     if (e.entry.kind !== 'contribution' || this.stopped) return
     const c = e as SignedEntry<'contribution'>
     void this.serial(async () => { await this.arrive(c) }).catch((err: unknown) => { this.ctx.log.error({ err, contribution: c.id.toString() }, 'recording a contribution failed') })
+  }
+
+  /**
+   * A volunteer's answer to a round-open (validated by `AnswerTopic`): recorded for the open round it names,
+   * then the early close is checked.
+   */
+  onAnswer (a: RoundAnswer, from: PeerId): void {
+    if (this.stopped) return
+    void this.serial(async () => {
+      const open = this.current
+      if (open === undefined || parseCid(a.roundOpen).toString() !== open.record.roundOpen) return
+      const answer: VolunteerAnswer = { peer: from.toString(), status: a.status, ...(a.code === undefined ? {} : { code: a.code }), ...(a.reason === undefined ? {} : { reason: a.reason }), ts: a.ts, at: Date.now() }
+      if (!(await this.ctx.state.putAnswer(open.record.round, answer))) return
+      open.answers.set(answer.peer, answer)
+      this.ctx.components.events.emit('rounds:answer', { round: open.record.round, ...answer })
+      this.checkEarlyClose(open)
+    }).catch((err: unknown) => { this.ctx.log.error({ err }, 'recording a round answer failed') })
+  }
+
+  /**
+   * Closes `open` once `maxContributions` volunteers contributed, or — with `coordinator.closeWhenAnswered` —
+   * once at least one volunteer answered, every volunteer whose latest answer is `training` has contributed,
+   * and `ANSWER_WINDOW_MS` has passed since the round opened (doc/rounds.md, "Who a round waits for").
+   */
+  private checkEarlyClose (open: OpenRound): void {
+    if (this.current !== open) return
+    if (open.authors.size >= open.plan.maxContributions) { this.closeSoon(open.record.round); return }
+    if (!this.ctx.config.coordinator.closeWhenAnswered || open.answers.size === 0) return
+    for (const a of open.answers.values()) if (a.status === 'training' && !open.contributors.has(a.peer)) return
+    const left = open.entry.entry.ts + ANSWER_WINDOW_MS - Date.now()
+    if (left > 0) {
+      open.windowTimer ??= setTimeout(() => { open.windowTimer = undefined; this.checkEarlyClose(open) }, left)
+      return
+    }
+    const declined = [...open.answers.values()].filter((a) => a.status === 'declined').length
+    this.ctx.log.info({ round: open.record.round, answered: open.answers.size, declined, contributors: open.contributors.size }, 'every volunteer that answered has contributed or declined: closing the round early')
+    this.closeSoon(open.record.round)
+  }
+
+  /** Peer ids subscribed to the community's topic now. */
+  private topicPeers (): string[] {
+    return this.ctx.components.gossip.peers(this.ctx.community.id).map((p) => p.toString()).sort()
   }
 
   /** A network-level rejection on the community topic while a round is open (bad signature, malformed entry). */
@@ -179,7 +230,8 @@ export class Coordinator {
   // --- collecting ----------------------------------------------------------------------------------------
 
   private async track (record: CoordinatorRound, entry: SignedEntry<'round-open'>, plan: RoundPlan): Promise<void> {
-    const open: OpenRound = { record, entry, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set() }
+    const open: OpenRound = { record, entry, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set() }
+    for (const a of await this.ctx.state.answers(record.round)) open.answers.set(a.peer, a)
     this.current = open
     for (const id of await this.ctx.state.arrivals(record.round)) {
       const c = await this.ctx.ledger.get(id)
@@ -189,6 +241,7 @@ export class Coordinator {
       }
     }
     this.armDeadline(open)
+    this.checkEarlyClose(open)
   }
 
   /** Closes `open` at its deadline; a deadline beyond one timer's range is re-armed in steps. */
@@ -215,7 +268,7 @@ export class Coordinator {
       await this.ctx.state.addArrival(open.record.round, id)
       this.startJudging(open, c)
       this.ctx.components.events.emit('rounds:contribution', { round: open.record.round, contribution: id, peer: peerIdOfKey(c.entry.author).toString() })
-      if (open.authors.size >= open.plan.maxContributions) this.closeSoon(open.record.round)
+      this.checkEarlyClose(open)
       return
     }
     // a contribution to a round of ours that no longer takes any: late
@@ -238,6 +291,7 @@ export class Coordinator {
     const n = (open.perAuthor.get(author) ?? 0) + 1
     open.perAuthor.set(author, n)
     open.authors.add(author)
+    open.contributors.add(peerIdOfKey(c.entry.author).toString())
     // beyond the per-author cap nothing is fetched: decide() rejects these as duplicates unread
     if (n > MAX_JUDGED_PER_AUTHOR) return
     const fault = this.entryFault(c, open)
@@ -266,25 +320,30 @@ export class Coordinator {
   }
 
   /**
-   * Fetches and decodes a contribution's blob. A provider that is not reachable yet (the contributor
-   * reconnecting after this node restarted) is asked again every second until the fetch timeout.
+   * Fetches and decodes a contribution's blob; started when the contribution arrives, so the blob is read
+   * while its contributor is surely online. A provider that is not reachable yet (the contributor
+   * reconnecting after this node restarted) is asked again every second until `coordinator.blobFetchMs`.
    */
   private async judgeBlob (c: SignedEntry<'contribution'>, plan: RoundPlan): Promise<Judged> {
     const base = await this.baseWeights(plan.base)
     const spec = specOf(base)
     const cid = parseCid(c.entry.body.blob)
-    const signal = AbortSignal.timeout(CONTRIBUTION_FETCH_TIMEOUT_MS)
+    const limitMs = this.ctx.config.coordinator.blobFetchMs
+    const signal = AbortSignal.timeout(limitMs)
+    const contributor = peerIdOfKey(c.entry.author)
     let bytes: Uint8Array | undefined
+    let lastCode: string | undefined
     while (bytes === undefined) {
       try {
-        bytes = await getBlob(this.ctx.components, cid, { providers: [peerIdOfKey(c.entry.author)], maxBytes: maxDeltaBytes(spec, plan), signal })
+        bytes = await getBlob(this.ctx.components, cid, { providers: [contributor], maxBytes: maxDeltaBytes(spec, plan), signal })
       } catch (err) {
         const code = (err as { code?: string }).code
         if (code === 'ERR_NODE_BLOB_NO_PROVIDERS' && !signal.aborted && !this.stopped) {
+          lastCode = code
           await new Promise((resolve) => setTimeout(resolve, FETCH_RETRY_MS))
           continue
         }
-        return { ok: false, code: 'ERR_ROUNDS_BLOB_UNAVAILABLE', reason: `the delta blob ${cid.toString()} could not be fetched: ${code ?? ''} ${(err as Error).message}`.slice(0, 1000) }
+        return { ok: false, code: 'ERR_ROUNDS_BLOB_UNAVAILABLE', reason: blobUnavailable(cid, contributor, limitMs, code ?? lastCode, this.ctx.components.libp2p.getConnections(contributor).length > 0) }
       }
     }
     const r = decodeContribution(bytes, spec, plan)
@@ -347,14 +406,15 @@ export class Coordinator {
     // arrivals are appended in order, so the first `frozen` never change once counted
     const arrivals = await state.arrivals(round)
     if (record.phase === 'open') {
-      record = { ...record, phase: 'closing', frozen: arrivals.length, frozenAt: Date.now() }
+      record = { ...record, phase: 'closing', frozen: arrivals.length, frozenAt: Date.now(), topicPeers: [...new Set([...record.topicPeers ?? [], ...this.topicPeers()])].sort() }
       await state.putRound(record)
     }
     const frozen = arrivals.slice(0, record.frozen)
     if (tracked?.timer !== undefined) clearTimeout(tracked.timer)
+    if (tracked?.windowTimer !== undefined) clearTimeout(tracked.windowTimer)
     if (tracked === undefined && plan !== undefined) {
       // resumed after a restart: judge the frozen arrivals afresh
-      tracked = { record, entry: open, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set() }
+      tracked = { record, entry: open, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set() }
       for (const id of frozen) {
         const c = await ledger.get(id)
         if (c?.entry.kind === 'contribution') this.startJudging(tracked, c as SignedEntry<'contribution'>)
@@ -409,8 +469,9 @@ export class Coordinator {
         accepted = decisions.filter((d) => d.accepted)
       }
       if (failure === undefined && accepted.length < plan.quorum) {
-        noRelease = `${accepted.length} contribution(s) passed validation; the round's quorum is ${plan.quorum}`
-        for (const d of accepted) Object.assign(d, { accepted: false, code: 'ERR_ROUNDS_NO_QUORUM', reason: `not aggregated: ${noRelease}` })
+        const why = `${accepted.length} contribution(s) passed validation; the round's quorum is ${plan.quorum}`
+        noRelease = `ERR_ROUNDS_NO_QUORUM: ${why}`
+        for (const d of accepted) Object.assign(d, { accepted: false, code: 'ERR_ROUNDS_NO_QUORUM', reason: `not aggregated: ${why}` })
         merged = undefined
         accepted = []
       }
@@ -428,7 +489,7 @@ export class Coordinator {
     const close = await this.ctx.ledgerService.sign({
       kind: 'round-close',
       body: releaseEntry === undefined
-        ? { round, roundOpen: open.id.bytes, outcome: record.cancel !== undefined ? 'cancelled' : 'no-release', reason: (noRelease ?? 'no contribution').slice(0, 1024) }
+        ? { round, roundOpen: open.id.bytes, outcome: record.cancel !== undefined ? 'cancelled' : 'no-release', reason: (noRelease ?? 'ERR_ROUNDS_NO_QUORUM: no contribution').slice(0, 1024) }
         : { round, roundOpen: open.id.bytes, outcome: 'released', release: releaseEntry.id.bytes, reason: `${accepted.length} of ${decisions.length} contribution(s) accepted` }
     })
     await state.putRound({ ...record, phase: 'closed' })
@@ -541,6 +602,22 @@ export class Coordinator {
     this.queue = run.catch(() => {})
     return await run
   }
+}
+
+/**
+ * The reason of an `ERR_ROUNDS_BLOB_UNAVAILABLE` verdict, from the blob exchange's error code: which blob,
+ * from whom, and what happened — a final statement, without the exchange's advice on resuming a fetch.
+ */
+export function blobUnavailable (cid: CID, contributor: PeerId, limitMs: number, code: string | undefined, connected: boolean): string {
+  const who = `the contributor ${contributor.toString()}${connected ? '' : ' (no longer connected)'} or any other connected peer`
+  const what = code === 'ERR_NODE_BLOB_TOO_LARGE'
+    ? `was announced larger than a delta of this model and codec by ${who}`
+    : code === 'ERR_NODE_BLOB_CORRUPT'
+      ? `was served by ${who} with bytes that do not hash to its CID`
+      : code === 'ERR_NODE_ABORTED' || code === 'ERR_NODE_BLOB_NO_PROVIDERS' || code === undefined
+        ? `was not served by ${who} within ${limitMs / 1000} s of the contribution's arrival`
+        : `could not be fetched from ${who} (${code})`
+  return `the delta blob ${cid.toString()} ${what}; the contribution is not judged further`.slice(0, 1000)
 }
 
 /** The code and reason recorded when a round cannot be merged: the error's own code, else `ERR_ROUNDS_AGGREGATION_FAILED`. */

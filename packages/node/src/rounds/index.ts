@@ -18,9 +18,10 @@ export {
   getBlob, loadManifest, loadRelease, storeRelease, decodeContribution, mergeRound, serverStateFor, specOf,
   type BlobAccess, type MergeResult, type DeltaRejection
 } from './releases.js'
-export { RoundsState, type CoordinatorRound, type RoundPhase, type NetworkRejection, type VolunteerRound } from './state.js'
+export { RoundsState, type CoordinatorRound, type RoundPhase, type NetworkRejection, type VolunteerRound, type VolunteerAnswer } from './state.js'
 export type { VerifyReport } from './verify.js'
 export type { RoundView, ReleaseView, ContributionView } from './views.js'
 export { Coordinator } from './coordinator.js'
 export { Volunteer } from './volunteer.js'
-export { roundsService, type RoundsService, type RoundsServiceInit, type RoundDetail } from './service.js'
+export { roundsService, type RoundsService, type RoundsServiceInit, type RoundDetail, type VolunteerSummary } from './service.js'
+export { AnswerTopic, answerTopic, validateAnswer, encodeAnswer, ANSWER_TOPIC_PREFIX, type RoundAnswer, type AnswerValidation } from './answers.js'

@@ -11,6 +11,7 @@ import type { Ledger } from '@swarmtune/ledger'
 import { parseCid, type SignedEntry } from '@swarmtune/wire'
 import type { DaemonComponents, DaemonService, ServiceFactory } from '../daemon.js'
 import type { LedgerService } from '../ledger-service.js'
+import { AnswerTopic } from './answers.js'
 import { Community, peerIdOfKey, readGenesisFile } from './community.js'
 import { readRoundsConfig, resolveIn, type RoundsConfig, type RoundsConfigInit } from './config.js'
 import { RoundsContext } from './context.js'
@@ -18,7 +19,7 @@ import { Coordinator } from './coordinator.js'
 import { CommunityError, RoundStateError } from './errors.js'
 import { loadRelease } from './releases.js'
 import { roundsRoutes } from './routes.js'
-import { RoundsState, type NetworkRejection, type RoundPhase } from './state.js'
+import { RoundsState, type NetworkRejection, type RoundPhase, type VolunteerAnswer } from './state.js'
 import { findRelease, verifyRelease, type VerifyReport } from './verify.js'
 import { releaseView, releaseViews, roundOpens, roundView, type ReleaseView, type RoundView } from './views.js'
 import { Volunteer } from './volunteer.js'
@@ -39,6 +40,30 @@ export interface RoundDetail extends RoundView {
   phase?: RoundPhase
   /** Entries the community topic refused while the round was open (only on the coordinator's daemon). */
   networkRejections?: NetworkRejection[]
+  /** Peer ids in the community's topic when the round opened and when it froze (only on the coordinator's daemon). */
+  topicPeers?: string[]
+  /**
+   * One row per volunteer the coordinator heard of in this round — it answered the round-open, contributed, or
+   * was in the community's topic — with what it did (only on the coordinator's daemon).
+   */
+  volunteers?: VolunteerSummary[]
+}
+
+/** What one volunteer did in a round, as the coordinator saw it. */
+export interface VolunteerSummary {
+  peer: string
+  /** Its latest answer to the round-open, if any. */
+  answer?: Pick<VolunteerAnswer, 'status' | 'code' | 'reason' | 'at'>
+  /** Its contributions' ids and verdicts (`pending` before the round closes). */
+  contributions: Array<{ id: string, verdict: string }>
+  /** In the community's topic at the round's opening or freeze. */
+  inTopic: boolean
+  /**
+   * `contributed` (at least one contribution accepted), `rejected` (contributed, none accepted), `pending`
+   * (contributed, not judged yet), `declined` (answered that it would not contribute), `silent` (answered
+   * `training` or was in the topic, and never contributed).
+   */
+  outcome: 'contributed' | 'rejected' | 'pending' | 'declined' | 'silent'
 }
 
 /** The rounds service as other code sees it (`daemon.services.rounds`). */
@@ -72,6 +97,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
     let coordinator: Coordinator | undefined
     let volunteer: Volunteer | undefined
     let unsubscribe: (() => void) | undefined
+    let answers: AnswerTopic | undefined
     let activating: Promise<void> | undefined
 
     const active = (): RoundsContext => {
@@ -103,7 +129,9 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       ctx = new RoundsContext(c, ledgerService as LedgerService, community, state, cfg, log)
       const isMaintainer = community.isMaintainer(ctx.key)
       coordinator = isMaintainer && cfg.coordinator.enabled ? new Coordinator(ctx) : undefined
-      volunteer = cfg.volunteer.enabled && cfg.volunteer.data !== undefined ? new Volunteer(ctx) : undefined
+      answers = new AnswerTopic(c, community.id, (a, from) => { coordinator?.onAnswer(a, from) })
+      answers.start()
+      volunteer = cfg.volunteer.enabled && cfg.volunteer.data !== undefined ? new Volunteer(ctx, answers) : undefined
       unsubscribe = c.events.subscribe((e) => {
         if (e.type === 'gossip:rejected' && e.community === community.id.toString()) coordinator?.onNetworkRejection(String(e.from), String(e.code), String(e.reason ?? ''))
       })
@@ -138,7 +166,9 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
     const detail = async (view: RoundView): Promise<RoundDetail> => {
       const record = await state?.getRound(view.round)
       if (record === undefined || record.roundOpen !== view.roundOpen) return view
-      return { ...view, phase: record.phase, networkRejections: await (state as RoundsState).networkRejections(view.round) }
+      const answered = await (state as RoundsState).answers(view.round)
+      const topicPeers = record.topicPeers ?? []
+      return { ...view, phase: record.phase, networkRejections: await (state as RoundsState).networkRejections(view.round), topicPeers, volunteers: volunteerSummaries(view, answered, topicPeers) }
     }
 
     const roundOf = async (round?: number): Promise<RoundDetail> => {
@@ -234,6 +264,8 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       async stop () {
         ledgerService?.ledger.removeEventListener('entry', onEntry)
         unsubscribe?.()
+        answers?.stop()
+        answers = undefined
         await coordinator?.stop()
         await volunteer?.stop()
         await ctx?.close()
@@ -256,4 +288,22 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
     }
     return service
   }
+}
+
+/** The per-volunteer rows of a round: every peer that answered, contributed or was in the topic (the coordinator excluded). */
+function volunteerSummaries (view: RoundView, answered: VolunteerAnswer[], topicPeers: string[]): VolunteerSummary[] {
+  const rows = new Map<string, VolunteerSummary>()
+  const row = (peer: string): VolunteerSummary => {
+    let r = rows.get(peer)
+    if (r === undefined) rows.set(peer, r = { peer, contributions: [], inTopic: topicPeers.includes(peer), outcome: 'silent' })
+    return r
+  }
+  for (const a of answered) row(a.peer).answer = { status: a.status, ...(a.code === undefined ? {} : { code: a.code }), ...(a.reason === undefined ? {} : { reason: a.reason }), at: a.at }
+  for (const c of view.contributions) row(c.peer).contributions.push({ id: c.id, verdict: c.verdict === undefined ? 'pending' : c.verdict.accepted ? 'OK' : c.verdict.code })
+  for (const p of topicPeers) if (p !== view.coordinator) row(p)
+  for (const r of rows.values()) {
+    const v = r.contributions.map((c) => c.verdict)
+    r.outcome = v.includes('OK') ? 'contributed' : v.includes('pending') ? 'pending' : v.length > 0 ? 'rejected' : r.answer?.status === 'declined' ? 'declined' : 'silent'
+  }
+  return [...rows.values()].sort((a, b) => a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)
 }

@@ -11,6 +11,7 @@
  * c!round!<round, 16 digits>       CoordinatorRound
  * c!arr!<round>!<index, 10 digits> contribution entry id (CID string), in arrival order
  * c!net!<round>!<index>            NetworkRejection
+ * c!ans!<round>!<peer id>          VolunteerAnswer (the latest answer of that volunteer)
  * v!residual!<codec key>           fp32-encoded residual (bytes, protocol/codecs.md layout)
  * v!round!<round-open id>          VolunteerRound
  * ```
@@ -36,6 +37,21 @@ export interface CoordinatorRound {
   frozenAt?: number
   /** Set by `round cancel`: the round closes as `cancelled` with this reason. */
   cancel?: string
+  /** Peer ids subscribed to the community's topic when the round opened and when it froze. */
+  topicPeers?: string[]
+}
+
+/** A volunteer's answer to a round-open as the coordinator recorded it (`answers.ts`). */
+export interface VolunteerAnswer {
+  /** The volunteer's peer id. */
+  peer: string
+  status: 'training' | 'declined'
+  code?: string
+  reason?: string
+  /** ms since the Unix epoch, by the volunteer's clock. */
+  ts: number
+  /** ms since the Unix epoch when it reached the coordinator (its clock). */
+  at: number
 }
 
 /** A contribution the network layer refused (bad signature, malformed entry) while a round was open. */
@@ -173,6 +189,28 @@ export class RoundsState {
     const prefix = `c!net!${num(round, 16)}!`
     const out: NetworkRejection[] = []
     for await (const value of this.db.values({ gte: prefix, lt: prefix + '\xff' })) out.push(this.parse<NetworkRejection>(value, 'c!net'))
+    return out
+  }
+
+  /**
+   * Records a volunteer's answer in round `round`, unless an answer of that volunteer with a later `ts` is
+   * already recorded. @returns true when recorded.
+   */
+  async putAnswer (round: number, answer: VolunteerAnswer): Promise<boolean> {
+    return await this.serial(async () => {
+      const key = `c!ans!${num(round, 16)}!${answer.peer}`
+      const known = await this.getJson<VolunteerAnswer>(key)
+      if (known !== undefined && known.ts > answer.ts) return false
+      await this.putJson(key, answer)
+      return true
+    })
+  }
+
+  /** The latest answer of every volunteer that answered round `round`. */
+  async answers (round: number): Promise<VolunteerAnswer[]> {
+    const prefix = `c!ans!${num(round, 16)}!`
+    const out: VolunteerAnswer[] = []
+    for await (const value of this.db.values({ gte: prefix, lt: prefix + '\xff' })) out.push(this.parse<VolunteerAnswer>(value, 'c!ans'))
     return out
   }
 

@@ -110,6 +110,11 @@ export interface RoundView {
   /** `open` until a round-close is recorded. */
   state: 'open' | 'closed'
   outcome?: 'released' | 'no-release' | 'cancelled'
+  /**
+   * Code of an outcome without a release: `ERR_ROUNDS_CANCELLED`, or the code the round-close's reason starts
+   * with (`ERR_ROUNDS_NO_QUORUM: …`, an aggregator's code); `ERR_ROUNDS_NO_QUORUM` for a reason without one.
+   */
+  code?: string
   reason?: string
   closedAt?: number
   release?: { entry: string, manifest: string, metrics: Record<string, unknown>, contributions: number }
@@ -173,7 +178,7 @@ export async function roundView (ledger: Ledger, open: SignedEntry<'round-open'>
     codec: body.codec,
     normBound: body.normBound,
     state: close === undefined ? 'open' : 'closed',
-    ...(close === undefined ? {} : { outcome: close.entry.body.outcome, reason: close.entry.body.reason, closedAt: close.entry.ts }),
+    ...(close === undefined ? {} : { outcome: close.entry.body.outcome, ...outcomeCode(close.entry.body), reason: close.entry.body.reason, closedAt: close.entry.ts }),
     ...(release === undefined ? {} : { release }),
     contributions: rows,
     counts: {
@@ -189,6 +194,13 @@ export async function roundView (ledger: Ledger, open: SignedEntry<'round-open'>
       bytes: rows.reduce((s, r) => s + (r.blobBytes ?? 0), 0)
     }
   }
+}
+
+/** The `code` of a round-close without a release (see {@link RoundView.code}). */
+function outcomeCode (b: SignedEntry<'round-close'>['entry']['body']): { code?: string } {
+  if (b.outcome === 'released') return {}
+  if (b.outcome === 'cancelled') return { code: 'ERR_ROUNDS_CANCELLED' }
+  return { code: /^(ERR_[A-Z0-9_]{1,60}): /.exec(b.reason)?.[1] ?? 'ERR_ROUNDS_NO_QUORUM' }
 }
 
 /** A release as `release list | show` prints it. */

@@ -9,6 +9,7 @@ import { ErrorFeedback, createModelSpec, decodeDelta, deltaNorm, encodeDelta, ty
 import type { TrainProgress } from '@swarmtune/model'
 import { parseCid, type SignedEntry } from '@swarmtune/wire'
 import { createHash } from 'node:crypto'
+import type { AnswerTopic } from './answers.js'
 import { PROGRESS_EVENT_INTERVAL_MS, PUBLISH_MARGIN_MS, RELEASE_FETCH_TIMEOUT_MS } from './constants.js'
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
@@ -37,7 +38,8 @@ export class Volunteer {
   private fetchAgain = false
   private stopped = false
 
-  constructor (private readonly ctx: RoundsContext) {}
+  /** @param answers the community's answer topic, on which this volunteer tells the coordinator whether it trains. */
+  constructor (private readonly ctx: RoundsContext, private readonly answers?: AnswerTopic) {}
 
   /** Joins open rounds it has not answered yet, and fetches the newest release. */
   async start (): Promise<void> {
@@ -62,6 +64,7 @@ export class Volunteer {
     return {
       training: t === undefined ? null : { round: t.round, roundOpen: t.roundOpen, step: t.progress?.step, steps: t.progress?.steps, loss: t.progress?.loss },
       last: this.last ?? null,
+      unableToTrain: this.ctx.warmError ?? null,
       release: this.latestFetched ?? null
     }
   }
@@ -119,7 +122,14 @@ export class Volunteer {
     if (r.status === 'skipped' || r.status === 'failed') {
       this.ctx.components.events.emit('rounds:skipped', { round: r.round, roundOpen: open.id.toString(), code: r.code, reason: r.reason })
       this.ctx.log.info({ round: r.round, code: r.code, reason: r.reason }, 'not contributing to this round')
+      this.answer(open, { status: 'declined', code: r.code ?? 'ERR_ROUNDS_TRAINING_FAILED', reason: r.reason ?? '' })
     }
+  }
+
+  /** Tells the round's coordinator whether this volunteer trains (answers.ts); a lost answer only costs an early close. */
+  private answer (open: SignedEntry<'round-open'>, a: Parameters<AnswerTopic['publish']>[1]): void {
+    if (this.answers === undefined || open.entry.body.deadline <= Date.now()) return
+    void this.answers.publish(open.id, a).catch((err: unknown) => { this.ctx.log.warn({ err, round: open.entry.body.round }, 'could not publish the round answer') })
   }
 
   private async participate (open: SignedEntry<'round-open'>): Promise<void> {
@@ -148,6 +158,7 @@ export class Volunteer {
       await this.record(open, { round, status: 'skipped', code: 'ERR_ROUNDS_LATE', reason: `the round's deadline ${new Date(plan.deadline).toISOString()} leaves no time to train` })
       return
     }
+    this.answer(open, { status: 'training' })
     const controller = new AbortController()
     const timer = setTimeout(() => { controller.abort(new Error(`the round's time budget of ${budgetMs} ms ran out (deadline or the local maxRoundMs policy)`)) }, budgetMs)
     this.training = { roundOpen: id, round, controller }
