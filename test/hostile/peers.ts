@@ -107,29 +107,43 @@ function connected (a: Attacker, target: Target): boolean {
   return a.getConnections().some((c) => c.remotePeer.toString() === target.peerId && c.status === 'open')
 }
 
-/** The daemon's decision on something `peer` sent after event index `events` / log index `logs`, if any yet. */
-function decision (target: Target, peer: string, since: { events: number, logs: number }, sync: boolean): Outcome | undefined {
+/**
+ * The daemon's decision on something `peer` sent after event index `since.events` (and, for sync sessions,
+ * log index `since.logs`), if any yet. Gossip and blob streams are judged by events alone; a sync session
+ * that fails is only logged (`inbound ledger sync failed`, level debug, with the error's code), so its log
+ * lines count too — those stamped at or after `since.at`, since a line can reach us after the next session
+ * began.
+ */
+function decision (target: Target, peer: string, since: { events: number, logs: number, at: number }, sync: boolean): Outcome | undefined {
   for (let i = since.events; i < target.events.length; i++) {
     const e: DaemonEvent = target.events[i]
+    if ((e.type === 'peer:refused' || e.type === 'peer:dropped') && e.peer === peer && typeof e.code === 'string') {
+      return { result: 'coded', code: e.code, via: 'disconnect', ms: e.ts }
+    }
     if (sync) {
-      if (e.type === 'ledger:sync' && e.peer === peer) {
+      if (e.type === 'ledger:sync' && e.peer === peer && e.ts >= since.at) {
         const rejected = (e.rejected as Array<{ code: string }> | undefined) ?? []
         if (rejected.length > 0) return { result: 'coded', code: rejected[0].code, via: 'event', ms: e.ts }
         return { result: (e.appended as number) > 0 ? 'accepted' : 'no-op', via: 'event', ms: e.ts }
       }
       continue
     }
+    if (e.type === 'blob:stream:rejected' && e.peer === peer && typeof e.code === 'string') return { result: 'coded', code: e.code, via: 'event', ms: e.ts }
     if ((e.type === 'gossip:rejected' || e.type === 'gossip:ignored') && e.from === peer) {
       return typeof e.code === 'string' ? { result: 'coded', code: e.code, via: 'event', ms: e.ts } : { result: 'silent', via: 'event' }
     }
     if (e.type === 'gossip:message' && e.from === peer) return { result: 'accepted', via: 'event', ms: e.ts }
   }
+  if (!sync) return undefined
   for (let i = since.logs; i < target.logs.length; i++) {
     const l = target.logs[i]
-    if (l.peer === peer && l.code !== undefined) return { result: 'coded', code: l.code, via: 'log', ms: l.time }
+    if (l.peer === peer && l.code !== undefined && l.time >= since.at && l.msg === SYNC_FAILURE_LOG) return { result: 'coded', code: l.code, via: 'log', ms: l.time }
   }
   return undefined
 }
+
+/** The ledger service's log message for an inbound sync session that failed (ledger-service.ts). */
+const SYNC_FAILURE_LOG = 'inbound ledger sync failed'
 
 /** Turns an absolute decision time into the handling time since `sentAt`. */
 function since (o: Outcome, sentAt: number): Outcome {
@@ -143,8 +157,8 @@ function since (o: Outcome, sentAt: number): Outcome {
  */
 export async function sendGossip (a: Attacker, target: Target, c: GossipCase, deadlineMs: number): Promise<Outcome> {
   const peer = a.peerId.toString()
-  const mark = { events: target.events.length, logs: target.logs.length }
   const sentAt = Date.now()
+  const mark = { events: target.events.length, logs: target.logs.length, at: sentAt }
   try {
     const { recipients } = await a.services.pubsub.publish(communityTopic(target.community), c.data)
     if (!recipients.some((r) => r.toString() === target.peerId)) return { result: 'unsent' }
@@ -232,7 +246,7 @@ const RECORD_GRACE_MS = 1_500
  */
 export async function sendRaw (a: Attacker, target: Target, c: RawStreamCase, deadlineMs: number, slowMs = 200): Promise<Outcome> {
   const peer = a.peerId.toString()
-  const mark = { events: target.events.length, logs: target.logs.length }
+  const mark = { events: target.events.length, logs: target.logs.length, at: Date.now() }
   let stream: Stream
   try {
     stream = await openStream(a, target, c.channel === 'sync' ? LEDGER_SYNC_PROTOCOL : BLOB_PROTOCOL, c.unnegotiated === true)
@@ -276,7 +290,7 @@ export async function sendRaw (a: Attacker, target: Target, c: RawStreamCase, de
  */
 export async function sendServe (a: Attacker, target: Target, c: SyncServeCase, deadlineMs: number): Promise<Outcome> {
   const peer = a.peerId.toString()
-  const mark = { events: target.events.length, logs: target.logs.length }
+  const mark = { events: target.events.length, logs: target.logs.length, at: Date.now() }
   let stream: Stream
   try {
     stream = await a.dialProtocol(target.addrs, LEDGER_SYNC_PROTOCOL, { signal: AbortSignal.timeout(10_000) })

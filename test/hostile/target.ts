@@ -21,7 +21,7 @@ export interface LogLine {
   time: number
   msg: string
   peer?: string
-  /** `err.code` of the line, when it logs an error that has one. */
+  /** The line's `code`, or the `err.code` of an error it logs. */
   code?: string
   errName?: string
 }
@@ -124,13 +124,13 @@ export async function startTarget (init: TargetInit = {}): Promise<Target> {
     if (child.process.stdout !== null) {
       createInterface({ input: child.process.stdout }).on('line', (line) => {
         if (!line.startsWith('{')) return
-        let l: { level?: number, time?: number, msg?: string, peer?: unknown, err?: { code?: unknown, type?: unknown } }
+        let l: { level?: number, time?: number, msg?: string, peer?: unknown, code?: unknown, err?: { code?: unknown, type?: unknown } }
         try {
           l = JSON.parse(line)
         } catch {
           return
         }
-        const code = typeof l.err?.code === 'string' ? l.err.code : undefined
+        const code = typeof l.code === 'string' && l.code.startsWith('ERR_') ? l.code : typeof l.err?.code === 'string' ? l.err.code : undefined
         if (typeof l.peer !== 'string' && code === undefined) return
         logs.push({
           level: l.level ?? 0,
