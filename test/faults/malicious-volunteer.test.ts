@@ -70,8 +70,9 @@ describe('a malicious volunteer in a process of its own', () => {
     const first = await cluster.runRound({ ...TRAIN, durationMs: 60_000, quorum: 2, maxContributions: 2 })
     expect(first.outcome).toBe('released')
 
-    // open until the deadline (no maximum that the malicious contributions could fill), so all of them are judged
-    const opened = await cluster.openRound({ ...TRAIN, durationMs: 30_000, quorum: 2, maxContributions: 20 })
+    // open until the deadline (no maximum that the malicious contributions could fill, no early close once the
+    // honest volunteers contributed), so all of them are judged
+    const opened = await cluster.openRound({ ...TRAIN, durationMs: 30_000, quorum: 2, maxContributions: 20, untilDeadline: true })
     expect(opened.round).toBe(ATTACK_ROUND)
     await line('done', 60_000)
     const r = await cluster.waitClosed(opened.round, opened.deadline + 60_000)

@@ -18,6 +18,7 @@ interface StartFlags extends CommonFlags {
   duration?: number
   quorum?: number
   maxContributions?: number
+  untilDeadline?: boolean
   aggregator?: string
   aggregatorParam?: Array<[string, number]>
   server?: string
@@ -148,6 +149,7 @@ export function paramsOf (f: StartFlags): RoundParamsInit {
   set('durationMs', f.duration)
   set('quorum', f.quorum)
   set('maxContributions', f.maxContributions)
+  if (f.untilDeadline === true) p.untilDeadline = true
   set('normBound', f.normBound)
   if (f.aggregator !== undefined || f.aggregatorParam !== undefined) p.aggregator = { kind: f.aggregator ?? 'fedavg', ...Object.fromEntries(f.aggregatorParam ?? []) }
   if (f.server !== undefined || f.serverLr !== undefined || f.serverMomentum !== undefined) {
@@ -229,6 +231,7 @@ export function register (program: Command): void {
     .option('--duration <time>', `time from opening to deadline, e.g. 90s or 2m (default 2m, at least ${roundsConstants.MIN_ROUND_DURATION_MS / 1000}s)`, roundDuration)
     .option('--quorum <n>', 'accepted contributions needed for a release (default 1)', positiveInt('--quorum'))
     .option('--max-contributions <n>', 'most contributions; the round closes early once this many volunteers contributed', positiveInt('--max-contributions'))
+    .option('--until-deadline', 'keep the round open until the deadline (or --max-contributions) even once every volunteer that answered has contributed or declined')
     .addOption(new Option('--aggregator <kind>', 'aggregator (default fedavg)').choices([...AGGREGATOR_KINDS]))
     .option('--aggregator-param <name=value>', 'aggregator parameter, e.g. beta=0.1 (trimmed-mean), f=1 or m=2 (krum: byzantine, select), clipNorm=5 (repeatable)', keyValue)
     .addOption(new Option('--server <kind>', 'server optimiser (default sgd, i.e. plain FedAvg)').choices([...SERVER_OPTIMIZER_KINDS]))

@@ -135,7 +135,7 @@ export class Coordinator {
       await this.baseWeights(base.manifest) // the base must be readable before anyone is asked to train on it
       const round = await nextRoundNumber(ledger)
       const signed = await this.ctx.ledgerService.sign({ kind: 'round-open', body: roundOpenBody(params, { round, base: base.manifest, now: Date.now() }) }) as SignedEntry<'round-open'>
-      const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open', topicPeers: this.topicPeers() }
+      const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open', topicPeers: this.topicPeers(), ...(params.untilDeadline === true ? { untilDeadline: true } : {}) }
       await this.ctx.state.putRound(record)
       await this.track(record, signed, planOf(signed.entry.body, community))
       this.ctx.components.events.emit('rounds:open', { round, roundOpen: record.roundOpen, base: base.manifest.toString(), deadline: signed.entry.body.deadline })
@@ -194,14 +194,14 @@ export class Coordinator {
   }
 
   /**
-   * Closes `open` once `maxContributions` volunteers contributed, or — with `coordinator.closeWhenAnswered` —
-   * once at least one volunteer answered, every volunteer whose latest answer is `training` has contributed,
+   * Closes `open` once `maxContributions` volunteers contributed, or — with `coordinator.closeWhenAnswered`, and
+   * unless the round was opened `untilDeadline` — once at least one volunteer answered, every volunteer whose latest answer is `training` has contributed,
    * and `ANSWER_WINDOW_MS` has passed since the round opened (doc/rounds.md, "Who a round waits for").
    */
   private checkEarlyClose (open: OpenRound): void {
     if (this.current !== open) return
     if (open.authors.size >= open.plan.maxContributions) { this.closeSoon(open.record.round); return }
-    if (!this.ctx.config.coordinator.closeWhenAnswered || open.answers.size === 0) return
+    if (!this.ctx.config.coordinator.closeWhenAnswered || open.record.untilDeadline === true || open.answers.size === 0) return
     for (const a of open.answers.values()) if (a.status === 'training' && !open.contributors.has(a.peer)) return
     const left = open.entry.entry.ts + ANSWER_WINDOW_MS - Date.now()
     if (left > 0) {

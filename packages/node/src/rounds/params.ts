@@ -44,6 +44,12 @@ export interface RoundParams {
   quorum: number
   /** Most contributions accepted; the round closes early once this many volunteers have contributed. */
   maxContributions: number
+  /**
+   * Keep the round open until its deadline or `maxContributions` even once every volunteer that answered has
+   * contributed or declined (doc/rounds.md, "Who a round waits for"). The coordinator's own choice: not part of
+   * the signed round-open. Default false.
+   */
+  untilDeadline?: boolean
   /** Aggregator kind and its parameters (e.g. `{ kind: 'trimmed-mean', beta: 0.1 }`). */
   aggregator: { kind: AggregatorKind } & Record<string, unknown>
   /** Server (outer) optimiser and its parameters; default plain FedAvg (`sgd`, lr 1). */
@@ -69,6 +75,7 @@ const paramsSchema = z.strictObject({
   durationMs: z.number().int().min(MIN_ROUND_DURATION_MS, { error: (i) => `the round duration (--duration) must be at least ${MIN_ROUND_DURATION_MS} ms (${MIN_ROUND_DURATION_MS / 1000} s), got ${String(i.input)} ms` }).optional(),
   quorum: z.number().int().min(1).max(10_000).optional(),
   maxContributions: z.number().int().min(1).max(10_000).optional(),
+  untilDeadline: z.boolean().optional(),
   aggregator: method(AGGREGATOR_KINDS as unknown as readonly [AggregatorKind, ...AggregatorKind[]]).optional(),
   server: method(SERVER_OPTIMIZER_KINDS as unknown as readonly [ServerOptimizerKind, ...ServerOptimizerKind[]]).optional(),
   codec: z.strictObject({ codec: z.enum(CODEC_NAMES as unknown as readonly [CodecName, ...CodecName[]]), fraction: z.number().optional() }).optional(),
@@ -95,6 +102,7 @@ export function createRoundParams (init: unknown, community: Community): RoundPa
     durationMs: p.durationMs ?? Math.min(DEFAULT_ROUND_DURATION_MS, community.policy.maxRoundMs),
     quorum: p.quorum ?? 1,
     maxContributions: p.maxContributions ?? Math.max(DEFAULT_MAX_CONTRIBUTIONS, p.quorum ?? 1),
+    ...(p.untilDeadline === true ? { untilDeadline: true } : {}),
     aggregator: p.aggregator ?? { kind: 'fedavg' },
     server: p.server ?? { kind: 'sgd', lr: 1 },
     codec: p.codec ?? { codec: 'fp32' },

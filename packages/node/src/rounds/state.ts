@@ -37,6 +37,8 @@ export interface CoordinatorRound {
   frozenAt?: number
   /** Set by `round cancel`: the round closes as `cancelled` with this reason. */
   cancel?: string
+  /** Set when the round was opened with `untilDeadline`: no early close on answers. */
+  untilDeadline?: boolean
   /** Peer ids subscribed to the community's topic when the round opened and when it froze. */
   topicPeers?: string[]
 }
