@@ -8,11 +8,10 @@
  * counter-example: its IHAVE ids never match ours, so the promises of its IWANT answers break.
  */
 import { createHash } from 'node:crypto'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { GOSSIP_MAX_INBOUND_BYTES, type DaemonEvent, type GossipMessage } from '@swarmtune/node'
 import { multiaddr } from '@multiformats/multiaddr'
-import { blobCid, communityTopic, signEntry, type SignedEntry } from '@swarmtune/wire'
+import { communityTopic, type SignedEntry } from '@swarmtune/wire'
 import { gossipsub } from 'gossipsub-v14'
 import { identify } from 'identify-v3'
 import { createLibp2p } from 'libp2p-v2'
@@ -20,6 +19,7 @@ import { noise } from 'noise-v16'
 import { tcp } from 'tcp-v10'
 import { yamux } from 'yamux-v7'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { communityWithCheckpoints } from './gossip-entries.js'
 import { startNode, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 /** The message id protocol/network.md requires: the SHA-256 digest of the message data. */
@@ -72,19 +72,6 @@ async function thirdParty (options: { defaultMsgId?: boolean } = {}): Promise<Th
     }
   })
   return node as unknown as ThirdParty
-}
-
-async function makeCommunity (count: number): Promise<{ genesis: SignedEntry, entries: SignedEntry[] }> {
-  const key = await generateKeyPair('Ed25519')
-  const genesis = await signEntry({
-    v: 1, community: new Uint8Array(0), author: key.publicKey.raw, seq: 0, prev: null, ts: Date.now(), kind: 'genesis',
-    body: { name: 'interop-test', task: { id: 'mnist-cnn' }, maintainers: [key.publicKey.raw], release: blobCid(new TextEncoder().encode('interop')).bytes, policy: { maxDeltaNorm: 10, maxRoundMs: 600_000 } }
-  }, key)
-  const entries = await Promise.all(Array.from({ length: count }, async (_, i) => await signEntry({
-    v: 1, community: genesis.id.bytes, author: key.publicKey.raw, seq: i + 1, prev: genesis.id.bytes, ts: Date.now() + i, kind: 'checkpoint',
-    body: { length: i + 1, head: genesis.id.bytes }
-  }, key)))
-  return { genesis, entries }
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -140,8 +127,8 @@ async function swarm (community: SignedEntry, peerOptions: { defaultMsgId?: bool
 }
 
 describe('gossip with a libp2p 2.9 + gossipsub 14.1.2 peer', () => {
-  let community: Awaited<ReturnType<typeof makeCommunity>>
-  beforeAll(async () => { community = await makeCommunity(24) })
+  let community: Awaited<ReturnType<typeof communityWithCheckpoints>>
+  beforeAll(async () => { community = await communityWithCheckpoints('interop-test', 24) })
 
   describe('configured as protocol/network.md says', () => {
     let s: Swarm

@@ -12,15 +12,15 @@ import { createHash } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub, StrictNoSign, StrictSign, type GossipSub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createDaemon, createLogger, GOSSIP_MAX_INBOUND_BYTES, initDataDir, type Daemon, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
-import { blobCid, communityTopic, signEntry, type SignedEntry } from '@swarmtune/wire'
+import { communityTopic, type SignedEntry } from '@swarmtune/wire'
 import { createLibp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { communityWithCheckpoints } from './gossip-entries.js'
 import { tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
 
 type Attacker = Libp2p<{ pubsub: GossipSub, identify: unknown }>
@@ -84,20 +84,6 @@ async function target (community: SignedEntry, config: DaemonConfigInit): Promis
   }
 }
 
-/** A genesis and `count` distinct checkpoints of it: entries `validateEntry` accepts on the community's topic. */
-async function makeCommunity (count: number): Promise<{ genesis: SignedEntry, entries: SignedEntry[] }> {
-  const key = await generateKeyPair('Ed25519')
-  const genesis = await signEntry({
-    v: 1, community: new Uint8Array(0), author: key.publicKey.raw, seq: 0, prev: null, ts: Date.now(), kind: 'genesis',
-    body: { name: 'limits-test', task: { id: 'mnist-cnn' }, maintainers: [key.publicKey.raw], release: blobCid(new TextEncoder().encode('limits')).bytes, policy: { maxDeltaNorm: 10, maxRoundMs: 600_000 } }
-  }, key)
-  const entries = await Promise.all(Array.from({ length: count }, async (_, i) => await signEntry({
-    v: 1, community: genesis.id.bytes, author: key.publicKey.raw, seq: i + 1, prev: genesis.id.bytes, ts: Date.now() + i, kind: 'checkpoint',
-    body: { length: i + 1, head: genesis.id.bytes }
-  }, key)))
-  return { genesis, entries }
-}
-
 /** Dials the target and waits until each side sees the other on the topic. @returns false if the target refused the connection */
 async function join (a: Attacker, t: Target): Promise<boolean> {
   a.services.pubsub.subscribe(t.topic)
@@ -129,7 +115,7 @@ const logsOf = (t: Target, peer: PeerId, code: string): Array<Record<string, unk
   t.logs.filter((l) => l.peer === peer.toString() && l.code === code)
 
 describe('limits on what one peer or address can cause', () => {
-  let community: Awaited<ReturnType<typeof makeCommunity>>
+  let community: Awaited<ReturnType<typeof communityWithCheckpoints>>
   const cleanup: Array<() => Promise<void>> = []
   const attackers = async (n: number, policy?: typeof StrictSign | typeof StrictNoSign): Promise<Attacker[]> => {
     const list = await Promise.all(Array.from({ length: n }, async () => await attacker(policy)))
@@ -143,7 +129,7 @@ describe('limits on what one peer or address can cause', () => {
     return t
   }
 
-  beforeAll(async () => { community = await makeCommunity(24) })
+  beforeAll(async () => { community = await communityWithCheckpoints('limits-test', 24) })
   afterAll(async () => { await Promise.all(cleanup.map(async (c) => { await c() })) })
 
   it('refuses a new peer id from an address that used up its identities, and still admits the ones it knows', async () => {
