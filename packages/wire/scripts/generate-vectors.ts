@@ -255,10 +255,16 @@ export async function buildVectors (): Promise<VectorFile> {
   await push('verdict stamped more than 5 minutes ahead', signedByKind.get('verdict')!, { status: 'ignore', error: 'ERR_WIRE_FROM_FUTURE' }, { now: TS - 300_001, community: context.community })
   await push('entry of an unknown kind', reframe((f) => { f.kind = 'vote' }), { status: 'reject', error: 'ERR_WIRE_UNKNOWN_KIND' })
   await push('entry with seq 0 and a prev', reframe((f) => { f.seq = 0 }), { status: 'reject', error: 'ERR_WIRE_BAD_ENTRY' })
-  await push('verdict with an unknown body field', reframe((f) => { (f.body as Record<string, unknown>).note = 'x' }), { status: 'reject', error: 'ERR_WIRE_BAD_BODY' })
+  // body rules are checked after the signature: these are signed again by their author
+  const resigned = async (fields: Record<string, unknown>): Promise<Uint8Array> => {
+    const { sig: _old, ...rest } = fields
+    return encodeCanonical({ ...rest, sig: await key.sign(signedBytesOf(rest as unknown as Entry)) })
+  }
+  await push('verdict with an unknown body field', await resigned(decodeCanonical(reframe((f) => { (f.body as Record<string, unknown>).note = 'x' })) as Record<string, unknown>), { status: 'reject', error: 'ERR_WIRE_BAD_BODY' })
   const release = decodeCanonical(signedByKind.get('release')!) as { body: { contributions: Uint8Array[] } }
   release.body.contributions.reverse()
-  await push('release listing contributions out of canonical order', encodeCanonical(release), { status: 'reject', error: 'ERR_WIRE_BAD_BODY' })
+  await push('release listing contributions out of canonical order', await resigned(release as unknown as Record<string, unknown>), { status: 'reject', error: 'ERR_WIRE_BAD_BODY' })
+  await push('release with its contributions reordered under the old signature', encodeCanonical(release), { status: 'reject', error: 'ERR_WIRE_BAD_SIGNATURE' })
   const whole = signedByKind.get('verdict')!
   await push('verdict frame cut short by one byte', whole.subarray(0, whole.length - 1), { status: 'reject', error: 'ERR_WIRE_TRUNCATED' })
 

@@ -85,10 +85,25 @@ export function decodeCanonical (bytes: Uint8Array, limits?: LimitsInit): unknow
 
 /** decodeCanonical after the type and size checks, for callers that made them. */
 export function decodeChecked (bytes: Uint8Array, limits: Limits): unknown {
-  // A fresh plain Uint8Array view: decoded bins come out as Uint8Array (not Buffer) copies, and the
-  // property msgpackr caches on its source (`dataView`) lands on the view, not on the caller's array.
-  const input = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const input = plainView(bytes)
   scanFrame(input, limits)
+  return decodeScanned(input, limits)
+}
+
+/**
+ * A fresh plain Uint8Array view of `bytes`: decoded bins come out as Uint8Array (not Buffer) copies, and the
+ * property msgpackr caches on its source (`dataView`) lands on the view, not on the caller's array.
+ */
+export function plainView (bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/**
+ * The decode and canonical re-encode of a frame the pre-scan (scanFrame) accepted under `limits`.
+ * @param input a plain view ({@link plainView}) of the scanned bytes, or of one whole value inside them.
+ * @throws WireError `ERR_WIRE_NOT_CANONICAL`, `ERR_WIRE_INTERNAL`.
+ */
+export function decodeScanned (input: Uint8Array, limits: Limits): unknown {
   let value: unknown
   try {
     value = unpackr.unpack(input)

@@ -103,6 +103,16 @@ export const MAX_MAINTAINERS = 64
 export const MAX_CONTRIBUTIONS_PER_ROUND = 10_000
 
 /**
+ * Most msgpack values in one entry frame: 21,024 = 2 × MAX_CONTRIBUTIONS_PER_ROUND + 1,024. The largest v1
+ * entry is a release listing MAX_CONTRIBUTIONS_PER_ROUND contributions, with as many weights: ~20,030
+ * values with its envelope and metrics; 1,024 more leave room for metrics. Every other kind is bounded far
+ * lower by its byte limit. This caps the work a hostile entry frame of up to 1 MiB can cause (decode,
+ * canonical re-encode, schema) at ~1/6 of what MAX_ITEMS allows: decoding 131,072 values of small maps
+ * took ~18 ms on the 2-core build machine (scripts/bench/wire.bench.ts).
+ */
+export const MAX_ENTRY_ITEMS = 2 * MAX_CONTRIBUTIONS_PER_ROUND + 1_024
+
+/**
  * How far in the future an entry's timestamp may be before validation ignores it, in ms: 5 minutes, the
  * customary clock-skew allowance (Kerberos' default, RFC 4120 §1.2 practice).
  */

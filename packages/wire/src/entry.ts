@@ -3,12 +3,14 @@
  * network-facing validation that turns untrusted bytes into a verified {@link SignedEntry} or a verdict.
  */
 import type { CID } from 'multiformats/cid'
+import type { z } from 'zod'
 import { blobCid, cidFromBytes } from './cid.js'
-import { decodeChecked, encodeCanonical, equalBytes } from './codec.js'
+import { decodeScanned, encodeCanonical, equalBytes, plainView } from './codec.js'
 import { ENTRY_DOMAIN_STRING, MAX_CLOCK_SKEW_MS, PROTOCOL_VERSION } from './constants.js'
 import { WireError, isWireError, type WireErrorCode } from './errors.js'
 import { isEntryKind, type EntryKind } from './kinds.js'
 import { createLimits, maxEntryBytes, type Limits, type LimitsInit } from './limits.js'
+import { scanFrame } from './scan.js'
 import { bodySchemas, envelopeSchema, formatIssues, signatureSchema, type BodyOf } from './schemas.js'
 import { checkEd25519, isCanonicalEncoding, isSmallOrderEncoding } from './verify.js'
 
@@ -110,8 +112,12 @@ export async function signEntry<K extends EntryKind> (unsigned: UnsignedEntry<K>
 }
 
 /**
- * Validates an entry received from the network: size caps, hardened decode, canonical form, envelope and
- * body schemas, envelope rules, community, clock and signature, in that order (cheapest first).
+ * Validates an entry received from the network, cheapest check first (protocol/entries.md, "Validation"):
+ * size caps; the pre-scan of the whole frame (canonical headers, limits, at most `maxEntryItems` values);
+ * the envelope, read with the body left undecoded (version, signature field, kind, envelope schema, the
+ * kind's size limit); community; clock; author key and R; the signature, over the signed bytes cut from
+ * the frame itself; only then the body is decoded and checked against its kind's schema. So a frame that
+ * is not signed by its author costs one linear pass and one SHA-512 over its bytes, whatever its shape.
  * Never throws. Stateless: chain rules (seq, prev, maintainer rights) are the ledger's to check.
  * @returns `accept` with the SignedEntry; `ignore` for a newer protocol version, a timestamp more than
  *   5 minutes ahead of `ctx.now`, invalid `ctx.limits` or an internal error (none of them the sender's
@@ -120,20 +126,24 @@ export async function signEntry<K extends EntryKind> (unsigned: UnsignedEntry<K>
 export async function validateEntry (bytes: Uint8Array, ctx: EntryContext = {}): Promise<Validation<SignedEntry>> {
   try {
     const limits = createLimits(ctx.limits)
-    const { entry, id } = parseEntry(bytes, limits)
+    const framed = frameEntry(bytes, limits)
+    const envelope = checkEnvelope(framed.head, bytes.length, limits)
+    // the id (a SHA-256 of the frame) is computed before the signature check only for a genesis, whose id
+    // is its community; any other frame pays for it once accepted
+    let id = envelope.kind === 'genesis' ? blobCid(bytes) : undefined
     if (ctx.community !== undefined) {
-      const community = entry.kind === 'genesis' ? id.bytes : entry.community
+      const community = id !== undefined ? id.bytes : envelope.community
       if (!equalBytes(community, ctx.community.bytes)) {
-        return reject('ERR_WIRE_WRONG_COMMUNITY', `entry belongs to community ${entry.kind === 'genesis' ? id.toString() : cidFromBytes(community).toString()}, expected ${ctx.community.toString()}`)
+        return reject('ERR_WIRE_WRONG_COMMUNITY', `entry belongs to community ${cidFromBytes(community).toString()}, expected ${ctx.community.toString()}`)
       }
     }
     const now = ctx.now ?? Date.now()
-    if (entry.ts > now + MAX_CLOCK_SKEW_MS) {
-      return { status: 'ignore', code: 'ERR_WIRE_FROM_FUTURE', reason: `entry timestamp ${entry.ts} is ${entry.ts - now} ms ahead of local time ${now} (allowed: ${MAX_CLOCK_SKEW_MS} ms); check the clocks` }
+    if (envelope.ts > now + MAX_CLOCK_SKEW_MS) {
+      return { status: 'ignore', code: 'ERR_WIRE_FROM_FUTURE', reason: `entry timestamp ${envelope.ts} is ${envelope.ts - now} ms ahead of local time ${now} (allowed: ${MAX_CLOCK_SKEW_MS} ms); check the clocks` }
     }
-    const check = checkEd25519(entry.author, signedBytesOf(entry), entry.sig)
+    const check = checkEd25519(envelope.author, signedBytesOfFrame(framed), envelope.sig)
     if (check === 'weak-key') {
-      return reject('ERR_WIRE_WEAK_KEY', `the author key ${Buffer.from(entry.author).toString('hex')} is a point of small order or a non-canonical encoding, under which signatures can be forged; expected a key made by Ed25519 key generation (protocol/signing.md)`)
+      return reject('ERR_WIRE_WEAK_KEY', `the author key ${Buffer.from(envelope.author).toString('hex')} is a point of small order or a non-canonical encoding, under which signatures can be forged; expected a key made by Ed25519 key generation (protocol/signing.md)`)
     }
     if (check === 'small-order-r') {
       return reject('ERR_WIRE_SMALL_ORDER_R', 'the signature\'s R (its first 32 bytes) is a point of small order, which an honest signer never produces; expected R = [r]B of RFC 8032 §5.1.6 (protocol/signing.md)')
@@ -141,6 +151,8 @@ export async function validateEntry (bytes: Uint8Array, ctx: EntryContext = {}):
     if (check !== 'valid') {
       return reject('ERR_WIRE_BAD_SIGNATURE', 'the signature does not verify under the author key over the domain-separated entry bytes')
     }
+    const entry = withBody(envelope, framed, limits)
+    id ??= blobCid(bytes)
     // a copy, so that a network buffer reused by the caller cannot change an accepted entry
     return { status: 'accept', value: { entry, bytes: new Uint8Array(bytes), id } }
   } catch (err) {
@@ -180,6 +192,35 @@ export function signedBytesOf (entry: Entry | UnsignedEntry): Uint8Array {
 
 /** Every stateless check but community, clock and signature; throws WireError. */
 function parseEntry (bytes: Uint8Array, limits: Limits): { entry: Entry, id: CID } {
+  const framed = frameEntry(bytes, limits)
+  const envelope = checkEnvelope(framed.head, bytes.length, limits)
+  return { entry: withBody(envelope, framed, limits), id: blobCid(bytes) }
+}
+
+/** UTF-8 bytes of the keys `body` and `sig` with their fixstr headers, as a canonical frame holds them. */
+const BODY_KEY = Uint8Array.of(0xa4, 0x62, 0x6f, 0x64, 0x79)
+const SIG_KEY = Uint8Array.of(0xa3, 0x73, 0x69, 0x67)
+
+/** An entry frame after the pre-scan: the envelope decoded, where the body and the `sig` pair lie. */
+interface FramedEntry {
+  /** A plain view of the frame. */
+  input: Uint8Array
+  /** The top-level map decoded with the body replaced by `{}` (a map) or `null` (anything else). */
+  head: Record<string, unknown>
+  /** Byte range [start, end) of the body value, when there is a `body` key. */
+  body?: readonly [number, number]
+  /** Byte range [start, end) of the `sig` key and its value, when there is one. */
+  sig?: readonly [number, number]
+}
+
+/**
+ * Size caps, then the pre-scan of the whole frame under the entry item limit, then the decode of its
+ * top-level map with the body value replaced by an empty map: what the envelope checks need, at a cost
+ * that does not grow with the body.
+ * @throws WireError `ERR_WIRE_NOT_BYTES`, `ERR_WIRE_FRAME_TOO_LARGE`, `ERR_WIRE_ENTRY_TOO_LARGE`, the
+ *   pre-scan codes, `ERR_WIRE_BAD_ENTRY` (not a map), `ERR_WIRE_NOT_CANONICAL`.
+ */
+function frameEntry (bytes: Uint8Array, limits: Limits): FramedEntry {
   if (!(bytes instanceof Uint8Array)) {
     throw new WireError('ERR_WIRE_NOT_BYTES', 'expected the entry frame as a Uint8Array; pass the raw received bytes.')
   }
@@ -190,11 +231,25 @@ function parseEntry (bytes: Uint8Array, limits: Limits): { entry: Entry, id: CID
   if (bytes.length > maxBytes) {
     throw new WireError('ERR_WIRE_ENTRY_TOO_LARGE', `entry frame of ${bytes.length} bytes exceeds the largest entry of any kind (${maxBytes} bytes); rejected unread.`)
   }
-  const value = decodeChecked(bytes, limits)
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+  const input = plainView(bytes)
+  const children = scanFrame(input, limits, Math.min(limits.maxItems, limits.maxEntryItems))
+  if (!isMapHeader(input[0])) {
     throw new WireError('ERR_WIRE_BAD_ENTRY', 'an entry frame must hold a map; this one holds another type.')
   }
-  const raw = value as Record<string, unknown>
+  let body: readonly [number, number] | undefined
+  let sig: readonly [number, number] | undefined
+  for (let i = 0; i + 2 < children.length; i += 2) {
+    if (holds(input, children[i], children[i + 1], BODY_KEY)) body = [children[i + 1], children[i + 2]]
+    else if (holds(input, children[i], children[i + 1], SIG_KEY)) sig = [children[i], children[i + 2]]
+  }
+  const head = body === undefined
+    ? input
+    : concat3(input.subarray(0, body[0]), Uint8Array.of(isMapHeader(input[body[0]]) ? 0x80 : 0xc0), input.subarray(body[1]))
+  return { input, head: decodeScanned(head, limits) as Record<string, unknown>, body, sig }
+}
+
+/** Envelope checks on the top-level fields (body unread), in the order of protocol/entries.md; throws WireError. */
+function checkEnvelope (raw: Record<string, unknown>, frameBytes: number, limits: Limits): EnvelopeOf {
   if (typeof raw.v === 'number' && Number.isSafeInteger(raw.v) && raw.v > PROTOCOL_VERSION) {
     throw new WireError('ERR_WIRE_UNSUPPORTED_VERSION', `entry of protocol version ${raw.v}; this peer speaks version ${PROTOCOL_VERSION}. Upgrade swarmtune to read it.`)
   }
@@ -212,14 +267,25 @@ function parseEntry (bytes: Uint8Array, limits: Limits): { entry: Entry, id: CID
     throw new WireError('ERR_WIRE_BAD_ENTRY', `malformed entry envelope: ${formatIssues(envelope.error)}.`)
   }
   const kind = envelope.data.kind
-  if (bytes.length > limits.perKind[kind]) {
-    throw new WireError('ERR_WIRE_ENTRY_TOO_LARGE', `${kind} entry of ${bytes.length} bytes exceeds the ${kind} limit of ${limits.perKind[kind]} bytes.`)
+  if (frameBytes > limits.perKind[kind]) {
+    throw new WireError('ERR_WIRE_ENTRY_TOO_LARGE', `${kind} entry of ${frameBytes} bytes exceeds the ${kind} limit of ${limits.perKind[kind]} bytes.`)
   }
-  const body = bodySchemas[kind].safeParse(raw.body)
+  return envelope.data
+}
+
+/** The envelope fields as the envelope schema gives them. */
+type EnvelopeOf = z.output<typeof envelopeSchema>
+
+/** Decodes the body of a checked envelope and checks it against its kind's schema; throws WireError. */
+function withBody (envelope: EnvelopeOf, framed: FramedEntry, limits: Limits): Entry {
+  const kind = envelope.kind
+  // the envelope check requires a map body, so the frame has one
+  const [start, end] = framed.body as readonly [number, number]
+  const body = bodySchemas[kind].safeParse(decodeScanned(framed.input.subarray(start, end), limits))
   if (!body.success) {
     throw new WireError('ERR_WIRE_BAD_BODY', `malformed ${kind} body: ${formatIssues(body.error, 'body')}.`)
   }
-  const entry = { ...envelope.data, body: body.data } as Entry
+  const entry = { ...envelope, body: body.data } as Entry
   if (entry.kind === 'genesis') {
     if (!entry.body.maintainers.some((m) => equalBytes(m, entry.author))) {
       throw new WireError('ERR_WIRE_BAD_BODY', 'the genesis author is not among its maintainers; the community creator must be a maintainer.')
@@ -229,7 +295,44 @@ function parseEntry (bytes: Uint8Array, limits: Limits): { entry: Entry, id: CID
       throw new WireError('ERR_WIRE_WEAK_KEY', `genesis maintainer ${weak} is a point of small order or a non-canonical encoding, under which anyone could sign as a maintainer; list only keys made by Ed25519 key generation (protocol/signing.md).`)
     }
   }
-  return { entry, id: blobCid(bytes) }
+  return entry
+}
+
+/**
+ * The bytes the signature of a checked entry frame covers, cut from the frame: ENTRY_DOMAIN, then the
+ * frame with its map header 0x89 (9 pairs) made 0x88 and the `sig` pair left out — the canonical encoding
+ * of the entry without `sig` (protocol/signing.md), built without re-encoding anything.
+ */
+function signedBytesOfFrame (framed: FramedEntry): Uint8Array {
+  const { input, sig } = framed
+  // the envelope check admits exactly the 9 envelope keys, so the frame is a fixmap of 9 with a sig pair
+  if (input[0] !== 0x89 || sig === undefined) throw new WireError('ERR_WIRE_INTERNAL', 'a checked entry frame is not a map of 9 pairs with a sig; please report this frame.')
+  const out = new Uint8Array(ENTRY_DOMAIN.length + input.length - (sig[1] - sig[0]))
+  out.set(ENTRY_DOMAIN, 0)
+  out[ENTRY_DOMAIN.length] = 0x88
+  out.set(input.subarray(1, sig[0]), ENTRY_DOMAIN.length + 1)
+  out.set(input.subarray(sig[1]), ENTRY_DOMAIN.length + sig[0])
+  return out
+}
+
+/** True for a msgpack map header byte: fixmap, map16, map32. */
+function isMapHeader (b: number): boolean {
+  return (b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf
+}
+
+/** True when input[start, end) holds exactly the bytes of `want`. */
+function holds (input: Uint8Array, start: number, end: number, want: Uint8Array): boolean {
+  if (end - start !== want.length) return false
+  for (let i = 0; i < want.length; i++) if (input[start + i] !== want[i]) return false
+  return true
+}
+
+function concat3 (a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length + c.length)
+  out.set(a, 0)
+  out.set(b, a.length)
+  out.set(c, a.length + b.length)
+  return out
 }
 
 function reject (code: WireErrorCode, reason: string): Validation<SignedEntry> {

@@ -5,7 +5,7 @@
  */
 import {
   MAX_ARRAY_LENGTH, MAX_BIN_BYTES, MAX_CHECKPOINT_BYTES, MAX_CONTRIBUTION_BYTES, MAX_DEPTH, MAX_FRAME_BYTES,
-  MAX_GENESIS_BYTES, MAX_ITEMS, MAX_MAP_SIZE, MAX_RELEASE_BYTES, MAX_ROUND_CLOSE_BYTES, MAX_ROUND_OPEN_BYTES,
+  MAX_ENTRY_ITEMS, MAX_GENESIS_BYTES, MAX_ITEMS, MAX_MAP_SIZE, MAX_RELEASE_BYTES, MAX_ROUND_CLOSE_BYTES, MAX_ROUND_OPEN_BYTES,
   MAX_STRING_BYTES, MAX_VERDICT_BYTES
 } from './constants.js'
 import { WireError } from './errors.js'
@@ -27,6 +27,8 @@ export interface Limits {
   readonly maxBinBytes: number
   /** Most msgpack values in one frame (scalars, containers and map keys each count 1). */
   readonly maxItems: number
+  /** Most msgpack values in one entry frame (checked by the pre-scan of entry validation, with maxItems). */
+  readonly maxEntryItems: number
   /** Largest entry frame of each kind, in bytes. */
   readonly perKind: Readonly<Record<EntryKind, number>>
 }
@@ -43,6 +45,7 @@ export const LIMITS: Limits = Object.freeze({
   maxStringBytes: MAX_STRING_BYTES,
   maxBinBytes: MAX_BIN_BYTES,
   maxItems: MAX_ITEMS,
+  maxEntryItems: MAX_ENTRY_ITEMS,
   perKind: Object.freeze({
     genesis: MAX_GENESIS_BYTES,
     'round-open': MAX_ROUND_OPEN_BYTES,
@@ -54,7 +57,7 @@ export const LIMITS: Limits = Object.freeze({
   })
 })
 
-const SCALAR_KEYS = ['maxFrameBytes', 'maxDepth', 'maxArrayLength', 'maxMapSize', 'maxStringBytes', 'maxBinBytes', 'maxItems'] as const
+const SCALAR_KEYS = ['maxFrameBytes', 'maxDepth', 'maxArrayLength', 'maxMapSize', 'maxStringBytes', 'maxBinBytes', 'maxItems', 'maxEntryItems'] as const
 
 /**
  * Merges `init` over {@link LIMITS} and validates the result.

@@ -37,7 +37,7 @@ export function sampleBodies (maintainer: Uint8Array): { [K in EntryKind]: Unsig
       deadline: TS + 600_000,
       quorum: 2,
       maxContributions: 100,
-      aggregator: { name: 'fedavg', params: { serverLearningRate: 1 } },
+      aggregator: { name: 'fedavg', params: { server: { kind: 'sgd', lr: 1 } } },
       codec: { name: 'fp16', params: {} },
       normBound: 10.5
     },

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import {
-  createLimits, decodeCanonical, encodeCanonical, ENTRY_KINDS, LIMITS, signEntry, validateEntry, WireError,
+  createLimits, decodeCanonical, encodeCanonical, ENTRY_KINDS, LIMITS, signedBytesOf, signEntry, validateEntry, WireError,
   type EntryKind, type UnsignedEntry
 } from '../src/index.js'
 import { keyFromSeed, sampleEntry, TS } from './fixtures.js'
@@ -193,5 +193,61 @@ describe('field limits of the schemas, at the limit and one over', () => {
     const signed = await signEntry(withBody(kind, author, at(author)), key)
     expect((await validateEntry(signed.bytes, { now: TS })).status).toBe('accept')
     await expect(signEntry(withBody(kind, author, over(author)), key)).rejects.toMatchObject({ code: 'ERR_WIRE_BAD_BODY' })
+  })
+})
+
+/** Values in a decoded value as the pre-scan counts them: every scalar, container and map key. */
+function countItems (v: unknown): number {
+  if (Array.isArray(v)) return 1 + v.reduce((n: number, x) => n + countItems(x), 0)
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) return 1 + Object.values(v).reduce((n: number, x) => n + 1 + countItems(x), 0)
+  return 1
+}
+
+describe('the entry item limit (maxEntryItems)', () => {
+  /** A signed-shape release whose frame holds `items` values: 10,000 contributions and weights, and a metrics array. */
+  function releaseOf (author: Uint8Array, items: number): UnsignedEntry<'release'> {
+    const ids = Array.from({ length: 10_000 }, (_, i) => {
+      const c = new Uint8Array(36)
+      c.set([1, 0x55, 0x12, 0x20, i >> 8, i & 0xff])
+      return c
+    })
+    const base = sampleEntry('release', author)
+    const at = (pad: number): UnsignedEntry<'release'> => ({ ...base, body: { ...base.body, contributions: ids, weights: ids.map(() => 0.5), metrics: { ...base.body.metrics, pad: new Array<number>(pad).fill(0) } } })
+    const without = countItems({ ...at(0), sig: new Uint8Array(64) })
+    return at(items - without)
+  }
+
+  it('a release of exactly maxEntryItems values is accepted, one more value is refused by the pre-scan', async () => {
+    const key = await keyFromSeed(1)
+    expect(LIMITS.maxEntryItems).toBe(21_024)
+    const at = await signEntry(releaseOf(key.publicKey.raw, LIMITS.maxEntryItems), key)
+    expect((await validateEntry(at.bytes, { now: TS })).status).toBe('accept')
+    const over = releaseOf(key.publicKey.raw, LIMITS.maxEntryItems + 1)
+    await expect(signEntry(over, key)).rejects.toMatchObject({ code: 'ERR_WIRE_TOO_MANY_ITEMS' })
+    const frame = encodeCanonical({ ...over, sig: await key.sign(signedBytesOf(over)) })
+    expect(await validateEntry(frame, { now: TS })).toMatchObject({ status: 'reject', code: 'ERR_WIRE_TOO_MANY_ITEMS' })
+    // the generic codec limit still admits that many values outside entries
+    expect(() => decodeCanonical(frame)).not.toThrow()
+  })
+
+  it('refuses a 900 KB release whose metrics hold 1,000 nested maps (~129,000 values), signed by its author', async () => {
+    const key = await keyFromSeed(1)
+    const metrics: Record<string, Record<string, number>> = {}
+    for (let i = 0; i < 1_000; i++) metrics[String(i).padStart(8, '0')] = Object.fromEntries(Array.from({ length: 64 }, (_, j) => [String(j).padStart(12, 'k'), j]))
+    const base = sampleEntry('release', key.publicKey.raw)
+    const bomb: UnsignedEntry<'release'> = { ...base, body: { ...base.body, metrics } }
+    const frame = encodeCanonical({ ...bomb, sig: await key.sign(signedBytesOf(bomb)) })
+    expect(frame.length).toBeGreaterThan(900_000)
+    expect(frame.length).toBeLessThanOrEqual(LIMITS.perKind.release)
+    expect(await validateEntry(frame, { now: TS })).toMatchObject({ status: 'reject', code: 'ERR_WIRE_TOO_MANY_ITEMS' })
+  })
+
+  it('is a limit a caller may tighten', async () => {
+    const key = await keyFromSeed(1)
+    const signed = await signEntry(sampleEntry('verdict', key.publicKey.raw), key)
+    const items = countItems(decodeCanonical(signed.bytes))
+    expect((await validateEntry(signed.bytes, { now: TS, limits: { maxEntryItems: items } })).status).toBe('accept')
+    expect(await validateEntry(signed.bytes, { now: TS, limits: { maxEntryItems: items - 1 } })).toMatchObject({ status: 'reject', code: 'ERR_WIRE_TOO_MANY_ITEMS' })
+    expect(() => createLimits({ maxEntryItems: 0 })).toThrow(expect.objectContaining({ code: 'ERR_WIRE_BAD_LIMITS' }))
   })
 })

@@ -141,11 +141,20 @@ describe('envelope and body rules', () => {
     ['round-open with quorum above maxContributions', 'round-open', (f) => { (f.body as Record<string, unknown>).quorum = 101 }, 'ERR_WIRE_BAD_BODY'],
     ['a task hyper-parameter that is bytes', 'genesis', (f) => { ((f.body as Record<string, Record<string, unknown>>).task).seed = new Uint8Array(2) }, 'ERR_WIRE_BAD_BODY']
   ]
-  it.each(cases)('%s', async (_name, kind, change, code) => {
+  it.each(cases)('%s (changed and signed again by its author)', async (_name, kind, change, code) => {
     const s = await signed(kind)
-    const result = await validateEntry(reframe(s, change), ctx)
+    const key = await keyFromSeed(1)
+    const fields = decodeCanonical(reframe(s, change)) as Record<string, unknown>
+    const sig = await key.sign(signedBytesOf(fields as unknown as Entry))
+    const result = await validateEntry(encodeCanonical({ ...fields, sig }), ctx)
     expect(result.status).toBe(code === 'ERR_WIRE_UNSUPPORTED_VERSION' ? 'ignore' : 'reject')
     expect(result.code).toBe(code)
+  })
+
+  it('checks the signature before the body: a body changed under the old signature is a bad signature', async () => {
+    const s = await signed('release')
+    const changed = reframe(s, (f) => { (f.body as { contributions: Uint8Array[] }).contributions.reverse() })
+    expect(await validateEntry(changed, ctx)).toMatchObject({ status: 'reject', code: 'ERR_WIRE_BAD_SIGNATURE' })
   })
 
   it('rejects a frame that holds something other than a map', async () => {
