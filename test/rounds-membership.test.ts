@@ -4,7 +4,8 @@
  * configured backend (node-gpu) is not installed.
  *
  * - `round start --duration 2` (no unit) is refused before anything is sent: no round number is used up;
- * - `round start` with nobody in the community's topic warns at once;
+ * - `round start` with nobody in the community's topic warns at once, and `--wait` warns when peers are in
+ *   the topic but none answers;
  * - the coordinator fetches a delta blob while the round is open; a blob its contributor no longer serves
  *   gets a final `ERR_ROUNDS_BLOB_UNAVAILABLE` verdict naming the contributor, without resume advice;
  * - `round start --duration 2m --quorum 2 --wait` closes as soon as every volunteer that answered the
@@ -29,12 +30,14 @@ import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, voluntee
 
 const TRAIN = ['--steps', '5', '--batch-size', '50', '--lr', '0.1']
 
-/** Runs `swarmtune <args>` in-process: what it printed on stdout and stderr, and the error it ended with. */
-async function run (...args: string[]): Promise<{ stdout: string, stderr: string, error?: { code?: string, name?: string, message: string } }> {
+/**
+ * Runs `swarmtune <args>` in-process: what it printed on stdout and stderr, and the error it ended with.
+ * `stderr` receives the lines as they are printed.
+ */
+async function run (args: string[], stderr: string[] = []): Promise<{ stdout: string, stderr: string, error?: { code?: string, name?: string, message: string } }> {
   const program = new Command().name('swarmtune').exitOverride()
   for (const command of [communityCommand, roundCommand]) command.register(program)
   const stdout: string[] = []
-  const stderr: string[] = []
   const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) }
   process.stdout.write = ((chunk: string | Uint8Array) => { stdout.push(String(chunk)); return true }) as typeof process.stdout.write
   process.stderr.write = ((chunk: string | Uint8Array) => { stderr.push(String(chunk)); return true }) as typeof process.stderr.write
@@ -69,7 +72,7 @@ describe('who a round waits for', () => {
 
   it('refuses --duration without a unit before anything is sent', async () => {
     const before = (await m.rounds.rounds()).length
-    const r = await run('round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2')
+    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2'])
     expect(r.error?.code).toBe('commander.invalidArgument')
     expect(r.error?.message).toMatch(/2 has no unit; write it with one: 2s, 2m, 2h or 2ms/)
     expect((await m.rounds.rounds()).length).toBe(before)
@@ -79,7 +82,7 @@ describe('who a round waits for', () => {
   })
 
   it('warns at once when nobody is in the community\'s topic', async () => {
-    const r = await run('round', 'start', '-d', m.dir, ...TRAIN, '--duration', '1m')
+    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '1m'])
     expect(r.error).toBeUndefined()
     expect(r.stderr).toMatch(/warning: no peer is in the community's gossip topic/)
     await m.rounds.cancelRound(undefined, 'nobody to train')
@@ -89,8 +92,14 @@ describe('who a round waits for', () => {
     member = await startRoundsNode({ genesis: maintainer.genesis, bootstrap: [m.daemon.addresses()[0]] })
     await connectedTo(m, [member])
     await waitFor(() => m.daemon.gossip.peers(maintainer.community.id).length > 0, 15_000, 'the member in the community topic')
-    const opened = await m.rounds.startRound({ steps: 5, durationMs: 8_000, quorum: 1, maxContributions: 10 })
+    // the member is in the topic but trains nothing: `--wait` warns that nobody answered
+    const warnings: string[] = []
+    const cli = run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '10s', '--quorum', '1', '--wait', '--json'], warnings)
+    await waitFor(async () => (await m.rounds.rounds()).some((r) => r.state === 'open'), 15_000, 'the round open')
+    const opened = await m.rounds.round()
     expect(opened.topicPeers).toEqual([member.daemon.peerId.toString()])
+    await waitFor(() => warnings.join('').includes('warning:'), 15_000, 'a warning')
+    expect(warnings.join('')).toContain(`warning: 1 peer(s) are in the community's topic but none answered round ${opened.round}'s round-open within 2 s`)
     await waitFor(async () => await member.ledger.ledger.get(opened.roundOpen) !== undefined, 10_000, 'the round-open at the member')
     const spec = createModelSpec(getTask('mnist-2nn').weightSpecs.map((s) => s.shape))
     const contribute = async (blob: Uint8Array, store: boolean): Promise<{ id: string, blob: string }> => {
@@ -111,7 +120,9 @@ describe('who a round waits for', () => {
     const missing = await contribute(new Uint8Array(0), false)
     await eventOf(m, 'rounds:contribution', (e) => e.contribution === missing.id, 10_000)
     await member.destroy() // the contributor leaves
-    const r = await m.rounds.round(opened.round, { waitMs: 30_000 })
+    const printed = await cli
+    expect(printed.error).toBeUndefined()
+    const r = JSON.parse(printed.stdout) as RoundDetail
     expect(r.outcome).toBe('released')
     const verdict = r.contributions.find((c) => c.id === missing.id)?.verdict
     expect(verdict?.code).toBe('ERR_ROUNDS_BLOB_UNAVAILABLE')
@@ -132,7 +143,7 @@ describe('who a round waits for', () => {
     expect((gpu.rounds.status?.() as { volunteer: { unableToTrain: { code: string } } }).volunteer.unableToTrain.code).toBe('ERR_MODEL_BACKEND_UNAVAILABLE')
     await waitFor(() => m.daemon.gossip.peers(maintainer.community.id).length === 3, 15_000, 'three volunteers in the topic')
 
-    const r = await run('round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2m', '--quorum', '2', '--wait', '--json')
+    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2m', '--quorum', '2', '--wait', '--json'])
     expect(r.error).toBeUndefined()
     expect(r.stderr).not.toMatch(/warning/)
     const round = JSON.parse(r.stdout) as RoundDetail
@@ -147,13 +158,13 @@ describe('who a round waits for', () => {
   })
 
   it('exits non-zero with the outcome\'s code and who did what when the round ends without a release', async () => {
-    const r = await run('round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2m', '--quorum', '3', '--wait')
+    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2m', '--quorum', '3', '--wait'])
     expect(r.error).toMatchObject({ name: 'RoundOutcomeError', code: 'ERR_ROUNDS_NO_QUORUM' })
     expect(r.stdout).toMatch(/\(no-release, ERR_ROUNDS_NO_QUORUM\)/)
     const rows = r.stdout.split('\n')
     for (const v of volunteers) expect(rows.find((l) => l.startsWith(v.daemon.peerId.toString()))).toMatch(/^\S+\s+rejected\s+training\s+\S+ ERR_ROUNDS_NO_QUORUM\s+yes$/)
     expect(rows.find((l) => l.startsWith(gpu.daemon.peerId.toString()))).toMatch(/declined\s+declined ERR_MODEL_BACKEND_UNAVAILABLE: /)
-    const status = JSON.parse((await run('round', 'status', '-d', m.dir, '--json')).stdout) as RoundDetail
+    const status = JSON.parse((await run(['round', 'status', '-d', m.dir, '--json'])).stdout) as RoundDetail
     expect(status.closedAt).toBeLessThan(status.deadline - 60_000)
   })
 
@@ -161,12 +172,12 @@ describe('who a round waits for', () => {
     const dir = await tempDir('swarmtune-join-backend-')
     try {
       await initDataDir(dir.path, { config: testConfig() })
-      const r = await run('community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'node-gpu')
+      const r = await run(['community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'node-gpu'])
       expect(r.error).toMatchObject({ name: 'BackendError', code: 'ERR_MODEL_BACKEND_UNAVAILABLE' })
       expect(r.error?.message).toMatch(/Usable here for training mnist-2nn: (\w[\w-]*, )*wasm(, \w[\w-]*)*;/)
       await expect(readFile(join(dir.path, 'rounds.json'))).rejects.toMatchObject({ code: 'ENOENT' })
       // an installed backend is accepted
-      expect((await run('community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'cpu', '--json')).error).toBeUndefined()
+      expect((await run(['community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'cpu', '--json'])).error).toBeUndefined()
       expect(JSON.parse(await readFile(join(dir.path, 'rounds.json'), 'utf8')).volunteer.backend).toBe('cpu')
     } finally {
       await dir.cleanup()

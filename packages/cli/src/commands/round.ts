@@ -130,6 +130,14 @@ export async function checkBackend (taskId: string, backend: string): Promise<vo
   }
 }
 
+/** The warning `round start --wait` prints when the round is still open and no volunteer has answered it, or undefined. */
+export function noAnswerWarning (r: RoundDetail): string | undefined {
+  if (r.state !== 'open' || r.volunteers === undefined || r.volunteers.some((v) => v.answer !== undefined || v.contributions.length > 0)) return undefined
+  return `warning: ${r.topicPeers?.length ?? 0} peer(s) are in the community's topic but none answered round ${r.round}'s round-open within ` +
+    `${roundsConstants.ANSWER_WINDOW_MS / 1000} s: none of them is a volunteer with training data (\`swarmtune community join … --mnist | --images … --labels …\`), ` +
+    'or they run a version that does not answer; the round waits for its deadline\n'
+}
+
 function keyValue (value: string, previous: Array<[string, number]> = []): Array<[string, number]> {
   const m = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/.exec(value)
   if (m === null || !Number.isFinite(Number(m[2]))) throw new InvalidArgumentError(`${value} is not name=number (e.g. beta=0.1)`)
@@ -251,6 +259,12 @@ export function register (program: Command): void {
         return
       }
       if (flags.json !== true) out(`opened round ${r.round} (${r.roundOpen}), deadline ${time(r.deadline)}; waiting for it to close…\n`)
+      if (warning === undefined) {
+        // the volunteers answer within the answer window; say so at once when none did
+        const early = await client.request<RoundDetail>('GET', `/v1/rounds/${r.round}?waitMs=${roundsConstants.ANSWER_WINDOW_MS + 1_000}`, undefined, { timeoutMs: roundsConstants.ANSWER_WINDOW_MS + 30_000 })
+        const silent = noAnswerWarning(early)
+        if (silent !== undefined) process.stderr.write(silent)
+      }
       r = await waitClosed(client, r.round)
       show(flags.json, r, renderRound)
       if (r.outcome !== 'released') {
