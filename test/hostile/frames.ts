@@ -87,7 +87,7 @@ export const SMALL_ORDER_POINTS: ReadonlyArray<{ name: string, hex: string }> = 
 
 /** An entry authored by the small-order point `key` with signature R = `r` (a small-order point), S = 0. */
 export function smallOrderEntry (community: CID, key: Uint8Array, r: Uint8Array, seq = 0, ts = Date.now()): SignedEntry {
-  const body = bodies.contribution(1, fakeCid(`open-${seq}`), fakeCid('release-0'), fakeCid(`small-order-${Buffer.from(key).toString('hex')}-${seq}`), 10)
+  const body = bodies.contribution(HOSTILE_ROUND, fakeCid(`open-${seq}`), fakeCid('release-0'), fakeCid(`small-order-${Buffer.from(key).toString('hex')}-${seq}`), 10)
   const fields = { v: 1, community: community.bytes, author: key, seq, prev: null, ts, kind: 'contribution', body }
   const sig = new Uint8Array(64)
   sig.set(r, 0)
@@ -195,6 +195,9 @@ function randomBytes (rng: Rng, n: number): Uint8Array {
   return out
 }
 
+/** The round that valid hostile contributions name: far beyond any round a test opens. */
+export const HOSTILE_ROUND = 1_000_000
+
 /** Builds the cases; keys are fresh for every entry kind that needs a valid signer. */
 export class HostileFrames {
   private readonly signer: ChainSigner
@@ -211,11 +214,14 @@ export class HostileFrames {
     return await generateKeyPair('Ed25519')
   }
 
-  /** A valid contribution of the community by a fresh key. */
+  /**
+   * A valid contribution of the community by a fresh key, to round {@link HOSTILE_ROUND} (no round the
+   * target opens: the entry is valid and may be stored, but takes no place in an open round).
+   */
   async validEntry (key?: SigningKey): Promise<SignedEntry> {
     const k = key ?? await this.freshKey()
     const n = this.counter++
-    return await this.signer.sign(k, 'contribution', bodies.contribution(1, fakeCid(`open-${n}`), fakeCid('release-0'), fakeCid(`hostile-blob-${n}`), 1 + this.rng.int(1000)))
+    return await this.signer.sign(k, 'contribution', bodies.contribution(HOSTILE_ROUND, fakeCid(`open-${n}`), fakeCid('release-0'), fakeCid(`hostile-blob-${n}`), 1 + this.rng.int(1000)))
   }
 
   private async foreignCommunity (): Promise<{ signer: ChainSigner, key: SigningKey, genesis: SignedEntry }> {
@@ -285,7 +291,7 @@ export class HostileFrames {
         const base = await this.validEntry(key)
         const twins: GossipCase[] = []
         for (let i = 0; i < 2; i++) {
-          const twin = await this.signer.sign(key, 'contribution', bodies.contribution(1, fakeCid('open'), fakeCid('release-0'), fakeCid(`twin-${this.counter++}`), 10), { seq: 0, prev: null })
+          const twin = await this.signer.sign(key, 'contribution', bodies.contribution(HOSTILE_ROUND, fakeCid('open'), fakeCid('release-0'), fakeCid(`twin-${this.counter++}`), 10), { seq: 0, prev: null })
           twins.push({ channel: 'gossip', kind, expect: 'reject', data: twin.bytes })
         }
         return [{ channel: 'gossip', kind: 'equivocation-base', expect: 'accept', data: base.bytes }, ...twins]

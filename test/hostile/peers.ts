@@ -237,8 +237,11 @@ async function write (stream: Stream, bytes: Uint8Array): Promise<void> {
   if (stream.send(bytes) === false) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
 }
 
-/** After a stream ended, how long to wait for the daemon's event or log line about it, ms. */
-const RECORD_GRACE_MS = 1_500
+/**
+ * After a stream ended, how long to wait for the daemon's event or log line about it, ms: events cross the
+ * control API's stream and log lines a pipe, each a few hundred ms late at worst under the 60 s flood.
+ */
+const RECORD_GRACE_MS = 3_000
 
 /**
  * Sends a raw stream case (sync or blob protocol) and waits up to `deadlineMs` for the daemon's answer:

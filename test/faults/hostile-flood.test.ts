@@ -1,0 +1,140 @@
+/**
+ * The long part of the hostile-peer suite (the fast part is test/hostile/hostile.test.ts): a 60 s flood of
+ * generated hostile frames from fresh identities on gossip, ledger sync and blob streams against one
+ * `swarmtune daemon` process, while 64 blob streams sit idle on half a request and an honest daemon fetches a
+ * 64 MiB blob from the target and contributes to an open round; then identity churn against a second daemon
+ * whose loopback exemption is turned off (`connections.exempt: []`). Seeded: `SWARMTUNE_SEED=<seed>`.
+ *
+ * Asserts what the fast part asserts over the whole flood (every frame as its kind requires, nothing stored
+ * that should not be, evidence bounded), that the honest fetch and the honest contribution (an accepted
+ * verdict) succeed during the flood, that identities beyond the churn limit are refused with a code while the
+ * honest peer is still served, and — the one generous bound on resources — that the target's resident
+ * memory grows by less than {@link RSS_GROWTH_BOUND_BYTES} over the flood (the goal is 20 MiB; the figure is
+ * printed). Handling times and CPU time are printed, never asserted.
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { parseCid } from '@swarmtune/wire'
+import { testSeed, waitFor } from '../../packages/node/test/helpers.js'
+import { HostileFrames } from '../hostile/frames.js'
+import { createAttacker, joinTopic } from '../hostile/peers.js'
+import {
+  createRng, frameContext, honestBytes, honestContribution, honestFetch, openIdleStreams, runCampaign, startHonest, storedAudit, Tally, type Honest
+} from '../hostile/suite.js'
+import { sampleProcess, startTarget, type ProcSample, type Target } from '../hostile/target.js'
+
+/** The flood's length, ms. */
+const FLOOD_MS = 60_000
+/** Resident-memory growth over the flood that fails the test: 3 × the 20 MiB goal, for a machine shared with other work. */
+const RSS_GROWTH_BOUND_BYTES = 64 * 1024 * 1024
+/** Fresh identities dialling the daemon whose loopback exemption is off: well above its identitiesPerAddress (12). */
+const CHURN_IDENTITIES = 30
+
+const MiB = 1024 * 1024
+const cleanups: Array<() => Promise<void>> = []
+afterAll(async () => { for (const c of cleanups.reverse()) await c() })
+
+describe('hostile-peer flood', () => {
+  it('refuses 60 s of hostile frames with codes, stores nothing it should not, stays within memory, and serves honest peers throughout', async () => {
+    const seed = testSeed('hostile flood')
+    const rng = createRng(seed)
+    const target: Target = await startTarget()
+    cleanups.push(target.stop)
+    const honest: Honest = await startHonest(target)
+    cleanups.push(honest.node.destroy)
+    const maintainer = (await target.client.request<Array<{ author: string }>>('GET', '/v1/ledger/view/entries?kind=genesis&limit=1'))[0].author
+    const round = await target.client.request<{ round: number }>('POST', '/v1/rounds', { params: { durationMs: 600_000, quorum: 1, maxContributions: 1 } })
+    const blobsBefore = new Set((await target.client.listBlobs()).map((b) => b.cid))
+    const small = await honestFetch(honest, target, honestBytes(seed, 300_000), 30_000)
+    const frames = new HostileFrames(await frameContext(target, honest, small.cid), rng)
+    const tally = new Tally()
+
+    const samples: ProcSample[] = []
+    const before = await sampleProcess(target.pid)
+    const sampler = setInterval(() => { sampleProcess(target.pid).then((s) => { samples.push(s) }, () => {}) }, 1_000)
+    cleanups.push(async () => { clearInterval(sampler) })
+
+    const flood = runCampaign(target, frames, rng, {
+      gossipFrames: Number.POSITIVE_INFINITY, syncCases: Number.POSITIVE_INFINITY, blobCases: Number.POSITIVE_INFINITY,
+      durationMs: FLOOD_MS, gossipConcurrency: 8, deadlineMs: 5_000, maxOversized: 4
+    }, tally)
+
+    // 64 idle blob streams (8 connections × 8), and the honest 64 MiB fetch while they are open
+    const idle = await openIdleStreams(target, frames, tally, { connections: 8, streams: 8, deadlineMs: 30_000 })
+    const stillOpen = (): number => 64 - tally.results.filter((r) => r.kind === 'blob-idle').length
+    const openAtStart = stillOpen()
+    const big = await honestFetch(honest, target, honestBytes(seed + 1, 64 * MiB), 60_000)
+    const openAtEnd = stillOpen()
+
+    // an honest contribution in the middle of the flood, judged by the coordinator
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, FLOOD_MS / 2 - 20_000)))
+    const contribution = await honestContribution(honest, target, round.round, 30_000)
+    const contributionId = contribution.entry.id.toString()
+    const verdictBy = Date.now() + 60_000
+    while (Date.now() < verdictBy && !target.events.some((e) => e.type === 'rounds:verdict' && e.contribution === contributionId)) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const verdict = target.events.find((e) => e.type === 'rounds:verdict' && e.contribution === contributionId)
+
+    await flood
+    await idle.settled
+    await idle.close()
+    clearInterval(sampler)
+    const after = await sampleProcess(target.pid)
+    const peakRss = Math.max(before.rssBytes, ...samples.map((s) => s.rssBytes))
+
+    const honestKey = Buffer.from(honest.node.daemon.privateKey.publicKey.raw).toString('hex')
+    const blobOf = (e: typeof contribution.entry): string => parseCid((e.entry.body as { blob: Uint8Array }).blob).toString()
+    const audit = await storedAudit(target, new Set([honestKey, maintainer]), tally.acceptable,
+      new Set([...blobsBefore, small.cid.toString(), big.cid.toString(), blobOf(contribution.entry)]))
+    const equivocators = tally.results.filter((r) => r.kind === 'equivocation-base').length
+
+    for (const line of tally.lines('hostile flood')) console.log(line)
+    for (const line of tally.byKind()) console.log(`hostile flood: ${line}`)
+    console.log(`hostile flood: honest 64 MiB fetch = ${big.error ?? `${(big.ms / 1000).toFixed(2)} s`}, idle blob streams open at its start ${openAtStart}, at its end ${openAtEnd} (of 64)`)
+    console.log(`hostile flood: honest contribution ${contribution.error ?? 'stored'}, verdict ${verdict === undefined ? 'none within 60 s' : `${String(verdict.accepted)} ${String(verdict.code)}`}`)
+    console.log(`hostile flood: target RSS before ${(before.rssBytes / MiB).toFixed(1)} MiB, peak ${(peakRss / MiB).toFixed(1)} MiB (growth ${((peakRss - before.rssBytes) / MiB).toFixed(1)} MiB; goal ≤ 20 MiB), after ${(after.rssBytes / MiB).toFixed(1)} MiB; CPU ${((after.cpuMs - before.cpuMs) / 1000).toFixed(1)} s over ${(FLOOD_MS / 1000).toFixed(0)} s`)
+    console.log(`hostile flood: ledger ${audit.entries} entries (${audit.unexpected.length} unexpected), ${audit.blobs} blobs (${audit.unexpectedBlobs.length} unexpected), evidence ${audit.evidence} for ${equivocators} equivocating keys`)
+
+    expect(target.running()).toBe(true)
+    expect(small.error).toBeUndefined()
+    expect(big.error).toBeUndefined()
+    expect(contribution.error).toBeUndefined()
+    expect(verdict).toMatchObject({ accepted: true })
+    expect(tally.sent.length).toBeGreaterThan(1_000)
+    expect(tally.failureSummary()).toEqual([])
+    expect(tally.wronglyAccepted).toEqual([])
+    expect(audit.unexpected).toEqual([])
+    expect(audit.unexpectedBlobs).toEqual([])
+    expect(audit.evidence).toBeLessThanOrEqual(equivocators)
+    expect(peakRss - before.rssBytes).toBeLessThan(RSS_GROWTH_BOUND_BYTES)
+  })
+
+  it('refuses identities beyond the churn limit of one address with a code, and still serves the honest peer', async () => {
+    // the loopback exemption off: every local identity counts against 127.0.0.1
+    const target: Target = await startTarget({ config: { connections: { exempt: [] } } })
+    cleanups.push(target.stop)
+    const honest: Honest = await startHonest(target)
+    cleanups.push(honest.node.destroy)
+    let joined = 0
+    const refused: string[] = []
+    for (let i = 0; i < CHURN_IDENTITIES; i++) {
+      const a = await createAttacker()
+      await a.start()
+      const id = a.peerId.toString()
+      if (await joinTopic(a, target, 5_000)) joined++
+      else {
+        const find = () => target.events.find((e) => (e.type === 'peer:refused' || e.type === 'peer:dropped') && e.peer === id)
+        await waitFor(() => find() !== undefined, 2_000, 'the refusal event').catch(() => {})
+        const code = find()?.code
+        refused.push(typeof code === 'string' ? code : '(no code)')
+      }
+      await Promise.resolve(a.stop()).catch(() => {})
+    }
+    const served = await honestFetch(honest, target, honestBytes(7, 1 * MiB), 30_000)
+    console.log(`hostile churn: ${CHURN_IDENTITIES} fresh identities from 127.0.0.1: ${joined} joined, ${refused.length} refused (${[...new Set(refused)].join(', ')}); honest fetch ${served.error ?? `${served.ms.toFixed(0)} ms`}`)
+    expect(refused.length).toBeGreaterThan(0)
+    expect(joined).toBeLessThan(CHURN_IDENTITIES)
+    expect(refused.filter((c) => c !== 'ERR_NODE_IDENTITY_CHURN')).toEqual([])
+    expect(served.error).toBeUndefined()
+  })
+})
