@@ -184,3 +184,20 @@ describe('who a round waits for', () => {
     }
   })
 })
+
+describe('a maintainer that also trains', () => {
+  it('counts its own answer: a round it alone trains for closes once it contributed', async () => {
+    const solo = await startMaintainer({ coordinator: { evalData: EVAL_DATA }, volunteer: { data: volunteerData(0, 4), lossExamples: 200 } })
+    try {
+      await ready([solo.node])
+      const opened = await solo.node.rounds.startRound({ steps: 5, batchSize: 50, learningRate: 0.1, durationMs: 120_000, quorum: 1 })
+      const r = await solo.node.rounds.round(opened.round, { waitMs: 60_000 })
+      expect(r.outcome).toBe('released')
+      // neither the deadline nor the maximum (100) closed it
+      expect(r.closedAt).toBeLessThan(r.deadline - 60_000)
+      expect(r.volunteers).toMatchObject([{ peer: solo.node.daemon.peerId.toString(), outcome: 'contributed', answer: { status: 'training' }, inTopic: false }])
+    } finally {
+      await solo.cleanup()
+    }
+  })
+})

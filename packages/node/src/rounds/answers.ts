@@ -137,7 +137,8 @@ export class AnswerTopic {
   }
 
   /**
-   * Publishes this node's answer. A lost answer is not an error: the coordinator then waits for the deadline.
+   * Publishes this node's answer, and hands it to this node's own `onAnswer` (its coordinator, when it has one).
+   * A lost answer is not an error: the coordinator then waits for the deadline.
    * @returns how many peers it was sent to.
    */
   async publish (roundOpen: CID, answer: { status: 'training' } | { status: 'declined', code: string, reason: string }): Promise<number> {
@@ -152,6 +153,8 @@ export class AnswerTopic {
       ...(answer.status === 'declined' ? { code: /^[A-Z][A-Z0-9_]{0,63}$/.test(answer.code) ? answer.code : 'ERR_ROUNDS_TRAINING_FAILED', reason: answer.reason.slice(0, 1024) } : {}),
       ts: this.lastTs
     }
+    // gossipsub does not deliver a node's own messages to it: a maintainer that also trains answers itself here
+    this.onAnswer(a, this.components.peerId)
     const r = await this.pubsub.publish(this.topic, encodeAnswer(a))
     return r.recipients.length
   }
