@@ -68,6 +68,8 @@ export class PeerGuard {
   private readonly peerRate: RateLimiter
   private readonly addressRate: RateLimiter
   private readonly rejections: RejectionLog
+  /** Peers whose hang-up is in flight (not dropped again by the next sweep). */
+  private readonly hangingUp = new Set<string>()
   private readonly now: () => number
   private host?: GuardedHost
   private timer?: NodeJS.Timeout
@@ -200,10 +202,15 @@ export class PeerGuard {
   }
 
   private hangUp (peer: PeerId, refusal: Refusal): void {
-    const fields = { peer: peer.toString(), ip: this.addressOf(peer), code: refusal.code, reason: refusal.reason }
+    const id = peer.toString()
+    if (this.hangingUp.has(id) || this.host == null) return
+    this.hangingUp.add(id)
+    const fields = { peer: id, ip: this.addressOf(peer), code: refusal.code, reason: refusal.reason }
     this.init.events.emit('peer:dropped', fields)
     this.report('warn', fields, 'disconnected a peer')
-    this.host?.hangUp(peer).catch((err: unknown) => { this.init.log.debug({ err, peer: fields.peer }, 'hang-up failed') })
+    this.host.hangUp(peer)
+      .catch((err: unknown) => { this.init.log.debug({ err, peer: id }, 'hang-up failed') })
+      .finally(() => { this.hangingUp.delete(id) })
   }
 
   /** Disconnects every connected peer whose score fell below the graylist threshold. */
