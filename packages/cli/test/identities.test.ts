@@ -2,7 +2,8 @@
  * Identities and ids in the CLI's text output, against a real maintainer daemon on 127.0.0.1 (its ledger holds
  * the genesis it signed) and against its store once it stopped: `ledger list / stats / show` print peer ids
  * and full entry ids, `--author` takes a peer id as well as the 64-hex key, an id `ledger list` prints opens
- * with `ledger show`, and `release show` takes a round number as `round status` does.
+ * with `ledger show`, `release show` takes a round number as `round status` does, and `round list` /
+ * `release list` answer from the store the same as from the daemon.
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -34,6 +35,9 @@ afterAll(async () => {
   await cleanup()
 })
 
+/** `round list --json` and `release list --json` as the daemon answered them. */
+const lists: { rounds?: string, releases?: string } = {}
+
 /** The checks, run through the daemon and then on the store. */
 async function checkLedgerOutput (via: RegExp): Promise<void> {
   const rows = JSON.parse((await run('ledger', 'list', '-d', node, '--json')).out) as EntryJson[]
@@ -57,6 +61,9 @@ async function checkLedgerOutput (via: RegExp): Promise<void> {
 describe('ids and identities', () => {
   it('through the running daemon', async () => {
     await checkLedgerOutput(/\(daemon at http:\/\/127\.0\.0\.1:\d+\)/)
+    lists.rounds = (await run('round', 'list', '-d', node, '--json')).out
+    lists.releases = (await run('release', 'list', '-d', node, '--json')).out
+    expect((JSON.parse(lists.releases) as Array<{ round: number }>).map((r) => r.round)).toEqual([0])
   })
 
   it('release show takes a round number: round 0 is the genesis release', async () => {
@@ -70,5 +77,15 @@ describe('ids and identities', () => {
     await daemon?.stop()
     daemon = undefined
     await checkLedgerOutput(/\(store .*ledger\)/)
+    expect((await run('round', 'list', '-d', node, '--json')).out).toBe(lists.rounds)
+    expect((await run('release', 'list', '-d', node, '--json')).out).toBe(lists.releases)
+    expect((await run('release', 'list', '-d', node)).out).toContain(JSON.parse(lists.releases ?? '[]')[0].manifest)
+  })
+
+  it('release list on a folder whose ledger holds no community says how to join one', async () => {
+    const fresh = join(dir, 'fresh')
+    await initDataDir(fresh, { config: testConfig() })
+    await expect(run('release', 'list', '-d', fresh)).rejects.toMatchObject({ code: 'ERR_ROUNDS_NO_COMMUNITY' })
+    expect(JSON.parse((await run('round', 'list', '-d', fresh, '--json')).out)).toEqual([])
   })
 })

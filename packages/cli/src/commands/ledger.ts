@@ -2,15 +2,16 @@ import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import {
-  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, csvLine, entryCsvRow, entryToJson, importEntries, ledgerStats, openLedger,
-  queryView, type EntryJson, type Ledger, type LedgerStats, type LedgerView, type VerifyReport, type ViewParams
+  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, csvLine, entryCsvRow, entryToJson, importEntries, ledgerStats,
+  queryView, type EntryJson, type LedgerStats, type LedgerView, type VerifyReport, type ViewParams
 } from '@swarmtune/ledger'
-import { ControlClient, dataDirPaths, defaultDataDir } from '@swarmtune/node'
+import { defaultDataDir } from '@swarmtune/node'
 import { ENTRY_KINDS, parseCid } from '@swarmtune/wire'
 import { MAX_IMPORT_FILE_BYTES, MAX_IMPORT_LINE_BYTES } from '../constants.js'
 import { CliError } from '../errors.js'
 import { checkInputFile, readInputLines } from '../files.js'
 import { authorKeyOption, peerIdText } from '../identity.js'
+import { openStore, runningDaemon } from '../store.js'
 import { intOption } from '../options.js'
 
 interface CommonFlags {
@@ -52,12 +53,7 @@ function query (p: ViewParams): string {
  */
 async function openSource (flags: CommonFlags): Promise<Source> {
   const root = flags.data ?? flags.dataDir
-  let client: ControlClient | undefined
-  try {
-    client = await ControlClient.fromDataDir(root)
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ERR_NODE_DAEMON_NOT_RUNNING') throw err
-  }
+  const client = await runningDaemon(root)
   if (client !== undefined) {
     const c = client
     return {
@@ -76,20 +72,9 @@ async function openSource (flags: CommonFlags): Promise<Source> {
       close: async () => {}
     }
   }
-  const path = dataDirPaths(root).ledger
-  let ledger: Ledger
-  try {
-    ledger = await openLedger({ path })
-  } catch (err) {
-    const e = err as { code?: string, pid?: number }
-    if (e.code === 'ERR_LEDGER_LOCKED') {
-      throw Object.assign(new Error(`the ledger at ${path} is locked by ${e.pid === undefined ? 'another process' : `process ${e.pid}`}, ` +
-        'and no daemon answers on this data folder. Wait for that process to finish, or stop it, then run this again.'), { code: 'ERR_LEDGER_LOCKED' })
-    }
-    throw err
-  }
+  const ledger = await openStore(root)
   return {
-    via: `store ${path}`,
+    via: `store ${ledger.path}`,
     view: async (view, p) => await queryView(ledger, view, p),
     show: async (id) => {
       const e = await ledger.get(id).catch(() => undefined)
@@ -229,18 +214,10 @@ export function register (program: Command): void {
     .description('import a JSON Lines export into the store (each entry re-verified); also how a store moves to a new schema version')
     .argument('<file>', 'a file written by `swarmtune ledger export --format jsonl`')
     .action(async (file: string, flags: CommonFlags) => {
-      const path = dataDirPaths(flags.data ?? flags.dataDir).ledger
       const what = 'import file'
       // a missing file, a device or a pipe is refused before the store is opened
       await checkInputFile(file, MAX_IMPORT_FILE_BYTES, what)
-      let store: Ledger
-      try {
-        store = await openLedger({ path })
-      } catch (err) {
-        const e = err as { code?: string, pid?: number }
-        if (e.code !== 'ERR_LEDGER_LOCKED') throw err
-        throw Object.assign(new Error(`the ledger at ${path} is locked by ${e.pid === undefined ? 'another process' : `process ${e.pid}`}; stop the daemon before importing`), { code: 'ERR_LEDGER_LOCKED' })
-      }
+      const store = await openStore(flags.data ?? flags.dataDir, 'stop the daemon before importing.')
       try {
         const report = await importEntries(store, readInputLines(file, { maxLineBytes: MAX_IMPORT_LINE_BYTES, maxFileBytes: MAX_IMPORT_FILE_BYTES, what }))
         out(flags.json === true ? JSON.stringify(report, null, 2) + '\n' : `${report.appended} entries imported, ${report.duplicates} already stored, ${report.rejectedCount} refused${report.rejected.length > 0 ? ` (first: line ${report.rejected[0].line}, ${report.rejected[0].code})` : ''}\n`)

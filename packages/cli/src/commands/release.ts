@@ -4,6 +4,7 @@ import { ControlClient, type ReleaseView, type VerifyReport } from '@swarmtune/n
 import { parseCid } from '@swarmtune/wire'
 import { common, show, table } from './round.js'
 import { checkOutputPath } from '../files.js'
+import { listReleases } from '../store.js'
 
 interface CommonFlags {
   dataDir: string
@@ -60,10 +61,9 @@ export function register (program: Command): void {
     .description('list, inspect, fetch, export and re-verify the community\'s releases (through the running daemon)')
 
   common(release.command('list'))
-    .description('the genesis release and every release since, oldest first')
+    .description('the genesis release and every release since, oldest first (from the ledger store when no daemon runs)')
     .action(async (flags: CommonFlags) => {
-      const client = await ControlClient.fromDataDir(flags.dataDir)
-      show(flags.json, await client.request<ReleaseView[]>('GET', '/v1/rounds/releases'), (rows) =>
+      show(flags.json, await listReleases(flags.dataDir), (rows) =>
         table(['round', 'release', 'accuracy', 'contributions', 'signed', 'entry'], rows.map((r) => [r.round, r.manifest, accuracy(r.metrics), r.contributions.length, new Date(r.ts).toISOString(), r.entry ?? '-'])))
     })
 

@@ -2,6 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtune/fedavg'
 import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarmtune/model'
 import { CLIENT_OPTIMIZERS, ControlClient, defaultDataDir, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
+import { listRounds } from '../store.js'
 
 interface CommonFlags {
   dataDir: string
@@ -285,10 +286,9 @@ export function register (program: Command): void {
     })
 
   common(round.command('list'))
-    .description('every round: outcome, contributions, accuracy of its release, wall time and coordination overhead')
+    .description('every round: outcome, contributions, accuracy of its release, wall time and coordination overhead (from the ledger store when no daemon runs)')
     .action(async (flags: CommonFlags) => {
-      const client = await ControlClient.fromDataDir(flags.dataDir)
-      show(flags.json, await client.request<RoundView[]>('GET', '/v1/rounds'), renderRounds)
+      show(flags.json, await listRounds(flags.dataDir), renderRounds)
     })
 
   common(round.command('cancel'))

@@ -21,6 +21,7 @@ export {
 export { RoundsState, type CoordinatorRound, type RoundPhase, type NetworkRejection, type VolunteerRound, type VolunteerAnswer } from './state.js'
 export type { VerifyReport } from './verify.js'
 export type { RoundView, ReleaseView, ContributionView } from './views.js'
+export { roundOpens, roundView, releaseViews } from './views.js'
 export { Coordinator } from './coordinator.js'
 export { Volunteer } from './volunteer.js'
 export { roundsService, type RoundsService, type RoundsServiceInit, type RoundDetail, type VolunteerSummary } from './service.js'
