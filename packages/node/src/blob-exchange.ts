@@ -7,11 +7,15 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import { BLOB_PROTOCOL, type CID } from '@swarmtune/wire'
 import type { Logger } from 'pino'
 import { BlobFetch, type FetchOptions, type FetchResult, type PenaltyReason } from './blob-fetch.js'
-import { blobServer } from './blob-server.js'
+import { blobServer, type BlobStreamRejection } from './blob-server.js'
 import type { BlobStat, BlobStore } from './blob-store.js'
-import { BLOB_MAX_INBOUND_STREAMS, FIND_PROVIDERS_TIMEOUT_MS } from './constants.js'
+import {
+  BLOB_CHUNK_SEND_TIMEOUT_MS, BLOB_MAX_INBOUND_STREAMS, BLOB_MAX_SERVING_PER_PEER, BLOB_MAX_SERVING_STREAMS, BLOB_REQUEST_TIMEOUT_MS,
+  DEFAULT_REJECTION_LOG_INTERVAL_MS, FIND_PROVIDERS_TIMEOUT_MS
+} from './constants.js'
 import { AbortedError } from './errors.js'
 import type { EventBus } from './events.js'
+import { RejectionLog } from './rejection-log.js'
 import type { PeerReputation } from './reputation.js'
 
 export interface BlobExchangeComponents {
@@ -29,6 +33,22 @@ export interface BlobExchangeInit {
   concurrentFetches: number
   /** Publish and look up DHT provider records. */
   dht: boolean
+  /** Limits of serving (doc/daemon.md, "Blob serving limits"); each defaults to its constant. */
+  serving?: Partial<BlobServingLimits>
+}
+
+/** Limits on inbound blob streams (config `blobs.*`; blob-server.ts). */
+export interface BlobServingLimits {
+  /** Streams served at once. */
+  maxServing: number
+  /** Streams of one peer served at once. */
+  maxServingPerPeer: number
+  /** Inbound blob streams one connection may have open (libp2p `maxInboundStreams`). */
+  maxStreamsPerConnection: number
+  /** ms a whole request may take to arrive. */
+  requestTimeoutMs: number
+  /** ms the reader may take to accept one answer. */
+  chunkSendTimeoutMs: number
 }
 
 /** Minimum interval between `blob:fetch:progress` events of one fetch on the event bus. */
@@ -44,13 +64,23 @@ export class BlobExchange {
 
   async start (): Promise<void> {
     const { libp2p, store, events, log } = this.components
+    const limits = this.init.serving ?? {}
+    const rejections = new RejectionLog({ log, intervalMs: DEFAULT_REJECTION_LOG_INTERVAL_MS })
     await libp2p.handle(BLOB_PROTOCOL, blobServer(store, {
+      maxServing: limits.maxServing ?? BLOB_MAX_SERVING_STREAMS,
+      maxServingPerPeer: limits.maxServingPerPeer ?? BLOB_MAX_SERVING_PER_PEER,
+      requestTimeoutMs: limits.requestTimeoutMs ?? BLOB_REQUEST_TIMEOUT_MS,
+      chunkSendTimeoutMs: limits.chunkSendTimeoutMs ?? BLOB_CHUNK_SEND_TIMEOUT_MS,
       onError: (peer, err) => {
         const code = (err as { code?: string }).code
         if (code === 'ERR_NODE_BLOB_CORRUPT') events.emit('blob:corrupt', { peer, message: (err as Error).message })
         log.debug({ peer, err }, 'blob request not served')
+      },
+      onRejected: (r: BlobStreamRejection) => {
+        events.emit('blob:stream:rejected', { ...r })
+        rejections.record(`${r.peer}\u0000${r.code}`, 'warn', { peer: r.peer, code: r.code, reason: r.reason }, 'blob stream rejected')
       }
-    }), { maxInboundStreams: BLOB_MAX_INBOUND_STREAMS })
+    }), { maxInboundStreams: limits.maxStreamsPerConnection ?? BLOB_MAX_INBOUND_STREAMS })
   }
 
   async stop (): Promise<void> {

@@ -18,20 +18,20 @@
  */
 import { constants as fsConstants } from 'node:fs'
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises'
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { CustomProgressEvent, type ProgressOptions } from 'progress-events'
 import { BLOB_PROTOCOL, type CID } from '@swarmtune/wire'
 import { z } from 'zod'
 import { chunkCount, chunkHash, chunkRange, type BlobStore, type ChunkTable } from './blob-store.js'
 import { BlobProtocolError, decodeChunkHeader, decodeTableResponse, encodeRequest } from './blob-protocol.js'
+import { boundedFrames, type BoundedFrames } from './bounded-frame.js'
 import { bytesEqual, digestOf, sha256, sha256Of, SHA2_256_BYTES } from './cid.js'
 import {
   BLOB_MAX_CHUNK_BYTES, BLOB_MAX_CHUNK_HEADER_BYTES, BLOB_MAX_HEADER_BYTES, FETCH_PIPELINE_DEPTH, FETCH_PROBE_CONCURRENCY,
-  FETCH_STALL_TIMEOUT_MS, PARTIAL_STATE_FLUSH_MS, PENALTY_BAD_BYTES, PENALTY_BAD_TABLE, PENALTY_FAILED
+  FETCH_STALL_TIMEOUT_MS, FETCH_STREAM_REUSE_MS, PARTIAL_STATE_FLUSH_MS, PENALTY_BAD_BYTES, PENALTY_BAD_TABLE, PENALTY_FAILED
 } from './constants.js'
 import { writeFileAtomic } from './data-dir.js'
-import { AbortedError, BlobFetchError, BlobTooLargeError } from './errors.js'
+import { AbortedError, BlobFetchError, BlobTooLargeError, FrameLengthError } from './errors.js'
 
 /** Why a provider was penalised. */
 export type PenaltyReason = 'bad-bytes' | 'bad-table' | 'protocol' | 'failed'
@@ -89,7 +89,9 @@ interface Provider {
   peer: PeerId
   state: 'probing' | 'ready' | 'active' | 'absent' | 'dropped'
   stream?: Stream
-  lp?: LengthPrefixedStream<Stream>
+  lp?: BoundedFrames
+  /** When the stream last finished an exchange (ms since the epoch): a stream idle for long is not reused. */
+  idleSince: number
   table?: ChunkTable
   tableKey?: string
   tooLarge?: boolean
@@ -225,7 +227,7 @@ export class BlobFetch {
         if (this.signal.aborted) break
         const id = peer.toString()
         if (this.providers.has(id) || this.components.excluded(id)) continue
-        const p: Provider = { id, peer, state: 'probing', chunks: 0, bytes: 0 }
+        const p: Provider = { id, peer, state: 'probing', chunks: 0, bytes: 0, idleSince: 0 }
         this.providers.set(id, p)
         while (this.probesPending >= FETCH_PROBE_CONCURRENCY && !this.signal.aborted) await this.changed()
         this.probesPending++
@@ -245,19 +247,19 @@ export class BlobFetch {
   private async probe (p: Provider): Promise<void> {
     try {
       const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
-      p.stream = await this.components.libp2p.dialProtocol(p.peer, BLOB_PROTOCOL, { signal })
-      p.lp = lpStream(p.stream, { maxDataLength: Math.max(BLOB_MAX_HEADER_BYTES, BLOB_MAX_CHUNK_BYTES), maxBufferSize: CLIENT_BUFFER_BYTES })
-      await p.lp.write(encodeRequest({ op: 'table', cid: this.cid }), { signal })
-      const resp = decodeTableResponse((await p.lp.read({ signal })).subarray())
+      const lp = await this.openStream(p, signal)
+      await lp.write(encodeRequest({ op: 'table', cid: this.cid }), { signal })
+      const resp = decodeTableResponse((await lp.read(BLOB_MAX_HEADER_BYTES, 'chunk table', { signal })).subarray())
+      p.idleSince = Date.now()
       if (!resp.ok) {
         p.state = 'absent'
-        await p.stream.close().catch(() => {})
+        await p.stream?.close().catch(() => {})
         return
       }
       if (resp.size > this.maxBytes) {
         p.state = 'absent'
         p.tooLarge = true
-        await p.stream.close().catch(() => {})
+        await p.stream?.close().catch(() => {})
         return
       }
       p.table = { size: resp.size, chunkBytes: resp.chunkBytes, hashes: resp.hashes }
@@ -267,8 +269,28 @@ export class BlobFetch {
     } catch (err) {
       p.state = 'absent'
       p.stream?.abort(err as Error)
-      if (err instanceof BlobProtocolError && !this.signal.aborted) this.penalise(p, 'protocol', PENALTY_BAD_BYTES, err.message)
+      if ((err instanceof BlobProtocolError || err instanceof FrameLengthError) && !this.signal.aborted) this.penalise(p, 'protocol', PENALTY_BAD_BYTES, err.message)
     }
+  }
+
+  /** Opens a new blob stream to `p` (closing its previous one). */
+  private async openStream (p: Provider, signal: AbortSignal): Promise<BoundedFrames> {
+    const old = p.stream
+    if (old != null && old.status === 'open') await old.close({ signal }).catch((e: Error) => { old.abort(e) })
+    p.stream = await this.components.libp2p.dialProtocol(p.peer, BLOB_PROTOCOL, { signal })
+    p.lp = boundedFrames(p.stream, CLIENT_BUFFER_BYTES)
+    return p.lp
+  }
+
+  /**
+   * The provider's stream if it is open and was idle for at most {@link FETCH_STREAM_REUSE_MS} (the provider
+   * resets streams that wait too long for a request), else a new one.
+   */
+  private async usableStream (p: Provider): Promise<BoundedFrames> {
+    const s = p.stream
+    if (p.lp != null && s != null && s.status === 'open' && s.writeStatus === 'writable' && s.remoteWriteStatus === 'writable' &&
+      Date.now() - p.idleSince <= FETCH_STREAM_REUSE_MS) return p.lp
+    return await this.openStream(p, AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)]))
   }
 
   private penalise (p: Provider, reason: PenaltyReason, points: number, detail: string): void {
@@ -364,9 +386,9 @@ export class BlobFetch {
   }
 
   private async work (p: Provider, table: ChunkTable): Promise<void> {
-    const lp = p.lp as LengthPrefixedStream<Stream>
     const inflight: number[] = []
     try {
+      const lp = await this.usableStream(p)
       while (!this.signal.aborted) {
         while (inflight.length < FETCH_PIPELINE_DEPTH) {
           const i = this.takeChunk()
@@ -378,13 +400,13 @@ export class BlobFetch {
         const i = inflight[0]
         const [start, end] = chunkRange(table, i)
         const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
-        const header = decodeChunkHeader((await lp.read({ signal })).subarray())
+        const header = decodeChunkHeader((await lp.read(BLOB_MAX_CHUNK_HEADER_BYTES, 'chunk header', { signal })).subarray())
         if (!header.ok) throw new DropProvider(null, `provider answered '${header.code}' for chunk ${i}: ${header.reason}`)
         if (header.index !== i || header.length !== end - start) {
           throw new DropProvider('protocol', `provider announced chunk ${header.index} of ${header.length} bytes, expected chunk ${i} of ${end - start} bytes`)
         }
         // the chunk stays in the buffers it arrived in: hashed and written without a copy
-        const data = [...await lp.read({ signal })]
+        const data = [...await lp.read(end - start, 'chunk', { signal })]
         const length = data.reduce((n, b) => n + b.length, 0)
         this.fetchedBytes += length
         if (length !== end - start || !bytesEqual(digestOfParts(data), chunkHash(table, i))) {
@@ -396,6 +418,7 @@ export class BlobFetch {
           await (this.fh as FileHandle).write(rest, 0, rest.length, start + bytesWritten)
         }
         inflight.shift()
+        p.idleSince = Date.now()
         this.markDone(i, length, p, data)
       }
       if (p.state === 'active') p.state = 'ready'
@@ -405,7 +428,7 @@ export class BlobFetch {
       if (!this.signal.aborted) {
         if (err instanceof DropProvider) {
           if (err.reason === 'bad-bytes' || err.reason === 'protocol') this.penalise(p, err.reason, PENALTY_BAD_BYTES, err.message)
-        } else if (err instanceof BlobProtocolError) {
+        } else if (err instanceof BlobProtocolError || err instanceof FrameLengthError) {
           this.penalise(p, 'protocol', PENALTY_BAD_BYTES, err.message)
         } else {
           this.penalise(p, 'failed', PENALTY_FAILED, (err as Error).message)

@@ -15,6 +15,9 @@ import {
   DEFAULT_IP_COLOCATION_THRESHOLD, DEFAULT_PEER_MESSAGES_PER_WINDOW, DEFAULT_REJECTION_LOG_INTERVAL_MS
 } from './constants.js'
 import { ConfigError } from './errors.js'
+import {
+  BLOB_CHUNK_SEND_TIMEOUT_MS, BLOB_MAX_INBOUND_STREAMS, BLOB_MAX_SERVING_PER_PEER, BLOB_MAX_SERVING_STREAMS, BLOB_REQUEST_TIMEOUT_MS
+} from './constants.js'
 
 /** How the node takes part in the Kademlia DHT. */
 export type DhtMode = 'off' | 'client' | 'server' | 'auto'
@@ -73,6 +76,16 @@ export interface DaemonConfig {
     fetchProviders: number
     /** Blob fetches run at once; more wait in a queue. */
     concurrentFetches: number
+    /** Inbound blob streams served at once (doc/daemon.md, "Blob serving limits"). */
+    maxServing: number
+    /** Inbound blob streams of one peer served at once; at most `maxServing`. */
+    maxServingPerPeer: number
+    /** Inbound blob streams one connection may have open (libp2p `maxInboundStreams` of the blob protocol). */
+    maxStreamsPerConnection: number
+    /** ms a provider waits for a whole request, from a stream's start or its previous answer; then the stream is reset. */
+    requestTimeoutMs: number
+    /** ms a reader may take to accept one answer (a chunk); then the stream is reset. */
+    chunkSendTimeoutMs: number
   }
   gossip: {
     /** IPs exempt from gossipsub's IP-colocation penalty (P6). Loopback by default: only local peers come from it. */
@@ -115,7 +128,16 @@ export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
     identitiesPerAddress: DEFAULT_IDENTITIES_PER_ADDRESS,
     identityWindowMs: DEFAULT_IDENTITY_WINDOW_MS
   },
-  blobs: { maxBlobBytes: DEFAULT_MAX_BLOB_BYTES, fetchProviders: DEFAULT_FETCH_PROVIDERS, concurrentFetches: DEFAULT_CONCURRENT_FETCHES },
+  blobs: {
+    maxBlobBytes: DEFAULT_MAX_BLOB_BYTES,
+    fetchProviders: DEFAULT_FETCH_PROVIDERS,
+    concurrentFetches: DEFAULT_CONCURRENT_FETCHES,
+    maxServing: BLOB_MAX_SERVING_STREAMS,
+    maxServingPerPeer: BLOB_MAX_SERVING_PER_PEER,
+    maxStreamsPerConnection: BLOB_MAX_INBOUND_STREAMS,
+    requestTimeoutMs: BLOB_REQUEST_TIMEOUT_MS,
+    chunkSendTimeoutMs: BLOB_CHUNK_SEND_TIMEOUT_MS
+  },
   gossip: {
     ipColocationWhitelist: ['127.0.0.1', '::1'],
     ipColocationThreshold: DEFAULT_IP_COLOCATION_THRESHOLD,
@@ -217,7 +239,17 @@ const configSchema = z.strictObject({
     identitiesPerAddress: positiveInt.max(100_000),
     identityWindowMs: positiveInt.min(1_000).max(24 * 3_600_000)
   }),
-  blobs: z.strictObject({ maxBlobBytes: positiveInt, fetchProviders: positiveInt.max(32), concurrentFetches: positiveInt.max(64) }),
+  blobs: z.strictObject({
+    maxBlobBytes: positiveInt,
+    fetchProviders: positiveInt.max(32),
+    concurrentFetches: positiveInt.max(64),
+    maxServing: positiveInt.max(4096),
+    maxServingPerPeer: positiveInt.max(4096),
+    maxStreamsPerConnection: positiveInt.max(1024),
+    // below 2 s a client's pipelined request could miss it on a slow link; above 10 min a stream idles for nothing
+    requestTimeoutMs: positiveInt.min(2_000).max(600_000),
+    chunkSendTimeoutMs: positiveInt.min(2_000).max(600_000)
+  }).refine((b) => b.maxServingPerPeer <= b.maxServing, { message: 'blobs.maxServingPerPeer must not exceed blobs.maxServing', path: ['maxServingPerPeer'] }),
   gossip: z.strictObject({
     ipColocationWhitelist: z.array(z.string().refine((s) => isIP(s) !== 0, 'not an IP address')),
     ipColocationThreshold: positiveInt.max(10_000),

@@ -136,10 +136,57 @@ export const BLOB_MAX_REQUEST_BYTES = 1024
 export const BLOB_MAX_HEADER_BYTES = 2 * 1024 * 1024 + 1024
 /** Largest chunk header or error frame (an error reason is at most 1024 characters). */
 export const BLOB_MAX_CHUNK_HEADER_BYTES = 4096
-/** Inbound blob streams one connection may open at once (libp2p default is 32). */
+/** Inbound blob streams one connection may open at once (libp2p `maxInboundStreams`; its default is 32). */
 export const BLOB_MAX_INBOUND_STREAMS = 8
-/** Inbound blob streams served at once across all connections; further requests get `busy`. */
+/**
+ * Inbound blob streams served at once across all connections. When all are taken, a new stream takes the
+ * slot of an idle one of the peer holding most, or gets `busy` (blob-server.ts).
+ */
 export const BLOB_MAX_SERVING_STREAMS = 64
+/**
+ * Inbound blob streams of one peer served at once: a quarter of {@link BLOB_MAX_SERVING_STREAMS}, so no peer
+ * holds every slot. A daemon's own fetches use one stream per provider and fetch (4 × 1 by default), so 16
+ * leaves four times what an honest peer needs.
+ */
+export const BLOB_MAX_SERVING_PER_PEER = 16
+/**
+ * How long a provider waits for a whole request, from the stream's start or from its previous answer, in ms.
+ * A client sends its request as soon as the stream is negotiated and pipelines the next one, so an honest
+ * request needs one round trip; 10 s is a hundred round trips of a slow intercontinental path.
+ */
+export const BLOB_REQUEST_TIMEOUT_MS = 10_000
+/**
+ * How long the reader may take to accept one answer (a chunk of up to {@link BLOB_MAX_CHUNK_BYTES}), in ms:
+ * 30 s is 2 MiB at 70 KB/s. Longer than the client's own {@link FETCH_STALL_TIMEOUT_MS}, so an honest but
+ * slow link is dropped by the client first.
+ */
+export const BLOB_CHUNK_SEND_TIMEOUT_MS = 30_000
+/**
+ * Unread bytes a provider buffers from one blob stream (libp2p `maxBufferSize`; beyond it the stream is
+ * aborted): 16 requests of the largest size. A client pipelines {@link FETCH_PIPELINE_DEPTH} requests of
+ * under 100 bytes.
+ */
+export const BLOB_SERVER_BUFFER_BYTES = 16 * BLOB_MAX_REQUEST_BYTES
+/**
+ * A client reuses a stream that has been idle (since its chunk-table probe or its last chunk) for at most
+ * this long, in ms; an older one may have reached the provider's request deadline
+ * ({@link BLOB_REQUEST_TIMEOUT_MS} by default), so a fresh stream is opened instead.
+ */
+export const FETCH_STREAM_REUSE_MS = 1_000
+
+// --- protocol negotiation (multistream-select, every inbound stream) -----------------------------------
+
+/**
+ * Largest multistream-select message, in bytes: 1024, the limit of go-multistream and of
+ * `@libp2p/multistream-select` (`MAX_PROTOCOL_LENGTH`); its varint prefix has at most 2 bytes.
+ */
+export const NEGOTIATION_MAX_MESSAGE_BYTES = 1024
+/**
+ * Messages an inbound stream may send before a protocol is agreed: the multistream header, `ls` and
+ * proposals answered `na`. A libp2p dialer sends the header and one proposal per protocol it tries (the
+ * daemon's dialers try one), so 8 is plenty; an endless list of proposals is refused.
+ */
+export const NEGOTIATION_MAX_MESSAGES = 8
 /** Providers one fetch downloads from at once. */
 export const DEFAULT_FETCH_PROVIDERS = 4
 /** Chunk requests in flight per provider (2 hides the request round trip behind the previous chunk). */

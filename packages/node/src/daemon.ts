@@ -198,7 +198,8 @@ export class Daemon implements DaemonComponents {
       const exchange = new BlobExchange({ libp2p, store: blobs, reputation, events, log: log.child({ part: 'blobs' }) }, {
         fetchProviders: config.blobs.fetchProviders,
         concurrentFetches: config.blobs.concurrentFetches,
-        dht: config.dht.mode !== 'off'
+        dht: config.dht.mode !== 'off',
+        serving: config.blobs
       })
       const control = new ControlApi({ host: config.control.host, port: config.control.port, token: dataDir.token, events, log: log.child({ part: 'control' }) })
       const daemon = new Daemon(dataDir, config, libp2p, gossip, blobs, exchange, control, events, reputation, log, lock, init.maintenanceIntervalMs ?? RECONNECT_INTERVAL_MS)

@@ -88,6 +88,40 @@ export class BlobProtocolError extends NodeError {
   }
 }
 
+/**
+ * A length prefix read from a peer is longer than the bytes its limit needs, or announces more than the
+ * limit (`ERR_NODE_FRAME_LENGTH`); raised as soon as the offending byte arrives, before any body is read.
+ * The stream is reset.
+ */
+export class FrameLengthError extends NodeError {
+  override name = 'FrameLengthError'
+  constructor (message: string) {
+    super('ERR_NODE_FRAME_LENGTH', message)
+  }
+}
+
+/**
+ * The provider refused or ended an inbound blob stream: `ERR_NODE_BLOB_BUSY` (no slot for this peer),
+ * `ERR_NODE_BLOB_EVICTED` (an idle stream reset to give its slot to a peer holding fewer),
+ * `ERR_NODE_BLOB_REQUEST_TIMEOUT` (no whole request in time), `ERR_NODE_BLOB_SEND_TIMEOUT` (a response
+ * not taken by the reader in time), `ERR_NODE_BLOB_FLOOD` (more unread bytes than the provider buffers).
+ */
+export class BlobStreamError extends NodeError {
+  override name = 'BlobStreamError'
+}
+
+/**
+ * An inbound stream broke the bounds of multistream-select before a protocol was agreed
+ * (`ERR_NODE_NEGOTIATION_LIMIT`: more proposals than allowed). Over-long length prefixes there are
+ * {@link FrameLengthError}. The stream is reset.
+ */
+export class NegotiationError extends NodeError {
+  override name = 'NegotiationError'
+  constructor (message: string) {
+    super('ERR_NODE_NEGOTIATION_LIMIT', message)
+  }
+}
+
 /** A long operation was stopped through its `AbortSignal`; what was done so far is kept. */
 export class AbortedError extends NodeError {
   override name = 'AbortError'

@@ -18,7 +18,7 @@ export type CoreEventType =
   | 'peer:connect' | 'peer:disconnect' | 'peer:refused' | 'peer:dropped'
   | 'gossip:message' | 'gossip:rejected' | 'gossip:ignored'
   | 'blob:stored' | 'blob:fetch:start' | 'blob:fetch:progress' | 'blob:fetch:done' | 'blob:fetch:failed'
-  | 'blob:provider:penalised' | 'blob:corrupt'
+  | 'blob:provider:penalised' | 'blob:corrupt' | 'blob:stream:rejected' | 'stream:rejected'
 
 export type EventListener = (event: DaemonEvent) => void
 

@@ -23,6 +23,7 @@ import { sha256Of } from './cid.js'
 import type { EventBus } from './events.js'
 import type { ScoredGossipSub } from './gossip.js'
 import { PeerGuard } from './peer-guard.js'
+import { guardNegotiation } from './negotiation-guard.js'
 
 /** The libp2p services the daemon runs. `dht` is absent when `config.dht.mode` is `off`. */
 export interface HostServices {
@@ -115,7 +116,11 @@ export async function createHost (init: HostInit): Promise<Host> {
     addresses: { listen: config.listen, announce: config.announce },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // multistream-select on inbound streams is bounded by bytes and messages, not only by libp2p's 10 s timeout
+    streamMuxers: [guardNegotiation(yamux(), (r) => {
+      init.events.emit('stream:rejected', { ...r })
+      guard.report('warn', { peer: r.peer ?? 'unknown', code: r.code, reason: r.reason }, 'inbound stream reset during protocol negotiation')
+    })],
     peerDiscovery,
     connectionManager: { maxConnections: config.connections.max, dialTimeout: DIAL_TIMEOUT_MS, allow: config.connections.allow },
     connectionGater: guard.gater,
