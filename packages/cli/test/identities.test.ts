@@ -7,9 +7,10 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlClient, defaultServices, initDataDir, keyHex, type Daemon } from '@swarmtune/node'
+import { ControlClient, defaultServices, initDataDir, keyHex, type Daemon, type RoundDetail } from '@swarmtune/node'
 import type { EntryJson } from '@swarmtune/ledger'
 import { runDaemon, tempDir, testConfig, waitFor } from '../../node/test/helpers.js'
+import { renderRound, renderRounds } from '../src/commands/round.js'
 import { run } from './helpers.js'
 
 let dir: string
@@ -87,5 +88,39 @@ describe('ids and identities', () => {
     await initDataDir(fresh, { config: testConfig() })
     await expect(run('release', 'list', '-d', fresh)).rejects.toMatchObject({ code: 'ERR_ROUNDS_NO_COMMUNITY' })
     expect(JSON.parse((await run('round', 'list', '-d', fresh, '--json')).out)).toEqual([])
+  })
+})
+
+describe('community create --maintainer', () => {
+  it('takes a peer id or its hex key and names the same maintainer', async () => {
+    const made: string[][] = []
+    for (const [i, form] of [peerId, hex].entries()) {
+      const folder = join(dir, `co-maintainer-${i}`)
+      await initDataDir(folder, { config: testConfig() })
+      made.push((JSON.parse((await run('community', 'create', '--task', 'mnist-2nn', '-d', folder, '--maintainer', form, '--json')).out) as { maintainers: string[] }).maintainers)
+    }
+    expect(made[0][1]).toBe(peerId)
+    expect(made[1][1]).toBe(peerId)
+    await expect(run('community', 'create', '--task', 'mnist-2nn', '-d', join(dir, 'co-maintainer-0'), '--maintainer', 'ab12')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+  })
+})
+
+describe('round status and round list', () => {
+  it('print contribution ids, peer ids and release ids in full', () => {
+    const id = 'bafkreih6bccdpwq3fa53tbejvljds3m6gju4xzq5w7d2c2qkz3l6b5k4ya'
+    const manifest = 'bafkreiaaaabbbbccccddddeeeeffffgggghhhhiiiijjjjkkkkllllmmmm'
+    const peer = '12D3KooWRnQtewcxfuuNdmwTM8sf6bS6G6m13U2Z1Akq2Mvtynq5'
+    const round = {
+      round: 1, state: 'closed', outcome: 'released', roundOpen: id, coordinator: peer, openedAt: 0, deadline: 1, closedAt: 1, base: manifest,
+      train: { steps: 1, batchSize: 10, learningRate: 0.1, optimizer: 'sgd' }, aggregator: { name: 'fedavg', params: {} }, codec: { name: 'fp32' },
+      normBound: 100, quorum: 1, maxContributions: 8, release: { manifest, entry: id, metrics: { accuracy: 0.5 } },
+      timing: { bytes: 10 }, counts: { contributions: 1, accepted: 1, rejected: 0, pending: 0 },
+      contributions: [{ id, peer, samples: 10, lossBefore: 1, lossAfter: 0.5, trainMs: 1, blobBytes: 10, verdict: { accepted: true } }],
+      networkRejections: [{ ts: 0, from: peer, code: 'ERR_WIRE_BAD_SIGNATURE', reason: 'x' }]
+    } as unknown as RoundDetail
+    const status = renderRound(round)
+    expect(status).toMatch(new RegExp(`^${id}\\s+${peer}\\s+10\\s`, 'm'))
+    expect(status).toMatch(new RegExp(`^1970-01-01 00:00:00Z\\s+${peer}\\s+ERR_WIRE_BAD_SIGNATURE`, 'm'))
+    expect(renderRounds([round])).toContain(manifest)
   })
 })

@@ -47,3 +47,20 @@ export const VERIFY_PROGRESS_EVERY_ENTRIES = 10_000
  * It is also written on close. Between writes the sidecar is a lower bound that is at most this old.
  */
 export const LENGTHS_WRITE_INTERVAL_MS = 5_000
+
+/**
+ * Most equivocation evidence records kept for one author. One record — with the stored entry it conflicts
+ * with — proves that the author signed two histories, so at most one is kept per author and seq; a few
+ * seqs more show whether it repeats. Bounds what one key can make a store keep at 8 records (each an entry
+ * frame: ≤ 8 KiB for a contribution, ≤ 1 MiB for the largest kind, a release).
+ */
+export const EVIDENCE_MAX_RECORDS_PER_AUTHOR = 8
+
+/**
+ * Most bytes of evidence (entry frames) kept over all authors, in bytes. Evidence against a maintainer the
+ * genesis names is kept up to the per-author cap whatever this total. 16 MiB holds a pair for about 2,000
+ * equivocating volunteers' contributions (≤ 8 KiB each, wire's MAX_CONTRIBUTION_BYTES) and bounds the disk a
+ * flood of fresh identities can fill; kept without a cap, 150 conflicting 8 KB contributions from one key
+ * grew a store from 816 kB to 2,028 kB.
+ */
+export const EVIDENCE_MAX_TOTAL_BYTES = 16 * 1024 * 1024

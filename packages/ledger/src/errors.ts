@@ -99,6 +99,27 @@ export class LedgerSchemaError extends LedgerError {
   }
 }
 
+/**
+ * The store holds entries of another community than the one it was opened for (`ERR_LEDGER_COMMUNITY_MISMATCH`).
+ * `found` and `expected` are community CID strings; `entries` how many entries the store holds.
+ */
+export class LedgerCommunityError extends LedgerError {
+  readonly found: string
+  readonly expected: string
+  readonly entries: number
+  constructor (path: string, found: string, expected: string, entries: number) {
+    super('ERR_LEDGER_COMMUNITY_MISMATCH',
+      `the ledger at ${path} holds ${entries} entries of community ${found}, but was opened for community ${expected}; a store belongs to one community. ` +
+      'If peers of the other community filled it (an earlier swarmtune took any community\'s entries into an empty ledger), ' +
+      '`swarmtune doctor --repair --data-dir <its data folder>` moves it aside, and the daemon syncs its own community\'s ledger from peers again; ' +
+      'otherwise use another data folder for the other community.')
+    this.name = 'LedgerCommunityError'
+    this.found = found
+    this.expected = expected
+    this.entries = entries
+  }
+}
+
 /** An operation on a closed ledger (`ERR_LEDGER_CLOSED`). */
 export class LedgerClosedError extends LedgerError {
   constructor () {

@@ -29,16 +29,18 @@
 
 export {
   LEDGER_SCHEMA_VERSION, SYNC_MAX_FRAME_BYTES, SYNC_BATCH_ENTRIES, SYNC_HEADS_PER_FRAME, SYNC_MAX_AUTHORS,
-  SYNC_MAX_ENTRIES_PER_SESSION, SYNC_IDLE_TIMEOUT_MS, VERIFY_PROGRESS_EVERY_ENTRIES, LENGTHS_WRITE_INTERVAL_MS
+  SYNC_MAX_ENTRIES_PER_SESSION, SYNC_IDLE_TIMEOUT_MS, VERIFY_PROGRESS_EVERY_ENTRIES, LENGTHS_WRITE_INTERVAL_MS,
+  EVIDENCE_MAX_RECORDS_PER_AUTHOR, EVIDENCE_MAX_TOTAL_BYTES
 } from './constants.js'
 export {
-  LedgerError, LedgerLockedError, LedgerCorruptError, LedgerSchemaError, LedgerClosedError, LedgerEntryError,
+  LedgerError, LedgerLockedError, LedgerCorruptError, LedgerSchemaError, LedgerClosedError, LedgerEntryError, LedgerCommunityError,
   LedgerNotFoundError, LedgerArgumentError, LedgerSyncError, type CorruptionDetail, type LockHolder
 } from './errors.js'
 export {
   Ledger, openLedger, createMemoryDb,
-  type LedgerInit, type HeadInfo, type AppendResult, type IngestResult, type EntryFilter, type Equivocation, type EntryDraft
+  type LedgerInit, type HeadInfo, type AppendResult, type IngestResult, type EntryFilter, type Equivocation, type EntryDraft, type EvidenceDrop
 } from './store.js'
+export type { EvidenceDropReason, EvidenceLimits } from './evidence.js'
 export type { VerifyReport, VerifyProgress } from './verify.js'
 export { syncLedger, decodeMessage as decodeSyncMessage, SYNC_VERSION, type SyncOptions, type SyncReport, type SyncRejection } from './sync.js'
 export { encodeFrame, decodeFrames, type ByteStream } from './framing.js'

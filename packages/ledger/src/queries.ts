@@ -103,6 +103,8 @@ export interface LedgerStats {
   contributions: { total: number, accepted: number, rejected: number, pending: number }
   /** Equivocation evidence records. */
   equivocations: number
+  /** Conflicting entries refused and not kept as evidence (a pair for that author and seq was kept, or a cap was reached). */
+  evidenceDropped: number
 }
 
 async function all (it: AsyncIterable<SignedEntry>): Promise<SignedEntry[]> {
@@ -289,6 +291,7 @@ export async function ledgerStats (ledger: Ledger): Promise<LedgerStats> {
       rejected: rows.filter((r) => r.status === 'rejected').length,
       pending: rows.filter((r) => r.status === 'pending').length
     },
-    equivocations: ledger.evidenceCount
+    equivocations: ledger.evidenceCount,
+    evidenceDropped: ledger.evidenceDropped
   }
 }

@@ -125,12 +125,17 @@ export interface Head {
   id: string
 }
 
-/** The summary record `m!summary`: counts and the XOR of every entry's SHA2-256 digest (64 hex). */
+/**
+ * The summary record `m!summary`: counts and the XOR of every entry's SHA2-256 digest (64 hex), and how many
+ * conflicting entries were not kept as evidence (`evidenceDropped`, absent when none were; a count of what is
+ * not stored, so open reads it but cannot check it).
+ */
 export interface Summary {
   entries: number
   authors: number
   evidence: number
   digest: string
+  evidenceDropped?: number
 }
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
@@ -138,8 +143,9 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 export function parseSummary (value: Uint8Array): Summary | undefined {
   try {
     const s = JSON.parse(utf8Decoder.decode(value)) as Summary
-    const counts = [s.entries, s.authors, s.evidence].every((n) => Number.isSafeInteger(n) && n >= 0)
-    return counts && typeof s.digest === 'string' && /^[0-9a-f]{64}$/.test(s.digest) ? { entries: s.entries, authors: s.authors, evidence: s.evidence, digest: s.digest } : undefined
+    const counts = [s.entries, s.authors, s.evidence, s.evidenceDropped ?? 0].every((n) => Number.isSafeInteger(n) && n >= 0)
+    if (!counts || typeof s.digest !== 'string' || !/^[0-9a-f]{64}$/.test(s.digest)) return undefined
+    return { entries: s.entries, authors: s.authors, evidence: s.evidence, digest: s.digest, ...(s.evidenceDropped === undefined || s.evidenceDropped === 0 ? {} : { evidenceDropped: s.evidenceDropped }) }
   } catch {
     return undefined
   }

@@ -9,7 +9,7 @@ import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
 import { ENTRY_KINDS, blobCid, decodeEntryUnverified, isEntryKind, parseCid, signEntry, validateEntry, type Entry, type EntryKind, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
 import { LEDGER_SCHEMA_VERSION, LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
-import { LedgerArgumentError, LedgerClosedError, LedgerCorruptError, LedgerEntryError, LedgerError, LedgerLockedError, LedgerSchemaError } from './errors.js'
+import { LedgerArgumentError, LedgerClosedError, LedgerCommunityError, LedgerCorruptError, LedgerEntryError, LedgerError, LedgerLockedError, LedgerSchemaError } from './errors.js'
 import { acquireLock, type StoreLock } from './lock.js'
 import { authorityFault, maintainersOf } from './authority.js'
 import {
@@ -18,6 +18,7 @@ import {
 } from './keys.js'
 import { fromHex, indexRecords, jsonBytes, releaseRefs, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
 import { chainFault, verifyStore, type VerifyProgress, type VerifyReport } from './verify.js'
+import { EvidenceBook, createEvidenceLimits, type EvidenceDropReason, type EvidenceLimits, type EvidenceRecord } from './evidence.js'
 
 
 /** Options of {@link openLedger}. */
@@ -29,12 +30,25 @@ export interface LedgerInit {
   path?: string
   /** A database to run on instead of a folder: one made by {@link createMemoryDb} (in memory). */
   db?: Db
+  /**
+   * The community this store belongs to (its genesis entry's CID, or the CID string). An empty store is
+   * bound to it at once (`m!community` is written), so it refuses every entry of another community from the
+   * first one on — at ingest (`ERR_WIRE_WRONG_COMMUNITY`) and at sync (`ERR_LEDGER_SYNC_COMMUNITY`) — and
+   * opening a store that holds another community's entries fails with `ERR_LEDGER_COMMUNITY_MISMATCH`.
+   * Without it an empty store takes the community of the first entry it stores.
+   */
+  community?: CID | string
   /** fsync every write batch (default true). False is faster and survives a process crash, not a power loss. */
   sync?: boolean
   /** Aborts the verification on open. */
   signal?: AbortSignal
   /** Progress of the verification on open. */
   onProgress?: (progress: VerifyProgress) => void
+  /**
+   * Caps on equivocation evidence kept (evidence.ts): `maxRecordsPerAuthor` (default
+   * EVIDENCE_MAX_RECORDS_PER_AUTHOR = 8 records) and `maxTotalBytes` (default EVIDENCE_MAX_TOTAL_BYTES = 16 MiB).
+   */
+  evidence?: Partial<EvidenceLimits>
 }
 
 /** The last entry of one author chain. `length` = seq + 1. */
@@ -74,6 +88,14 @@ export interface IngestResult {
   seq?: number
   /** True when this entry was stored now as equivocation evidence. */
   evidence?: boolean
+  /** Why a conflicting entry was not kept as evidence (it was counted in `Ledger.evidenceDropped`). */
+  evidenceDropped?: EvidenceDropReason
+}
+
+/** Detail of an `evidence-dropped` event: a conflicting entry that was refused and not kept. */
+export interface EvidenceDrop {
+  entry: SignedEntry
+  reason: EvidenceDropReason
 }
 
 /** Filter of {@link Ledger.entries}; all given fields must match. */
@@ -118,7 +140,7 @@ export interface EntryDraft<K extends EntryKind = EntryKind> {
 }
 
 interface Candidate { signed: SignedEntry, author: string, id: string }
-interface Outcome { code?: string, reason?: string, evidence?: boolean }
+interface Outcome { code?: string, reason?: string, evidence?: boolean, evidenceDropped?: EvidenceDropReason }
 
 const openDbs = new WeakSet<Db>()
 const utf8 = new TextDecoder()
@@ -133,11 +155,16 @@ export function createMemoryDb (): Db {
  *
  * @throws LedgerLockedError `ERR_LEDGER_LOCKED` when another process (or this one) has the store open.
  * @throws LedgerSchemaError `ERR_LEDGER_SCHEMA` when the store was written under another schema version.
+ * @throws LedgerCommunityError `ERR_LEDGER_COMMUNITY_MISMATCH` when `community` is given and the store holds
+ *   entries of another community.
  * @throws LedgerCorruptError `ERR_LEDGER_CORRUPT` / `ERR_LEDGER_TRUNCATED` when verification fails.
- * @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` when neither or both of `path` and `db` are given.
+ * @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` when neither or both of `path` and `db` are given,
+ *   or an evidence cap is not an integer ≥ 1.
  */
 export async function openLedger (init: LedgerInit): Promise<Ledger> {
   if ((init.path === undefined) === (init.db === undefined)) throw new LedgerArgumentError('openLedger needs exactly one of `path` (a folder) or `db` (createMemoryDb())')
+  createEvidenceLimits(init.evidence)
+  if (init.community !== undefined) communityOf(init.community)
   if (init.db !== undefined) {
     if (openDbs.has(init.db)) throw new LedgerLockedError('<memory>', { pid: process.pid, self: true })
     openDbs.add(init.db)
@@ -173,6 +200,16 @@ export async function openLedger (init: LedgerInit): Promise<Ledger> {
   }
 }
 
+/** @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` for a string that is not a CID. */
+function communityOf (community: CID | string): CID {
+  if (typeof community !== 'string') return community
+  try {
+    return parseCid(community)
+  } catch {
+    throw new LedgerArgumentError(`community ${JSON.stringify(community.slice(0, 80))} is not a CID string; give the community id (the CID of its genesis entry, bafkrei…)`)
+  }
+}
+
 async function readLengths (dir: string): Promise<Map<string, number> | undefined> {
   let text: string
   try {
@@ -201,8 +238,12 @@ async function readLengths (dir: string): Promise<Map<string, number> | undefine
  * - On open the store checks its schema version and re-verifies every chain and signature; it fails closed.
  * - One process opens a store at a time (own lock file + LevelDB's lock; see lock.ts).
  *
+ * - Equivocation evidence is kept within caps (evidence.ts): one record per author and seq,
+ *   EVIDENCE_MAX_RECORDS_PER_AUTHOR per author, EVIDENCE_MAX_TOTAL_BYTES in all; the rest is counted.
+ *
  * Events: `entry` (CustomEvent<SignedEntry>) after an entry is stored; `equivocation`
- * (CustomEvent<SignedEntry>, the conflicting entry) after evidence is stored.
+ * (CustomEvent<SignedEntry>, the conflicting entry) after evidence is stored; `evidence-dropped`
+ * (CustomEvent<{@link EvidenceDrop}>) after a conflicting entry was refused and not kept.
  */
 export class Ledger extends EventTarget {
   readonly path: string
@@ -216,6 +257,9 @@ export class Ledger extends EventTarget {
   #community: CID | undefined
   #maintainers: Set<string> | undefined
   #headsDigest: Uint8Array | undefined
+  readonly #evidence: EvidenceBook
+  /** The in-memory summary counts evidence dropped since `m!summary` was last written. */
+  #summaryDirty = false
   #queue: Promise<unknown> = Promise.resolve()
   #closed = false
   #lengthsDirty = false
@@ -223,7 +267,7 @@ export class Ledger extends EventTarget {
   /** The lengths.json write in flight (or the last one): each write starts after the one before it ended. */
   #lengthsWrite: Promise<void> = Promise.resolve()
 
-  private constructor (db: Db, path: string, lock: StoreLock | undefined, sync: boolean, state: { heads: Map<string, Head>, summary: Summary, community: CID | undefined, maintainers: Set<string> | undefined, report: VerifyReport }) {
+  private constructor (db: Db, path: string, lock: StoreLock | undefined, sync: boolean, state: { heads: Map<string, Head>, summary: Summary, community: CID | undefined, maintainers: Set<string> | undefined, evidenceRecords: EvidenceRecord[], evidenceLimits: EvidenceLimits, report: VerifyReport }) {
     super()
     this.#db = db
     this.path = path
@@ -233,9 +277,13 @@ export class Ledger extends EventTarget {
     this.#summary = state.summary
     this.#community = state.community
     this.#maintainers = state.maintainers
+    this.#evidence = new EvidenceBook(state.evidenceRecords, state.evidenceLimits)
     this.openReport = state.report
     if (lock !== undefined) {
-      this.#lengthsTimer = setInterval(() => { void this.#writeLengths().catch(() => {}) }, LENGTHS_WRITE_INTERVAL_MS)
+      this.#lengthsTimer = setInterval(() => {
+        void this.#writeLengths().catch(() => {})
+        void this.#exclusive(async () => { await this.#writeSummaryIfDirty() }).catch(() => {})
+      }, LENGTHS_WRITE_INTERVAL_MS)
       this.#lengthsTimer.unref()
     }
   }
@@ -251,12 +299,21 @@ export class Ledger extends EventTarget {
       state = await verifyStore(db, { path, knownLengths, signal: init.signal })
       if (!state.indexesOk) throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'the indexes still differ from the entries after a rebuild')
     }
-    const ledger = new Ledger(db, path, lock, init.sync ?? true, { ...state, report: { ...state.report, indexesRebuilt: rebuilt } })
+    if (init.community !== undefined) {
+      const expected = communityOf(init.community)
+      if (state.community === undefined) {
+        await db.put(META_COMMUNITY, expected.bytes, { sync: true } as object)
+        state = { ...state, community: expected, report: { ...state.report, community: expected.toString() } }
+      } else if (state.community.toString() !== expected.toString()) {
+        throw new LedgerCommunityError(path, state.community.toString(), expected.toString(), state.report.entries)
+      }
+    }
+    const ledger = new Ledger(db, path, lock, init.sync ?? true, { ...state, evidenceLimits: createEvidenceLimits(init.evidence), report: { ...state.report, indexesRebuilt: rebuilt } })
     if (lock !== undefined) await ledger.#writeLengths(true)
     return ledger
   }
 
-  /** The community id (CID of its genesis entry), once any entry is stored. */
+  /** The community id (CID of its genesis entry): the one the store was opened for, or that of its entries. */
   get community (): CID | undefined {
     return this.#community
   }
@@ -304,6 +361,23 @@ export class Ledger extends EventTarget {
   /** Number of stored equivocation evidence records. */
   get evidenceCount (): number {
     return this.#summary.evidence
+  }
+
+  /**
+   * Conflicting entries refused and not kept as evidence since the store was created: a record for the same
+   * author and seq was kept already, or the per-author or total cap was reached (evidence.ts). Kept in
+   * `m!summary`, written with the next append, every LENGTHS_WRITE_INTERVAL_MS and on close.
+   */
+  get evidenceDropped (): number {
+    return this.#summary.evidenceDropped ?? 0
+  }
+
+  /**
+   * False when a conflicting entry of `author` (64 hex) at `seq` would not be kept (a record for that seq is
+   * kept already, or the author's cap is reached): sync does not ask peers for it.
+   */
+  wantsEvidence (author: string, seq: number): boolean {
+    return !this.#evidence.full(author, seq)
   }
 
   get closed (): boolean {
@@ -371,7 +445,7 @@ export class Ledger extends EventTarget {
         const base = { id: candidate.id, author: candidate.author, seq: candidate.signed.entry.seq }
         if (o.code === undefined) results[index] = { status: 'accept', ...base }
         else if (o.code === 'ERR_LEDGER_DUPLICATE' || o.code === 'ERR_LEDGER_GAP' || o.code === 'ERR_LEDGER_NO_GENESIS') results[index] = { status: 'ignore', code: o.code, reason: o.reason, ...base }
-        else results[index] = { status: 'reject', code: o.code, reason: o.reason, evidence: o.evidence, ...base }
+        else results[index] = { status: 'reject', code: o.code, reason: o.reason, evidence: o.evidence, ...(o.evidenceDropped === undefined ? {} : { evidenceDropped: o.evidenceDropped }), ...base }
       })
     } catch (err) {
       const e = err as { code?: string, message?: string }
@@ -546,6 +620,7 @@ export class Ledger extends EventTarget {
     clearInterval(this.#lengthsTimer)
     await this.#queue.catch(() => {})
     try {
+      await this.#writeSummaryIfDirty()
       if (this.#lock !== undefined) await this.#writeLengths(true)
     } finally {
       await this.#db.close()
@@ -582,6 +657,8 @@ export class Ledger extends EventTarget {
     let evidence = 0
     const appended: SignedEntry[] = []
     const evidenced: SignedEntry[] = []
+    const kept: EvidenceRecord[] = []
+    const dropped: EvidenceDrop[] = []
     const outcomes: Outcome[] = []
     for (let i = 0; i < candidates.length; i++) {
       const { signed, author, id } = candidates[i]
@@ -609,19 +686,22 @@ export class Ledger extends EventTarget {
         ? { code: 'ERR_LEDGER_EQUIVOCATION', reason: `author ${author} signed two different entries with seq ${seq}` }
         : chainFault(signed, author, seq, head, community)
       if (fault !== undefined) {
-        const isEvidence = fault.code === 'ERR_LEDGER_EQUIVOCATION' || fault.code === 'ERR_LEDGER_FORK'
-        let stored = false
-        if (isEvidence && !seen.has(`x${id}`)) {
-          const key = evidenceKey(author, seq, id)
-          if (await this.#db.get(key) === undefined) {
-            ops.push({ type: 'put', key, value: signed.bytes })
-            seen.add(`x${id}`)
-            evidence++
-            evidenced.push(signed)
-            stored = true
-          }
+        if (fault.code !== 'ERR_LEDGER_EQUIVOCATION' && fault.code !== 'ERR_LEDGER_FORK') {
+          outcomes.push({ ...fault, evidence: false })
+          continue
         }
-        outcomes.push({ ...fault, evidence: stored })
+        const record = { author, seq, id, bytes: signed.bytes.length }
+        const verdict = this.#evidence.admit(record, maintainers?.has(author) === true)
+        if (verdict === 'store') {
+          this.#evidence.add(record) // undone below if the batch fails
+          kept.push(record)
+          ops.push({ type: 'put', key: evidenceKey(author, seq, id), value: signed.bytes })
+          evidence++
+          evidenced.push(signed)
+        } else if (verdict !== 'held') {
+          dropped.push({ entry: signed, reason: verdict })
+        }
+        outcomes.push({ ...fault, evidence: verdict === 'store', ...(verdict === 'store' || verdict === 'held' ? {} : { evidenceDropped: verdict }) })
         continue
       }
       ops.push({ type: 'put', key: entryKey(author, seq), value: signed.bytes })
@@ -634,17 +714,30 @@ export class Ledger extends EventTarget {
       appended.push(signed)
       outcomes.push({})
     }
-    if (added === 0 && evidence === 0) return outcomes
+    const evidenceDropped = this.evidenceDropped + dropped.length
+    if (added === 0 && evidence === 0) {
+      // nothing to write now: the count goes into m!summary with the next write
+      if (dropped.length > 0) {
+        this.#summary = { ...this.#summary, evidenceDropped }
+        this.#summaryDirty = true
+        this.#dispatchDrops(dropped)
+      }
+      return outcomes
+    }
     for (const [author, head] of heads) ops.push({ type: 'put', key: headKey(author), value: jsonBytes(head) })
     const authors = new Set([...this.#heads.keys(), ...heads.keys()]).size
-    const summary: Summary = { entries: this.#summary.entries + added, authors, evidence: this.#summary.evidence + evidence, digest: toHex(digest) }
+    const summary: Summary = {
+      entries: this.#summary.entries + added, authors, evidence: this.#summary.evidence + evidence, digest: toHex(digest), ...(evidenceDropped === 0 ? {} : { evidenceDropped })
+    }
     ops.push({ type: 'put', key: META_SUMMARY, value: jsonBytes(summary) })
     if (newCommunity && added > 0) ops.push({ type: 'put', key: META_COMMUNITY, value: (community as CID).bytes })
     try {
       await this.#db.batch(ops, { sync } as object)
     } catch (err) {
+      for (const record of kept) this.#evidence.remove(record)
       throw new LedgerError('ERR_LEDGER_IO', `could not write to the ledger store: ${(err as Error).message}. Check free space and permissions; nothing was stored.`, { cause: err })
     }
+    this.#summaryDirty = false
     for (const [author, head] of heads) this.#heads.set(author, head)
     if (added > 0) this.#headsDigest = undefined
     this.#summary = summary
@@ -653,7 +746,19 @@ export class Ledger extends EventTarget {
     this.#lengthsDirty = true
     for (const signed of appended) this.dispatchEvent(new CustomEvent('entry', { detail: signed }))
     for (const signed of evidenced) this.dispatchEvent(new CustomEvent('equivocation', { detail: signed }))
+    this.#dispatchDrops(dropped)
     return outcomes
+  }
+
+  #dispatchDrops (dropped: EvidenceDrop[]): void {
+    for (const detail of dropped) this.dispatchEvent(new CustomEvent<EvidenceDrop>('evidence-dropped', { detail }))
+  }
+
+  /** Writes `m!summary` when only the count of dropped evidence changed since it was last written. */
+  async #writeSummaryIfDirty (): Promise<void> {
+    if (!this.#summaryDirty) return
+    this.#summaryDirty = false
+    await this.#db.put(META_SUMMARY, jsonBytes(this.#summary), { sync: this.#sync } as object)
   }
 
   /**

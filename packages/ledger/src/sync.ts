@@ -58,6 +58,8 @@ export interface SyncReport {
   duplicates: number
   /** Equivocation evidence records stored now. */
   evidence: number
+  /** Conflicting entries received that were not kept as evidence (a pair for that seq is kept, or a cap was reached). */
+  evidenceDropped: number
   /** Entries sent to the peer. */
   sent: number
   /** Entries refused, with reasons. */
@@ -132,7 +134,7 @@ interface Want { author: string, next: number, to: number, stopped: boolean }
 export async function syncLedger (ledger: Ledger, stream: ByteStream, options: SyncOptions = {}): Promise<SyncReport> {
   const started = performance.now()
   const maxEntries = options.maxEntries ?? SYNC_MAX_ENTRIES_PER_SESSION
-  const report: SyncReport = { peerHeads: 0, wanted: 0, received: 0, appended: 0, duplicates: 0, evidence: 0, sent: 0, rejected: [], incomplete: 0, inSync: false, durationMs: 0 }
+  const report: SyncReport = { peerHeads: 0, wanted: 0, received: 0, appended: 0, duplicates: 0, evidence: 0, evidenceDropped: 0, sent: 0, rejected: [], incomplete: 0, inSync: false, durationMs: 0 }
   const internal = new AbortController()
   const signal = options.signal === undefined ? internal.signal : AbortSignal.any([options.signal, internal.signal])
   let failure: Error | undefined
@@ -215,7 +217,8 @@ export async function syncLedger (ledger: Ledger, stream: ByteStream, options: S
       let from: number | undefined
       if (ours === undefined) from = 0
       else if (seq > ours.seq) from = ours.seq + 1
-      else if ((seq === ours.seq ? ours.id : await ledger.idAt(author, seq)) !== id) from = seq // equivocation: fetch it as evidence
+      // an equivocation: fetch the peer's entry as evidence, unless the store would not keep it
+      else if (ledger.wantsEvidence(author, seq) && (seq === ours.seq ? ours.id : await ledger.idAt(author, seq)) !== id) from = seq
       if (from === undefined || total >= maxEntries) continue
       const to = Math.min(seq, from + (maxEntries - total) - 1)
       total += to - from + 1
@@ -242,6 +245,7 @@ export async function syncLedger (ledger: Ledger, stream: ByteStream, options: S
     for (const r of results) {
       if (r.status === 'accept') report.appended++
       if (r.evidence === true) report.evidence++
+      if (r.evidenceDropped !== undefined) report.evidenceDropped++
       if (want.stopped) continue
       const seq = want.next
       if (r.author !== undefined && (r.author !== author || r.seq !== seq)) {

@@ -9,6 +9,7 @@ import { VERIFY_PROGRESS_EVERY_ENTRIES } from './constants.js'
 import { MAINTAINER_KINDS, authorityFault, maintainersOf } from './authority.js'
 import { LedgerCorruptError, type CorruptionDetail } from './errors.js'
 import { META_COMMUNITY, META_SCHEMA, META_SUMMARY, PREFIX, entryKey, parsePos } from './keys.js'
+import type { EvidenceRecord } from './evidence.js'
 import { bodyOf, cidString, indexRecords, parseSummary, RecordSetDigest, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
 
 /** Progress of a verification, reported every VERIFY_PROGRESS_EVERY_ENTRIES entries. */
@@ -25,6 +26,8 @@ export interface VerifyReport {
   authors: number
   /** Equivocation evidence records (each verified). */
   evidence: number
+  /** Conflicting entries not kept as evidence, as the summary record counts them (over the caps, or a pair already kept). */
+  evidenceDropped: number
   /** True when the derived indexes did not match the entries and were rebuilt from them. */
   indexesRebuilt: boolean
   /** Wall-clock duration of the verification, in ms. */
@@ -49,6 +52,8 @@ export interface VerifiedState {
   community: CID | undefined
   /** Maintainer keys (hex) of the stored genesis; undefined when the genesis is not stored. */
   maintainers: Set<string> | undefined
+  /** Every evidence record (author, seq, id, frame size). */
+  evidenceRecords: EvidenceRecord[]
   indexesOk: boolean
 }
 
@@ -196,8 +201,9 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
     const fault = authorityFault(signed.entry, maintainers)
     if (fault !== undefined) fail(`an entry breaks the maintainer rule (${fault.code}): ${fault.reason}`, { author, seq: signed.entry.seq })
   }
+  const evidenceIndex: EvidenceRecord[] = []
   for (const [key, value] of evidenceRecords) {
-    await checkEvidence(db, key, value, heads, community, fail)
+    evidenceIndex.push(await checkEvidence(db, key, value, heads, community, fail))
     evidence++
   }
   if (headsSeen !== heads.size) {
@@ -220,11 +226,12 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
   ctx.onProgress?.({ verified: entries, total })
   const durationMs = performance.now() - started
   return {
-    report: { entries, authors: heads.size, evidence, indexesRebuilt: false, durationMs, community: community?.toString() },
+    report: { entries, authors: heads.size, evidence, evidenceDropped: summary?.evidenceDropped ?? 0, indexesRebuilt: false, durationMs, community: community?.toString() },
     heads,
-    summary: { entries, authors: heads.size, evidence, digest: toHex(digest) },
+    summary: { entries, authors: heads.size, evidence, digest: toHex(digest), ...(summary?.evidenceDropped === undefined ? {} : { evidenceDropped: summary.evidenceDropped }) },
     community,
     maintainers,
+    evidenceRecords: evidenceIndex,
     indexesOk: expectedIndexes.equals(actualIndexes)
   }
 }
@@ -248,7 +255,7 @@ function parseHead (value: Uint8Array): Head | undefined {
 }
 
 async function checkEvidence (db: Db, key: string, value: Uint8Array, heads: Map<string, Head>, community: CID | undefined,
-  fail: (what: string, detail?: CorruptionDetail) => never): Promise<void> {
+  fail: (what: string, detail?: CorruptionDetail) => never): Promise<EvidenceRecord> {
   const parts = key.slice(2).split('!')
   const pos = parts.length === 3 ? parsePos(`${parts[0]}!${parts[1]}`) : undefined
   if (pos === undefined) fail('an evidence key is malformed', { key })
@@ -261,9 +268,10 @@ async function checkEvidence (db: Db, key: string, value: Uint8Array, heads: Map
   const head = heads.get(pos.author)
   const stored = head !== undefined && pos.seq <= head.seq ? await db.get(entryKey(pos.author, pos.seq)) : undefined
   const storedId = stored === undefined ? undefined : blobCid(stored).toString()
-  if (storedId !== undefined && storedId !== parts[2]) return // two entries for one author and seq
+  const record = { author: pos.author, seq: pos.seq, id: parts[2], bytes: value.length }
+  if (storedId !== undefined && storedId !== parts[2]) return record // two entries for one author and seq
   const before = pos.seq > 0 && head !== undefined && pos.seq - 1 <= head.seq ? await db.get(entryKey(pos.author, pos.seq - 1)) : undefined
   const beforeId = before === undefined ? undefined : blobCid(before).toString()
-  if (beforeId !== undefined && cidString(signed.entry.prev) !== beforeId) return // a fork: its prev is not the stored entry
+  if (beforeId !== undefined && cidString(signed.entry.prev) !== beforeId) return record // a fork: its prev is not the stored entry
   fail('an evidence record does not conflict with the stored chain', { ...pos, key })
 }

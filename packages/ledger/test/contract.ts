@@ -9,7 +9,7 @@
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
 import type { SignedEntry, SigningKey } from '@swarmtune/wire'
-import type { Ledger } from '../src/index.js'
+import { EVIDENCE_MAX_RECORDS_PER_AUTHOR, type EvidenceDropReason, type Ledger } from '../src/index.js'
 import { bodies, ChainSigner, fakeCid, keyFor, testSeed } from './fixtures.js'
 
 /** How the suite gets at a store: open (or reopen) the same store, and clean up at the end of a run. */
@@ -45,6 +45,20 @@ interface Model {
   entries: SignedEntry[]
   chains: Map<string, SignedEntry[]>
   evidence: number
+  /** Seqs with an evidence record, by author: one record per author and seq, at most the per-author cap. */
+  evidenceAt: Map<string, Set<number>>
+  /** Conflicting entries refused and not kept. */
+  dropped: number
+}
+
+/** What the store must do with a conflicting entry at (author, seq), and the model's record of it. */
+function admitEvidence (model: Model, author: string, seq: number): 'store' | EvidenceDropReason {
+  const seqs = model.evidenceAt.get(author) ?? new Set<number>()
+  if (seqs.has(seq)) return 'pair-held'
+  if (seqs.size >= EVIDENCE_MAX_RECORDS_PER_AUTHOR) return 'author-cap'
+  model.evidenceAt.set(author, seqs.add(seq))
+  model.evidence++
+  return 'store'
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -61,6 +75,7 @@ async function collect (it: AsyncIterable<SignedEntry>): Promise<string[]> {
 async function checkInvariants (ledger: Ledger, model: Model): Promise<void> {
   expect(ledger.size).toBe(model.entries.length)
   expect(ledger.evidenceCount).toBe(model.evidence)
+  expect(ledger.evidenceDropped).toBe(model.dropped)
   const heads = ledger.heads()
   expect(heads.length).toBe(model.chains.size)
   for (const h of heads) {
@@ -95,7 +110,7 @@ export function ledgerContract (name: string, makeFactory: () => Promise<StoreFa
         const maintainer = keys[0]
         const genesis = await signer.sign(maintainer, 'genesis', bodies.genesis([maintainer.publicKey.raw]))
         await ledger.append(genesis)
-        const model: Model = { entries: [genesis], chains: new Map([[hex(maintainer.publicKey.raw), [genesis]]]), evidence: 0 }
+        const model: Model = { entries: [genesis], chains: new Map([[hex(maintainer.publicKey.raw), [genesis]]]), evidence: 0, evidenceAt: new Map(), dropped: 0 }
         const base = fakeCid('release-0')
         const next = async (author: number, kind: number): Promise<SignedEntry> => {
           const key = keys[author]
@@ -169,9 +184,16 @@ export function ledgerContract (name: string, makeFactory: () => Promise<StoreFa
                 expect(results[0]).toMatchObject({ status: 'reject', code: 'ERR_WIRE_WRONG_COMMUNITY' })
                 break
               }
-              expect(results[0]).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_EQUIVOCATION', evidence: true })
-              expect(results[1]).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_EQUIVOCATION', evidence: false })
-              model.evidence++
+              const admitted = admitEvidence(model, hex(key.publicKey.raw), seq)
+              if (admitted === 'store') {
+                expect(results[0]).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_EQUIVOCATION', evidence: true })
+                // the same entry again in the batch is the record just kept: neither stored twice nor dropped
+                expect(results[1]).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_EQUIVOCATION', evidence: false })
+                expect(results[1].evidenceDropped).toBeUndefined()
+              } else {
+                for (const r of results) expect(r).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_EQUIVOCATION', evidence: false, evidenceDropped: admitted })
+                model.dropped += 3 // both copies, and the append below
+              }
               await expect(ledger.append(e)).rejects.toMatchObject({ code: 'ERR_LEDGER_EQUIVOCATION' })
               break
             }
@@ -181,8 +203,12 @@ export function ledgerContract (name: string, makeFactory: () => Promise<StoreFa
               if (chain.length === 0) break
               const e = await own(op.author, 7, { seq: chain.length, prev: fakeCid(`elsewhere-${signer.ts}`) })
               const [r] = await ledger.ingest([e.bytes])
-              expect(r).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_FORK', evidence: true })
-              model.evidence++
+              const admitted = admitEvidence(model, hex(key.publicKey.raw), chain.length)
+              if (admitted === 'store') expect(r).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_FORK', evidence: true })
+              else {
+                expect(r).toMatchObject({ status: 'reject', code: 'ERR_LEDGER_FORK', evidence: false, evidenceDropped: admitted })
+                model.dropped++
+              }
               break
             }
             case 'usurp': {

@@ -4,9 +4,15 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { encodeCanonical, parseCid, signedBytesOf, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
-import { createMemoryDb, LENGTHS_WRITE_INTERVAL_MS, MAINTAINER_KINDS, openLedger, type Ledger } from '../src/index.js'
+import { createMemoryDb, LENGTHS_WRITE_INTERVAL_MS, MAINTAINER_KINDS, openLedger, syncLedger, type Ledger } from '../src/index.js'
 import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
-import { exited, startChild, waitForLine } from './helpers.js'
+import { duplexPair, exited, startChild, waitForLine } from './helpers.js'
+
+async function collect (it: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
 
 let dir: string
 let path: string
@@ -342,6 +348,48 @@ describe('ledger store lock', () => {
     const ledger = await openLedger({ path })
     expect(JSON.parse(await readFile(join(path, 'lock'), 'utf8')).pid).toBe(process.pid)
     await ledger.close()
+  })
+})
+
+describe('ledger store bound to a community', () => {
+  it('refuses every entry of another community from the first one on, at ingest and at sync, and stays bound after reopen', async () => {
+    const a = await makeCommunity('community-a')
+    const b = await makeCommunity('community-b')
+    const theirs = await openLedger({ db: createMemoryDb() })
+    await theirs.append(a.genesis)
+    await theirs.sign({ kind: 'contribution', body: bodies.contribution(1, fakeCid('open'), fakeCid('release-0'), fakeCid('blob-a'), 10) }, await keyFor(1))
+    let ours = await openLedger({ path, community: b.genesis.id })
+    expect(ours.community?.toString()).toBe(b.genesis.id.toString())
+    const results = await ours.ingest([a.genesis.bytes, ...(await collect(theirs.chainBytes(theirs.heads()[0].author)))])
+    for (const r of results) expect(r).toMatchObject({ status: 'reject', code: 'ERR_WIRE_WRONG_COMMUNITY' })
+    const [x, y] = duplexPair()
+    const [mine, other] = await Promise.allSettled([syncLedger(ours, x), syncLedger(theirs, y)])
+    expect(mine).toMatchObject({ status: 'rejected', reason: { code: 'ERR_LEDGER_SYNC_COMMUNITY' } })
+    expect(other.status).toBe('rejected')
+    expect(ours.size).toBe(0)
+    await ours.close()
+    // the binding is stored: an open without `community` keeps it, and the own genesis is taken
+    ours = await openLedger({ path })
+    expect(ours.community?.toString()).toBe(b.genesis.id.toString())
+    expect((await ours.ingest([a.genesis.bytes]))[0]).toMatchObject({ status: 'reject', code: 'ERR_WIRE_WRONG_COMMUNITY' })
+    expect((await ours.append(b.genesis)).duplicate).toBe(false)
+    await ours.close()
+    await theirs.close()
+  })
+
+  it('refuses to open a store of another community for this one, and leaves it unlocked and unchanged', async () => {
+    const a = await makeCommunity('community-a')
+    const b = await makeCommunity('community-b')
+    const ledger = await openLedger({ path })
+    await ledger.append(a.genesis)
+    await ledger.close()
+    await expect(openLedger({ path, community: b.genesis.id.toString() })).rejects.toMatchObject({
+      name: 'LedgerCommunityError', code: 'ERR_LEDGER_COMMUNITY_MISMATCH', found: a.genesis.id.toString(), expected: b.genesis.id.toString(), entries: 1
+    })
+    await expect(openLedger({ path, community: 'not-a-cid' })).rejects.toMatchObject({ code: 'ERR_LEDGER_BAD_ARGUMENT' })
+    const again = await openLedger({ path, community: a.genesis.id })
+    expect(again.size).toBe(1)
+    await again.close()
   })
 })
 

@@ -66,7 +66,10 @@
 
 export { createDaemon, Daemon, DAEMON_VERSION } from './daemon.js'
 export { defaultServices } from './services/index.js'
-export { ledgerService, type LedgerService, type LedgerServiceInit, type SyncTrigger } from './ledger-service.js'
+export {
+  ledgerService, folderCommunity, inspectFolderLedger, moveForeignLedgerAside,
+  type LedgerService, type LedgerServiceInit, type SyncTrigger, type FolderLedgerReport
+} from './ledger-service.js'
 export type { DaemonComponents, DaemonService, DaemonServices, ServiceFactory, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon.js'
 
 export { createConfig, mergeConfig, validateConfig, isLoopbackHost, DEFAULT_CONFIG } from './config.js'

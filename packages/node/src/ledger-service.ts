@@ -13,17 +13,23 @@
  * `queryView` of @swarmtune/ledger), `GET /v1/ledger/entries/<id>`, `GET /v1/ledger/stats`,
  * `POST /v1/ledger/verify`, `POST /v1/ledger/sync` `{ peer }`.
  */
+import { access, rename } from 'node:fs/promises'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import {
-  LedgerArgumentError, entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, type EntryDraft, type Ledger, type SyncReport, type ViewParams
+  LedgerArgumentError, entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, toHex,
+  type EntryDraft, type EvidenceDrop, type Ledger, type SyncReport, type ViewParams
 } from '@swarmtune/ledger'
 import { LEDGER_SYNC_PROTOCOL, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
 import { LEDGER_ANTI_ENTROPY_MS } from './constants.js'
 import type { DaemonComponents, DaemonService, ServiceFactory } from './daemon.js'
+import type { DataDir } from './data-dir.js'
 import { ConfigError, DialError } from './errors.js'
 import type { GossipValidator } from './gossip.js'
+import { acquireLock } from './lock.js'
+import { readGenesisFile, type Community } from './rounds/community.js'
+import { readRoundsConfig, resolveIn, type RoundsConfigInit } from './rounds/config.js'
 
 /** The ledger service as other services see it (`daemon.services.ledger`). */
 export interface LedgerService extends DaemonService {
@@ -101,6 +107,91 @@ export interface LedgerServiceInit {
    * (default LEDGER_ANTI_ENTROPY_MS); 0 turns anti-entropy off.
    */
   antiEntropyMs?: number
+  /**
+   * The community the data folder belongs to; the ledger is opened bound to it, so it refuses entries of any
+   * other community at ingest and at sync, whoever serves them. Default: {@link folderCommunity} of the data
+   * folder (the genesis file rounds.json names); undefined leaves an empty ledger to take the community of
+   * the first entry it stores.
+   */
+  community?: (components: DaemonComponents) => Promise<CID | undefined>
+}
+
+/**
+ * The community a data folder belongs to: the genesis file `rounds.community` (as `--community` gives it),
+ * else the one `<root>/rounds.json` names (`swarmtune community join` writes it); undefined when neither is set.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` for an unreadable or invalid genesis file.
+ * @throws RoundsConfigError `ERR_ROUNDS_CONFIG_INVALID` for an invalid rounds.json.
+ */
+export async function folderCommunity (root: string, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<Community | undefined> {
+  const file = rounds.community ?? (await readRoundsConfig(root, rounds.config)).community
+  return file === undefined ? undefined : await readGenesisFile(resolveIn(root, file))
+}
+
+/** A data folder's ledger as `swarmtune doctor` reports it (read with the daemon stopped). */
+export interface FolderLedgerReport {
+  /** `<root>/ledger`. */
+  path: string
+  /** The community the folder belongs to ({@link folderCommunity}), when it names one. */
+  folder?: { id: string, name: string }
+  /** Community of the ledger's entries (or the one it is bound to); undefined for an empty, unbound ledger. */
+  ledger?: string
+  entries: number
+  authors: number
+  /** Entries signed by the folder's own key. */
+  own: number
+  evidence: number
+  evidenceDropped: number
+  /** True when the ledger belongs to another community than the folder: the daemon refuses to start on it. */
+  foreign: boolean
+}
+
+/**
+ * Opens (and so verifies) a data folder's ledger without binding it, and compares its community with the
+ * folder's. The daemon must not be running (its ledger is locked).
+ * @throws LedgerLockedError `ERR_LEDGER_LOCKED`, LedgerCorruptError and the errors of {@link folderCommunity}.
+ */
+export async function inspectFolderLedger (dataDir: DataDir, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<FolderLedgerReport> {
+  const community = await folderCommunity(dataDir.paths.root, rounds)
+  const ledger = await openLedger({ path: dataDir.paths.ledger })
+  try {
+    const ownKey = toHex(dataDir.privateKey.publicKey.raw)
+    const ledgerCommunity = ledger.community?.toString()
+    return {
+      path: dataDir.paths.ledger,
+      ...(community === undefined ? {} : { folder: { id: community.id.toString(), name: community.name } }),
+      ...(ledgerCommunity === undefined ? {} : { ledger: ledgerCommunity }),
+      entries: ledger.size,
+      authors: ledger.heads().length,
+      own: ledger.head(ownKey)?.length ?? 0,
+      evidence: ledger.evidenceCount,
+      evidenceDropped: ledger.evidenceDropped,
+      foreign: community !== undefined && ledgerCommunity !== undefined && ledgerCommunity !== community.id.toString()
+    }
+  } finally {
+    await ledger.close()
+  }
+}
+
+/**
+ * Repairs a data folder whose ledger belongs to another community than the folder (filled by that
+ * community's peers): with the folder locked against a daemon starting, moves `<root>/ledger` to
+ * `<root>/ledger.foreign-<community id>` (nothing is deleted; a chain of the folder's own key is kept there),
+ * so the daemon starts on an empty ledger bound to the folder's community and syncs it from peers.
+ * @returns the report before the repair and where the ledger went (undefined when it was not foreign).
+ * @throws DaemonLockedError `ERR_NODE_LOCKED` while a daemon runs on the folder; the errors of {@link inspectFolderLedger}.
+ */
+export async function moveForeignLedgerAside (dataDir: DataDir, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<{ report: FolderLedgerReport, movedTo?: string }> {
+  const lock = await acquireLock(dataDir.paths.lock)
+  try {
+    const report = await inspectFolderLedger(dataDir, rounds)
+    if (!report.foreign) return { report }
+    let movedTo = `${dataDir.paths.ledger}.foreign-${report.ledger as string}`
+    for (let n = 2; await access(movedTo).then(() => true, () => false); n++) movedTo = `${dataDir.paths.ledger}.foreign-${report.ledger as string}-${n}`
+    await rename(dataDir.paths.ledger, movedTo)
+    return { report, movedTo }
+  } finally {
+    await lock.release()
+  }
 }
 
 /** What started a sync session, as reported in `ledger:sync` events and the service status. */
@@ -135,7 +226,7 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
         if (report.inSync) antiEntropy.inSync++
         antiEntropy.recovered += report.appended
       }
-      c.events.emit('ledger:sync', { peer, trigger, inSync: report.inSync, appended: report.appended, sent: report.sent, evidence: report.evidence, rejected: report.rejected })
+      c.events.emit('ledger:sync', { peer, trigger, inSync: report.inSync, appended: report.appended, sent: report.sent, evidence: report.evidence, evidenceDropped: report.evidenceDropped, rejected: report.rejected })
       if (report.rejected.some((r) => r.code.startsWith('ERR_WIRE_') || r.code === 'ERR_LEDGER_SYNC_UNEXPECTED')) {
         log.warn({ peer, rejected: report.rejected.slice(0, 5) }, 'a peer served entries that were refused')
       }
@@ -263,7 +354,8 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
         return signed
       },
       async start () {
-        ledger = await openLedger({ path: c.dataDir.paths.ledger })
+        const community = init.community === undefined ? (await folderCommunity(c.dataDir.paths.root))?.id : await init.community(c)
+        ledger = await openLedger({ path: c.dataDir.paths.ledger, community })
         log.info({ entries: ledger.size, authors: ledger.heads().length, verifyMs: Math.round(ledger.openReport.durationMs), indexesRebuilt: ledger.openReport.indexesRebuilt }, 'ledger verified and open')
         ledger.addEventListener('entry', (evt) => {
           const e = (evt as CustomEvent<SignedEntry>).detail
@@ -275,6 +367,10 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
         ledger.addEventListener('equivocation', (evt) => {
           const e = (evt as CustomEvent<SignedEntry>).detail
           c.events.emit('ledger:equivocation', { id: e.id.toString(), author: Buffer.from(e.entry.author).toString('hex'), seq: e.entry.seq })
+        })
+        ledger.addEventListener('evidence-dropped', (evt) => {
+          const { entry: e, reason } = (evt as CustomEvent<EvidenceDrop>).detail
+          c.events.emit('ledger:evidence-dropped', { id: e.id.toString(), author: Buffer.from(e.entry.author).toString('hex'), seq: e.entry.seq, reason })
         })
         for (const community of communities()) c.gossip.join(community, { validator })
         await c.libp2p.handle(LEDGER_SYNC_PROTOCOL, (stream: Stream, connection) => {
@@ -316,6 +412,7 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
           entries: ledger.size,
           authors: ledger.heads().length,
           equivocations: ledger.evidenceCount,
+          evidenceDropped: ledger.evidenceDropped,
           lastSync,
           antiEntropy: { intervalMs: antiEntropyMs, ...antiEntropy }
         }

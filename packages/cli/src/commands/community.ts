@@ -9,6 +9,7 @@ import {
 import { checkBackend, common, duration, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
 import { checkInputFile, checkOutputPath, readInputFile } from '../files.js'
+import { authorKeyOption, peerIdText } from '../identity.js'
 import { intOption } from '../options.js'
 import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 
@@ -45,6 +46,9 @@ interface JoinFlags extends TrainingDataFlags {
 function collect (value: string, previous: string[] = []): string[] {
   return [...previous, value]
 }
+
+/** `--maintainer`, repeatable: a peer id or a 64-hex key, kept as the peer id `createCommunity` takes. */
+const maintainerOption = (value: string, previous: string[] = []): string[] => collect(peerIdText(authorKeyOption('--maintainer')(value)), previous)
 
 
 function describe (c: Community, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -125,7 +129,7 @@ export function register (program: Command): void {
     .description('sign a genesis entry naming the task, the maintainers and the genesis release; the release goes into this data folder\'s blob store')
     .option('-d, --data-dir <path>', 'data folder whose identity signs the genesis and whose blob store gets the release (env SWARMTUNE_HOME)', defaultDataDir())
     .requiredOption('--task <id>', 'task of the community (mnist-2nn, mnist-cnn)')
-    .option('--maintainer <peer id>', 'another maintainer who may open rounds and sign releases (repeatable); this node is always one', collect)
+    .option('--maintainer <peer id | hex key>', 'another maintainer who may open rounds and sign releases: a peer id (12D3KooW…) or its Ed25519 key as 64 hex digits (repeatable); this node is always one', maintainerOption)
     .option('--name <name>', 'community name (default: the task id)')
     .option('--from <tfjs folder>', 'start from the weights of this tfjs model folder instead of the task\'s seeded initialisation')
     .option('--seed <n>', 'seed of the initial weights (default 1)', intOption('--seed', 0))

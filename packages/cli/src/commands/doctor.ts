@@ -2,14 +2,15 @@ import type { Command } from 'commander'
 import { intOption } from '../options.js'
 import { probeBackends, type BackendReport } from '@swarmtune/model'
 import {
-  checkReachability, ControlClient, defaultDataDir, openDataDir, portFree, scopeOf, tcpTarget,
-  type DaemonConfig, type DaemonStatus
+  checkReachability, ControlClient, defaultDataDir, inspectFolderLedger, moveForeignLedgerAside, openDataDir, portFree, scopeOf, tcpTarget,
+  type DaemonConfig, type DaemonStatus, type DataDir, type FolderLedgerReport
 } from '@swarmtune/node'
 
 interface DoctorFlags {
   dataDir: string
   json?: boolean
   timeout: number
+  repair?: boolean
 }
 
 /** One finding: `ok`, `warn` (works, but worth knowing), `fail` (will not work), `info`. */
@@ -56,12 +57,56 @@ async function backendChecks (): Promise<Check[]> {
   return checks
 }
 
+function evidenceText (r: { evidence: number, evidenceDropped: number }): string {
+  return `${r.evidence} equivocation evidence record(s) kept${r.evidenceDropped > 0 ? `, ${r.evidenceDropped} conflicting entries dropped over the caps (a peer sent many; \`swarmtune ledger export --view equivocations\` shows who)` : ''}`
+}
+
+/** The ledger of a data folder whose daemon is not running: its community against the folder's; `--repair` moves a foreign one aside. */
+async function ledgerChecks (dir: DataDir, repair: boolean): Promise<Check[]> {
+  let report: FolderLedgerReport
+  let movedTo: string | undefined
+  try {
+    if (repair) ({ report, movedTo } = await moveForeignLedgerAside(dir))
+    else report = await inspectFolderLedger(dir)
+  } catch (err) {
+    const e = err as { code?: string, message: string }
+    return [{ name: 'ledger', status: e.code === 'ERR_LEDGER_LOCKED' || e.code === 'ERR_NODE_LOCKED' ? 'warn' : 'fail', detail: `${e.message}${e.code != null ? ` (${e.code})` : ''}` }]
+  }
+  const root = dir.paths.root
+  const folder = report.folder === undefined ? undefined : `${report.folder.id} (${report.folder.name})`
+  if (!report.foreign) {
+    const what = report.entries === 0 ? `empty${report.ledger === undefined ? '' : `, bound to community ${report.ledger}`}` : `${report.entries} entries of community ${report.ledger ?? '?'} by ${report.authors} author(s)`
+    return [{ name: 'ledger', status: report.evidenceDropped > 0 ? 'warn' : 'ok', detail: `${report.path}: ${what}; ${evidenceText(report)}`, data: report }]
+  }
+  const own = report.own > 0 ? ` ${report.own} of them are signed by this node's own key (its history in that community); the moved folder keeps them.` : ''
+  if (movedTo !== undefined) {
+    return [{
+      name: 'ledger',
+      status: 'ok',
+      detail: `repaired: moved the ledger of community ${report.ledger as string} (${report.entries} entries) to ${movedTo}; this folder belongs to community ${folder as string}, ` +
+        `and the daemon starts on an empty ledger of it and syncs it from its peers.${own} Delete ${movedTo} once you no longer need it.`,
+      data: { ...report, movedTo }
+    }]
+  }
+  return [{
+    name: 'ledger',
+    status: 'fail',
+    detail: `${report.path} holds ${report.entries} entries of community ${report.ledger as string}, but this folder belongs to community ${folder as string}: ` +
+      'the daemon refuses to start on it (ERR_LEDGER_COMMUNITY_MISMATCH). Peers of the other community filled it (an earlier swarmtune took any community\'s entries into an empty ledger).' +
+      `${own} To repair, run \`swarmtune doctor --repair -d ${root}\`: it moves the ledger to ${report.path}.foreign-${report.ledger as string} (nothing is deleted) and the daemon syncs its own community's ledger from peers again. ` +
+      `If this folder is meant for community ${report.ledger as string} instead, keep it as it is and use another data folder (\`swarmtune init -d <folder>\`) for ${report.folder?.name ?? 'the other community'}.`,
+    data: report
+  }]
+}
+
 async function runChecks (flags: DoctorFlags): Promise<Check[]> {
   const timeoutMs = flags.timeout
   const checks: Check[] = [nodeCheck()]
   let config: DaemonConfig | undefined
+  let dataDir: DataDir | undefined
   try {
     const dir = await openDataDir(flags.dataDir)
+    dataDir = dir
     config = dir.config
     checks.push({ name: 'data folder', status: 'ok', detail: `${dir.paths.root} (peer id ${dir.peerId.toString()}); identity and token are private (0600)` })
   } catch (err) {
@@ -79,6 +124,17 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
       const e = err as { code?: string, message: string }
       checks.push({ name: 'daemon', status: 'warn', detail: `${e.message}${e.code != null ? ` (${e.code})` : ''}` })
     }
+  }
+
+  if (status != null) {
+    const l = status.services.ledger as { open?: boolean, community?: string, entries?: number, authors?: number, equivocations?: number, evidenceDropped?: number } | undefined
+    if (l?.open === true) {
+      const dropped = l.evidenceDropped ?? 0
+      checks.push({ name: 'ledger', status: dropped > 0 ? 'warn' : 'ok', detail: `${l.entries ?? 0} entries of community ${l.community ?? '(none yet)'} by ${l.authors ?? 0} author(s); ${evidenceText({ evidence: l.equivocations ?? 0, evidenceDropped: dropped })}`, data: l })
+    }
+    if (flags.repair === true) checks.push({ name: 'repair', status: 'warn', detail: 'the daemon is running, so nothing was repaired: a running daemon\'s ledger belongs to its community. Stop it to repair the folder.' })
+  } else if (dataDir != null) {
+    checks.push(...await ledgerChecks(dataDir, flags.repair === true))
   }
 
   if (config != null && status == null) {
@@ -125,8 +181,9 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
 export function register (program: Command): void {
   program
     .command('doctor')
-    .description('check this machine: Node.js version, data folder, daemon, listening addresses, reachability, training backends')
+    .description('check this machine: Node.js version, data folder, its ledger, daemon, listening addresses, reachability, training backends')
     .option('-d, --data-dir <path>', 'data folder (env SWARMTUNE_HOME)', defaultDataDir())
+    .option('--repair', 'with the daemon stopped: move a ledger of another community than the folder\'s aside (to ledger.foreign-<id>), so the daemon can start')
     .option('--timeout <ms>', 'per-connection timeout of reachability checks, ms (1 to 600000)', intOption('--timeout', 1, 600_000), 3000)
     .option('--json', 'print the checks as JSON')
     .action(async (flags: DoctorFlags) => {

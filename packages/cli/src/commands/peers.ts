@@ -7,8 +7,8 @@ interface PeersFlags {
   connect?: string
 }
 
-function render (peers: PeerStatus[]): string {
-  if (peers.length === 0) return 'No peers connected. Check `swarmtune doctor` (bootstrap peers, reachability).\n'
+function render (peers: PeerStatus[], dataDir: string): string {
+  if (peers.length === 0) return `No peers connected. Check \`swarmtune doctor -d ${dataDir}\` (bootstrap peers, reachability).\n`
   const rows = peers.map((p) => [
     p.peerId,
     p.direction === 'inbound' ? 'in' : 'out',
@@ -39,6 +39,6 @@ export function register (program: Command): void {
         if (flags.json !== true) process.stdout.write(`Connected to ${r.peerId} at ${r.address}\n`)
       }
       const peers = await client.peers()
-      process.stdout.write(flags.json === true ? JSON.stringify(peers, null, 2) + '\n' : render(peers))
+      process.stdout.write(flags.json === true ? JSON.stringify(peers, null, 2) + '\n' : render(peers, flags.dataDir))
     })
 }

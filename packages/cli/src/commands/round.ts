@@ -190,7 +190,7 @@ export function renderRound (r: RoundDetail): string {
   let text = lines.join('\n') + '\n'
   if (r.contributions.length > 0) {
     text += '\n' + table(['contribution', 'peer', 'samples', 'loss before→after', 'train', 'bytes', 'verdict', 'reason'], r.contributions.map((c) => [
-      short(c.id, 16), short(c.peer, 16), c.samples, `${c.lossBefore.toFixed(3)}→${c.lossAfter.toFixed(3)}`, seconds(c.trainMs), c.blobBytes ?? '-',
+      c.id, c.peer, c.samples, `${c.lossBefore.toFixed(3)}→${c.lossAfter.toFixed(3)}`, seconds(c.trainMs), c.blobBytes ?? '-',
       c.verdict === undefined ? 'pending' : c.verdict.accepted ? 'accepted' : c.verdict.code, c.verdict?.accepted === false ? c.verdict.reason.slice(0, 80) : ''
     ]))
   }
@@ -203,7 +203,7 @@ export function renderRound (r: RoundDetail): string {
     ]))
   }
   if ((r.networkRejections ?? []).length > 0) {
-    text += '\nrefused on the network while open:\n' + table(['time', 'from', 'code', 'reason'], (r.networkRejections ?? []).map((n) => [time(n.ts), short(n.from, 16), n.code, n.reason.slice(0, 80)]))
+    text += '\nrefused on the network while open:\n' + table(['time', 'from', 'code', 'reason'], (r.networkRejections ?? []).map((n) => [time(n.ts), n.from, n.code, n.reason.slice(0, 80)]))
   }
   return text
 }
@@ -211,7 +211,7 @@ export function renderRound (r: RoundDetail): string {
 /** One line per round. */
 export function renderRounds (rounds: RoundView[]): string {
   return table(['round', 'state', 'outcome', 'contributions', 'accepted', 'accuracy', 'wall', 'overhead', 'release'], rounds.map((r) => [
-    r.round, r.state, r.outcome ?? '-', r.counts.contributions, r.counts.accepted, accuracy(r.release?.metrics), seconds(r.timing.wallMs), seconds(r.timing.overheadMs), short(r.release?.manifest, 16)
+    r.round, r.state, r.outcome ?? '-', r.counts.contributions, r.counts.accepted, accuracy(r.release?.metrics), seconds(r.timing.wallMs), seconds(r.timing.overheadMs), r.release?.manifest ?? '-'
   ])) + `${rounds.length} round(s)\n`
 }
 

@@ -4,8 +4,9 @@
  * Add one here — e.g. `ledger: ledgerService` — and it starts with every daemon, its routes mounted at
  * `/v1/<name>` of the control API.
  */
-import type { ServiceFactory } from '../daemon.js'
-import { ledgerService } from '../ledger-service.js'
+import type { CID } from '@swarmtune/wire'
+import type { DaemonComponents, ServiceFactory } from '../daemon.js'
+import { folderCommunity, ledgerService } from '../ledger-service.js'
 import { roundsService, type RoundsServiceInit } from '../rounds/service.js'
 
 /** Options of the default services: `rounds` configures the rounds service (e.g. the community's genesis file). */
@@ -14,5 +15,7 @@ export interface DefaultServicesOptions {
 }
 
 export function defaultServices (options: DefaultServicesOptions = {}): Record<string, ServiceFactory> {
-  return { ledger: ledgerService(), rounds: roundsService(options.rounds) }
+  // the ledger is bound to the community the rounds service joins, before any peer can offer it entries
+  const community = async (c: DaemonComponents): Promise<CID | undefined> => (await folderCommunity(c.dataDir.paths.root, options.rounds))?.id
+  return { ledger: ledgerService({ community }), rounds: roundsService(options.rounds) }
 }
