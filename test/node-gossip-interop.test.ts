@@ -7,9 +7,8 @@
  * the peer is never penalised. A peer that keeps that library's default message id (from + seqno) is the
  * counter-example: its IHAVE ids never match ours, so the promises of its IWANT answers break.
  */
-import { createHash } from 'node:crypto'
 import type { PeerId } from '@libp2p/interface'
-import { GOSSIP_MAX_INBOUND_BYTES, type DaemonEvent, type GossipMessage } from '@swarmtune/node'
+import { type DaemonEvent, type GossipMessage } from '@swarmtune/node'
 import { multiaddr } from '@multiformats/multiaddr'
 import { communityTopic, type SignedEntry } from '@swarmtune/wire'
 import { gossipsub } from 'gossipsub-v14'
@@ -20,10 +19,11 @@ import { tcp } from 'tcp-v10'
 import { yamux } from 'yamux-v7'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { communityWithCheckpoints } from './gossip-entries.js'
+import { THIRD_PARTY_GOSSIP_OPTIONS } from './gossip-peers.js'
 import { startNode, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 /** The message id protocol/network.md requires: the SHA-256 digest of the message data. */
-const sha256MsgId = (msg: { data: Uint8Array }): Uint8Array => createHash('sha256').update(msg.data).digest()
+const sha256MsgId = THIRD_PARTY_GOSSIP_OPTIONS.msgIdFn
 
 /** What the test reads of the 2.x peer (its own types come from @libp2p/interface 2, not the daemon's 3). */
 interface ThirdParty {
@@ -48,6 +48,8 @@ interface ThirdParty {
  * exchange IHAVE/IWANT with it.
  */
 async function thirdParty (options: { defaultMsgId?: boolean } = {}): Promise<ThirdParty> {
+  const { msgIdFn, ...rest } = THIRD_PARTY_GOSSIP_OPTIONS
+  const settings = options.defaultMsgId === true ? rest : { ...rest, msgIdFn }
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -56,12 +58,7 @@ async function thirdParty (options: { defaultMsgId?: boolean } = {}): Promise<Th
     services: {
       identify: identify(),
       pubsub: gossipsub({
-        globalSignaturePolicy: 'StrictSign',
-        ...(options.defaultMsgId === true ? {} : { msgIdFn: sha256MsgId }),
-        maxInboundDataLength: GOSSIP_MAX_INBOUND_BYTES,
-        fallbackToFloodsub: false,
-        doPX: false,
-        emitSelf: false,
+        ...settings,
         allowPublishToZeroTopicPeers: true,
         D: 1,
         Dlo: 1,

@@ -8,44 +8,17 @@
  * (so that a demo's daemons on one machine are not taken for one address); the target daemons set
  * `connections.exempt: []` to be held to them.
  */
-import { createHash } from 'node:crypto'
 import { Writable } from 'node:stream'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub, StrictNoSign, StrictSign, type GossipSub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import type { Libp2p, PeerId } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
+import { StrictNoSign, type StrictSign } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
 import { createDaemon, createLogger, GOSSIP_MAX_INBOUND_BYTES, initDataDir, type Daemon, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
 import { communityTopic, type SignedEntry } from '@swarmtune/wire'
-import { createLibp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { communityWithCheckpoints } from './gossip-entries.js'
+import { gossipPeer, type GossipPeer } from './gossip-peers.js'
 import { tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
 
-type Attacker = Libp2p<{ pubsub: GossipSub, identify: unknown }>
-
-/** A plain libp2p 3 node with a fresh identity, gossipsub configured as protocol/network.md says (or with `signaturePolicy`). */
-async function attacker (signaturePolicy: typeof StrictSign | typeof StrictNoSign = StrictSign): Promise<Attacker> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({
-        globalSignaturePolicy: signaturePolicy,
-        allowPublishToZeroTopicPeers: false,
-        emitSelf: false,
-        fallbackToFloodsub: false,
-        doPX: false,
-        msgIdFn: (msg) => createHash('sha256').update(msg.data).digest()
-      })
-    }
-  })
-  return node as unknown as Attacker
-}
+type Attacker = GossipPeer
 
 interface Target {
   daemon: Daemon
@@ -118,7 +91,7 @@ describe('limits on what one peer or address can cause', () => {
   let community: Awaited<ReturnType<typeof communityWithCheckpoints>>
   const cleanup: Array<() => Promise<void>> = []
   const attackers = async (n: number, policy?: typeof StrictSign | typeof StrictNoSign): Promise<Attacker[]> => {
-    const list = await Promise.all(Array.from({ length: n }, async () => await attacker(policy)))
+    const list = await Promise.all(Array.from({ length: n }, async () => await gossipPeer(policy)))
     for (const a of list) cleanup.push(async () => { await a.stop() })
     await Promise.all(list.map(async (a) => { await a.start() }))
     return list

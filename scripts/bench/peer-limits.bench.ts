@@ -9,18 +9,12 @@
  * limit, the default per-peer rate of 256 per 10 s). Both daemons run in this process, one after the other.
  * Run: `npm run bench -- peer-limits`.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub, StrictSign, type GossipSub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import type { Libp2p } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
+import { randomBytes } from 'node:crypto'
 import type { DaemonConfigInit } from '@swarmtune/node'
 import { communityTopic } from '@swarmtune/wire'
-import { createLibp2p } from 'libp2p'
 import { startNode, waitFor } from '../../packages/node/test/helpers.js'
 import { communityWithCheckpoints } from '../../test/gossip-entries.js'
+import { gossipPeer } from '../../test/gossip-peers.js'
 
 const ROTATIONS = 20
 const BURST = 60
@@ -37,16 +31,7 @@ async function flood (config: DaemonConfigInit): Promise<{ validated: number, ad
   let admitted = 0
   const cpu = process.cpuUsage()
   for (let r = 0; r < ROTATIONS; r++) {
-    const a = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: {
-        identify: identify(),
-        pubsub: gossipsub({ globalSignaturePolicy: StrictSign, doPX: false, fallbackToFloodsub: false, msgIdFn: (m) => createHash('sha256').update(m.data).digest() })
-      }
-    }) as unknown as Libp2p<{ pubsub: GossipSub }>
+    const a = await gossipPeer()
     a.services.pubsub.subscribe(topic)
     try {
       await a.dial(node.daemon.libp2p.getMultiaddrs()[0], { signal: AbortSignal.timeout(3_000) })
