@@ -128,6 +128,28 @@ describe('inbound stream limits', () => {
     await honestFetch(nodes, target, cid, data)
   })
 
+  it('a request cut short by the end of the stream is refused with ERR_NODE_FRAME_TRUNCATED; a clean end between requests is not', async () => {
+    const { target, data, cid, rejected } = await provider('truncated request', MiB, 'blob:stream:rejected')
+    const [attacker] = await attackers(1)
+    const addr = target.daemon.libp2p.getMultiaddrs()[0]
+    const cut = await attacker.dialProtocol(addr, BLOB_PROTOCOL)
+    const end = closed(cut)
+    cut.send(HALF_REQUEST)
+    await cut.close()
+    expect((await end).local).toBe(false)
+    await waitFor(() => rejected.length > 0, 5_000, 'the rejection event')
+    expect(rejected[0]).toMatchObject({ peer: attacker.peerId.toString(), code: 'ERR_NODE_FRAME_TRUNCATED' })
+    // a whole request, then a clean close: answered, and nothing rejected
+    const whole = await attacker.dialProtocol(addr, BLOB_PROTOCOL)
+    const req = encodeCanonical({ op: 'table', cid: cid.bytes })
+    const answer = new Promise<number>((resolve) => { whole.addEventListener('message', (evt) => { resolve(evt.data.byteLength) }, { once: true }) })
+    whole.send(Uint8Array.from([req.length, ...req]))
+    await whole.close()
+    expect(await answer).toBeGreaterThan(32 * Math.ceil(data.length / MiB))
+    await closed(whole)
+    expect(rejected).toHaveLength(1)
+  })
+
   it('a provider answering with a length prefix that never ends is penalised for breaking the protocol', async () => {
     const [liar] = await attackers(1)
     await liar.handle(BLOB_PROTOCOL, (stream) => { stream.send(flood(ENDLESS_PREFIX, 64 * 1024)) })

@@ -24,14 +24,14 @@ import { BLOB_PROTOCOL, type CID } from '@swarmtune/wire'
 import { z } from 'zod'
 import { chunkCount, chunkHash, chunkRange, type BlobStore, type ChunkTable } from './blob-store.js'
 import { BlobProtocolError, decodeChunkHeader, decodeTableResponse, encodeRequest } from './blob-protocol.js'
-import { boundedFrames, type BoundedFrames } from './bounded-frame.js'
+import { boundedFrames, type BoundedFrames, type Frame } from './bounded-frame.js'
 import { bytesEqual, digestOf, sha256, sha256Of, SHA2_256_BYTES } from './cid.js'
 import {
   BLOB_MAX_CHUNK_BYTES, BLOB_MAX_CHUNK_HEADER_BYTES, BLOB_MAX_HEADER_BYTES, FETCH_PIPELINE_DEPTH, FETCH_PROBE_CONCURRENCY,
   FETCH_STALL_TIMEOUT_MS, FETCH_STREAM_REUSE_MS, PARTIAL_STATE_FLUSH_MS, PENALTY_BAD_BYTES, PENALTY_BAD_TABLE, PENALTY_FAILED
 } from './constants.js'
 import { writeFileAtomic } from './data-dir.js'
-import { AbortedError, BlobFetchError, BlobTooLargeError, FrameLengthError } from './errors.js'
+import { AbortedError, BlobFetchError, BlobTooLargeError, FrameLengthError, FrameTruncatedError } from './errors.js'
 
 /** Why a provider was penalised. */
 export type PenaltyReason = 'bad-bytes' | 'bad-table' | 'protocol' | 'failed'
@@ -249,7 +249,7 @@ export class BlobFetch {
       const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
       const lp = await this.openStream(p, signal)
       await lp.write(encodeRequest({ op: 'table', cid: this.cid }), { signal })
-      const resp = decodeTableResponse((await lp.read(BLOB_MAX_HEADER_BYTES, 'chunk table', { signal })).subarray())
+      const resp = decodeTableResponse((await readAnswer(lp, BLOB_MAX_HEADER_BYTES, 'chunk table', signal)).subarray())
       p.idleSince = Date.now()
       if (!resp.ok) {
         p.state = 'absent'
@@ -400,13 +400,13 @@ export class BlobFetch {
         const i = inflight[0]
         const [start, end] = chunkRange(table, i)
         const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
-        const header = decodeChunkHeader((await lp.read(BLOB_MAX_CHUNK_HEADER_BYTES, 'chunk header', { signal })).subarray())
+        const header = decodeChunkHeader((await readAnswer(lp, BLOB_MAX_CHUNK_HEADER_BYTES, 'chunk header', signal)).subarray())
         if (!header.ok) throw new DropProvider(null, `provider answered '${header.code}' for chunk ${i}: ${header.reason}`)
         if (header.index !== i || header.length !== end - start) {
           throw new DropProvider('protocol', `provider announced chunk ${header.index} of ${header.length} bytes, expected chunk ${i} of ${end - start} bytes`)
         }
         // the chunk stays in the buffers it arrived in: hashed and written without a copy
-        const data = [...await lp.read(end - start, 'chunk', { signal })]
+        const data = [...await readAnswer(lp, end - start, 'chunk', signal)]
         const length = data.reduce((n, b) => n + b.length, 0)
         this.fetchedBytes += length
         if (length !== end - start || !bytesEqual(digestOfParts(data), chunkHash(table, i))) {
@@ -648,6 +648,13 @@ export class BlobFetch {
       this.waiters.push(done)
     })
   }
+}
+
+/** The provider's next frame; a stream it ended instead is a {@link FrameTruncatedError} (a failed transfer). */
+async function readAnswer (lp: BoundedFrames, maxBytes: number, what: string, signal: AbortSignal): Promise<Frame> {
+  const frame = await lp.read(maxBytes, what, { signal })
+  if (frame == null) throw new FrameTruncatedError(`the provider ended the stream instead of sending a ${what}`)
+  return frame
 }
 
 function digestOfParts (parts: Uint8Array[]): Uint8Array {

@@ -26,7 +26,7 @@ import {
   BLOB_CHUNK_SEND_TIMEOUT_MS, BLOB_MAX_REQUEST_BYTES, BLOB_MAX_SERVING_PER_PEER, BLOB_MAX_SERVING_STREAMS,
   BLOB_REQUEST_TIMEOUT_MS, BLOB_SERVER_BUFFER_BYTES
 } from './constants.js'
-import { BlobStreamError, FrameLengthError } from './errors.js'
+import { BlobStreamError, FrameLengthError, FrameTruncatedError } from './errors.js'
 
 /** Where a provider reads blobs from. `BlobStore` is one; tests and tools may wrap it. */
 export interface BlobSource {
@@ -180,7 +180,7 @@ export function blobServer (source: BlobSource, init: BlobServerInit = {}): Stre
       const err = (caught as Error).name === 'StreamBufferError'
         ? new BlobStreamError('ERR_NODE_BLOB_FLOOD', `the client sent more than the ${BLOB_SERVER_BUFFER_BYTES} bytes a provider buffers ahead of its answers (a client pipelines a few requests of under 100 bytes)`)
         : caught
-      if (err instanceof BlobStreamError || err instanceof FrameLengthError) reject(err.code, err.message)
+      if (err instanceof BlobStreamError || err instanceof FrameLengthError || err instanceof FrameTruncatedError) reject(err.code, err.message)
       else init.onError?.(peer, err)
       stream.abort(err as Error)
     }
@@ -189,7 +189,7 @@ export function blobServer (source: BlobSource, init: BlobServerInit = {}): Stre
 
 /**
  * The next request frame, or null when the client closed its end between requests.
- * @throws BlobStreamError `ERR_NODE_BLOB_REQUEST_TIMEOUT` / `ERR_NODE_BLOB_EVICTED`, FrameLengthError, stream errors
+ * @throws BlobStreamError `ERR_NODE_BLOB_REQUEST_TIMEOUT` / `ERR_NODE_BLOB_EVICTED`, FrameLengthError, FrameTruncatedError, stream errors
  */
 async function readRequest (lp: BoundedFrames, slot: Slot, timeoutMs: number): Promise<{ subarray: () => Uint8Array } | null> {
   slot.waitingSince = Date.now()
@@ -203,7 +203,6 @@ async function readRequest (lp: BoundedFrames, slot: Slot, timeoutMs: number): P
     frame = await lp.read(BLOB_MAX_REQUEST_BYTES, 'blob request', { signal: read.signal })
   } catch (err) {
     if (read.signal.aborted) throw read.signal.reason
-    if ((err as Error).name === 'UnexpectedEOFError') return null
     throw err
   } finally {
     clearTimeout(timer)

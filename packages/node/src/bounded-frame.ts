@@ -9,7 +9,7 @@
  */
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { AbortOptions, Stream } from '@libp2p/interface'
-import { FrameLengthError } from './errors.js'
+import { FrameLengthError, FrameTruncatedError } from './errors.js'
 
 /** Bytes of the unsigned varint of `n` (1 for n < 2^7, 2 for n < 2^14, …). */
 export function varintBytes (n: number): number {
@@ -65,11 +65,11 @@ type Writable = Parameters<Lp['write']>[0]
 /** A length-prefixed stream whose every read names its own limit. */
 export interface BoundedFrames {
   /**
-   * Reads one frame of at most `maxBytes` bytes.
-   * @throws FrameLengthError as soon as the prefix breaks the bound; UnexpectedEOFError when the stream ends mid-frame;
-   *   the signal's reason when it aborts
+   * Reads one frame of at most `maxBytes` bytes; null when the stream ended cleanly before the frame's first byte.
+   * @throws FrameLengthError as soon as the prefix breaks the bound; FrameTruncatedError when the stream ends
+   *   inside the frame; the signal's reason when it aborts
    */
-  read(maxBytes: number, what: string, options?: AbortOptions): Promise<Frame>
+  read(maxBytes: number, what: string, options?: AbortOptions): Promise<Frame | null>
   write(data: Writable, options?: AbortOptions): Promise<void>
   writeV(data: Writable[], options?: AbortOptions): Promise<void>
 }
@@ -83,9 +83,12 @@ export interface BoundedFrames {
 export function boundedFrames (stream: Stream, maxBufferBytes: number): BoundedFrames {
   let limit = 0
   let what = 'frame'
+  /** Prefix bytes of the frame being read (lpStream calls the decoder once per byte). */
+  let prefixBytes = 0
   const lp: Lp = lpStream(stream, {
     maxBufferSize: maxBufferBytes,
     lengthDecoder: (prefix) => {
+      prefixBytes = prefix.byteLength
       const n = decodeLengthPrefix((i) => prefix.get(i), prefix.byteLength, limit, what)
       // lpStream reads one more prefix byte on a RangeError
       if (n === undefined) throw new RangeError('incomplete length prefix')
@@ -96,7 +99,14 @@ export function boundedFrames (stream: Stream, maxBufferBytes: number): BoundedF
     read: async (maxBytes, name, options) => {
       limit = maxBytes
       what = name
-      return await lp.read(options)
+      prefixBytes = 0
+      try {
+        return await lp.read(options)
+      } catch (err) {
+        if ((err as Error).name !== 'UnexpectedEOFError') throw err
+        if (prefixBytes === 0) return null
+        throw new FrameTruncatedError(`the stream ended inside a ${what} (${(err as Error).message}); a frame is sent whole`)
+      }
     },
     write: async (data, options) => { await lp.write(data, options) },
     writeV: async (data, options) => { await lp.writeV(data, options) }

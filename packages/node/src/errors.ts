@@ -100,6 +100,14 @@ export class FrameLengthError extends NodeError {
   }
 }
 
+/** A peer's stream ended inside a frame: after part of its length prefix or body (`ERR_NODE_FRAME_TRUNCATED`). */
+export class FrameTruncatedError extends NodeError {
+  override name = 'FrameTruncatedError'
+  constructor (message: string) {
+    super('ERR_NODE_FRAME_TRUNCATED', message)
+  }
+}
+
 /**
  * The provider refused or ended an inbound blob stream: `ERR_NODE_BLOB_BUSY` (no slot for this peer),
  * `ERR_NODE_BLOB_EVICTED` (an idle stream reset to give its slot to a peer holding fewer),
