@@ -232,7 +232,8 @@ function frameEntry (bytes: Uint8Array, limits: Limits): FramedEntry {
     throw new WireError('ERR_WIRE_ENTRY_TOO_LARGE', `entry frame of ${bytes.length} bytes exceeds the largest entry of any kind (${maxBytes} bytes); rejected unread.`)
   }
   const input = plainView(bytes)
-  const children = scanFrame(input, limits, Math.min(limits.maxItems, limits.maxEntryItems))
+  const children: number[] = []
+  scanFrame(input, limits, Math.min(limits.maxItems, limits.maxEntryItems), children)
   if (!isMapHeader(input[0])) {
     throw new WireError('ERR_WIRE_BAD_ENTRY', 'an entry frame must hold a map; this one holds another type.')
   }

@@ -18,15 +18,16 @@ const SHORT_STRING_BYTES = 32
  * Walks `bytes` as exactly one canonical msgpack value and throws at the first violation.
  * @param maxItems most values the frame may hold (default `limits.maxItems`; entry frames pass a tighter
  *   bound).
- * @returns where each element of the outermost container starts (for a map: key, value, key, …), in
- *   order, with `bytes.length` appended as the end of the last; an empty array for a scalar frame. Lets a
- *   caller read the top-level fields of an entry without decoding the rest.
+ * @param children when given, receives where each element of the outermost container starts (for a map:
+ *   key, value, key, …), in order, with `bytes.length` appended as the end of the last; nothing for a
+ *   scalar frame or an empty container. Lets a caller read the top-level fields of an entry without
+ *   decoding the rest.
  * @throws WireError with one of the codes `ERR_WIRE_TRUNCATED`, `ERR_WIRE_TRAILING_BYTES`,
  *   `ERR_WIRE_TOO_DEEP`, `ERR_WIRE_ARRAY_TOO_LONG`, `ERR_WIRE_MAP_TOO_LARGE`, `ERR_WIRE_STRING_TOO_LONG`,
  *   `ERR_WIRE_BIN_TOO_LONG`, `ERR_WIRE_TOO_MANY_ITEMS`, `ERR_WIRE_FORBIDDEN_TYPE`, `ERR_WIRE_NON_FINITE`,
  *   `ERR_WIRE_BAD_UTF8`, `ERR_WIRE_BAD_KEY`, `ERR_WIRE_DUPLICATE_KEY`, `ERR_WIRE_NOT_CANONICAL`.
  */
-export function scanFrame (bytes: Uint8Array, limits: Limits, maxItems = limits.maxItems): number[] {
+export function scanFrame (bytes: Uint8Array, limits: Limits, maxItems = limits.maxItems, children?: number[]): void {
   const end = bytes.length
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const maxDepth = limits.maxDepth
@@ -36,7 +37,6 @@ export function scanFrame (bytes: Uint8Array, limits: Limits, maxItems = limits.
   const isMap: boolean[] = []
   const keyStart: number[] = []
   const keyLength: number[] = []
-  const children: number[] = []
   let top = -1
   let pos = 0
   let items = 0
@@ -52,7 +52,7 @@ export function scanFrame (bytes: Uint8Array, limits: Limits, maxItems = limits.
     if (pos >= end) fail('ERR_WIRE_TRUNCATED', top < 0 ? 'empty frame' : 'frame ends inside a container', 'one complete msgpack value')
     if (++items > maxItems) fail('ERR_WIRE_TOO_MANY_ITEMS', `more than ${maxItems} values`, `at most ${maxItems}`)
     let isKey = false
-    if (top === 0) children.push(pos)
+    if (top === 0 && children !== undefined) children.push(pos)
     if (top >= 0) {
       isKey = isMap[top] && (remaining[top] & 1) === 0
       remaining[top]--
@@ -154,8 +154,7 @@ export function scanFrame (bytes: Uint8Array, limits: Limits, maxItems = limits.
   if (pos !== end) {
     fail('ERR_WIRE_TRAILING_BYTES', `${end - pos} bytes after the value`, 'exactly one msgpack value filling the frame')
   }
-  if (children.length > 0) children.push(end)
-  return children
+  if (children !== undefined && children.length > 0) children.push(end)
 
   function checkMinimal (value: number, smallest: number): void {
     if (value < smallest) fail('ERR_WIRE_NOT_CANONICAL', `value or length ${value} in a longer form than needed`, 'the shortest msgpack form')
