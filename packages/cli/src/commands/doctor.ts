@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { intOption } from '../options.js'
 import { probeBackends, type BackendReport } from '@swarmtune/model'
@@ -63,6 +64,9 @@ function evidenceText (r: { evidence: number, evidenceDropped: number }): string
 
 /** The ledger of a data folder whose daemon is not running: its community against the folder's; `--repair` moves a foreign one aside. */
 async function ledgerChecks (dir: DataDir, repair: boolean): Promise<Check[]> {
+  if (!(await access(dir.paths.ledger).then(() => true, () => false))) {
+    return [{ name: 'ledger', status: 'info', detail: `${dir.paths.ledger}: none yet (the daemon creates it when it first starts)` }]
+  }
   let report: FolderLedgerReport
   let movedTo: string | undefined
   try {

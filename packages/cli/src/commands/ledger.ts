@@ -238,7 +238,7 @@ export function register (program: Command): void {
         const c = stats.contributions
         out(`community   ${stats.community ?? '(none yet)'}\nentries     ${stats.entries} by ${stats.authors} authors (${Object.entries(stats.byKind).map(([k, n]) => `${n} ${k}`).join(', ')})\n` +
           `rounds      ${stats.rounds}, releases ${stats.releases}\ncontributions ${c.total}: ${c.accepted} accepted, ${c.rejected} rejected, ${c.pending} pending\n` +
-          `equivocations ${stats.equivocations}\n\n`)
+          `equivocations ${stats.equivocations}${stats.evidenceDropped > 0 ? ` (${stats.evidenceDropped} more conflicting entries dropped over the evidence caps)` : ''}\n\n`)
         out(table(['round', 'contributions', 'contributors', 'accepted', 'rejected', 'pending', 'release'], rounds.map((r) => [r.round, r.contributions, r.contributors, r.accepted, r.rejected, r.pending, r.release ?? '-'])) + '\n')
         out(table(['peer', 'contributions', 'accepted', 'rejected', 'pending', 'samples', 'rounds'], peers.map((p) => [peerIdText(p.author), p.contributions, p.accepted, p.rejected, p.pending, p.samples, (p.rounds as number[]).join(',')])))
         out(`(${source.via})\n`)
