@@ -147,6 +147,7 @@ describe('who a round waits for', () => {
     expect(r.error).toBeUndefined()
     expect(r.stderr).not.toMatch(/warning/)
     const round = JSON.parse(r.stdout) as RoundDetail
+    console.log(`a 2 min round closed after ${String(round.timing.wallMs)} ms (slowest training ${String(round.timing.slowestTrainMs)} ms, overhead ${String(round.timing.overheadMs)} ms)`)
     expect(round.outcome).toBe('released')
     // nothing but the answers could have closed it this early: the maximum (100) was not reached
     expect(round.closedAt).toBeLessThan(round.deadline - 60_000)

@@ -195,8 +195,9 @@ export class Coordinator {
 
   /**
    * Closes `open` once `maxContributions` volunteers contributed, or — with `coordinator.closeWhenAnswered`, and
-   * unless the round was opened `untilDeadline` — once at least one volunteer answered, every volunteer whose latest answer is `training` has contributed,
-   * and `ANSWER_WINDOW_MS` has passed since the round opened (doc/rounds.md, "Who a round waits for").
+   * unless the round was opened `untilDeadline` — once at least one volunteer answered, every volunteer whose
+   * latest answer is `training` has contributed, and either `ANSWER_WINDOW_MS` has passed since the round opened
+   * or every peer in the community's topic has answered or contributed (doc/rounds.md, "Who a round waits for").
    */
   private checkEarlyClose (open: OpenRound): void {
     if (this.current !== open) return
@@ -204,7 +205,8 @@ export class Coordinator {
     if (!this.ctx.config.coordinator.closeWhenAnswered || open.record.untilDeadline === true || open.answers.size === 0) return
     for (const a of open.answers.values()) if (a.status === 'training' && !open.contributors.has(a.peer)) return
     const left = open.entry.entry.ts + ANSWER_WINDOW_MS - Date.now()
-    if (left > 0) {
+    // within the window, only when every peer in the community's topic has answered or contributed: nobody else can
+    if (left > 0 && !this.topicPeers().every((p) => open.answers.has(p) || open.contributors.has(p))) {
       open.windowTimer ??= setTimeout(() => { open.windowTimer = undefined; this.checkEarlyClose(open) }, left)
       return
     }
