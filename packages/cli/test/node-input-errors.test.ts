@@ -3,11 +3,12 @@
  * to `ERR_NODE_DIAL_FAILED` (502) / `ERR_NODE_DIAL_SELF` (400), and a taken control or libp2p port stops
  * `start()` with a `PortInUseError` naming the setting to change. Real daemons on 127.0.0.1 only.
  */
+import { writeFile } from 'node:fs/promises'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Command } from 'commander'
-import { ControlClient, initDataDir } from '@swarmtune/node'
+import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
 import * as peersCommand from '../src/commands/peers.js'
 import { formatError } from '../src/main.js'
 import { runDaemon, startNode, tempDir, testConfig, type TestNode } from '../../node/test/helpers.js'
@@ -91,6 +92,26 @@ describe('control API dial errors', () => {
     expect(own).toBeDefined()
     await expect(client.connect(own)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_SELF', status: 400 })
     await expect(client.connect(own.replace(/\/p2p\/.*$/, ''))).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_SELF', status: 400 })
+  })
+})
+
+describe('a daemon that does not answer', () => {
+  it('ERR_NODE_CONTROL_UNREACHABLE, with hints that name the data folder', async () => {
+    const dir = await tempDir()
+    try {
+      await initDataDir(dir.path, { config: testConfig() })
+      const { port, close } = await listen()
+      await close()
+      // daemon.json of a live process (this one) whose control URL has nothing behind it
+      const info = { pid: process.pid, peerId: '-', control: `http://127.0.0.1:${port}`, addresses: [], startedAt: Date.now() }
+      await writeFile(dataDirPaths(dir.path).daemonInfo, JSON.stringify(info))
+      const client = await ControlClient.fromDataDir(dir.path)
+      const err: unknown = await client.status().then(() => undefined, (e: unknown) => e)
+      expect(err).toMatchObject({ code: 'ERR_NODE_CONTROL_UNREACHABLE' })
+      expect((err as Error).message).toContain(`\`swarmtune doctor -d ${dataDirPaths(dir.path).root}\``)
+    } finally {
+      await dir.cleanup()
+    }
   })
 })
 

@@ -17,6 +17,8 @@ export interface ControlClientInit {
   token: string
   /** Per-request timeout for non-streaming calls, ms (default {@link CONTROL_REQUEST_TIMEOUT_MS}). */
   timeoutMs?: number
+  /** The daemon's data folder, when known: named in the hints of errors (`swarmtune daemon -d <folder>`). */
+  dataDir?: string
 }
 
 /** A progress line of `fetchBlob`. */
@@ -32,11 +34,13 @@ export class ControlClient {
   readonly url: string
   private readonly token: string
   private readonly timeoutMs: number
+  private readonly dataDir?: string
 
   constructor (init: ControlClientInit) {
     this.url = init.url.replace(/\/+$/, '')
     this.token = init.token
     this.timeoutMs = init.timeoutMs ?? CONTROL_REQUEST_TIMEOUT_MS
+    this.dataDir = init.dataDir
   }
 
   /**
@@ -56,7 +60,7 @@ export class ControlClient {
       throw new ControlError('ERR_NODE_DAEMON_NOT_RUNNING', `the daemon of ${paths.root} (pid ${info.pid}) is no longer running; it did not stop cleanly. Start it again with \`swarmtune daemon --data-dir ${paths.root}\`.`)
     }
     const token = (await readFile(paths.token, 'utf8')).trim()
-    return new ControlClient({ url: info.control, token })
+    return new ControlClient({ url: info.control, token, dataDir: paths.root })
   }
 
   async status (): Promise<DaemonStatus> {
@@ -170,7 +174,7 @@ export class ControlClient {
         ...(payload instanceof ReadableStream ? { duplex: 'half' } : {})
       } as RequestInit)
     } catch (err) {
-      throw new ControlError('ERR_NODE_CONTROL_UNREACHABLE', `cannot reach the daemon's control API at ${this.url} (${(err as Error).cause != null ? String((err as { cause: Error }).cause.message) : (err as Error).message}). Is \`swarmtune daemon\` running?`, { cause: err })
+      throw new ControlError('ERR_NODE_CONTROL_UNREACHABLE', `cannot reach the daemon's control API at ${this.url} (${(err as Error).cause != null ? String((err as { cause: Error }).cause.message) : (err as Error).message}). Is \`swarmtune daemon${this.dataDir === undefined ? '' : ` -d ${this.dataDir}`}\` running? \`swarmtune doctor${this.dataDir === undefined ? '' : ` -d ${this.dataDir}`}\` checks it.`, { cause: err })
     }
     if (!res.ok) {
       let code = 'ERR_NODE_CONTROL_FAILED'
