@@ -237,6 +237,29 @@ describe('limits on what one peer or address can cause', () => {
     expect(t.daemon.libp2p.getConnections(a.peerId).length).toBeGreaterThan(0)
   })
 
+  it('rejects an RPC frame that does not decode with a code, and keeps reading the peer', async () => {
+    const t = await start({})
+    const [a] = await attackers(1)
+    expect(await join(a, t)).toBe(true)
+    const stream = await a.dialProtocol(t.daemon.peerId, '/meshsub/1.1.0')
+    // field 1 (subscriptions), length-delimited, claiming 2^28 − 1 bytes that are not there
+    const garbage = Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x7f, 0x01])
+    stream.send(varint(garbage.length))
+    stream.send(garbage)
+    const topic = new TextEncoder().encode('/swarmtune/test/after-garbage')
+    const subOpts = [0x08, 0x01, 0x12, topic.length, ...topic]
+    const subscribe = Uint8Array.from([0x0a, subOpts.length, ...subOpts])
+    stream.send(varint(subscribe.length))
+    stream.send(subscribe)
+    await waitFor(() => eventsOf(t, 'gossip:rejected', a.peerId).length > 0, 10_000, 'the frame to be rejected')
+    expect(eventsOf(t, 'gossip:rejected', a.peerId).map((e) => e.code)).toEqual(['ERR_NODE_GOSSIP_RPC_MALFORMED'])
+    expect(logsOf(t, a.peerId, 'ERR_NODE_GOSSIP_RPC_MALFORMED')).toHaveLength(1)
+    // the next frame on the stream is read: the peer keeps its place
+    const pubsub = t.daemon.libp2p.services.pubsub
+    await waitFor(() => pubsub.getSubscribers('/swarmtune/test/after-garbage').some((p) => p.equals(a.peerId)), 10_000, 'the subscription after the bad frame')
+    expect(t.daemon.libp2p.getConnections(a.peerId).length).toBeGreaterThan(0)
+  })
+
   it('rejects a message gossipsub refuses under StrictSign with a code, event and log line', async () => {
     const t = await start({})
     const [a] = await attackers(1, StrictNoSign)

@@ -72,11 +72,14 @@ export interface GossipComponents {
 
 /**
  * The members of gossipsub 17's implementation (private in its types) that the daemon hooks: the end of a
- * peer's inbound stream (where frame-length errors of `it-length-prefixed` land) and the pre-validation of
- * a received message (where StrictSign failures are decided before any topic validator runs).
+ * peer's inbound stream (where frame-length errors of `it-length-prefixed` land), the read loop and RPC
+ * decoder of a peer's frames (an undecodable RPC is dropped there without naming the peer), and the
+ * pre-validation of a received message (where StrictSign failures are decided before any topic validator).
  */
 interface GossipSubInternals {
   handlePeerReadStreamError(err: unknown, peerId: PeerId): void
+  pipePeerReadStream(peerId: PeerId, source: AsyncIterable<{ subarray(): Uint8Array }>): Promise<void>
+  decodeRpc(bytes: Uint8Array): unknown
   validateReceivedMessage(from: PeerId, rpcMsg: { topic: string }): Promise<{ code: string, error?: string, msgIdStr?: string }>
 }
 
@@ -106,13 +109,34 @@ export class Gossip {
     this.pubsub = components.pubsub as ScoredGossipSub
     const internals = components.pubsub as unknown as GossipSubInternals
     if (typeof this.pubsub.getScore !== 'function' || this.pubsub.score?.params?.topics == null ||
-      typeof internals.handlePeerReadStreamError !== 'function' || typeof internals.validateReceivedMessage !== 'function') {
+      typeof internals.handlePeerReadStreamError !== 'function' || typeof internals.validateReceivedMessage !== 'function' ||
+      typeof internals.pipePeerReadStream !== 'function' || typeof internals.decodeRpc !== 'function') {
       throw new GossipError('ERR_NODE_GOSSIP_UNSUPPORTED', 'the pubsub service does not expose peer scores and stream errors; use @libp2p/gossipsub 17 (the version this daemon was built with)')
     }
     const onReadError = internals.handlePeerReadStreamError.bind(components.pubsub)
     internals.handlePeerReadStreamError = (err, peerId) => {
       this.framingError(err, peerId)
       onReadError(err, peerId)
+    }
+    // gossipsub's read loop takes a frame's bytes (`subarray()`) and decodes them in the same synchronous step,
+    // so the peer recorded when the bytes are taken is the peer of the frame being decoded
+    let framePeer: PeerId | undefined
+    const readLoop = internals.pipePeerReadStream.bind(components.pubsub)
+    internals.pipePeerReadStream = async (peerId, source) => {
+      await readLoop(peerId, (async function * () {
+        for await (const frame of source) yield { subarray: () => { framePeer = peerId; return frame.subarray() } }
+      })())
+    }
+    const decodeRpc = internals.decodeRpc.bind(components.pubsub)
+    internals.decodeRpc = (bytes) => {
+      const peer = framePeer
+      framePeer = undefined
+      try {
+        return decodeRpc(bytes)
+      } catch (err) {
+        if (peer != null) this.undecodable(peer, bytes.length, err)
+        throw err
+      }
     }
     const prevalidate = internals.validateReceivedMessage.bind(components.pubsub)
     internals.validateReceivedMessage = async (from, rpcMsg) => {
@@ -262,6 +286,13 @@ export class Gossip {
     this.components.events.emit(status === 'reject' ? 'gossip:rejected' : 'gossip:ignored', fields)
     const level = status === 'reject' || refusal.code === 'ERR_NODE_GOSSIP_RATE_LIMITED' ? 'warn' : 'debug'
     this.components.guard.report(level, { ...fields, peer: fields.from, code: refusal.code ?? '(no code)' }, status === 'reject' ? 'gossip message rejected' : 'gossip message ignored')
+  }
+
+  /** A frame that is not a gossipsub RPC within gossipsub's decode limits: gossipsub drops it, the peer stays. */
+  private undecodable (peer: PeerId, bytes: number, err: unknown): void {
+    const reason = `a gossipsub RPC frame of ${bytes} bytes does not decode (${(err as Error)?.message ?? String(err)}); expected the RPC protobuf of the gossipsub spec within its limits on subscriptions, messages and control ids`
+    this.components.events.emit('gossip:rejected', { from: peer.toString(), code: 'ERR_NODE_GOSSIP_RPC_MALFORMED', reason })
+    this.components.guard.report('warn', { peer: peer.toString(), code: 'ERR_NODE_GOSSIP_RPC_MALFORMED', reason }, 'gossip frame rejected')
   }
 
   /**
