@@ -234,6 +234,12 @@ describe('inbound stream limits', () => {
     }
     await waitFor(() => rejected.length >= 5, 10_000, 'five busy answers')
     expect(rejected.map((e) => e.code)).toEqual(Array(5).fill('ERR_NODE_BLOB_BUSY'))
+    // a ninth stream on the connection is past libp2p's per-connection limit (blobs.maxStreamsPerConnection, 8)
+    const overLimit = record(target, 'stream:rejected')
+    const ninth = await greedy.dialProtocol(target.daemon.libp2p.getMultiaddrs()[0], BLOB_PROTOCOL)
+    await closed(ninth)
+    await waitFor(() => overLimit.length > 0, 5_000, 'the stream-limit event')
+    expect(overLimit[0]).toMatchObject({ peer: greedy.peerId.toString(), code: 'ERR_NODE_STREAM_LIMIT' })
     // another peer is served meanwhile
     await honestFetch(nodes, target, cid, data)
     for (const s of streams) s.abort(new Error('test done'))

@@ -128,7 +128,7 @@ function decision (target: Target, peer: string, since: { events: number, logs: 
       }
       continue
     }
-    if (e.type === 'blob:stream:rejected' && e.peer === peer && typeof e.code === 'string') return { result: 'coded', code: e.code, via: 'event', ms: e.ts }
+    if ((e.type === 'blob:stream:rejected' || e.type === 'stream:rejected') && e.peer === peer && typeof e.code === 'string') return { result: 'coded', code: e.code, via: 'event', ms: e.ts }
     if ((e.type === 'gossip:rejected' || e.type === 'gossip:ignored') && e.from === peer) {
       return typeof e.code === 'string' ? { result: 'coded', code: e.code, via: 'event', ms: e.ts } : { result: 'silent', via: 'event' }
     }
@@ -181,18 +181,20 @@ export async function sendGossip (a: Attacker, target: Target, c: GossipCase, de
   return { result: c.expect === 'duplicate' ? 'no-op' : 'silent' }
 }
 
-interface StreamEnd { bytes: Uint8Array, end: 'closed' | 'reset' | 'open', at: number }
+interface StreamEnd { bytes: Uint8Array, end: 'closed' | 'reset' | 'open', at: number, error?: string }
 
 /** Reads what the daemon sends until it ends the stream or `deadlineMs` passes (the stream is then aborted). */
 async function drain (stream: Stream, deadlineMs: number): Promise<StreamEnd> {
   const chunks: Uint8Array[] = []
   let end: StreamEnd['end'] = 'open'
+  let error: string | undefined
   const reading = (async () => {
     try {
       for await (const chunk of stream) chunks.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
       end = 'closed'
-    } catch {
+    } catch (err) {
       end = 'reset'
+      error = (err as Error).name
     }
   })()
   let timer: NodeJS.Timeout | undefined
@@ -200,7 +202,7 @@ async function drain (stream: Stream, deadlineMs: number): Promise<StreamEnd> {
   clearTimeout(timer)
   const at = Date.now()
   if (end === 'open') stream.abort(new Error('the hostile peer gives up on this stream'))
-  return { bytes: Buffer.concat(chunks), end, at }
+  return { bytes: Buffer.concat(chunks), end, at, error }
 }
 
 /** The code of the first error frame in `bytes`, for the blob (`{ ok: false, code }`) or sync (`{ t: 'error', code }`) protocol. */
@@ -284,7 +286,7 @@ export async function sendRaw (a: Attacker, target: Target, c: RawStreamCase, de
     await sleep(20)
   }
   if (end.end === 'open') return { result: 'silent' }
-  return { result: 'closed', via: end.end, ms: deadlineDriven ? undefined : end.at - sentAt }
+  return { result: 'closed', via: end.error === undefined ? end.end : `${end.end} (${end.error})`, ms: deadlineDriven ? undefined : end.at - sentAt }
 }
 
 /**

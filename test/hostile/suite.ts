@@ -324,19 +324,21 @@ export async function openIdleStreams (target: Target, frames: HostileFrames, ta
 
 /**
  * What the target stores that it should not: ledger entries neither by `allowedAuthors` (hex keys) nor in
- * `allowed` (entry ids), and blobs
- * outside `allowedBlobs`, and its equivocation evidence count.
+ * `allowed` (entry ids); blobs outside `allowedBlobs` that the target did not store itself (its own
+ * `blob:stored` events: releases it signed, blobs put through its control API — a blob fetched from a peer
+ * is not among them); and its equivocation evidence count.
  */
 export async function storedAudit (target: Target, allowedAuthors: Set<string>, allowed: Set<string>, allowedBlobs: Set<string>): Promise<{ entries: number, unexpected: string[], blobs: number, unexpectedBlobs: string[], evidence: number }> {
   const rows = await target.client.request<Array<{ id: string, kind: string, author: string }>>('GET', '/v1/ledger/view/entries?limit=100000')
   const blobs = await target.client.listBlobs()
+  const ownBlobs = new Set(target.events.filter((e) => e.type === 'blob:stored').map((e) => String(e.cid)))
   const status = await target.client.status()
   const ledger = status.services.ledger as { equivocations?: number }
   return {
     entries: rows.length,
     unexpected: rows.filter((r) => !allowedAuthors.has(r.author) && !allowed.has(r.id)).map((r) => `${r.kind} ${r.id} by ${r.author}`),
     blobs: blobs.length,
-    unexpectedBlobs: blobs.filter((b) => !allowedBlobs.has(b.cid)).map((b) => `${b.cid} (${b.size} bytes)`),
+    unexpectedBlobs: blobs.filter((b) => !allowedBlobs.has(b.cid) && !ownBlobs.has(b.cid)).map((b) => `${b.cid} (${b.size} bytes)`),
     evidence: ledger.equivocations ?? 0
   }
 }

@@ -14,7 +14,8 @@
  * and unknown proposals continue; a proposal of a registered protocol ends it — and resets the stream the
  * moment a prefix runs long ({@link FrameLengthError}) or more than {@link NEGOTIATION_MAX_MESSAGES}
  * messages arrive without agreement ({@link NegotiationError}). Once a protocol is agreed the listener is
- * gone, before the protocol's handler reads.
+ * gone, before the protocol's handler reads; a stream libp2p then resets for exceeding the protocol's
+ * `maxInboundStreams` on its connection is reported too (`ERR_NODE_STREAM_LIMIT`).
  */
 import type { ComponentLogger, Connection, Stream, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
 import { decodeLengthPrefix } from './bounded-frame.js'
@@ -43,7 +44,8 @@ interface GuardComponents {
  * Wraps a stream muxer factory (e.g. `yamux()`) so that every inbound stream's negotiation is bounded.
  * Use as `streamMuxers: [guardNegotiation(yamux(), onRejected)]`.
  *
- * @param onRejected - called for each stream reset, with its code (`ERR_NODE_FRAME_LENGTH`, `ERR_NODE_NEGOTIATION_LIMIT`)
+ * @param onRejected - called for each stream reset, with its code (`ERR_NODE_FRAME_LENGTH`, `ERR_NODE_NEGOTIATION_LIMIT`,
+ *   `ERR_NODE_STREAM_LIMIT`)
  */
 export function guardNegotiation<C> (
   factory: (components: C) => StreamMuxerFactory,
@@ -67,10 +69,16 @@ export function guardNegotiation<C> (
 function hookStreams (muxer: StreamMuxer, components: GuardComponents, onRejected?: (r: NegotiationRejection) => void): void {
   const add = muxer.addEventListener.bind(muxer) as (type: string, listener: unknown, options?: unknown) => void
   let hooked = false
+  let peer: string | undefined
+  /** The remote peer of this muxer's connection (a connection's `streams` is its muxer's list). */
+  const peerOf = (): string | undefined => {
+    peer ??= components.connectionManager.getConnections().find((c) => c.streams === muxer.streams)?.remotePeer.toString()
+    return peer
+  }
   const onStream = (evt: CustomEvent<Stream>): void => {
     const stream = evt.detail
     if (stream.protocol !== '' && stream.protocol != null) return // negotiated by the muxer itself
-    watch(stream, components, onRejected)
+    watch(stream, components, peerOf, onRejected)
   }
   ;(muxer as { addEventListener: typeof add }).addEventListener = (type: string, listener: unknown, options?: unknown) => {
     if (type === 'stream' && !hooked) {
@@ -82,17 +90,17 @@ function hookStreams (muxer: StreamMuxer, components: GuardComponents, onRejecte
 }
 
 /** Follows one stream's negotiation; resets it when it breaks a bound. */
-function watch (stream: Stream, components: GuardComponents, onRejected?: (r: NegotiationRejection) => void): void {
+function watch (stream: Stream, components: GuardComponents, peerOf: () => string | undefined, onRejected?: (r: NegotiationRejection) => void): void {
   const prefix: number[] = []
   let body: Uint8Array | null = null
   let filled = 0
   let messages = 0
 
   const stop = (): void => { stream.removeEventListener('message', onMessage) }
+  const report = (code: string, reason: string): void => { onRejected?.({ peer: peerOf(), code, reason }) }
   const fail = (err: FrameLengthError | NegotiationError): void => {
     stop()
-    const peer = components.connectionManager.getConnections().find((c) => c.streams.includes(stream))?.remotePeer.toString()
-    onRejected?.({ peer, code: err.code, reason: err.message })
+    report(err.code, err.message)
     stream.abort(err)
   }
   /**
@@ -104,6 +112,11 @@ function watch (stream: Stream, components: GuardComponents, onRejected?: (r: Ne
     const text = new TextDecoder().decode(bytes).trimEnd()
     if (text !== MULTISTREAM_ID && bytes[bytes.length - 1] === 0x0a && components.registrar.getProtocols().includes(text)) {
       stop()
+      // libp2p then resets a stream beyond the protocol's maxInboundStreams of one connection: say so with a code
+      stream.addEventListener('close', (evt) => {
+        const error = (evt as Event & { error?: Error }).error
+        if (error?.name === 'TooManyInboundProtocolStreamsError') report('ERR_NODE_STREAM_LIMIT', `${error.message}; the stream is reset. Close finished streams before opening more`)
+      }, { once: true })
       return true
     }
     if (messages > NEGOTIATION_MAX_MESSAGES) {
