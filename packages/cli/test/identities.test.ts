@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, defaultServices, initDataDir, keyHex, type Daemon, type RoundDetail } from '@swarmtune/node'
 import type { EntryJson } from '@swarmtune/ledger'
 import { runDaemon, tempDir, testConfig, waitFor } from '../../node/test/helpers.js'
+import { entryIdOfPrefix } from '../src/commands/ledger.js'
 import { renderRound, renderRounds } from '../src/commands/round.js'
 import { run } from './helpers.js'
 
@@ -50,6 +51,10 @@ async function checkLedgerOutput (via: RegExp): Promise<void> {
   expect(text).not.toContain(hex)
   // every id the list prints opens with `ledger show`
   for (const r of rows) expect((await run('ledger', 'show', r.id, '-d', node, '--json')).out).toContain(r.id)
+  // and so does the start of one, as shortened ids are printed elsewhere (`round status`)
+  const first = rows[0].id
+  expect((await run('ledger', 'show', `${first.slice(0, 16)}…`, '-d', node, '--json')).out).toBe((await run('ledger', 'show', first, '-d', node, '--json')).out)
+  await expect(run('ledger', 'show', 'bafkreizzzzzzzzzzzz', '-d', node)).rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_FOUND' })
   // --author: the peer id and the hex key name the same entries
   const byPeer = (await run('ledger', 'list', '-d', node, '--author', peerId, '--json')).out
   expect(byPeer).toBe((await run('ledger', 'list', '-d', node, '--author', hex.toUpperCase(), '--json')).out)
@@ -122,5 +127,14 @@ describe('round status and round list', () => {
     expect(status).toMatch(new RegExp(`^${id}\\s+${peer}\\s+10\\s`, 'm'))
     expect(status).toMatch(new RegExp(`^1970-01-01 00:00:00Z\\s+${peer}\\s+ERR_WIRE_BAD_SIGNATURE`, 'm'))
     expect(renderRounds([round])).toContain(manifest)
+  })
+})
+
+describe('ledger show <id prefix>', () => {
+  it('resolves a prefix naming one id, none when it names none, and refuses one naming several', () => {
+    const ids = ['bafkreiaaaa1111', 'bafkreiaaaa2222', 'bafkreibbbb3333']
+    expect(entryIdOfPrefix(ids, 'bafkreibbbb', 'list')).toBe('bafkreibbbb3333')
+    expect(entryIdOfPrefix(ids, 'bafkreicccc', 'list')).toBeUndefined()
+    expect(() => entryIdOfPrefix(ids, 'bafkreiaaaa', 'list')).toThrow(expect.objectContaining({ code: 'ERR_CLI_AMBIGUOUS_ID' }))
   })
 })

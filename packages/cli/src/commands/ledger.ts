@@ -95,6 +95,31 @@ async function withSource<T> (flags: CommonFlags, fn: (source: Source) => Promis
   }
 }
 
+/** Fewest characters of an entry id `ledger show` takes as a prefix: `bafkrei` (7, the same for every entry id) and 5 more. */
+export const MIN_ID_PREFIX_CHARS = 12
+/** The start of a base32 CID string (lowercase `b` then base32 digits), at least {@link MIN_ID_PREFIX_CHARS} long. */
+const ENTRY_ID_PREFIX = new RegExp(`^b[a-z2-7]{${MIN_ID_PREFIX_CHARS - 1},}$`)
+
+const isCid = (s: string): boolean => {
+  try {
+    parseCid(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The one entry id of `ids` that starts with `prefix` (as shortened ids are printed, e.g. by `round status`), or
+ * `undefined` when none does.
+ * @throws CliError `ERR_CLI_AMBIGUOUS_ID` when several do, naming up to 5 of them; `list` is the command that lists ids.
+ */
+export function entryIdOfPrefix (ids: string[], prefix: string, list: string): string | undefined {
+  const matches = ids.filter((i) => i.startsWith(prefix))
+  if (matches.length <= 1) return matches[0]
+  throw new CliError('ERR_CLI_AMBIGUOUS_ID', `${prefix}… is the start of ${matches.length} entry ids (${matches.slice(0, 5).join(', ')}${matches.length > 5 ? ', …' : ''}); give more characters or the full id, as ${list} prints it`)
+}
+
 const out = (text: string): void => { process.stdout.write(text) }
 const short = (s: unknown, n = 12): string => typeof s === 'string' && s.length > n + 1 ? `${s.slice(0, n)}…` : String(s ?? '')
 
@@ -156,17 +181,19 @@ export function register (program: Command): void {
     })
 
   common(ledger.command('show'))
-    .description('show one entry in full, by its id (CID)')
-    .argument('<id>', 'entry id (CID string)')
+    .description('show one entry in full, by its id (CID) or a unique start of it')
+    .argument('<id>', 'entry id (CID string), or its first characters (at least 12, a trailing … allowed) when they name one entry')
     .action(async (id: string, flags: CommonFlags) => {
-      try {
-        parseCid(id)
-      } catch (err) {
-        throw new CliError('ERR_CLI_BAD_CID', `${id} is not an entry id: expected a CID string (bafkrei…, 59 characters) as \`swarmtune ledger list -d ${flags.data ?? flags.dataDir}\` prints it`, { cause: err })
+      const list = `\`swarmtune ledger list -d ${flags.data ?? flags.dataDir}\``
+      const full = isCid(id)
+      const prefix = id.replace(/…$/, '')
+      if (!full && !ENTRY_ID_PREFIX.test(prefix)) {
+        throw new CliError('ERR_CLI_BAD_CID', `${id} is not an entry id: expected a CID string (bafkrei…, 59 characters) or its first ${MIN_ID_PREFIX_CHARS} or more characters, as ${list} prints them`)
       }
       await withSource(flags, async (source) => {
-        const e = await source.show(id)
-        if (e === undefined) throw Object.assign(new Error(`no ledger entry ${id} (${source.via}); list entries with \`swarmtune ledger list -d ${flags.data ?? flags.dataDir}\` to find an id`), { code: 'ERR_LEDGER_NOT_FOUND' })
+        const target = full ? id : entryIdOfPrefix((await source.view('entries', {})).map((r) => String(r.id)), prefix, list)
+        const e = target === undefined ? undefined : await source.show(target)
+        if (e === undefined) throw Object.assign(new Error(`no ledger entry ${id} (${source.via}); list entries with ${list} to find an id`), { code: 'ERR_LEDGER_NOT_FOUND' })
         out(flags.json === true ? JSON.stringify(e, null, 2) + '\n' : `${e.kind} ${e.id}\n  author ${peerIdText(e.author)} (key ${e.author})  seq ${e.seq}  prev ${e.prev ?? '-'}\n  time   ${e.time}\n  ${summary(e)}\n  body   ${JSON.stringify(e.body, null, 2).replace(/\n/g, '\n  ')}\n`)
       })
     })
