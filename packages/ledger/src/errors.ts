@@ -22,6 +22,7 @@ export interface LockHolder {
   /**
    * What `<store>/lock` said: `live` (it names `pid`), `stale` (it names `lockFilePid`, which is not running
    * or was started after the lock was written), `missing` (there was none), `unreadable` (not lock JSON).
+   * `lockFilePid` is the pid a `live` or `stale` lock file names.
    */
   lockFile?: 'live' | 'stale' | 'missing' | 'unreadable'
   lockFilePid?: number
@@ -35,7 +36,8 @@ function holderText (path: string, h: LockHolder): string {
     return `is already open in this process (pid ${process.pid}); close that ledger before opening it again`
   }
   if (h.pid !== undefined) {
-    return `is locked by process ${h.pid}${lockFile === undefined ? '' : ` (LevelDB's lock ${path}/db/LOCK is held by it; ${lockFile})`}. ` +
+    const other = lockFile ?? (h.lockFilePid !== undefined && h.lockFilePid !== h.pid ? `its lock file ${path}/lock names process ${h.lockFilePid}, a reused pid` : undefined)
+    return `is locked by process ${h.pid}${other === undefined ? '' : ` (LevelDB's lock ${path}/db/LOCK is held by it; ${other})`}. ` +
       'Stop that process, or query it through its control API (the CLI does this when the daemon runs)'
   }
   return `is locked by another process: LevelDB's lock ${path}/db/LOCK is held, and ${lockFile ?? 'its lock file names no running process'}, so the holder is unknown. ` +

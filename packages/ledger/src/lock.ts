@@ -163,9 +163,9 @@ export function acquireLock (dir: string): StoreLock {
       written = text
     },
     holder () {
-      if (found === 'live') return { pid: foundPid, lockFile: 'live' }
-      const pid = posixLockHolder(join(dir, 'db', 'LOCK'))
-      return { pid, self: pid === process.pid, lockFile: found, ...(found === 'stale' ? { lockFilePid: foundPid } : {}) }
+      // the process the kernel shows holding db/LOCK is the holder, whatever the lock file says
+      const pid = posixLockHolder(join(dir, 'db', 'LOCK')) ?? (found === 'live' ? foundPid : undefined)
+      return { pid, self: pid === process.pid, lockFile: found, ...(found === 'live' || found === 'stale' ? { lockFilePid: foundPid } : {}) }
     },
     release () {
       if (released) return
