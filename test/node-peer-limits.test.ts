@@ -10,7 +10,7 @@
  */
 import { Writable } from 'node:stream'
 import { StrictNoSign, type StrictSign } from '@libp2p/gossipsub'
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, Stream } from '@libp2p/interface'
 import { createDaemon, createLogger, GOSSIP_MAX_INBOUND_BYTES, initDataDir, type Daemon, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
 import { communityTopic, type SignedEntry } from '@swarmtune/wire'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -80,6 +80,15 @@ function varint (n: number): Uint8Array {
   while (n >= 0x80) { out.push((n % 0x80) | 0x80); n = Math.floor(n / 0x80) }
   out.push(n)
   return Uint8Array.from(out)
+}
+
+/** Sends one length-prefixed gossipsub RPC that subscribes to `topic` (RPC.subscriptions: subscribe true, topic). */
+function sendSubscription (stream: Stream, topic: string): void {
+  const name = new TextEncoder().encode(topic)
+  const subOpts = [0x08, 0x01, 0x12, name.length, ...name]
+  const rpc = Uint8Array.from([0x0a, subOpts.length, ...subOpts])
+  stream.send(varint(rpc.length))
+  stream.send(rpc)
 }
 
 const eventsOf = (t: Target, type: string, peer: PeerId): DaemonEvent[] =>
@@ -224,13 +233,9 @@ describe('limits on what one peer or address can cause', () => {
     frame[0] = (15 << 3) | 2
     frame.set(varint(padding), 1)
     expect(1 + varint(padding).length + padding).toBe(GOSSIP_MAX_INBOUND_BYTES)
-    const topic = new TextEncoder().encode('/swarmtune/test/after-the-cap')
-    const subOpts = [0x08, 0x01, 0x12, topic.length, ...topic] // subscribe: true, topic
-    const subscribe = Uint8Array.from([0x0a, subOpts.length, ...subOpts]) // RPC.subscriptions
     stream.send(varint(frame.length))
     stream.send(frame)
-    stream.send(varint(subscribe.length))
-    stream.send(subscribe)
+    sendSubscription(stream, '/swarmtune/test/after-the-cap')
     const pubsub = t.daemon.libp2p.services.pubsub
     await waitFor(() => pubsub.getSubscribers('/swarmtune/test/after-the-cap').some((p) => p.equals(a.peerId)), 10_000, 'the subscription after the frame at the cap')
     expect(eventsOf(t, 'gossip:rejected', a.peerId)).toHaveLength(0)
@@ -246,11 +251,7 @@ describe('limits on what one peer or address can cause', () => {
     const garbage = Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x7f, 0x01])
     stream.send(varint(garbage.length))
     stream.send(garbage)
-    const topic = new TextEncoder().encode('/swarmtune/test/after-garbage')
-    const subOpts = [0x08, 0x01, 0x12, topic.length, ...topic]
-    const subscribe = Uint8Array.from([0x0a, subOpts.length, ...subOpts])
-    stream.send(varint(subscribe.length))
-    stream.send(subscribe)
+    sendSubscription(stream, '/swarmtune/test/after-garbage')
     await waitFor(() => eventsOf(t, 'gossip:rejected', a.peerId).length > 0, 10_000, 'the frame to be rejected')
     expect(eventsOf(t, 'gossip:rejected', a.peerId).map((e) => e.code)).toEqual(['ERR_NODE_GOSSIP_RPC_MALFORMED'])
     expect(logsOf(t, a.peerId, 'ERR_NODE_GOSSIP_RPC_MALFORMED')).toHaveLength(1)
