@@ -62,6 +62,7 @@ describe('hostile peers against a daemon', () => {
 
     for (const line of tally.lines('hostile (fast)')) console.log(line)
     for (const line of tally.byKind()) console.log(`hostile (fast): ${line}`)
+    for (const line of tally.lateLines(t)) console.log(`hostile (fast): ${line}`)
     console.log(`hostile (fast): honest 4 MiB fetch with 64 idle streams open = ${fetch.error ?? `${fetch.ms.toFixed(0)} ms`}; target RSS ${(before.rssBytes / 2 ** 20).toFixed(1)} → ${(after.rssBytes / 2 ** 20).toFixed(1)} MiB, CPU ${(after.cpuMs - before.cpuMs).toFixed(0)} ms`)
     console.log(`hostile (fast): honest contribution ${contribution.error ?? 'stored'}`)
     console.log(`hostile (fast): ledger ${audit.entries} entries (${audit.unexpected.length} unexpected), ${audit.blobs} blobs (${audit.unexpectedBlobs.length} unexpected), evidence ${audit.evidence} for ${equivocators} equivocating keys`)

@@ -40,6 +40,15 @@ export interface Outcome {
    * yamux, gossipsub decoding and validation. Undefined for deadline-driven cases (idle, slow).
    */
   ms?: number
+  /** For a `silent` gossip frame: where to look for a decision that came after the deadline ({@link lateDecision}). */
+  pending?: { peer: string, since: { events: number, logs: number, at: number } }
+}
+
+/** A decision on a `silent` gossip frame that the daemon made after the frame's deadline, with its handling time. */
+export function lateDecision (target: Target, o: Outcome): Outcome | undefined {
+  if (o.pending === undefined) return undefined
+  const d = decision(target, o.pending.peer, o.pending.since, false)
+  return d === undefined ? undefined : since(d, o.pending.since.at)
 }
 
 export interface CaseResult { kind: string, channel: string, expect: Expectation, outcome: Outcome }
@@ -178,7 +187,7 @@ export async function sendGossip (a: Attacker, target: Target, c: GossipCase, de
     }
     await sleep(5)
   }
-  return { result: c.expect === 'duplicate' ? 'no-op' : 'silent' }
+  return c.expect === 'duplicate' ? { result: 'no-op' } : { result: 'silent', pending: { peer, since: mark } }
 }
 
 interface StreamEnd { bytes: Uint8Array, end: 'closed' | 'reset' | 'open', at: number, error?: string }

@@ -11,7 +11,7 @@ import { createRng, getTask, type Rng } from '@swarmtune/model'
 import { blobCid, parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
 import { seededBytes, startNode, waitFor, type TestNode } from '../../packages/node/test/helpers.js'
 import { BLOB_KINDS, GOSSIP_KINDS, HostileFrames, SYNC_KINDS, type FrameContext, type GossipCase, type HostileCase } from './frames.js'
-import { createAttacker, joinTopic, meets, sendCase, sendRaw, type Attacker, type CaseResult, type Outcome } from './peers.js'
+import { createAttacker, joinTopic, lateDecision, meets, sendCase, sendRaw, type Attacker, type CaseResult, type Outcome } from './peers.js'
 import type { Target } from './target.js'
 
 export { createRng }
@@ -72,6 +72,20 @@ export class Tally {
       kinds.set(key, outcomes)
     }
     return [...kinds].sort(([a], [b]) => a.localeCompare(b)).map(([k, o]) => `${k}: ${[...o].map(([what, n]) => `${what} × ${n}`).join(', ')}`)
+  }
+
+  /** One line per silent frame kind: how many the daemon judged after the deadline after all, and how late. */
+  lateLines (target: Target): string[] {
+    const kinds = new Map<string, { silent: number, late: number[] }>()
+    for (const r of this.results) {
+      if (r.outcome.result !== 'silent') continue
+      const k = kinds.get(`${r.channel} ${r.kind}`) ?? { silent: 0, late: [] }
+      k.silent++
+      const late = lateDecision(target, r.outcome)
+      if (late?.ms !== undefined) k.late.push(late.ms)
+      kinds.set(`${r.channel} ${r.kind}`, k)
+    }
+    return [...kinds].map(([kind, k]) => `${kind}: ${k.silent} silent past the deadline; ${k.late.length} judged later${k.late.length === 0 ? '' : ` (after ${Math.min(...k.late)}–${Math.max(...k.late)} ms)`}`)
   }
 
   /** Lines of figures, one per line, for the test output and the benchmark. */
