@@ -97,7 +97,7 @@ export type { BlobSource, BlobServerInit } from './blob-server.js'
 export { blobCidFromDigest } from './cid.js'
 
 export { PeerReputation } from './reputation.js'
-export { PeerGuard, ipOf } from './peer-guard.js'
+export { PeerGuard, ipOf, weakKeyRefusal } from './peer-guard.js'
 export type { PeerGuardInit, GuardedHost, Refusal } from './peer-guard.js'
 export { RejectionLog } from './rejection-log.js'
 export type { RejectionLogInit, RejectionLevel } from './rejection-log.js'

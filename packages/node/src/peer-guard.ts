@@ -9,7 +9,11 @@
  *   used keep working;
  * - **gossip rate**: messages validated per peer, and per non-exempt address, per window
  *   (`ERR_NODE_GOSSIP_RATE_LIMITED`, an `ignore`);
- * - **framing**: a peer that broke gossip framing is disconnected and refused for {@link GOSSIP_FRAME_BAN_MS}.
+ * - **framing**: a peer that broke gossip framing is disconnected and refused for {@link GOSSIP_FRAME_BAN_MS};
+ * - **weak identity keys**: a peer whose Ed25519 identity key has small order or a non-canonical encoding is
+ *   refused (`ERR_NODE_WEAK_PEER_KEY`). libp2p checks the noise handshake's and gossipsub's signatures with
+ *   node:crypto's cofactorless verify, under which such a key "signs" any message (protocol/signing.md,
+ *   "Keys and R of small order"): anyone could speak as that peer id.
  *
  * It is the libp2p connection gater of the host (`gater`), and logs what it refuses through a
  * {@link RejectionLog}, with `peer`, `ip` and `code`, besides a `peer:refused` / `peer:dropped` event.
@@ -18,6 +22,7 @@ import { BlockList } from 'node:net'
 import type { Connection, ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 import { RateLimiter } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { isCanonicalEncoding, isSmallOrderEncoding } from '@swarmtune/wire'
 import type { Logger } from 'pino'
 import { ipNetOf } from './config.js'
 import { GOSSIP_FRAME_BAN_MS, GRAYLIST_SWEEP_INTERVAL_MS, IDENTITY_TRACKED_ADDRESSES } from './constants.js'
@@ -162,6 +167,8 @@ export class PeerGuard {
   /** Why a peer is refused whatever its address: a framing ban, or a graylisted score. */
   private refusalOf (peer: PeerId): Refusal | undefined {
     const id = peer.toString()
+    const weak = weakKeyRefusal(peer)
+    if (weak !== undefined) return weak
     const until = this.bans.get(id)
     if (until !== undefined) {
       if (this.now() < until) return { code: 'ERR_NODE_PEER_BANNED', reason: `peer ${id} broke the gossip framing and is refused for ${Math.ceil((until - this.now()) / 1000)} s more` }
@@ -227,4 +234,15 @@ export class PeerGuard {
       }
     }
   }
+}
+
+/**
+ * The refusal of a peer whose Ed25519 identity key (32 bytes, carried in its peer id) has small order or is not
+ * canonically encoded (`ERR_NODE_WEAK_PEER_KEY`), else undefined; other key types pass.
+ */
+export function weakKeyRefusal (peer: PeerId): Refusal | undefined {
+  if (peer.type !== 'Ed25519') return undefined
+  const raw = peer.publicKey.raw
+  if (isCanonicalEncoding(raw) && !isSmallOrderEncoding(raw)) return undefined
+  return { code: 'ERR_NODE_WEAK_PEER_KEY', reason: `peer ${peer.toString()} has an Ed25519 identity key of small order or in a non-canonical encoding, under which anyone can sign as it` }
 }

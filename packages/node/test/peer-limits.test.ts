@@ -1,12 +1,16 @@
 /**
  * The parts of the peer limits that need no network: the rate-limited rejection log (with a fake clock), the
- * exemption of networks, and the configuration of the limits.
+ * exemption of networks, the refusal of weak identity keys, and the configuration of the limits.
  */
 import fc from 'fast-check'
 import { pino } from 'pino'
 import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { createConfig, EventBus, PeerGuard, RejectionLog, validateConfig } from '../src/index.js'
+import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
+import type { MultiaddrConnection } from '@libp2p/interface'
+import { peerIdFromPrivateKey, peerIdFromPublicKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createConfig, EventBus, PeerGuard, RejectionLog, validateConfig, weakKeyRefusal } from '../src/index.js'
 import { ipNetOf } from '../src/config.js'
 import { testSeed } from './helpers.js'
 
@@ -140,5 +144,39 @@ describe('configuration of the limits', () => {
       expect(() => validateConfig(createConfig(init)), JSON.stringify(init)).toThrow(message)
       try { validateConfig(createConfig(init)) } catch (err) { expect((err as { code: string }).code).toBe('ERR_NODE_CONFIG_INVALID') }
     }
+  })
+})
+
+describe('weak identity keys', () => {
+  // The Ed25519 identity point, a point of order 4 (y = 0) and the non-canonical y = p + 1 form of the
+  // identity, each also with the sign bit set: keys under which node:crypto accepts forged signatures.
+  const weak = [
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    '0100000000000000000000000000000000000000000000000000000000000080',
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85'
+  ]
+  const maConn = { remoteAddr: multiaddr('/ip4/127.0.0.1/tcp/4001') } as unknown as MultiaddrConnection
+
+  it('are refused on every path of the gater with ERR_NODE_WEAK_PEER_KEY; an honest key passes', async () => {
+    const events = new EventBus()
+    const refused: string[] = []
+    events.subscribe((e) => { if (e.type === 'peer:refused') refused.push(e.code as string) })
+    const g = new PeerGuard({
+      exempt: createConfig().connections.exempt, identitiesPerAddress: 12, identityWindowMs: 600_000, peerMessagesPerWindow: 256,
+      addressMessagesPerWindow: 1024, rateWindowMs: 10_000, rejectionLogIntervalMs: 0, graylistThreshold: -80, log: pino({ level: 'silent' }), events
+    })
+    for (const hex of weak) {
+      const peer = peerIdFromPublicKey(publicKeyFromRaw(Buffer.from(hex, 'hex')))
+      expect(weakKeyRefusal(peer)?.code, hex).toBe('ERR_NODE_WEAK_PEER_KEY')
+      expect(await g.gater.denyDialPeer?.(peer), hex).toBe(true)
+      expect(await g.gater.denyInboundEncryptedConnection?.(peer, maConn), hex).toBe(true)
+      expect(await g.gater.denyOutboundEncryptedConnection?.(peer, maConn), hex).toBe(true)
+    }
+    expect(refused).toEqual(Array(weak.length * 3).fill('ERR_NODE_WEAK_PEER_KEY'))
+    const honest = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    expect(weakKeyRefusal(honest)).toBeUndefined()
+    expect(await g.gater.denyInboundEncryptedConnection?.(honest, maConn)).toBe(false)
   })
 })

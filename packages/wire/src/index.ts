@@ -31,6 +31,7 @@ export { LIMITS, createLimits, validateLimits, type Limits, type LimitsInit } fr
 export { WireError, WIRE_ERROR_CODES, isWireError, type WireErrorCode } from './errors.js'
 export { BLOB_PROTOCOL, LEDGER_SYNC_PROTOCOL, COMMUNITY_TOPIC_PREFIX, communityTopic } from './topics.js'
 export { encodeCanonical, decodeCanonical, type WireValue } from './codec.js'
+export { checkEd25519, isCanonicalEncoding, isSmallOrderEncoding, type Ed25519Check } from './verify.js'
 export { CID, blobCid, parseCid, isCidBytes } from './cid.js'
 export { ENTRY_KINDS, isEntryKind, type EntryKind } from './kinds.js'
 export {
