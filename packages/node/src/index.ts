@@ -90,10 +90,14 @@ export { PEER_SCORE_THRESHOLDS, communityTopicScoreParams, peerScoreParams, deca
 export { BlobStore, chunkCount, chunkRange, chunkHash } from './blob-store.js'
 export type { BlobStat, ChunkTable, BlobStoreInit } from './blob-store.js'
 export { BlobExchange } from './blob-exchange.js'
-export type { BlobExchangeInit, BlobExchangeComponents } from './blob-exchange.js'
+export type { BlobExchangeInit, BlobExchangeComponents, BlobServingLimits } from './blob-exchange.js'
 export type { FetchOptions, FetchResult, FetchPenalty, PenaltyReason, BlobFetchProgressEvents } from './blob-fetch.js'
 export { blobServer } from './blob-server.js'
-export type { BlobSource, BlobServerInit } from './blob-server.js'
+export type { BlobSource, BlobServerInit, BlobStreamRejection } from './blob-server.js'
+export { boundedFrames, decodeLengthPrefix, varintBytes } from './bounded-frame.js'
+export type { BoundedFrames, Frame } from './bounded-frame.js'
+export { guardNegotiation } from './negotiation-guard.js'
+export type { NegotiationRejection } from './negotiation-guard.js'
 export { blobCidFromDigest } from './cid.js'
 
 export { PeerReputation } from './reputation.js'
@@ -114,7 +118,8 @@ export { acquireLock } from './lock.js'
 
 export {
   NodeError, ConfigError, DataDirError, DaemonLockedError, BlobNotFoundError, BlobCorruptError,
-  BlobTooLargeError, BlobFetchError, BlobProtocolError, AbortedError, ControlError, GossipError, DialError, PortInUseError
+  BlobTooLargeError, BlobFetchError, BlobProtocolError, AbortedError, ControlError, GossipError, DialError, PortInUseError,
+  FrameLengthError, FrameTruncatedError, BlobStreamError, NegotiationError
 } from './errors.js'
 export * as constants from './constants.js'
 
