@@ -86,8 +86,8 @@ export const SMALL_ORDER_POINTS: ReadonlyArray<{ name: string, hex: string }> = 
 ]
 
 /** An entry authored by the small-order point `key` with signature R = `r` (a small-order point), S = 0. */
-export function smallOrderEntry (community: CID, key: Uint8Array, r: Uint8Array, seq = 0, ts = Date.now()): SignedEntry {
-  const body = bodies.contribution(HOSTILE_ROUND, fakeCid(`open-${seq}`), fakeCid('release-0'), fakeCid(`small-order-${Buffer.from(key).toString('hex')}-${seq}`), 10)
+export function smallOrderEntry (community: CID, key: Uint8Array, r: Uint8Array, seq = 0, ts = Date.now(), nonce = 0): SignedEntry {
+  const body = bodies.contribution(HOSTILE_ROUND, fakeCid(`open-${seq}`), fakeCid('release-0'), fakeCid(`small-order-${Buffer.from(key).toString('hex')}-${seq}-${nonce}`), 10)
   const fields = { v: 1, community: community.bytes, author: key, seq, prev: null, ts, kind: 'contribution', body }
   const sig = new Uint8Array(64)
   sig.set(r, 0)
@@ -110,26 +110,33 @@ export function lp (payload: Uint8Array): Uint8Array {
   return Buffer.concat([varint(payload.length), payload])
 }
 
-/** Nested single-element arrays (`0x91`…) or single-key maps (`0x81 0xa1 'a'`…) `depth` deep around a nil. */
-export function depthBomb (depth: number, maps: boolean): Uint8Array {
+/**
+ * Nested single-element arrays (`0x91`…) or single-key maps (`0x81 0xa1 'a'`…) `depth` deep around the uint32
+ * `core` — distinct cores make distinct frames, so gossipsub's duplicate filter never hides one.
+ */
+export function depthBomb (depth: number, maps: boolean, core = 0): Uint8Array {
   const open = maps ? Uint8Array.of(0x81, 0xa1, 0x61) : Uint8Array.of(0x91)
-  const out = new Uint8Array(depth * open.length + 1)
+  const out = new Uint8Array(depth * open.length + 5)
   for (let i = 0; i < depth; i++) out.set(open, i * open.length)
-  out[out.length - 1] = 0xc0
+  out[depth * open.length] = 0xce
+  new DataView(out.buffer).setUint32(depth * open.length + 1, core >>> 0)
   return out
 }
 
-/** A map of `width` keys (`k0000`, `k0001`, …) each holding such a map, `depth` levels, with 0 at the leaves (map16 headers). */
-export function nestedMap (width: number, depth: number): Uint8Array {
+/**
+ * A map of `width` keys (`k0000`, `k0001`, …) each holding such a map, `depth` levels, with positive fixints
+ * from `rng` at the leaves (map16 headers), so that no two generated maps are alike.
+ */
+export function nestedMap (width: number, depth: number, rng: Rng): Uint8Array {
   const parts: Uint8Array[] = []
-  // keys of one length (`k000`…) sort the same bytewise and length-first: the map is canonical as far as keys go
+  // keys of one length (`k0000`…) sort the same bytewise and length-first: the map is canonical as far as keys go
   const keys = Array.from({ length: width }, (_, i) => encodeCanonical(`k${String(i).padStart(4, '0')}`))
   const walk = (d: number): void => {
     parts.push(Uint8Array.of(0xde, width >> 8, width & 0xff))
     for (const key of keys) {
       parts.push(key)
       if (d > 1) walk(d - 1)
-      else parts.push(Uint8Array.of(0x00))
+      else parts.push(Uint8Array.of(rng.int(128)))
     }
   }
   walk(depth)
@@ -248,14 +255,15 @@ export class HostileFrames {
       }
       case 'truncated': {
         const frame = (await this.validEntry()).bytes
-        return one(frame.subarray(0, 1 + rng.int(frame.length - 1)))
+        // past the first 12 bytes (map header, `author`, the start of the key), so that no two cuts are alike
+        return one(frame.subarray(0, 12 + rng.int(frame.length - 12)))
       }
       case 'depth-bomb':
-        return one(depthBomb(LIMITS.maxDepth + 1 + rng.int(rng.int(2) === 0 ? 64 : 200_000), rng.int(2) === 0))
+        return one(depthBomb(LIMITS.maxDepth + 1 + rng.int(rng.int(2) === 0 ? 64 : 200_000), rng.int(2) === 0, rng.int(2 ** 32)))
       case 'nested-map': {
         // 64 KiB – 1 MiB of maps of maps: two levels of 100–400 keys, or three of 30–60
         const deep = rng.int(2) === 0
-        return one(deep ? nestedMap(30 + rng.int(31), 3) : nestedMap(100 + rng.int(301), 2))
+        return one(deep ? nestedMap(30 + rng.int(31), 3, rng) : nestedMap(100 + rng.int(301), 2, rng))
       }
       case 'non-canonical': {
         const wide = widenHeader((await this.validEntry()).bytes, rng)
@@ -264,7 +272,7 @@ export class HostileFrames {
       case 'small-order': {
         const key = SMALL_ORDER_POINTS[rng.int(SMALL_ORDER_POINTS.length)]
         const r = SMALL_ORDER_POINTS[rng.int(SMALL_ORDER_POINTS.length)]
-        return one(smallOrderEntry(this.ctx.community, Buffer.from(key.hex, 'hex'), Buffer.from(r.hex, 'hex'), 0, Date.now() - 1000).bytes)
+        return one(smallOrderEntry(this.ctx.community, Buffer.from(key.hex, 'hex'), Buffer.from(r.hex, 'hex'), 0, Date.now() - 1000, this.counter++).bytes)
       }
       case 'bad-signature':
         return one(flipSignatureBit(await this.validEntry()))
@@ -319,9 +327,9 @@ export class HostileFrames {
       case 'sync-length-lie':
         return raw([varint(4 * 1024 * 1024 + 1 + rng.int(2 ** 30)), randomBytes(rng, 1 + rng.int(4096))])
       case 'sync-depth-bomb':
-        return raw([lp(depthBomb(LIMITS.maxDepth + 1 + rng.int(100_000), rng.int(2) === 0))])
+        return raw([lp(depthBomb(LIMITS.maxDepth + 1 + rng.int(100_000), rng.int(2) === 0, rng.int(2 ** 32)))])
       case 'sync-nested-map':
-        return raw([lp(nestedMap(100 + rng.int(301), 2))])
+        return raw([lp(nestedMap(100 + rng.int(301), 2, rng))])
       case 'sync-truncated-hello':
         return raw([lp(hello).subarray(0, 1 + rng.int(hello.length))])
       case 'sync-non-canonical-hello':
@@ -333,7 +341,7 @@ export class HostileFrames {
       case 'sync-small-order': {
         const key = SMALL_ORDER_POINTS[rng.int(SMALL_ORDER_POINTS.length)]
         const r = SMALL_ORDER_POINTS[rng.int(SMALL_ORDER_POINTS.length)]
-        return serve([smallOrderEntry(this.ctx.community, Buffer.from(key.hex, 'hex'), Buffer.from(r.hex, 'hex'), 0, Date.now() - 1000)])
+        return serve([smallOrderEntry(this.ctx.community, Buffer.from(key.hex, 'hex'), Buffer.from(r.hex, 'hex'), 0, Date.now() - 1000, this.counter++)])
       }
       case 'sync-bad-signature': {
         const e = await this.validEntry()
@@ -366,7 +374,7 @@ export class HostileFrames {
       case 'blob-length-lie':
         return raw([varint(1025 + rng.int(2 ** 28)), randomBytes(rng, 1 + rng.int(1024))])
       case 'blob-depth-bomb':
-        return raw([lp(depthBomb(LIMITS.maxDepth + 1 + rng.int(900), false))])
+        return raw([lp(depthBomb(LIMITS.maxDepth + 1 + rng.int(900), false, rng.int(2 ** 32)))])
       case 'blob-non-canonical':
         return raw([lp(widenHeader(encodeCanonical({ op: 'table', cid: this.ctx.blob.bytes }), rng) ?? Uint8Array.of(0xc0))])
       case 'blob-bad-request':

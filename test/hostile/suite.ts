@@ -170,7 +170,8 @@ export async function honestContribution (honest: Honest, target: Target, round:
   }, timeoutMs, `round-open ${round} at the honest daemon`)
   const body = (open as SignedEntry<'round-open'>).entry.body
   const spec = createModelSpec(getTask('mnist-2nn').weightSpecs.map((s) => s.shape))
-  const blob = encodeDelta(spec.sizes.map((n) => new Float32Array(n).fill(1e-4)), spec, { codec: 'fp32' })
+  // a delta of its own per round (a blob contributed twice is a replay)
+  const blob = encodeDelta(spec.sizes.map((n) => new Float32Array(n).fill(1e-4 * (1 + round))), spec, { codec: 'fp32' })
   const cid = await honest.node.daemon.exchange.put(blob)
   const signed = await honest.ledger.sign({
     kind: 'contribution',
@@ -262,7 +263,10 @@ export async function runCampaign (target: Target, frames: HostileFrames, rng: R
       gossipLeft -= unit.length
       const a = await pool.next()
       for (const c of unit) {
-        tally.add(c, a === undefined ? { result: 'unsent' } : await sendCase(a, target, c, plan.deadlineMs))
+        const outcome = a === undefined ? { result: 'unsent' as const } : await sendCase(a, target, c, plan.deadlineMs)
+        tally.add(c, outcome)
+        // nothing more from a peer whose frame went unanswered: a later decision naming it is then that frame's
+        if (outcome.result === 'silent') break
       }
       if (a !== undefined) await pool.retire(a)
     }
