@@ -12,7 +12,8 @@ import { tcp } from '@libp2p/tcp'
 import { BLOB_PROTOCOL, blobCid, encodeCanonical, type CID } from '@swarmtune/wire'
 import { createLibp2p } from 'libp2p'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { DaemonConfigInit, DaemonEvent } from '@swarmtune/node'
+import { constants, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
+import type { KadDHT } from '@libp2p/kad-dht'
 import { seededBytes, startNode, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 const MiB = 1024 * 1024
@@ -201,6 +202,37 @@ describe('inbound stream limits', () => {
 
     // the connection and the daemon still serve honest requests
     await honestFetch(nodes, target, cid, data)
+  })
+
+  it('a DHT stream whose message prefix never ends is reset at once, with ERR_NODE_FRAME_LENGTH, and the DHT still answers', async () => {
+    const dht = { mode: 'server' as const, privateAddresses: true }
+    const target = await startNode({ config: { dht } })
+    const honest = await startNode({ config: { dht } })
+    nodes.push(target, honest)
+    const rejected = record(target, 'stream:rejected')
+    const [attacker] = await attackers(1)
+    const addr = target.daemon.libp2p.getMultiaddrs()[0]
+
+    const before = rss()
+    const stream = await attacker.dialProtocol(addr, constants.DHT_PROTOCOL)
+    const end = closed(stream)
+    stream.send(flood(ENDLESS_PREFIX, MiB))
+    expect((await end).local).toBe(false)
+    await waitFor(() => rejected.length > 0, 5_000, 'the rejection event')
+    expect(rejected[0]).toMatchObject({ peer: attacker.peerId.toString(), protocol: constants.DHT_PROTOCOL, code: 'ERR_NODE_FRAME_LENGTH' })
+    const growth = rss() - before
+    console.log(`endless DHT prefix + 1 MiB of 0xff: RSS growth ${(growth / MiB).toFixed(1)} MiB (before the bound, the same input: +128 MiB, 4.7 s CPU)`)
+    expect(growth).toBeLessThan(10 * MiB)
+
+    // an honest DHT query is answered by the target
+    await honest.daemon.libp2p.dial(addr)
+    await waitFor(async () => (await honest.daemon.status()).dht.routingTable > 0, 10_000, 'the target in the routing table')
+    const from = new Set<string>()
+    for await (const evt of (honest.daemon.libp2p.services.dht as KadDHT).getClosestPeers(new TextEncoder().encode('a key'), { signal: AbortSignal.timeout(10_000) })) {
+      if (evt.name === 'PEER_RESPONSE') from.add(evt.from.toString())
+    }
+    expect(from.has(target.daemon.peerId.toString())).toBe(true)
+    expect(rejected).toHaveLength(1)
   })
 
   it('64 idle blob streams from attacker peers do not keep an honest 64 MiB fetch out, and are closed by the request deadline', async () => {

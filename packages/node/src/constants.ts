@@ -42,6 +42,11 @@ export const DEFAULT_CONTROL_PORT = 4100
  * protocols.
  */
 export const DHT_PROTOCOL = '/swarmtune/kad/1.0.0'
+/**
+ * Largest DHT message read, in bytes: 4 MiB, go-libp2p-kad-dht's message limit (msgio's 4 MiB reader). Its
+ * varint prefix has at most 4 bytes; `@libp2p/kad-dht` itself sets no limit (negotiation-guard.ts).
+ */
+export const DHT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 /** The daemon dials discovered peers until it has this many connections (libp2p no longer auto-dials). */
 export const DEFAULT_TARGET_CONNECTIONS = 16
 /** Hard cap on open connections (libp2p connection-manager `maxConnections`; its own default is 300). */

@@ -17,7 +17,7 @@ import { LIMITS } from '@swarmtune/wire'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { Logger } from 'pino'
 import type { DaemonConfig } from './config.js'
-import { BOOTSTRAP_DELAY_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_RPC_OVERHEAD_BYTES } from './constants.js'
+import { BOOTSTRAP_DELAY_MS, DHT_MAX_MESSAGE_BYTES, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_RPC_OVERHEAD_BYTES } from './constants.js'
 import { PEER_SCORE_THRESHOLDS, peerScoreParams } from './peer-score.js'
 import { sha256Of } from './cid.js'
 import type { EventBus } from './events.js'
@@ -117,9 +117,13 @@ export async function createHost (init: HostInit): Promise<Host> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     // multistream-select on inbound streams is bounded by bytes and messages, not only by libp2p's 10 s timeout
-    streamMuxers: [guardNegotiation(yamux(), (r) => {
-      init.events.emit('stream:rejected', { ...r })
-      guard.report('warn', { peer: r.peer ?? 'unknown', code: r.code, reason: r.reason }, 'inbound stream reset during protocol negotiation')
+    streamMuxers: [guardNegotiation(yamux(), {
+      onRejected: (r) => {
+        init.events.emit('stream:rejected', { ...r })
+        guard.report('warn', { peer: r.peer ?? 'unknown', code: r.code, reason: r.reason, protocol: r.protocol }, 'inbound stream reset by its bounds')
+      },
+      // the DHT's reader sets no bound on a message's length prefix
+      framedProtocols: { [DHT_PROTOCOL]: DHT_MAX_MESSAGE_BYTES }
     })],
     peerDiscovery,
     connectionManager: { maxConnections: config.connections.max, dialTimeout: DIAL_TIMEOUT_MS, allow: config.connections.allow },

@@ -25,12 +25,26 @@ import { FrameLengthError, NegotiationError } from './errors.js'
 /** The multistream-select header (multistream-select spec; `PROTOCOL_ID` of `@libp2p/multistream-select`). */
 const MULTISTREAM_ID = '/multistream/1.0.0'
 
-/** An inbound stream reset during negotiation. */
+/** An inbound stream reset during negotiation (or, for a framed protocol, in a frame's prefix). */
 export interface NegotiationRejection {
   /** Remote peer id, when its connection is known. */
   peer?: string
+  /** The agreed protocol, for a rejection after negotiation. */
+  protocol?: string
   code: string
   reason: string
+}
+
+export interface NegotiationGuardInit {
+  /** Called for each stream reset, with its code (`ERR_NODE_FRAME_LENGTH`, `ERR_NODE_NEGOTIATION_LIMIT`, `ERR_NODE_STREAM_LIMIT`). */
+  onRejected?(rejection: NegotiationRejection): void
+  /**
+   * Length-prefixed protocols served by libraries whose readers have the same unbounded prefix (e.g. the
+   * Kademlia DHT's `pbStream`, which sets no limit at all), by protocol id, with their largest frame in bytes:
+   * after negotiation the guard keeps checking each frame's prefix on those streams (bodies are skipped, not
+   * scanned) and resets a stream whose prefix breaks the bound.
+   */
+  framedProtocols?: Record<string, number>
 }
 
 /** What the guard needs from libp2p's components (they are passed to every muxer factory). */
@@ -42,14 +56,11 @@ interface GuardComponents {
 
 /**
  * Wraps a stream muxer factory (e.g. `yamux()`) so that every inbound stream's negotiation is bounded.
- * Use as `streamMuxers: [guardNegotiation(yamux(), onRejected)]`.
- *
- * @param onRejected - called for each stream reset, with its code (`ERR_NODE_FRAME_LENGTH`, `ERR_NODE_NEGOTIATION_LIMIT`,
- *   `ERR_NODE_STREAM_LIMIT`)
+ * Use as `streamMuxers: [guardNegotiation(yamux(), { onRejected })]`.
  */
 export function guardNegotiation<C> (
   factory: (components: C) => StreamMuxerFactory,
-  onRejected?: (rejection: NegotiationRejection) => void
+  init: NegotiationGuardInit = {}
 ): (components: C) => StreamMuxerFactory {
   return (components: C) => {
     const inner = factory(components)
@@ -58,7 +69,7 @@ export function guardNegotiation<C> (
       protocol: inner.protocol,
       createStreamMuxer (maConn) {
         const muxer = inner.createStreamMuxer(maConn)
-        hookStreams(muxer, parts, onRejected)
+        hookStreams(muxer, parts, init)
         return muxer
       }
     }
@@ -66,7 +77,7 @@ export function guardNegotiation<C> (
 }
 
 /** Adds the guard's 'stream' listener just before the first other one (libp2p's connection), so it runs first. */
-function hookStreams (muxer: StreamMuxer, components: GuardComponents, onRejected?: (r: NegotiationRejection) => void): void {
+function hookStreams (muxer: StreamMuxer, components: GuardComponents, init: NegotiationGuardInit): void {
   const add = muxer.addEventListener.bind(muxer) as (type: string, listener: unknown, options?: unknown) => void
   let hooked = false
   let peer: string | undefined
@@ -78,7 +89,7 @@ function hookStreams (muxer: StreamMuxer, components: GuardComponents, onRejecte
   const onStream = (evt: CustomEvent<Stream>): void => {
     const stream = evt.detail
     if (stream.protocol !== '' && stream.protocol != null) return // negotiated by the muxer itself
-    watch(stream, components, peerOf, onRejected)
+    watch(stream, components, peerOf, init)
   }
   ;(muxer as { addEventListener: typeof add }).addEventListener = (type: string, listener: unknown, options?: unknown) => {
     if (type === 'stream' && !hooked) {
@@ -90,14 +101,14 @@ function hookStreams (muxer: StreamMuxer, components: GuardComponents, onRejecte
 }
 
 /** Follows one stream's negotiation; resets it when it breaks a bound. */
-function watch (stream: Stream, components: GuardComponents, peerOf: () => string | undefined, onRejected?: (r: NegotiationRejection) => void): void {
+function watch (stream: Stream, components: GuardComponents, peerOf: () => string | undefined, init: NegotiationGuardInit): void {
   const prefix: number[] = []
   let body: Uint8Array | null = null
   let filled = 0
   let messages = 0
 
   const stop = (): void => { stream.removeEventListener('message', onMessage) }
-  const report = (code: string, reason: string): void => { onRejected?.({ peer: peerOf(), code, reason }) }
+  const report = (code: string, reason: string, protocol?: string): void => { init.onRejected?.({ peer: peerOf(), protocol, code, reason }) }
   const fail = (err: FrameLengthError | NegotiationError): void => {
     stop()
     report(err.code, err.message)
@@ -115,8 +126,10 @@ function watch (stream: Stream, components: GuardComponents, peerOf: () => strin
       // libp2p then resets a stream beyond the protocol's maxInboundStreams of one connection: say so with a code
       stream.addEventListener('close', (evt) => {
         const error = (evt as Event & { error?: Error }).error
-        if (error?.name === 'TooManyInboundProtocolStreamsError') report('ERR_NODE_STREAM_LIMIT', `${error.message}; the stream is reset. Close finished streams before opening more`)
+        if (error?.name === 'TooManyInboundProtocolStreamsError') report('ERR_NODE_STREAM_LIMIT', `${error.message}; the stream is reset. Close finished streams before opening more`, text)
       }, { once: true })
+      const max = init.framedProtocols?.[text]
+      if (max !== undefined) watchFrames(stream, text, max, (err) => { report(err.code, err.message, text) })
       return true
     }
     if (messages > NEGOTIATION_MAX_MESSAGES) {
@@ -156,4 +169,54 @@ function watch (stream: Stream, components: GuardComponents, peerOf: () => strin
   }
   stream.addEventListener('message', onMessage as unknown as (evt: Event) => void)
   stream.addEventListener('close', stop, { once: true })
+}
+
+/**
+ * Checks the length prefix of every frame of an agreed, length-prefixed protocol. The watcher joins when
+ * the protocol's handler adds its own 'message' listener, just ahead of it (a listener of ours alone would
+ * take the bytes multistream-select hands back to the stream before the handler reads), so both see the same
+ * bytes from the protocol's first, and a chunk that breaks the bound never reaches the handler.
+ */
+function watchFrames (stream: Stream, protocol: string, maxBytes: number, onFail: (err: FrameLengthError) => void): void {
+  const target = stream as unknown as { addEventListener: (type: string, listener: unknown, options?: unknown) => void }
+  const original = target.addEventListener
+  const prefix: number[] = []
+  let skip = 0
+  const onMessage = (evt: Event & { data: Uint8Array | Iterable<Uint8Array> }): void => {
+    const parts = evt.data instanceof Uint8Array ? [evt.data] : evt.data
+    try {
+      for (const part of parts) {
+        let i = 0
+        while (i < part.length) {
+          if (skip > 0) {
+            const n = Math.min(skip, part.length - i)
+            skip -= n
+            i += n
+            continue
+          }
+          prefix.push(part[i++])
+          const n = decodeLengthPrefix((k) => prefix[k], prefix.length, maxBytes, `${protocol} frame`)
+          if (n === undefined) continue
+          prefix.length = 0
+          skip = n
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof FrameLengthError)) throw err
+      // the handler's reader would go on reading what it was given byte by byte: it gets none of this chunk
+      evt.stopImmediatePropagation()
+      stream.removeEventListener('message', onMessage as unknown as (evt: Event) => void)
+      onFail(err)
+      stream.abort(err)
+    }
+  }
+  target.addEventListener = function (this: unknown, type: string, listener: unknown, options?: unknown) {
+    if (type === 'message') {
+      delete (target as { addEventListener?: unknown }).addEventListener
+      // ours first, so that it sees each chunk before the handler does; both are in place before the first dispatch
+      original.call(stream, 'message', onMessage)
+    }
+    original.call(stream, type, listener, options)
+  }
+  stream.addEventListener('close', () => { delete (target as { addEventListener?: unknown }).addEventListener }, { once: true })
 }
