@@ -97,7 +97,7 @@ export type { BlobSource, BlobServerInit, BlobStreamRejection } from './blob-ser
 export { boundedFrames, decodeLengthPrefix, varintBytes } from './bounded-frame.js'
 export type { BoundedFrames, Frame } from './bounded-frame.js'
 export { guardNegotiation } from './negotiation-guard.js'
-export type { NegotiationRejection } from './negotiation-guard.js'
+export type { NegotiationGuardInit, NegotiationRejection } from './negotiation-guard.js'
 export { blobCidFromDigest } from './cid.js'
 
 export { PeerReputation } from './reputation.js'
