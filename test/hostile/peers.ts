@@ -8,15 +8,17 @@ import { createHash } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, StrictSign, type GossipSub } from '@libp2p/gossipsub'
+import { RPC } from '@libp2p/gossipsub/message'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { decodeFrames, decodeSyncMessage } from '@swarmtune/ledger'
 import type { DaemonEvent } from '@swarmtune/node'
 import { BLOB_PROTOCOL, communityTopic, decodeCanonical, encodeCanonical, LEDGER_SYNC_PROTOCOL } from '@swarmtune/wire'
 import { createLibp2p } from 'libp2p'
 import type { Expectation, GossipCase, HostileCase, RawStreamCase, SyncServeCase } from './frames.js'
-import { lp } from './frames.js'
+import { lp, varint } from './frames.js'
 import type { Target } from './target.js'
 
 /**
@@ -67,9 +69,13 @@ export type Attacker = Libp2p<{ pubsub: GossipSub, identify: ReturnType<ReturnTy
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
+const keys = new WeakMap<Attacker, PrivateKey>()
+
 /** A fresh identity (new Ed25519 key) on 127.0.0.1. */
 export async function createAttacker (): Promise<Attacker> {
-  return await createLibp2p({
+  const privateKey = await generateKeyPair('Ed25519')
+  const node = await createLibp2p({
+    privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -89,6 +95,37 @@ export async function createAttacker (): Promise<Attacker> {
       })
     }
   }) as unknown as Attacker
+  keys.set(node, privateKey)
+  return node
+}
+
+/**
+ * Largest message data gossipsub's own publish sends: its RPC framing (it-length-prefixed) refuses frames
+ * above 4 MiB. Larger data goes out as a hand-written RPC ({@link publishLarge}).
+ */
+const PUBLISH_MAX_DATA_BYTES = 4 * 1024 * 1024 - 64 * 1024
+
+/** The gossipsub protocol the daemon speaks. */
+const GOSSIPSUB_PROTOCOL = '/meshsub/1.2.0'
+
+/**
+ * Publishes `data` on `topic` as a message signed by `a` (StrictSign: the signature covers
+ * `libp2p-pubsub:` + the protobuf message without signature, as gossipsub's buildRawMessage makes it),
+ * written as one length-prefixed RPC on a gossipsub stream of its own, so that no size limit of our side
+ * applies. @throws when the stream cannot be opened
+ */
+async function publishLarge (a: Attacker, target: Target, topic: string, data: Uint8Array): Promise<void> {
+  const key = keys.get(a)
+  if (key === undefined) throw new Error('not an attacker made by createAttacker')
+  const seqno = new Uint8Array(8)
+  new DataView(seqno.buffer).setBigUint64(0, BigInt(Date.now()) * 1_000_000n)
+  const message = { from: a.peerId.toMultihash().bytes, data, seqno, topic }
+  const signature = await key.sign(Buffer.concat([Buffer.from('libp2p-pubsub:'), RPC.Message.encode(message)]))
+  const rpc = RPC.encode({ subscriptions: [], messages: [{ ...message, signature }] })
+  const stream = await a.dialProtocol(target.addrs, GOSSIPSUB_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+  stream.maxWriteBufferLength = rpc.length + 1024
+  // the daemon may cut the stream while the frame is under way: what it did is read from its events
+  await write(stream, Buffer.concat([varint(rpc.length), rpc])).catch(() => {})
 }
 
 /**
@@ -169,8 +206,12 @@ export async function sendGossip (a: Attacker, target: Target, c: GossipCase, de
   const sentAt = Date.now()
   const mark = { events: target.events.length, logs: target.logs.length, at: sentAt }
   try {
-    const { recipients } = await a.services.pubsub.publish(communityTopic(target.community), c.data)
-    if (!recipients.some((r) => r.toString() === target.peerId)) return { result: 'unsent' }
+    if (c.data.length > PUBLISH_MAX_DATA_BYTES) {
+      await publishLarge(a, target, communityTopic(target.community), c.data)
+    } else {
+      const { recipients } = await a.services.pubsub.publish(communityTopic(target.community), c.data)
+      if (!recipients.some((r) => r.toString() === target.peerId)) return { result: 'unsent' }
+    }
   } catch {
     // a publish error on our side (the message id seen before, no peer left): nothing reached the daemon
     return { result: 'unsent' }

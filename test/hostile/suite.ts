@@ -96,7 +96,7 @@ export class Tally {
     const ms = this.handlingMs
     const byChannel = ['gossip', 'sync', 'blob'].map((ch) => `${ch} ${this.sent.filter((r) => r.channel === ch).length}`).join(', ')
     return [
-      `${label}: frames sent = ${sent} (${byChannel}; ${this.results.length - sent} not sent: connection refused), identities = ${this.identities} (${this.refusedIdentities} refused)`,
+      `${label}: frames sent = ${sent} (${byChannel}; ${this.results.length - sent} not sent: the daemon had refused or dropped the connection), identities = ${this.identities} (${this.refusedIdentities} refused)`,
       `${label}: rejected with a code = ${coded} of ${must} that must be (${must === 0 ? 'n/a' : (100 * coded / must).toFixed(1)} %; goal 100 %)`,
       `${label}: accepted that should not be = ${this.wronglyAccepted.length} (goal 0)`,
       `${label}: handling time per frame p50 = ${quantile(ms, 0.5)} ms, p99 = ${quantile(ms, 0.99)} ms, max = ${ms.length === 0 ? NaN : Math.max(...ms)} ms over ${ms.length} frames (goal p99 ≤ 5 ms)`,
