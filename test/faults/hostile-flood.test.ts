@@ -19,7 +19,7 @@ import { testSeed, waitFor } from '../../packages/node/test/helpers.js'
 import { HostileFrames } from '../hostile/frames.js'
 import { createAttacker, joinTopic } from '../hostile/peers.js'
 import {
-  createRng, frameContext, honestBytes, honestContribution, honestFetch, openIdleStreams, runCampaign, startHonest, storedAudit, Tally, type Honest
+  createRng, frameContext, honestBytes, honestContribution, honestFetch, maintainerKey, openIdleStreams, runCampaign, startHonest, storedAudit, Tally, type Honest
 } from '../hostile/suite.js'
 import { sampleProcess, startTarget, type ProcSample, type Target } from '../hostile/target.js'
 
@@ -44,7 +44,7 @@ describe('hostile-peer flood', () => {
     cleanups.push(target.stop)
     const honest: Honest = await startHonest(target)
     cleanups.push(honest.node.destroy)
-    const maintainer = (await target.client.request<Array<{ author: string }>>('GET', '/v1/ledger/view/entries?kind=genesis&limit=1'))[0].author
+    const maintainer = await maintainerKey(target)
     // Warm-up, so that the memory figure is the flood's: one honest round run to its release (the coordinator
     // loads the model and its evaluation data) and one honest 64 MiB fetch (the serving path's buffers).
     const warm = await target.client.request<{ round: number }>('POST', '/v1/rounds', { params: { durationMs: 600_000, quorum: 1, maxContributions: 1 } })

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCid } from '@swarmtune/wire'
 import { testSeed } from '../../packages/node/test/helpers.js'
 import { HostileFrames } from './frames.js'
-import { createRng, frameContext, honestBytes, honestContribution, honestFetch, openIdleStreams, runCampaign, startHonest, storedAudit, Tally, type Honest } from './suite.js'
+import { createRng, frameContext, honestBytes, honestContribution, honestFetch, maintainerKey, openIdleStreams, runCampaign, startHonest, storedAudit, Tally, type Honest } from './suite.js'
 import { sampleProcess, startTarget, type Target } from './target.js'
 
 let target: Target | undefined
@@ -79,9 +79,3 @@ describe('hostile peers against a daemon', () => {
     expect(audit.evidence).toBeLessThanOrEqual(equivocators)
   })
 })
-
-/** The hex public key of the target's maintainer identity (its own entries are allowed in its ledger). */
-async function maintainerKey (t: Target): Promise<string> {
-  const rows = await t.client.request<Array<{ kind: string, author: string }>>('GET', '/v1/ledger/view/entries?kind=genesis&limit=1')
-  return rows[0]?.author ?? ''
-}

@@ -340,6 +340,12 @@ export async function openIdleStreams (target: Target, frames: HostileFrames, ta
   }
 }
 
+/** The hex public key of the target's maintainer identity (its own entries belong in its ledger). */
+export async function maintainerKey (target: Target): Promise<string> {
+  const rows = await target.client.request<Array<{ author: string }>>('GET', '/v1/ledger/view/entries?kind=genesis&limit=1')
+  return rows[0]?.author ?? ''
+}
+
 /**
  * What the target stores that it should not: ledger entries neither by `allowedAuthors` (hex keys) nor in
  * `allowed` (entry ids); blobs outside `allowedBlobs` that the target did not store itself (its own
