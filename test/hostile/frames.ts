@@ -1,7 +1,8 @@
 /**
  * Generated hostile input for the three ways bytes reach a daemon: the community's gossip topic, ledger sync
  * streams and blob streams. Each {@link HostileCase} says what is sent and what the daemon must do with it;
- * the same seed gives the same cases (entry signatures aside: Ed25519 is deterministic, so those too).
+ * the same seed gives the same kinds, sizes and keys (entry timestamps and the interleaving of concurrent
+ * senders aside).
  *
  * Kinds (a case's `kind`):
  * - gossip: length lies (a msgpack length header inflated), truncations, depth bombs (nested arrays or
@@ -20,7 +21,7 @@
  *   non-canonical and malformed requests, bad CIDs, chunk indexes outside a blob, half requests then close,
  *   bytes on a stream before protocol negotiation; idle and slow streams (starvation: see the tests).
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import type { Rng } from '@swarmtune/model'
 import { blobCid, encodeCanonical, LIMITS, type CID, type SignedEntry, type SigningKey } from '@swarmtune/wire'
 import { bodies, ChainSigner, fakeCid, flipSignatureBit } from '../../packages/ledger/test/fixtures.js'
@@ -217,8 +218,9 @@ export class HostileFrames {
     this.signer.ts = 1_000_000
   }
 
+  /** A new Ed25519 key from the seeded stream, so that a replayed seed signs with the same keys. */
   private async freshKey (): Promise<SigningKey> {
-    return await generateKeyPair('Ed25519')
+    return await generateKeyPairFromSeed('Ed25519', randomBytes(this.rng, 32))
   }
 
   /**
