@@ -3,6 +3,8 @@
  * Messages say what happened, what was expected and what to do; tests check `code` and `name` only.
  */
 
+import { base58btc } from 'multiformats/bases/base58'
+
 /** Base class: every ledger error has a stable `code`. */
 export class LedgerError extends Error {
   readonly code: string
@@ -67,6 +69,33 @@ export interface CorruptionDetail {
   seq?: number
   /** The LevelDB key involved, when one is. */
   key?: string
+  /**
+   * `ERR_LEDGER_TRUNCATED`: the author's missing sequence numbers, inclusive (`to` absent when only the first
+   * missing one is known).
+   */
+  missing?: { from: number, to?: number }
+}
+
+/**
+ * The libp2p peer id (`12D3KooW…`) of a 32-byte Ed25519 public key given as 64 hex digits: base58btc of the
+ * identity multihash of the protobuf `PublicKey { Type: Ed25519, Data: key }` (libp2p peer-ids spec), the
+ * form the CLI and the daemon print. Returns undefined for anything else.
+ */
+export function peerIdOfAuthor (author: string): string | undefined {
+  if (!/^[0-9a-f]{64}$/.test(author)) return undefined
+  // 0x00 0x24: identity multihash of 36 bytes; 0x08 0x01: Type = Ed25519; 0x12 0x20: Data, 32 bytes
+  return base58btc.baseEncode(Uint8Array.from([0x00, 0x24, 0x08, 0x01, 0x12, 0x20, ...Buffer.from(author, 'hex')]))
+}
+
+/** What a truncation failure says beyond `what`: whose entries are missing, which, and how to get them back. */
+function truncationText (path: string, d: CorruptionDetail): string {
+  const range = d.missing === undefined ? '' : d.missing.to === undefined ? ` from seq ${d.missing.from} on` : d.missing.to === d.missing.from ? ` at seq ${d.missing.from}` : ` at seqs ${d.missing.from}–${d.missing.to}`
+  const who = d.author === undefined
+    ? 'Which author\'s entries are missing is not recorded (lengths.json names none).'
+    : `The missing entries are author ${peerIdOfAuthor(d.author) ?? d.author}'s (key ${d.author})${range}.`
+  return `${who} The store was not opened, so no shortened chain is served. To get them back: move ${path} aside and start the daemon ` +
+    'on an empty ledger, which syncs every chain again from peers (that author\'s own node, or any peer that holds its chain); or import a ' +
+    '`swarmtune ledger export --format jsonl` taken before the loss into the new store (`swarmtune ledger import <file>`); or restore a backup.'
 }
 
 /**
@@ -77,9 +106,10 @@ export interface CorruptionDetail {
 export class LedgerCorruptError extends LedgerError {
   readonly detail: CorruptionDetail
   constructor (code: 'ERR_LEDGER_CORRUPT' | 'ERR_LEDGER_TRUNCATED', path: string, what: string, detail: CorruptionDetail = {}, options?: { cause?: unknown }) {
-    super(code,
-      `the ledger at ${path} failed verification: ${what}. It was not opened, so no altered or shortened chain is served. ` +
-      'Move the folder aside and re-sync from peers (start the daemon on an empty ledger), or restore it from a backup.', options)
+    super(code, code === 'ERR_LEDGER_TRUNCATED'
+      ? `the ledger at ${path} failed verification: ${what}. ${truncationText(path, detail)}`
+      : `the ledger at ${path} failed verification: ${what}. It was not opened, so no altered or shortened chain is served. ` +
+        'Move the folder aside and re-sync from peers (start the daemon on an empty ledger), or restore it from a backup.', options)
     this.name = 'LedgerCorruptError'
     this.detail = detail
   }
@@ -158,6 +188,25 @@ export class LedgerArgumentError extends LedgerError {
   constructor (message: string) {
     super('ERR_LEDGER_BAD_ARGUMENT', message)
     this.name = 'LedgerArgumentError'
+  }
+}
+
+/**
+ * A view was given a filter it does not apply (`ERR_LEDGER_UNSUPPORTED_FILTER`): refused rather than
+ * ignored, so an export never silently holds more rows than asked for. `supported` lists the view's filters.
+ */
+export class LedgerFilterError extends LedgerError {
+  readonly view: string
+  readonly filters: string[]
+  readonly supported: string[]
+  constructor (view: string, filters: string[], supported: readonly string[]) {
+    super('ERR_LEDGER_UNSUPPORTED_FILTER',
+      `the ${view} view does not take ${filters.map((f) => `--${f}`).join(', ')}; it takes ${supported.map((f) => `--${f}`).join(', ')}. ` +
+      'Leave the others out, or export the entries view, which takes every filter.')
+    this.name = 'LedgerFilterError'
+    this.view = view
+    this.filters = filters
+    this.supported = [...supported]
   }
 }
 

@@ -2,7 +2,7 @@
  * Export formats (doc/ledger-format.md, "Export formats"): an entry as a JSON object, JSON Lines and CSV
  * (RFC 4180) of entries and of every query's rows.
  */
-import type { EntryKind, SignedEntry } from '@swarmtune/wire'
+import { decodeEntryUnverified, type EntryKind, type SignedEntry } from '@swarmtune/wire'
 import { bodyOf, cidString, toHex } from './records.js'
 import type { EntryFilter, Ledger } from './store.js'
 
@@ -154,23 +154,89 @@ export interface ImportReport {
   lines: number
   appended: number
   duplicates: number
-  /** Lines whose entry was refused or unreadable, with the code (first 100 kept). */
-  rejected: Array<{ line: number, code: string, reason?: string }>
+  /**
+   * Lines whose entry was refused or unreadable, with the code (first 100 kept); `id` is the entry id its
+   * `bytes` decode to and `field` the first field that disagrees with them (`ERR_LEDGER_IMPORT_MISMATCH`).
+   */
+  rejected: ImportRejection[]
   rejectedCount: number
+}
+
+/** One refused line of an import. */
+export interface ImportRejection {
+  /** 1-based line number, blank lines counted. */
+  line: number
+  code: string
+  reason?: string
+  /** Entry CID string of the line's `bytes`, when they decode. */
+  id?: string
+  /** The field (a dotted path such as `body.samples`) whose value disagrees with the bytes. */
+  field?: string
+}
+
+/** The fields of an {@link EntryJson}: what an import line may hold besides `bytes`. */
+const ENTRY_JSON_FIELDS: ReadonlySet<string> = new Set(['id', 'author', 'seq', 'prev', 'ts', 'time', 'kind', 'community', 'body', 'sig', 'bytes'])
+
+/** The dotted path of the first place `given` differs from `derived` (values as JSON.parse gives them), or undefined. */
+function firstDifference (given: unknown, derived: unknown, path: string): string | undefined {
+  if (Array.isArray(derived)) {
+    if (!Array.isArray(given) || given.length !== derived.length) return path
+    for (let i = 0; i < derived.length; i++) {
+      const d = firstDifference(given[i], derived[i], `${path}[${i}]`)
+      if (d !== undefined) return d
+    }
+    return undefined
+  }
+  if (typeof derived === 'object' && derived !== null) {
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) return path
+    const keys = new Set([...Object.keys(derived), ...Object.keys(given)])
+    for (const k of [...keys].sort()) {
+      const d = firstDifference((given as Record<string, unknown>)[k], (derived as Record<string, unknown>)[k], `${path}.${k}`)
+      if (d !== undefined) return d
+    }
+    return undefined
+  }
+  return Object.is(given, derived) ? undefined : path
+}
+
+/**
+ * The first field of an import line that disagrees with its `bytes` (fields left out are fine; a field an
+ * export line never has is a disagreement), or undefined when all agree or the bytes do not decode (ingest
+ * then names what is wrong with them).
+ */
+function mismatchOf (line: Record<string, unknown>, bytes: Uint8Array): { id: string, field: string } | undefined {
+  let derived: EntryJson
+  try {
+    derived = entryToJson(decodeEntryUnverified(bytes))
+  } catch {
+    return undefined
+  }
+  const fields = derived as unknown as Record<string, unknown>
+  for (const key of Object.keys(line)) {
+    if (!ENTRY_JSON_FIELDS.has(key)) return { id: derived.id, field: key }
+    if (key === 'bytes') continue
+    // compare as the JSON text round-trips: the derived values through stringify/parse like the line's
+    const field = firstDifference(line[key], JSON.parse(JSON.stringify(fields[key])), key)
+    if (field !== undefined) return { id: derived.id, field }
+  }
+  return undefined
 }
 
 /**
  * Imports a JSON Lines export (its `bytes` field) into a ledger: every entry is validated and chained as
- * if it came from the network. Entries are taken in file order per author, as exports list them in time
+ * if it came from the network. The other fields of a line are what the export derived from `bytes`; a line
+ * where one of them disagrees (an edited `body.samples`, a `seq` or `author` not the frame's) or that holds
+ * a field no export line has is refused with `ERR_LEDGER_IMPORT_MISMATCH`, naming the line, the entry id and
+ * the field, and its entry is not stored. Entries are taken in file order per author, as exports list them in time
  * order; an entry whose predecessor (or, for a maintainer-only kind, the genesis) comes later in the file is
  * retried at the end until no more can be stored. This is also how a store is migrated to a new schema
  * version.
  */
 export async function importEntries (ledger: Ledger, lines: AsyncIterable<string> | Iterable<string>): Promise<ImportReport> {
   const report: ImportReport = { lines: 0, appended: 0, duplicates: 0, rejected: [], rejectedCount: 0 }
-  const reject = (line: number, code: string, reason?: string): void => {
+  const reject = (line: number, code: string, reason?: string, about: { id?: string, field?: string } = {}): void => {
     report.rejectedCount++
-    if (report.rejected.length < 100) report.rejected.push({ line, code, reason })
+    if (report.rejected.length < 100) report.rejected.push({ line, code, reason, ...about })
   }
   let batch: Array<{ line: number, bytes: Uint8Array, code?: string, reason?: string }> = []
   let retry: typeof batch = []
@@ -187,14 +253,23 @@ export async function importEntries (ledger: Ledger, lines: AsyncIterable<string
     if (text.trim() === '') continue
     report.lines++
     let bytes: Uint8Array | undefined
+    let parsed: Record<string, unknown> | undefined
     try {
-      const parsed = JSON.parse(text) as { bytes?: unknown }
-      if (typeof parsed.bytes === 'string') bytes = Uint8Array.from(Buffer.from(parsed.bytes, 'base64'))
+      const value = JSON.parse(text) as unknown
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) parsed = value as Record<string, unknown>
+      if (typeof parsed?.bytes === 'string') bytes = Uint8Array.from(Buffer.from(parsed.bytes, 'base64'))
     } catch {
       bytes = undefined
     }
-    if (bytes === undefined) {
+    if (bytes === undefined || parsed === undefined) {
       reject(report.lines, 'ERR_LEDGER_BAD_ARGUMENT', 'not a JSON object with a base64 `bytes` field')
+      continue
+    }
+    const mismatch = mismatchOf(parsed, bytes)
+    if (mismatch !== undefined) {
+      reject(report.lines, 'ERR_LEDGER_IMPORT_MISMATCH', `line ${report.lines}: entry ${mismatch.id}'s field \`${mismatch.field}\` ` +
+        (ENTRY_JSON_FIELDS.has(mismatch.field.split(/[.[]/)[0]) ? 'disagrees with the entry\'s signed `bytes`' : 'is not a field of an exported entry') +
+        '; the entry was not imported. Export the entry again from a store that holds it, or remove the field from the line', mismatch)
       continue
     }
     batch.push({ line: report.lines, bytes })

@@ -34,7 +34,7 @@ export {
 } from './constants.js'
 export {
   LedgerError, LedgerLockedError, LedgerCorruptError, LedgerSchemaError, LedgerClosedError, LedgerEntryError, LedgerCommunityError,
-  LedgerNotFoundError, LedgerArgumentError, LedgerSyncError, type CorruptionDetail, type LockHolder
+  LedgerNotFoundError, LedgerArgumentError, LedgerFilterError, LedgerSyncError, peerIdOfAuthor, type CorruptionDetail, type LockHolder
 } from './errors.js'
 export {
   Ledger, openLedger, createMemoryDb,
@@ -47,12 +47,12 @@ export { encodeFrame, decodeFrames, type ByteStream } from './framing.js'
 export { readLockInfo, type LockInfo } from './lock.js'
 export {
   listContributions, contributionsByPeer, contributionsByRound, releaseShares, releaseLineage, ledgerStats,
-  type ContributionRow, type PeerSummary, type RoundSummary, type ShareRow, type LineageRow, type LedgerStats
+  type ContributionRow, type ContributionFilter, type PeerSummary, type RoundSummary, type ShareRow, type LineageRow, type LedgerStats
 } from './queries.js'
 export {
   entryToJson, entryCsvRow, exportEntries, importEntries, toCsv, toJsonl, csvLine, csvField, ENTRY_CSV_COLUMNS,
-  type EntryJson, type ImportReport
+  type EntryJson, type ImportReport, type ImportRejection
 } from './export.js'
-export { queryView, authorParam, LEDGER_VIEWS, VIEW_CSV_COLUMNS, type LedgerView, type ViewParams } from './views.js'
+export { queryView, checkViewParams, authorParam, LEDGER_VIEWS, VIEW_CSV_COLUMNS, VIEW_FILTERS, type LedgerView, type ViewParams, type ViewFilter } from './views.js'
 export { toHex } from './records.js'
 export { MAINTAINER_KINDS } from './authority.js'

@@ -42,8 +42,10 @@ export interface PeerSummary {
   accepted: number
   rejected: number
   pending: number
-  /** Sum of `samples` over its contributions. */
+  /** Sum of `samples` over its accepted contributions (what FedAvg could weight; rejected and pending ones not counted). */
   samples: number
+  /** Sum of `samples` over all its contributions, rejected and pending included (what it claimed). */
+  samplesAll: number
   /** Rounds it contributed to, ascending. */
   rounds: number[]
   /** Contributions aggregated into some release. */
@@ -172,20 +174,36 @@ function contributionRows (f: Facts): ContributionRow[] {
   })
 }
 
-/** Every contribution (optionally of one round or one author), in time order, with its verdict and releases. */
-export async function listContributions (ledger: Ledger, filter: { round?: number, author?: string } = {}): Promise<ContributionRow[]> {
-  const rows = contributionRows(await facts(ledger, filter.round))
-  return filter.author === undefined ? rows : rows.filter((r) => r.author === filter.author)
+/** Which contributions a query takes (every field optional; all given must hold). */
+export interface ContributionFilter {
+  round?: number
+  /** Contributor's public key, 64 lowercase hex. */
+  author?: string
+  /** Release manifest CID string: only contributions that release aggregated. */
+  release?: string
+  /** Contribution timestamps (ms since Unix epoch, author's clock), inclusive. */
+  since?: number
+  until?: number
 }
 
-/** Contributions per peer, sorted by author. */
-export async function contributionsByPeer (ledger: Ledger): Promise<PeerSummary[]> {
+/** Every contribution that passes `filter`, in time order, with its verdict and releases. */
+export async function listContributions (ledger: Ledger, filter: ContributionFilter = {}): Promise<ContributionRow[]> {
+  return contributionRows(await facts(ledger, filter.round)).filter((r) =>
+    (filter.author === undefined || r.author === filter.author) &&
+    (filter.release === undefined || r.releases.includes(filter.release)) &&
+    (filter.since === undefined || r.ts >= filter.since) &&
+    (filter.until === undefined || r.ts <= filter.until))
+}
+
+/** Contributions per peer (of the contributions that pass `filter`), sorted by author. */
+export async function contributionsByPeer (ledger: Ledger, filter: ContributionFilter = {}): Promise<PeerSummary[]> {
   const peers = new Map<string, PeerSummary>()
-  for (const row of contributionRows(await facts(ledger))) {
-    const p = peers.get(row.author) ?? { author: row.author, contributions: 0, accepted: 0, rejected: 0, pending: 0, samples: 0, rounds: [], released: 0 }
+  for (const row of await listContributions(ledger, filter)) {
+    const p = peers.get(row.author) ?? { author: row.author, contributions: 0, accepted: 0, rejected: 0, pending: 0, samples: 0, samplesAll: 0, rounds: [], released: 0 }
     p.contributions++
     p[row.status]++
-    p.samples += row.samples
+    if (row.status === 'accepted') p.samples += row.samples
+    p.samplesAll += row.samples
     if (!p.rounds.includes(row.round)) p.rounds.push(row.round)
     if (row.releases.length > 0) p.released++
     peers.set(row.author, p)

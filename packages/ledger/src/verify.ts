@@ -158,7 +158,7 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
           const prev = heads.get(pos.author)
           const expected = prev === undefined ? 0 : prev.seq + 1
           if (pos.seq !== expected) {
-            fail(`the chain skips from seq ${expected - 1} to ${pos.seq}: entries are missing`, { author: pos.author, seq: expected, key }, undefined, 'ERR_LEDGER_TRUNCATED')
+            fail(`the chain skips from seq ${expected - 1} to ${pos.seq}: entries are missing`, { author: pos.author, seq: expected, key, missing: { from: expected, to: pos.seq - 1 } }, undefined, 'ERR_LEDGER_TRUNCATED')
           }
           const v = validations[i]
           if (v?.status !== 'accept' || v.value === undefined) {
@@ -180,8 +180,8 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
           const head = heads.get(author)
           const stored = parseHead(value)
           if (stored === undefined) fail('a head record is malformed', { author, key })
-          if (head === undefined) fail('a head names a chain with no entries: entries are missing', { author, key }, undefined, 'ERR_LEDGER_TRUNCATED')
-          if (stored.seq > head.seq) fail(`the head is at seq ${stored.seq}, the chain ends at ${head.seq}: entries are missing`, { author, seq: head.seq + 1, key }, undefined, 'ERR_LEDGER_TRUNCATED')
+          if (head === undefined) fail('a head names a chain with no entries: entries are missing', { author, key, missing: { from: 0, to: stored.seq } }, undefined, 'ERR_LEDGER_TRUNCATED')
+          if (stored.seq > head.seq) fail(`the head is at seq ${stored.seq}, the chain ends at ${head.seq}: entries are missing`, { author, seq: head.seq + 1, key, missing: { from: head.seq + 1, to: stored.seq } }, undefined, 'ERR_LEDGER_TRUNCATED')
           if (stored.seq !== head.seq || stored.id !== head.id) fail('a head record does not match its chain', { author, seq: head.seq, key })
           headsSeen++
         } else if (prefix === PREFIX.id || prefix === PREFIX.time || prefix === PREFIX.kind || prefix === PREFIX.round || prefix === PREFIX.release) {
@@ -214,14 +214,19 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
   if (summary === undefined) {
     if (entries > 0 || evidence > 0) fail('the summary record is missing', { key: META_SUMMARY })
   } else {
-    if (summary.entries > entries) fail(`the summary counts ${summary.entries} entries, the chains hold ${entries}: entries are missing`, { key: META_SUMMARY }, undefined, 'ERR_LEDGER_TRUNCATED')
+    if (summary.entries > entries) {
+      // lengths.json, when it knows the shortened chain, names whose entries they are
+      const short = [...(ctx.knownLengths ?? [])].map(([author, length]) => ({ author, length, have: (heads.get(author)?.seq ?? -1) + 1 })).find((c) => c.have < c.length)
+      fail(`the summary counts ${summary.entries} entries, the chains hold ${entries}: entries are missing`,
+        short === undefined ? { key: META_SUMMARY } : { key: META_SUMMARY, author: short.author, seq: short.have, missing: { from: short.have, to: short.length - 1 } }, undefined, 'ERR_LEDGER_TRUNCATED')
+    }
     if (summary.entries !== entries || summary.authors !== heads.size || summary.evidence !== evidence || summary.digest !== toHex(digest)) {
       fail(`the summary record (${summary.entries} entries, ${summary.authors} authors, ${summary.evidence} evidence) does not match the chains (${entries}, ${heads.size}, ${evidence})`, { key: META_SUMMARY })
     }
   }
   for (const [author, length] of ctx.knownLengths ?? []) {
     const have = (heads.get(author)?.seq ?? -1) + 1
-    if (have < length) fail(`the chain holds ${have} entries, ${length} were stored earlier: entries are missing`, { author, seq: have }, undefined, 'ERR_LEDGER_TRUNCATED')
+    if (have < length) fail(`the chain holds ${have} entries, ${length} were stored earlier: entries are missing`, { author, seq: have, missing: { from: have, to: length - 1 } }, undefined, 'ERR_LEDGER_TRUNCATED')
   }
   ctx.onProgress?.({ verified: entries, total })
   const durationMs = performance.now() - started

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { parseCid, validateEntry, type SignedEntry } from '@swarmtune/wire'
 import {
   contributionsByPeer, contributionsByRound, createMemoryDb, ENTRY_CSV_COLUMNS, exportEntries, importEntries, ledgerStats,
-  listContributions, openLedger, releaseLineage, releaseShares, type Ledger
+  listContributions, openLedger, queryView, releaseLineage, releaseShares, VIEW_FILTERS, type Ledger
 } from '../src/index.js'
 import { bodies, fakeCid, keyFor } from './fixtures.js'
 
@@ -53,13 +53,34 @@ describe('ledger queries', () => {
   it('sums contributions per peer and per round', async () => {
     const peers = await contributionsByPeer(ledger)
     const v1 = peers.find((p) => p.author === hex(c['1.1'].entry.author))
-    expect(v1).toMatchObject({ contributions: 2, accepted: 1, pending: 1, rejected: 0, samples: 150, rounds: [1, 2], released: 1 })
-    expect(peers.find((p) => p.author === hex(c['1.3'].entry.author))).toMatchObject({ contributions: 1, rejected: 1 })
+    // samples: accepted contributions only (100 of round 1; round 2's 50 is pending); samplesAll: every claim
+    expect(v1).toMatchObject({ contributions: 2, accepted: 1, pending: 1, rejected: 0, samples: 100, samplesAll: 150, rounds: [1, 2], released: 1 })
+    expect(peers.find((p) => p.author === hex(c['1.3'].entry.author))).toMatchObject({ contributions: 1, rejected: 1, samples: 0, samplesAll: 300 })
     const rounds = await contributionsByRound(ledger)
     expect(rounds).toEqual([
       { round: 1, contributions: 3, contributors: 3, accepted: 2, rejected: 1, pending: 0, release: cid('release-1'), outcome: 'released' },
       { round: 2, contributions: 2, contributors: 2, accepted: 1, rejected: 0, pending: 1, release: cid('release-2') }
     ])
+  })
+
+  it('applies each filter to each view that takes it, and refuses the others naming the filters the view takes', async () => {
+    const v1 = hex(c['1.1'].entry.author)
+    const peers = await queryView(ledger, 'peers', { author: v1 })
+    expect(peers.map((p) => p.author)).toEqual([v1])
+    expect(await queryView(ledger, 'peers', { round: 2 })).toEqual(expect.arrayContaining([expect.objectContaining({ author: v1, contributions: 1, samples: 0, samplesAll: 50 })]))
+    expect((await queryView(ledger, 'peers', { release: cid('release-1') })).map((p) => p.author).sort()).toEqual([v1, hex(c['1.2'].entry.author)].sort())
+    expect((await queryView(ledger, 'contributions', { release: cid('release-2') })).map((r) => r.id)).toEqual([c['2.2'].id.toString()])
+    expect((await queryView(ledger, 'contributions', { since: c['2.1'].entry.ts })).map((r) => r.id)).toEqual([c['2.1'].id.toString(), c['2.2'].id.toString()])
+    expect((await queryView(ledger, 'contributions', { reverse: true, limit: 1 })).map((r) => r.id)).toEqual([c['2.2'].id.toString()])
+    expect((await queryView(ledger, 'rounds', { round: 2 })).map((r) => r.round)).toEqual([2])
+    expect((await queryView(ledger, 'shares', { author: v1 })).map((r) => r.contribution)).toEqual([c['1.1'].id.toString()])
+    expect((await queryView(ledger, 'shares', { round: 2 })).map((r) => r.release)).toEqual([cid('release-2')])
+    expect((await queryView(ledger, 'heads', { author: v1 })).map((r) => r.author)).toEqual([v1])
+    for (const [view, filter] of [['rounds', { kind: 'verdict' }], ['peers', { kind: 'contribution' }], ['heads', { round: 1 }], ['lineage', { author: v1 }], ['rounds', { since: 0 }]] as const) {
+      await expect(queryView(ledger, view, filter), view).rejects.toMatchObject({ name: 'LedgerFilterError', code: 'ERR_LEDGER_UNSUPPORTED_FILTER', filters: Object.keys(filter), supported: VIEW_FILTERS[view] })
+    }
+    // not set: undefined, and reverse false (as a query string without it gives)
+    expect(await queryView(ledger, 'heads', { kind: undefined, reverse: false })).toHaveLength(4)
   })
 
   it("gives each contributor's share of each release's aggregate weight", async () => {

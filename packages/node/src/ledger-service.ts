@@ -43,6 +43,7 @@ export interface LedgerService extends DaemonService {
 
 const HTTP_STATUS: Record<string, number> = {
   ERR_LEDGER_BAD_ARGUMENT: 400,
+  ERR_LEDGER_UNSUPPORTED_FILTER: 400,
   ERR_LEDGER_NOT_FOUND: 404,
   ERR_LEDGER_CORRUPT: 500,
   ERR_LEDGER_TRUNCATED: 500,
