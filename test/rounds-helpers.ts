@@ -109,3 +109,29 @@ export async function swarmtune (...args: string[]): Promise<string> {
   }
   return chunks.join('')
 }
+
+/** What {@link run} saw: stdout, stderr and the error the command ended with. */
+export interface CommandRun { stdout: string, stderr: string, error?: { code?: string, name?: string, message: string } }
+
+/**
+ * Runs `swarmtune <args>` in-process and keeps what it printed on stdout and stderr, and the error it ended with
+ * (never thrown). `stderr` receives the lines as they are printed.
+ */
+export async function run (args: string[], stderr: string[] = []): Promise<CommandRun> {
+  const program = new Command().name('swarmtune').exitOverride()
+  for (const command of [communityCommand, roundCommand, releaseCommand]) command.register(program)
+  const stdout: string[] = []
+  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) }
+  process.stdout.write = ((chunk: string | Uint8Array) => { stdout.push(String(chunk)); return true }) as typeof process.stdout.write
+  process.stderr.write = ((chunk: string | Uint8Array) => { stderr.push(String(chunk)); return true }) as typeof process.stderr.write
+  let error: CommandRun['error']
+  try {
+    await program.parseAsync(['node', 'swarmtune', ...args])
+  } catch (err) {
+    error = err as CommandRun['error']
+  } finally {
+    process.stdout.write = write.out
+    process.stderr.write = write.err
+  }
+  return { stdout: stdout.join(''), stderr: stderr.join(''), ...(error === undefined ? {} : { error }) }
+}

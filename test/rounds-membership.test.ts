@@ -17,41 +17,16 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Command } from 'commander'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
 import { initDataDir, type RoundDetail } from '@swarmtune/node'
 import { blobCid, parseCid } from '@swarmtune/wire'
-import * as communityCommand from '../packages/cli/src/commands/community.js'
 import * as roundCommand from '../packages/cli/src/commands/round.js'
 import { tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
-import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, run, startMaintainer, startRoundsNode, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = ['--steps', '5', '--batch-size', '50', '--lr', '0.1']
-
-/**
- * Runs `swarmtune <args>` in-process: what it printed on stdout and stderr, and the error it ended with.
- * `stderr` receives the lines as they are printed.
- */
-async function run (args: string[], stderr: string[] = []): Promise<{ stdout: string, stderr: string, error?: { code?: string, name?: string, message: string } }> {
-  const program = new Command().name('swarmtune').exitOverride()
-  for (const command of [communityCommand, roundCommand]) command.register(program)
-  const stdout: string[] = []
-  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) }
-  process.stdout.write = ((chunk: string | Uint8Array) => { stdout.push(String(chunk)); return true }) as typeof process.stdout.write
-  process.stderr.write = ((chunk: string | Uint8Array) => { stderr.push(String(chunk)); return true }) as typeof process.stderr.write
-  let error: { code?: string, name?: string, message: string } | undefined
-  try {
-    await program.parseAsync(['node', 'swarmtune', ...args])
-  } catch (err) {
-    error = err as { code?: string, name?: string, message: string }
-  } finally {
-    process.stdout.write = write.out
-    process.stderr.write = write.err
-  }
-  return { stdout: stdout.join(''), stderr: stderr.join(''), ...(error === undefined ? {} : { error }) }
-}
 
 describe('who a round waits for', () => {
   let maintainer: Awaited<ReturnType<typeof startMaintainer>>
@@ -74,7 +49,7 @@ describe('who a round waits for', () => {
     const before = (await m.rounds.rounds()).length
     const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2'])
     expect(r.error?.code).toBe('commander.invalidArgument')
-    expect(r.error?.message).toMatch(/2 has no unit; write it with one: 2s, 2m, 2h or 2ms/)
+    expect(r.error?.message).toMatch(/ 2 has no unit/)
     expect((await m.rounds.rounds()).length).toBe(before)
     // a unit makes the same number a duration
     expect(roundCommand.roundDuration('2s')).toBe(2_000)
@@ -159,14 +134,15 @@ describe('who a round waits for', () => {
   })
 
   it('exits non-zero with the outcome\'s code and who did what when the round ends without a release', async () => {
-    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2m', '--quorum', '3', '--wait'])
+    // below its quorum the round waits for its deadline (a volunteer may still join), so a short one
+    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '6s', '--quorum', '3', '--wait'])
     expect(r.error).toMatchObject({ name: 'RoundOutcomeError', code: 'ERR_ROUNDS_NO_QUORUM' })
     expect(r.stdout).toMatch(/\(no-release, ERR_ROUNDS_NO_QUORUM\)/)
     const rows = r.stdout.split('\n')
     for (const v of volunteers) expect(rows.find((l) => l.startsWith(v.daemon.peerId.toString()))).toMatch(/^\S+\s+rejected\s+training\s+\S+ ERR_ROUNDS_NO_QUORUM\s+yes$/)
     expect(rows.find((l) => l.startsWith(gpu.daemon.peerId.toString()))).toMatch(/declined\s+declined ERR_MODEL_BACKEND_UNAVAILABLE: /)
     const status = JSON.parse((await run(['round', 'status', '-d', m.dir, '--json'])).stdout) as RoundDetail
-    expect(status.closedAt).toBeLessThan(status.deadline - 60_000)
+    expect(status.closedAt).toBeGreaterThanOrEqual(status.deadline)
   })
 
   it('refuses a training backend that is not installed at join, naming the usable ones', async () => {

@@ -10,9 +10,39 @@ export function buildProgram (): Command {
     .name('swarmtune')
     .description('Community fine-tuning of open models over a peer-to-peer network')
     .version('0.1.0')
-    .showHelpAfterError()
+    // commander's own error lines are replaced by ours (one line, with a stable ERR_CLI_* code): see main()
+    .configureOutput({ outputError: () => {} })
+    .exitOverride()
   registerCommands(program)
   return program
+}
+
+/**
+ * The stable code the CLI prints for each of commander's parse errors (commander's own `commander.*` codes are
+ * its internals, not ours to promise): a bad option value, an unknown option, a missing option or option
+ * value, an unknown command, missing or extra arguments, two options that exclude each other.
+ */
+export const COMMANDER_CODES: Readonly<Record<string, string>> = Object.freeze({
+  'commander.invalidArgument': 'ERR_CLI_BAD_OPTION_VALUE',
+  'commander.unknownOption': 'ERR_CLI_UNKNOWN_OPTION',
+  'commander.optionMissingArgument': 'ERR_CLI_MISSING_OPTION_VALUE',
+  'commander.missingMandatoryOptionValue': 'ERR_CLI_MISSING_OPTION',
+  'commander.conflictingOption': 'ERR_CLI_CONFLICTING_OPTIONS',
+  'commander.unknownCommand': 'ERR_CLI_UNKNOWN_COMMAND',
+  'commander.missingArgument': 'ERR_CLI_BAD_ARGUMENTS',
+  'commander.excessArguments': 'ERR_CLI_BAD_ARGUMENTS'
+})
+
+/** Commander's codes for help and version output: not errors. */
+const COMMANDER_OUTPUT = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version', 'commander.executeSubCommandAsync'])
+
+/**
+ * A command-line error (commander's, or an option check inside a command) as one line:
+ * `swarmtune: error: <message> (<ERR_CLI_* code>); add --help to the command for its options`.
+ */
+export function formatUsageError (err: CommanderError): string {
+  const message = err.message.replace(/^error: /, '')
+  return `swarmtune: error: ${message} (${COMMANDER_CODES[err.code] ?? 'ERR_CLI_BAD_OPTION_VALUE'}); add --help to the command for its options\n`
 }
 
 /**
@@ -57,15 +87,11 @@ export async function main (argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv)
   } catch (err: unknown) {
-    // an option check inside an action (e.g. --images without --labels) throws InvalidArgumentError after
-    // parsing, so commander has printed nothing: print it here like a parse-time option error
-    if (err instanceof InvalidArgumentError) {
-      process.stderr.write(`swarmtune: error: ${err.message} (${err.code}); add --help to the command for its options\n`)
-      process.exitCode = 1
-      return
-    }
+    // parse errors (commander prints nothing: see buildProgram) and option checks inside an action (e.g.
+    // --images without --labels, an InvalidArgumentError thrown after parsing) print the same one line
     if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode
+      if (!COMMANDER_OUTPUT.has(err.code)) process.stderr.write(formatUsageError(err))
+      process.exitCode = err instanceof InvalidArgumentError ? 1 : err.exitCode
       return
     }
     process.stderr.write(formatError(err, process.env.SWARMTUNE_DEBUG != null && process.env.SWARMTUNE_DEBUG !== ''))

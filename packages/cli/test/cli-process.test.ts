@@ -3,31 +3,12 @@
  * status when its output pipe closes early, when an option check inside a command fails, and which Node.js
  * runs the project's npm scripts.
  */
-import { spawn } from 'node:child_process'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
-import { runDaemon, tempDir, testConfig } from '../../node/test/helpers.js'
-import { genesisFile } from './helpers.js'
-
-const BIN = join(import.meta.dirname, '../bin/swarmtune.js')
-
-interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
-
-/**
- * Runs the bin with `args`; with `closedStdout` the read end of its stdout pipe is closed at once, before the
- * command writes anything (what `| head -3` amounts to once head has its lines), so every write fails with EPIPE.
- */
-async function swarmtune (args: string[], options: { closedStdout?: boolean } = {}): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWARMTUNE_DEBUG: '' } })
-  let stdout = ''
-  let stderr = ''
-  if (options.closedStdout === true) child.stdout.destroy()
-  else child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  return await new Promise((resolve) => child.once('close', (code, signal) => { resolve({ code, signal, stdout, stderr }) }))
-}
+import { tempDir, testConfig } from '../../node/test/helpers.js'
+import { expectRefusedInUse, genesisFile, swarmtune, withDaemon } from './helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -56,7 +37,7 @@ describe('option checks inside a command', () => {
   it('`community join --images <file>` without --labels exits 1 naming the problem', async () => {
     const r = await swarmtune(['community', 'join', genesis, '-d', node, '--images', genesis])
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/^swarmtune: error: .*--labels.*\(commander\.invalidArgument\)/)
+    expect(r.stderr).toMatch(/^swarmtune: error: .*--labels.*\(ERR_CLI_BAD_OPTION_VALUE\)/)
   })
 })
 
@@ -64,19 +45,14 @@ describe('community create', () => {
   it('refuses a data folder a daemon runs on, touching neither its blob store nor its lock', async () => {
     const maintainer = join(dir, 'maintainer')
     await initDataDir(maintainer, { config: testConfig() })
-    const daemon = await runDaemon(maintainer)
-    try {
+    await withDaemon(maintainer, async () => {
       const client = await ControlClient.fromDataDir(maintainer)
       const blobsBefore = await client.listBlobs()
       const r = await swarmtune(['community', 'create', '--task', 'mnist-2nn', '--name', 'second-writer', '-d', maintainer])
-      expect(r.code).toBe(1)
-      expect(r.stderr).toMatch(/\(ERR_CLI_DATA_DIR_IN_USE\)\n$/)
+      await expectRefusedInUse(r, maintainer)
       expect(await client.listBlobs()).toEqual(blobsBefore)
       expect(await readdir(maintainer)).not.toContain('second-writer.genesis')
-      expect((await stat(dataDirPaths(maintainer).lock)).isFile()).toBe(true)
-    } finally {
-      await daemon.stop()
-    }
+    })
   })
 
   it('writes the genesis file into the data folder by default and prints its absolute path', async () => {

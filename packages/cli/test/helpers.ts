@@ -1,11 +1,14 @@
 /** Helpers of the CLI tests: the command run in-process, and a signed genesis file made without a data folder. */
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Command } from 'commander'
-import { vi } from 'vitest'
-import { createCommunity, writeGenesisFile } from '@swarmtune/node'
+import { stat } from 'node:fs/promises'
+import { expect, vi } from 'vitest'
+import { createCommunity, dataDirPaths, writeGenesisFile } from '@swarmtune/node'
 import { blobCid, type CID } from '@swarmtune/wire'
 import { buildProgram } from '../src/main.js'
+import { runDaemon } from '../../node/test/helpers.js'
 
 /** Runs the command in-process; resolves with stdout and the exit code, rejects with what it threw. */
 export async function run (...args: string[]): Promise<{ out: string, exitCode: number }> {
@@ -30,4 +33,42 @@ export async function genesisFile (dir: string, name = 'demo'): Promise<string> 
   const file = join(dir, `${name}.genesis`)
   await writeGenesisFile(file, community)
   return file
+}
+
+const BIN = join(import.meta.dirname, '../bin/swarmtune.js')
+
+/** What a run of the bin printed and how it ended. */
+export interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
+
+/**
+ * Runs the bin (a real process, through tsx) with `args`; with `closedStdout` the read end of its stdout pipe is
+ * closed at once, before the command writes anything (what `| head -3` amounts to once head has its lines), so
+ * every write fails with EPIPE. `timeoutMs` kills it (SIGKILL) if it has not ended by then.
+ */
+export async function swarmtune (args: string[], options: { closedStdout?: boolean, timeoutMs?: number, env?: Record<string, string> } = {}): Promise<Run> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWARMTUNE_DEBUG: '', ...options.env } })
+  let stdout = ''
+  let stderr = ''
+  if (options.closedStdout === true) child.stdout.destroy()
+  else child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => { child.kill('SIGKILL') }, options.timeoutMs)
+  return await new Promise((resolve) => child.once('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) }))
+}
+
+/** Asserts that a run was refused because a daemon runs on `folder` (`ERR_CLI_DATA_DIR_IN_USE`), leaving its lock in place. */
+export async function expectRefusedInUse (r: Run, folder: string): Promise<void> {
+  expect(r.code, r.stderr).toBe(1)
+  expect(r.stderr).toMatch(/\(ERR_CLI_DATA_DIR_IN_USE\)\n$/)
+  expect((await stat(dataDirPaths(folder).lock)).isFile()).toBe(true)
+}
+
+/** Runs `fn` while a daemon runs (in this process) on the initialised data folder `folder`; stops it after. */
+export async function withDaemon<T> (folder: string, fn: () => Promise<T>): Promise<T> {
+  const daemon = await runDaemon(folder)
+  try {
+    return await fn()
+  } finally {
+    await daemon.stop()
+  }
 }

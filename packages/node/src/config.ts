@@ -149,25 +149,45 @@ export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
   log: { level: 'info' }
 } satisfies DaemonConfig)
 
-const multiaddrString = z.string().superRefine((s, ctx) => {
+/**
+ * What is wrong with `s` as a multiaddr (a listen or announce address), or `undefined` when it is one: the
+ * multiaddr parser's complaint (no leading `/`, an unknown protocol, a port above 65535 …) and an example.
+ * The config schema and the CLI's `--listen` / `--announce` checks share it.
+ */
+export function multiaddrProblem (s: string): string | undefined {
   try {
     multiaddr(s)
+    return undefined
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `not a multiaddr (${(err as Error).message}); expected e.g. /ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}` })
+    return `not a multiaddr (${(err as Error).message}); expected e.g. /ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`
   }
-})
+}
 
-const bootstrapAddr = multiaddrString.superRefine((s, ctx) => {
+/**
+ * What is wrong with `s` as a bootstrap address, or `undefined`: a multiaddr ({@link multiaddrProblem}) ending
+ * in `/p2p/<peer id>`. The config schema and the CLI's `--bootstrap` check share it.
+ */
+export function bootstrapAddrProblem (s: string): string | undefined {
+  const bad = multiaddrProblem(s)
+  if (bad !== undefined) return bad
   const m = /\/p2p\/([^/]+)$/.exec(s)
-  if (m == null) {
-    ctx.addIssue({ code: 'custom', message: 'a bootstrap address must end in /p2p/<peer id>, e.g. /ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…; ask the peer for `swarmtune status` output' })
-    return
-  }
+  if (m == null) return 'a bootstrap address must end in /p2p/<peer id>, e.g. /ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…; ask the peer for `swarmtune status` output'
   try {
     peerIdFromString(m[1])
+    return undefined
   } catch {
-    ctx.addIssue({ code: 'custom', message: `'${m[1]}' is not a peer id` })
+    return `'${m[1]}' is not a peer id (expected 12D3KooW… as \`swarmtune status\` prints it)`
   }
+}
+
+const multiaddrString = z.string().superRefine((s, ctx) => {
+  const bad = multiaddrProblem(s)
+  if (bad !== undefined) ctx.addIssue({ code: 'custom', message: bad })
+})
+
+const bootstrapAddr = z.string().superRefine((s, ctx) => {
+  const bad = bootstrapAddrProblem(s)
+  if (bad !== undefined) ctx.addIssue({ code: 'custom', message: bad })
 })
 
 /** A network as a multiaddr: an `ip4`/`ip6` address, optionally followed by `ipcidr/<prefix bits>`. */
@@ -287,14 +307,16 @@ export function createConfig (init: DaemonConfigInit = {}): DaemonConfig {
  * Checks a configuration value (parsed JSON or the result of {@link createConfig}).
  *
  * @param source - where the value came from, for the message (e.g. the path of config.json)
+ * @param fix - what to do, ending the message (default: fix the fields of the file or re-create it); a value
+ *   that did not come from a file (options of a run, of `init`) says to correct those options instead
  * @throws ConfigError (`ERR_NODE_CONFIG_INVALID`) listing each bad field as `path: problem`
  */
-export function validateConfig (value: unknown, source = 'config'): DaemonConfig {
+export function validateConfig (value: unknown, source = 'config', fix?: string): DaemonConfig {
   const result = configSchema.safeParse(value)
   if (result.success) return result.data as DaemonConfig
   const lines = result.error.issues.map((issue) => {
     const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)'
     return `  ${path}: ${issue.message}`
   })
-  throw new ConfigError(`${source} is not a valid daemon configuration:\n${lines.join('\n')}\nFix these fields (see doc/daemon.md, "Configuration") or re-create the file with \`swarmtune init --reset-config\`.`)
+  throw new ConfigError(`${source} is not a valid daemon configuration:\n${lines.join('\n')}\n${fix ?? 'Fix these fields (see doc/daemon.md, "Configuration") or re-create the file with `swarmtune init --reset-config`.'}`)
 }

@@ -51,10 +51,24 @@ export class ControlClient {
   static async fromDataDir (root: string): Promise<ControlClient> {
     const paths = dataDirPaths(root)
     let info: DaemonInfo
+    let text: string
     try {
-      info = JSON.parse(await readFile(paths.daemonInfo, 'utf8')) as DaemonInfo
-    } catch {
-      throw new ControlError('ERR_NODE_DAEMON_NOT_RUNNING', `no daemon is running on ${paths.root} (no daemon.json). Start one with \`swarmtune daemon --data-dir ${paths.root}\`.`)
+      text = await readFile(paths.daemonInfo, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new ControlError('ERR_NODE_DAEMON_INFO_UNREADABLE', `${paths.daemonInfo} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check its permissions, or delete it if no daemon runs on ${paths.root}.`, { cause: err })
+      }
+      const initialised = await readFile(paths.key).then(() => true, () => false)
+      throw new ControlError('ERR_NODE_DAEMON_NOT_RUNNING', initialised
+        ? `no daemon is running on ${paths.root} (no daemon.json). Start one with \`swarmtune daemon --data-dir ${paths.root}\`.`
+        : `no daemon is running on ${paths.root}: there is no data folder there yet (no identity.key). Create it with \`swarmtune init -d ${paths.root}\`, then start the daemon with \`swarmtune daemon -d ${paths.root}\`.`)
+    }
+    try {
+      info = JSON.parse(text) as DaemonInfo
+      if (typeof info?.control !== 'string' || !Number.isSafeInteger(info.pid)) throw new Error('no "control" URL or "pid"')
+    } catch (err) {
+      throw new ControlError('ERR_NODE_DAEMON_INFO_UNREADABLE', `${paths.daemonInfo} exists but is unreadable (${(err as Error).message}): the daemon writes it at start and removes it at stop. ` +
+        `If a daemon runs on ${paths.root}, restart it to rewrite the file; if none runs, delete the file and start one with \`swarmtune daemon -d ${paths.root}\`.`, { cause: err })
     }
     if (!processExists(info.pid)) {
       throw new ControlError('ERR_NODE_DAEMON_NOT_RUNNING', `the daemon of ${paths.root} (pid ${info.pid}) is no longer running; it did not stop cleanly. Start it again with \`swarmtune daemon --data-dir ${paths.root}\`.`)

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, open, rename, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
@@ -68,36 +68,66 @@ export function dataDirPaths (root: string): DataDirPaths {
 }
 
 export interface InitDataDirOptions {
-  /** Settings written into config.json over the defaults. */
+  /** Settings written into config.json over the defaults (or, with `update`, over the folder's config.json). */
   config?: DaemonConfigInit
   /** On an initialised folder: rewrite config.json (defaults + `config`) and keep the key and token. */
   resetConfig?: boolean
+  /**
+   * On an initialised folder: write `config` over its config.json, keeping every other setting, the key and the
+   * token (`swarmtune init -d <folder> --listen …`). Ignored with `resetConfig`; on a new folder it changes nothing.
+   */
+  update?: boolean
+}
+
+/** One setting of config.json that `initDataDir` changed, as a dotted path (`control.port`) and JSON values. */
+export interface ConfigChange {
+  field: string
+  from: unknown
+  to: unknown
 }
 
 export interface InitDataDirResult {
   paths: DataDirPaths
   peerId: PeerId
-  /** false when the folder already had a key (only `resetConfig` was applied). */
+  /** false when the folder already had a key (only `resetConfig` or `update` was applied). */
   created: boolean
+  /** On an initialised folder: each setting whose value changed (with `resetConfig`, also those set back to their defaults). */
+  changes: ConfigChange[]
 }
 
 /**
  * Creates a data folder: an Ed25519 identity key and a control token (both mode 0600) and a validated
- * config.json.
+ * config.json. On a folder that already has a key, `resetConfig` rewrites config.json from the defaults and
+ * `update` changes only the settings given; both report what changed.
  *
- * @throws DataDirError `ERR_NODE_DATA_DIR_EXISTS` when the folder already holds a key and `resetConfig` is not set
- * @throws ConfigError `ERR_NODE_CONFIG_INVALID` when `config` is not valid
+ * @throws DataDirError `ERR_NODE_DATA_DIR_EXISTS` when the folder already holds a key and neither `resetConfig`
+ *   nor `update` is set; `ERR_NODE_DATA_DIR_NOT_FOLDER` when the path, or a folder above it, is a file;
+ *   `ERR_NODE_DATA_DIR_UNWRITABLE` when the folder cannot be created there (read-only, or a virtual file system
+ *   such as /proc)
+ * @throws ConfigError `ERR_NODE_CONFIG_INVALID` when `config` is not valid, or (with `update`) the folder's
+ *   config.json is not
  */
 export async function initDataDir (root: string, options: InitDataDirOptions = {}): Promise<InitDataDirResult> {
   const paths = dataDirPaths(root)
-  const config = validateConfig(createConfig(options.config), 'the configuration given to init')
-  await mkdir(paths.root, { recursive: true, mode: DATA_DIR_MODE })
+  const given = 'Correct the options given to `swarmtune init` (`swarmtune init --help`; doc/daemon.md, "Configuration").'
+  let config = validateConfig(createConfig(options.config), 'the configuration given to init', given)
+  await makeFolder(paths.root)
   const existing = await exists(paths.key)
-  if (existing && options.resetConfig !== true) {
+  if (existing && options.resetConfig !== true && options.update !== true) {
     const key = await readKey(paths.key)
     throw new DataDirError('ERR_NODE_DATA_DIR_EXISTS',
       `${paths.root} is already initialised (peer id ${peerIdFromPrivateKey(key).toString()}). ` +
-      'Keep using it, pass --reset-config to rewrite config.json with defaults (the key is kept), or choose another folder with --data-dir.')
+      `Keep using it; change settings with \`swarmtune init -d ${paths.root} --listen …\` (the other settings, the key and the token are kept); ` +
+      'pass --reset-config to rewrite config.json from defaults (the key is kept); or choose another folder with --data-dir.')
+  }
+  let before: DaemonConfig | undefined
+  if (existing) {
+    if (options.update === true && options.resetConfig !== true) {
+      before = await readConfig(paths.config)
+      config = validateConfig(createConfig(mergeConfig(before, options.config ?? {})), `the settings given to init over ${paths.config}`, given)
+    } else {
+      before = await readConfig(paths.config).catch(() => undefined)
+    }
   }
   let key: Ed25519PrivateKey
   if (existing) {
@@ -110,7 +140,68 @@ export async function initDataDir (root: string, options: InitDataDirOptions = {
     await writeSecret(paths.token, randomBytes(CONTROL_TOKEN_BYTES).toString('base64url') + '\n', false)
   }
   await writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + '\n', SECRET_FILE_MODE)
-  return { paths, peerId: peerIdFromPrivateKey(key), created: !existing }
+  return { paths, peerId: peerIdFromPrivateKey(key), created: !existing, changes: before === undefined ? [] : configChanges(before, config) }
+}
+
+/** The settings that differ between two configurations, as dotted paths, in the order of `after`. */
+export function configChanges (before: DaemonConfig, after: DaemonConfig): ConfigChange[] {
+  const changes: ConfigChange[] = []
+  const walk = (a: unknown, b: unknown, path: string): void => {
+    if (isRecord(a) && isRecord(b)) {
+      for (const k of new Set([...Object.keys(b), ...Object.keys(a)])) walk(a[k], b[k], path === '' ? k : `${path}.${k}`)
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      changes.push({ field: path, from: a, to: b })
+    }
+  }
+  walk(before, after, '')
+  return changes
+}
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return v != null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/**
+ * Creates the folder `dir` and the missing folders above it, one level at a time. Node's recursive mkdir is not
+ * used: on a file system that refuses new folders with ENOENT (/proc) it retries for ever at full CPU.
+ * @throws DataDirError `ERR_NODE_DATA_DIR_NOT_FOLDER` (`dir` or a folder above it is a file or a device),
+ *   `ERR_NODE_DATA_DIR_UNWRITABLE` (a folder cannot be created in its parent)
+ */
+async function makeFolder (dir: string): Promise<void> {
+  const missing: string[] = []
+  let at = dir
+  for (;;) {
+    const s = await stat(at).catch((err: NodeJS.ErrnoException) => err)
+    if (!(s instanceof Error)) {
+      if (!s.isDirectory()) {
+        const what = s.isFile() ? 'a file' : s.isCharacterDevice() || s.isBlockDevice() ? 'a device' : 'not a folder'
+        throw new DataDirError('ERR_NODE_DATA_DIR_NOT_FOLDER', at === dir
+          ? `${dir} is ${what}, not a folder: a data folder holds config.json, identity.key and the stores. Choose a folder path that does not exist yet (or an empty folder).`
+          : `cannot create the data folder ${dir}: ${at} is ${what}, not a folder. Choose a path under a folder (e.g. under your home folder).`)
+      }
+      break
+    }
+    if (s.code === 'ENOTDIR') {
+      // a file further up: keep walking until it is found and named
+    } else if (s.code !== 'ENOENT') {
+      throw new DataDirError('ERR_NODE_DATA_DIR_UNWRITABLE', `cannot create the data folder ${dir}: ${at} cannot be read (${s.code ?? s.message}). Choose another folder.`, { cause: s })
+    }
+    missing.unshift(at)
+    const up = dirname(at)
+    if (up === at) break
+    at = up
+  }
+  for (const d of missing) {
+    try {
+      await mkdir(d, { mode: DATA_DIR_MODE })
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST' && (await stat(d).then((x) => x.isDirectory(), () => false))) continue
+      throw new DataDirError('ERR_NODE_DATA_DIR_UNWRITABLE', `cannot create the data folder ${dir}: ${dirname(d)} does not accept a new folder ${basename(d)} ` +
+        `(${code ?? (err as Error).message}${code === 'EACCES' || code === 'EPERM' ? ': no write permission' : code === 'EROFS' ? ': read-only file system' : code === 'ENOENT' ? ': it is not a normal folder, e.g. a virtual file system such as /proc' : ''}). ` +
+        'Choose a folder on a writable disk, e.g. under your home folder.', { cause: err })
+    }
+  }
 }
 
 /**
@@ -159,7 +250,10 @@ export async function readConfig (file: string, overrides: DaemonConfigInit = {}
   if (parsed == null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError(`${file} must hold a JSON object. Re-create it with \`swarmtune init --reset-config\`.`)
   }
-  return validateConfig(createConfig(mergeConfig(parsed as DaemonConfigInit, overrides)), file)
+  // the file on its own first, so that a bad option of this run is not blamed on config.json
+  validateConfig(createConfig(parsed as DaemonConfigInit), file)
+  return validateConfig(createConfig(mergeConfig(parsed as DaemonConfigInit, overrides)), `the settings given for this run over ${file} (command-line options or createDaemon's config)`,
+    `${file} itself is valid: correct those options (\`swarmtune daemon --help\`; doc/daemon.md, "Configuration").`)
 }
 
 async function readKey (file: string): Promise<Ed25519PrivateKey> {

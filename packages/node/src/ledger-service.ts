@@ -18,7 +18,7 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import {
-  LedgerArgumentError, entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, toHex,
+  LedgerArgumentError, LedgerCommunityError, entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, toHex,
   type EntryDraft, type EvidenceDrop, type Ledger, type SyncReport, type ViewParams
 } from '@swarmtune/ledger'
 import { LEDGER_SYNC_PROTOCOL, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
@@ -115,6 +115,11 @@ export interface LedgerServiceInit {
    * the first entry it stores.
    */
   community?: (components: DaemonComponents) => Promise<CID | undefined>
+  /**
+   * The error to throw when the ledger refuses to open bound to `community` (`ERR_LEDGER_COMMUNITY_MISMATCH`),
+   * e.g. one that says the genesis given is the wrong one; default the ledger's error.
+   */
+  onCommunityMismatch?: (components: DaemonComponents, err: LedgerCommunityError) => Promise<Error>
 }
 
 /**
@@ -356,7 +361,12 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
       },
       async start () {
         const community = init.community === undefined ? (await folderCommunity(c.dataDir.paths.root))?.id : await init.community(c)
-        ledger = await openLedger({ path: c.dataDir.paths.ledger, community })
+        try {
+          ledger = await openLedger({ path: c.dataDir.paths.ledger, community })
+        } catch (err) {
+          if (err instanceof LedgerCommunityError && init.onCommunityMismatch !== undefined) throw await init.onCommunityMismatch(c, err)
+          throw err
+        }
         log.info({ entries: ledger.size, authors: ledger.heads().length, verifyMs: Math.round(ledger.openReport.durationMs), indexesRebuilt: ledger.openReport.indexesRebuilt }, 'ledger verified and open')
         ledger.addEventListener('entry', (evt) => {
           const e = (evt as CustomEvent<SignedEntry>).detail

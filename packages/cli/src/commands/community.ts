@@ -3,15 +3,16 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
 import {
-  BlobStore, ControlClient, acquireLock, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
-  validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community
+  BlobStore, acquireLock, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
+  validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community, type DataDir
 } from '@swarmtune/node'
-import { checkBackend, common, duration, out, positiveNumber, show } from './round.js'
+import { checkBackend, common, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
 import { checkInputFile, checkOutputPath, readInputFile } from '../files.js'
 import { authorKeyOption, peerIdText } from '../identity.js'
-import { intOption } from '../options.js'
+import { durationOption, intOption } from '../options.js'
 import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
+import { runningDaemon, storedCommunity, withStore } from '../store.js'
 
 /** Where `community join` keeps the genesis inside the data folder. */
 const GENESIS_FILE = 'community.genesis'
@@ -111,12 +112,98 @@ function dataSpecOf (f: JoinFlags): DataSpec | undefined {
   let partition: NonNullable<DataSpec['partition']> | undefined
   if (f.partition !== undefined) {
     if (f.clients === undefined || f.client === undefined) throw new InvalidArgumentError('--partition needs --clients <n> and --client <i> (0-based)')
+    if (f.client >= f.clients) throw new InvalidArgumentError(`--client ${f.client} with --clients ${f.clients}: --client is 0-based, so it must be below --clients (0 to ${f.clients - 1})`)
     const seed = f.partitionSeed ?? 1
     partition = f.partition === 'dirichlet'
       ? { scheme: 'dirichlet', clients: f.clients, client: f.client, seed, alpha: f.alpha ?? 0.5 }
       : { scheme: f.partition, clients: f.clients, client: f.client, seed }
   }
   return partition === undefined ? source : { ...source, partition }
+}
+
+/**
+ * Takes the data folder's lock as a daemon does, for a command that writes into the folder (`community create`,
+ * `community join`); release it when done.
+ * @param why what the command would do beside a running daemon; `then` what to do instead
+ * @throws CliError `ERR_CLI_DATA_DIR_IN_USE` when a daemon runs on the folder
+ */
+async function lockFolder (dataDir: DataDir, why: string, then: string): Promise<Awaited<ReturnType<typeof acquireLock>>> {
+  return await acquireLock(dataDir.paths.lock).catch((err: unknown) => {
+    if ((err as { code?: string }).code !== 'ERR_NODE_LOCKED') throw err
+    throw new CliError('ERR_CLI_DATA_DIR_IN_USE', `a daemon is running on ${dataDir.paths.root}: ${why}. ` +
+      `Stop that daemon first (Ctrl-C, or SIGTERM to the pid in ${dataDir.paths.lock}), ${then}.`, { cause: err })
+  })
+}
+
+/**
+ * `community join`'s writes, with the folder's lock held: checks the folder belongs to no other community, then
+ * writes the genesis file and rounds.json and says how to start the daemon and reach the community.
+ * @throws Error `ERR_ROUNDS_COMMUNITY_MISMATCH`; RoundsConfigError `ERR_ROUNDS_CONFIG_INVALID`
+ */
+async function joinFolder (flags: JoinFlags, joined: Community, bytes: Uint8Array, data: DataSpec | undefined, dataDir: DataDir): Promise<void> {
+  const root = dataDir.paths.root
+  const current = await readRoundsConfig(root)
+  if (current.community !== undefined) {
+    const existing = await loadGenesis(isAbsolute(current.community) ? current.community : join(root, current.community)).then((g) => g.community, () => undefined)
+    if (existing !== undefined && !existing.id.equals(joined.id)) {
+      throw Object.assign(new Error(`${root} already belongs to community ${existing.id.toString()} (${existing.name}); use another data folder for ${joined.name}`), { code: 'ERR_ROUNDS_COMMUNITY_MISMATCH' })
+    }
+  }
+  // the daemon's own rule (rounds.json schema), checked before anything is written: ERR_ROUNDS_CONFIG_INVALID
+  const config = validateRoundsConfig({
+    ...current,
+    community: GENESIS_FILE,
+    volunteer: {
+      ...current.volunteer,
+      ...(data === undefined ? {} : { data }),
+      ...(flags.backend === undefined ? {} : { backend: flags.backend }),
+      ...(flags.maxRoundTime === undefined ? {} : { maxRoundMs: flags.maxRoundTime })
+    }
+  }, `the settings \`community join\` would write to rounds.json from ${joinOptionsText(flags)}`)
+  await writeFile(join(root, GENESIS_FILE), bytes)
+  await writeRoundsConfig(root, config)
+  const info = describe(joined, { dataDir: root, volunteer: config.volunteer.data === undefined ? null : config.volunteer })
+  if (flags.json === true) { out(JSON.stringify(info, null, 2) + '\n'); return }
+  out(render(info) + `\n${root} joined; ${config.volunteer.data === undefined ? 'no training data set (this node will not train)' : `it trains on ${JSON.stringify(config.volunteer.data)}`}\n` +
+    reachText(root, dataDir.config))
+}
+
+/** The options `community join` was given that go into rounds.json, as typed (`--client 9, --clients 4`), for messages. */
+function joinOptionsText (f: JoinFlags): string {
+  const given: Array<[string, unknown]> = [['--mnist', f.mnist], ['--images', f.images], ['--labels', f.labels], ['--limit', f.limit], ['--partition', f.partition],
+    ['--clients', f.clients], ['--client', f.client], ['--alpha', f.alpha], ['--partition-seed', f.partitionSeed], ['--backend', f.backend], ['--max-round-time', f.maxRoundTime === undefined ? undefined : `${f.maxRoundTime} ms`]]
+  const shown = given.filter(([, v]) => v !== undefined).map(([k, v]) => v === true ? k : `${k} ${String(v)}`)
+  return shown.length === 0 ? 'no options (the folder\'s current rounds.json)' : `the options ${shown.join(', ')}`
+}
+
+/**
+ * How a joined folder's daemon reaches the community: its bootstrap peers, mDNS (this LAN only), or — with neither —
+ * the `--bootstrap` it needs, since the DHT finds no one without a first peer.
+ */
+export function reachText (root: string, config: { bootstrap: string[], mdns: boolean }): string {
+  const start = `start it with \`swarmtune daemon -d ${root}\``
+  const ask = 'a peer\'s address (ending in /p2p/<peer id>) is what `swarmtune status` prints on the maintainer\'s or another member\'s node'
+  if (config.bootstrap.length > 0) return `${start}; it dials its ${config.bootstrap.length === 1 ? 'bootstrap peer' : `${config.bootstrap.length} bootstrap peers`} (${config.bootstrap.join(', ')}) to reach the community\n`
+  if (config.mdns) {
+    return `${start}; with no bootstrap peer configured it finds members on this local network only (mDNS): to reach the community elsewhere add ` +
+      `\`--bootstrap <address>\` (for one run) or \`swarmtune init -d ${root} --bootstrap <address>\` (for good); ${ask}\n`
+  }
+  return `start it with \`swarmtune daemon -d ${root} --bootstrap <address>\`: this folder has no bootstrap peer and mDNS is off, so without one the daemon finds no one; ` +
+    `or set it for good with \`swarmtune init -d ${root} --bootstrap <address>\`; ${ask}\n`
+}
+
+/**
+ * The community of the data folder `root`, as `GET /v1/rounds/community` answers: from its running daemon, else
+ * the genesis file rounds.json names (what `community join` wrote), else the genesis its ledger store holds.
+ * Reads only; creates nothing.
+ * @throws Error `ERR_ROUNDS_NO_COMMUNITY` when the folder belongs to none yet, saying how to join one.
+ */
+async function folderCommunity (root: string): Promise<Record<string, unknown>> {
+  const client = await runningDaemon(root)
+  if (client !== undefined) return await client.request<Record<string, unknown>>('GET', '/v1/rounds/community')
+  const named = (await readRoundsConfig(root)).community
+  if (named !== undefined) return describe((await loadGenesis(isAbsolute(named) ? named : join(root, named))).community)
+  return await withStore(root, async (ledger) => describe(await storedCommunity(root, ledger)))
 }
 
 /** Adds `swarmtune community` to the program. */
@@ -134,7 +221,7 @@ export function register (program: Command): void {
     .option('--from <tfjs folder>', 'start from the weights of this tfjs model folder instead of the task\'s seeded initialisation')
     .option('--seed <n>', 'seed of the initial weights (default 1)', intOption('--seed', 0))
     .option('--max-delta-norm <n>', 'largest delta L2 norm any round may accept (default 100)', positiveNumber('--max-delta-norm'))
-    .option('--max-round-time <time>', 'longest round, e.g. 30m (default 1h)', duration)
+    .option('--max-round-time <time>', 'longest round, e.g. 30m (units ms, s, m or min, h, d; default 1h)', durationOption('--max-round-time', { minMs: 1 }))
     .option('--max-samples <n>', 'most training samples one contribution may claim (default 60000)', intOption('--max-samples', 1))
     .option('-o, --out <file>', 'genesis file to write (default <data folder>/<name>.genesis)')
     .option('--force', 'overwrite an existing genesis file')
@@ -146,12 +233,8 @@ export function register (program: Command): void {
       const file = resolve(flags.out ?? join(root, `${flags.name ?? flags.task}.genesis`))
       await checkOutputPath(file, { kind: 'file', force: flags.force, flag: '--out' })
       // the folder's lock, as a daemon takes it: a running daemon owns the blob store and the identity's ledger chain
-      const lock = await acquireLock(dataDir.paths.lock).catch((err: unknown) => {
-        if ((err as { code?: string }).code !== 'ERR_NODE_LOCKED') throw err
-        throw new CliError('ERR_CLI_DATA_DIR_IN_USE', `a daemon is running on ${root}: \`community create\` would write the genesis release into its blob store ` +
-          `and sign with its identity beside it. Stop that daemon first (Ctrl-C, or SIGTERM to the pid in ${dataDir.paths.lock}), run \`swarmtune community create -d ${root} …\`, ` +
-          'then start the daemon again with `--community <the genesis file>`; or create the community from another data folder.', { cause: err })
-      })
+      const lock = await lockFolder(dataDir, `\`community create\` would write the genesis release into its blob store and sign with its identity beside it`,
+        `run \`swarmtune community create -d ${root} …\`, then start the daemon again with \`--community <the genesis file>\`; or create the community from another data folder`)
       try {
         const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
         await store.open()
@@ -189,47 +272,30 @@ export function register (program: Command): void {
     .option('--alpha <a>', 'Dirichlet concentration (with --partition dirichlet; default 0.5)', positiveNumber('--alpha'))
     .option('--partition-seed <n>', 'seed of the partition (default 1)', intOption('--partition-seed', 0))
     .addOption(new Option('--backend <id>', 'tfjs backend for training (default: the fastest available)').choices(['node-gpu', 'node', 'wasm', 'cpu']))
-    .option('--max-round-time <time>', `longest local training this volunteer accepts per round, e.g. 10m (at most ${roundsConstants.MAX_TIMER_DELAY_MS} ms, about 24.8 days)`, duration)
+    .option('--max-round-time <time>', `longest local training this volunteer accepts per round, e.g. 10m (units ms, s, m or min, h, d; at most ${roundsConstants.MAX_TIMER_DELAY_MS} ms, about 24.8 days)`, durationOption('--max-round-time', { minMs: 1, maxMs: roundsConstants.MAX_TIMER_DELAY_MS }))
     .option('--json', 'print JSON instead of text')
     .action(async (file: string, flags: JoinFlags) => {
       const { community: joined, bytes } = await loadGenesis(resolve(file))
       const data = dataSpecOf(flags)
       if (data !== undefined) await checkTrainingData(joined.task, data)
       if (flags.backend !== undefined) await checkBackend(joined.task, flags.backend)
-      const root = (await openDataDir(flags.dataDir)).paths.root
-      const current = await readRoundsConfig(root)
-      if (current.community !== undefined) {
-        const existing = await loadGenesis(isAbsolute(current.community) ? current.community : join(root, current.community)).then((g) => g.community, () => undefined)
-        if (existing !== undefined && !existing.id.equals(joined.id)) {
-          throw Object.assign(new Error(`${root} already belongs to community ${existing.id.toString()} (${existing.name}); use another data folder for ${joined.name}`), { code: 'ERR_ROUNDS_COMMUNITY_MISMATCH' })
-        }
+      const dataDir = await openDataDir(flags.dataDir)
+      const root = dataDir.paths.root
+      // a running daemon read rounds.json at its start: changing it under the daemon would not apply before a restart
+      const lock = await lockFolder(dataDir, '`community join` would change its rounds.json, which the running daemon read at its start and would not read again before a restart',
+        `run \`swarmtune community join ${file} -d ${root} …\` again, then start the daemon (\`swarmtune daemon -d ${root}\`)`)
+      try {
+        await joinFolder(flags, joined, bytes, data, dataDir)
+      } finally {
+        await lock.release()
       }
-      // the daemon's own rule (rounds.json schema), checked before anything is written: ERR_ROUNDS_CONFIG_INVALID
-      const config = validateRoundsConfig({
-        ...current,
-        community: GENESIS_FILE,
-        volunteer: {
-          ...current.volunteer,
-          ...(data === undefined ? {} : { data }),
-          ...(flags.backend === undefined ? {} : { backend: flags.backend }),
-          ...(flags.maxRoundTime === undefined ? {} : { maxRoundMs: flags.maxRoundTime })
-        }
-      }, 'the settings `community join` would write to rounds.json (--max-round-time sets volunteer.maxRoundMs)')
-      await writeFile(join(root, GENESIS_FILE), bytes)
-      await writeRoundsConfig(root, config)
-      const info = describe(joined, { dataDir: root, volunteer: config.volunteer.data === undefined ? null : config.volunteer })
-      if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
-      out(render(info) + `\n${root} joined; ${config.volunteer.data === undefined ? 'no training data set (this node will not train)' : `it trains on ${JSON.stringify(config.volunteer.data)}`}\n` +
-        `start it with \`swarmtune daemon -d ${root}\`\n`)
     })
 
   common(community.command('show'))
-    .description('show a community: from a genesis file, or the one the running daemon has joined')
-    .argument('[genesis file]', 'a genesis file; without it, ask the daemon')
+    .description('show a community: from a genesis file, or the one the data folder belongs to (its running daemon, else its genesis file or ledger)')
+    .argument('[genesis file]', 'a genesis file; without it, the data folder\'s community')
     .action(async (file: string | undefined, flags: { dataDir: string, json?: boolean }) => {
-      const info = file !== undefined
-        ? describe((await loadGenesis(resolve(file))).community)
-        : await (await ControlClient.fromDataDir(flags.dataDir)).request<Record<string, unknown>>('GET', '/v1/rounds/community')
+      const info = file !== undefined ? describe((await loadGenesis(resolve(file))).community) : await folderCommunity(flags.dataDir)
       show(flags.json, info, render)
     })
 }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { Option, type Command } from 'commander'
-import { portOption } from '../options.js'
+import { bootstrapOption, multiaddrOption, portOption } from '../options.js'
 import { loadGenesis } from './community.js'
 import { createDaemon, defaultDataDir, defaultServices, type DaemonConfigInit, type DhtMode } from '@swarmtune/node'
 
@@ -15,18 +15,14 @@ interface DaemonFlags {
   community?: string
 }
 
-function collect (value: string, previous: string[] = []): string[] {
-  return [...previous, value]
-}
-
 /** Adds `swarmtune daemon` to the program. */
 export function register (program: Command): void {
   program
     .command('daemon')
-    .description('run the node in the foreground until interrupted; logs are JSON lines on stdout (pipe through pino-pretty to read them)')
+    .description('run the node in the foreground until interrupted; logs are JSON lines on stdout (pino format: one object per line with level, time and msg)')
     .option('-d, --data-dir <path>', 'data folder created by `swarmtune init` (env SWARMTUNE_HOME)', defaultDataDir())
-    .option('--listen <multiaddr>', 'listen on this address instead of the configured ones (repeatable)', collect)
-    .option('--bootstrap <multiaddr>', 'use this bootstrap peer instead of the configured ones (repeatable)', collect)
+    .option('--listen <multiaddr>', 'listen on this address instead of the configured ones (repeatable)', multiaddrOption('--listen'))
+    .option('--bootstrap <multiaddr>', 'use this bootstrap peer instead of the configured ones, ending in /p2p/<peer id> (repeatable)', bootstrapOption())
     .option('--no-mdns', 'turn mDNS discovery off for this run')
     .addOption(new Option('--dht <mode>', 'DHT participation for this run').choices(['auto', 'server', 'client', 'off']))
     .option('--control-port <port>', 'control API port for this run', portOption('--control-port'))

@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { intOption } from '../options.js'
+import { durationOption } from '../options.js'
 import { probeBackends, type BackendReport } from '@swarmtune/model'
 import {
   checkReachability, ControlClient, defaultDataDir, inspectFolderLedger, moveForeignLedgerAside, openDataDir, portFree, scopeOf, tcpTarget,
@@ -188,7 +188,7 @@ export function register (program: Command): void {
     .description('check this machine: Node.js version, data folder, its ledger, daemon, listening addresses, reachability, training backends')
     .option('-d, --data-dir <path>', 'data folder (env SWARMTUNE_HOME)', defaultDataDir())
     .option('--repair', 'with the daemon stopped: move a ledger of another community than the folder\'s aside (to ledger.foreign-<id>), so the daemon can start')
-    .option('--timeout <ms>', 'per-connection timeout of reachability checks, ms (1 to 600000)', intOption('--timeout', 1, 600_000), 3000)
+    .option('--timeout <time>', 'per-connection timeout of reachability checks, e.g. 3s or 500ms (1ms to 10m; a bare number is ms)', durationOption('--timeout', { minMs: 1, maxMs: 600_000, bareUnit: 'ms' }), 3000)
     .option('--json', 'print the checks as JSON')
     .action(async (flags: DoctorFlags) => {
       const checks = await runChecks(flags)

@@ -1,7 +1,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtune/fedavg'
 import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarmtune/model'
-import { CLIENT_OPTIMIZERS, ControlClient, defaultDataDir, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
+import { CLIENT_OPTIMIZERS, commandHint, ControlClient, defaultDataDir, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
+import { CliError } from '../errors.js'
 import { listRounds } from '../store.js'
 
 interface CommonFlags {
@@ -46,11 +47,25 @@ export class RoundOutcomeError extends Error {
 }
 
 /** The warning `round start` prints when no peer is in the community's topic, or undefined. */
-export function noVolunteerWarning (r: RoundDetail): string | undefined {
+export function noVolunteerWarning (r: RoundDetail, dataDir: string): string | undefined {
   if (r.topicPeers === undefined || r.topicPeers.length > 0) return undefined
   return `warning: no peer is in the community's gossip topic, so no volunteer gets round ${r.round}'s round-open now; ` +
-    'start volunteers with `swarmtune daemon -d <folder> --bootstrap <this daemon\'s address>` (`swarmtune status` prints it) ' +
-    'and check `swarmtune peers`; a volunteer that connects later joins through ledger sync with less of the round left\n'
+    `start volunteers with \`swarmtune daemon -d <their folder> --bootstrap <this daemon's address>\` (\`${commandHint(dataDir, 'status')}\` prints it) ` +
+    `and check \`${commandHint(dataDir, 'peers')}\`; a volunteer that connects later joins through ledger sync with less of the round left\n`
+}
+
+/**
+ * The warning `round start` prints when the round's quorum is larger than the volunteers that can contribute now
+ * (the peers in the community's topic, and this daemon when it trains), or undefined.
+ */
+export function quorumWarning (r: RoundDetail, dataDir: string): string | undefined {
+  if (r.topicPeers === undefined) return undefined
+  const peers = r.topicPeers.length + (r.localVolunteer === true ? 1 : 0)
+  if (peers === 0 || r.quorum <= peers) return undefined
+  return `warning: round ${r.round}'s quorum is ${r.quorum}, but only ${peers} volunteer(s) can contribute now ` +
+    `(${r.topicPeers.length} peer(s) in the community's topic${r.localVolunteer === true ? ', and this daemon, which trains' : ''}); ` +
+    'the round waits until its deadline for more volunteers and closes without a release unless ' +
+    `${r.quorum} contributions pass. Start more volunteers, or cancel it (\`${commandHint(dataDir, `round cancel ${r.round}`)}\`) and open it with --quorum ${peers}\n`
 }
 
 export const out = (text: string): void => { process.stdout.write(text) }
@@ -135,14 +150,41 @@ export async function checkBackend (taskId: string, backend: string): Promise<vo
 export function noAnswerWarning (r: RoundDetail): string | undefined {
   if (r.state !== 'open' || r.volunteers === undefined || r.volunteers.some((v) => v.answer !== undefined || v.contributions.length > 0)) return undefined
   return `warning: ${r.topicPeers?.length ?? 0} peer(s) are in the community's topic but none answered round ${r.round}'s round-open within ` +
-    `${roundsConstants.ANSWER_WINDOW_MS / 1000} s: none of them is a volunteer with training data (\`swarmtune community join … --mnist | --images … --labels …\`), ` +
+    `${roundsConstants.ANSWER_WINDOW_MS / 1000} s: none of them is a volunteer with training data (\`swarmtune community join <genesis file> -d <their folder> --mnist | --images … --labels …\`), ` +
     'or they run a version that does not answer; the round waits for its deadline\n'
+}
+
+/** What `round start --wait` says of a round that closed with no release: who to look at, or that nobody took part. */
+export function outcomeMessage (r: RoundDetail, dataDir: string): string {
+  const who = (r.volunteers ?? []).length > 0
+    ? 'the volunteers table above shows who contributed, who was rejected and who never contributed'
+    : r.contributions.length > 0
+      ? 'the contributions above show who contributed and each verdict'
+      : `no volunteer answered or contributed, and none was in the community's topic: start volunteers (\`swarmtune daemon -d <their folder> --bootstrap <this daemon's address>\`, \`${commandHint(dataDir, 'status')}\` prints it) and check \`${commandHint(dataDir, 'peers')}\``
+  return `round ${r.round} closed with no release (${r.outcome ?? 'no-release'}): ${r.reason ?? ''}; ${who}`
 }
 
 function keyValue (value: string, previous: Array<[string, number]> = []): Array<[string, number]> {
   const m = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/.exec(value)
   if (m === null || !Number.isFinite(Number(m[2]))) throw new InvalidArgumentError(`${value} is not name=number (e.g. beta=0.1)`)
   return [...previous, [m[1], Number(m[2])]]
+}
+
+/**
+ * Refuses flags that do not apply to the optimizer, server optimiser or codec the command chooses (a default
+ * included), naming the option that would make each apply, before anything is sent.
+ * @throws CliError `ERR_CLI_OPTION_NOT_APPLICABLE`.
+ */
+export function checkApplicable (f: StartFlags): void {
+  const refuse = (flag: string, value: unknown, chosen: string, needs: string): never => {
+    throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', `${flag} ${String(value)} does not apply to ${chosen}; it applies with ${needs}. Add ${needs} or leave ${flag} out; nothing was sent to the daemon`)
+  }
+  const optimizer = f.optimizer ?? 'sgd'
+  if (f.momentum !== undefined && optimizer !== 'momentum') refuse('--momentum', f.momentum, `the client optimizer ${optimizer}${f.optimizer === undefined ? ' (the default)' : ''}`, '--optimizer momentum')
+  const server = f.server ?? 'sgd'
+  if (f.serverMomentum !== undefined && server !== 'momentum') refuse('--server-momentum', f.serverMomentum, `the server optimiser ${server}${f.server === undefined ? ' (the default, plain FedAvg)' : ''}`, '--server momentum')
+  const codec = f.codec ?? 'fp32'
+  if (f.topkFraction !== undefined && codec !== 'topk-int8') refuse('--topk-fraction', f.topkFraction, `the codec ${codec}${f.codec === undefined ? ' (the default)' : ''}`, '--codec topk-int8')
 }
 
 /** The round parameters the flags ask for (unset flags are left to the daemon's defaults). */
@@ -181,7 +223,7 @@ export function renderRound (r: RoundDetail): string {
     `  opened       ${time(r.openedAt)}   deadline ${time(r.deadline)}${r.closedAt === undefined ? '' : `   closed ${time(r.closedAt)}`}`,
     `  base         ${r.base}`,
     `  training     ${t.steps !== undefined ? `${String(t.steps)} steps` : `${String(t.epochs)} epoch(s)`}, batch ${String(t.batchSize)}, lr ${String(t.learningRate)}, ${String(t.optimizer)}`,
-    `  merge        ${r.aggregator.name} ${JSON.stringify(r.aggregator.params)}, codec ${r.codec.name}, norm bound ${r.normBound}, quorum ${r.quorum}, max ${r.maxContributions}`,
+    `  merge        ${r.aggregator.name} ${JSON.stringify(r.aggregator.params)}, codec ${r.codec.name}${typeof r.codec.params?.fraction === 'number' ? ` (top-k fraction ${String(r.codec.params.fraction)})` : ''}, norm bound ${r.normBound}, quorum ${r.quorum}, max ${r.maxContributions}`,
     ...(r.reason === undefined ? [] : [`  outcome      ${r.reason}`]),
     ...(r.release === undefined ? [] : [`  release      ${r.release.manifest} (entry ${r.release.entry}), test accuracy ${accuracy(r.release.metrics)}`]),
     `  timing       wall ${seconds(r.timing.wallMs)}, slowest training ${seconds(r.timing.slowestTrainMs)}, overhead ${seconds(r.timing.overheadMs)}; ${r.timing.bytes} delta bytes`,
@@ -251,12 +293,15 @@ export function register (program: Command): void {
     .option('--norm-bound <n>', 'largest accepted delta L2 norm (default the community\'s maxDeltaNorm)', positiveNumber('--norm-bound'))
     .option('--wait', 'wait until the round closes, then print it')
     .action(async (flags: StartFlags) => {
+      checkApplicable(flags)
       const client = await ControlClient.fromDataDir(flags.dataDir)
       let r = await client.request<RoundDetail>('POST', '/v1/rounds', { params: paramsOf(flags) }, { timeoutMs: 120_000 })
-      const warning = noVolunteerWarning(r)
+      const warning = noVolunteerWarning(r, flags.dataDir)
       if (warning !== undefined) process.stderr.write(warning)
+      const belowQuorum = quorumWarning(r, flags.dataDir)
+      if (belowQuorum !== undefined) process.stderr.write(belowQuorum)
       if (flags.wait !== true) {
-        show(flags.json, r, (v) => `opened round ${v.round} (${v.roundOpen}), deadline ${time(v.deadline)}\nfollow it with \`swarmtune round status ${v.round}\`\n`)
+        show(flags.json, r, (v) => `opened round ${v.round} (${v.roundOpen}), deadline ${time(v.deadline)}\nfollow it with \`${commandHint(flags.dataDir, `round status ${v.round}`)}\`\n`)
         return
       }
       if (flags.json !== true) out(`opened round ${r.round} (${r.roundOpen}), deadline ${time(r.deadline)}; waiting for it to close…\n`)
@@ -270,7 +315,7 @@ export function register (program: Command): void {
       show(flags.json, r, renderRound)
       if (r.outcome !== 'released') {
         const code = r.code ?? 'ERR_ROUNDS_NO_QUORUM'
-        throw new RoundOutcomeError(code, `round ${r.round} closed with no release (${r.outcome ?? 'no-release'}): ${r.reason ?? ''}; the volunteers table above shows who contributed, who was rejected and who never contributed`)
+        throw new RoundOutcomeError(code, outcomeMessage(r, flags.dataDir))
       }
     })
 

@@ -25,7 +25,10 @@ function num (value: string): number {
 /** An accuracy as 0.97, 97 or 97%. */
 function accuracy (value: string): number {
   const n = num(value.endsWith('%') ? value.slice(0, -1) : value)
-  return value.endsWith('%') || n > 1 ? n / 100 : n
+  const a = value.endsWith('%') || n > 1 ? n / 100 : n
+  // checked here, where what was typed is known: `--target 150` is 150 %, not "1.5"
+  if (!(a > 0 && a <= 1)) throw new InvalidArgumentError(`--target ${value} is not a test accuracy above 0 and up to 100 %: give a fraction (0.97) or a percentage (97 or 97%)`)
+  return a
 }
 
 interface SimulateFlags extends TrainingDataFlags {

@@ -132,7 +132,7 @@ export function maintainerKeyOf (peerId: string): Uint8Array {
     const id = peerIdFromString(peerId)
     if (id.type === 'Ed25519') key = id.publicKey.raw
   } catch (err) {
-    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `maintainer '${peerId}' is not a peer id (${(err as Error).message}); copy it from \`swarmtune status\` of the maintainer's daemon.`, { cause: err })
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `maintainer '${peerId}' is not a peer id (${(err as Error).message}); copy it from \`swarmtune status -d <the maintainer's data folder>\` run on the maintainer's machine.`, { cause: err })
   }
   if (key === undefined) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `maintainer '${peerId}' is not an Ed25519 peer id (12D3KooW…); swarmtune identities are Ed25519.`)
   return key

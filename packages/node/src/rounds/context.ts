@@ -77,7 +77,9 @@ export class RoundsContext {
     })().catch((err: unknown) => {
       this.warmError = { code: (err as { code?: string }).code ?? 'ERR_ROUNDS_TRAINING_FAILED', reason: (err as Error).message.slice(0, 1000) }
       this.components.events.emit('rounds:unable', this.warmError)
-      this.log.warn({ err }, 'warming up the training worker failed: this node cannot train or evaluate until that is fixed')
+      // code and message only: the messages of the model package's errors already end with their cause's, which
+      // pino's error serialiser would append once more
+      this.log.warn({ code: this.warmError.code, reason: (err as Error).message }, 'warming up the training worker failed: this node cannot train or evaluate until that is fixed')
     })
   }
 

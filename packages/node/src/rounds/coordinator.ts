@@ -28,6 +28,7 @@ import {
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
 import { RoundStateError, RoundsError } from './errors.js'
+import { commandHint } from './hints.js'
 import { createRoundParams, planOf, roundOpenBody, sameMethod, type RoundPlan } from './params.js'
 import { decodeContribution, getBlob, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid, storeRelease, type DeltaRejection } from './releases.js'
 import type { CoordinatorRound, VolunteerAnswer } from './state.js'
@@ -56,6 +57,8 @@ interface OpenRound {
   answers: Map<string, VolunteerAnswer>
   /** Peer ids of the authors that contributed so far. */
   contributors: Set<string>
+  /** Authors (hex) with a contribution whose entry and delta passed the checks so far. */
+  valid: Set<string>
   /** Re-checks the early close when the answer window ends. */
   windowTimer?: ReturnType<typeof setTimeout>
 }
@@ -127,7 +130,7 @@ export class Coordinator {
     return await this.serial(async () => {
       if (this.current !== undefined || this.closing.size > 0 || this.unfinished.size > 0) {
         const busy = this.current?.record.round ?? [...this.closing.keys(), ...this.unfinished][0]
-        throw new RoundStateError('ERR_ROUNDS_ALREADY_OPEN', `round ${busy} is still open or closing; wait for it to close or cancel it (\`swarmtune round cancel\`)`)
+        throw new RoundStateError('ERR_ROUNDS_ALREADY_OPEN', `round ${busy} is still open or closing; wait for it to close or cancel it (\`${commandHint(this.ctx.components.dataDir.paths.root, `round cancel ${busy}`)}\`)`)
       }
       const { ledger, community } = this.ctx
       const params = createRoundParams(init, community)
@@ -196,14 +199,17 @@ export class Coordinator {
   /**
    * Closes `open` once `maxContributions` volunteers contributed, or — with `coordinator.closeWhenAnswered`, and
    * unless the round was opened `untilDeadline` — once at least one volunteer answered, every volunteer whose
-   * latest answer is `training` has contributed, and either `ANSWER_WINDOW_MS` has passed since the round opened
-   * or every peer in the community's topic has answered or contributed (doc/rounds.md, "Who a round waits for").
+   * latest answer is `training` has contributed, at least `quorum` volunteers' contributions passed their checks
+   * (below it the round waits for its deadline: a volunteer may still join), and either `ANSWER_WINDOW_MS` has
+   * passed since the round opened or every peer in the community's topic has answered or contributed
+   * (doc/rounds.md, "Who a round waits for").
    */
   private checkEarlyClose (open: OpenRound): void {
     if (this.current !== open) return
     if (open.authors.size >= open.plan.maxContributions) { this.closeSoon(open.record.round); return }
     if (!this.ctx.config.coordinator.closeWhenAnswered || open.record.untilDeadline === true || open.answers.size === 0) return
     for (const a of open.answers.values()) if (a.status === 'training' && !open.contributors.has(a.peer)) return
+    if (open.valid.size < open.plan.quorum) return
     const left = open.entry.entry.ts + ANSWER_WINDOW_MS - Date.now()
     // within the window, only when every peer in the community's topic has answered or contributed: nobody else can
     if (left > 0 && !this.topicPeers().every((p) => open.answers.has(p) || open.contributors.has(p))) {
@@ -232,7 +238,7 @@ export class Coordinator {
   // --- collecting ----------------------------------------------------------------------------------------
 
   private async track (record: CoordinatorRound, entry: SignedEntry<'round-open'>, plan: RoundPlan): Promise<void> {
-    const open: OpenRound = { record, entry, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set() }
+    const open: OpenRound = { record, entry, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set(), valid: new Set() }
     for (const a of await this.ctx.state.answers(record.round)) open.answers.set(a.peer, a)
     this.current = open
     for (const id of await this.ctx.state.arrivals(record.round)) {
@@ -298,7 +304,11 @@ export class Coordinator {
     if (n > MAX_JUDGED_PER_AUTHOR) return
     const fault = this.entryFault(c, open)
     const judged = fault !== undefined ? Promise.resolve<Judged>({ ok: false, ...fault }) : this.judgeBlob(c, open.plan)
-    judged.catch(() => {})
+    judged.then((j) => {
+      if (!j.ok || open.valid.has(author)) return
+      open.valid.add(author)
+      this.checkEarlyClose(open)
+    }, () => {})
     open.judged.set(c.id.toString(), judged)
   }
 
@@ -416,7 +426,7 @@ export class Coordinator {
     if (tracked?.windowTimer !== undefined) clearTimeout(tracked.windowTimer)
     if (tracked === undefined && plan !== undefined) {
       // resumed after a restart: judge the frozen arrivals afresh
-      tracked = { record, entry: open, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set() }
+      tracked = { record, entry: open, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set(), valid: new Set() }
       for (const id of frozen) {
         const c = await ledger.get(id)
         if (c?.entry.kind === 'contribution') this.startJudging(tracked, c as SignedEntry<'contribution'>)

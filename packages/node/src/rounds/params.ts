@@ -117,9 +117,18 @@ export function createRoundParams (init: unknown, community: Community): RoundPa
   if ((params.normBound as number) > community.policy.maxDeltaNorm) {
     throw new RoundParamsError(`norm bound ${String(params.normBound)} exceeds the community's maxDeltaNorm ${community.policy.maxDeltaNorm}`)
   }
+  if (params.momentum !== undefined && params.optimizer !== 'momentum') {
+    throw new RoundParamsError(`momentum (--momentum) applies to the momentum optimizer only (--optimizer momentum); this round's optimizer is ${params.optimizer}. Add --optimizer momentum or leave --momentum out`)
+  }
+  if (params.codec.fraction !== undefined && params.codec.codec !== 'topk-int8') {
+    throw new RoundParamsError(`a top-k fraction (--topk-fraction) applies to the topk-int8 codec only (--codec topk-int8); this round's codec is ${params.codec.codec}. Add --codec topk-int8 or leave --topk-fraction out`)
+  }
   params.aggregator = aggregatorParams(params.aggregator)
+  serverParamNames(params.server)
   // the body must read back into a valid plan (aggregator, server optimiser and codec ranges)
-  const { aggregator } = fedavgConfigs(aggregatorMethod(params), params.codec.codec, codecParams(params))
+  const { aggregator, server } = fedavgConfigs(aggregatorMethod(params), params.codec.codec, codecParams(params))
+  // signed in full, defaults included: every round-open names its server learning rate and the rest
+  params.server = { ...server }
   if (aggregator.kind === 'krum' && params.quorum < krumMinDeltas(aggregator.byzantine)) {
     throw new RoundParamsError(`aggregator krum with f = ${aggregator.byzantine} needs at least 2f + 3 = ${krumMinDeltas(aggregator.byzantine)} accepted contributions (Blanchard et al. 2017), but --quorum is ${params.quorum}; raise --quorum to ${krumMinDeltas(aggregator.byzantine)} or lower f`)
   }
@@ -137,6 +146,31 @@ const AGGREGATOR_PARAM_NAMES: Record<AggregatorKind, readonly string[]> = {
 }
 /** Short names of the papers' notation, accepted when opening a round and signed under the long name. */
 const AGGREGATOR_PARAM_ALIASES: Partial<Record<AggregatorKind, Record<string, string>>> = { krum: { f: 'byzantine', m: 'select' } }
+
+/** Parameter names each server optimiser takes (fedavg's `ServerOptimizerConfig`), with the flag that sets each. */
+const SERVER_PARAM_NAMES: Record<ServerOptimizerKind, readonly string[]> = {
+  sgd: ['lr'],
+  momentum: ['lr', 'momentum', 'nesterov'],
+  adam: ['lr', 'beta1', 'beta2', 'tau'],
+  yogi: ['lr', 'beta1', 'beta2', 'tau']
+}
+const SERVER_PARAM_FLAGS: Record<string, string> = { lr: '--server-lr', momentum: '--server-momentum' }
+
+/**
+ * Checks that every parameter given for the server optimiser is one it takes.
+ * @throws RoundParamsError `ERR_ROUNDS_BAD_PARAMS` naming the parameter, its flag and the optimisers that take it.
+ */
+function serverParamNames (server: RoundParams['server']): void {
+  const { kind, ...given } = server
+  const names = SERVER_PARAM_NAMES[kind] ?? []
+  for (const name of Object.keys(given)) {
+    if (names.includes(name)) continue
+    const takers = SERVER_OPTIMIZER_KINDS.filter((k) => SERVER_PARAM_NAMES[k].includes(name))
+    const flag = SERVER_PARAM_FLAGS[name] === undefined ? '' : ` (${SERVER_PARAM_FLAGS[name]})`
+    throw new RoundParamsError(`server optimiser ${kind} takes no parameter ${JSON.stringify(name)}${flag}; it takes ${names.join(', ')}` +
+      (takers.length === 0 ? '' : `. ${name} applies to ${takers.map((k) => `--server ${k}`).join(' or ')}`))
+  }
+}
 
 /** Fewest deltas Krum with `f` Byzantine deltas scores: n ≥ 2f + 3 (Blanchard et al. 2017, Proposition 1). */
 export function krumMinDeltas (f: number): number {

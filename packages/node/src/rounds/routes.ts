@@ -18,7 +18,8 @@ import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { communityInfo } from './community.js'
 import { MAX_WAIT_MS } from './constants.js'
-import { CommunityError, RoundParamsError } from './errors.js'
+import { RoundParamsError } from './errors.js'
+import { noCommunity } from './hints.js'
 import type { RoundsService } from './service.js'
 
 
@@ -56,7 +57,7 @@ export function roundsRoutes (service: () => RoundsService): FastifyPluginAsync 
 
     app.get('/community', async () => {
       const c = service().community
-      if (c === undefined) throw new CommunityError('ERR_ROUNDS_NO_COMMUNITY', 'this daemon has not joined a community; start it with `swarmtune daemon --community <genesis file>`')
+      if (c === undefined) throw noCommunity(service().dataDir)
       return communityInfo(c)
     })
 

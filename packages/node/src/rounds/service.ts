@@ -12,11 +12,13 @@ import { parseCid, type SignedEntry } from '@swarmtune/wire'
 import type { DaemonComponents, DaemonService, ServiceFactory } from '../daemon.js'
 import type { LedgerService } from '../ledger-service.js'
 import { AnswerTopic } from './answers.js'
-import { Community, peerIdOfKey, readGenesisFile } from './community.js'
+import { Community, keyHex, peerIdOfKey, readGenesisFile } from './community.js'
+import { communityMismatchError } from './folder.js'
 import { readRoundsConfig, resolveIn, type RoundsConfig, type RoundsConfigInit } from './config.js'
 import { RoundsContext } from './context.js'
 import { Coordinator } from './coordinator.js'
 import { CommunityError, RoundStateError } from './errors.js'
+import { commandHint, noCommunity } from './hints.js'
 import { loadRelease } from './releases.js'
 import { roundsRoutes } from './routes.js'
 import { RoundsState, type NetworkRejection, type RoundPhase, type VolunteerAnswer } from './state.js'
@@ -47,6 +49,8 @@ export interface RoundDetail extends RoundView {
    * was in the community's topic — with what it did (only on the coordinator's daemon).
    */
   volunteers?: VolunteerSummary[]
+  /** True when the coordinator's daemon also trains for the round (only on the coordinator's daemon). */
+  localVolunteer?: boolean
 }
 
 /** What one volunteer did in a round, as the coordinator saw it. */
@@ -70,6 +74,8 @@ export interface VolunteerSummary {
 export interface RoundsService extends DaemonService {
   /** The community, once known. */
   readonly community: Community | undefined
+  /** The daemon's data folder (absolute), named in command hints. */
+  readonly dataDir: string
   readonly coordinator: Coordinator | undefined
   readonly volunteer: Volunteer | undefined
   /** Opens a round (maintainers only). @throws CommunityError `ERR_ROUNDS_NOT_MAINTAINER`, RoundStateError, RoundParamsError */
@@ -101,7 +107,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
     let activating: Promise<void> | undefined
 
     const active = (): RoundsContext => {
-      if (ctx === undefined) throw new CommunityError('ERR_ROUNDS_NO_COMMUNITY', 'this daemon has not joined a community: start it with `swarmtune daemon --community <genesis file>` (or set "community" in rounds.json)')
+      if (ctx === undefined) throw noCommunity(c.dataDir.paths.root)
       return ctx
     }
     const ledger = (): Ledger => (ledgerService as LedgerService).ledger
@@ -120,7 +126,9 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       const cfg = config as RoundsConfig
       const l = ledger()
       if (l.community !== undefined && l.community.toString() !== community.id.toString()) {
-        throw new CommunityError('ERR_ROUNDS_COMMUNITY_MISMATCH', `this data folder's ledger belongs to community ${l.community.toString()}, not to ${community.id.toString()} (${community.name}); use another data folder for another community`)
+        const genesis = await l.get(l.community)
+        throw communityMismatchError(c.dataDir.paths.root, { id: l.community.toString(), ...(genesis === undefined ? {} : { name: Community.fromGenesis(genesis).name }), entries: l.size, own: l.head(keyHex(c.privateKey.publicKey.raw))?.length ?? 0 },
+          { id: community.id.toString(), name: community.name, ...(init.community === undefined ? {} : { file: init.community }) }, init.community === undefined ? undefined : config?.community)
       }
       // storing the genesis makes the ledger service join the community's topic with its validator
       if (await l.get(community.id) === undefined) await l.append(community.bytes)
@@ -168,13 +176,13 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       if (record === undefined || record.roundOpen !== view.roundOpen) return view
       const answered = await (state as RoundsState).answers(view.round)
       const topicPeers = record.topicPeers ?? []
-      return { ...view, phase: record.phase, networkRejections: await (state as RoundsState).networkRejections(view.round), topicPeers, volunteers: volunteerSummaries(view, answered, topicPeers) }
+      return { ...view, phase: record.phase, networkRejections: await (state as RoundsState).networkRejections(view.round), topicPeers, volunteers: volunteerSummaries(view, answered, topicPeers), localVolunteer: volunteer !== undefined }
     }
 
     const roundOf = async (round?: number): Promise<RoundDetail> => {
       const x = active()
       const open = (await roundOpens(x.ledger, round)).at(-1)
-      if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', round === undefined ? 'no round has been opened in this community yet; open one with `swarmtune round start`' : `round ${round} is not in the ledger`)
+      if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', round === undefined ? `no round has been opened in this community yet; open one with \`${commandHint(c.dataDir.paths.root, 'round start')}\`` : `round ${round} is not in the ledger`)
       return await detail(await roundView(x.ledger, open))
     }
 
@@ -184,11 +192,12 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       if (entry !== undefined) return releaseView(entry)
       const genesis = (await releaseViews(x.ledger, x.community))[0]
       if (ref === genesis.manifest || (ref === 'latest')) return genesis
-      throw new RoundStateError('ERR_ROUNDS_RELEASE_NOT_FOUND', `no release ${ref} in this community's ledger; list them with \`swarmtune release list\``)
+      throw new RoundStateError('ERR_ROUNDS_RELEASE_NOT_FOUND', `no release ${ref} in this community's ledger; list them with \`${commandHint(c.dataDir.paths.root, 'release list')}\``)
     }
 
     const service: RoundsService = {
       get community () { return ctx?.community },
+      dataDir: c.dataDir.paths.root,
       get coordinator () { return coordinator },
       get volunteer () { return volunteer },
 
@@ -244,7 +253,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       async verifyRelease (ref) {
         const x = active()
         const entry = await findRelease(x, ref)
-        if (entry === undefined) throw new RoundStateError('ERR_ROUNDS_RELEASE_NOT_FOUND', `no release entry ${ref} in this community's ledger (the genesis release has nothing to recompute); list them with \`swarmtune release list\``)
+        if (entry === undefined) throw new RoundStateError('ERR_ROUNDS_RELEASE_NOT_FOUND', `no release entry ${ref} in this community's ledger (the genesis release has nothing to recompute); list them with \`${commandHint(c.dataDir.paths.root, 'release list')}\``)
         return await verifyRelease(x, entry)
       },
 
@@ -264,10 +273,11 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
       async stop () {
         ledgerService?.ledger.removeEventListener('entry', onEntry)
         unsubscribe?.()
+        // the volunteer first: a training it stops is declined on the answer topic, which is still up
+        await volunteer?.stop()
+        await coordinator?.stop()
         answers?.stop()
         answers = undefined
-        await coordinator?.stop()
-        await volunteer?.stop()
         await ctx?.close()
         await state?.close()
         ctx = undefined

@@ -11,6 +11,7 @@ import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
 import { ReleaseVerifyError } from './errors.js'
+import { commandHint } from './hints.js'
 import { planOf } from './params.js'
 import { decodeContribution, getBlob, loadManifest, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid } from './releases.js'
 import { RELEASE_FETCH_TIMEOUT_MS } from './constants.js'
@@ -47,7 +48,7 @@ export async function verifyRelease (ctx: RoundsContext, release: SignedEntry<'r
   const parent = parseCid(body.parent)
   const signer = keyHex(release.entry.author)
   const open = (await roundOpens(ledger, body.round)).find((o) => keyHex(o.entry.author) === signer && parseCid(o.entry.body.base).equals(parent))
-  if (open === undefined) throw new ReleaseVerifyError(`no round-open of round ${body.round} by the release's signer on base ${parent.toString()} is in the ledger; sync the ledger (\`swarmtune ledger sync\`) and retry`)
+  if (open === undefined) throw new ReleaseVerifyError(`no round-open of round ${body.round} by the release's signer on base ${parent.toString()} is in the ledger; connect a peer that has it (\`${commandHint(ctx.components.dataDir.paths.root, 'peers', '--connect <its address>')}\`; the ledgers sync on connect) and retry`)
   const plan = planOf(open.entry.body, community)
   const providers = [peerIdOfKey(release.entry.author)]
   const base = await need(`base release ${parent.toString()}`, async () => await loadRelease(ctx.components, parent, { providers, signal }))

@@ -23,6 +23,28 @@ function codecKey (o: CodecOptions): string {
   return o.codec === 'topk-int8' ? `${o.codec}:${o.fraction ?? ''}` : o.codec
 }
 
+/** The step of taking part in a round a volunteer declined at. */
+type Stage = 'plan' | 'time' | 'base' | 'data' | 'train' | 'publish'
+
+/**
+ * The reason a declined answer gossips: what kind of step failed, never the local message (it may hold file
+ * paths or details of the volunteer's data); the volunteer's own log and `rounds:skipped` event keep the full
+ * message, and the code says the rest.
+ */
+export function publicReason (stage: Stage, code: string): string {
+  if (code === 'ERR_ROUNDS_VOLUNTEER_STOPPING') return 'the volunteer\'s daemon is stopping'
+  if (code.startsWith('ERR_MODEL_BACKEND_')) return 'the volunteer\'s training backend cannot be used'
+  if (code === 'ERR_ROUNDS_LATE' && stage !== 'time') return 'the volunteer ran out of time for the round (its deadline, or the volunteer\'s own time limit)'
+  switch (stage) {
+    case 'plan': return 'the volunteer cannot read the round-open\'s parameters'
+    case 'time': return 'the round\'s deadline leaves the volunteer no time to train'
+    case 'base': return 'the volunteer could not fetch the round\'s base release'
+    case 'data': return 'the volunteer could not read its training data'
+    case 'train': return 'local training failed'
+    case 'publish': return 'the volunteer could not store or sign its contribution'
+  }
+}
+
 /** A batch-order seed of one volunteer in one round: stable across restarts, different for every pair. */
 function trainSeed (roundOpen: string, key: Uint8Array): number {
   return createHash('sha256').update(roundOpen).update(key).digest().readUInt32LE(0) & 0x7fffffff
@@ -37,6 +59,8 @@ export class Volunteer {
   private fetching: Promise<void> | undefined
   private fetchAgain = false
   private stopped = false
+  /** Answers being published; `stop` waits for them, so a decline sent while stopping goes out. */
+  private readonly publishing = new Set<Promise<void>>()
 
   /** @param answers the community's answer topic, on which this volunteer tells the coordinator whether it trains. */
   constructor (private readonly ctx: RoundsContext, private readonly answers?: AnswerTopic) {}
@@ -57,6 +81,7 @@ export class Volunteer {
     this.training?.controller.abort(new Error('the daemon is stopping'))
     await this.queue.catch(() => {})
     await this.fetching
+    await Promise.allSettled([...this.publishing])
   }
 
   status (): unknown {
@@ -116,20 +141,27 @@ export class Volunteer {
     }
   }
 
-  private async record (open: SignedEntry<'round-open'>, r: VolunteerRound): Promise<void> {
+  /**
+   * Records what this volunteer did in a round; a skipped or failed round is also declined on the answer topic,
+   * with the code and the generic reason of `stage` only (the full reason stays in the log and the state store).
+   */
+  private async record (open: SignedEntry<'round-open'>, r: VolunteerRound, stage: Stage = 'train'): Promise<void> {
     await this.ctx.state.putVolunteerRound(open.id.toString(), r)
     this.last = { round: r.round, status: r.status, ...(r.code === undefined ? {} : { code: r.code }) }
     if (r.status === 'skipped' || r.status === 'failed') {
+      const code = r.code ?? 'ERR_ROUNDS_TRAINING_FAILED'
       this.ctx.components.events.emit('rounds:skipped', { round: r.round, roundOpen: open.id.toString(), code: r.code, reason: r.reason })
       this.ctx.log.info({ round: r.round, code: r.code, reason: r.reason }, 'not contributing to this round')
-      this.answer(open, { status: 'declined', code: r.code ?? 'ERR_ROUNDS_TRAINING_FAILED', reason: r.reason ?? '' })
+      this.answer(open, { status: 'declined', code, reason: publicReason(stage, code) })
     }
   }
 
   /** Tells the round's coordinator whether this volunteer trains (answers.ts); a lost answer only costs an early close. */
   private answer (open: SignedEntry<'round-open'>, a: Parameters<AnswerTopic['publish']>[1]): void {
     if (this.answers === undefined || open.entry.body.deadline <= Date.now()) return
-    void this.answers.publish(open.id, a).catch((err: unknown) => { this.ctx.log.warn({ err, round: open.entry.body.round }, 'could not publish the round answer') })
+    const sent = this.answers.publish(open.id, a).then(() => {}, (err: unknown) => { this.ctx.log.warn({ code: (err as { code?: string }).code, reason: (err as Error).message, round: open.entry.body.round }, 'could not publish the round answer') })
+    this.publishing.add(sent)
+    void sent.finally(() => this.publishing.delete(sent))
   }
 
   private async participate (open: SignedEntry<'round-open'>): Promise<void> {
@@ -148,14 +180,14 @@ export class Volunteer {
     try {
       plan = planOf(open.entry.body, community)
     } catch (err) {
-      await this.record(open, { round, status: 'skipped', code: (err as { code?: string }).code ?? 'ERR_ROUNDS_BAD_PARAMS', reason: (err as Error).message })
+      await this.record(open, { round, status: 'skipped', code: (err as { code?: string }).code ?? 'ERR_ROUNDS_BAD_PARAMS', reason: (err as Error).message }, 'plan')
       return
     }
     const data = config.volunteer.data
     if (data === undefined) return
     const budgetMs = Math.min(plan.deadline - PUBLISH_MARGIN_MS - Date.now(), config.volunteer.maxRoundMs)
     if (budgetMs <= 0) {
-      await this.record(open, { round, status: 'skipped', code: 'ERR_ROUNDS_LATE', reason: `the round's deadline ${new Date(plan.deadline).toISOString()} leaves no time to train` })
+      await this.record(open, { round, status: 'skipped', code: 'ERR_ROUNDS_LATE', reason: `the round's deadline ${new Date(plan.deadline).toISOString()} leaves no time to train` }, 'time')
       return
     }
     this.answer(open, { status: 'training' })
@@ -164,9 +196,12 @@ export class Volunteer {
     this.training = { roundOpen: id, round, controller }
     await state.putVolunteerRound(id, { round, status: 'training' })
     this.ctx.components.events.emit('rounds:train:start', { round, roundOpen: id })
+    let stage: Stage = 'base'
     try {
       const base = await loadRelease(this.ctx.components, plan.base, { providers: [peerIdOfKey(open.entry.author)], signal: controller.signal })
+      stage = 'data'
       const examples = await this.ctx.dataset(data)
+      stage = 'train'
       let lastEvent = 0
       const result = await this.ctx.worker().train({
         task: task.id,
@@ -188,6 +223,7 @@ export class Volunteer {
           this.ctx.components.events.emit('rounds:train:progress', { round, step: p.step, steps: p.steps, loss: p.loss })
         }
       })
+      stage = 'publish'
       const spec = specOf(base.weights)
       const delta = result.weights.values.map((w, t) => {
         const b = base.weights.values[t]
@@ -220,9 +256,11 @@ export class Volunteer {
       })
       this.ctx.log.info({ round, contribution: signed.id.toString(), lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), blobBytes: bytes.length }, 'contributed')
     } catch (err) {
-      const code = controller.signal.aborted ? 'ERR_ROUNDS_LATE' : (err as { code?: string }).code ?? 'ERR_ROUNDS_TRAINING_FAILED'
-      const reason = controller.signal.aborted ? String((controller.signal.reason as Error)?.message ?? 'aborted') : (err as Error).message
-      await this.record(open, { round, status: controller.signal.aborted ? 'skipped' : 'failed', code, reason: reason.slice(0, 1000) })
+      const aborted = controller.signal.aborted
+      // stopping is this volunteer's own doing, not the round's time running out
+      const code = aborted ? (this.stopped ? 'ERR_ROUNDS_VOLUNTEER_STOPPING' : 'ERR_ROUNDS_LATE') : (err as { code?: string }).code ?? 'ERR_ROUNDS_TRAINING_FAILED'
+      const reason = aborted ? String((controller.signal.reason as Error)?.message ?? 'aborted') : (err as Error).message
+      await this.record(open, { round, status: aborted ? 'skipped' : 'failed', code, reason: reason.slice(0, 1000) }, stage)
     } finally {
       clearTimeout(timer)
       this.training = undefined
