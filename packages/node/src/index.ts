@@ -72,11 +72,11 @@ export {
 } from './ledger-service.js'
 export type { DaemonComponents, DaemonService, DaemonServices, ServiceFactory, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon.js'
 
-export { createConfig, mergeConfig, validateConfig, isLoopbackHost, DEFAULT_CONFIG } from './config.js'
+export { createConfig, mergeConfig, validateConfig, isLoopbackHost, multiaddrProblem, bootstrapAddrProblem, DEFAULT_CONFIG } from './config.js'
 export type { DaemonConfig, DaemonConfigInit, DhtMode } from './config.js'
 
 export { initDataDir, openDataDir, readConfig, dataDirPaths, defaultDataDir } from './data-dir.js'
-export type { DataDir, DataDirPaths, InitDataDirOptions, InitDataDirResult } from './data-dir.js'
+export type { ConfigChange, DataDir, DataDirPaths, InitDataDirOptions, InitDataDirResult } from './data-dir.js'
 export { openBoundedFile, readBoundedFile } from './bounded-file.js'
 export type { BoundedFileFailure, BoundedFileErrorFactory } from './bounded-file.js'
 
