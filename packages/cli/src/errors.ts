@@ -10,6 +10,7 @@ export type CliErrorCode =
   | 'ERR_CLI_BAD_CID'
   | 'ERR_CLI_DATA_DIR_IN_USE'
   | 'ERR_CLI_AMBIGUOUS_ID'
+  | 'ERR_CLI_NEEDS_DAEMON'
   | 'ERR_CLI_OPTION_NOT_APPLICABLE'
 
 /** A CLI input or output is unusable; the message says what was found, what was expected and what to do. */

@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { Level } from 'level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -79,7 +80,7 @@ describe('a truncated chain on open', () => {
     await db.open()
     await db.batch([2, 3].map((seq) => ({ type: 'del' as const, key: entryKey(volunteer, seq) })))
     await db.close()
-    const peerId = peerIdFromPublicKey((await keyFor(1)).publicKey).toString()
+    const peerId = peerIdFromPublicKey(publicKeyFromRaw((await keyFor(1)).publicKey.raw)).toString()
     expect(peerIdOfAuthor(volunteer)).toBe(peerId)
     const err = await openLedger({ path }).then(async (l) => { await l.close(); throw new Error('opened') }, (e: unknown) => e as LedgerCorruptError)
     expect(err).toMatchObject({ name: 'LedgerCorruptError', code: 'ERR_LEDGER_TRUNCATED', detail: { author: volunteer, missing: { from: 2, to: 3 } } })

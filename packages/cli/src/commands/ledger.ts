@@ -1,17 +1,17 @@
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
-import { InvalidArgumentError, Option, type Command } from 'commander'
+import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander'
 import {
-  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, csvLine, entryCsvRow, entryToJson, importEntries, ledgerStats,
+  ENTRY_CSV_COLUMNS, LEDGER_VIEWS, VIEW_CSV_COLUMNS, checkViewParams, csvLine, entryCsvRow, entryToJson, importEntries, ledgerStats,
   queryView, type EntryJson, type LedgerStats, type LedgerView, type VerifyReport, type ViewParams
 } from '@swarmtune/ledger'
 import { defaultDataDir } from '@swarmtune/node'
 import { ENTRY_KINDS, parseCid } from '@swarmtune/wire'
 import { MAX_IMPORT_FILE_BYTES, MAX_IMPORT_LINE_BYTES } from '../constants.js'
 import { CliError } from '../errors.js'
-import { checkInputFile, readInputLines } from '../files.js'
+import { checkInputFile, checkOutputPath, readInputLines } from '../files.js'
 import { authorKeyOption, peerIdText } from '../identity.js'
-import { openStore, runningDaemon } from '../store.js'
+import { openStore, runningDaemon, storeLabel } from '../store.js'
 import { intOption } from '../options.js'
 
 interface CommonFlags {
@@ -74,7 +74,7 @@ async function openSource (flags: CommonFlags): Promise<Source> {
   }
   const ledger = await openStore(root)
   return {
-    via: `store ${ledger.path}`,
+    via: storeLabel(root, ledger),
     view: async (view, p) => await queryView(ledger, view, p),
     show: async (id) => {
       const e = await ledger.get(id).catch(() => undefined)
@@ -155,11 +155,11 @@ function addFilters (cmd: Command): Command {
     .option('--reverse', 'newest first')
 }
 
-function common (cmd: Command): Command {
+function common (cmd: Command, json = 'print JSON instead of text'): Command {
   return cmd
     .option('-d, --data-dir <path>', 'data folder (env SWARMTUNE_HOME); the ledger is <data>/ledger', defaultDataDir())
     .addOption(new Option('--data <path>', 'same as --data-dir').hideHelp())
-    .option('--json', 'print JSON instead of text')
+    .option('--json', json)
 }
 
 /** Adds `swarmtune ledger` to the program. */
@@ -209,12 +209,20 @@ export function register (program: Command): void {
       })
     })
 
-  addFilters(common(ledger.command('export')))
-    .description(`export a view as JSON Lines or CSV (views: ${LEDGER_VIEWS.join(', ')}; columns in doc/ledger-format.md)`)
+  addFilters(common(ledger.command('export'), 'JSON output: JSON Lines, the same as --format jsonl (refused with --format csv)'))
+    .description(`export a view as JSON Lines or CSV (views: ${LEDGER_VIEWS.join(', ')}; columns and the filters each view takes in doc/ledger-format.md)`)
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
     .addOption(new Option('--view <view>', 'what to export').choices([...LEDGER_VIEWS]).default('entries'))
-    .option('-o, --out <file>', 'write to this file instead of stdout')
-    .action(async (flags: FilterFlags & { format: 'jsonl' | 'csv', view: LedgerView, out?: string }) => {
+    .option('-o, --out <file>', 'write to this file instead of stdout (an existing file only with --force)')
+    .option('--force', 'overwrite the --out file when it exists')
+    .action(async (flags: FilterFlags & { format: 'jsonl' | 'csv', view: LedgerView, out?: string, force?: boolean }) => {
+      // every check before the store is read or the output touched
+      if (flags.json === true && flags.format === 'csv') {
+        // printed as ERR_CLI_CONFLICTING_OPTIONS, as commander's own conflicts are
+        throw new CommanderError(1, 'commander.conflictingOption', 'error: option \'--json\' (JSON Lines, the same as --format jsonl) cannot be used with option \'--format csv\'; pass one of them')
+      }
+      checkViewParams(flags.view, params(flags))
+      if (flags.out !== undefined) await checkOutputPath(flags.out, { kind: 'file', force: flags.force, flag: '--out' })
       await withSource(flags, async (source) => {
         const rows = await source.view(flags.view, params(flags))
         const sink = flags.out === undefined ? process.stdout : createWriteStream(flags.out)
@@ -244,10 +252,14 @@ export function register (program: Command): void {
       const what = 'import file'
       // a missing file, a device or a pipe is refused before the store is opened
       await checkInputFile(file, MAX_IMPORT_FILE_BYTES, what)
-      const store = await openStore(flags.data ?? flags.dataDir, 'stop the daemon before importing.')
+      const store = await openStore(flags.data ?? flags.dataDir, 'stop the daemon before importing.', { create: true })
       try {
         const report = await importEntries(store, readInputLines(file, { maxLineBytes: MAX_IMPORT_LINE_BYTES, maxFileBytes: MAX_IMPORT_FILE_BYTES, what }))
-        out(flags.json === true ? JSON.stringify(report, null, 2) + '\n' : `${report.appended} entries imported, ${report.duplicates} already stored, ${report.rejectedCount} refused${report.rejected.length > 0 ? ` (first: line ${report.rejected[0].line}, ${report.rejected[0].code})` : ''}\n`)
+        const first = report.rejected[0]
+        out(flags.json === true
+          ? JSON.stringify(report, null, 2) + '\n'
+          : `${report.appended} entries imported, ${report.duplicates} already stored, ${report.rejectedCount} refused\n` +
+            (first === undefined ? '' : `first refused: line ${first.line}${first.id === undefined ? '' : `, entry ${first.id}`}${first.field === undefined ? '' : `, field ${first.field}`}: ${first.code}${first.reason === undefined ? '' : ` (${first.reason})`}\n`))
         if (report.rejectedCount > 0) process.exitCode = 1
       } finally {
         await store.close()
@@ -267,7 +279,7 @@ export function register (program: Command): void {
           `rounds      ${stats.rounds}, releases ${stats.releases}\ncontributions ${c.total}: ${c.accepted} accepted, ${c.rejected} rejected, ${c.pending} pending\n` +
           `equivocations ${stats.equivocations}${stats.evidenceDropped > 0 ? ` (${stats.evidenceDropped} more conflicting entries dropped over the evidence caps)` : ''}\n\n`)
         out(table(['round', 'contributions', 'contributors', 'accepted', 'rejected', 'pending', 'release'], rounds.map((r) => [r.round, r.contributions, r.contributors, r.accepted, r.rejected, r.pending, r.release ?? '-'])) + '\n')
-        out(table(['peer', 'contributions', 'accepted', 'rejected', 'pending', 'samples', 'rounds'], peers.map((p) => [peerIdText(p.author), p.contributions, p.accepted, p.rejected, p.pending, p.samples, (p.rounds as number[]).join(',')])))
+        out(table(['peer', 'contributions', 'accepted', 'rejected', 'pending', 'samples (accepted)', 'samples (all)', 'rounds'], peers.map((p) => [peerIdText(p.author), p.contributions, p.accepted, p.rejected, p.pending, p.samples, p.samplesAll, (p.rounds as number[]).join(',')])))
         out(`(${source.via})\n`)
       })
     })

@@ -1,10 +1,11 @@
 import { Option, type Command } from 'commander'
-import { assembleRelease, exportSafetensors, exportTfjsFolder } from '@swarmtune/model'
-import { ControlClient, type ReleaseView, type VerifyReport } from '@swarmtune/node'
+import { assembleRelease, decodeManifest, exportSafetensors, exportTfjsFolder, MAX_MANIFEST_BYTES, type ReleaseManifest, type Weights } from '@swarmtune/model'
+import { dataDirPaths, findRelease, releaseViews, verifyRelease, type ControlClient, type ReleaseView, type VerifyReport } from '@swarmtune/node'
 import { parseCid } from '@swarmtune/wire'
 import { common, show, table } from './round.js'
+import { CliError } from '../errors.js'
 import { checkOutputPath } from '../files.js'
-import { listReleases } from '../store.js'
+import { findReleaseView, listReleases, readBlobStore, runningDaemon, storedCommunity, withStore } from '../store.js'
 
 interface CommonFlags {
   dataDir: string
@@ -25,6 +26,60 @@ export async function releaseRef (client: ControlClient, ref: string, dataDir: s
   if (found !== undefined) return found.entry ?? found.manifest
   const made = releases.map((r) => r.round).join(', ')
   throw Object.assign(new Error(`round ${round} made no release; the rounds with a release are ${made} (\`swarmtune release list -d ${dataDir}\`)`), { code: 'ERR_ROUNDS_RELEASE_NOT_FOUND' })
+}
+
+/**
+ * A release's manifest and weights from the blob store of `root`, read without a daemon (nothing is fetched):
+ * every shard checked against the manifest's CIDs by `assembleRelease`.
+ * @throws CliError `ERR_CLI_NEEDS_DAEMON` when the manifest or a shard is not in the local store, naming how
+ *   many are missing and how to fetch them (start the daemon, then `release pull`); ReleaseError for a shard
+ *   that does not match its CID.
+ */
+export async function localRelease (root: string, view: ReleaseView): Promise<{ manifest: ReleaseManifest, weights: Weights, bytes: number }> {
+  const blobs = readBlobStore(root)
+  const manifestCid = parseCid(view.manifest)
+  const missing = (count: number, of: number): CliError => new CliError('ERR_CLI_NEEDS_DAEMON',
+    `release ${view.manifest} (round ${view.round}): ${count} of its ${of} blob(s) are not in ${blobs.root}, and no daemon runs on ${root} to fetch them from peers. ` +
+    `Start it (\`swarmtune daemon -d ${root}\`), then run \`swarmtune release pull ${view.round} -d ${root}\` or this command again.`)
+  if (!(await blobs.has(manifestCid))) throw missing(1, 1)
+  // sized before it is read: a release manifest is at most MAX_MANIFEST_BYTES
+  const { size } = await blobs.stat(manifestCid)
+  if (size > MAX_MANIFEST_BYTES) throw new CliError('ERR_CLI_INPUT_TOO_LARGE', `the blob ${view.manifest} in ${blobs.root} is ${size} bytes, a release manifest is at most ${MAX_MANIFEST_BYTES}; it is not the manifest the ledger names: move the blob aside and pull the release again.`)
+  const manifestBytes = await blobs.get(manifestCid)
+  const shards = decodeManifest(manifestBytes).shards
+  let absent = 0
+  for (const shard of shards) if (!(await blobs.has(parseCid(shard.cid)))) absent++
+  if (absent > 0) throw missing(absent, shards.length + 1)
+  const { manifest, weights } = await assembleRelease(manifestBytes, async (cid) => await blobs.get(cid), { expectedCid: manifestCid })
+  return { manifest, weights, bytes: manifest.totalBytes }
+}
+
+/**
+ * `release verify` without a daemon: the same recomputation (`verifyRelease`) on the ledger store and the local
+ * blob store of `root`; a delta, base release or state blob that is not stored locally is not fetched (no
+ * daemon runs to fetch it) and makes the report `ERR_ROUNDS_VERIFY_INCOMPLETE`, naming it.
+ * @throws Error `ERR_ROUNDS_RELEASE_NOT_FOUND` for a ref that names no release entry (the genesis release has
+ *   nothing to recompute), as the daemon answers.
+ */
+async function verifyLocally (root: string, ref: string): Promise<VerifyReport> {
+  return await withStore(root, async (ledger) => {
+    const community = await storedCommunity(root, ledger)
+    const view = findReleaseView(await releaseViews(ledger, community), ref, root)
+    const blobs = readBlobStore(root)
+    const exchange = {
+      fetch: async (cid: { toString: () => string }): Promise<never> => {
+        throw new CliError('ERR_CLI_NEEDS_DAEMON', `blob ${cid.toString()} is not in ${blobs.root}, and no daemon runs on ${root} to fetch it from peers; start it (\`swarmtune daemon -d ${root}\`) and verify again`)
+      }
+    }
+    // what verifyRelease reads of a daemon's rounds context: the ledger, the community, the blob store and
+    // exchange (here: local blobs only) and the data folder's paths for its hints
+    const ctx = { ledger, community, components: { blobs, exchange, dataDir: { paths: dataDirPaths(root) } } } as unknown as Parameters<typeof verifyRelease>[0]
+    const entry = await findRelease(ctx, view.entry ?? view.manifest)
+    if (entry === undefined) {
+      throw Object.assign(new Error(`${ref} is the genesis release, which no round computed: there is nothing to recompute (\`swarmtune release list -d ${root}\` lists the others)`), { code: 'ERR_ROUNDS_RELEASE_NOT_FOUND' })
+    }
+    return await verifyRelease(ctx, entry)
+  })
 }
 
 /** The `<release>` argument's help. */
@@ -71,15 +126,25 @@ export function register (program: Command): void {
     .description('one release: its round, parent, signer, metrics and the contributions merged with their weights')
     .argument('<release>', REF_HELP)
     .action(async (ref: string, flags: CommonFlags) => {
-      const client = await ControlClient.fromDataDir(flags.dataDir)
-      show(flags.json, await client.request<ReleaseView>('GET', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}`), renderRelease)
+      const client = await runningDaemon(flags.dataDir)
+      show(flags.json, client === undefined
+        ? findReleaseView(await listReleases(flags.dataDir), ref, flags.dataDir)
+        : await client.request<ReleaseView>('GET', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}`), renderRelease)
     })
 
   common(release.command('pull'))
     .description('fetch a release\'s manifest and every shard from peers into the daemon\'s blob store (each shard checked against its id)')
     .argument('<release>', REF_HELP)
     .action(async (ref: string, flags: CommonFlags) => {
-      const client = await ControlClient.fromDataDir(flags.dataDir)
+      const client = await runningDaemon(flags.dataDir)
+      if (client === undefined) {
+        // no daemon to fetch with: the release is pulled when the local store already holds all of it
+        const view = findReleaseView(await listReleases(flags.dataDir), ref, flags.dataDir)
+        const local = await localRelease(flags.dataDir, view)
+        show(flags.json, { manifest: view.manifest, shards: local.manifest.shards.length, bytes: local.bytes },
+          (v) => `release ${v.manifest}: ${v.shards} shard(s), ${v.bytes} bytes, verified, already in the local blob store (no daemon runs: nothing fetched)\n`)
+        return
+      }
       const r = await client.request<{ manifest: string, shards: number, bytes: number }>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/pull`, {}, { timeoutMs: 0 })
       show(flags.json, r, (v) => `release ${v.manifest}: ${v.shards} shard(s), ${v.bytes} bytes, verified and stored\n`)
     })
@@ -93,12 +158,20 @@ export function register (program: Command): void {
     .action(async (ref: string, flags: CommonFlags & { out: string, format: 'tfjs' | 'safetensors', force?: boolean }) => {
       // checked before anything is fetched: an existing output is kept unless --force
       await checkOutputPath(flags.out, { kind: flags.format === 'tfjs' ? 'folder' : 'file', force: flags.force, flag: '--out' })
-      const client = await ControlClient.fromDataDir(flags.dataDir)
-      const pulled = await client.request<{ manifest: string }>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/pull`, {}, { timeoutMs: 0 })
-      const manifestCid = parseCid(pulled.manifest)
-      const manifestBytes = await client.getBlob(manifestCid.toString())
-      // every shard is checked against the manifest's CIDs again here: the bytes crossed a process boundary
-      const { manifest, weights } = await assembleRelease(manifestBytes, async (cid) => await client.getBlob(cid.toString()), { expectedCid: manifestCid })
+      const client = await runningDaemon(flags.dataDir)
+      const { release: id, manifest, weights } = client === undefined
+        ? await (async () => {
+          const view = findReleaseView(await listReleases(flags.dataDir), ref, flags.dataDir)
+          return { release: view.manifest, ...(await localRelease(flags.dataDir, view)) }
+        })()
+        : await (async () => {
+          const pulled = await client.request<{ manifest: string }>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/pull`, {}, { timeoutMs: 0 })
+          const manifestCid = parseCid(pulled.manifest)
+          const manifestBytes = await client.getBlob(manifestCid.toString())
+          // every shard is checked against the manifest's CIDs again here: the bytes crossed a process boundary
+          return { release: pulled.manifest, ...(await assembleRelease(manifestBytes, async (cid) => await client.getBlob(cid.toString()), { expectedCid: manifestCid })) }
+        })()
+      const pulled = { manifest: id }
       const metadata = { release: pulled.manifest, round: String(manifest.round), task: manifest.task }
       if (flags.format === 'tfjs') await exportTfjsFolder(manifest.task, weights, flags.out, metadata)
       else await exportSafetensors(weights, flags.out, metadata)
@@ -110,8 +183,10 @@ export function register (program: Command): void {
     .description('recompute a release from the deltas the ledger lists (fetching them from peers as needed) and compare shard ids')
     .argument('<release>', REF_HELP)
     .action(async (ref: string, flags: CommonFlags) => {
-      const client = await ControlClient.fromDataDir(flags.dataDir)
-      const v = await client.request<VerifyReport>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/verify`, {}, { timeoutMs: 0 })
+      const client = await runningDaemon(flags.dataDir)
+      const v = client === undefined
+        ? await verifyLocally(flags.dataDir, ref)
+        : await client.request<VerifyReport>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/verify`, {}, { timeoutMs: 0 })
       show(flags.json, v, renderVerify)
       if (!v.ok) process.exitCode = 1
     })

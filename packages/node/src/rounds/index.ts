@@ -19,7 +19,7 @@ export {
   type BlobAccess, type MergeResult, type DeltaRejection
 } from './releases.js'
 export { RoundsState, type CoordinatorRound, type RoundPhase, type NetworkRejection, type VolunteerRound, type VolunteerAnswer } from './state.js'
-export type { VerifyReport } from './verify.js'
+export { verifyRelease, findRelease, type VerifyReport } from './verify.js'
 export type { RoundView, ReleaseView, ContributionView } from './views.js'
 export { roundOpens, roundView, releaseViews } from './views.js'
 export { Coordinator } from './coordinator.js'

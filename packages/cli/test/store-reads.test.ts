@@ -1,0 +1,155 @@
+/**
+ * The read commands without a daemon, as real `swarmtune` processes: `release show / pull / export / verify`
+ * and `community show -d` answer from the folder's ledger store and blob store as the daemon answered; read
+ * commands on a fresh folder create nothing; `ledger export` refuses `--json --format csv`, an existing `-o`
+ * without `--force` and a filter its view does not apply; `ledger import` names the line, entry and field
+ * of an edited line.
+ */
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ControlClient, defaultServices, initDataDir, type Daemon } from '@swarmtune/node'
+import type { EntryJson } from '@swarmtune/ledger'
+import { runDaemon, tempDir, testConfig, waitFor } from '../../node/test/helpers.js'
+import { genesisFile, run, swarmtune, type Run } from './helpers.js'
+
+let dir: string
+let cleanup: () => Promise<void>
+let maintainer: string
+let genesis: string
+/** What the commands answered through the running daemon. */
+const viaDaemon: Record<string, string> = {}
+
+beforeAll(async () => {
+  ({ path: dir, cleanup } = await tempDir('swarmtune-cli-store-reads-'))
+  maintainer = join(dir, 'maintainer')
+  await initDataDir(maintainer, { config: testConfig() })
+  genesis = (JSON.parse((await run('community', 'create', '--task', 'mnist-2nn', '--name', 'reads', '-d', maintainer, '--json')).out) as { file: string }).file
+  const daemon: Daemon = await runDaemon(maintainer, defaultServices({ rounds: { community: genesis } }))
+  try {
+    const client = await ControlClient.fromDataDir(maintainer)
+    await waitFor(async () => (await client.request<EntryJson[]>('GET', '/v1/ledger/view/entries')).length > 0, 10_000, 'the genesis in the ledger')
+    viaDaemon.show = (await run('release', 'show', '0', '-d', maintainer, '--json')).out
+    viaDaemon.community = (await run('community', 'show', '-d', maintainer, '--json')).out
+    viaDaemon.verify = await run('release', 'verify', '0', '-d', maintainer).then(() => 'ok', (err: { code?: string }) => err.code ?? 'no code')
+    // the control API refuses a filter its view does not apply, with the same code
+    await expect(run('ledger', 'export', '--view', 'rounds', '--kind', 'verdict', '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_LEDGER_UNSUPPORTED_FILTER' })
+  } finally {
+    await daemon.stop()
+  }
+})
+afterAll(async () => { await cleanup() })
+
+/** Every path under `root` with its size (files) — what a command could have created or changed. */
+async function tree (root: string): Promise<string[]> {
+  const out: string[] = []
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name)
+    out.push(`${relative(root, path)}${entry.isFile() ? ` ${(await stat(path)).size}` : '/'}`)
+  }
+  return out.sort()
+}
+
+describe('release and community commands with no daemon running', () => {
+  it('answer from the ledger store and the local blob store as the daemon did', async () => {
+    const out = join(dir, 'genesis.safetensors')
+    // one after another: each opens the store, which one process holds at a time
+    const runs: Run[] = []
+    for (const args of [['release', 'show', '0', '--json'], ['release', 'pull', '0', '--json'], ['release', 'export', '0', '-o', out, '--format', 'safetensors'], ['release', 'verify', '0'], ['community', 'show', '--json']]) {
+      runs.push(await swarmtune([...args, '-d', maintainer]))
+    }
+    const [show, pull, exported, verify, community] = runs
+    for (const r of runs) expect(r.stderr).not.toMatch(/no daemon is running|ERR_NODE_DAEMON_NOT_RUNNING/)
+    expect(show).toMatchObject({ code: 0, stdout: viaDaemon.show })
+    expect((await run('release', 'show', 'latest', '-d', maintainer, '--json')).out).toBe(viaDaemon.show)
+    const manifest = (JSON.parse(viaDaemon.show) as { manifest: string }).manifest
+    expect(pull.code, pull.stderr).toBe(0)
+    expect(JSON.parse(pull.stdout)).toMatchObject({ manifest, shards: expect.any(Number) })
+    expect(exported.code, exported.stderr).toBe(0)
+    expect((await stat(out)).size).toBeGreaterThan(100_000) // mnist-2nn holds about 200k float32 weights
+    // the genesis release has nothing to recompute: the store gives the daemon's answer
+    expect(viaDaemon.verify).toBe('ERR_ROUNDS_RELEASE_NOT_FOUND')
+    expect(verify.code).toBe(1)
+    expect(verify.stderr).toMatch(/\(ERR_ROUNDS_RELEASE_NOT_FOUND\)\n$/)
+    expect(community).toMatchObject({ code: 0, stdout: viaDaemon.community })
+  })
+
+  it('community show -d reads the genesis `community join` kept in a folder that never ran a daemon', async () => {
+    const volunteer = join(dir, 'volunteer')
+    await initDataDir(volunteer, { config: testConfig() })
+    const file = await genesisFile(dir, 'joined')
+    await run('community', 'join', file, '-d', volunteer)
+    const [fromFolder, fromFile] = await Promise.all([swarmtune(['community', 'show', '-d', volunteer, '--json']), swarmtune(['community', 'show', file, '--json'])])
+    expect(fromFolder.code, fromFolder.stderr).toBe(0)
+    expect(fromFolder.stdout).toBe(fromFile.stdout)
+  })
+
+  it('release pull names the missing blobs and how to fetch them when the local store lacks them', async () => {
+    const before = await tree(maintainer)
+    const shard = before.find((p) => /^blobs\/[a-z2-7]{2}\/bafkrei[a-z2-7]+ \d+$/.test(p) && !p.includes('/tmp/'))
+    expect(shard).toBeDefined()
+    const path = join(maintainer, (shard as string).split(' ')[0])
+    const bytes = await readFile(path)
+    await rm(path)
+    try {
+      await expect(run('release', 'pull', '0', '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_CLI_NEEDS_DAEMON' })
+    } finally {
+      await writeFile(path, bytes)
+    }
+  })
+})
+
+describe('read commands on a fresh data folder', () => {
+  it('create nothing: no ledger/, no blobs/, nothing else', async () => {
+    const fresh = join(dir, 'fresh')
+    await initDataDir(fresh, { config: testConfig() })
+    const before = await tree(fresh)
+    const runs = await Promise.all([
+      ['ledger', 'list'], ['ledger', 'stats', '--json'], ['ledger', 'export', '--view', 'peers'], ['ledger', 'verify'], ['round', 'list'],
+      ['release', 'list'], ['release', 'show', '0'], ['release', 'verify', '0'], ['community', 'show']
+    ].map(async (args) => ({ args, r: await swarmtune([...args, '-d', fresh]) })))
+    for (const { args, r } of runs) {
+      expect(r.stderr, args.join(' ')).not.toMatch(/no daemon is running/)
+      // a folder that joined no community says so; the ledger reads as empty
+      if (['release', 'community'].includes(args[0])) expect(r.stderr, args.join(' ')).toMatch(/\(ERR_ROUNDS_NO_COMMUNITY\)\n$/)
+      else expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0)
+    }
+    expect(JSON.parse(runs[1].r.stdout)).toMatchObject({ entries: 0, perPeer: [] })
+    expect(await tree(fresh)).toEqual(before)
+    // a mistyped -d names the problem instead of reading an empty ledger
+    await expect(run('ledger', 'list', '-d', join(dir, 'no-such-folder'))).rejects.toMatchObject({ code: 'ERR_NODE_DATA_DIR_MISSING' })
+  })
+})
+
+describe('ledger export', () => {
+  it('refuses --json with --format csv, an existing -o without --force, and a filter its view does not apply', async () => {
+    await expect(run('ledger', 'export', '--json', '--format', 'csv', '-d', maintainer)).rejects.toMatchObject({ code: 'commander.conflictingOption' })
+    const jsonl = (await run('ledger', 'export', '--json', '-d', maintainer)).out
+    expect(jsonl).toBe((await run('ledger', 'export', '--format', 'jsonl', '-d', maintainer)).out)
+    const file = join(dir, 'kept.jsonl')
+    await writeFile(file, 'keep me\n')
+    await expect(run('ledger', 'export', '-o', file, '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
+    expect(await readFile(file, 'utf8')).toBe('keep me\n')
+    await run('ledger', 'export', '-o', file, '--force', '-d', maintainer)
+    expect(await readFile(file, 'utf8')).toBe(jsonl)
+    await expect(run('ledger', 'export', '--view', 'rounds', '--kind', 'verdict', '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_LEDGER_UNSUPPORTED_FILTER', supported: ['round', 'limit', 'reverse'] })
+    const cli = await swarmtune(['ledger', 'export', '--json', '--format', 'csv', '-d', maintainer])
+    expect(cli.stderr).toMatch(/\(ERR_CLI_CONFLICTING_OPTIONS\)/)
+  })
+})
+
+describe('ledger import', () => {
+  it('refuses an edited line, naming the line, the entry id and the field', async () => {
+    const [line] = (await run('ledger', 'export', '-d', maintainer)).out.trimEnd().split('\n')
+    const entry = JSON.parse(line) as EntryJson
+    entry.body.name = 'renamed'
+    const file = join(dir, 'edited.jsonl')
+    await writeFile(file, JSON.stringify(entry) + '\n')
+    const target = join(dir, 'import-target')
+    await initDataDir(target, { config: testConfig() })
+    const r = await swarmtune(['ledger', 'import', file, '-d', target])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain('0 entries imported, 0 already stored, 1 refused')
+    expect(r.stdout).toContain(`line 1, entry ${entry.id}, field body.name: ERR_LEDGER_IMPORT_MISMATCH`)
+  })
+})
