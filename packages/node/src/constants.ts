@@ -55,6 +55,17 @@ export const DEFAULT_MAX_CONNECTIONS = 128
 export const RECONNECT_INTERVAL_MS = 10_000
 /** Give up on one dial after this long (libp2p's default dial timeout is 5 s). */
 export const DIAL_TIMEOUT_MS = 5_000
+/**
+ * A failed dial of one bootstrap address is logged at warn at most once per this many ms (the others are counted
+ * in the next line's `suppressed`): 6 re-dials at RECONNECT_INTERVAL_MS, so a wrong address shows at once and
+ * then once a minute, not every 10 s.
+ */
+export const BOOTSTRAP_WARN_INTERVAL_MS = 60_000
+/**
+ * A daemon with no peer this long after its start logs a warning with the reason (ERR_NODE_NO_PEERS): 3 rounds
+ * of bootstrap re-dials (RECONNECT_INTERVAL_MS) and ample time for mDNS, which answers within a second on a LAN.
+ */
+export const NO_PEER_WARNING_MS = 30_000
 /** Delay before the first bootstrap dial (`@libp2p/bootstrap` default is 1000 ms; 100 ms is enough locally). */
 export const BOOTSTRAP_DELAY_MS = 100
 

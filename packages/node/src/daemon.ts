@@ -12,7 +12,7 @@ import type { Logger } from 'pino'
 import { BlobExchange } from './blob-exchange.js'
 import { BlobStore } from './blob-store.js'
 import type { DaemonConfig, DaemonConfigInit } from './config.js'
-import { RECONNECT_INTERVAL_MS } from './constants.js'
+import { BOOTSTRAP_WARN_INTERVAL_MS, DIAL_TIMEOUT_MS, NO_PEER_WARNING_MS, RECONNECT_INTERVAL_MS } from './constants.js'
 import { ControlApi } from './control-api.js'
 import { coreRoutes } from './core-routes.js'
 import { openDataDir, writeFileAtomic, type DataDir } from './data-dir.js'
@@ -87,6 +87,24 @@ export interface DaemonInit {
   services?: Record<string, ServiceFactory>
   /** How often the connection target is checked, in ms (default {@link RECONNECT_INTERVAL_MS}). */
   maintenanceIntervalMs?: number
+  /** ms after start at which a daemon without peers warns, with the reason (default {@link NO_PEER_WARNING_MS}). */
+  noPeerWarningMs?: number
+}
+
+/** Why a bootstrap dial failed: `ERR_NODE_BOOTSTRAP_WRONG_PEER` (another peer id answered) or `ERR_NODE_BOOTSTRAP_UNREACHABLE`. */
+export function bootstrapDialCode (err: unknown): { code: 'ERR_NODE_BOOTSTRAP_WRONG_PEER' | 'ERR_NODE_BOOTSTRAP_UNREACHABLE', reason: string } {
+  const seen: string[] = []
+  for (let e = err as { code?: unknown, name?: unknown, message?: unknown, cause?: unknown, errors?: unknown } | undefined, depth = 0; e != null && depth < 8; depth++) {
+    const text = `${String(e.name ?? '')} ${String(e.code ?? '')} ${String(e.message ?? '')}`
+    if (/UnexpectedPeer|InvalidPeerId|unexpected peer|does not match expected remote identity|peer id.*(mismatch|does not match)/i.test(text)) {
+      return { code: 'ERR_NODE_BOOTSTRAP_WRONG_PEER', reason: `the address answers with another peer id than the one after /p2p/ (${String(e.message ?? e.name)}): the peer id is wrong, or another node now listens there` }
+    }
+    seen.push(typeof e.code === 'string' ? e.code : String(e.message ?? e.name ?? ''))
+    const next = e.cause ?? (Array.isArray(e.errors) ? e.errors[0] : undefined)
+    e = next as typeof e
+  }
+  const refused = seen.find((s) => /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|ETIMEDOUT|abort|timeout/i.test(s))
+  return { code: 'ERR_NODE_BOOTSTRAP_UNREACHABLE', reason: `${refused ?? seen.filter((x) => x !== '').at(-1) ?? 'the dial failed'}: nothing that speaks libp2p answers there; check the address and port, and that the peer's daemon runs` }
 }
 
 export interface DaemonStatus {
@@ -139,14 +157,15 @@ export interface DaemonInfo {
  * libp2p could not listen (its "transportManager.faultTolerance" error, or EADDRINUSE somewhere in the causes):
  * a `PortInUseError` naming the listen addresses and how to change them; any other error is returned as is.
  */
-function listenFailure (err: unknown, listen: readonly string[]): unknown {
+function listenFailure (err: unknown, listen: readonly string[], root: string): unknown {
   let inUse = false
   for (let e = err as { code?: unknown, message?: unknown, cause?: unknown } | undefined, depth = 0; e != null && depth < 8; e = e.cause as typeof e, depth++) {
     if (e.code === 'EADDRINUSE' || (typeof e.message === 'string' && /EADDRINUSE|faultTolerance|address already in use/i.test(e.message))) inUse = true
   }
   if (!inUse) return err
   return new PortInUseError('ERR_NODE_LISTEN_PORT_IN_USE', `libp2p cannot listen on ${listen.join(', ')}: the port is in use by another program (or another daemon). ` +
-    'Stop it, or choose another address: `--listen /ip4/0.0.0.0/tcp/<port>` for this run, or "listen" in config.json (`swarmtune init --reset-config --listen …`; tcp/0 picks a free port).', { cause: err })
+    `Stop it, or choose another port: \`--listen /ip4/0.0.0.0/tcp/<port>\` for this run, or for good \`swarmtune init -d ${root} --listen /ip4/0.0.0.0/tcp/<port>\` ` +
+    '(changes only "listen" in config.json; tcp/0 picks a free port).', { cause: err })
 }
 
 export class Daemon implements DaemonComponents {
@@ -156,6 +175,8 @@ export class Daemon implements DaemonComponents {
   private readonly cleanup: Array<() => void> = []
   private started = false
   private stopped = false
+  /** Per bootstrap address: the last failure, when it was last logged, and the failures not logged since. */
+  private readonly bootstrapFailures = new Map<string, { code: string, reason: string, loggedAt: number, suppressed: number }>()
 
   private constructor (
     readonly dataDir: DataDir,
@@ -169,7 +190,8 @@ export class Daemon implements DaemonComponents {
     readonly reputation: PeerReputation,
     readonly log: Logger,
     private readonly lock: DataDirLock,
-    private readonly maintenanceIntervalMs: number
+    private readonly maintenanceIntervalMs: number,
+    private readonly noPeerWarningMs: number
   ) {}
 
   get peerId (): PeerId { return this.dataDir.peerId }
@@ -202,7 +224,7 @@ export class Daemon implements DaemonComponents {
         serving: config.blobs
       })
       const control = new ControlApi({ host: config.control.host, port: config.control.port, token: dataDir.token, events, log: log.child({ part: 'control' }) })
-      const daemon = new Daemon(dataDir, config, libp2p, gossip, blobs, exchange, control, events, reputation, log, lock, init.maintenanceIntervalMs ?? RECONNECT_INTERVAL_MS)
+      const daemon = new Daemon(dataDir, config, libp2p, gossip, blobs, exchange, control, events, reputation, log, lock, init.maintenanceIntervalMs ?? RECONNECT_INTERVAL_MS, init.noPeerWarningMs ?? NO_PEER_WARNING_MS)
       for (const [name, factory] of Object.entries(init.services ?? {})) {
         daemon.services[name] = await factory(daemon)
       }
@@ -227,7 +249,7 @@ export class Daemon implements DaemonComponents {
       try {
         await this.libp2p.start()
       } catch (err) {
-        throw listenFailure(err, this.config.listen)
+        throw listenFailure(err, this.config.listen, this.dataDir.paths.root)
       }
       await this.exchange.start()
       this.gossip.start()
@@ -241,6 +263,10 @@ export class Daemon implements DaemonComponents {
       const info: DaemonInfo = { pid: process.pid, peerId: this.peerId.toString(), control: url, addresses: this.addresses(), startedAt: this.startedAt }
       await writeFileAtomic(this.dataDir.paths.daemonInfo, JSON.stringify(info, null, 2) + '\n')
       this.timers.push(setInterval(() => { void this.maintain() }, this.maintenanceIntervalMs))
+      void this.dialBootstrap()
+      const noPeers = setTimeout(() => { this.warnIfAlone() }, this.noPeerWarningMs)
+      noPeers.unref()
+      this.cleanup.push(() => { clearTimeout(noPeers) })
       this.events.emit('daemon:started', { peerId: info.peerId, addresses: info.addresses, control: url })
       this.log.info({ peerId: info.peerId, addresses: info.addresses, control: url }, 'daemon started')
     } catch (err) {
@@ -363,15 +389,52 @@ export class Daemon implements DaemonComponents {
     }
   }
 
+  /**
+   * Dials each bootstrap address whose peer is not connected. A failure is logged at warn with the address, a code
+   * ({@link bootstrapDialCode}) and the reason — at most once per {@link BOOTSTRAP_WARN_INTERVAL_MS} per address,
+   * counting the others in `suppressed`; a success after failures is logged at info.
+   */
+  private async dialBootstrap (): Promise<void> {
+    await Promise.all(this.config.bootstrap.map(async (addr) => {
+      const id = addr.slice(addr.lastIndexOf('/p2p/') + 5)
+      if (this.libp2p.getPeers().some((p) => p.toString() === id)) return
+      try {
+        await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(Math.min(this.maintenanceIntervalMs, DIAL_TIMEOUT_MS)) })
+        if (this.bootstrapFailures.delete(addr)) this.log.info({ addr }, 'bootstrap peer reached')
+      } catch (err) {
+        if (this.stopped) return
+        const { code, reason } = bootstrapDialCode(err)
+        const now = Date.now()
+        const last = this.bootstrapFailures.get(addr)
+        if (last !== undefined && now - last.loggedAt < BOOTSTRAP_WARN_INTERVAL_MS) {
+          this.bootstrapFailures.set(addr, { ...last, code, reason, suppressed: last.suppressed + 1 })
+          return
+        }
+        this.bootstrapFailures.set(addr, { code, reason, loggedAt: now, suppressed: 0 })
+        this.log.warn({ addr, code, reason, suppressed: last?.suppressed ?? 0 }, 'bootstrap dial failed')
+      }
+    }))
+  }
+
+  /** Logs at warn, with the reason, when the daemon has no peer (called {@link NO_PEER_WARNING_MS} after start). */
+  private warnIfAlone (): void {
+    if (this.stopped || this.libp2p.getPeers().length > 0) return
+    const s = Math.round(this.noPeerWarningMs / 1000)
+    const failures = [...this.bootstrapFailures.entries()].map(([addr, f]) => `${addr}: ${f.code} (${f.reason})`)
+    const reason = this.config.bootstrap.length === 0
+      ? this.config.mdns
+        ? 'no bootstrap peer is configured and mDNS found no peer on this local network; add one with `--bootstrap <address>` or `swarmtune init -d <folder> --bootstrap <address>` (an address `swarmtune status` prints on a member\'s node)'
+        : 'no bootstrap peer is configured and mDNS is off, so this node has no way to find a peer; add one with `--bootstrap <address>` or `swarmtune init -d <folder> --bootstrap <address>`'
+      : failures.length > 0
+        ? `no bootstrap peer could be reached: ${failures.join('; ')}`
+        : 'the bootstrap peers were reached but did not stay connected'
+    this.log.warn({ code: 'ERR_NODE_NO_PEERS', reason, afterMs: this.noPeerWarningMs }, `no peer ${s} s after start`)
+  }
+
   /** Keeps the connection count up: re-dials bootstrap peers, then asks the DHT for peers near us. */
   private async maintain (): Promise<void> {
     if (!this.started || this.libp2p.getConnections().length >= this.config.connections.target) return
-    for (const addr of this.config.bootstrap) {
-      const id = addr.slice(addr.lastIndexOf('/p2p/') + 5)
-      if (this.libp2p.getPeers().some((p) => p.toString() === id)) continue
-      await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(this.maintenanceIntervalMs) })
-        .catch((err: unknown) => this.log.debug({ addr, err }, 'bootstrap dial failed'))
-    }
+    await this.dialBootstrap()
     if (this.libp2p.services.dht == null || this.libp2p.getPeers().length === 0) return
     try {
       const signal = AbortSignal.timeout(this.maintenanceIntervalMs)

@@ -82,12 +82,21 @@ export async function portFree (host: string, port: number): Promise<boolean> {
   })
 }
 
+/** How a node without bootstrap peers can still find peers, from its mDNS and DHT settings. */
+function discoveryWithout (mdns: boolean, dht: boolean): string {
+  if (mdns && dht) return 'mDNS and the DHT only'
+  if (mdns) return 'mDNS only, the DHT is off'
+  // the DHT needs a first peer to walk from: without mDNS nothing gives it one
+  return `mDNS is off${dht ? ' and the DHT has no first peer to start from' : ' and the DHT is off'}: this node finds no peer unless one dials it; add one with \`swarmtune init -d <folder> --bootstrap <address>\``
+}
+
 /**
  * Checks the listen addresses (of a running daemon: its dialable addresses) and the bootstrap peers.
  *
  * @param init.timeoutMs - per-connect timeout in ms
+ * @param init.mdns, init.dht - the configured discovery, so that the summary names only what is on (default: both on)
  */
-export async function checkReachability (init: { listen: string[], announce?: string[], bootstrap: string[], timeoutMs?: number }): Promise<ReachabilityReport> {
+export async function checkReachability (init: { listen: string[], announce?: string[], bootstrap: string[], timeoutMs?: number, mdns?: boolean, dht?: boolean }): Promise<ReachabilityReport> {
   const timeoutMs = init.timeoutMs ?? 3_000
   const check = async (address: string): Promise<AddressCheck> => {
     const t = tcpTarget(address)
@@ -107,7 +116,7 @@ export async function checkReachability (init: { listen: string[], announce?: st
   const summary = [
     publicAddress ? 'a public address is configured: peers on the internet can dial this node if no firewall blocks it'
       : 'no public address: peers outside this network cannot dial in (outbound connections still work; forward a port and set "announce" to accept them)',
-    init.bootstrap.length === 0 ? 'no bootstrap peers configured (mDNS and the DHT only)' : `${reachableBootstrap} of ${init.bootstrap.length} bootstrap peers answer`
+    init.bootstrap.length === 0 ? `no bootstrap peers configured (${discoveryWithout(init.mdns ?? true, init.dht ?? true)})` : `${reachableBootstrap} of ${init.bootstrap.length} bootstrap peers answer`
   ].join('; ')
   return { listen, bootstrap, publicAddress, summary }
 }

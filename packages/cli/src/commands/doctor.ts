@@ -156,7 +156,7 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
   }
 
   if (config != null) {
-    const report = await checkReachability({ listen: status?.addresses ?? [], announce: config.announce, bootstrap: config.bootstrap, timeoutMs })
+    const report = await checkReachability({ listen: status?.addresses ?? [], announce: config.announce, bootstrap: config.bootstrap, timeoutMs, mdns: config.mdns, dht: config.dht.mode !== 'off' })
     for (const l of report.listen) {
       checks.push({
         name: 'listen',
@@ -173,7 +173,7 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
     }
     checks.push({ name: 'reachability', status: report.publicAddress ? 'ok' : 'info', detail: report.summary })
     if (status != null && status.peers === 0 && config.bootstrap.length === 0 && !config.mdns) {
-      checks.push({ name: 'discovery', status: 'warn', detail: 'no peers, no bootstrap list and mDNS off: this node cannot find anyone; add a bootstrap peer (`swarmtune init --reset-config --bootstrap …`)' })
+      checks.push({ name: 'discovery', status: 'warn', detail: `no peers, no bootstrap list and mDNS off: this node cannot find anyone; add a bootstrap peer (\`swarmtune init -d ${flags.dataDir} --bootstrap <address>\`, which changes only that setting)` })
     }
   }
 
