@@ -205,6 +205,7 @@ function firstDifference (given: unknown, derived: unknown, path: string): strin
  * then names what is wrong with them).
  */
 function mismatchOf (line: Record<string, unknown>, bytes: Uint8Array): { id: string, field: string } | undefined {
+  if (Object.keys(line).length === 1) return undefined // only `bytes`: nothing to disagree with them
   let derived: EntryJson
   try {
     derived = entryToJson(decodeEntryUnverified(bytes))
