@@ -113,7 +113,7 @@ function renderVerify (v: VerifyReport): string {
 export function register (program: Command): void {
   const release = program
     .command('release')
-    .description('list, inspect, fetch, export and re-verify the community\'s releases (through the running daemon)')
+    .description('list, inspect, fetch, export and re-verify the community\'s releases (through the running daemon; without one, from the folder\'s ledger and blob stores, fetching nothing)')
 
   common(release.command('list'))
     .description('the genesis release and every release since, oldest first (from the ledger store when no daemon runs)')
@@ -133,7 +133,7 @@ export function register (program: Command): void {
     })
 
   common(release.command('pull'))
-    .description('fetch a release\'s manifest and every shard from peers into the daemon\'s blob store (each shard checked against its id)')
+    .description('fetch a release\'s manifest and every shard from peers into the daemon\'s blob store (each shard checked against its id); without a daemon, check that the local store holds it all')
     .argument('<release>', REF_HELP)
     .action(async (ref: string, flags: CommonFlags) => {
       const client = await runningDaemon(flags.dataDir)
