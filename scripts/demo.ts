@@ -10,7 +10,7 @@
  * the 10,000 MNIST test examples and signs it. Each round is shown as it closes, then a per-round table
  * (contributions, accepted, test accuracy, bytes sent, wall time, coordination overhead), then the checks:
  * `swarmtune ledger verify` on every peer, `swarmtune release verify` (recomputing the releases from the
- * deltas the ledger lists) on a volunteer, the final accuracy against the target (default 90 %).
+ * deltas the ledger lists) on a volunteer, the best round's accuracy against the target (default 90 %).
  *
  * Every process it started is stopped at the end, on an error and on Ctrl-C (SIGINT / SIGTERM); the
  * temporary folder is removed unless `--keep`. Exit status 0 when every check passed, 1 when one failed,
@@ -18,6 +18,7 @@
  */
 import { pathToFileURL } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { durationOption, formatMs } from '@swarmtune/cli'
 import { CODEC_NAMES, type CodecName } from '@swarmtune/fedavg'
 import { MNIST_CLASSES, MNIST_TRAIN_EXAMPLES } from '@swarmtune/model'
 import type { DaemonEvent, RoundDetail, RoundParamsInit, VerifyReport } from '@swarmtune/node'
@@ -46,24 +47,36 @@ const DEFAULTS = {
   lr: 0.1,
   trainExamples: MNIST_TRAIN_EXAMPLES,
   target: 0.9,
-  /** Deadline of each round, in s: a round closes as soon as every volunteer contributed; this bounds a stuck one. */
-  roundTime: 180
+  /** Deadline of each round, in ms (3 min): a round closes as soon as every volunteer contributed; this bounds a stuck one. */
+  roundTime: 180_000
+}
+
+/** One evaluated release: the round that signed it and its test accuracy (a fraction). */
+export interface RoundAccuracy {
+  round: number
+  accuracy: number
 }
 
 /**
- * The accuracy check: the last release's test accuracy against `--target`. When it falls short the detail says
- * so and names the two options that change the outcome — more `--rounds` (with the default setting the target
- * of 90 % is first reached in round 4, see {@link DEFAULTS}) or a lower `--target` — so a short run such as
- * `--rounds 3` explains its exit status 1 instead of leaving it to be guessed.
+ * The accuracy check, on the best release of the run: it passes when some round's release reached `--target`
+ * on the 10,000 MNIST test examples (the ledger keeps every release, so that one can be pulled); the detail names
+ * the best round and the final one, which with few volunteers and non-IID parts can fall below an earlier round.
+ * Short of the target it names the two options that change the outcome — more `--rounds` or a lower `--target`
+ * (the best accuracy reached) — so that a short run explains its exit status 1.
  */
-export function accuracyCheck (final: number | undefined, f: Pick<Flags, 'target' | 'rounds'>): { ok: boolean, detail: string } {
-  const measured = `final test accuracy ${percent(final)} (target ${percent(f.target, 0)}) on the 10,000 MNIST test examples`
-  if (final !== undefined && final >= f.target) return { ok: true, detail: measured }
-  const why = final === undefined ? 'no release was evaluated' : `the target was not reached in ${f.rounds} round(s)`
+export function accuracyCheck (rounds: RoundAccuracy[], f: Pick<Flags, 'target' | 'rounds'>): { ok: boolean, detail: string } {
+  const target = `target ${percent(f.target, 0)}`
+  if (rounds.length === 0) return { ok: false, detail: `no release was evaluated in ${f.rounds} round${f.rounds === 1 ? '' : 's'} (${target}). Run more rounds (--rounds)` }
+  const best = rounds.reduce((b, r) => (r.accuracy > b.accuracy ? r : b))
+  const final = rounds[rounds.length - 1]
+  const measured = `best test accuracy ${percent(best.accuracy)} in round ${best.round}` +
+    (final === best ? ' (the final round)' : `, final ${percent(final.accuracy)} in round ${final.round}`) +
+    ` (${target}) on the 10,000 MNIST test examples`
+  if (best.accuracy >= f.target) return { ok: true, detail: measured }
   return {
     ok: false,
-    detail: `${measured}: ${why}. Run more rounds (--rounds; the default setting needs about 4 to reach 90 %)` +
-      (final === undefined ? '' : ` or lower the target (--target ${Math.floor(1000 * final) / 10}%, what this run reached)`)
+    detail: `${measured}: no release reached the target in ${f.rounds} round${f.rounds === 1 ? '' : 's'}. ` +
+      `Run more rounds (--rounds) or lower the target (--target ${Math.floor(1000 * best.accuracy) / 10}%, the best this run reached)`
   }
 }
 
@@ -80,6 +93,7 @@ interface Flags {
   lr: number
   trainExamples: number
   target: number
+  /** ms */
   roundTime: number
   keep?: boolean
 }
@@ -119,7 +133,7 @@ function parseFlags (argv: string[]): Flags {
     .option('--lr <eta>', 'client learning rate η (SGD)', positive, d.lr)
     .option('--train-examples <n>', 'share out the first n MNIST training examples', int(1, MNIST_TRAIN_EXAMPLES), d.trainExamples)
     .option('--target <accuracy>', 'test accuracy the last release must reach (0.9, 90 or 90%)', accuracy, d.target)
-    .option('--round-time <s>', 'deadline of each round in seconds (a round closes as soon as every volunteer contributed)', int(10, 3600), d.roundTime)
+    .option('--round-time <time>', 'deadline of each round, e.g. 3m or 90s (units ms, s, m or min, h, d; a bare number is seconds; 10s to 1h); a round closes as soon as every volunteer contributed', durationOption('--round-time', { minMs: 10_000, maxMs: 3_600_000, bareUnit: 's' }), d.roundTime)
     .option('--keep', 'keep the temporary folder (data folders, ledgers, daemon logs) instead of removing it')
   program.parse(argv)
   const f = program.opts<Flags>()
@@ -242,7 +256,7 @@ async function main (): Promise<number> {
 
     const codec = f.codec === 'topk-int8' ? `topk-int8 (fraction ${f.topkFraction})` : f.codec
     out(`rounds: each volunteer runs ${f.steps} SGD steps of ${f.batchSize} examples at η = ${f.lr} from the round's base release; deltas in ${codec} with error feedback;`)
-    out(`FedAvg weighted by sample count, server learning rate 1; a round closes when all ${f.volunteers} volunteers contributed (deadline ${f.roundTime} s)`)
+    out(`FedAvg weighted by sample count, server learning rate 1; a round closes when all ${f.volunteers} volunteers contributed (deadline ${formatMs(f.roundTime)})`)
     out()
     const live = new LiveRound(f.rounds, f.volunteers)
     for (const m of c.members) {
@@ -254,7 +268,7 @@ async function main (): Promise<number> {
       steps: f.steps,
       batchSize: f.batchSize,
       learningRate: f.lr,
-      durationMs: f.roundTime * 1000,
+      durationMs: f.roundTime,
       quorum: Math.max(1, Math.ceil(f.volunteers / 2)),
       maxContributions: f.volunteers,
       codec: f.codec === 'topk-int8' ? { codec: f.codec, fraction: f.topkFraction } : { codec: f.codec }
@@ -319,9 +333,10 @@ async function main (): Promise<number> {
     }
     if (earlier.length > 0) check('release verify', problems.length === 0, `${verifier.name}: ${recomputed} of ${earlier.length} earlier releases recomputed to identical shard ids${problems.length === 0 ? '' : `; ${problems.join(' | ')}`}`)
 
-    const accs = rows.map((r) => r.accuracy).filter((a): a is number => a !== undefined)
+    const evaluated = rows.flatMap((r) => r.accuracy === undefined ? [] : [{ round: r.round, accuracy: r.accuracy }])
+    const accs = evaluated.map((r) => r.accuracy)
     const final = accs.at(-1)
-    const acc = accuracyCheck(final, f)
+    const acc = accuracyCheck(evaluated, f)
     check('accuracy', acc.ok, acc.detail)
     if (f.rounds >= 2) check('accuracy rises', accs.length >= 2 && (accs.at(-1) as number) > accs[0], `round 1 ${percent(accs[0])} → round ${rows.at(-1)?.round ?? '-'} ${percent(final)}`)
     out()
