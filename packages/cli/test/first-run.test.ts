@@ -7,6 +7,8 @@
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { decodeIdx } from '@swarmtune/model'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, createDaemon, dataDirPaths, initDataDir } from '@swarmtune/node'
 import pino from 'pino'
@@ -175,5 +177,35 @@ describe('durations and echoed values', () => {
     expect(err).toMatchObject({ code: 'commander.invalidArgument' })
     expect(err.message).toContain('150')
     expect(err.message).not.toContain('1.5')
+  })
+})
+
+/** An IDX file's bytes: uint8 elements of `shape` (MNIST's layout), filled from `fill`. */
+function idx (shape: number[], fill: (i: number) => number): Uint8Array {
+  const count = shape.reduce((a, b) => a * b, 1)
+  const out = new Uint8Array(4 + 4 * shape.length + count)
+  out[2] = 0x08
+  out[3] = shape.length
+  const view = new DataView(out.buffer)
+  shape.forEach((n, i) => { view.setUint32(4 + 4 * i, n, false) })
+  for (let i = 0; i < count; i++) out[4 + 4 * shape.length + i] = fill(i)
+  return out
+}
+
+describe('gzipped IDX files', () => {
+  it('`community join --images x.gz --labels y.gz` reads them as the unpacked files; decodeIdx names gzip and gunzip', async () => {
+    const images = idx([20, 28, 28], (i) => (i * 7) % 256)
+    const labels = idx([20], (i) => i % 10)
+    await writeFile(join(dir, 'images.gz'), gzipSync(images))
+    await writeFile(join(dir, 'labels.gz'), gzipSync(labels))
+    const node = join(dir, 'gzip')
+    await initDataDir(node, { config: testConfig() })
+    const { exitCode } = await run('community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'labels.gz'), '--json')
+    expect(exitCode).toBe(0)
+    expect(JSON.parse(await readFile(join(node, 'rounds.json'), 'utf8'))).toMatchObject({ volunteer: { data: { source: 'idx', images: join(dir, 'images.gz') } } })
+    expect(() => decodeIdx(gzipSync(labels))).toThrow(expect.objectContaining({ code: 'ERR_MODEL_IDX_MALFORMED', message: expect.stringContaining('gunzip') }))
+    // a truncated gzip is refused with the IDX code, naming the file
+    await writeFile(join(dir, 'cut.gz'), gzipSync(labels).subarray(0, 20))
+    await expect(run('community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'cut.gz'))).rejects.toMatchObject({ code: 'ERR_CLI_BAD_TRAINING_DATA' })
   })
 })

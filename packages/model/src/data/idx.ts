@@ -7,8 +7,12 @@
  *   row-major.
  */
 import { open } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import { gunzip } from 'node:zlib'
 import { MAX_IDX_BYTES } from '../constants.js'
 import { IdxFormatError } from '../errors.js'
+
+const gunzipAsync = promisify(gunzip)
 
 /** Element type names of IDX files. */
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64'
@@ -43,6 +47,9 @@ export interface IdxHeader {
  */
 export function parseIdxHeader (bytes: Uint8Array): IdxHeader {
   if (bytes.length < 4) throw new IdxFormatError(`IDX data is ${bytes.length} bytes: a header needs at least 4`)
+  if (isGzip(bytes)) {
+    throw new IdxFormatError('this is a gzip file (it starts with the gzip magic 1f 8b), not an IDX file: unpack it with `gunzip <file>`, or read it with readIdxFile, which unpacks .gz files itself')
+  }
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     throw new IdxFormatError(`not an IDX file: the first two bytes are ${bytes[0]}, ${bytes[1]}; expected 0, 0`)
   }
@@ -92,12 +99,41 @@ function decodeElements (raw: Uint8Array, dtype: IdxDtype, count: number): IdxTe
   }
 }
 
+/** true when `bytes` start with the gzip magic number 1f 8b (RFC 1952, section 2.3.1). */
+function isGzip (bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b
+}
+
+/**
+ * Unpacks a gzipped IDX file (as MNIST is distributed: `train-images-idx3-ubyte.gz`) in memory, refusing more
+ * than `maxBytes` unpacked bytes, and decodes it with the same size check as an unpacked file.
+ * @throws IdxFormatError when the gzip data is corrupt, unpacks to more than `maxBytes`, or the IDX inside is malformed.
+ */
+async function readGzippedIdx (path: string, packed: Uint8Array, maxBytes: number, limit: number | undefined): Promise<IdxTensor> {
+  let bytes: Uint8Array
+  try {
+    bytes = await gunzipAsync(packed, { maxOutputLength: maxBytes })
+  } catch (err) {
+    const tooLarge = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+    throw new IdxFormatError(tooLarge
+      ? `gzipped IDX file ${path} unpacks to more than ${maxBytes} bytes, the most accepted`
+      : `gzipped IDX file ${path} cannot be unpacked (${(err as Error).message}): the file is truncated or corrupt; download it again`, { cause: err })
+  }
+  const h = parseIdxHeader(bytes)
+  const declaredBytes = h.dataOffset + h.shape.reduce((a, b) => a * b, 1) * h.elementBytes
+  if (declaredBytes !== bytes.length) {
+    throw new IdxFormatError(`gzipped IDX file ${path} unpacks to ${bytes.length} bytes but its header declares shape [${h.shape.join(', ')}] of ${h.dtype} (${declaredBytes} bytes): the file is truncated or has trailing data`)
+  }
+  return decodeIdx(bytes, limit === undefined ? undefined : Math.max(0, limit))
+}
+
 /**
  * Reads an IDX file from disk, checking its size against the header before reading the data. With `limit`, only
- * the first `limit` items are read from disk.
+ * the first `limit` items are read from disk. A gzipped file (the gzip magic 1f 8b, as MNIST is distributed) is
+ * unpacked in memory first, at most `maxBytes` unpacked.
  * @param path file path
  * @param options.limit read at most this many items (along dimension 0)
- * @param options.maxBytes refuse files larger than this many bytes (default `MAX_IDX_BYTES`, 256 MiB)
+ * @param options.maxBytes refuse files (packed or unpacked) larger than this many bytes (default `MAX_IDX_BYTES`, 256 MiB)
  * @throws IdxFormatError when the file is too large, malformed or truncated; the fs error (ENOENT …) as `cause`.
  */
 export async function readIdxFile (path: string, options: { limit?: number, maxBytes?: number } = {}): Promise<IdxTensor> {
@@ -115,6 +151,11 @@ export async function readIdxFile (path: string, options: { limit?: number, maxB
     }
     const head = new Uint8Array(Math.min(size, 4 + 4 * 255))
     await fh.read(head, 0, head.length, 0)
+    if (isGzip(head)) {
+      const packed = new Uint8Array(size)
+      await fh.read(packed, 0, size, 0)
+      return await readGzippedIdx(path, packed, maxBytes, options.limit)
+    }
     const h = parseIdxHeader(head)
     const items = options.limit === undefined ? h.shape[0] : Math.min(h.shape[0], Math.max(0, options.limit))
     const perItem = h.shape.slice(1).reduce((a, b) => a * b, 1) * h.elementBytes
