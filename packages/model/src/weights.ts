@@ -117,7 +117,7 @@ export function sameSpecs (a: readonly WeightSpec[], b: readonly WeightSpec[]): 
 export function assertSameSpecs (expected: readonly WeightSpec[], actual: readonly WeightSpec[], what = 'weights'): void {
   if (sameSpecs(expected, actual)) return
   if (expected.length !== actual.length) {
-    throw new InvalidWeightsError(`${what} have ${actual.length} tensors; expected ${expected.length}`)
+    throw new InvalidWeightsError(`${what}: ${actual.length} tensor${actual.length === 1 ? '' : 's'}, expected ${expected.length}`)
   }
   const i = expected.findIndex((s, k) => !sameSpecs([s], [actual[k]]))
   throw new InvalidWeightsError(`${what}: tensor ${i} is ${describeSpec(actual[i])}; expected ${describeSpec(expected[i])}`)

@@ -10,7 +10,7 @@ import { checkBackend, common, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
 import { checkInputFile, checkOutputPath, readInputFile } from '../files.js'
 import { authorKeyOption, peerIdText } from '../identity.js'
-import { durationOption, intOption } from '../options.js'
+import { count, durationOption, intOption } from '../options.js'
 import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 import { runningDaemon, storedCommunity, withStore } from '../store.js'
 
@@ -251,7 +251,7 @@ export function register (program: Command): void {
         await writeGenesisFile(file, created)
         const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes })
         if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
-        out(render(info) + `\nwrote the genesis file ${file}; the genesis release (${release.shards.length} shard(s), ${release.manifest.totalBytes} bytes) is in ${dataDir.paths.blobs}\n` +
+        out(render(info) + `\nwrote the genesis file ${file}; the genesis release (${count(release.shards.length, 'shard')}, ${release.manifest.totalBytes} bytes) is in ${dataDir.paths.blobs}\n` +
           `start this node with \`swarmtune daemon -d ${root} --community ${file}\`; volunteers join with a copy of that file (\`swarmtune community join <file> -d <their folder>\`)\n`)
       } finally {
         await lock.release()

@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { durationOption } from '../options.js'
+import { count, durationOption } from '../options.js'
 import { probeBackends, type BackendReport } from '@swarmtune/model'
 import {
   checkReachability, ControlClient, defaultDataDir, inspectFolderLedger, moveForeignLedgerAside, openDataDir, portFree, scopeOf, tcpTarget,
@@ -59,7 +59,7 @@ async function backendChecks (): Promise<Check[]> {
 }
 
 function evidenceText (r: { evidence: number, evidenceDropped: number }): string {
-  return `${r.evidence} equivocation evidence record(s) kept${r.evidenceDropped > 0 ? `, ${r.evidenceDropped} conflicting entries dropped over the caps (a peer sent many; \`swarmtune ledger export --view equivocations\` shows who)` : ''}`
+  return `${count(r.evidence, 'equivocation evidence record')} kept${r.evidenceDropped > 0 ? `, ${count(r.evidenceDropped, 'conflicting entry', 'conflicting entries')} dropped over the caps (a peer sent many; \`swarmtune ledger export --view equivocations\` shows who)` : ''}`
 }
 
 /** The ledger of a data folder whose daemon is not running: its community against the folder's; `--repair` moves a foreign one aside. */
@@ -79,7 +79,7 @@ async function ledgerChecks (dir: DataDir, repair: boolean): Promise<Check[]> {
   const root = dir.paths.root
   const folder = report.folder === undefined ? undefined : `${report.folder.id} (${report.folder.name})`
   if (!report.foreign) {
-    const what = report.entries === 0 ? `empty${report.ledger === undefined ? '' : `, bound to community ${report.ledger}`}` : `${report.entries} entries of community ${report.ledger ?? '?'} by ${report.authors} author(s)`
+    const what = report.entries === 0 ? `empty${report.ledger === undefined ? '' : `, bound to community ${report.ledger}`}` : `${count(report.entries, 'entry', 'entries')} of community ${report.ledger ?? '?'} by ${count(report.authors, 'author')}`
     return [{ name: 'ledger', status: report.evidenceDropped > 0 ? 'warn' : 'ok', detail: `${report.path}: ${what}; ${evidenceText(report)}`, data: report }]
   }
   const own = report.own > 0 ? ` ${report.own} of them are signed by this node's own key (its history in that community); the moved folder keeps them.` : ''
@@ -87,7 +87,7 @@ async function ledgerChecks (dir: DataDir, repair: boolean): Promise<Check[]> {
     return [{
       name: 'ledger',
       status: 'ok',
-      detail: `repaired: moved the ledger of community ${report.ledger as string} (${report.entries} entries) to ${movedTo}; this folder belongs to community ${folder as string}, ` +
+      detail: `repaired: moved the ledger of community ${report.ledger as string} (${count(report.entries, 'entry', 'entries')}) to ${movedTo}; this folder belongs to community ${folder as string}, ` +
         `and the daemon starts on an empty ledger of it and syncs it from its peers.${own} Delete ${movedTo} once you no longer need it.`,
       data: { ...report, movedTo }
     }]
@@ -95,7 +95,7 @@ async function ledgerChecks (dir: DataDir, repair: boolean): Promise<Check[]> {
   return [{
     name: 'ledger',
     status: 'fail',
-    detail: `${report.path} holds ${report.entries} entries of community ${report.ledger as string}, but this folder belongs to community ${folder as string}: ` +
+    detail: `${report.path} holds ${count(report.entries, 'entry', 'entries')} of community ${report.ledger as string}, but this folder belongs to community ${folder as string}: ` +
       'the daemon refuses to start on it (ERR_LEDGER_COMMUNITY_MISMATCH). Peers of the other community filled it (an earlier swarmtune took any community\'s entries into an empty ledger).' +
       `${own} To repair, run \`swarmtune doctor --repair -d ${root}\`: it moves the ledger to ${report.path}.foreign-${report.ledger as string} (nothing is deleted) and the daemon syncs its own community's ledger from peers again. ` +
       `If this folder is meant for community ${report.ledger as string} instead, keep it as it is and use another data folder (\`swarmtune init -d <folder>\`) for ${report.folder?.name ?? 'the other community'}.`,
@@ -123,7 +123,7 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
     try {
       const client = await ControlClient.fromDataDir(flags.dataDir)
       status = await client.status()
-      checks.push({ name: 'daemon', status: 'ok', detail: `running (pid ${status.pid}), ${status.peers} peer(s) connected, control API ${status.control ?? '?'}` })
+      checks.push({ name: 'daemon', status: 'ok', detail: `running (pid ${status.pid}), ${count(status.peers, 'peer')} connected, control API ${status.control ?? '?'}` })
     } catch (err) {
       const e = err as { code?: string, message: string }
       checks.push({ name: 'daemon', status: 'warn', detail: `${e.message}${e.code != null ? ` (${e.code})` : ''}` })
@@ -134,7 +134,7 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
     const l = status.services.ledger as { open?: boolean, community?: string, entries?: number, authors?: number, equivocations?: number, evidenceDropped?: number } | undefined
     if (l?.open === true) {
       const dropped = l.evidenceDropped ?? 0
-      checks.push({ name: 'ledger', status: dropped > 0 ? 'warn' : 'ok', detail: `${l.entries ?? 0} entries of community ${l.community ?? '(none yet)'} by ${l.authors ?? 0} author(s); ${evidenceText({ evidence: l.equivocations ?? 0, evidenceDropped: dropped })}`, data: l })
+      checks.push({ name: 'ledger', status: dropped > 0 ? 'warn' : 'ok', detail: `${(l.entries ?? 0) === 0 ? 'no entries yet' : `${count(l.entries ?? 0, 'entry', 'entries')} of community ${l.community ?? '(none yet)'} by ${count(l.authors ?? 0, 'author')}`}; ${evidenceText({ evidence: l.equivocations ?? 0, evidenceDropped: dropped })}`, data: l })
     }
     if (flags.repair === true) checks.push({ name: 'repair', status: 'warn', detail: 'the daemon is running, so nothing was repaired: a running daemon\'s ledger belongs to its community. Stop it to repair the folder.' })
   } else if (dataDir != null) {

@@ -12,7 +12,7 @@ import { CliError } from '../errors.js'
 import { checkInputFile, checkOutputPath, readInputLines } from '../files.js'
 import { authorKeyOption, peerIdText } from '../identity.js'
 import { openStore, runningDaemon, storeLabel } from '../store.js'
-import { intOption } from '../options.js'
+import { count, intOption } from '../options.js'
 
 interface CommonFlags {
   dataDir: string
@@ -176,7 +176,7 @@ export function register (program: Command): void {
         if (flags.json === true) return out(JSON.stringify(rows, null, 2) + '\n')
         // full ids and peer ids: each cell can be pasted into `ledger show` or `--author`
         out(table(['time', 'kind', 'author', 'seq', 'id', 'what'], rows.map((e) => [e.time, e.kind, peerIdText(e.author), e.seq, e.id, summary(e)])))
-        out(`${rows.length} entries (${source.via})\n`)
+        out(`${count(rows.length, 'entry', 'entries')} (${source.via})\n`)
       })
     })
 
@@ -205,7 +205,7 @@ export function register (program: Command): void {
         const report = await source.verify()
         out(flags.json === true
           ? JSON.stringify(report, null, 2) + '\n'
-          : `ok: ${report.entries} entries in ${report.authors} author chains verified in ${Math.round(report.durationMs)} ms; ${report.evidence} equivocation record(s) (${source.via})\n`)
+          : `ok: ${count(report.entries, 'entry', 'entries')} in ${count(report.authors, 'author chain')} verified in ${Math.round(report.durationMs)} ms; ${count(report.evidence, 'equivocation record')} (${source.via})\n`)
       })
     })
 
@@ -258,7 +258,7 @@ export function register (program: Command): void {
         const first = report.rejected[0]
         out(flags.json === true
           ? JSON.stringify(report, null, 2) + '\n'
-          : `${report.appended} entries imported, ${report.duplicates} already stored, ${report.rejectedCount} refused\n` +
+          : `${count(report.appended, 'entry', 'entries')} imported, ${report.duplicates} already stored, ${report.rejectedCount} refused\n` +
             (first === undefined ? '' : `first refused: line ${first.line}${first.id === undefined ? '' : `, entry ${first.id}`}${first.field === undefined ? '' : `, field ${first.field}`}: ${first.code}${first.reason === undefined ? '' : ` (${first.reason})`}\n`))
         if (report.rejectedCount > 0) process.exitCode = 1
       } finally {
@@ -275,7 +275,7 @@ export function register (program: Command): void {
         const peers = await source.view('peers', {})
         if (flags.json === true) return out(JSON.stringify({ ...stats, perRound: rounds, perPeer: peers }, null, 2) + '\n')
         const c = stats.contributions
-        out(`community   ${stats.community ?? '(none yet)'}\nentries     ${stats.entries} by ${stats.authors} authors (${Object.entries(stats.byKind).map(([k, n]) => `${n} ${k}`).join(', ')})\n` +
+        out(`community   ${stats.community ?? '(none yet)'}\nentries     ${stats.entries === 0 ? 'none yet' : `${stats.entries} by ${count(stats.authors, 'author')} (${Object.entries(stats.byKind).map(([k, n]) => `${n} ${k}`).join(', ')})`}\n` +
           `rounds      ${stats.rounds}, releases ${stats.releases}\ncontributions ${c.total}: ${c.accepted} accepted, ${c.rejected} rejected, ${c.pending} pending\n` +
           `equivocations ${stats.equivocations}${stats.evidenceDropped > 0 ? ` (${stats.evidenceDropped} more conflicting entries dropped over the evidence caps)` : ''}\n\n`)
         out(table(['round', 'contributions', 'contributors', 'accepted', 'rejected', 'pending', 'release'], rounds.map((r) => [r.round, r.contributions, r.contributors, r.accepted, r.rejected, r.pending, r.release ?? '-'])) + '\n')

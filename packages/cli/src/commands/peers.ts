@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { ControlClient, defaultDataDir, type PeerStatus } from '@swarmtune/node'
+import { count } from '../options.js'
 
 interface PeersFlags {
   dataDir: string
@@ -7,7 +8,8 @@ interface PeersFlags {
   connect?: string
 }
 
-function render (peers: PeerStatus[], dataDir: string): string {
+/** The peers as a table with lower-case headers (as the other tables), then the count. */
+export function render (peers: PeerStatus[], dataDir: string): string {
   if (peers.length === 0) return `No peers connected. Check \`swarmtune doctor -d ${dataDir}\` (bootstrap peers, reachability).\n`
   const rows = peers.map((p) => [
     p.peerId,
@@ -18,10 +20,10 @@ function render (peers: PeerStatus[], dataDir: string): string {
     p.addresses.join(' '),
     p.agent ?? ''
   ])
-  const header = ['PEER', 'DIR', 'RTT', 'SCORE', 'PENALTY', 'ADDRESS', 'AGENT']
+  const header = ['peer', 'dir', 'rtt', 'score', 'penalty', 'address', 'agent']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()
-  return [line(header), ...rows.map(line)].join('\n') + `\n${peers.length} peer(s)\n`
+  return [line(header), ...rows.map(line)].join('\n') + `\n${count(peers.length, 'peer')}\n`
 }
 
 /** Adds `swarmtune peers` to the program. */

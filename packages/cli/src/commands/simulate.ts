@@ -13,7 +13,7 @@ import {
 import { MNIST_TEST, MNIST_TRAIN, SIM_TARGET_ACCURACY } from '../simulate/constants.js'
 import { MAX_BATCH_SIZE, MAX_LOCAL_EPOCHS, MAX_ROUNDS, MAX_SEED } from '../simulate/options.js'
 import { checkOutputPath } from '../files.js'
-import { intOption } from '../options.js'
+import { count, intOption } from '../options.js'
 import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 
 function num (value: string): number {
@@ -154,18 +154,18 @@ function summary (result: SimulationResult): string {
   const o = result.options
   const n = divergedRounds(result)
   const diverged = n > 0
-    ? `\ntraining diverged: in ${n} of ${result.rounds.length} rounds local training diverged on every client (ERR_MODEL_TRAINING_DIVERGED) and nothing was merged; lower the client learning rate (--lr ${o.learningRate})`
+    ? `\ntraining diverged: in ${n} of ${count(result.rounds.length, 'round')} local training diverged on every client (ERR_MODEL_TRAINING_DIVERGED) and nothing was merged; lower the client learning rate (--lr ${o.learningRate})`
     : ''
   const target = o.target === undefined
     ? ''
     : result.roundsToTarget !== undefined
-      ? `reached ${(100 * o.target).toFixed(1)}% test accuracy in ${result.roundsToTarget} rounds`
-      : `did not reach ${(100 * o.target).toFixed(1)}% in ${result.rounds.length} rounds`
+      ? `reached ${(100 * o.target).toFixed(1)}% test accuracy in ${count(result.roundsToTarget, 'round')}`
+      : `did not reach ${(100 * o.target).toFixed(1)}% in ${count(result.rounds.length, 'round')}`
   return [
     `${o.task}, K=${o.clients} C=${o.fraction} E=${o.epochs} B=${o.batchSize} lr=${o.learningRate}, ${o.partition}, ` +
       `aggregator ${o.aggregator.kind}, server ${o.serverOptimizer.kind} (lr ${o.serverOptimizer.lr}), codec ${o.codec.codec}` +
       (o.attack !== undefined ? `, attack ${o.attack.kind} by ${result.attackers.length} clients` : ''),
-    `${target}${target !== '' ? '; ' : ''}final accuracy ${(100 * result.finalAccuracy).toFixed(2)}%, ${result.rounds.length} rounds in ${result.seconds.toFixed(0)} s on ${result.backend}`,
+    `${target}${target !== '' ? '; ' : ''}final accuracy ${(100 * result.finalAccuracy).toFixed(2)}%, ${count(result.rounds.length, 'round')} in ${result.seconds.toFixed(0)} s on ${result.backend}`,
     dataLine(result)
   ].join('\n') + diverged
 }
@@ -265,7 +265,7 @@ export function register (program: Command): void {
         bars.stop()
         if (flags.csv !== undefined) await writeFile(flags.csv, roundsToCsv(result.rounds))
         if (flags.json === true) out(JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2))
-        else out(summary(result) + (flags.csv !== undefined ? `\nwrote ${result.rounds.length} rounds to ${flags.csv}` : ''))
+        else out(summary(result) + (flags.csv !== undefined ? `\nwrote ${count(result.rounds.length, 'round')} to ${flags.csv}` : ''))
       } finally {
         bars.stop()
         process.removeListener('SIGINT', onSigint)

@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { ControlClient, defaultDataDir, type DaemonStatus } from '@swarmtune/node'
+import { count } from '../options.js'
 
 interface StatusFlags {
   dataDir: string
@@ -28,11 +29,18 @@ export function formatDuration (ms: number): string {
   return shown.map(([v, unit]) => `${v}${unit}`).join(' ')
 }
 
-/** A value of a service's status as short text: scalars as is, arrays by their items, objects as `key value` pairs. */
-function inline (v: unknown): string {
+/** Field names whose numbers are times as ms since the Unix epoch (`at`, `startedAt`, `lastSyncAt` …). */
+const TIME_FIELD = /^(at|time)$|At$/
+
+/**
+ * A value of a service's status as short text: scalars as is (a time field, {@link TIME_FIELD}, as an ISO 8601
+ * UTC time), arrays by their items, objects as `key value` pairs.
+ */
+function inline (v: unknown, key = ''): string {
   if (v === null || v === undefined) return '-'
-  if (Array.isArray(v)) return v.length === 0 ? 'none' : v.map(inline).join(', ')
-  if (typeof v === 'object') return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k} ${inline(x)}`).join(', ')
+  if (typeof v === 'number' && TIME_FIELD.test(key) && Number.isFinite(v) && v > 0) return new Date(v).toISOString()
+  if (Array.isArray(v)) return v.length === 0 ? 'none' : v.map((x) => inline(x, key)).join(', ')
+  if (typeof v === 'object') return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k} ${inline(x, k)}`).join(', ')
   return String(v)
 }
 
@@ -41,7 +49,7 @@ export function serviceLines (value: unknown): string[] {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return [inline(value)]
   const entries = Object.entries(value as Record<string, unknown>)
   const width = Math.max(0, ...entries.map(([k]) => k.length))
-  return entries.map(([k, v]) => `${k.padEnd(width)}  ${inline(v)}`)
+  return entries.map(([k, v]) => `${k.padEnd(width)}  ${inline(v, k)}`)
 }
 
 /** The daemon's status as aligned `label  value` lines. */
@@ -51,10 +59,10 @@ export function render (s: DaemonStatus): string {
     row('peer id', s.peerId),
     row('version', `${s.version} (protocol ${s.protocolVersion}), pid ${s.pid}, up ${formatDuration(s.uptimeMs)}`),
     ...s.addresses.map((a, i) => row(i === 0 ? 'addresses' : '', a)),
-    row('connections', `${s.connections} to ${s.peers} peer(s)`),
-    row('dht', s.dht.mode === 'off' ? 'off' : `${s.dht.mode}, ${s.dht.routingTable} peer(s) in the routing table`),
+    row('connections', `${s.connections} to ${count(s.peers, 'peer')}`),
+    row('dht', s.dht.mode === 'off' ? 'off' : `${s.dht.mode}, ${count(s.dht.routingTable, 'peer')} in the routing table`),
     row('mdns', s.mdns ? 'on' : 'off'),
-    ...(s.communities.length === 0 ? [row('communities', 'none joined')] : s.communities.map((c, i) => row(i === 0 ? 'communities' : '', `${c.id} (${c.peers} peer(s) on its topic)`))),
+    ...(s.communities.length === 0 ? [row('communities', 'none joined')] : s.communities.map((c, i) => row(i === 0 ? 'communities' : '', `${c.id} (${count(c.peers, 'peer')} on its topic)`))),
     row('blobs', `${s.blobs.count} stored, ${formatBytes(s.blobs.bytes)}; ${s.blobs.fetching.length === 0 ? 'no fetches running' : `fetching ${s.blobs.fetching.join(', ')}`}`),
     row('control', s.control ?? '-')
   ]

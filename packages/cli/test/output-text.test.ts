@@ -1,0 +1,60 @@
+/**
+ * The CLI's text output: counts with the right plural ("1 round", "1 entry"), an empty ledger shown as empty,
+ * times in status as ISO 8601 (not epoch ms), the peers table's lower-case header like the other tables, and
+ * the daemon's help without a log viewer that is not installed.
+ */
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { assertSameSpecs } from '@swarmtune/model'
+import { initDataDir, type DaemonStatus } from '@swarmtune/node'
+import { count } from '../src/options.js'
+import { render as renderPeers } from '../src/commands/peers.js'
+import { render as renderStatus } from '../src/commands/status.js'
+import { buildProgram } from '../src/main.js'
+import { tempDir, testConfig } from '../../node/test/helpers.js'
+import { run } from './helpers.js'
+
+let dir: string
+let cleanup: () => Promise<void>
+beforeAll(async () => { ({ path: dir, cleanup } = await tempDir('swarmtune-output-')) })
+afterAll(async () => { await cleanup() })
+
+describe('text output', () => {
+  it('counts take the plural only when not 1', () => {
+    expect([count(1, 'round'), count(2, 'round'), count(0, 'round'), count(1, 'entry', 'entries'), count(3, 'entry', 'entries')])
+      .toEqual(['1 round', '2 rounds', '0 rounds', '1 entry', '3 entries'])
+  })
+
+  it('`ledger stats` of an empty ledger says so instead of "0 by 0 authors ()"', async () => {
+    const node = join(dir, 'empty')
+    await initDataDir(node, { config: testConfig() })
+    const { out } = await run('ledger', 'stats', '-d', node)
+    expect(out).toMatch(/^entries\s+none yet$/m)
+    expect(out).not.toContain('()')
+  })
+
+  it('status prints times of services as ISO 8601, the peers table has lower-case headers and a singular count', () => {
+    const at = Date.UTC(2026, 11, 4, 1, 2, 3)
+    const status = {
+      peerId: 'p', version: '0.1.0', protocolVersion: 1, pid: 1, startedAt: at, uptimeMs: 1000, addresses: [], connections: 1, peers: 1,
+      communities: [], dht: { mode: 'off', routingTable: 0 }, mdns: false, blobs: { count: 0, bytes: 0, fetching: [] }, control: 'http://127.0.0.1:1',
+      services: { ledger: { lastSync: { peer: 'q', at, appended: 1 } } }
+    } satisfies DaemonStatus
+    const text = renderStatus(status)
+    expect(text).toContain('at 2026-12-04T01:02:03.000Z')
+    expect(text).not.toContain(String(at))
+    const peers = renderPeers([{ peerId: 'q', addresses: ['/ip4/127.0.0.1/tcp/1'], direction: 'outbound', connectedMs: 1, gossipScore: 0, penalty: 0, protocols: [] }], dir)
+    expect(peers.split('\n')[0]).toMatch(/^peer\s+dir\s+rtt\s+score\s+penalty\s+address\s+agent$/)
+    expect(peers).toContain('\n1 peer\n')
+  })
+
+  it('a tensor-count mismatch does not conjugate "have" against its subject', () => {
+    const spec = { name: 'w', shape: [1], dtype: 'float32' as const }
+    expect(() => { assertSameSpecs([spec, spec], [spec], 'the model in /tmp/out/model') }).toThrow('the model in /tmp/out/model: 1 tensor, expected 2')
+  })
+
+  it('`daemon --help` does not send the user to pino-pretty, which is not installed', () => {
+    const daemon = buildProgram().commands.find((c) => c.name() === 'daemon')
+    expect(daemon?.helpInformation()).not.toContain('pino-pretty')
+  })
+})
