@@ -4,6 +4,7 @@ import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarm
 import { CLIENT_OPTIMIZERS, commandHint, ControlClient, defaultDataDir, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
 import { CliError } from '../errors.js'
 import { listRounds } from '../store.js'
+import { parseDuration } from '../options.js'
 
 interface CommonFlags {
   dataDir: string
@@ -105,22 +106,18 @@ export const positiveNumber = (what: string) => (value: string): number => {
 }
 
 /**
- * A duration: a number and its unit, ms, s, m or h → ms. The unit is required: a bare `2` could mean 2 s, 2 min
- * or 2 ms, and read as seconds it opens a round that closes with no release before anyone trains.
- * @throws InvalidArgumentError (`commander.invalidArgument`) before anything is sent, for a bare number or no number.
+ * A duration: a number and its unit (ms, s, m or min, h, d; the CLI's one parser, `parseDuration` in
+ * ../options.ts) → ms. The unit is required: a bare `2` could mean 2 s, 2 min or 2 ms, and read as seconds it
+ * opens a round that closes with no release before anyone trains.
+ * @throws InvalidArgumentError before anything is sent, for a bare number, no number or an unknown unit.
  */
 export function duration (value: string): number {
-  const text = value.trim()
-  if (/^\d+(?:\.\d+)?$/.test(text)) throw new InvalidArgumentError(`${value} has no unit; write it with one: ${text}s, ${text}m, ${text}h or ${text}ms`)
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text)
-  if (m === null) throw new InvalidArgumentError(`${value} is not a duration; write a number and a unit, e.g. 90s, 2m, 1h or 1500ms`)
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2]] as number
-  return Math.round(Number(m[1]) * unit)
+  return parseDuration('the duration', value)
 }
 
 /** `--duration`: a {@link duration} no shorter than the shortest round a coordinator opens. */
 export function roundDuration (value: string): number {
-  const ms = duration(value)
+  const ms = parseDuration('--duration', value)
   const min = roundsConstants.MIN_ROUND_DURATION_MS
   if (ms < min) throw new InvalidArgumentError(`--duration ${value} is ${ms} ms; the shortest round is ${min} ms (${min / 1000}s)`)
   return ms
