@@ -163,6 +163,13 @@ describe('durations and echoed values', () => {
     expect(parseDuration('--timeout', '3000', 'ms')).toBe(3000)
   })
 
+  it('`round start --duration 2min` and `1d` pass the option check (the command then needs a daemon)', async () => {
+    for (const d of ['2min', '1d']) {
+      await expect(run('round', 'start', '-d', join(dir, 'never-created'), '--duration', d)).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING' })
+    }
+    await expect(run('round', 'start', '-d', join(dir, 'never-created'), '--duration', '2y')).rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringContaining('ms, s, m or min, h, d') })
+  })
+
   it('`doctor --timeout 3s` is accepted; with mDNS off its reachability line does not claim mDNS', async () => {
     const node = join(dir, 'doctor')
     await initDataDir(node, { config: testConfig() })
