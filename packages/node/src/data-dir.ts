@@ -6,7 +6,7 @@
  *   config.json           daemon configuration (DaemonConfig), mode 0600
  *   identity.key          Ed25519 private key, libp2p protobuf encoding, mode 0600 — the peer id derives from it
  *   control.token         bearer token of the control API, mode 0600
- *   daemon.lock           pid of the daemon holding the folder (exists while one runs)
+ *   daemon.lock           pid, host and start time of the daemon holding the folder (exists while one runs; lock.ts)
  *   daemon.json           control URL, peer id and addresses of the running daemon (for the CLI)
  *   blobs/                content-addressed blob store (see blob-store.ts)
  *   ledger/               the ledger's LevelDB store (owned by @swarmtune/ledger)
