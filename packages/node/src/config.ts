@@ -12,7 +12,8 @@ import {
   DATA_DIR_LAYOUT_VERSION, DEFAULT_CONCURRENT_FETCHES, DEFAULT_CONTROL_PORT, DEFAULT_FETCH_PROVIDERS,
   DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_P2P_PORT, DEFAULT_TARGET_CONNECTIONS,
   DEFAULT_ADDRESS_MESSAGES_PER_WINDOW, DEFAULT_GOSSIP_RATE_WINDOW_MS, DEFAULT_IDENTITIES_PER_ADDRESS, DEFAULT_IDENTITY_WINDOW_MS,
-  DEFAULT_IP_COLOCATION_THRESHOLD, DEFAULT_PEER_MESSAGES_PER_WINDOW, DEFAULT_REJECTION_LOG_INTERVAL_MS
+  DEFAULT_IP_COLOCATION_THRESHOLD, DEFAULT_PEER_MESSAGES_PER_WINDOW, DEFAULT_REJECTION_LOG_INTERVAL_MS,
+  DEFAULT_DEPARTED_PEERS, DEFAULT_DEPARTED_SCORES
 } from './constants.js'
 import { ConfigError } from './errors.js'
 import {
@@ -68,6 +69,14 @@ export interface DaemonConfig {
     identitiesPerAddress: number
     /** Window of `identitiesPerAddress`, in ms. */
     identityWindowMs: number
+    /**
+     * Bound what is kept of peers that left (doc/daemon.md, "Gossip and connection limits"): the peer store
+     * keeps `departedPeers` disconnected peers besides those with a reason to stay, gossipsub the scores of
+     * `gossip.departedScores`. false keeps libp2p's and gossipsub's own behaviour (every record; scores for an hour).
+     */
+    pruneDeparted: boolean
+    /** Disconnected peers kept in the peer store beyond tagged and bootstrap ones, the most recently departed. */
+    departedPeers: number
   }
   blobs: {
     /** Largest blob stored or fetched, in bytes. */
@@ -100,6 +109,8 @@ export interface DaemonConfig {
     rateWindowMs: number
     /** Each (peer, code) of a gossip rejection or a refused peer is logged at most once per this many ms, with a `suppressed` count. */
     rejectionLogIntervalMs: number
+    /** Departed peers whose gossipsub score record is retained (graylisted ones are remembered apart, so they stay refused). */
+    departedScores: number
   }
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -126,7 +137,9 @@ export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
     allow: ['/ip4/127.0.0.1/ipcidr/8', '/ip6/::1/ipcidr/128'],
     exempt: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'],
     identitiesPerAddress: DEFAULT_IDENTITIES_PER_ADDRESS,
-    identityWindowMs: DEFAULT_IDENTITY_WINDOW_MS
+    identityWindowMs: DEFAULT_IDENTITY_WINDOW_MS,
+    pruneDeparted: true,
+    departedPeers: DEFAULT_DEPARTED_PEERS
   },
   blobs: {
     maxBlobBytes: DEFAULT_MAX_BLOB_BYTES,
@@ -144,7 +157,8 @@ export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
     peerMessagesPerWindow: DEFAULT_PEER_MESSAGES_PER_WINDOW,
     addressMessagesPerWindow: DEFAULT_ADDRESS_MESSAGES_PER_WINDOW,
     rateWindowMs: DEFAULT_GOSSIP_RATE_WINDOW_MS,
-    rejectionLogIntervalMs: DEFAULT_REJECTION_LOG_INTERVAL_MS
+    rejectionLogIntervalMs: DEFAULT_REJECTION_LOG_INTERVAL_MS,
+    departedScores: DEFAULT_DEPARTED_SCORES
   },
   log: { level: 'info' }
 } satisfies DaemonConfig)
@@ -257,7 +271,9 @@ const configSchema = z.strictObject({
     allow: z.array(multiaddrString),
     exempt: z.array(networkAddr),
     identitiesPerAddress: positiveInt.max(100_000),
-    identityWindowMs: positiveInt.min(1_000).max(24 * 3_600_000)
+    identityWindowMs: positiveInt.min(1_000).max(24 * 3_600_000),
+    pruneDeparted: z.boolean(),
+    departedPeers: z.number().int().min(0).max(1_000_000)
   }),
   blobs: z.strictObject({
     maxBlobBytes: positiveInt,
@@ -276,7 +292,8 @@ const configSchema = z.strictObject({
     peerMessagesPerWindow: positiveInt.max(1_000_000),
     addressMessagesPerWindow: positiveInt.max(1_000_000),
     rateWindowMs: positiveInt.min(100).max(3_600_000),
-    rejectionLogIntervalMs: z.number().int().min(0).max(24 * 3_600_000)
+    rejectionLogIntervalMs: z.number().int().min(0).max(24 * 3_600_000),
+    departedScores: z.number().int().min(0).max(1_000_000)
   }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) })
 }).refine((c) => c.connections.target <= c.connections.max, {

@@ -119,6 +119,35 @@ export const GOSSIP_FRAME_BAN_MS = 10 * 60_000
 /** How often connected peers are checked against the graylist threshold (one gossipsub heartbeat). */
 export const GRAYLIST_SWEEP_INTERVAL_MS = 1_000
 
+// --- what is kept of departed peers (peer-retention.ts) -------------------------------------------------
+
+/**
+ * Disconnected peers kept in libp2p's peer store (addresses, protocols, identify metadata) beyond those with
+ * a reason to stay (tags, bootstrap): the most recently departed; older ones are deleted. A record costs
+ * ~7.5 KiB after GC (its bytes are views into 8 KiB pooled buffers), so 256 hold at most ~2 MiB — twice the
+ * default connection cap (128), enough to redial the peers of the last hours of an honest swarm.
+ */
+export const DEFAULT_DEPARTED_PEERS = 256
+/**
+ * Departed peers whose gossipsub score record is retained (gossipsub keeps every non-positive one, a fresh
+ * peer's 0 included, for `retainScore`, 1 h). A record is ~1 KiB (topic counters, IPs); 1024 keep the
+ * IP-colocation count (P6, threshold 10 per IP) of rotated identities and cost at most ~1 MiB.
+ */
+export const DEFAULT_DEPARTED_SCORES = 1024
+/**
+ * Graylisted departed peers remembered (peer id → score and expiry, ~150 B each, so at most ~2.5 MiB) after
+ * their gossipsub record is dropped, so that they stay refused for the whole retention hour; beyond this the
+ * least recently departed is forgotten (and gets a fresh score of 0 if it comes back).
+ */
+export const GRAYLIST_MEMORY_MAX_PEERS = 16_384
+/**
+ * Records the peer store may hold before the sweep deletes disconnected peers that never connected
+ * (discovered by mDNS or the DHT, dialled in vain) and have no reason to stay: 1024 × ~7.5 KiB ≈ 7.5 MiB.
+ */
+export const MAX_STORED_PEERS = 1024
+/** How often the peer store is checked against {@link MAX_STORED_PEERS}: once a minute (reads every record). */
+export const PEER_STORE_SWEEP_INTERVAL_MS = 60_000
+
 // --- ledger replication ---------------------------------------------------------------------------------
 
 /**

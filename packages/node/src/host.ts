@@ -18,7 +18,8 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { Logger } from 'pino'
 import type { DaemonConfig } from './config.js'
 import { BOOTSTRAP_DELAY_MS, DHT_MAX_MESSAGE_BYTES, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_RPC_OVERHEAD_BYTES } from './constants.js'
-import { PEER_SCORE_THRESHOLDS, peerScoreParams } from './peer-score.js'
+import { PEER_SCORE_THRESHOLDS, peerScoreParams, RETAIN_SCORE_MS } from './peer-score.js'
+import { PeerRetention, type GossipScoreInternals } from './peer-retention.js'
 import { sha256Of } from './cid.js'
 import type { EventBus } from './events.js'
 import type { ScoredGossipSub } from './gossip.js'
@@ -32,6 +33,8 @@ export interface HostServices {
   pubsub: GossipSub
   /** Connection gating and per-peer / per-address gossip limits (see {@link PeerGuard}). */
   guard: PeerGuard
+  /** The bound on what is kept of departed peers (see {@link PeerRetention}). */
+  retention: PeerRetention
   dht?: KadDHT
   [key: string]: unknown
 }
@@ -76,6 +79,16 @@ export async function createHost (init: HostInit): Promise<Host> {
     events: init.events
   })
 
+  const retention = new PeerRetention({
+    prune: config.connections.pruneDeparted,
+    departedPeers: config.connections.departedPeers,
+    departedScores: config.gossip.departedScores,
+    graylistThreshold: PEER_SCORE_THRESHOLDS.graylistThreshold,
+    retainScoreMs: RETAIN_SCORE_MS,
+    bootstrap: config.bootstrap.map((a) => /\/p2p\/([^/]+)$/.exec(a)?.[1]).filter((id): id is string => id !== undefined),
+    log: init.log
+  })
+
   const services: Record<string, unknown> = {
     identify: identify(),
     ping: ping(),
@@ -100,7 +113,8 @@ export async function createHost (init: HostInit): Promise<Host> {
       }),
       scoreThresholds: PEER_SCORE_THRESHOLDS
     }),
-    guard: () => guard
+    guard: () => guard,
+    retention: () => retention
   }
   if (config.dht.mode !== 'off') {
     services.dht = kadDHT({
@@ -132,9 +146,11 @@ export async function createHost (init: HostInit): Promise<Host> {
   }
   const host = await createLibp2p<HostServices>(options)
   const pubsub = host.services.pubsub as ScoredGossipSub
+  retention.attach(host, (pubsub as unknown as { score: GossipScoreInternals }).score)
   guard.attach({
-    // gossipsub knows no score for a peer it never saw: the application score (blob penalties) still counts
-    score: (peer) => Math.min(pubsub.getScore(peer), init.appSpecificScore(peer)),
+    // gossipsub knows no score for a peer it never saw: the application score (blob penalties) still counts,
+    // and so does the score a graylisted peer left with once gossipsub dropped its record
+    score: (peer) => Math.min(pubsub.getScore(peer), init.appSpecificScore(peer), retention.rememberedScore(peer) ?? Number.POSITIVE_INFINITY),
     connections: (peer) => host.getConnections(peer),
     hangUp: async (peer) => { await host.hangUp(peer) }
   })

@@ -19,6 +19,12 @@ export function decayFor (halfLifeMs: number, intervalMs = SCORE_DECAY_INTERVAL_
 const MINUTE_MS = 60_000
 const HOUR_MS = 60 * MINUTE_MS
 
+/**
+ * How long gossipsub keeps a departed peer's non-positive score (`retainScore`): 1 hour, so that a peer cannot
+ * shed a bad score by reconnecting. Our connection gater refuses graylisted peers for as long (peer-retention.ts).
+ */
+export const RETAIN_SCORE_MS = HOUR_MS
+
 /** Score thresholds. Gossipsub compares `score < threshold`. */
 export const PEER_SCORE_THRESHOLDS: PeerScoreThresholds = Object.freeze({
   /** Below −10 we neither gossip (IHAVE/IWANT) with the peer: reached by one invalid entry from a new peer. */
@@ -94,6 +100,6 @@ export function peerScoreParams (init: PeerScoreInit): Partial<PeerScoreParams> 
     decayInterval: SCORE_DECAY_INTERVAL_MS,
     decayToZero: 0.01,
     // a peer cannot shed a bad score by reconnecting within the hour
-    retainScore: HOUR_MS
+    retainScore: RETAIN_SCORE_MS
   }
 }
