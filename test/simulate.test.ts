@@ -52,13 +52,13 @@ describe('swarmtune simulate', () => {
 
   it('refuses bad options with a typed error before loading anything', async () => {
     // values the option parser accepts but the simulation's validation refuses
-    for (const args of [['--fraction', '0'], ['--target', '120%'], ['--topk', '2', '--codec', 'topk-int8'], ['--aggregator', 'trimmed-mean', '--trim-beta', '0.5'], ['--attack', 'noise', '--attack-fraction', '1']]) {
+    for (const args of [['--fraction', '0'], ['--topk', '2', '--codec', 'topk-int8'], ['--aggregator', 'trimmed-mean', '--trim-beta', '0.5'], ['--attack', 'noise', '--attack-fraction', '1']]) {
       const r = await cli(['simulate', '--rounds', '1', ...args])
       expect(r.exitCode).toBe(1)
       expect(r.stderr).toContain('ERR_SIMULATE_INVALID_OPTIONS')
     }
     // values the option parser itself refuses, naming the option and its range
-    for (const [args, message] of [[['--clients', '0'], /--clients must be an integer from 1/], [['--seed=4294967296'], /--seed must be an integer from 0 to 2147483647/], [['--partition', 'shuffled'], /Allowed choices are iid, pathological, dirichlet/]] as Array<[string[], RegExp]>) {
+    for (const [args, message] of [[['--clients', '0'], /--clients must be an integer from 1/], [['--seed=4294967296'], /--seed must be an integer from 0 to 2147483647/], [['--partition', 'shuffled'], /Allowed choices are iid, pathological, dirichlet/], [['--target', '120%'], /--target 120% is not a test accuracy/]] as Array<[string[], RegExp]>) {
       const r = await cli(['simulate', '--rounds', '1', ...args])
       expect(r.exitCode).not.toBe(0)
       expect(r.stderr).toMatch(message)
