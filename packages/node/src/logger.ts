@@ -1,6 +1,6 @@
 /**
  * Structured logs: pino, one JSON object per line (`level`, `time` in ms since the epoch, `msg`, fields).
- * Pipe through `pino-pretty` to read them in a terminal.
+ * Each line is one JSON object, so `grep` and any JSON tool read them (no log viewer is a dependency).
  */
 import { pino, type DestinationStream, type Logger } from 'pino'
 
