@@ -261,6 +261,11 @@ export const PENALTY_FAILED = 5
 export const PENALTY_HALF_LIFE_MS = 10 * 60_000
 /** A peer whose penalty exceeds this is not asked for blobs until it decays. */
 export const PENALTY_EXCLUDE_THRESHOLD = 80
+/**
+ * Peers with a penalty remembered at once (~150 B each, ~600 KiB at most); beyond it the least recently
+ * penalised, whose penalty has decayed most, is forgotten. A daemon penalises only providers it fetched from.
+ */
+export const REPUTATION_MAX_PEERS = 4096
 
 // --- control API ----------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { GRAYLIST_MEMORY_MAX_PEERS, MAX_STORED_PEERS, PEER_STORE_SWEEP_INTERVAL_MS } from './constants.js'
+import { GossipError } from './errors.js'
 
 /** The members of gossipsub 17's `PeerScore` (private in its types) that retention works on. */
 export interface GossipScoreInternals {
@@ -102,8 +103,14 @@ export class PeerRetention {
    * Connects retention to the host once it exists and hooks gossipsub's score bookkeeping: a departing peer's
    * retained record is counted (and remembered when graylisted); a returning peer keeps its retained record
    * instead of starting afresh, as the gossipsub v1.1 spec's `RetainScore` means.
+   *
+   * @throws GossipError `ERR_NODE_GOSSIP_UNSUPPORTED` when `score` lacks the members of `@libp2p/gossipsub` 17's PeerScore used here
    */
   attach (host: RetainedHost, score: GossipScoreInternals): void {
+    if (!(score?.peerStats instanceof Map) || !(score.scoreCache instanceof Map) || typeof score.addPeer !== 'function' ||
+      typeof score.removePeer !== 'function' || typeof score.removeIPsForPeer !== 'function' || typeof score.score !== 'function') {
+      throw new GossipError('ERR_NODE_GOSSIP_UNSUPPORTED', "gossipsub's peer score exposes no peerStats, scoreCache, addPeer, removePeer or removeIPsForPeer; use the @libp2p/gossipsub version in package.json (17)")
+    }
     this.host = host
     this.score = score
     this.protectedPeers.add(host.peerId.toString())

@@ -4,7 +4,7 @@
  * gossipsub's application-specific score P5 (`appSpecificScore = −penalty`, gossipsub v1.1 spec, "Peer
  * Scoring"), and keep heavily penalised peers out of blob fetches until they decay.
  */
-import { PENALTY_EXCLUDE_THRESHOLD, PENALTY_HALF_LIFE_MS } from './constants.js'
+import { PENALTY_EXCLUDE_THRESHOLD, PENALTY_HALF_LIFE_MS, REPUTATION_MAX_PEERS } from './constants.js'
 
 interface Record { points: number, at: number }
 
@@ -27,7 +27,10 @@ export class PeerReputation {
   /** Adds `points` (> 0) to a peer's penalty; returns the new total. */
   penalise (peer: string, points: number): number {
     const total = this.penalty(peer) + points
+    this.records.delete(peer)
     this.records.set(peer, { points: total, at: this.now() })
+    // least recently penalised first: beyond the cap the oldest (most decayed) penalty is forgotten
+    if (this.records.size > REPUTATION_MAX_PEERS) this.records.delete(this.records.keys().next().value as string)
     return total
   }
 
