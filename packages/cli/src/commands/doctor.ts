@@ -150,7 +150,7 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
       checks.push({
         name: 'listen',
         status: free ? 'ok' : 'fail',
-        detail: free ? `${addr} is free to listen on (${scopeOf(t.host)})` : `${addr}: port ${t.port} is taken by another program; change "listen" in config.json`
+        detail: free ? `${addr} is free to listen on (${scopeOf(t.host)})` : `${addr}: port ${t.port} is taken by another program; choose another port with \`swarmtune init -d ${flags.dataDir} --listen /ip4/0.0.0.0/tcp/<port>\` (changes only "listen")`
       })
     }
   }
