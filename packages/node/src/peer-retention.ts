@@ -19,6 +19,7 @@
  * whole retention time when gossipsub's record is gone.
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from 'pino'
 import { GRAYLIST_MEMORY_MAX_PEERS, MAX_STORED_PEERS, PEER_STORE_SWEEP_INTERVAL_MS } from './constants.js'
 import { GossipError } from './errors.js'
@@ -77,8 +78,11 @@ function touch<K, V> (map: Map<K, V>, key: K, value: V): void {
 }
 
 export class PeerRetention {
-  /** Departed peers in the peer store, least recently departed first. */
-  private readonly departed = new Map<string, PeerId>()
+  /**
+   * Departed peers in the peer store, least recently departed first. Ids, not PeerIds: a PeerId's bytes are
+   * a view into an 8 KiB pooled buffer, which it would keep alive.
+   */
+  private readonly departed = new Set<string>()
   /** Departed peers whose gossipsub score is retained, least recently departed first. */
   private readonly scored = new Set<string>()
   /** Graylisted departed peers: id → score and until when it counts (ms), least recently departed first. */
@@ -208,11 +212,12 @@ export class PeerRetention {
   private departure (peer: PeerId): void {
     const id = peer.toString()
     if (this.protectedPeers.has(id)) return
-    touch(this.departed, id, peer)
+    this.departed.delete(id)
+    this.departed.add(id)
     while (this.departed.size > this.init.departedPeers) {
-      const [oldestId, oldest] = this.departed.entries().next().value as [string, PeerId]
-      this.departed.delete(oldestId)
-      void this.forget(oldest)
+      const oldest = this.departed.values().next().value as string
+      this.departed.delete(oldest)
+      void this.forget(peerIdFromString(oldest))
     }
   }
 
