@@ -13,7 +13,7 @@ import { getTask } from '@swarmtune/model'
 import { loadRelease, mergeRound, planOf, serverStateFor, type RoundDetail } from '@swarmtune/node'
 import { blobCid, communityTopic, encodeCanonical, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '../packages/node/test/helpers.js'
-import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, contributionBody, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 20, batchSize: 50, learningRate: 0.1 }
 const ROUND_MS = 25_000
@@ -48,20 +48,7 @@ describe('a malicious member in a round', () => {
   /** Signs a contribution with the malicious daemon's key and gossips it; its blob goes into its blob store. */
   async function contribute (what: string, blob: Uint8Array, body: Partial<SignedEntry<'contribution'>['entry']['body']> = {}): Promise<SignedEntry> {
     const cid = await mal.daemon.exchange.put(blob)
-    const signed = await mal.ledger.sign({
-      kind: 'contribution',
-      body: {
-        round: round.round,
-        roundOpen: parseCid(round.roundOpen).bytes,
-        base: parseCid(round.base).bytes,
-        blob: cid.bytes,
-        codec: { name: 'fp32', params: {} },
-        samples: 500,
-        metrics: { lossBefore: 2.3, lossAfter: 0.5 },
-        norm: 1,
-        ...body
-      }
-    })
+    const signed = await mal.ledger.sign({ kind: 'contribution', body: contributionBody(round, cid, body) })
     sent.set(signed.id.toString(), what)
     return signed
   }

@@ -5,14 +5,18 @@
 import { join } from 'node:path'
 import { Command } from 'commander'
 import type { DataSpec } from '@swarmtune/model'
+import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
 import {
   BlobStore, createCommunity, initDataDir, ledgerService, openDataDir, roundsService, writeGenesisFile,
-  type Community, type DaemonEvent, type LedgerService, type RoundsConfigInit, type RoundsService
+  type Community, type DaemonEvent, type LedgerService, type RoundDetail, type RoundsConfigInit, type RoundsService
 } from '@swarmtune/node'
 import * as communityCommand from '../packages/cli/src/commands/community.js'
 import * as releaseCommand from '../packages/cli/src/commands/release.js'
 import * as roundCommand from '../packages/cli/src/commands/round.js'
 import { startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+
+/** A contribution entry's body. */
+export type ContributionBody = SignedEntry<'contribution'>['entry']['body']
 
 /** Held-out examples the test coordinator evaluates on (the first 1,000 of the MNIST test split). */
 export const EVAL_DATA: DataSpec = { source: 'mnist', split: 'test', limit: 1000 }
@@ -134,4 +138,22 @@ export async function run (args: string[], stderr: string[] = []): Promise<Comma
     process.stderr.write = write.err
   }
   return { stdout: stdout.join(''), stderr: stderr.join(''), ...(error === undefined ? {} : { error }) }
+}
+
+/**
+ * A contribution body answering `round` (its number, round-open and base) with the delta blob `blob`, fp32, 500
+ * samples and made-up training metrics; `over` replaces fields.
+ */
+export function contributionBody (round: RoundDetail, blob: CID, over: Partial<ContributionBody> = {}): ContributionBody {
+  return {
+    round: round.round,
+    roundOpen: parseCid(round.roundOpen).bytes,
+    base: parseCid(round.base).bytes,
+    blob: blob.bytes,
+    codec: { name: 'fp32', params: {} },
+    samples: 500,
+    metrics: { lossBefore: 2.3, lossAfter: 0.5 },
+    norm: 1,
+    ...over
+  }
 }

@@ -10,7 +10,9 @@
  * ```
  *
  * - `open`: contributions naming the round are recorded in arrival order as the ledger stores them; each blob
- *   is fetched and decoded as it arrives, so closing does not wait for the network.
+ *   is fetched and decoded as it arrives, so closing does not wait for the network. Only a contribution that
+ *   passed the entry checks (this round-open's id, round number and base, codec, samples) and whose delta
+ *   decoded and validated takes one of the `maxContributions` slots (doc/rounds.md, "Slots").
  * - `closing`: the arrivals are frozen (count and time persisted), each gets a decision, verdicts are signed
  *   (canonical order), the accepted deltas are merged, the release is evaluated, stored and signed, then the
  *   round-close. Every step first looks for its own entry in the ledger, so a coordinator restarted in the
@@ -45,7 +47,7 @@ interface OpenRound {
   entry: SignedEntry<'round-open'>
   plan: RoundPlan
   timer?: ReturnType<typeof setTimeout>
-  /** Authors (hex) that contributed so far. */
+  /** Authors (hex) that contributed so far, whatever their contributions were judged. */
   authors: Set<string>
   /** Judgements started at arrival, by contribution id. */
   judged: Map<string, Promise<Judged>>
@@ -57,8 +59,16 @@ interface OpenRound {
   answers: Map<string, VolunteerAnswer>
   /** Peer ids of the authors that contributed so far. */
   contributors: Set<string>
-  /** Authors (hex) with a contribution whose entry and delta passed the checks so far. */
+  /**
+   * Authors (hex) with a contribution whose entry and delta passed the checks so far (the round's round-open
+   * and base, codec, samples, a blob not contributed before, the decoded delta): only these take one of the
+   * round's `maxContributions` slots and count toward its quorum.
+   */
   valid: Set<string>
+  /** Delta blobs (CID strings) of the contributions counted in `valid`. */
+  validBlobs: Set<string>
+  /** Delta blobs contributed to earlier rounds, read from the ledger once per round. */
+  earlierBlobs?: Promise<Set<string>>
   /** Re-checks the early close when the answer window ends. */
   windowTimer?: ReturnType<typeof setTimeout>
 }
@@ -197,7 +207,8 @@ export class Coordinator {
   }
 
   /**
-   * Closes `open` once `maxContributions` volunteers contributed, or — with `coordinator.closeWhenAnswered`, and
+   * Closes `open` once `maxContributions` volunteers' contributions passed their checks (`valid`: a contribution
+   * naming a made-up round-open, another base, or holding an unreadable or replayed delta takes no slot), or — with `coordinator.closeWhenAnswered`, and
    * unless the round was opened `untilDeadline` — once at least one volunteer answered, every volunteer whose
    * latest answer is `training` has contributed, at least `quorum` volunteers' contributions passed their checks
    * (below it the round waits for its deadline: a volunteer may still join), and either `ANSWER_WINDOW_MS` has
@@ -206,7 +217,7 @@ export class Coordinator {
    */
   private checkEarlyClose (open: OpenRound): void {
     if (this.current !== open) return
-    if (open.authors.size >= open.plan.maxContributions) { this.closeSoon(open.record.round); return }
+    if (open.valid.size >= open.plan.maxContributions) { this.closeSoon(open.record.round); return }
     if (!this.ctx.config.coordinator.closeWhenAnswered || open.record.untilDeadline === true || open.answers.size === 0) return
     for (const a of open.answers.values()) if (a.status === 'training' && !open.contributors.has(a.peer)) return
     if (open.valid.size < open.plan.quorum) return
@@ -238,7 +249,7 @@ export class Coordinator {
   // --- collecting ----------------------------------------------------------------------------------------
 
   private async track (record: CoordinatorRound, entry: SignedEntry<'round-open'>, plan: RoundPlan): Promise<void> {
-    const open: OpenRound = { record, entry, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set(), valid: new Set() }
+    const open = openRound(record, entry, plan)
     for (const a of await this.ctx.state.answers(record.round)) open.answers.set(a.peer, a)
     this.current = open
     for (const id of await this.ctx.state.arrivals(record.round)) {
@@ -304,11 +315,19 @@ export class Coordinator {
     if (n > MAX_JUDGED_PER_AUTHOR) return
     const fault = this.entryFault(c, open)
     const judged = fault !== undefined ? Promise.resolve<Judged>({ ok: false, ...fault }) : this.judgeBlob(c, open.plan)
-    judged.then((j) => {
+    judged.then(async (j) => {
       if (!j.ok || open.valid.has(author)) return
+      // a replayed blob is refused at the freeze (decide); it takes no slot meanwhile
+      const blob = parseCid(c.entry.body.blob).toString()
+      if (open.earlierBlobs === undefined) {
+        open.earlierBlobs = this.earlierBlobs(open.record.round)
+        open.earlierBlobs.catch(() => { open.earlierBlobs = undefined })
+      }
+      if (open.validBlobs.has(blob) || (await open.earlierBlobs).has(blob) || open.valid.has(author)) return
+      open.validBlobs.add(blob)
       open.valid.add(author)
       this.checkEarlyClose(open)
-    }, () => {})
+    }).catch(() => {})
     open.judged.set(c.id.toString(), judged)
   }
 
@@ -426,7 +445,7 @@ export class Coordinator {
     if (tracked?.windowTimer !== undefined) clearTimeout(tracked.windowTimer)
     if (tracked === undefined && plan !== undefined) {
       // resumed after a restart: judge the frozen arrivals afresh
-      tracked = { record, entry: open, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set(), valid: new Set() }
+      tracked = openRound(record, open, plan)
       for (const id of frozen) {
         const c = await ledger.get(id)
         if (c?.entry.kind === 'contribution') this.startJudging(tracked, c as SignedEntry<'contribution'>)
@@ -520,15 +539,12 @@ export class Coordinator {
   /**
    * One decision per frozen arrival, in arrival order: at most `MAX_JUDGED_PER_AUTHOR` read per author; the
    * entry checks; a blob already used by an earlier arrival or an earlier round is a replay; the blob's
-   * decoding and validation; then only an author's first valid contribution is accepted.
+   * decoding and validation; then only an author's first valid contribution is accepted, and at most
+   * `maxContributions` in all (later valid ones get `ERR_ROUNDS_LATE`).
    */
   private async decide (open: OpenRound, frozen: string[]): Promise<Decision[]> {
     const { ledger } = this.ctx
-    const earlierBlobs = new Set<string>()
-    for await (const e of ledger.entries({ kind: 'contribution' })) {
-      const c = e as SignedEntry<'contribution'>
-      if (c.entry.body.round < open.record.round) earlierBlobs.add(parseCid(c.entry.body.blob).toString())
-    }
+    const earlierBlobs = await this.earlierBlobs(open.record.round)
     const blobs = new Set<string>()
     const read = new Map<string, number>()
     const acceptedAuthors = new Set<string>()
@@ -549,8 +565,19 @@ export class Coordinator {
       const judged = await (open.judged.get(id) ?? this.judgeBlob(entry, open.plan))
       if (!judged.ok) { reject(judged.code, judged.reason); continue }
       if (acceptedAuthors.has(author)) { reject('ERR_ROUNDS_DUPLICATE', 'the author already has an accepted contribution in this round; one per volunteer per round'); continue }
+      if (acceptedAuthors.size >= open.plan.maxContributions) { reject('ERR_ROUNDS_LATE', `round ${open.record.round} already had its ${open.plan.maxContributions} (maxContributions) contribution(s) that passed the checks when this one's turn came`); continue }
       acceptedAuthors.add(author)
       out.push({ id, entry, accepted: true, code: VERDICT_OK, reason: `accepted (delta L2 norm ${judged.norm.toPrecision(6)})`, delta: judged.delta })
+    }
+    return out
+  }
+
+  /** Delta blobs (CID strings) of the contributions to rounds before `round` in the ledger. */
+  private async earlierBlobs (round: number): Promise<Set<string>> {
+    const out = new Set<string>()
+    for await (const e of this.ctx.ledger.entries({ kind: 'contribution' })) {
+      const c = e as SignedEntry<'contribution'>
+      if (c.entry.body.round < round) out.add(parseCid(c.entry.body.blob).toString())
     }
     return out
   }
@@ -614,6 +641,11 @@ export class Coordinator {
     this.queue = run.catch(() => {})
     return await run
   }
+}
+
+/** The in-memory record of a round this coordinator collects contributions for (nothing arrived yet). */
+function openRound (record: CoordinatorRound, entry: SignedEntry<'round-open'>, plan: RoundPlan): OpenRound {
+  return { record, entry, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set(), valid: new Set(), validBlobs: new Set() }
 }
 
 /**
