@@ -12,7 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { BLOB_PROTOCOL, blobCid, encodeCanonical, type CID } from '@swarmtune/wire'
 import { createLibp2p } from 'libp2p'
 import { afterAll, describe, expect, it } from 'vitest'
-import { constants, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
+import { boundedFrames, constants, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { seededBytes, startNode, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
@@ -76,6 +76,26 @@ async function honestFetch (nodes: TestNode[], provider: TestNode, cid: CID, dat
 
 function inboundBlobStreams (node: TestNode): number {
   return node.daemon.libp2p.getConnections().flatMap((c) => c.streams).filter((s) => s.protocol === BLOB_PROTOCOL && s.direction === 'inbound').length
+}
+
+const TEST_PROTOCOL = '/swarmtune-test/frames/1.0.0'
+
+/*
+ * A blob request's first bytes and a flood behind them, delivered to the provider's stream in one tick.
+ *
+ * yamux hands each DATA frame of a socket read to its stream synchronously (`onData`), so a frame that
+ * ends a read in flight and a frame that overflows the read buffer can arrive before the read continues.
+ * The overflow empties the buffer and aborts the stream in a microtask; the read then found an ended
+ * stream with no byte of a frame and took it for a client that finished cleanly, so the stream was reset
+ * with no code, no event and no log line. These tests deliver the two frames exactly so — through the
+ * stream's own `onData`, on a real libp2p stream between two nodes on 127.0.0.1 — because which socket
+ * read a frame lands in cannot be chosen from outside.
+ */
+
+/** What yamux does with two DATA frames of one socket read: both pushed to the stream in the same tick. */
+function deliverInOneTick (stream: Stream, ...chunks: Uint8Array[]): void {
+  const muxed = stream as unknown as { onData: (data: Uint8Array) => void }
+  for (const chunk of chunks) muxed.onData(chunk)
 }
 
 describe('inbound stream limits', () => {
@@ -300,5 +320,49 @@ describe('inbound stream limits', () => {
     await waitFor(() => rejected.length > 0, 5_000, 'the rejection event')
     expect(rejected[0]).toMatchObject({ peer: slow.peerId.toString(), code: 'ERR_NODE_BLOB_SEND_TIMEOUT' })
     await honestFetch(nodes, target, cid, data)
+  })
+
+  it('a read in flight when a flood overflows the read buffer rejects with the overflow (StreamBufferError), not as a clean end', async () => {
+    // boundedFrames alone, on a protocol of its own
+    const [server, client] = await Promise.all([rawPeer(), rawPeer()])
+    peers.push(server, client)
+    let accept: (stream: Stream) => void = () => {}
+    const inbound = new Promise<Stream>((resolve) => { accept = resolve })
+    await server.handle(TEST_PROTOCOL, (stream) => { accept(stream) })
+    const outbound = await client.dialProtocol(server.getMultiaddrs()[0], TEST_PROTOCOL)
+    const stream = await inbound
+    const lp = boundedFrames(stream, 16 * 1024)
+    // with a signal, as the blob server reads: the abort's microtask runs before the read wakes
+    const read = lp.read(1024, 'test frame', { signal: new AbortController().signal }).then((frame) => ({ frame }), (err: Error) => ({ err }))
+    await new Promise((resolve) => setImmediate(resolve)) // the read waits for its first byte
+    deliverInOneTick(stream, ENDLESS_PREFIX, flood(new Uint8Array(0), 64 * 1024))
+    const result = await read
+    expect(result).toMatchObject({ err: { name: 'StreamBufferError' } })
+    expect(stream.status).toBe('aborted')
+    outbound.abort(new Error('test done'))
+  })
+
+  it('a blob stream whose flood overflows the read buffer while a read is in flight is refused with ERR_NODE_BLOB_FLOOD and a blob:stream:rejected event', async () => {
+    const node = await startNode()
+    nodes.push(node)
+    const rejected = record(node, 'blob:stream:rejected')
+    const [attacker] = await attackers(1)
+    const outbound = await attacker.dialProtocol(node.daemon.libp2p.getMultiaddrs()[0], BLOB_PROTOCOL)
+    const end = closed(outbound)
+
+    // the provider's side of the stream, once its handler waits for the first request
+    let inbound: Stream | undefined
+    await waitFor(() => {
+      const conn = node.daemon.libp2p.getConnections(attacker.peerId)[0]
+      inbound = conn?.streams.find((s) => s.protocol === BLOB_PROTOCOL && s.direction === 'inbound')
+      return inbound !== undefined && (inbound as unknown as { listenerCount: (t: string) => number }).listenerCount('message') > 0
+    }, 5_000, "the blob server's read")
+    await new Promise((resolve) => setImmediate(resolve))
+    deliverInOneTick(inbound as Stream, ENDLESS_PREFIX, flood(new Uint8Array(0), constants.BLOB_SERVER_BUFFER_BYTES + 1))
+
+    // reset by the daemon, and refused with a code (before the fix: reset, no event, no log line)
+    expect((await end).local).toBe(false)
+    await waitFor(() => rejected.length > 0, 5_000, 'the rejection event')
+    expect(rejected[0]).toMatchObject({ peer: attacker.peerId.toString(), code: 'ERR_NODE_BLOB_FLOOD' })
   })
 })

@@ -67,7 +67,8 @@ export interface BoundedFrames {
   /**
    * Reads one frame of at most `maxBytes` bytes; null when the stream ended cleanly before the frame's first byte.
    * @throws FrameLengthError as soon as the prefix breaks the bound; FrameTruncatedError when the stream ends
-   *   inside the frame; the signal's reason when it aborts
+   *   inside the frame; the signal's reason when it aborts; the stream's own error when it was aborted or reset
+   *   (`StreamBufferError` for more than `maxBufferBytes` unread, `StreamResetError` …), even between frames
    */
   read(maxBytes: number, what: string, options?: AbortOptions): Promise<Frame | null>
   write(data: Writable, options?: AbortOptions): Promise<void>
@@ -85,6 +86,14 @@ export function boundedFrames (stream: Stream, maxBufferBytes: number): BoundedF
   let what = 'frame'
   /** Prefix bytes of the frame being read (lpStream calls the decoder once per byte). */
   let prefixBytes = 0
+  /**
+   * The error the stream was aborted or reset with. `byteStream` of `@libp2p/utils` empties its buffer on an
+   * overflow and aborts the stream in a microtask; a read in flight whose wait had already been settled by
+   * an earlier chunk of the same tick then wakes to an ended stream and reports an `UnexpectedEOFError` at
+   * the first prefix byte, which is not the clean end it looks like.
+   */
+  let closedWith: Error | undefined
+  stream.addEventListener('close', (evt) => { closedWith = (evt as Event & { error?: Error }).error }, { once: true })
   const lp: Lp = lpStream(stream, {
     maxBufferSize: maxBufferBytes,
     lengthDecoder: (prefix) => {
@@ -104,6 +113,7 @@ export function boundedFrames (stream: Stream, maxBufferBytes: number): BoundedF
         return await lp.read(options)
       } catch (err) {
         if ((err as Error).name !== 'UnexpectedEOFError') throw err
+        if (closedWith !== undefined) throw closedWith
         if (prefixBytes === 0) return null
         throw new FrameTruncatedError(`the stream ended inside a ${what} (${(err as Error).message}); a frame is sent whole`)
       }
