@@ -4,6 +4,8 @@
  * number with a made-up round-open id, the real round-open with another round's number, another base, and a
  * delta of the wrong shapes — and only then does an honest volunteer join and contribute. The honest one is
  * accepted and released; each of the others is refused with its code and none of them closed the round.
+ * Then: two valid contributions frozen together in a one-slot round (the second is late), and a delta blob of
+ * an earlier round replayed under a fresh key (no slot; the valid one after it is released).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -105,5 +107,50 @@ describe('contribution slots of a round', () => {
     expect(accepted.length).toBe(1)
     const entry = await m.ledger.ledger.get(release.entry) as SignedEntry<'release'>
     expect(entry.entry.body.contributions.map((c) => parseCid(c).toString())).toEqual(accepted)
+  })
+
+  it('accepts at most maxContributions contributions: a valid one frozen after the slot was taken is late', async () => {
+    // the honest volunteer would contribute too: this round has only contributions signed here
+    await honest?.destroy()
+    honest = undefined
+    const round = await m.rounds.startRound({ ...TRAIN, durationMs: ROUND_MS, quorum: 1, maxContributions: 1 })
+    await waitFor(async () => await mal.ledger.ledger.get(round.roundOpen) !== undefined, 10_000, 'the round-open at the hostile node')
+    const delta = (value: number): Uint8Array => encodeDelta(spec.sizes.map((n) => new Float32Array(n).fill(value)), spec, { codec: 'fp32' })
+    const blobs = [delta(0.00031), delta(0.00047)] // not the blobs of the first test (those would be replays)
+    // both valid, from two fresh keys, arrive while no peer serves their blobs yet (the coordinator asks again
+    // every second), so both are arrivals when the first is judged valid and the round closes
+    const sent: string[] = []
+    for (const b of blobs) {
+      const c = await fromFreshKey(contributionBody(round, blobCid(b), { norm: 0.04 }))
+      sent.push(c.id.toString())
+      await waitFor(() => m.events.some((e) => e.type === 'rounds:contribution' && e.contribution === c.id.toString()), 15_000, 'the arrival at the coordinator')
+    }
+    expect(m.events.some((e) => e.type === 'rounds:closing' && e.round === round.round)).toBe(false)
+    for (const b of blobs) expect((await mal.daemon.exchange.put(b)).equals(blobCid(b))).toBe(true)
+
+    const r = await m.rounds.round(round.round, { waitMs: ROUND_MS + 30_000 })
+    expect(r.outcome).toBe('released')
+    expect(sent.map((id) => r.contributions.find((c) => c.id === id)?.verdict?.code)).toEqual(['OK', 'ERR_ROUNDS_LATE'])
+    expect(r.release?.contributions).toBe(1)
+  })
+
+  it('gives no slot to a delta blob contributed in an earlier round', async () => {
+    const round = await m.rounds.startRound({ ...TRAIN, durationMs: ROUND_MS, quorum: 1, maxContributions: 1 })
+    await waitFor(async () => await mal.ledger.ledger.get(round.roundOpen) !== undefined, 10_000, 'the round-open at the hostile node')
+    // the blob of the first test's made-up round-open contribution, which the coordinator never fetched: it is
+    // fetched and decodes and validates, and is a replay
+    const old = small()
+    const replay = await fromFreshKey(await body(round, old))
+    await waitFor(async () => await m.daemon.blobs.has(blobCid(old)), 30_000, 'the replayed delta at the coordinator')
+    // a fresh valid one, whose blob is served only once it arrived
+    const blob = encodeDelta(spec.sizes.map((n) => new Float32Array(n).fill(0.00053)), spec, { codec: 'fp32' })
+    const fresh = await fromFreshKey(contributionBody(round, blobCid(blob), { norm: 0.04 }))
+    const closing = (): boolean => m.events.some((e) => e.type === 'rounds:closing' && e.round === round.round)
+    await waitFor(() => closing() || m.events.some((e) => e.type === 'rounds:contribution' && e.contribution === fresh.id.toString()), 15_000, 'the fresh contribution at the coordinator')
+    expect(closing()).toBe(false)
+    await mal.daemon.exchange.put(blob)
+    const r = await m.rounds.round(round.round, { waitMs: ROUND_MS + 30_000 })
+    expect(r.outcome).toBe('released')
+    expect([replay, fresh].map((c) => r.contributions.find((x) => x.id === c.id.toString())?.verdict?.code)).toEqual(['ERR_ROUNDS_REPLAYED', 'OK'])
   })
 })
