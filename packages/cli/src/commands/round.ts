@@ -278,7 +278,7 @@ export function register (program: Command): void {
     .option('--momentum <m>', 'client momentum (optimizer momentum)', Number)
     .option('--duration <time>', `time from opening to deadline, e.g. 90s or 2m (default 2m, at least ${roundsConstants.MIN_ROUND_DURATION_MS / 1000}s)`, roundDuration)
     .option('--quorum <n>', 'accepted contributions needed for a release (default 1)', positiveInt('--quorum'))
-    .option('--max-contributions <n>', 'most contributions; the round closes early once this many volunteers contributed', positiveInt('--max-contributions'))
+    .option('--max-contributions <n>', 'most contributions; the round closes early once this many contributions passed their checks, and accepts no more', positiveInt('--max-contributions'))
     .option('--until-deadline', 'keep the round open until the deadline (or --max-contributions) even once every volunteer that answered has contributed or declined')
     .addOption(new Option('--aggregator <kind>', 'aggregator (default fedavg)').choices([...AGGREGATOR_KINDS]))
     .option('--aggregator-param <name=value>', 'aggregator parameter, e.g. beta=0.1 (trimmed-mean), f=1 or m=2 (krum: byzantine, select), clipNorm=5 (repeatable)', keyValue)
