@@ -158,9 +158,10 @@ function connected (a: Attacker, target: Target): boolean {
  * log index `since.logs`), if any yet. Gossip and blob streams are judged by events alone; a sync session
  * that fails is only logged (`inbound ledger sync failed`, level debug, with the error's code), so its log
  * lines count too — those stamped at or after `since.at`, since a line can reach us after the next session
- * began.
+ * began. With `stream` (the case's stream id, which yamux shares between both ends), a stream refusal counts
+ * only if it names that stream.
  */
-function decision (target: Target, peer: string, since: { events: number, logs: number, at: number }, sync: boolean): Outcome | undefined {
+function decision (target: Target, peer: string, since: { events: number, logs: number, at: number }, sync: boolean, stream?: string): Outcome | undefined {
   for (let i = since.events; i < target.events.length; i++) {
     const e: DaemonEvent = target.events[i]
     if ((e.type === 'peer:refused' || e.type === 'peer:dropped') && e.peer === peer && typeof e.code === 'string') {
@@ -174,7 +175,10 @@ function decision (target: Target, peer: string, since: { events: number, logs: 
       }
       continue
     }
-    if ((e.type === 'blob:stream:rejected' || e.type === 'stream:rejected') && e.peer === peer && typeof e.code === 'string') return { result: 'coded', code: e.code, via: 'event', ms: e.ts }
+    // a stream refusal names its stream: the event of an earlier case's stream (answered with an error frame
+    // before its event arrived) is not this case's
+    if ((e.type === 'blob:stream:rejected' || e.type === 'stream:rejected') && e.peer === peer && typeof e.code === 'string' &&
+      (stream === undefined || e.stream === stream)) return { result: 'coded', code: e.code, via: 'event', ms: e.ts }
     if ((e.type === 'gossip:rejected' || e.type === 'gossip:ignored') && e.from === peer) {
       return typeof e.code === 'string' ? { result: 'coded', code: e.code, via: 'event', ms: e.ts } : { result: 'silent', via: 'event' }
     }
@@ -330,7 +334,7 @@ export async function sendRaw (a: Attacker, target: Target, c: RawStreamCase, de
   if (code !== undefined) return { result: 'coded', code, via: 'response', ms: deadlineDriven ? undefined : end.at - sentAt }
   const grace = Date.now() + RECORD_GRACE_MS
   while (true) {
-    const d = decision(target, peer, mark, c.channel === 'sync')
+    const d = decision(target, peer, mark, c.channel === 'sync', stream.id)
     if (d !== undefined) return deadlineDriven ? { ...d, ms: undefined } : since(d, sentAt)
     if (Date.now() > grace) break
     await sleep(20)

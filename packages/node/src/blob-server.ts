@@ -41,6 +41,8 @@ export interface BlobStreamRejection {
   peer: string
   /** libp2p connection id. */
   connection: string
+  /** The stream's id on its connection (the muxer's stream id, the same at both ends for yamux). */
+  stream: string
   code: string
   reason: string
 }
@@ -128,7 +130,7 @@ export function blobServer (source: BlobSource, init: BlobServerInit = {}): Stre
 
   return async (stream: Stream, connection: Connection) => {
     const peer = connection.remotePeer.toString()
-    const reject = (code: string, reason: string): void => init.onRejected?.({ peer, connection: connection.id, code, reason })
+    const reject = (code: string, reason: string): void => init.onRejected?.({ peer, connection: connection.id, stream: stream.id, code, reason })
     const lp = boundedFrames(stream, BLOB_SERVER_BUFFER_BYTES)
     const slot = slots.admit(peer)
     if (slot instanceof BlobStreamError) {

@@ -31,6 +31,8 @@ export interface NegotiationRejection {
   peer?: string
   /** The agreed protocol, for a rejection after negotiation. */
   protocol?: string
+  /** The stream's id on its connection (the muxer's stream id, the same at both ends for yamux). */
+  stream: string
   code: string
   reason: string
 }
@@ -108,7 +110,7 @@ function watch (stream: Stream, components: GuardComponents, peerOf: () => strin
   let messages = 0
 
   const stop = (): void => { stream.removeEventListener('message', onMessage) }
-  const report = (code: string, reason: string, protocol?: string): void => { init.onRejected?.({ peer: peerOf(), protocol, code, reason }) }
+  const report = (code: string, reason: string, protocol?: string): void => { init.onRejected?.({ peer: peerOf(), protocol, stream: stream.id, code, reason }) }
   const fail = (err: FrameLengthError | NegotiationError): void => {
     stop()
     report(err.code, err.message)
