@@ -14,7 +14,7 @@ import {
 } from '@swarmtune/wire'
 import { keyFromSeed, sampleEntry, TS } from '../../packages/wire/test/fixtures.js'
 
-/** Size of every frame measured, in bytes: the 900 KB nested map, within the 1 MiB release limit. */
+/** Size of every frame measured, in bytes: a 900 KB nested map (the largest hostile frame measured before the item cap), within the 1 MiB release limit. */
 const FRAME_BYTES = 900_000
 const RUNS = 200
 
