@@ -184,6 +184,15 @@ export function register (program: Command): void {
     .argument('<release>', REF_HELP)
     .action(async (ref: string, flags: CommonFlags) => {
       const client = await runningDaemon(flags.dataDir)
+      const view = client === undefined
+        ? findReleaseView(await listReleases(flags.dataDir), ref, flags.dataDir)
+        : await client.request<ReleaseView>('GET', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}`)
+      if (view.entry === undefined) {
+        // the genesis release: named by the genesis entry (whose signature `ledger verify` checks), computed by no round
+        const g = { ok: true, genesis: true, round: view.round, manifest: view.manifest }
+        show(flags.json, g, () => `ok: release ${g.manifest} (round ${g.round}) is the genesis release, which no round computed from deltas: there is nothing to recompute. Its id is signed in the genesis entry, which \`swarmtune ledger verify -d ${flags.dataDir}\` checks\n`)
+        return
+      }
       const v = client === undefined
         ? await verifyLocally(flags.dataDir, ref)
         : await client.request<VerifyReport>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/verify`, {}, { timeoutMs: 0 })
