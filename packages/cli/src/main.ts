@@ -40,9 +40,28 @@ const COMMANDER_OUTPUT = new Set(['commander.helpDisplayed', 'commander.help', '
  * A command-line error (commander's, or an option check inside a command) as one line:
  * `swarmtune: error: <message> (<ERR_CLI_* code>); add --help to the command for its options`.
  */
-export function formatUsageError (err: CommanderError): string {
-  const message = err.message.replace(/^error: /, '')
+export function formatUsageError (err: CommanderError, program?: Command, argv?: string[]): string {
+  // commander puts its suggestion ("(Did you mean --steps?)") on a line of its own: one line here
+  let message = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')
+  if (err.code === 'commander.unknownCommand' && program !== undefined && argv !== undefined) message += commandList(program, argv)
   return `swarmtune: error: ${message} (${COMMANDER_CODES[err.code] ?? 'ERR_CLI_BAD_OPTION_VALUE'}); add --help to the command for its options\n`
+}
+
+/**
+ * For an unknown command: the commands of the deepest command `argv` (user arguments, without `node swarmtune`)
+ * names, with their aliases, e.g. `; the commands of \`swarmtune round\` are start, status (or show), list, cancel`.
+ */
+function commandList (program: Command, argv: string[]): string {
+  let cmd = program
+  const path = ['swarmtune']
+  for (const arg of argv) {
+    const sub = cmd.commands.find((c) => c.name() === arg || c.aliases().includes(arg))
+    if (sub === undefined) break
+    cmd = sub
+    path.push(sub.name())
+  }
+  const names = cmd.commands.filter((c) => c.name() !== 'help').map((c) => c.aliases().length === 0 ? c.name() : `${c.name()} (or ${c.aliases().join(', ')})`)
+  return names.length === 0 ? '' : `; the commands of \`${path.join(' ')}\` are ${names.join(', ')}`
 }
 
 /**
@@ -90,7 +109,7 @@ export async function main (argv: string[]): Promise<void> {
     // parse errors (commander prints nothing: see buildProgram) and option checks inside an action (e.g.
     // --images without --labels, an InvalidArgumentError thrown after parsing) print the same one line
     if (err instanceof CommanderError) {
-      if (!COMMANDER_OUTPUT.has(err.code)) process.stderr.write(formatUsageError(err))
+      if (!COMMANDER_OUTPUT.has(err.code)) process.stderr.write(formatUsageError(err, program, argv.slice(2)))
       process.exitCode = err instanceof InvalidArgumentError ? 1 : err.exitCode
       return
     }

@@ -317,6 +317,7 @@ export function register (program: Command): void {
     })
 
   common(round.command('status'))
+    .alias('show')
     .description('one round in full: parameters, contributions with their verdicts, release, timing')
     .argument('[round]', 'round number or "latest"', 'latest')
     .option('--wait', 'wait until the round closes first')
