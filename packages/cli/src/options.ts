@@ -70,6 +70,11 @@ export function formatMs (ms: number): string {
   return `${ms}ms`
 }
 
+/** A measured number in text output, to 4 significant digits (`3.432653896353186` → `3.433`); JSON output keeps the exact number. */
+export function significant (x: number, digits = 4): string {
+  return Number.isFinite(x) ? new Intl.NumberFormat('en-US', { maximumSignificantDigits: digits, useGrouping: false }).format(x) : String(x)
+}
+
 /** `n thing` / `n things`: the noun in the plural unless n is 1 (`plural` when not noun + s). */
 export function count (n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`

@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertSameSpecs } from '@swarmtune/model'
 import { initDataDir, type DaemonStatus } from '@swarmtune/node'
-import { count } from '../src/options.js'
+import { count, significant } from '../src/options.js'
+import { summary } from '../src/commands/ledger.js'
 import { render as renderPeers } from '../src/commands/peers.js'
 import { render as renderStatus } from '../src/commands/status.js'
 import { buildProgram } from '../src/main.js'
@@ -23,6 +24,12 @@ describe('text output', () => {
   it('counts take the plural only when not 1', () => {
     expect([count(1, 'round'), count(2, 'round'), count(0, 'round'), count(1, 'entry', 'entries'), count(3, 'entry', 'entries')])
       .toEqual(['1 round', '2 rounds', '0 rounds', '1 entry', '3 entries'])
+  })
+
+  it('a contribution\'s norm is printed to 4 significant digits in `ledger list` / `ledger show` text', () => {
+    expect([significant(3.432653896353186), significant(0.000123456), significant(12345.6), significant(2)]).toEqual(['3.433', '0.0001235', '12350', '2'])
+    const entry = { kind: 'contribution', body: { samples: 600, norm: 3.432653896353186, blob: 'bafkreiabcdefghijklmnop' } }
+    expect(summary(entry as unknown as Parameters<typeof summary>[0])).toBe('600 samples, norm 3.433, blob bafkreiabcde…')
   })
 
   it('`ledger stats` of an empty ledger says so instead of "0 by 0 authors ()"', async () => {

@@ -12,7 +12,7 @@ import { CliError } from '../errors.js'
 import { checkInputFile, checkOutputPath, readInputLines } from '../files.js'
 import { authorKeyOption, peerIdText } from '../identity.js'
 import { openStore, runningDaemon, storeLabel } from '../store.js'
-import { count, intOption } from '../options.js'
+import { count, intOption, significant } from '../options.js'
 
 interface CommonFlags {
   dataDir: string
@@ -123,13 +123,13 @@ export function entryIdOfPrefix (ids: string[], prefix: string, list: string): s
 const out = (text: string): void => { process.stdout.write(text) }
 const short = (s: unknown, n = 12): string => typeof s === 'string' && s.length > n + 1 ? `${s.slice(0, n)}…` : String(s ?? '')
 
-/** What one entry is about, in a few words. */
-function summary (e: EntryJson): string {
+/** What one entry is about, in a few words (a contribution's norm to 4 significant digits). */
+export function summary (e: EntryJson): string {
   const b = e.body
   switch (e.kind) {
     case 'genesis': return `community "${String(b.name)}", ${(b.maintainers as unknown[]).length} maintainer(s)`
     case 'round-open': return `base ${short(b.base)}, quorum ${String(b.quorum)}, aggregator ${String((b.aggregator as { name: string }).name)}`
-    case 'contribution': return `${String(b.samples)} samples, norm ${String(b.norm)}, blob ${short(b.blob)}`
+    case 'contribution': return `${String(b.samples)} samples, norm ${typeof b.norm === 'number' ? significant(b.norm) : String(b.norm)}, blob ${short(b.blob)}`
     case 'verdict': return `${b.accepted === true ? 'accepted' : 'rejected'} ${short(b.contribution)} (${String(b.code)})`
     case 'release': return `release ${short(b.manifest)} from ${(b.contributions as unknown[]).length} contribution(s)`
     case 'round-close': return `${String(b.outcome)}: ${String(b.reason)}`
