@@ -1,9 +1,14 @@
 /**
  * Command-line mistakes as the CLI prints them: one line with its code, commander's suggestion on that line,
- * and an unknown sub-command answered with the commands that exist (and `round show` as `round status`).
+ * an unknown sub-command answered with the commands that exist (and `round show` as `round status`), and
+ * round durations stated in a human unit.
  */
 import { CommanderError } from 'commander'
 import { describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createCommunity, createRoundParams } from '@swarmtune/node'
+import { blobCid, type CID } from '@swarmtune/wire'
+import { roundDuration } from '../src/commands/round.js'
 import { buildProgram, formatUsageError } from '../src/main.js'
 
 /** What the CLI prints on stderr for `swarmtune <args>` when commander refuses it. */
@@ -37,5 +42,16 @@ describe('usage errors', () => {
   it('`round show` is `round status`', () => {
     const round = buildProgram().commands.find((c) => c.name() === 'round')
     expect(round?.commands.find((c) => c.aliases().includes('show'))?.name()).toBe('status')
+  })
+})
+
+describe('round durations in messages', () => {
+  it('a --duration above the community\'s limit is stated in hours, not ms', async () => {
+    const store = { put: async (bytes: Uint8Array): Promise<CID> => blobCid(bytes) }
+    const { community } = await createCommunity({ task: 'mnist-2nn', key: await generateKeyPair('Ed25519'), store, policy: { maxRoundMs: 3_600_000 } })
+    const err = (() => { try { createRoundParams({ durationMs: roundDuration('2h') }, community) } catch (e) { return e as Error & { code?: string } } })()
+    expect(err?.code).toBe('ERR_ROUNDS_BAD_PARAMS')
+    expect(err?.message).toContain('a round of 2 h is longer than the community\'s limit of 1 h (policy.maxRoundMs')
+    expect(err?.message).not.toContain('7200000')
   })
 })

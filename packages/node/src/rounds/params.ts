@@ -82,6 +82,14 @@ const paramsSchema = z.strictObject({
   normBound: z.number().positive().optional()
 })
 
+/** ms in the largest unit it reaches, to 3 significant digits: `7200000` → `2 h`, `90000` → `1.5 min`, `800` → `800 ms`. */
+export function humanMs (ms: number): string {
+  for (const [unit, f] of [['d', 86_400_000], ['h', 3_600_000], ['min', 60_000], ['s', 1000]] as const) {
+    if (ms >= f) return `${Number((ms / f).toPrecision(3))} ${unit}`
+  }
+  return `${ms} ms`
+}
+
 /**
  * Fills defaults and validates round parameters against the community's limits.
  * @throws RoundParamsError `ERR_ROUNDS_BAD_PARAMS` naming the bad field and its range.
@@ -109,7 +117,7 @@ export function createRoundParams (init: unknown, community: Community): RoundPa
     normBound: p.normBound ?? community.policy.maxDeltaNorm
   }
   if (params.durationMs > community.policy.maxRoundMs) {
-    throw new RoundParamsError(`a round of ${params.durationMs} ms is longer than the community allows (policy.maxRoundMs = ${community.policy.maxRoundMs} ms); choose a shorter duration`)
+    throw new RoundParamsError(`a round of ${humanMs(params.durationMs)} is longer than the community's limit of ${humanMs(community.policy.maxRoundMs)} (policy.maxRoundMs = ${community.policy.maxRoundMs} ms); choose a duration of at most ${humanMs(community.policy.maxRoundMs)}`)
   }
   if (params.maxContributions < params.quorum) {
     throw new RoundParamsError(`maxContributions (${params.maxContributions}) is below quorum (${params.quorum}); raise maxContributions or lower quorum`)
