@@ -32,6 +32,16 @@ describe('text output', () => {
     expect(summary(entry as unknown as Parameters<typeof summary>[0])).toBe('600 samples, norm 3.433, blob bafkreiabcde…')
   })
 
+  it('`simulate` prints its settings line before its rounds, and only once', async () => {
+    const { out } = await run('simulate', '--rounds', '2', '-K', '2', '-C', '1', '--train-examples', '100', '--test-examples', '100', '--seed', '3')
+    const lines = out.split('\n')
+    const settings = lines.findIndex((l) => l.startsWith('mnist-2nn, K=2 C=1'))
+    expect(settings, out).toBeGreaterThanOrEqual(0)
+    expect(lines.filter((l) => l.startsWith('mnist-2nn, K=2')), out).toHaveLength(1)
+    expect(settings, out).toBeLessThan(lines.findIndex((l) => l.startsWith('round ')))
+    expect(out).toMatch(/final accuracy [\d.]+%, 2 rounds/)
+  })
+
   it('`ledger stats` of an empty ledger says so instead of "0 by 0 authors ()"', async () => {
     const node = join(dir, 'empty')
     await initDataDir(node, { config: testConfig() })

@@ -150,6 +150,14 @@ function dataLine (result: SimulationResult): string {
     (data.test === undefined ? `${test} held out of it for testing` : `${test} test examples from ${fileOf(data.test)}`)
 }
 
+/** The simulation's settings in one line, printed before its first round. */
+export function settingsLine (o: SimulationResult['options'], attackers: number): string {
+  return `${o.task}, K=${o.clients} C=${o.fraction} E=${o.epochs} B=${o.batchSize} lr=${o.learningRate}, ${o.partition}, ` +
+    `aggregator ${o.aggregator.kind}, server ${o.serverOptimizer.kind} (lr ${o.serverOptimizer.lr}), codec ${o.codec.codec}` +
+    (o.attack !== undefined ? `, attack ${o.attack.kind} by ${count(attackers, 'client')}` : '')
+}
+
+/** What the simulation came to, printed after its rounds (the settings were printed before them: {@link settingsLine}). */
 function summary (result: SimulationResult): string {
   const o = result.options
   const n = divergedRounds(result)
@@ -162,9 +170,6 @@ function summary (result: SimulationResult): string {
       ? `reached ${(100 * o.target).toFixed(1)}% test accuracy in ${count(result.roundsToTarget, 'round')}`
       : `did not reach ${(100 * o.target).toFixed(1)}% in ${count(result.rounds.length, 'round')}`
   return [
-    `${o.task}, K=${o.clients} C=${o.fraction} E=${o.epochs} B=${o.batchSize} lr=${o.learningRate}, ${o.partition}, ` +
-      `aggregator ${o.aggregator.kind}, server ${o.serverOptimizer.kind} (lr ${o.serverOptimizer.lr}), codec ${o.codec.codec}` +
-      (o.attack !== undefined ? `, attack ${o.attack.kind} by ${result.attackers.length} clients` : ''),
     `${target}${target !== '' ? '; ' : ''}final accuracy ${(100 * result.finalAccuracy).toFixed(2)}%, ${count(result.rounds.length, 'round')} in ${result.seconds.toFixed(0)} s on ${result.backend}`,
     dataLine(result)
   ].join('\n') + diverged
@@ -242,7 +247,8 @@ export function register (program: Command): void {
       try {
         const result = await runSimulation(options, {
           signal: controller.signal,
-          onStart: ({ perRound }) => {
+          onStart: ({ perRound, attackers }) => {
+            if (flags.json !== true) out(settingsLine(options, attackers))
             if (tty) bar = bars.create(total, 0, { round: 1, client: 0, perRound, accuracy: lastAccuracy })
           },
           onClient: (round, done, perRound) => {

@@ -67,7 +67,7 @@ export interface SimulationResult {
 export interface SimulationHooks {
   readonly signal?: AbortSignal
   /** Called when the data is loaded and partitioned, before round 1. */
-  readonly onStart?: (info: { clients: number, perRound: number, params: number, backend?: string }) => void
+  readonly onStart?: (info: { clients: number, perRound: number, params: number, backend?: string, attackers: number }) => void
   /** Called after each client of a round has trained (done of total). */
   readonly onClient?: (round: number, done: number, total: number) => void
   /** Called after each round. */
@@ -171,7 +171,7 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
   let global: Weights = o.initialWeights ?? task.initWeights(o.seed)
   let optState: ServerOptimizerState = initServerOptimizerState(o.serverOptimizer, spec)
   let backend = o.backend ?? ''
-  hooks.onStart?.({ clients: o.clients, perRound, params: spec.params, backend: o.backend })
+  hooks.onStart?.({ clients: o.clients, perRound, params: spec.params, backend: o.backend, attackers: attackers.size })
 
   const rounds: RoundRecord[] = []
   let roundsToTarget: number | undefined
