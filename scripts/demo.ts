@@ -7,7 +7,7 @@
  * `swarmtune daemon`. The maintainer's daemon then coordinates rounds (default 10): each volunteer trains on
  * its part in its worker thread and gossips a signed compressed delta; the coordinator judges the
  * contributions, merges the accepted ones with FedAvg (McMahan et al. 2017), evaluates the new release on
- * the 10,000 MNIST test examples and signs it. Each round is shown as it closes, then a per-round table
+ * the 10,000 MNIST test examples and signs it. Each round is shown as it closes, as a row of the per-round table
  * (contributions, accepted, test accuracy, bytes sent, wall time, coordination overhead), then the checks:
  * `swarmtune ledger verify` on every peer, `swarmtune release verify` (recomputing the releases from the
  * deltas the ledger lists) on a volunteer, the best round's accuracy against the target (default 90 %).
@@ -26,7 +26,7 @@ import { assertNodeVersion, swarmtune, swarmtuneJson } from './lib/cli.js'
 import { Cluster, type EventLog, type Member, type PartitionScheme } from './lib/cluster.js'
 import { coveredClasses, describeScheme, partitionSummary, partitionTable } from './lib/partition.js'
 import { onInterrupt, Supervisor } from './lib/processes.js'
-import { formatBytes, median, percent, roundRow, roundsTable, seconds, type RoundRow } from './lib/report.js'
+import { formatBytes, median, percent, roundRow, seconds, type RoundRow } from './lib/report.js'
 import { OVERHEAD_PARTS, overheadParts, type OverheadParts } from './lib/timing.js'
 
 /**
@@ -114,6 +114,24 @@ const accuracy = (value: string): number => {
   const a = value.endsWith('%') || n > 1 ? n / 100 : n
   if (a > 1) throw new InvalidArgumentError(`expected an accuracy up to 100 %, got ${value}`)
   return a
+}
+
+/** The columns of the per-round table, printed once: a row as each round closes ({@link roundLine}). */
+const ROUND_COLUMNS = ['round', 'contributions', 'accepted', 'test accuracy', 'delta bytes sent', 'per contributor', 'wall time', 'slowest training', 'overhead', 'overhead / training']
+
+/** The per-round table's header line (columns right-aligned, two spaces apart). */
+export const ROUND_HEADER = ROUND_COLUMNS.map((c) => c.padStart(Math.max(c.length, 7))).join('  ')
+
+/**
+ * One round's row of the per-round table, right-aligned under {@link ROUND_HEADER}: `round/total`, contributions,
+ * accepted, test accuracy, delta bytes (in all and per contributor), wall time, slowest training, overhead (in s
+ * and as a share of the slowest training); `note` (a round without a release: its outcome) follows the row.
+ */
+export function roundLine (row: RoundRow, total: number, note?: string): string {
+  const share = row.overheadMs === undefined || row.slowestTrainMs === undefined || row.slowestTrainMs === 0 ? '-' : percent(row.overheadMs / row.slowestTrainMs, 0)
+  const cells = [`${row.round}/${total}`, String(row.contributions), String(row.accepted), percent(row.accuracy), formatBytes(row.bytes), formatBytes(row.bytesPerContributor),
+    seconds(row.wallMs), seconds(row.slowestTrainMs), seconds(row.overheadMs), share]
+  return cells.map((cell, i) => cell.padStart(Math.max(ROUND_COLUMNS[i].length, 7))).join('  ') + (note === undefined ? '' : `  ${note}`)
 }
 
 function parseFlags (argv: string[]): Flags {
@@ -273,8 +291,8 @@ async function main (): Promise<number> {
       maxContributions: f.volunteers,
       codec: f.codec === 'topk-int8' ? { codec: f.codec, fraction: f.topkFraction } : { codec: f.codec }
     }
-    const header = `${'round'.padStart(7)}  ${'contributions'.padStart(13)}  ${'accepted'.padStart(8)}  ${'test accuracy'.padStart(13)}  ${'bytes sent'.padStart(10)}  ${'wall time'.padStart(9)}`
-    out(header)
+    out('per round, as each closes (bytes: the encoded deltas the volunteers sent; overhead: wall time − the slowest volunteer\'s training time):')
+    out(ROUND_HEADER)
     const rows: RoundRow[] = []
     const overhead: OverheadParts[] = []
     for (let n = 1; n <= f.rounds; n++) {
@@ -284,13 +302,11 @@ async function main (): Promise<number> {
       const p = overheadParts(r, logs[0].events, logs.slice(1).map((l) => l.events))
       if (p !== undefined) overhead.push(p)
       clearStatus()
-      out(`${`${r.round}/${f.rounds}`.padStart(7)}  ${String(row.contributions).padStart(13)}  ${String(row.accepted).padStart(8)}  ${percent(row.accuracy).padStart(13)}  ${formatBytes(row.bytes).padStart(10)}  ${seconds(row.wallMs).padStart(9)}${r.outcome === 'released' ? '' : `  ${String(r.outcome)}: ${r.reason ?? ''}`}`)
+      out(roundLine(row, f.rounds, r.outcome === 'released' ? undefined : `${String(r.outcome)}: ${r.reason ?? ''}`))
     }
     for (const l of logs) l.close()
-    out()
-    out('per round (bytes: the encoded deltas the volunteers sent; overhead: wall time − the slowest volunteer\'s training time):')
-    out(roundsTable(rows).trimEnd())
     if (overhead.length > 0) {
+      out()
       out(`where the overhead goes (median of ${overhead.length} rounds, from the daemons' events):`)
       for (const [k, name] of Object.entries(OVERHEAD_PARTS) as Array<[keyof OverheadParts, string]>) out(`  ${(median(overhead.map((p) => p[k])) / 1000).toFixed(2).padStart(6)} s  ${name}`)
     }
