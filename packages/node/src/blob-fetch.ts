@@ -69,7 +69,8 @@ export interface FetchOptions extends ProgressOptions<BlobFetchProgressEvents> {
 }
 
 export interface BlobFetchComponents {
-  libp2p: Pick<Libp2p, 'dialProtocol'>
+  /** `getConnections`, when given, lets a fetch that found no provider say that this node has no connected peer. */
+  libp2p: Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
   store: BlobStore
   /** Candidate providers beyond the hints: connected peers, then DHT provider records. */
   candidates(cid: CID, signal: AbortSignal): AsyncIterable<PeerId>
@@ -95,6 +96,8 @@ interface Provider {
   table?: ChunkTable
   tableKey?: string
   tooLarge?: boolean
+  /** true once a blob stream to it opened and the table request was sent: the peer was asked, not only named. */
+  asked?: boolean
   chunks: number
   bytes: number
 }
@@ -249,6 +252,7 @@ export class BlobFetch {
       const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
       const lp = await this.openStream(p, signal)
       await lp.write(encodeRequest({ op: 'table', cid: this.cid }), { signal })
+      p.asked = true
       const resp = decodeTableResponse((await readAnswer(lp, BLOB_MAX_HEADER_BYTES, 'chunk table', signal)).subarray())
       p.idleSince = Date.now()
       if (!resp.ok) {
@@ -300,6 +304,21 @@ export class BlobFetch {
     this.options.onProgress?.(new CustomProgressEvent('blob:fetch:penalty', { ...penalty, cid: this.cid }))
   }
 
+  /**
+   * Why no provider was found, with true counts: the peers asked (a blob stream opened) beside those named or
+   * found but not reachable, and, when this node has no connected peer at all, that and how to connect one.
+   */
+  private noProvidersMessage (): string {
+    const all = [...this.providers.values()]
+    const asked = all.filter((p) => p.asked === true).length
+    const unreachable = all.length - asked
+    const connections = this.components.libp2p.getConnections?.().length
+    const connect = 'connect one with `swarmtune peers --connect <address> -d <folder>`, or save a bootstrap peer with `swarmtune init -d <folder> --bootstrap <address>` and restart the daemon'
+    const counts = `asked ${asked} peer(s)${unreachable > 0 ? `; ${unreachable} peer(s) named or found could not be reached` : ''}${this.excludedTables.size > 0 ? '; their chunk tables did not match the CID' : ''}`
+    if (connections === 0) return `no reachable peer has blob ${this.cid.toString()}: this node has no connected peer (${counts}); ${connect}.`
+    return `no reachable peer has blob ${this.cid.toString()} (${counts}). Check that a peer holding it is connected (\`swarmtune peers\`; to add one, ${connect}), or pass its peer id as a provider.`
+  }
+
   // --- table ------------------------------------------------------------------------------------------
 
   private async chooseTable (): Promise<void> {
@@ -319,7 +338,7 @@ export class BlobFetch {
         if ([...this.providers.values()].some((p) => p.tooLarge === true)) {
           throw new BlobTooLargeError(`providers announce blob ${this.cid.toString()} as larger than the limit of ${this.maxBytes} bytes; raise blobs.maxBlobBytes (or the fetch's maxBytes) to fetch it`)
         }
-        throw new BlobFetchError('ERR_NODE_BLOB_NO_PROVIDERS', `no reachable peer has blob ${this.cid.toString()} (asked ${this.providers.size} peer(s)${this.excludedTables.size > 0 ? ', whose chunk tables did not match the CID' : ''}). Check that a peer holding it is connected (\`swarmtune peers\`), or pass its peer id as a provider.`)
+        throw new BlobFetchError('ERR_NODE_BLOB_NO_PROVIDERS', this.noProvidersMessage())
       }
       await this.changed(TABLE_QUORUM_WAIT_MS)
     }
