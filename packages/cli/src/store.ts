@@ -1,6 +1,6 @@
 /**
  * Where a command reads a data folder's ledger: the running daemon (through its control API; it holds the
- * store's lock), or, when no daemon runs there, the LevelDB store itself. The ledger commands, `round list`,
+ * store's lock), or, when no daemon runs there, the LevelDB store itself. The ledger commands, `round list | status`,
  * `release list / show / pull / export / verify` and `community show` read through here, so they work with
  * and without a daemon. Reading creates nothing: a folder whose ledger was never created reads as an empty
  * ledger, and its blob store is read without being opened for writing.
@@ -73,6 +73,28 @@ export async function listRounds (root: string): Promise<RoundView[]> {
   const client = await runningDaemon(root)
   if (client !== undefined) return await client.request<RoundView[]>('GET', '/v1/rounds')
   return await withStore(root, async (ledger) => await Promise.all((await roundOpens(ledger)).map(async (o) => await roundView(ledger, o))))
+}
+
+/**
+ * Round `which` (a round number or `latest`) as the store of `root` records it, read with no daemon running:
+ * the ledger's part of `GET /v1/rounds/:round` (round-open parameters, contributions, verdicts, release, close).
+ * @throws Error `ERR_ROUNDS_BAD_PARAMS` when `which` is neither a round number nor `latest`.
+ * @throws Error `ERR_ROUNDS_NOT_FOUND` when the ledger holds no such round (or no round at all, for `latest`).
+ */
+export async function storedRound (root: string, which: string): Promise<RoundView> {
+  if (which !== 'latest' && !/^\d{1,15}$/.test(which)) {
+    throw Object.assign(new Error(`'${which}' is not a round number; use a number or "latest" (\`swarmtune round list -d ${root}\` lists them)`), { code: 'ERR_ROUNDS_BAD_PARAMS' })
+  }
+  return await withStore(root, async (ledger) => {
+    const opens = await roundOpens(ledger, which === 'latest' ? undefined : Number(which))
+    const open = opens.at(-1)
+    if (open === undefined) {
+      throw Object.assign(new Error(which === 'latest'
+        ? `the ledger of ${root} holds no round yet; a maintainer opens one with \`swarmtune round start -d <its folder>\``
+        : `round ${which} is not in the ledger of ${root}; \`swarmtune round list -d ${root}\` lists the rounds it holds`), { code: 'ERR_ROUNDS_NOT_FOUND' })
+    }
+    return await roundView(ledger, open)
+  })
 }
 
 /**

@@ -32,6 +32,10 @@ beforeAll(async () => {
     viaDaemon.show = (await run('release', 'show', '0', '-d', maintainer, '--json')).out
     viaDaemon.community = (await run('community', 'show', '-d', maintainer, '--json')).out
     viaDaemon.verify = await run('release', 'verify', '0', '-d', maintainer).then(() => 'ok', (err: { code?: string }) => err.code ?? 'no code')
+    // a round in the ledger (opened, then cancelled: a round-open and a round-close), as the daemon shows it
+    await run('round', 'start', '--duration', '1m', '-d', maintainer, '--json')
+    await run('round', 'cancel', '1', '--reason', 'store read test', '-d', maintainer)
+    viaDaemon.round = (await run('round', 'status', '1', '-d', maintainer, '--json')).out
     // the control API refuses a filter its view does not apply, with the same code, as a bad request
     await expect(client.request('GET', '/v1/ledger/view/peers?kind=verdict')).rejects.toMatchObject({ code: 'ERR_LEDGER_UNSUPPORTED_FILTER', status: 400 })
   } finally {
@@ -68,6 +72,21 @@ describe('release and community commands with no daemon running', () => {
     await run('release', 'export', '0', '-d', maintainer, '-o', out, '--format', 'safetensors')
     expect((await stat(out)).size).toBeGreaterThan(100_000) // mnist-2nn holds about 200k float32 weights
     expect((await run('community', 'show', '-d', maintainer, '--json')).out).toBe(viaDaemon.community)
+  })
+
+  it('round status <n> (and round show) read the ledger\'s part of a round from the store, and say what is left out', async () => {
+    const r = await swarmtune(['round', 'status', '1', '-d', maintainer, '--json'])
+    expect(r.stderr).not.toMatch(/no daemon is running|ERR_NODE_DAEMON_NOT_RUNNING/)
+    expect(r.code, r.stderr).toBe(0)
+    // the daemon's answer, less the parts only a running coordinator knows
+    const { phase: _phase, networkRejections: _n, topicPeers: _t, volunteers: _v, localVolunteer: _l, ...ledgerPart } = JSON.parse(viaDaemon.round) as Record<string, unknown>
+    expect(JSON.parse(r.stdout)).toEqual(ledgerPart)
+    expect(ledgerPart).toMatchObject({ round: 1, state: 'closed', outcome: 'cancelled' })
+    const { out } = await run('round', 'show', 'latest', '-d', maintainer)
+    expect(out).toMatch(/^round 1 — closed \(cancelled/)
+    expect(out).toContain('read from its ledger store')
+    expect(out).toContain('known only to the running coordinator\'s daemon')
+    await expect(run('round', 'status', '7', '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_ROUNDS_NOT_FOUND' })
   })
 
   it('community show -d reads the genesis `community join` kept in a folder that never ran a daemon', async () => {

@@ -3,7 +3,7 @@ import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtun
 import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarmtune/model'
 import { CLIENT_OPTIMIZERS, commandHint, ControlClient, defaultDataDir, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
 import { CliError } from '../errors.js'
-import { listRounds } from '../store.js'
+import { listRounds, runningDaemon, storedRound } from '../store.js'
 import { parseDuration } from '../options.js'
 
 interface CommonFlags {
@@ -247,6 +247,12 @@ export function renderRound (r: RoundDetail): string {
   return text
 }
 
+/** What `round status` adds to a round read from the store: where it came from and what only a daemon knows. */
+export function storeNote (dataDir: string): string {
+  return `\n(no daemon runs on ${dataDir}: read from its ledger store, which holds the round-open, contributions, verdicts, release and close. ` +
+    `The coordinator's phase, the volunteers' answers, who was in the topic and what the network refused are known only to the running coordinator's daemon: \`${commandHint(dataDir, 'daemon')}\`)\n`
+}
+
 /** One line per round. */
 export function renderRounds (rounds: RoundView[]): string {
   return table(['round', 'state', 'outcome', 'contributions', 'accepted', 'accuracy', 'wall', 'overhead', 'release'], rounds.map((r) => [
@@ -318,11 +324,16 @@ export function register (program: Command): void {
 
   common(round.command('status'))
     .alias('show')
-    .description('one round in full: parameters, contributions with their verdicts, release, timing')
+    .description('one round in full: parameters, contributions with their verdicts, release, timing (the ledger\'s part from its store when no daemon runs; --wait needs the daemon)')
     .argument('[round]', 'round number or "latest"', 'latest')
     .option('--wait', 'wait until the round closes first')
     .action(async (which: string, flags: CommonFlags & { wait?: boolean }) => {
-      const client = await ControlClient.fromDataDir(flags.dataDir)
+      // waiting needs the daemon; otherwise, with no daemon running, the ledger store answers
+      const client = flags.wait === true ? await ControlClient.fromDataDir(flags.dataDir) : await runningDaemon(flags.dataDir)
+      if (client === undefined) {
+        show(flags.json, await storedRound(flags.dataDir, which), (v) => renderRound(v) + storeNote(flags.dataDir))
+        return
+      }
       let r = await client.request<RoundDetail>('GET', `/v1/rounds/${encodeURIComponent(which)}`)
       if (flags.wait === true && r.state !== 'closed') r = await waitClosed(client, r.round)
       show(flags.json, r, renderRound)
