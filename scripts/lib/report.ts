@@ -61,21 +61,6 @@ export function table (columns: string[], rows: string[][], rightAligned: boolea
   return [line(columns), line(widths.map((w) => '─'.repeat(w))), ...rows.map(line)].join('\n') + '\n'
 }
 
-/**
- * The per-round table: contributions, accepted, test accuracy, bytes sent, round wall time, slowest
- * training and coordination overhead (also as a share of the slowest training).
- */
-export function roundsTable (rows: RoundRow[]): string {
-  return table(
-    ['round', 'contributions', 'accepted', 'test accuracy', 'delta bytes sent', 'per contributor', 'wall time', 'slowest training', 'overhead', 'overhead / training'],
-    rows.map((r) => [
-      String(r.round), String(r.contributions), String(r.accepted), percent(r.accuracy), formatBytes(r.bytes), formatBytes(r.bytesPerContributor),
-      seconds(r.wallMs), seconds(r.slowestTrainMs), seconds(r.overheadMs),
-      r.overheadMs === undefined || r.slowestTrainMs === undefined || r.slowestTrainMs === 0 ? '-' : percent(r.overheadMs / r.slowestTrainMs, 0)
-    ])
-  )
-}
-
 /** Median of a non-empty list. */
 export function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
