@@ -392,7 +392,7 @@ export async function sendServe (a: Attacker, target: Target, c: SyncServeCase, 
     if (Date.now() > grace) break
     await sleep(20)
   }
-  if (stream.status === 'open') stream.abort(new Error('the hostile peer gives up on this session'))
+  if (stream.status === 'open') stream.abort(new Error('this peer ends the sync session here'))
   return { result: 'silent' }
 }
 

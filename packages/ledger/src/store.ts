@@ -3,146 +3,35 @@
  * LevelDB (or memory-level) database. Layout: doc/ledger-format.md.
  */
 import { createHash } from 'node:crypto'
-import { readFile, rename, open as openFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
-import { ENTRY_KINDS, blobCid, decodeEntryUnverified, isEntryKind, parseCid, signEntry, validateEntry, type Entry, type EntryKind, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
-import { LEDGER_SCHEMA_VERSION, LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
-import { LedgerArgumentError, LedgerClosedError, LedgerCommunityError, LedgerCorruptError, LedgerEntryError, LedgerError, LedgerLockedError, LedgerSchemaError } from './errors.js'
+import { blobCid, decodeEntryUnverified, parseCid, signEntry, validateEntry, type EntryKind, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
+import { LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
+import { LedgerArgumentError, LedgerClosedError, LedgerCommunityError, LedgerCorruptError, LedgerEntryError, LedgerError, LedgerLockedError } from './errors.js'
 import { acquireLock, type StoreLock } from './lock.js'
 import { authorityFault, maintainersOf } from './authority.js'
 import {
-  META_COMMUNITY, META_SCHEMA, META_SUMMARY, PREFIX, entryKey, evidenceKey, headKey, idKey, isAuthorHex, num16, parsePos,
+  META_COMMUNITY, META_SUMMARY, PREFIX, entryKey, evidenceKey, headKey, idKey, num16, parsePos,
   positionOfIndexKey, prefixRange, type Position
 } from './keys.js'
-import { fromHex, indexRecords, jsonBytes, releaseRefs, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
+import { fromHex, indexRecords, jsonBytes, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
+import { checkFilter, entryMatches, type EntryFilter } from './filters.js'
+import type { LedgerInit, HeadInfo, AppendResult, IngestResult, EvidenceDrop, Equivocation, EntryDraft } from './types.js'
+import { readLengths, writeLengths } from './lengths.js'
+import { checkSchema, rebuildIndexes } from './schema.js'
 import { chainFault, verifyStore, type VerifyProgress, type VerifyReport } from './verify.js'
 import { EvidenceBook, createEvidenceLimits, type EvidenceDropReason, type EvidenceLimits, type EvidenceRecord } from './evidence.js'
 
 
-/** Options of {@link openLedger}. */
-export interface LedgerInit {
-  /**
-   * Folder of a disk store: LevelDB in `<path>/db`, the lock file `<path>/lock`, known chain lengths in
-   * `<path>/lengths.json`. Created when missing.
-   */
-  path?: string
-  /** A database to run on instead of a folder: one made by {@link createMemoryDb} (in memory). */
-  db?: Db
-  /**
-   * The community this store belongs to (its genesis entry's CID, or the CID string). An empty store is
-   * bound to it at once (`m!community` is written), so it refuses every entry of another community from the
-   * first one on — at ingest (`ERR_WIRE_WRONG_COMMUNITY`) and at sync (`ERR_LEDGER_SYNC_COMMUNITY`) — and
-   * opening a store that holds another community's entries fails with `ERR_LEDGER_COMMUNITY_MISMATCH`.
-   * Without it an empty store takes the community of the first entry it stores.
-   */
-  community?: CID | string
-  /** fsync every write batch (default true). False is faster and survives a process crash, not a power loss. */
-  sync?: boolean
-  /** Aborts the verification on open. */
-  signal?: AbortSignal
-  /** Progress of the verification on open. */
-  onProgress?: (progress: VerifyProgress) => void
-  /**
-   * Caps on equivocation evidence kept (evidence.ts): `maxRecordsPerAuthor` (default
-   * EVIDENCE_MAX_RECORDS_PER_AUTHOR = 8 records) and `maxTotalBytes` (default EVIDENCE_MAX_TOTAL_BYTES = 16 MiB).
-   */
-  evidence?: Partial<EvidenceLimits>
-}
-
-/** The last entry of one author chain. `length` = seq + 1. */
-export interface HeadInfo {
-  /** 32-byte Ed25519 public key, 64 lowercase hex. */
-  author: string
-  seq: number
-  length: number
-  /** CID string of the head entry. */
-  id: string
-}
-
-/** What `append` did with an entry that was not refused. */
-export interface AppendResult {
-  entry: SignedEntry
-  /** True when the entry was already stored (appending is idempotent by content id). */
-  duplicate: boolean
-}
-
-/**
- * Outcome of `ingest` for one entry from the network: never throws. `accept`: stored now; `ignore`:
- * already stored (`ERR_LEDGER_DUPLICATE`), or not storable yet because earlier entries of its chain are
- * missing (`ERR_LEDGER_GAP`: sync fills the gap) or because it is a maintainer-only kind and the genesis
- * that names the maintainers is not stored yet (`ERR_LEDGER_NO_GENESIS`), or not valid yet (wire's
- * clock-skew ignore); `reject`: invalid, of another community, a maintainer-only kind signed by someone the
- * genesis does not name (`ERR_LEDGER_NOT_MAINTAINER`), a bad checkpoint, or conflicting with the stored
- * chain (`ERR_LEDGER_EQUIVOCATION` / `ERR_LEDGER_FORK`, kept as evidence).
- */
-export interface IngestResult {
-  status: 'accept' | 'ignore' | 'reject'
-  code?: string
-  reason?: string
-  /** CID string of the entry, when it decoded. */
-  id?: string
-  /** Author (hex) and seq, when it decoded; a gap's fill starts at the author's current length. */
-  author?: string
-  seq?: number
-  /** True when this entry was stored now as equivocation evidence. */
-  evidence?: boolean
-  /** Why a conflicting entry was not kept as evidence (it was counted in `Ledger.evidenceDropped`). */
-  evidenceDropped?: EvidenceDropReason
-}
-
-/** Detail of an `evidence-dropped` event: a conflicting entry that was refused and not kept. */
-export interface EvidenceDrop {
-  entry: SignedEntry
-  reason: EvidenceDropReason
-}
-
-/** Filter of {@link Ledger.entries}; all given fields must match. */
-export interface EntryFilter {
-  kind?: EntryKind
-  /** Author public key, 64 hex. */
-  author?: string
-  round?: number
-  /** Release manifest CID string: entries naming it (as release, parent, base or genesis release). */
-  release?: string
-  /** Earliest entry timestamp, ms since Unix epoch, inclusive. */
-  since?: number
-  /** Latest entry timestamp, ms since Unix epoch, inclusive. */
-  until?: number
-  /** Most entries returned. */
-  limit?: number
-  /** Newest first (by timestamp; by seq descending for an author filter). */
-  reverse?: boolean
-}
-
-/** Two validly signed entries by one author that cannot both be in its chain. */
-export interface Equivocation {
-  author: string
-  seq: number
-  /**
-   * `same-seq`: another entry is stored at this seq; `fork`: the conflicting entry's prev is not the stored
-   * entry at seq - 1 (so the author signed another entry there).
-   */
-  type: 'same-seq' | 'fork'
-  /** The stored entry it conflicts with (at `seq`, or at `seq - 1` for a fork). */
-  stored: SignedEntry
-  conflicting: SignedEntry
-}
-
-/** Draft of an entry to sign with {@link Ledger.sign}: seq, prev, author and community are filled in. */
-export interface EntryDraft<K extends EntryKind = EntryKind> {
-  kind: K
-  /** The body (protocol/entries.md); may be left out for a checkpoint, whose body is then filled in. */
-  body?: Entry<K>['body']
-  /** ms since Unix epoch; default now. */
-  ts?: number
-}
+export type { EntryFilter } from './filters.js'
+export type { LedgerInit, HeadInfo, AppendResult, IngestResult, EvidenceDrop, Equivocation, EntryDraft } from './types.js'
 
 interface Candidate { signed: SignedEntry, author: string, id: string }
 interface Outcome { code?: string, reason?: string, evidence?: boolean, evidenceDropped?: EvidenceDropReason }
 
 const openDbs = new WeakSet<Db>()
+
 const utf8 = new TextDecoder()
 
 /** A fresh in-memory database (memory-level, UTF-8 keys, byte values) for {@link openLedger}. */
@@ -207,26 +96,6 @@ function communityOf (community: CID | string): CID {
     return parseCid(community)
   } catch {
     throw new LedgerArgumentError(`community ${JSON.stringify(community.slice(0, 80))} is not a CID string; give the community id (the CID of its genesis entry, bafkrei…)`)
-  }
-}
-
-async function readLengths (dir: string): Promise<Map<string, number> | undefined> {
-  let text: string
-  try {
-    text = await readFile(join(dir, 'lengths.json'), 'utf8')
-  } catch {
-    return undefined
-  }
-  try {
-    const parsed = JSON.parse(text) as { version?: number, authors?: Record<string, number> }
-    const map = new Map<string, number>()
-    for (const [author, length] of Object.entries(parsed.authors ?? {})) {
-      if (!isAuthorHex(author) || !Number.isSafeInteger(length) || length < 0) throw new Error('bad record')
-      map.set(author, length)
-    }
-    return map
-  } catch (err) {
-    throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', dir, 'lengths.json is malformed', { key: 'lengths.json' }, { cause: err })
   }
 }
 
@@ -775,93 +644,6 @@ export class Ledger extends EventTarget {
   async #writeLengthsNow (force: boolean): Promise<void> {
     if (this.#lock === undefined || (!force && !this.#lengthsDirty)) return
     this.#lengthsDirty = false
-    const authors: Record<string, number> = {}
-    for (const [author, head] of this.#heads) authors[author] = head.seq + 1
-    const text = JSON.stringify({ version: LEDGER_SCHEMA_VERSION, entries: this.#summary.entries, authors }) + '\n'
-    const tmp = join(this.path, 'lengths.json.tmp')
-    const handle = await openFile(tmp, 'w', 0o600)
-    try {
-      await handle.writeFile(text)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(tmp, join(this.path, 'lengths.json'))
+    await writeLengths(this.path, this.#summary.entries, this.#heads)
   }
 }
-
-async function checkSchema (db: Db, path: string): Promise<void> {
-  let value: Uint8Array | undefined
-  try {
-    value = await db.get(META_SCHEMA)
-  } catch (err) {
-    throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'LevelDB could not read the schema record', { key: META_SCHEMA }, { cause: err })
-  }
-  if (value === undefined) {
-    const any = await db.keys({ limit: 1 }).all().catch((err: unknown) => {
-      throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'LevelDB reported an error while reading the store', {}, { cause: err })
-    })
-    if (any.length > 0) throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'the schema record is missing from a non-empty store', { key: META_SCHEMA })
-    await db.put(META_SCHEMA, jsonBytes({ version: LEDGER_SCHEMA_VERSION }), { sync: true } as object)
-    return
-  }
-  let version: unknown
-  try {
-    version = (JSON.parse(utf8.decode(value)) as { version?: unknown }).version
-  } catch {
-    throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'the schema record is malformed', { key: META_SCHEMA })
-  }
-  if (version !== LEDGER_SCHEMA_VERSION) throw new LedgerSchemaError(path, version, LEDGER_SCHEMA_VERSION)
-}
-
-/** Deletes every derived index record and writes them again from the (verified) entries. */
-async function rebuildIndexes (db: Db): Promise<void> {
-  for (const prefix of [PREFIX.id, PREFIX.time, PREFIX.kind, PREFIX.round, PREFIX.release]) await db.clear(prefixRange(prefix))
-  const iterator = db.iterator(prefixRange(PREFIX.entry))
-  try {
-    while (true) {
-      const batch = await iterator.nextv(1000)
-      if (batch.length === 0) break
-      const ops: Array<{ type: 'put', key: string, value: Uint8Array }> = []
-      for (const [key, bytes] of batch) {
-        const pos = parsePos(key.slice(2)) as Position
-        const signed = decodeEntryUnverified(bytes)
-        for (const [k, value] of indexRecords(signed, pos.author, signed.id.toString())) ops.push({ type: 'put', key: k, value })
-      }
-      await db.batch(ops, { sync: true } as object)
-    }
-  } finally {
-    await iterator.close()
-  }
-}
-
-function checkFilter (filter: EntryFilter): void {
-  const bad = (what: string): never => { throw new LedgerArgumentError(`bad entry filter: ${what}`) }
-  if (filter.author !== undefined && !isAuthorHex(filter.author)) bad('author must be a 32-byte public key as 64 lowercase hex digits')
-  for (const name of ['round', 'limit', 'since', 'until'] as const) {
-    const n = filter[name]
-    if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) bad(`${name} must be a non-negative integer`)
-  }
-  if (filter.release !== undefined) {
-    try {
-      filter.release = parseCid(filter.release).toString()
-    } catch {
-      bad('release must be a CID string')
-    }
-  }
-  if (filter.kind !== undefined && !isEntryKind(filter.kind)) {
-    bad(`kind must be one of ${ENTRY_KINDS.join(', ')}`)
-  }
-}
-
-function entryMatches (s: SignedEntry, f: EntryFilter): boolean {
-  const e = s.entry
-  if (f.kind !== undefined && e.kind !== f.kind) return false
-  if (f.since !== undefined && e.ts < f.since) return false
-  if (f.until !== undefined && e.ts > f.until) return false
-  if (f.round !== undefined && (e.body as { round?: unknown }).round !== f.round) return false
-  if (f.author !== undefined && toHex(e.author) !== f.author) return false
-  if (f.release !== undefined && !releaseRefs(e).some(([manifest]) => manifest === f.release)) return false
-  return true
-}
-
