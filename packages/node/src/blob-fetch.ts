@@ -17,73 +17,23 @@
  *    the next group. Otherwise the file is moved into the store.
  */
 import { constants as fsConstants } from 'node:fs'
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises'
-import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import { CustomProgressEvent, type ProgressOptions } from 'progress-events'
+import { open, rm, type FileHandle } from 'node:fs/promises'
+import type { PeerId, Stream } from '@libp2p/interface'
+import { CustomProgressEvent } from 'progress-events'
 import { BLOB_PROTOCOL, type CID } from '@swarmtune/wire'
-import { z } from 'zod'
-import { chunkCount, chunkHash, chunkRange, type BlobStore, type ChunkTable } from './blob-store.js'
+import { chunkCount, chunkHash, chunkRange, chunkTableKey, type ChunkTable } from './blob-store.js'
 import { BlobProtocolError, decodeChunkHeader, decodeTableResponse, encodeRequest } from './blob-protocol.js'
-import { boundedFrames, type BoundedFrames, type Frame } from './bounded-frame.js'
-import { bytesEqual, digestOf, sha256, sha256Of, SHA2_256_BYTES } from './cid.js'
+import { boundedFrames, readFrame, type BoundedFrames } from './bounded-frame.js'
+import { bytesEqual, digestOf, sha256, sha256Of, sha256OfParts } from './cid.js'
 import {
   BLOB_MAX_CHUNK_BYTES, BLOB_MAX_CHUNK_HEADER_BYTES, BLOB_MAX_HEADER_BYTES, FETCH_PIPELINE_DEPTH, FETCH_PROBE_CONCURRENCY,
   FETCH_STALL_TIMEOUT_MS, FETCH_STREAM_REUSE_MS, PARTIAL_STATE_FLUSH_MS, PENALTY_BAD_BYTES, PENALTY_BAD_TABLE, PENALTY_FAILED
 } from './constants.js'
-import { writeFileAtomic } from './data-dir.js'
-import { AbortedError, BlobFetchError, BlobTooLargeError, FrameLengthError, FrameTruncatedError } from './errors.js'
+import { readPartialState, writePartialState } from './blob-partial.js'
+import { AbortedError, BlobFetchError, BlobTooLargeError, FrameLengthError } from './errors.js'
 
-/** Why a provider was penalised. */
-export type PenaltyReason = 'bad-bytes' | 'bad-table' | 'protocol' | 'failed'
-
-export interface FetchPenalty { peer: string, reason: PenaltyReason, points: number, detail: string }
-
-export interface FetchResult {
-  cid: CID
-  /** Blob size in bytes. */
-  size: number
-  /** Bytes received from the network by this call (chunks that failed verification included). */
-  fetchedBytes: number
-  /** Bytes already verified on disk from an earlier, interrupted fetch. */
-  resumedBytes: number
-  /** Providers that delivered verified chunks, with how many. */
-  providers: Array<{ peer: string, chunks: number, bytes: number }>
-  /** Penalties given during this fetch. */
-  penalties: FetchPenalty[]
-}
-
-export type BlobFetchProgressEvents =
-  | CustomProgressEvent<{ cid: CID, size: number, chunks: number, resumedBytes: number, providers: number }, 'blob:fetch:table'>
-  | CustomProgressEvent<{ cid: CID, index: number, peer: string, bytesDone: number, bytesTotal: number }, 'blob:fetch:chunk'>
-  | CustomProgressEvent<FetchPenalty & { cid: CID }, 'blob:fetch:penalty'>
-
-export interface FetchOptions extends ProgressOptions<BlobFetchProgressEvents> {
-  /** Stops the fetch; verified chunks are kept for a later fetch to resume from. */
-  signal?: AbortSignal
-  /** Peers believed to hold the blob (e.g. the author of a contribution entry); asked first. */
-  providers?: PeerId[]
-  /** Largest size accepted, in bytes (default and ceiling: the store's `maxBlobBytes`). */
-  maxBytes?: number
-  /** Also look for providers among connected peers and in the DHT (default true). */
-  discover?: boolean
-}
-
-export interface BlobFetchComponents {
-  /** `getConnections`, when given, lets a fetch that found no provider say that this node has no connected peer. */
-  libp2p: Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
-  store: BlobStore
-  /** Candidate providers beyond the hints: connected peers, then DHT provider records. */
-  candidates(cid: CID, signal: AbortSignal): AsyncIterable<PeerId>
-  /** Records a penalty against a peer (reputation, gossipsub P5, events). */
-  penalise(peer: string, points: number, reason: PenaltyReason, cid: CID, detail: string): void
-  /** true for peers currently excluded for their penalties. */
-  excluded(peer: string): boolean
-}
-
-export interface BlobFetchInit {
-  /** Providers downloaded from at once. */
-  fetchProviders: number
-}
+import type { BlobFetchComponents, BlobFetchInit, FetchOptions, FetchPenalty, FetchResult, PenaltyReason } from './blob-fetch-types.js'
+export type { BlobFetchComponents, BlobFetchInit, BlobFetchProgressEvents, FetchOptions, FetchPenalty, FetchResult, PenaltyReason } from './blob-fetch-types.js'
 
 interface Provider {
   id: string
@@ -113,15 +63,6 @@ const HELD_CHUNK_BYTES = 32 * 1024 * 1024
 const TABLE_QUORUM_WAIT_MS = 200
 /** Most bytes a client may buffer on one stream: the pipelined chunks plus their headers. */
 const CLIENT_BUFFER_BYTES = FETCH_PIPELINE_DEPTH * (BLOB_MAX_CHUNK_BYTES + BLOB_MAX_CHUNK_HEADER_BYTES) + BLOB_MAX_HEADER_BYTES
-
-const partialStateSchema = z.strictObject({
-  v: z.literal(1),
-  cid: z.string(),
-  size: z.number().int().min(0),
-  chunkBytes: z.number().int().positive(),
-  hashes: z.string(),
-  done: z.string()
-})
 
 export class BlobFetch {
   private readonly cid: CID
@@ -253,7 +194,7 @@ export class BlobFetch {
       const lp = await this.openStream(p, signal)
       await lp.write(encodeRequest({ op: 'table', cid: this.cid }), { signal })
       p.asked = true
-      const resp = decodeTableResponse((await readAnswer(lp, BLOB_MAX_HEADER_BYTES, 'chunk table', signal)).subarray())
+      const resp = decodeTableResponse((await readFrame(lp, BLOB_MAX_HEADER_BYTES, 'chunk table', signal)).subarray())
       p.idleSince = Date.now()
       if (!resp.ok) {
         p.state = 'absent'
@@ -267,7 +208,7 @@ export class BlobFetch {
         return
       }
       p.table = { size: resp.size, chunkBytes: resp.chunkBytes, hashes: resp.hashes }
-      p.tableKey = tableKey(p.table)
+      p.tableKey = chunkTableKey(p.table)
       p.state = 'ready'
       if (this.firstTableAt === 0) this.firstTableAt = Date.now()
     } catch (err) {
@@ -356,7 +297,7 @@ export class BlobFetch {
 
   private async startTable (table: ChunkTable): Promise<void> {
     this.table = table
-    this.tableKey = tableKey(table)
+    this.tableKey = chunkTableKey(table)
     const n = chunkCount(table.size, table.chunkBytes)
     this.done = new Uint8Array(n)
     this.doneCount = 0
@@ -419,16 +360,16 @@ export class BlobFetch {
         const i = inflight[0]
         const [start, end] = chunkRange(table, i)
         const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
-        const header = decodeChunkHeader((await readAnswer(lp, BLOB_MAX_CHUNK_HEADER_BYTES, 'chunk header', signal)).subarray())
+        const header = decodeChunkHeader((await readFrame(lp, BLOB_MAX_CHUNK_HEADER_BYTES, 'chunk header', signal)).subarray())
         if (!header.ok) throw new DropProvider(null, `provider answered '${header.code}' for chunk ${i}: ${header.reason}`)
         if (header.index !== i || header.length !== end - start) {
           throw new DropProvider('protocol', `provider announced chunk ${header.index} of ${header.length} bytes, expected chunk ${i} of ${end - start} bytes`)
         }
         // the chunk stays in the buffers it arrived in: hashed and written without a copy
-        const data = [...await readAnswer(lp, end - start, 'chunk', signal)]
+        const data = [...await readFrame(lp, end - start, 'chunk', signal)]
         const length = data.reduce((n, b) => n + b.length, 0)
         this.fetchedBytes += length
-        if (length !== end - start || !bytesEqual(digestOfParts(data), chunkHash(table, i))) {
+        if (length !== end - start || !bytesEqual(sha256OfParts(data), chunkHash(table, i))) {
           throw new DropProvider('bad-bytes', `chunk ${i} does not hash to its chunk-table entry`)
         }
         const { bytesWritten } = await (this.fh as FileHandle).writev(data, start)
@@ -552,23 +493,13 @@ export class BlobFetch {
   // --- partial state ----------------------------------------------------------------------------------
 
   private async loadPartial (): Promise<void> {
-    let text: string
     try {
-      text = await readFile(this.paths.state, 'utf8')
-    } catch {
-      return
-    }
-    try {
-      const s = partialStateSchema.parse(JSON.parse(text))
-      const hashes = new Uint8Array(Buffer.from(s.hashes, 'base64'))
-      const done = new Uint8Array(Buffer.from(s.done, 'base64'))
-      const n = chunkCount(s.size, s.chunkBytes)
-      if (s.cid !== this.cid.toString() || s.size > this.maxBytes || hashes.length !== n * SHA2_256_BYTES || done.length !== n) {
-        throw new Error('inconsistent partial state')
-      }
-      const table: ChunkTable = { size: s.size, chunkBytes: s.chunkBytes, hashes }
+      const partial = await readPartialState(this.paths.state, this.cid, this.maxBytes)
+      if (partial === undefined) return
+      const { table, done } = partial
+      const n = done.length
       this.table = table
-      this.tableKey = tableKey(table)
+      this.tableKey = chunkTableKey(table)
       this.done = new Uint8Array(n)
       this.fh = await open(this.paths.data, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644)
       // re-check what the file holds: the state may have been written before the data reached the disk
@@ -618,15 +549,7 @@ export class BlobFetch {
   private async flushState (): Promise<void> {
     if (!this.stateDirty || this.table == null) return
     this.stateDirty = false
-    const t = this.table
-    await writeFileAtomic(this.paths.state, JSON.stringify({
-      v: 1,
-      cid: this.cid.toString(),
-      size: t.size,
-      chunkBytes: t.chunkBytes,
-      hashes: Buffer.from(t.hashes).toString('base64'),
-      done: Buffer.from(this.done).toString('base64')
-    }))
+    await writePartialState(this.paths.state, this.cid, this.table, this.done)
   }
 
   // --- plumbing ---------------------------------------------------------------------------------------
@@ -667,23 +590,6 @@ export class BlobFetch {
       this.waiters.push(done)
     })
   }
-}
-
-/** The provider's next frame; a stream it ended instead is a {@link FrameTruncatedError} (a failed transfer). */
-async function readAnswer (lp: BoundedFrames, maxBytes: number, what: string, signal: AbortSignal): Promise<Frame> {
-  const frame = await lp.read(maxBytes, what, { signal })
-  if (frame == null) throw new FrameTruncatedError(`the provider ended the stream instead of sending a ${what}`)
-  return frame
-}
-
-function digestOfParts (parts: Uint8Array[]): Uint8Array {
-  const h = sha256()
-  for (const p of parts) h.update(p)
-  return h.digest()
-}
-
-function tableKey (t: ChunkTable): string {
-  return Buffer.from(sha256Of(Buffer.concat([Buffer.from(`${t.size}:${t.chunkBytes}:`), t.hashes]))).toString('hex')
 }
 
 async function * concat<T> (first: Iterable<T>, rest: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {

@@ -62,6 +62,11 @@ export function chunkHash (table: ChunkTable, index: number): Uint8Array {
   return table.hashes.subarray(index * SHA2_256_BYTES, (index + 1) * SHA2_256_BYTES)
 }
 
+/** A key naming a chunk table by its content (size, chunk size and hashes): 64 hex, equal for equal tables. */
+export function chunkTableKey (t: ChunkTable): string {
+  return Buffer.from(sha256Of(Buffer.concat([Buffer.from(`${t.size}:${t.chunkBytes}:`), t.hashes]))).toString('hex')
+}
+
 interface CachedTable { table: ChunkTable, size: number, mtimeMs: number, ino: number }
 
 export class BlobStore {

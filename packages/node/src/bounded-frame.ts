@@ -122,3 +122,13 @@ export function boundedFrames (stream: Stream, maxBufferBytes: number): BoundedF
     writeV: async (data, options) => { await lp.writeV(data, options) }
   }
 }
+
+/**
+ * The peer's next frame, which it must send: a stream it ended instead is a failed exchange.
+ * @throws FrameTruncatedError when the stream ended cleanly before the frame; what {@link BoundedFrames.read} throws
+ */
+export async function readFrame (lp: BoundedFrames, maxBytes: number, what: string, signal: AbortSignal): Promise<Frame> {
+  const frame = await lp.read(maxBytes, what, { signal })
+  if (frame == null) throw new FrameTruncatedError(`the peer ended the stream instead of sending a ${what}`)
+  return frame
+}

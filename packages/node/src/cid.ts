@@ -33,6 +33,13 @@ export function sha256Of (bytes: Uint8Array): Uint8Array {
 }
 
 /** Byte-wise equality (digests are public, so no constant-time comparison is needed). */
+/** SHA-256 of the concatenation of `parts` (32 bytes), without concatenating them. */
+export function sha256OfParts (parts: Uint8Array[]): Uint8Array {
+  const h = sha256()
+  for (const p of parts) h.update(p)
+  return h.digest()
+}
+
 export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0
 }
