@@ -31,48 +31,14 @@ import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
 import { RoundStateError, RoundsError } from './errors.js'
 import { commandHint } from './hints.js'
-import { createRoundParams, planOf, roundOpenBody, sameMethod, type RoundPlan } from './params.js'
-import { decodeContribution, getBlob, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid, storeRelease, type DeltaRejection } from './releases.js'
+import { blobUnavailable, entryFault, openRound, type Judged, type OpenRound } from './open-round.js'
+import { createRoundParams, planOf, roundOpenBody, type RoundPlan } from './params.js'
+import { aggregationFailure, decodeContribution, getBlob, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid, storeRelease } from './releases.js'
 import type { CoordinatorRound, VolunteerAnswer } from './state.js'
 import { closeOf, latestRelease, nextRoundNumber, releaseByManifest, releases, roundOpens, verdicts } from './views.js'
 
-/** A candidate's decoded delta, or why it cannot be used. */
-type Judged = { ok: true, delta: Float32Array[], norm: number } | ({ ok: false } & DeltaRejection)
-
 /** A decision on one contribution. */
 interface Decision { id: string, entry: SignedEntry<'contribution'>, accepted: boolean, code: string, reason: string, delta?: Float32Array[] }
-
-interface OpenRound {
-  record: CoordinatorRound
-  entry: SignedEntry<'round-open'>
-  plan: RoundPlan
-  timer?: ReturnType<typeof setTimeout>
-  /** Authors (hex) that contributed so far, whatever their contributions were judged. */
-  authors: Set<string>
-  /** Judgements started at arrival, by contribution id. */
-  judged: Map<string, Promise<Judged>>
-  /** Arrivals per author (hex). */
-  perAuthor: Map<string, number>
-  /** Contribution ids recorded as arrivals. */
-  arrived: Set<string>
-  /** The latest answer of each volunteer that answered the round-open, by peer id. */
-  answers: Map<string, VolunteerAnswer>
-  /** Peer ids of the authors that contributed so far. */
-  contributors: Set<string>
-  /**
-   * Authors (hex) with a contribution whose entry and delta passed the checks so far (the round's round-open
-   * and base, codec, samples, a blob not contributed before, the decoded delta): only these take one of the
-   * round's `maxContributions` slots and count toward its quorum.
-   */
-  valid: Set<string>
-  /** Delta blobs (CID strings) of the contributions counted in `valid`. */
-  validBlobs: Set<string>
-  /** Delta blobs contributed to earlier rounds, read from the ledger once per round. */
-  earlierBlobs?: Promise<Set<string>>
-  /** Re-checks the early close when the answer window ends. */
-  windowTimer?: ReturnType<typeof setTimeout>
-}
-
 
 export class Coordinator {
   private current: OpenRound | undefined
@@ -313,7 +279,7 @@ export class Coordinator {
     open.contributors.add(peerIdOfKey(c.entry.author).toString())
     // beyond the per-author cap nothing is fetched: decide() rejects these as duplicates unread
     if (n > MAX_JUDGED_PER_AUTHOR) return
-    const fault = this.entryFault(c, open)
+    const fault = entryFault(c, open, this.ctx.community.policy.maxSamples)
     const judged = fault !== undefined ? Promise.resolve<Judged>({ ok: false, ...fault }) : this.judgeBlob(c, open.plan)
     judged.then(async (j) => {
       if (!j.ok || open.valid.has(author)) return
@@ -332,24 +298,6 @@ export class Coordinator {
   }
 
   /** Checks of the entry alone: the round, the base, the codec, the claimed sample count. */
-  private entryFault (c: SignedEntry<'contribution'>, open: OpenRound): DeltaRejection | undefined {
-    const b = c.entry.body
-    if (b.round !== open.record.round || parseCid(b.roundOpen).toString() !== open.record.roundOpen) {
-      return { code: 'ERR_ROUNDS_WRONG_ROUND', reason: `the contribution answers round ${b.round} (round-open ${parseCid(b.roundOpen).toString()}); this is round ${open.record.round} (${open.record.roundOpen})` }
-    }
-    if (parseCid(b.base).toString() !== open.plan.base.toString()) {
-      return { code: 'ERR_ROUNDS_STALE_BASE', reason: `the delta was computed against ${parseCid(b.base).toString()}; the round's base is ${open.plan.base.toString()}` }
-    }
-    if (!sameMethod(b.codec, open.plan.codecMethod)) {
-      return { code: 'ERR_ROUNDS_CODEC_MISMATCH', reason: `the contribution names codec ${b.codec.name}; the round asks for ${open.plan.codecMethod.name} with ${JSON.stringify(open.plan.codecMethod.params)}` }
-    }
-    const max = this.ctx.community.policy.maxSamples
-    if (max !== undefined && b.samples > max) {
-      return { code: 'ERR_ROUNDS_TOO_MANY_SAMPLES', reason: `the contribution claims ${b.samples} samples; the community allows at most ${max} per contribution` }
-    }
-    return undefined
-  }
-
   /**
    * Fetches and decodes a contribution's blob; started when the contribution arrives, so the blob is read
    * while its contributor is surely online. A provider that is not reachable yet (the contributor
@@ -557,7 +505,7 @@ export class Coordinator {
       const n = (read.get(author) ?? 0) + 1
       read.set(author, n)
       if (n > MAX_JUDGED_PER_AUTHOR) { reject('ERR_ROUNDS_DUPLICATE', `the author sent more than ${MAX_JUDGED_PER_AUTHOR} contributions to this round; the rest are not read`); continue }
-      const fault = this.entryFault(entry, open)
+      const fault = entryFault(entry, open, this.ctx.community.policy.maxSamples)
       if (fault !== undefined) { reject(fault.code, fault.reason); continue }
       const blob = parseCid(entry.entry.body.blob).toString()
       if (blobs.has(blob) || earlierBlobs.has(blob)) { reject('ERR_ROUNDS_REPLAYED', `delta blob ${blob} was already contributed ${blobs.has(blob) ? 'earlier in this round' : 'in an earlier round'}`); continue }
@@ -640,35 +588,5 @@ export class Coordinator {
     const run = this.queue.then(fn)
     this.queue = run.catch(() => {})
     return await run
-  }
-}
-
-/** The in-memory record of a round this coordinator collects contributions for (nothing arrived yet). */
-function openRound (record: CoordinatorRound, entry: SignedEntry<'round-open'>, plan: RoundPlan): OpenRound {
-  return { record, entry, plan, authors: new Set(), judged: new Map(), perAuthor: new Map(), arrived: new Set(), answers: new Map(), contributors: new Set(), valid: new Set(), validBlobs: new Set() }
-}
-
-/**
- * The reason of an `ERR_ROUNDS_BLOB_UNAVAILABLE` verdict, from the blob exchange's error code: which blob,
- * from whom, and what happened — a final statement, without the exchange's advice on resuming a fetch.
- */
-export function blobUnavailable (cid: CID, contributor: PeerId, limitMs: number, code: string | undefined, connected: boolean): string {
-  const who = `the contributor ${contributor.toString()}${connected ? '' : ' (no longer connected)'} or any other connected peer`
-  const what = code === 'ERR_NODE_BLOB_TOO_LARGE'
-    ? `was announced larger than a delta of this model and codec by ${who}`
-    : code === 'ERR_NODE_BLOB_CORRUPT'
-      ? `was served by ${who} with bytes that do not hash to its CID`
-      : code === 'ERR_NODE_ABORTED' || code === 'ERR_NODE_BLOB_NO_PROVIDERS' || code === undefined
-        ? `was not served by ${who} within ${limitMs / 1000} s of the contribution's arrival`
-        : `could not be fetched from ${who} (${code})`
-  return `the delta blob ${cid.toString()} ${what}; the contribution is not judged further`.slice(0, 1000)
-}
-
-/** The code and reason recorded when a round cannot be merged: the error's own code, else `ERR_ROUNDS_AGGREGATION_FAILED`. */
-function aggregationFailure (err: unknown, what: string): { code: string, reason: string } {
-  const code = (err as { code?: unknown }).code
-  return {
-    code: typeof code === 'string' && /^ERR_[A-Z0-9_]{1,56}$/.test(code) ? code : 'ERR_ROUNDS_AGGREGATION_FAILED',
-    reason: `${what}: ${err instanceof Error ? err.message : String(err)}`.slice(0, 900)
   }
 }

@@ -169,3 +169,12 @@ export function mergeRound (base: Weights, plan: RoundPlan, contributions: Contr
 export function stateCid (bytes: Uint8Array): string {
   return blobCid(bytes).toString()
 }
+
+/** The code and reason recorded when a round cannot be merged: the error's own code, else `ERR_ROUNDS_AGGREGATION_FAILED`. */
+export function aggregationFailure (err: unknown, what: string): { code: string, reason: string } {
+  const code = (err as { code?: unknown }).code
+  return {
+    code: typeof code === 'string' && /^ERR_[A-Z0-9_]{1,56}$/.test(code) ? code : 'ERR_ROUNDS_AGGREGATION_FAILED',
+    reason: `${what}: ${err instanceof Error ? err.message : String(err)}`.slice(0, 900)
+  }
+}
