@@ -69,8 +69,14 @@ describe('who a round waits for', () => {
     await waitFor(() => m.daemon.gossip.peers(maintainer.community.id).length > 0, 15_000, 'the member in the community topic')
     // the member is in the topic but trains nothing: `--wait` warns that nobody answered
     const warnings: string[] = []
+    // asked the moment its round-open is in the ledger (before the coordinator stored the round's record),
+    // the round already names who was in the topic
+    let atAppend: Promise<RoundDetail> | undefined
+    const unsubscribe = m.daemon.events.subscribe((e) => { if (e.type === 'ledger:append' && e.kind === 'round-open') atAppend ??= m.rounds.round() })
     const cli = run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '10s', '--quorum', '1', '--wait', '--json'], warnings)
     await waitFor(async () => (await m.rounds.rounds()).some((r) => r.state === 'open'), 15_000, 'the round open')
+    unsubscribe()
+    expect((await atAppend)?.topicPeers).toEqual([member.daemon.peerId.toString()])
     const opened = await m.rounds.round()
     expect(opened.topicPeers).toEqual([member.daemon.peerId.toString()])
     await waitFor(() => warnings.join('').includes('warning:'), 15_000, 'a warning')

@@ -42,6 +42,7 @@ interface Decision { id: string, entry: SignedEntry<'contribution'>, accepted: b
 
 export class Coordinator {
   private current: OpenRound | undefined
+  private opening: { round: number, topicPeers: string[], untilDeadline: boolean } | undefined
   private readonly closing = new Map<number, Promise<void>>()
   /** Rounds whose close started and has not finished (a close waiting for its retry included). */
   private readonly unfinished = new Set<number>()
@@ -113,14 +114,32 @@ export class Coordinator {
       const base = await latestRelease(ledger, community)
       await this.baseWeights(base.manifest) // the base must be readable before anyone is asked to train on it
       const round = await nextRoundNumber(ledger)
-      const signed = await this.ctx.ledgerService.sign({ kind: 'round-open', body: roundOpenBody(params, { round, base: base.manifest, now: Date.now() }) }) as SignedEntry<'round-open'>
-      const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open', topicPeers: this.topicPeers(), ...(params.untilDeadline === true ? { untilDeadline: true } : {}) }
-      await this.ctx.state.putRound(record)
-      await this.track(record, signed, planOf(signed.entry.body, community))
-      this.ctx.components.events.emit('rounds:open', { round, roundOpen: record.roundOpen, base: base.manifest.toString(), deadline: signed.entry.body.deadline })
-      this.ctx.log.info({ round, roundOpen: record.roundOpen, deadline: signed.entry.body.deadline }, 'round opened')
-      return { round, entry: signed }
+      const topicPeers = this.topicPeers()
+      // The round-open is in the ledger (and so in `round status`) as soon as it is signed, before its record
+      // is stored: until then `opening` answers for it.
+      this.opening = { round, topicPeers, untilDeadline: params.untilDeadline === true }
+      try {
+        const signed = await this.ctx.ledgerService.sign({ kind: 'round-open', body: roundOpenBody(params, { round, base: base.manifest, now: Date.now() }) }) as SignedEntry<'round-open'>
+        const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open', topicPeers, ...(params.untilDeadline === true ? { untilDeadline: true } : {}) }
+        await this.ctx.state.putRound(record)
+        await this.track(record, signed, planOf(signed.entry.body, community))
+        this.ctx.components.events.emit('rounds:open', { round, roundOpen: record.roundOpen, base: base.manifest.toString(), deadline: signed.entry.body.deadline })
+        this.ctx.log.info({ round, roundOpen: record.roundOpen, deadline: signed.entry.body.deadline }, 'round opened')
+        return { round, entry: signed }
+      } finally {
+        this.opening = undefined
+      }
     })
+  }
+
+  /**
+   * The record of a round whose round-open is signed but not yet stored, or undefined.
+   * @param round the round number; @param roundOpen the round-open entry's CID string.
+   */
+  openingRecord (round: number, roundOpen: string): CoordinatorRound | undefined {
+    const o = this.opening
+    if (o === undefined || o.round !== round) return undefined
+    return { round, roundOpen, phase: 'open', topicPeers: o.topicPeers, ...(o.untilDeadline ? { untilDeadline: true } : {}) }
   }
 
   /**

@@ -172,7 +172,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
     }
 
     const detail = async (view: RoundView): Promise<RoundDetail> => {
-      const record = await state?.getRound(view.round)
+      const record = await state?.getRound(view.round) ?? coordinator?.openingRecord(view.round, view.roundOpen)
       if (record === undefined || record.roundOpen !== view.roundOpen) return view
       const answered = await (state as RoundsState).answers(view.round)
       const topicPeers = record.topicPeers ?? []
