@@ -6,14 +6,15 @@
  */
 import { access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Command } from 'commander'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger, toHex, type Ledger } from '@swarmtune/ledger'
-import { createRoundsConfig, dataDirPaths, defaultServices, initDataDir, ledgerService, openDataDir, writeRoundsConfig, type DaemonEvent, type LedgerService } from '@swarmtune/node'
+import { dataDirPaths, initDataDir, ledgerService, openDataDir, type DaemonEvent, type LedgerService } from '@swarmtune/node'
+import { createRoundsConfig, defaultServices, writeRoundsConfig } from '@swarmtune/rounds'
 import { communityTopic, type SignedEntry } from '@swarmtune/wire'
-import * as doctorCommand from '../packages/cli/src/commands/doctor.js'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { runDaemon, startNode, testConfig } from '@swarmtune/test-support/daemons'
+import { runCli } from '@swarmtune/test-support/cli'
 import { bodies, ChainSigner, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
-import { runDaemon, startNode, tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterAll(async () => { for (const c of cleanups.reverse()) await c() })
@@ -45,21 +46,8 @@ async function entriesOf (genesis: SignedEntry, own?: Parameters<ChainSigner['si
 }
 
 async function doctor (...args: string[]): Promise<{ checks: Array<{ name: string, status: string, detail: string, data?: Record<string, unknown> }>, exitCode: number }> {
-  const program = new Command().name('swarmtune').exitOverride()
-  doctorCommand.register(program)
-  const chunks: string[] = []
-  const write = process.stdout.write.bind(process.stdout)
-  const previousExit = process.exitCode
-  process.exitCode = 0
-  process.stdout.write = ((chunk: string | Uint8Array) => { chunks.push(String(chunk)); return true }) as typeof process.stdout.write
-  try {
-    await program.parseAsync(['node', 'swarmtune', 'doctor', '--json', '--timeout', '500', ...args])
-  } finally {
-    process.stdout.write = write
-  }
-  const exitCode = Number(process.exitCode ?? 0)
-  process.exitCode = previousExit
-  return { checks: JSON.parse(chunks.join('')), exitCode }
+  const { stdout, exitCode } = await runCli(['doctor', '--json', '--timeout', '500', ...args], { reject: 'error' })
+  return { checks: JSON.parse(stdout), exitCode }
 }
 
 describe('a data folder belongs to its community', () => {
@@ -72,7 +60,8 @@ describe('a data folder belongs to its community', () => {
     for (const e of await entriesOf(genesisA)) await la.append(e)
 
     const dirB = await joinedFolder(genesisB)
-    const bServices = { ledger: ledgerService({ antiEntropyMs: 0 }) }
+    // the ledger service as `swarmtune daemon` runs it: bound to the folder's community
+    const bServices = { ledger: defaultServices({ ledger: { antiEntropyMs: 0 } }).ledger }
     let b = await runDaemon(dirB, bServices)
     const events: DaemonEvent[] = []
     b.events.subscribe((e) => { events.push(e) })
@@ -130,7 +119,7 @@ describe('a data folder belongs to its community', () => {
     expect(moved.head(toHex(privateKey.publicKey.raw))?.length).toBe(1)
     await moved.close()
 
-    const daemon = await runDaemon(dir, { ledger: ledgerService({ antiEntropyMs: 0 }) })
+    const daemon = await runDaemon(dir, { ledger: defaultServices({ ledger: { antiEntropyMs: 0 } }).ledger })
     cleanups.push(async () => { await daemon.stop() })
     const ledger = (daemon.services.ledger as LedgerService).ledger
     expect(ledger.community?.toString()).toBe(genesisB.id.toString())

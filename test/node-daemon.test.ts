@@ -6,8 +6,9 @@
 import { connect } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ControlClient, createDaemon, initDataDir, ledgerService, type DaemonEvent } from '@swarmtune/node'
-import { runDaemon, seededBytes, startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+import { ControlClient, createDaemon, initDataDir, ledgerService, type DaemonComponents, type DaemonEvent, type LedgerService } from '@swarmtune/node'
+import { seededBytes, tempDir, waitFor } from '@swarmtune/test-support'
+import { runDaemon, startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
 
 /** IPv4/IPv6 addresses of this machine other than loopback. */
 function externalAddresses (): string[] {
@@ -174,9 +175,9 @@ describe('daemon and control API', () => {
           return { start: () => { seen.earlyStart = c.services.ledger !== undefined } }
         },
         ledger: ledgerService({ antiEntropyMs: 0 }),
-        late: (c) => {
+        late: (c: DaemonComponents<{ ledger: LedgerService }>) => {
           seen.lateBuilt = c.services.ledger !== undefined
-          // typed: the ledger service's members need no cast
+          // typed by the components it declares: the ledger service's members need no cast
           return { start: () => { seen.lateStart = c.services.ledger?.ledger.size }, status: () => ({ open: c.services.ledger?.ledger.closed === false }) }
         }
       }

@@ -7,7 +7,7 @@
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { VerifyReport } from '@swarmtune/node'
+import type { VerifyReport } from '@swarmtune/rounds'
 import { parseCid } from '@swarmtune/wire'
 import { connectedTo, ready, run, startMaintainer, startRoundsNode, swarmtune, volunteerData, type RoundsNode } from './rounds-helpers.js'
 

@@ -9,10 +9,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { encodeAnswer, roundsConstants, validateAnswer, type RoundAnswer } from '@swarmtune/node'
+import { encodeAnswer, roundsConstants, validateAnswer, type RoundAnswer } from '@swarmtune/rounds'
 import { blobCid } from '@swarmtune/wire'
 import { pack } from 'msgpackr'
-import { testSeed } from '../packages/node/test/helpers.js'
+import { testSeed } from '@swarmtune/test-support'
 
 const community = blobCid(new TextEncoder().encode('a community'))
 const roundOpen = blobCid(new TextEncoder().encode('a round-open'))

@@ -17,10 +17,13 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  BlobStore, ControlClient, RoundsState, createCommunity, createDaemon, createRoundParams, initDataDir, ledgerService, openDataDir, roundOpenBody, roundsService,
-  writeGenesisFile, type Community, type DaemonEvent, type LedgerService, type RoundsService
+  BlobStore, ControlClient, createDaemon, initDataDir, openDataDir, type DaemonEvent, type LedgerService
 } from '@swarmtune/node'
-import { tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
+import {
+  RoundsState, createCommunity, createRoundParams, roundOpenBody, defaultServices, writeGenesisFile, type Community, type RoundsService
+} from '@swarmtune/rounds'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { testConfig } from '@swarmtune/test-support/daemons'
 import { connectedTo, eventOf, ready, startRoundsNode, swarmtune, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 5, batchSize: 50, learningRate: 0.1 }
@@ -34,7 +37,7 @@ async function startLogged (dir: string, genesis: string, lines: Array<Record<st
     logger: pino({ level: 'info' }, sink),
     maintenanceIntervalMs: 1_000,
     // rounds here stay open until their deadline, their maximum or a cancel, whatever the volunteers answered
-    services: { ledger: ledgerService(), rounds: roundsService({ community: genesis, config: UNTIL_DEADLINE }) }
+    services: defaultServices({ rounds: { community: genesis, config: UNTIL_DEADLINE } })
   })
   const events: DaemonEvent[] = []
   daemon.events.subscribe((e) => { events.push(e) })

@@ -10,9 +10,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { aggregate, applyUpdate, createAggregatorConfig, createModelSpec, decodeDelta, encodeDelta, type ModelSpec } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
-import { loadRelease, mergeRound, planOf, serverStateFor, type RoundDetail } from '@swarmtune/node'
+import { loadRelease, mergeRound, planOf, serverStateFor, type RoundDetail } from '@swarmtune/rounds'
 import { blobCid, communityTopic, encodeCanonical, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
-import { waitFor } from '../packages/node/test/helpers.js'
+import { waitFor } from '@swarmtune/test-support'
 import { connectedTo, contributionBody, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 20, batchSize: 50, learningRate: 0.1 }

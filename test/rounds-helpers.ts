@@ -6,14 +6,15 @@ import { join } from 'node:path'
 import { Command } from 'commander'
 import type { DataSpec } from '@swarmtune/model'
 import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
+import { BlobStore, initDataDir, openDataDir, type DaemonEvent, type LedgerService } from '@swarmtune/node'
 import {
-  BlobStore, createCommunity, initDataDir, ledgerService, openDataDir, roundsService, writeGenesisFile,
-  type Community, type DaemonEvent, type LedgerService, type RoundDetail, type RoundsConfigInit, type RoundsService
-} from '@swarmtune/node'
+  createCommunity, defaultServices, writeGenesisFile, type Community, type RoundDetail, type RoundsConfigInit, type RoundsService
+} from '@swarmtune/rounds'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
 import * as communityCommand from '../packages/cli/src/commands/community.js'
 import * as releaseCommand from '../packages/cli/src/commands/release.js'
 import * as roundCommand from '../packages/cli/src/commands/round.js'
-import { startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 /** A contribution entry's body. */
 export type ContributionBody = SignedEntry<'contribution'>['entry']['body']
@@ -47,7 +48,7 @@ export async function startRoundsNode (options: { dir?: string, genesis?: string
   const node = await startNode({
     dir: options.dir,
     config: options.bootstrap === undefined ? undefined : { bootstrap: options.bootstrap },
-    services: { ledger: ledgerService(), rounds: roundsService({ community: options.genesis, config: options.config }) }
+    services: defaultServices({ rounds: { community: options.genesis, config: options.config } })
   })
   const events: DaemonEvent[] = []
   node.daemon.events.subscribe((e) => { events.push(e) })

@@ -18,11 +18,14 @@ import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SERVER_OPTIMIZER_DEFAULTS } from '@swarmtune/fedavg'
 import {
-  BlobStore, commandHint, createCommunity, createDaemon, createLogger, createRoundParams, defaultDataDir, defaultServices, initDataDir,
-  ledgerService, openDataDir, roundsService, writeGenesisFile, type Community, type Daemon, type DaemonEvent, type RoundsService
+  BlobStore, createDaemon, createLogger, defaultDataDir, initDataDir, openDataDir, type Daemon, type DaemonEvent
 } from '@swarmtune/node'
+import {
+  commandHint, createCommunity, createRoundParams, defaultServices, writeGenesisFile, type Community, type RoundsService
+} from '@swarmtune/rounds'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { runDaemon, testConfig } from '@swarmtune/test-support/daemons'
 import * as roundCommand from '../packages/cli/src/commands/round.js'
-import { runDaemon, tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
 import { connectedTo, eventOf, ready, run, startMaintainer, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = ['--steps', '5', '--batch-size', '50', '--lr', '0.1']
@@ -37,7 +40,7 @@ async function loggedVolunteer (genesis: string, bootstrap: string[], data: Para
   const daemon: Daemon = await createDaemon({
     dataDir: dir.path,
     logger: createLogger({ level: 'info', destination }),
-    services: { ledger: ledgerService(), rounds: roundsService({ community: genesis, config: { volunteer: { data: spec, lossExamples: 200 } } }) },
+    services: defaultServices({ rounds: { community: genesis, config: { volunteer: { data: spec, lossExamples: 200 } } } }),
     maintenanceIntervalMs: 1_000
   })
   await daemon.start()

@@ -14,9 +14,8 @@ import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
 import { createMemoryDb, openLedger } from '@swarmtune/ledger'
 import {
-  RoundsState, createCommunity, createRoundParams, decodeContribution, planOf, readGenesisFile, readRoundsConfig,
-  roundOpenBody, validateRoundsConfig, writeGenesisFile, type Community
-} from '@swarmtune/node'
+  RoundsState, createCommunity, createRoundParams, decodeContribution, planOf, readGenesisFile, readRoundsConfig, roundOpenBody, validateRoundsConfig, writeGenesisFile, type Community
+} from '@swarmtune/rounds'
 import { blobCid, signEntry, type CID } from '@swarmtune/wire'
 
 let dir: string

@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
-import type { RoundDetail } from '@swarmtune/node'
+import type { RoundDetail } from '@swarmtune/rounds'
 import { blobCid, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
-import { waitFor } from '../packages/node/test/helpers.js'
+import { waitFor } from '@swarmtune/test-support'
 import { connectedTo, contributionBody, ready, startMaintainer, startRoundsNode, volunteerData, UNTIL_DEADLINE, type ContributionBody, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 10, batchSize: 50, learningRate: 0.1 }

@@ -19,7 +19,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { RoundDetail, RoundParamsInit } from '@swarmtune/node'
+import type { RoundDetail, RoundParamsInit } from '@swarmtune/rounds'
 import { assertNodeVersion, swarmtune } from '../lib/cli.js'
 import { Cluster, type EventLog } from '../lib/cluster.js'
 import { ScriptError } from '../lib/errors.js'

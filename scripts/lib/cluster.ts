@@ -18,7 +18,8 @@ import { openSync, closeSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ControlClient, readRoundsConfig, writeRoundsConfig, type DaemonEvent, type DaemonStatus, type RoundDetail, type RoundParamsInit } from '@swarmtune/node'
+import { ControlClient, type DaemonEvent, type DaemonStatus } from '@swarmtune/node'
+import { readRoundsConfig, writeRoundsConfig, type RoundDetail, type RoundParamsInit } from '@swarmtune/rounds'
 import { SWARMTUNE_BIN, swarmtuneJson } from './cli.js'
 import {
   DAEMON_READY_TIMEOUT_MS, LOSS_EXAMPLES, MNIST_TRAIN_EXAMPLES, POLL_INTERVAL_MS, SETUP_CONCURRENCY, TOPIC_JOIN_TIMEOUT_MS

@@ -2,7 +2,7 @@
  * Per-round figures as the demo and the rounds benchmark print them, computed from the rounds the
  * maintainer's ledger records (`GET /v1/rounds`, {@link RoundView}).
  */
-import type { RoundView } from '@swarmtune/node'
+import type { RoundView } from '@swarmtune/rounds'
 
 /** One round's figures. Times in ms, sizes in bytes, accuracy in [0, 1]. */
 export interface RoundRow {

@@ -3,7 +3,8 @@
  * the round's critical path that are not the slowest volunteer's training. All the processes share one
  * machine and one clock, so timestamps of different daemons compare.
  */
-import type { DaemonEvent, RoundView } from '@swarmtune/node'
+import type { DaemonEvent } from '@swarmtune/node'
+import type { RoundView } from '@swarmtune/rounds'
 
 /** The parts of one round's overhead, in ms. */
 export interface OverheadParts {

@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RoundsState } from '@swarmtune/node'
+import { RoundsState } from '@swarmtune/rounds'
 import { createCluster, ledgerEntries, TRAIN, verifyLedger, verifyRelease, type FaultCluster } from './helpers.js'
 
 const VOLUNTEERS = 3

@@ -2,7 +2,7 @@
  * Helpers of the fault-injection tests: a community of `swarmtune daemon` processes on 127.0.0.1
  * (scripts/lib/cluster.ts, the demo's set-up) and the CLI checks every test ends with.
  */
-import type { VerifyReport } from '@swarmtune/node'
+import type { VerifyReport } from '@swarmtune/rounds'
 import { swarmtuneJson } from '../../scripts/lib/cli.js'
 import { Cluster, type ClusterInit, type Member } from '../../scripts/lib/cluster.js'
 import { Supervisor } from '../../scripts/lib/processes.js'

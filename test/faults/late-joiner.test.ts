@@ -6,7 +6,7 @@
  * release, and is accepted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ReleaseView, RoundView } from '@swarmtune/node'
+import type { ReleaseView, RoundView } from '@swarmtune/rounds'
 import { createCluster, TRAIN, verifyLedger, verifyRelease, type FaultCluster } from './helpers.js'
 
 const VOLUNTEERS = 3

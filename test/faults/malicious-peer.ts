@@ -21,7 +21,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { pino } from 'pino'
 import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
-import { createDaemon, defaultServices, peerIdOfKey, type LedgerService, type RoundsService } from '@swarmtune/node'
+import { createDaemon, type LedgerService } from '@swarmtune/node'
+import { defaultServices, peerIdOfKey, type RoundsService } from '@swarmtune/rounds'
 import { communityTopic, encodeCanonical, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 
 const [dataDir, genesis, bootstrap, roundArg] = process.argv.slice(2)

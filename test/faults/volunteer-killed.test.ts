@@ -5,7 +5,7 @@
  * again on its data folder, finds its ledger intact, and contributes to the next round.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RoundDetail } from '@swarmtune/node'
+import type { RoundDetail } from '@swarmtune/rounds'
 import { createCluster, TRAIN, verifyLedger, verifyRelease, type FaultCluster } from './helpers.js'
 
 const VOLUNTEERS = 3

@@ -5,7 +5,7 @@
  * entry). The CLI prints peer ids in its text output and takes either form wherever it takes an identity.
  */
 import { InvalidArgumentError } from 'commander'
-import { keyHex, maintainerKeyOf, peerIdOfKey } from '@swarmtune/node'
+import { keyHex, maintainerKeyOf, peerIdOfKey } from '@swarmtune/rounds'
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/
 

@@ -7,9 +7,8 @@
  */
 import { stat } from 'node:fs/promises'
 import { createMemoryDb, openLedger, type Ledger } from '@swarmtune/ledger'
-import {
-  BlobStore, Community, ControlClient, DEFAULT_CONFIG, dataDirPaths, releaseViews, roundOpens, roundView, type ReleaseView, type RoundView
-} from '@swarmtune/node'
+import { BlobStore, ControlClient, DEFAULT_CONFIG, dataDirPaths } from '@swarmtune/node'
+import { Community, releaseViews, roundOpens, roundView, type ReleaseView, type RoundView } from '@swarmtune/rounds'
 
 /**
  * The control client of the daemon running on `root`, or `undefined` when none runs there.

@@ -1,30 +1,16 @@
-/** Helpers of the CLI tests: the command run in-process, and a signed genesis file made without a data folder. */
+/**
+ * Helpers of the CLI tests: the bin run as a real process, and a signed genesis file made without a data folder
+ * (the command run in-process: `runCli` of @swarmtune/test-support/cli).
+ */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Command } from 'commander'
 import { stat } from 'node:fs/promises'
-import { expect, vi } from 'vitest'
-import { createCommunity, dataDirPaths, writeGenesisFile } from '@swarmtune/node'
+import { expect } from 'vitest'
+import { dataDirPaths } from '@swarmtune/node'
+import { createCommunity, writeGenesisFile } from '@swarmtune/rounds'
 import { blobCid, type CID } from '@swarmtune/wire'
-import { buildProgram } from '../src/main.js'
-import { runDaemon } from '../../node/test/helpers.js'
-
-/** Runs the command in-process; resolves with stdout and the exit code, rejects with what it threw. */
-export async function run (...args: string[]): Promise<{ out: string, exitCode: number }> {
-  const quiet = (c: Command): void => { c.exitOverride().configureOutput({ writeErr: () => {} }); c.commands.forEach(quiet) }
-  const program = buildProgram()
-  quiet(program)
-  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
-  process.exitCode = 0
-  try {
-    await program.parseAsync(['node', 'swarmtune', ...args])
-    return { out: stdout.mock.calls.map((c) => String(c[0])).join(''), exitCode: Number(process.exitCode ?? 0) }
-  } finally {
-    stdout.mockRestore()
-    process.exitCode = 0
-  }
-}
+import { runDaemon } from '@swarmtune/test-support/daemons'
 
 /** A genesis file `<dir>/<name>.genesis` of an mnist-2nn community signed by a fresh key (its blobs are not kept). */
 export async function genesisFile (dir: string, name = 'demo'): Promise<string> {

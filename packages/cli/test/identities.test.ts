@@ -7,12 +7,14 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlClient, defaultServices, initDataDir, keyHex, type Daemon, type RoundDetail } from '@swarmtune/node'
+import { ControlClient, initDataDir, type Daemon } from '@swarmtune/node'
+import { defaultServices, keyHex, type RoundDetail } from '@swarmtune/rounds'
 import type { EntryJson } from '@swarmtune/ledger'
-import { runDaemon, tempDir, testConfig, waitFor } from '../../node/test/helpers.js'
+import { runCli } from '@swarmtune/test-support/cli'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { runDaemon, testConfig } from '@swarmtune/test-support/daemons'
 import { entryIdOfPrefix } from '../src/commands/ledger.js'
 import { renderRound, renderRounds } from '../src/commands/round.js'
-import { run } from './helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -25,7 +27,7 @@ beforeAll(async () => {
   ({ path: dir, cleanup } = await tempDir('swarmtune-cli-ids-'))
   node = join(dir, 'maintainer')
   await initDataDir(node, { config: testConfig() })
-  const created = JSON.parse((await run('community', 'create', '--task', 'mnist-2nn', '--name', 'ids', '-d', node, '--json')).out) as { file: string }
+  const created = JSON.parse((await runCli(['community', 'create', '--task', 'mnist-2nn', '--name', 'ids', '-d', node, '--json'], { reject: 'error' })).stdout) as { file: string }
   daemon = await runDaemon(node, defaultServices({ rounds: { community: created.file } }))
   peerId = daemon.peerId.toString()
   hex = keyHex(daemon.peerId.publicKey?.raw as Uint8Array)
@@ -42,57 +44,57 @@ const lists: { rounds?: string, releases?: string } = {}
 
 /** The checks, run through the daemon and then on the store. */
 async function checkLedgerOutput (via: RegExp): Promise<void> {
-  const rows = JSON.parse((await run('ledger', 'list', '-d', node, '--json')).out) as EntryJson[]
+  const rows = JSON.parse((await runCli(['ledger', 'list', '-d', node, '--json'], { reject: 'error' })).stdout) as EntryJson[]
   expect(rows.map((r) => r.author)).toContain(hex)
-  const text = (await run('ledger', 'list', '-d', node)).out
+  const text = (await runCli(['ledger', 'list', '-d', node], { reject: 'error' })).stdout
   expect(text).toMatch(via)
   for (const r of rows) expect(text).toContain(r.id)
   expect(text).toContain(peerId)
   expect(text).not.toContain(hex)
   // every id the list prints opens with `ledger show`
-  for (const r of rows) expect((await run('ledger', 'show', r.id, '-d', node, '--json')).out).toContain(r.id)
+  for (const r of rows) expect((await runCli(['ledger', 'show', r.id, '-d', node, '--json'], { reject: 'error' })).stdout).toContain(r.id)
   // and so does the start of one, as shortened ids are printed elsewhere (`round status`)
   const first = rows[0].id
-  expect((await run('ledger', 'show', `${first.slice(0, 16)}…`, '-d', node, '--json')).out).toBe((await run('ledger', 'show', first, '-d', node, '--json')).out)
-  await expect(run('ledger', 'show', 'bafkreizzzzzzzzzzzz', '-d', node)).rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_FOUND' })
+  expect((await runCli(['ledger', 'show', `${first.slice(0, 16)}…`, '-d', node, '--json'], { reject: 'error' })).stdout).toBe((await runCli(['ledger', 'show', first, '-d', node, '--json'], { reject: 'error' })).stdout)
+  await expect(runCli(['ledger', 'show', 'bafkreizzzzzzzzzzzz', '-d', node], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_FOUND' })
   // --author: the peer id and the hex key name the same entries
-  const byPeer = (await run('ledger', 'list', '-d', node, '--author', peerId, '--json')).out
-  expect(byPeer).toBe((await run('ledger', 'list', '-d', node, '--author', hex.toUpperCase(), '--json')).out)
+  const byPeer = (await runCli(['ledger', 'list', '-d', node, '--author', peerId, '--json'], { reject: 'error' })).stdout
+  expect(byPeer).toBe((await runCli(['ledger', 'list', '-d', node, '--author', hex.toUpperCase(), '--json'], { reject: 'error' })).stdout)
   expect((JSON.parse(byPeer) as EntryJson[]).length).toBe(rows.filter((r) => r.author === hex).length)
-  await expect(run('ledger', 'list', '-d', node, '--author', '12D3KooWnotapeerid')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
-  const stats = (await run('ledger', 'stats', '-d', node)).out
+  await expect(runCli(['ledger', 'list', '-d', node, '--author', '12D3KooWnotapeerid'], { reject: 'error' })).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+  const stats = (await runCli(['ledger', 'stats', '-d', node], { reject: 'error' })).stdout
   expect(stats).not.toContain(hex)
 }
 
 describe('ids and identities', () => {
   it('through the running daemon', async () => {
     await checkLedgerOutput(/\(daemon at http:\/\/127\.0\.0\.1:\d+\)/)
-    lists.rounds = (await run('round', 'list', '-d', node, '--json')).out
-    lists.releases = (await run('release', 'list', '-d', node, '--json')).out
+    lists.rounds = (await runCli(['round', 'list', '-d', node, '--json'], { reject: 'error' })).stdout
+    lists.releases = (await runCli(['release', 'list', '-d', node, '--json'], { reject: 'error' })).stdout
     expect((JSON.parse(lists.releases) as Array<{ round: number }>).map((r) => r.round)).toEqual([0])
   })
 
   it('release show takes a round number: round 0 is the genesis release', async () => {
-    const byRound = JSON.parse((await run('release', 'show', '0', '-d', node, '--json')).out) as { manifest: string, round: number }
+    const byRound = JSON.parse((await runCli(['release', 'show', '0', '-d', node, '--json'], { reject: 'error' })).stdout) as { manifest: string, round: number }
     expect(byRound.round).toBe(0)
-    expect((await run('release', 'show', byRound.manifest, '-d', node, '--json')).out).toBe((await run('release', 'show', '0', '-d', node, '--json')).out)
-    await expect(run('release', 'show', '7', '-d', node)).rejects.toMatchObject({ code: 'ERR_ROUNDS_RELEASE_NOT_FOUND' })
+    expect((await runCli(['release', 'show', byRound.manifest, '-d', node, '--json'], { reject: 'error' })).stdout).toBe((await runCli(['release', 'show', '0', '-d', node, '--json'], { reject: 'error' })).stdout)
+    await expect(runCli(['release', 'show', '7', '-d', node], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_ROUNDS_RELEASE_NOT_FOUND' })
   })
 
   it('on the store once the daemon stopped', async () => {
     await daemon?.stop()
     daemon = undefined
     await checkLedgerOutput(/\(store .*ledger\)/)
-    expect((await run('round', 'list', '-d', node, '--json')).out).toBe(lists.rounds)
-    expect((await run('release', 'list', '-d', node, '--json')).out).toBe(lists.releases)
-    expect((await run('release', 'list', '-d', node)).out).toContain(JSON.parse(lists.releases ?? '[]')[0].manifest)
+    expect((await runCli(['round', 'list', '-d', node, '--json'], { reject: 'error' })).stdout).toBe(lists.rounds)
+    expect((await runCli(['release', 'list', '-d', node, '--json'], { reject: 'error' })).stdout).toBe(lists.releases)
+    expect((await runCli(['release', 'list', '-d', node], { reject: 'error' })).stdout).toContain(JSON.parse(lists.releases ?? '[]')[0].manifest)
   })
 
   it('release list on a folder whose ledger holds no community says how to join one', async () => {
     const fresh = join(dir, 'fresh')
     await initDataDir(fresh, { config: testConfig() })
-    await expect(run('release', 'list', '-d', fresh)).rejects.toMatchObject({ code: 'ERR_ROUNDS_NO_COMMUNITY' })
-    expect(JSON.parse((await run('round', 'list', '-d', fresh, '--json')).out)).toEqual([])
+    await expect(runCli(['release', 'list', '-d', fresh], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_ROUNDS_NO_COMMUNITY' })
+    expect(JSON.parse((await runCli(['round', 'list', '-d', fresh, '--json'], { reject: 'error' })).stdout)).toEqual([])
   })
 })
 
@@ -102,11 +104,11 @@ describe('community create --maintainer', () => {
     for (const [i, form] of [peerId, hex].entries()) {
       const folder = join(dir, `co-maintainer-${i}`)
       await initDataDir(folder, { config: testConfig() })
-      made.push((JSON.parse((await run('community', 'create', '--task', 'mnist-2nn', '-d', folder, '--maintainer', form, '--json')).out) as { maintainers: string[] }).maintainers)
+      made.push((JSON.parse((await runCli(['community', 'create', '--task', 'mnist-2nn', '-d', folder, '--maintainer', form, '--json'], { reject: 'error' })).stdout) as { maintainers: string[] }).maintainers)
     }
     expect(made[0][1]).toBe(peerId)
     expect(made[1][1]).toBe(peerId)
-    await expect(run('community', 'create', '--task', 'mnist-2nn', '-d', join(dir, 'co-maintainer-0'), '--maintainer', 'ab12')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+    await expect(runCli(['community', 'create', '--task', 'mnist-2nn', '-d', join(dir, 'co-maintainer-0'), '--maintainer', 'ab12'], { reject: 'error' })).rejects.toMatchObject({ code: 'commander.invalidArgument' })
   })
 })
 

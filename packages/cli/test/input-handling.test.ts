@@ -7,7 +7,10 @@ import { execFileSync } from 'node:child_process'
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { initDataDir, readRoundsConfig } from '@swarmtune/node'
+import { initDataDir } from '@swarmtune/node'
+import { readRoundsConfig } from '@swarmtune/rounds'
+import { runCli } from '@swarmtune/test-support/cli'
+import { tempDir } from '@swarmtune/test-support'
 import { render as renderCommunity } from '../src/commands/community.js'
 import { serviceLines } from '../src/commands/status.js'
 import { checkInputFile, readInputFile, readInputLines } from '../src/files.js'
@@ -15,8 +18,7 @@ import { intOption } from '../src/options.js'
 import { divergedRounds } from '../src/commands/simulate.js'
 import { createSimulationOptions, runSimulation } from '../src/simulate/index.js'
 import { MAX_BATCH_SIZE } from '../src/simulate/options.js'
-import { tempDir } from '../../node/test/helpers.js'
-import { genesisFile, run } from './helpers.js'
+import { genesisFile } from './helpers.js'
 
 /** An IDX file: magic 0 0 <type 0x08 = uint8> <rank>, big-endian uint32 dimensions, then the data. */
 function idx (shape: number[], data: Uint8Array): Uint8Array {
@@ -71,23 +73,23 @@ describe('ledger', () => {
   it('import refuses /dev/zero, a FIFO and an over-long line with a code instead of a crash', async () => {
     const data = join(dir, 'ledger-node')
     await mkdir(data)
-    await expect(run('ledger', 'import', '/dev/zero', '-d', data)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
-    await expect(run('ledger', 'import', fifo, '-d', data)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(runCli(['ledger', 'import', '/dev/zero', '-d', data], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(runCli(['ledger', 'import', fifo, '-d', data], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
     const long = join(dir, 'long.jsonl')
     await writeFile(long, Buffer.alloc(13 * 1024 * 1024, 0x61))
-    await expect(run('ledger', 'import', long, '-d', data)).rejects.toMatchObject({ code: 'ERR_CLI_INPUT_TOO_LARGE' })
+    await expect(runCli(['ledger', 'import', long, '-d', data], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_INPUT_TOO_LARGE' })
   })
 
   it('show refuses an id that is not a CID', async () => {
-    await expect(run('ledger', 'show', 'notacid', '-d', join(dir, 'no-node'))).rejects.toMatchObject({ code: 'ERR_CLI_BAD_CID' })
+    await expect(runCli(['ledger', 'show', 'notacid', '-d', join(dir, 'no-node')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_CID' })
   })
 })
 
 describe('community', () => {
   it('show refuses /dev/zero and a FIFO at once', async () => {
-    await expect(run('community', 'show', '/dev/zero')).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
-    await expect(run('community', 'show', fifo)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
-    const { out } = await run('community', 'show', genesis)
+    await expect(runCli(['community', 'show', '/dev/zero'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(runCli(['community', 'show', fifo], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    const { stdout: out } = await runCli(['community', 'show', genesis], { reject: 'error' })
     expect(new Set(valueColumns(out)).size).toBe(1)
   })
 
@@ -113,15 +115,15 @@ describe('community', () => {
       ['label range', images3, await file('labels10', idx([3], Uint8Array.from([0, 1, 10]))), 'ERR_CLI_BAD_TRAINING_DATA']
     ]
     for (const [name, images, labels, code] of cases) {
-      await expect(run('community', 'join', genesis, '-d', node, '--images', images, '--labels', labels), name).rejects.toMatchObject({ code })
+      await expect(runCli(['community', 'join', genesis, '-d', node, '--images', images, '--labels', labels], { reject: 'error' }), name).rejects.toMatchObject({ code })
       expect((await readRoundsConfig(node)).community, name).toBeUndefined()
     }
     // a training budget the daemon's timer cannot hold (> 2^31 − 1 ms) is refused by the option check, before anything is written
-    await expect(run('community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31}ms`))
+    await expect(runCli(['community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31}ms`], { reject: 'error' }))
       .rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringMatching(/--max-round-time 2147483648ms is 2147483648 ms; the longest accepted is 2147483647ms/) })
     expect((await readRoundsConfig(node)).community).toBeUndefined()
     await expect(readFile(join(node, 'community.genesis'))).rejects.toMatchObject({ code: 'ENOENT' })
-    const { exitCode } = await run('community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31 - 1}ms`, '--json')
+    const { exitCode } = await runCli(['community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31 - 1}ms`, '--json'], { reject: 'error' })
     expect(exitCode).toBe(0)
     expect((await readRoundsConfig(node)).volunteer).toMatchObject({ data: { source: 'idx', images: images3 }, maxRoundMs: 2 ** 31 - 1 })
     expect(Buffer.compare(await readFile(join(node, 'community.genesis')), await readFile(genesis))).toBe(0)
@@ -133,15 +135,15 @@ describe('outputs are checked before any work', () => {
     const existing = join(dir, 'exists.bin')
     await writeFile(existing, 'keep')
     const d = join(dir, 'no-node')
-    await expect(run('release', 'export', 'latest', '-d', d, '-o', existing)).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
-    await expect(run('release', 'export', 'latest', '-d', d, '-o', existing, '--format', 'safetensors')).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
-    await expect(run('release', 'export', 'latest', '-d', d, '-o', existing, '--force')).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
-    await expect(run('release', 'export', 'latest', '-d', d, '-o', dir, '--format', 'safetensors', '--force')).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
+    await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', existing], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
+    await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', existing, '--format', 'safetensors'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
+    await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', existing, '--force'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
+    await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', dir, '--format', 'safetensors', '--force'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
     expect(await readFile(existing, 'utf8')).toBe('keep')
   })
 
   it('simulate refuses a CSV path in a missing folder before training', async () => {
-    await expect(run('simulate', '--rounds', '1', '--csv', '/nonexistent/dir/x.csv')).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
+    await expect(runCli(['simulate', '--rounds', '1', '--csv', '/nonexistent/dir/x.csv'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
   })
 })
 
@@ -153,7 +155,7 @@ describe('integer options', () => {
       ['simulate', '-B', '100000'], ['ledger', 'list', '--limit', '1.5']
     ]
     for (const args of cases) {
-      await expect(run(...args, '-d', join(dir, 'no-node')), args.join(' ')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+      await expect(runCli([...args, '-d', join(dir, 'no-node')], { reject: 'error' }), args.join(' ')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
     }
     const batch = intOption('--batch-size', 1, MAX_BATCH_SIZE)
     expect(batch(String(MAX_BATCH_SIZE))).toBe(MAX_BATCH_SIZE)
@@ -189,12 +191,12 @@ describe('community create --from', () => {
     const d = join(dir, 'no-node')
     const folder = join(dir, 'tfjs')
     await mkdir(folder)
-    await expect(run('community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', join(dir, 'missing-folder'))).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(runCli(['community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', join(dir, 'missing-folder')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
     await symlink('/dev/zero', join(folder, 'model.json'))
-    await expect(run('community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', folder)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(runCli(['community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', folder], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
     await rm(join(folder, 'model.json'))
     await writeFile(join(folder, 'model.json'), JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['weights.bin'], weights: [] }] }))
     await symlink('/dev/zero', join(folder, 'weights.bin'))
-    await expect(run('community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', folder)).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(runCli(['community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', folder], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
   })
 })

@@ -8,10 +8,13 @@
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlClient, defaultServices, initDataDir, type Daemon } from '@swarmtune/node'
+import { ControlClient, initDataDir, type Daemon } from '@swarmtune/node'
+import { defaultServices } from '@swarmtune/rounds'
 import type { EntryJson } from '@swarmtune/ledger'
-import { runDaemon, tempDir, testConfig, waitFor } from '../../node/test/helpers.js'
-import { genesisFile, run, swarmtune } from './helpers.js'
+import { runCli } from '@swarmtune/test-support/cli'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { runDaemon, testConfig } from '@swarmtune/test-support/daemons'
+import { genesisFile, swarmtune } from './helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -24,18 +27,18 @@ beforeAll(async () => {
   ({ path: dir, cleanup } = await tempDir('swarmtune-cli-store-reads-'))
   maintainer = join(dir, 'maintainer')
   await initDataDir(maintainer, { config: testConfig() })
-  genesis = (JSON.parse((await run('community', 'create', '--task', 'mnist-2nn', '--name', 'reads', '-d', maintainer, '--json')).out) as { file: string }).file
+  genesis = (JSON.parse((await runCli(['community', 'create', '--task', 'mnist-2nn', '--name', 'reads', '-d', maintainer, '--json'], { reject: 'error' })).stdout) as { file: string }).file
   const daemon: Daemon = await runDaemon(maintainer, defaultServices({ rounds: { community: genesis } }))
   try {
     const client = await ControlClient.fromDataDir(maintainer)
     await waitFor(async () => (await client.request<EntryJson[]>('GET', '/v1/ledger/view/entries')).length > 0, 10_000, 'the genesis in the ledger')
-    viaDaemon.show = (await run('release', 'show', '0', '-d', maintainer, '--json')).out
-    viaDaemon.community = (await run('community', 'show', '-d', maintainer, '--json')).out
-    viaDaemon.verify = await run('release', 'verify', '0', '-d', maintainer).then(() => 'ok', (err: { code?: string }) => err.code ?? 'no code')
+    viaDaemon.show = (await runCli(['release', 'show', '0', '-d', maintainer, '--json'], { reject: 'error' })).stdout
+    viaDaemon.community = (await runCli(['community', 'show', '-d', maintainer, '--json'], { reject: 'error' })).stdout
+    viaDaemon.verify = await runCli(['release', 'verify', '0', '-d', maintainer], { reject: 'error' }).then(() => 'ok', (err: { code?: string }) => err.code ?? 'no code')
     // a round in the ledger (opened, then cancelled: a round-open and a round-close), as the daemon shows it
-    await run('round', 'start', '--duration', '1m', '-d', maintainer, '--json')
-    await run('round', 'cancel', '1', '--reason', 'store read test', '-d', maintainer)
-    viaDaemon.round = (await run('round', 'status', '1', '-d', maintainer, '--json')).out
+    await runCli(['round', 'start', '--duration', '1m', '-d', maintainer, '--json'], { reject: 'error' })
+    await runCli(['round', 'cancel', '1', '--reason', 'store read test', '-d', maintainer], { reject: 'error' })
+    viaDaemon.round = (await runCli(['round', 'status', '1', '-d', maintainer, '--json'], { reject: 'error' })).stdout
     // the control API refuses a filter its view does not apply, with the same code, as a bad request
     await expect(client.request('GET', '/v1/ledger/view/peers?kind=verdict')).rejects.toMatchObject({ code: 'ERR_LEDGER_UNSUPPORTED_FILTER', status: 400 })
   } finally {
@@ -66,12 +69,12 @@ describe('release and community commands with no daemon running', () => {
     expect(viaDaemon.verify).toBe('ok')
     expect(verify.code, verify.stderr).toBe(0)
     expect(verify.stdout).toMatch(/^ok: release bafkrei\S+ \(round 0\) is the genesis release, .*nothing to recompute/)
-    expect((await run('release', 'show', 'latest', '-d', maintainer, '--json')).out).toBe(viaDaemon.show)
+    expect((await runCli(['release', 'show', 'latest', '-d', maintainer, '--json'], { reject: 'error' })).stdout).toBe(viaDaemon.show)
     const manifest = (JSON.parse(viaDaemon.show) as { manifest: string }).manifest
-    expect(JSON.parse((await run('release', 'pull', '0', '-d', maintainer, '--json')).out)).toMatchObject({ manifest, shards: expect.any(Number) })
-    await run('release', 'export', '0', '-d', maintainer, '-o', out, '--format', 'safetensors')
+    expect(JSON.parse((await runCli(['release', 'pull', '0', '-d', maintainer, '--json'], { reject: 'error' })).stdout)).toMatchObject({ manifest, shards: expect.any(Number) })
+    await runCli(['release', 'export', '0', '-d', maintainer, '-o', out, '--format', 'safetensors'], { reject: 'error' })
     expect((await stat(out)).size).toBeGreaterThan(100_000) // mnist-2nn holds about 200k float32 weights
-    expect((await run('community', 'show', '-d', maintainer, '--json')).out).toBe(viaDaemon.community)
+    expect((await runCli(['community', 'show', '-d', maintainer, '--json'], { reject: 'error' })).stdout).toBe(viaDaemon.community)
   })
 
   it('round status <n> (and round show) read the ledger\'s part of a round from the store, and say what is left out', async () => {
@@ -82,18 +85,18 @@ describe('release and community commands with no daemon running', () => {
     const { phase: _phase, networkRejections: _n, topicPeers: _t, volunteers: _v, localVolunteer: _l, ...ledgerPart } = JSON.parse(viaDaemon.round) as Record<string, unknown>
     expect(JSON.parse(r.stdout)).toEqual(ledgerPart)
     expect(ledgerPart).toMatchObject({ round: 1, state: 'closed', outcome: 'cancelled' })
-    const { out } = await run('round', 'show', 'latest', '-d', maintainer)
+    const { stdout: out } = await runCli(['round', 'show', 'latest', '-d', maintainer], { reject: 'error' })
     expect(out).toMatch(/^round 1 — closed \(cancelled/)
     expect(out).toContain('read from its ledger store')
     expect(out).toContain('known only to the running coordinator\'s daemon')
-    await expect(run('round', 'status', '7', '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_ROUNDS_NOT_FOUND' })
+    await expect(runCli(['round', 'status', '7', '-d', maintainer], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_ROUNDS_NOT_FOUND' })
   })
 
   it('community show -d reads the genesis `community join` kept in a folder that never ran a daemon', async () => {
     const volunteer = join(dir, 'volunteer')
     await initDataDir(volunteer, { config: testConfig() })
     const file = await genesisFile(dir, 'joined')
-    await run('community', 'join', file, '-d', volunteer)
+    await runCli(['community', 'join', file, '-d', volunteer], { reject: 'error' })
     const [fromFolder, fromFile] = await Promise.all([swarmtune(['community', 'show', '-d', volunteer, '--json']), swarmtune(['community', 'show', file, '--json'])])
     expect(fromFolder.code, fromFolder.stderr).toBe(0)
     expect(fromFolder.stdout).toBe(fromFile.stdout)
@@ -107,7 +110,7 @@ describe('release and community commands with no daemon running', () => {
     const bytes = await readFile(path)
     await rm(path)
     try {
-      await expect(run('release', 'pull', '0', '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_CLI_NEEDS_DAEMON' })
+      await expect(runCli(['release', 'pull', '0', '-d', maintainer], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_NEEDS_DAEMON' })
     } finally {
       await writeFile(path, bytes)
     }
@@ -126,28 +129,28 @@ describe('read commands on a fresh data folder', () => {
     // a folder that joined no community says so
     expect(show.stderr).toMatch(/\(ERR_ROUNDS_NO_COMMUNITY\)\n$/)
     // and in-process: the ledger reads as empty
-    for (const args of [['ledger', 'list'], ['ledger', 'export', '--view', 'peers'], ['ledger', 'verify'], ['round', 'list']]) await run(...args, '-d', fresh)
+    for (const args of [['ledger', 'list'], ['ledger', 'export', '--view', 'peers'], ['ledger', 'verify'], ['round', 'list']]) await runCli([...args, '-d', fresh], { reject: 'error' })
     for (const args of [['release', 'list'], ['release', 'verify', '0'], ['release', 'pull', '0'], ['community', 'show']]) {
-      await expect(run(...args, '-d', fresh), args.join(' ')).rejects.toMatchObject({ code: 'ERR_ROUNDS_NO_COMMUNITY' })
+      await expect(runCli([...args, '-d', fresh], { reject: 'error' }), args.join(' ')).rejects.toMatchObject({ code: 'ERR_ROUNDS_NO_COMMUNITY' })
     }
     expect(await tree(fresh)).toEqual(before)
     // a mistyped -d names the problem instead of reading an empty ledger
-    await expect(run('ledger', 'list', '-d', join(dir, 'no-such-folder'))).rejects.toMatchObject({ code: 'ERR_NODE_DATA_DIR_MISSING' })
+    await expect(runCli(['ledger', 'list', '-d', join(dir, 'no-such-folder')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DATA_DIR_MISSING' })
   })
 })
 
 describe('ledger export', () => {
   it('refuses --json with --format csv, an existing -o without --force, and a filter its view does not apply', async () => {
-    await expect(run('ledger', 'export', '--json', '--format', 'csv', '-d', maintainer)).rejects.toMatchObject({ code: 'commander.conflictingOption' })
-    const jsonl = (await run('ledger', 'export', '--json', '-d', maintainer)).out
-    expect(jsonl).toBe((await run('ledger', 'export', '--format', 'jsonl', '-d', maintainer)).out)
+    await expect(runCli(['ledger', 'export', '--json', '--format', 'csv', '-d', maintainer], { reject: 'error' })).rejects.toMatchObject({ code: 'commander.conflictingOption' })
+    const jsonl = (await runCli(['ledger', 'export', '--json', '-d', maintainer], { reject: 'error' })).stdout
+    expect(jsonl).toBe((await runCli(['ledger', 'export', '--format', 'jsonl', '-d', maintainer], { reject: 'error' })).stdout)
     const file = join(dir, 'kept.jsonl')
     await writeFile(file, 'keep me\n')
-    await expect(run('ledger', 'export', '-o', file, '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
+    await expect(runCli(['ledger', 'export', '-o', file, '-d', maintainer], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
     expect(await readFile(file, 'utf8')).toBe('keep me\n')
-    await run('ledger', 'export', '-o', file, '--force', '-d', maintainer)
+    await runCli(['ledger', 'export', '-o', file, '--force', '-d', maintainer], { reject: 'error' })
     expect(await readFile(file, 'utf8')).toBe(jsonl)
-    await expect(run('ledger', 'export', '--view', 'rounds', '--kind', 'verdict', '-d', maintainer)).rejects.toMatchObject({ code: 'ERR_LEDGER_UNSUPPORTED_FILTER', supported: ['round', 'limit', 'reverse'] })
+    await expect(runCli(['ledger', 'export', '--view', 'rounds', '--kind', 'verdict', '-d', maintainer], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_LEDGER_UNSUPPORTED_FILTER', supported: ['round', 'limit', 'reverse'] })
     const cli = await swarmtune(['ledger', 'export', '--json', '--format', 'csv', '-d', maintainer])
     expect(cli.stderr).toMatch(/\(ERR_CLI_CONFLICTING_OPTIONS\)/)
   })
@@ -155,7 +158,7 @@ describe('ledger export', () => {
 
 describe('ledger import', () => {
   it('refuses an edited line, naming the line, the entry id and the field', async () => {
-    const [line] = (await run('ledger', 'export', '-d', maintainer)).out.trimEnd().split('\n')
+    const [line] = (await runCli(['ledger', 'export', '-d', maintainer], { reject: 'error' })).stdout.trimEnd().split('\n')
     const entry = JSON.parse(line) as EntryJson
     entry.body.name = 'renamed'
     const file = join(dir, 'edited.jsonl')

@@ -6,22 +6,17 @@
 import { CommanderError } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createCommunity, createRoundParams } from '@swarmtune/node'
+import { createCommunity, createRoundParams } from '@swarmtune/rounds'
 import { blobCid, type CID } from '@swarmtune/wire'
+import { runCli } from '@swarmtune/test-support/cli'
 import { roundDuration } from '../src/commands/round.js'
-import { buildProgram, formatUsageError } from '../src/main.js'
+import { buildProgram } from '../src/main.js'
 
 /** What the CLI prints on stderr for `swarmtune <args>` when commander refuses it. */
 async function usageError (...args: string[]): Promise<string> {
-  const program = buildProgram()
-  const quiet = (c: typeof program): void => { c.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} }); c.commands.forEach(quiet) }
-  quiet(program)
-  try {
-    await program.parseAsync(['node', 'swarmtune', ...args])
-  } catch (err) {
-    if (err instanceof CommanderError) return formatUsageError(err, program, args)
-    throw err
-  }
+  const { error, stderr } = await runCli(args)
+  if (error instanceof CommanderError) return stderr
+  if (error !== undefined) throw error
   throw new Error(`swarmtune ${args.join(' ')} was accepted`)
 }
 

@@ -3,6 +3,7 @@
  * Configuration (`config.ts`) starts from these; protocol-wide numbers (frame sizes, topic names) come from
  * `@swarmtune/wire`.
  */
+import { LIMITS } from '@swarmtune/wire'
 
 // --- data folder ---------------------------------------------------------------------------------------
 
@@ -77,6 +78,13 @@ export const BOOTSTRAP_DELAY_MS = 100
  * ids). 64 KiB leaves room for a few thousand message ids, gossipsub's per-heartbeat IHAVE cap being 5000.
  */
 export const GOSSIP_RPC_OVERHEAD_BYTES = 64 * 1024
+
+/**
+ * Largest gossipsub RPC frame accepted, in bytes: one entry frame at the protocol's cap (`LIMITS.maxFrameBytes`)
+ * plus {@link GOSSIP_RPC_OVERHEAD_BYTES} of envelope and control messages. Larger frames are dropped before
+ * they are decoded.
+ */
+export const GOSSIP_MAX_INBOUND_BYTES = LIMITS.maxFrameBytes + GOSSIP_RPC_OVERHEAD_BYTES
 /** Gossipsub score decay interval (the libp2p default, 1 s); half-lives below are converted against it. */
 export const SCORE_DECAY_INTERVAL_MS = 1_000
 /**

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import type { FetchResult } from './blob-fetch.js'
 import { CONTROL_REQUEST_TIMEOUT_MS } from './constants.js'
-import type { DaemonInfo, DaemonStatus, PeerStatus } from './daemon.js'
+import type { DaemonInfo, DaemonStatus, PeerStatus } from './daemon-types.js'
 import { dataDirPaths } from './data-dir.js'
 import { ControlError } from './errors.js'
 import type { DaemonEvent } from './events.js'
@@ -109,7 +109,7 @@ export class ControlClient {
   /**
    * Has the daemon fetch a blob from peers, reporting progress lines.
    *
-   * @throws ControlError with the daemon's code (`ERR_NODE_BLOB_NO_PROVIDERS`, `ERR_NODE_ABORTED` …)
+   * @throws ControlError with the daemon's code (`ERR_NODE_BLOB_NO_PROVIDERS`, `ERR_ABORTED` …)
    */
   async fetchBlob (cid: string, options: { providers?: string[], maxBytes?: number, signal?: AbortSignal, onProgress?: (line: FetchLine) => void } = {}): Promise<FetchSummary> {
     const body = { providers: options.providers, maxBytes: options.maxBytes }

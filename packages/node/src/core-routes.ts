@@ -10,7 +10,7 @@ import { parseCid, type CID } from '@swarmtune/wire'
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import type { BlobFetchProgressEvents } from './blob-fetch.js'
-import type { Daemon } from './daemon.js'
+import type { DaemonComponents, DaemonStatus, PeerStatus } from './daemon-types.js'
 import { ControlError, DialError, errorRecord } from './errors.js'
 import { tcpTarget } from './reachability.js'
 
@@ -93,7 +93,13 @@ async function dialFailure (err: unknown, addr: string, selfError: () => DialErr
 /** A multiaddr without its trailing `/p2p/<peer id>`, for comparing a dialled address with a connection's. */
 const withoutPeer = (a: string): string => a.replace(/\/p2p\/[^/]+$/, '')
 
-export function coreRoutes (daemon: Daemon): FastifyPluginAsync {
+/** What the core routes serve: the daemon's host, blob store and exchange, control API, status and peers. */
+export interface CoreRoutesTarget extends Pick<DaemonComponents, 'libp2p' | 'blobs' | 'exchange' | 'control'> {
+  status: () => Promise<DaemonStatus>
+  peers: () => Promise<PeerStatus[]>
+}
+
+export function coreRoutes (daemon: CoreRoutesTarget): FastifyPluginAsync {
   return async (app) => {
     app.get('/status', async () => await daemon.status())
 
@@ -179,7 +185,7 @@ export function coreRoutes (daemon: Daemon): FastifyPluginAsync {
  * (at most every 200 ms), `{type:'penalty',…}`, then `{type:'done', …FetchResult}` or `{type:'error', code, message}`.
  * The fetch stops (keeping its verified chunks) when the client disconnects.
  */
-async function * fetchLines (daemon: Daemon, cid: CID, options: { signal: AbortSignal, providers: Awaited<ReturnType<typeof peerIdFromString>>[], maxBytes?: number }): AsyncGenerator<unknown> {
+async function * fetchLines (daemon: CoreRoutesTarget, cid: CID, options: { signal: AbortSignal, providers: Awaited<ReturnType<typeof peerIdFromString>>[], maxBytes?: number }): AsyncGenerator<unknown> {
   const lines: unknown[] = []
   let wake: (() => void) | undefined
   let lastProgress = 0

@@ -7,89 +7,25 @@ import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import type { SingleKadDHT } from '@libp2p/kad-dht'
 import { multiaddr } from '@multiformats/multiaddr'
 import { PROTOCOL_VERSION, communityTopic, parseCid } from '@swarmtune/wire'
-import type { FastifyPluginAsync } from 'fastify'
 import type { Logger } from 'pino'
 import { BlobExchange } from './blob-exchange.js'
 import { BlobStore } from './blob-store.js'
-import type { DaemonConfig, DaemonConfigInit } from './config.js'
+import type { DaemonConfig } from './config.js'
 import { BOOTSTRAP_WARN_INTERVAL_MS, DIAL_TIMEOUT_MS, NO_PEER_WARNING_MS, RECONNECT_INTERVAL_MS } from './constants.js'
 import { ControlApi } from './control-api.js'
 import { coreRoutes } from './core-routes.js'
 import { openDataDir, writeFileAtomic, type DataDir } from './data-dir.js'
+import type { DaemonComponents, DaemonInfo, DaemonInit, DaemonStatus, PeerStatus, ServiceFactory, ServiceMap } from './daemon-types.js'
 import { DaemonLockedError, PortInUseError, errorRecord } from './errors.js'
 import { EventBus } from './events.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host } from './host.js'
-import type { LedgerService } from './ledger-service.js'
 import { acquireLock, type DataDirLock } from './lock.js'
 import { createLogger } from './logger.js'
 import { PeerReputation } from './reputation.js'
-import type { RoundsService } from './rounds/service.js'
 
 /** Version of the daemon, reported by status. */
 export const DAEMON_VERSION = '0.1.0'
-
-/**
- * The daemon's services by the names they were given, typed for the services of this package
- * (`services.ledger`, `services.rounds` of `defaultServices()`); any other name is a {@link DaemonService}.
- * Factories are called in listed order, so a factory sees only the services listed before it; when its
- * `start()` runs, every service is built and those listed before it are started.
- */
-export interface DaemonServices {
-  ledger?: LedgerService
-  rounds?: RoundsService
-  [name: string]: DaemonService | undefined
-}
-
-/** Everything a service may use. Services get this object in their factory. */
-export interface DaemonComponents {
-  dataDir: DataDir
-  config: DaemonConfig
-  peerId: PeerId
-  privateKey: Ed25519PrivateKey
-  libp2p: Host
-  gossip: Gossip
-  blobs: BlobStore
-  exchange: BlobExchange
-  control: ControlApi
-  events: EventBus
-  reputation: PeerReputation
-  log: Logger
-  /** The other services, by name (e.g. `components.services.ledger` in a service listed after `ledger`). */
-  services: DaemonServices
-}
-
-/**
- * A plugged-in part of the daemon (ledger, coordinator, volunteer …). All members are optional.
- * `start` runs after the libp2p host, gossip and blob exchange are up and before the control API listens;
- * `stop` runs in reverse order of start.
- */
-export interface DaemonService {
-  start?(): void | Promise<void>
-  stop?(): void | Promise<void>
-  /** Routes mounted under `/v1/<service name>` of the control API. */
-  routes?: FastifyPluginAsync
-  /** A JSON-serialisable summary included in `GET /v1/status` under `services.<name>`. */
-  status?(): unknown
-}
-
-/** Builds a service from the daemon's components; called once, in the order services are listed. */
-export type ServiceFactory = (components: DaemonComponents) => DaemonService | Promise<DaemonService>
-
-export interface DaemonInit {
-  /** The data folder (created by `initDataDir` / `swarmtune init`). */
-  dataDir: string
-  /** Settings that replace those of config.json for this run. */
-  config?: DaemonConfigInit
-  /** Logger to use (default: pino to stdout at `config.log.level`). */
-  logger?: Logger
-  /** Services by name. */
-  services?: Record<string, ServiceFactory>
-  /** How often the connection target is checked, in ms (default {@link RECONNECT_INTERVAL_MS}). */
-  maintenanceIntervalMs?: number
-  /** ms after start at which a daemon without peers warns, with the reason (default {@link NO_PEER_WARNING_MS}). */
-  noPeerWarningMs?: number
-}
 
 /** Why a bootstrap dial failed: `ERR_NODE_BOOTSTRAP_WRONG_PEER` (another peer id answered) or `ERR_NODE_BOOTSTRAP_UNREACHABLE`. */
 export function bootstrapDialCode (err: unknown): { code: 'ERR_NODE_BOOTSTRAP_WRONG_PEER' | 'ERR_NODE_BOOTSTRAP_UNREACHABLE', reason: string } {
@@ -107,52 +43,6 @@ export function bootstrapDialCode (err: unknown): { code: 'ERR_NODE_BOOTSTRAP_WR
   return { code: 'ERR_NODE_BOOTSTRAP_UNREACHABLE', reason: `${refused ?? seen.filter((x) => x !== '').at(-1) ?? 'the dial failed'}: nothing that speaks libp2p answers there; check the address and port, and that the peer's daemon runs` }
 }
 
-export interface DaemonStatus {
-  peerId: string
-  version: string
-  protocolVersion: number
-  pid: number
-  /** ms since the Unix epoch. */
-  startedAt: number
-  uptimeMs: number
-  /** Multiaddrs peers can dial, each ending in /p2p/<peer id>. */
-  addresses: string[]
-  connections: number
-  peers: number
-  communities: Array<{ id: string, topic: string, peers: number }>
-  dht: { mode: 'off' | 'client' | 'server', routingTable: number }
-  mdns: boolean
-  blobs: { count: number, bytes: number, fetching: string[] }
-  control: string | undefined
-  services: Record<string, unknown>
-}
-
-export interface PeerStatus {
-  peerId: string
-  /** Remote addresses of the open connections. */
-  addresses: string[]
-  direction: 'inbound' | 'outbound'
-  /** ms the oldest connection has been open. */
-  connectedMs: number
-  /** Round-trip time measured by the last ping, ms. */
-  rttMs?: number
-  /** This node's gossipsub score of the peer. */
-  gossipScore: number
-  /** Current blob-exchange penalty (decaying). */
-  penalty: number
-  agent?: string
-  protocols: string[]
-}
-
-/** Contents of `daemon.json`, written while the daemon runs so the CLI can find it. */
-export interface DaemonInfo {
-  pid: number
-  peerId: string
-  control: string
-  addresses: string[]
-  startedAt: number
-}
-
 /**
  * libp2p could not listen (its "transportManager.faultTolerance" error, or EADDRINUSE somewhere in the causes):
  * a `PortInUseError` naming the listen addresses and how to change them; any other error is returned as is.
@@ -168,8 +58,8 @@ function listenFailure (err: unknown, listen: readonly string[], root: string): 
     '(changes only "listen" in config.json; tcp/0 picks a free port).', { cause: err })
 }
 
-export class Daemon implements DaemonComponents {
-  readonly services: DaemonServices = {}
+export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponents<S> {
+  readonly services: S = {} as S
   startedAt = 0
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly cleanup: Array<() => void> = []
@@ -198,7 +88,7 @@ export class Daemon implements DaemonComponents {
   get privateKey (): Ed25519PrivateKey { return this.dataDir.privateKey }
 
   /** @internal use {@link createDaemon} */
-  static async create (init: DaemonInit): Promise<Daemon> {
+  static async create<S extends ServiceMap = ServiceMap> (init: DaemonInit<S>): Promise<Daemon<S>> {
     const dataDir = await openDataDir(init.dataDir, init.config)
     const { config } = dataDir
     const log = init.logger ?? createLogger({ level: config.log.level })
@@ -224,8 +114,8 @@ export class Daemon implements DaemonComponents {
         serving: config.blobs
       })
       const control = new ControlApi({ host: config.control.host, port: config.control.port, token: dataDir.token, events, log: log.child({ part: 'control' }) })
-      const daemon = new Daemon(dataDir, config, libp2p, gossip, blobs, exchange, control, events, reputation, log, lock, init.maintenanceIntervalMs ?? RECONNECT_INTERVAL_MS, init.noPeerWarningMs ?? NO_PEER_WARNING_MS)
-      for (const [name, factory] of Object.entries(init.services ?? {})) {
+      const daemon = new Daemon<S>(dataDir, config, libp2p, gossip, blobs, exchange, control, events, reputation, log, lock, init.maintenanceIntervalMs ?? RECONNECT_INTERVAL_MS, init.noPeerWarningMs ?? NO_PEER_WARNING_MS)
+      for (const [name, factory] of Object.entries(init.services ?? {}) as Array<[keyof S, ServiceFactory<S[keyof S], DaemonComponents<S>>]>) {
         daemon.services[name] = await factory(daemon)
       }
       return daemon
@@ -453,6 +343,6 @@ export class Daemon implements DaemonComponents {
  *
  * @throws DataDirError, ConfigError, DaemonLockedError — see openDataDir and acquireLock
  */
-export async function createDaemon (init: DaemonInit): Promise<Daemon> {
-  return await Daemon.create(init)
+export async function createDaemon<S extends ServiceMap = ServiceMap> (init: DaemonInit<S>): Promise<Daemon<S>> {
+  return await Daemon.create<S>(init)
 }

@@ -18,7 +18,7 @@ import { communityTopic, LIMITS, parseCid, validateEntry, type CID } from '@swar
 import type { Logger } from 'pino'
 import { GossipError } from './errors.js'
 import type { EventBus } from './events.js'
-import { GOSSIP_MAX_INBOUND_BYTES } from './host.js'
+import { GOSSIP_MAX_INBOUND_BYTES } from './constants.js'
 import type { PeerGuard } from './peer-guard.js'
 import { communityTopicScoreParams } from './peer-score.js'
 

@@ -13,11 +13,10 @@ import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import { LIMITS } from '@swarmtune/wire'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { Logger } from 'pino'
 import type { DaemonConfig } from './config.js'
-import { BOOTSTRAP_DELAY_MS, DHT_MAX_MESSAGE_BYTES, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_RPC_OVERHEAD_BYTES } from './constants.js'
+import { BOOTSTRAP_DELAY_MS, DHT_MAX_MESSAGE_BYTES, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_MAX_INBOUND_BYTES } from './constants.js'
 import { PEER_SCORE_THRESHOLDS, peerScoreParams, RETAIN_SCORE_MS } from './peer-score.js'
 import { PeerRetention, type GossipScoreInternals } from './peer-retention.js'
 import { sha256Of } from './cid.js'
@@ -53,12 +52,6 @@ export interface HostInit {
   events: EventBus
 }
 
-/**
- * Largest gossipsub RPC frame accepted, in bytes: one entry frame at the protocol's cap (`LIMITS.maxFrameBytes`)
- * plus {@link GOSSIP_RPC_OVERHEAD_BYTES} of envelope and control messages. Larger frames are dropped before
- * they are decoded.
- */
-export const GOSSIP_MAX_INBOUND_BYTES = LIMITS.maxFrameBytes + GOSSIP_RPC_OVERHEAD_BYTES
 
 /** Builds (does not start) the libp2p node. */
 export async function createHost (init: HostInit): Promise<Host> {

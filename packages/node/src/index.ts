@@ -3,8 +3,8 @@
  *
  * The swarmtune daemon: a libp2p host (TCP, noise, yamux, identify, ping; bootstrap, mDNS and Kademlia
  * discovery), one gossipsub topic per community with a validator and peer scoring, a content-addressed blob
- * store with a multi-provider blob exchange, an event bus, and a control API on 127.0.0.1 — plus the two
- * services `swarmtune daemon` runs: the ledger service and the training rounds service.
+ * store with a multi-provider blob exchange, an event bus, and a control API on 127.0.0.1 — plus the ledger
+ * service.
  *
  * ```ts
  * import { initDataDir, createDaemon, ControlClient } from '@swarmtune/node'
@@ -25,34 +25,30 @@
  * community, install a validator, subscribe to validated messages, publish), `blobs` and `exchange`
  * (store, fetch, announce), `events` (emit `<service>:<what>` events onto the live stream), `control`,
  * `dataDir.paths` (e.g. `paths.ledger` for a LevelDB store), `privateKey` (sign entries), `log`, and
- * `services` — the other services by name, typed for this package's ({@link DaemonServices}: e.g.
- * `components.services.ledger` is the {@link LedgerService} of a service listed before it).
+ * `services` — the other services by name, typed by the daemon's {@link ServiceMap} (`createDaemon<S>` infers it from
+ * the factories: e.g. `components.services.ledger` is the {@link LedgerService} of a service listed before it).
+ * A service declares the components it needs as its own type (the js-libp2p `…Components` pattern; e.g.
+ * {@link LedgerComponents}), so a service can be built from anything that provides those.
  * A {@link DaemonService} may have `start()` / `stop()` (called after the core is up, stopped in reverse
  * order), `routes` (a fastify plugin mounted at `/v1/<name>` of the control API, behind the bearer token)
  * and `status()` (shown under `services.<name>` of `GET /v1/status`).
  *
- * ## The services of this package
+ * ## The ledger service
  *
- * {@link defaultServices} gives both, in start order:
- *
- * - `ledger` ({@link ledgerService}): the community's signed ledger in `<data>/ledger` (`@swarmtune/ledger`),
- *   fed by the community topic (its validator is the ledger's ingest, so what the chain rules refuse — a
- *   forged entry, a round-open or verdict a non-maintainer signed — is a gossip reject), ledger sync with
- *   each peer on connect, on a gap and every 30 s with a random peer (anti-entropy), and `/v1/ledger/…`.
- * - `rounds` ({@link roundsService}): training rounds (doc/rounds.md) — joins the community of a genesis
- *   file (or the one the ledger learns), runs the coordinator role on a maintainer's daemon (opens rounds,
- *   judges contributions, merges them with FedAvg into the next release and signs it) and the volunteer role
- *   where training data is configured (fetches the base release, trains in a worker thread, publishes a
- *   compressed delta), keeps `<data>/rounds/state`, reads `<data>/rounds.json`, serves `/v1/rounds/…`.
- *   Its parts (communities, round parameters, `mergeRound`, release verification) are exported too.
+ * `ledger` ({@link ledgerService}): the community's signed ledger in `<data>/ledger` (`@swarmtune/ledger`),
+ * fed by the community topic (its validator is the ledger's ingest, so what the chain rules refuse — a
+ * forged entry, a round-open or verdict a non-maintainer signed — is a gossip reject), ledger sync with
+ * each peer on connect, on a gap and every 30 s with a random peer (anti-entropy), and `/v1/ledger/…`.
+ * Training rounds are a service of their own package, `@swarmtune/rounds`, built on this package's public
+ * contract; its `defaultServices()` gives the ledger and rounds services `swarmtune daemon` runs.
  *
  * ```ts
- * import { createDaemon, defaultServices } from '@swarmtune/node'
+ * import { createDaemon, ledgerService } from '@swarmtune/node'
  *
- * // a volunteer of the community whose genesis file is mnist-demo.genesis (training data in rounds.json)
- * const daemon = await createDaemon({ dataDir: '/tmp/st', services: defaultServices({ rounds: { community: 'mnist-demo.genesis' } }) })
+ * const daemon = await createDaemon({ dataDir: '/tmp/st', services: { ledger: ledgerService() } })
  * await daemon.start()
- * console.log(daemon.services.rounds?.community?.name, daemon.services.ledger?.ledger.size)
+ * console.log(daemon.services.ledger.ledger.size)
+ * await daemon.stop()
  * ```
  *
  * Gossip validators return `{ status: 'accept' | 'ignore' | 'reject', code?, reason?, value? }`; the
@@ -61,30 +57,27 @@
  *
  * The CLI talks to a running daemon through {@link ControlClient}; doc/daemon.md documents the data
  * folder, configuration, control API and peer-score parameters, doc/rounds.md the rounds, doc/errors.md
- * (`## node`, `## rounds`) the error codes.
+ * (`## node`) the error codes.
  */
 
 export { createDaemon, Daemon, DAEMON_VERSION } from './daemon.js'
-export { defaultServices } from './services/index.js'
-export {
-  ledgerService, folderCommunity, inspectFolderLedger, moveForeignLedgerAside,
-  type LedgerService, type LedgerServiceInit, type SyncTrigger, type FolderLedgerReport
-} from './ledger-service.js'
-export type { DaemonComponents, DaemonService, DaemonServices, ServiceFactory, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon.js'
+export { ledgerService, type LedgerService, type LedgerServiceInit, type LedgerComponents, type SyncTrigger } from './ledger-service.js'
+export type { DaemonComponents, DaemonService, ServiceMap, ServiceFactory, ServiceFactoryMap, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon-types.js'
 
 export { createConfig, mergeConfig, validateConfig, isLoopbackHost, multiaddrProblem, bootstrapAddrProblem, DEFAULT_CONFIG } from './config.js'
 export type { DaemonConfig, DaemonConfigInit, DhtMode } from './config.js'
 
-export { initDataDir, openDataDir, readConfig, dataDirPaths, defaultDataDir } from './data-dir.js'
+export { initDataDir, openDataDir, readConfig, dataDirPaths, defaultDataDir, writeFileAtomic } from './data-dir.js'
 export type { ConfigChange, DataDir, DataDirPaths, InitDataDirOptions, InitDataDirResult } from './data-dir.js'
 export { openBoundedFile, readBoundedFile } from './bounded-file.js'
 export type { BoundedFileFailure, BoundedFileErrorFactory } from './bounded-file.js'
 
-export { createHost, GOSSIP_MAX_INBOUND_BYTES } from './host.js'
+export { createHost } from './host.js'
+export { GOSSIP_MAX_INBOUND_BYTES } from './constants.js'
 export type { Host, HostInit, HostServices } from './host.js'
 
 export { Gossip, entryValidator } from './gossip.js'
-export type { GossipValidator, GossipVerdict, GossipMessage, GossipHandler } from './gossip.js'
+export type { GossipValidator, GossipVerdict, GossipMessage, GossipHandler, ScoredGossipSub } from './gossip.js'
 export { PEER_SCORE_THRESHOLDS, RETAIN_SCORE_MS, communityTopicScoreParams, peerScoreParams, decayFor } from './peer-score.js'
 
 export { BlobStore, chunkCount, chunkRange, chunkHash } from './blob-store.js'
@@ -110,6 +103,7 @@ export type { RejectionLogInit, RejectionLevel } from './rejection-log.js'
 export { EventBus } from './events.js'
 export type { DaemonEvent, CoreEventType, EventListener, StreamOptions } from './events.js'
 export { ControlApi } from './control-api.js'
+export { CONTROL_STATUS_OF_CODE, controlStatusOf } from './control-status.js'
 export { ControlClient } from './control-client.js'
 export type { ControlClientInit, FetchLine, FetchSummary } from './control-client.js'
 export { createLogger } from './logger.js'
@@ -124,7 +118,3 @@ export {
   FrameLengthError, FrameTruncatedError, BlobStreamError, NegotiationError
 } from './errors.js'
 export * as constants from './constants.js'
-
-// training rounds: communities, the coordinator and volunteer roles, release verification (doc/rounds.md)
-export * from './rounds/index.js'
-export type { DefaultServicesOptions } from './services/index.js'

@@ -13,23 +13,19 @@
  * `queryView` of @swarmtune/ledger), `GET /v1/ledger/entries/<id>`, `GET /v1/ledger/stats`,
  * `POST /v1/ledger/verify`, `POST /v1/ledger/sync` `{ peer }`.
  */
-import { access, rename } from 'node:fs/promises'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import {
-  LedgerArgumentError, LedgerCommunityError, entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam, toHex,
+  LedgerArgumentError, LedgerCommunityError, entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam,
   type EntryDraft, type EvidenceDrop, type Ledger, type SyncReport, type ViewParams
 } from '@swarmtune/ledger'
 import { LEDGER_SYNC_PROTOCOL, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
 import { LEDGER_ANTI_ENTROPY_MS } from './constants.js'
-import type { DaemonComponents, DaemonService, ServiceFactory } from './daemon.js'
-import type { DataDir } from './data-dir.js'
+import { controlStatusOf } from './control-status.js'
+import type { DaemonComponents, DaemonService, ServiceFactory } from './daemon-types.js'
 import { ConfigError, DialError } from './errors.js'
 import type { GossipValidator } from './gossip.js'
-import { acquireLock } from './lock.js'
-import { readGenesisFile, type Community } from './rounds/community.js'
-import { readRoundsConfig, resolveIn, type RoundsConfigInit } from './rounds/config.js'
 
 /** The ledger service as other services see it (`daemon.services.ledger`). */
 export interface LedgerService extends DaemonService {
@@ -39,23 +35,6 @@ export interface LedgerService extends DaemonService {
   sign: <K extends EntryKind>(draft: EntryDraft<K>) => Promise<SignedEntry>
   /** Runs one sync session with a connected (or dialable) peer. */
   syncWith: (peer: PeerId) => Promise<SyncReport>
-}
-
-const HTTP_STATUS: Record<string, number> = {
-  ERR_LEDGER_BAD_ARGUMENT: 400,
-  ERR_LEDGER_UNSUPPORTED_FILTER: 400,
-  ERR_LEDGER_NOT_FOUND: 404,
-  ERR_LEDGER_CORRUPT: 500,
-  ERR_LEDGER_TRUNCATED: 500,
-  ERR_NODE_DIAL_SELF: 400,
-  ERR_NODE_DIAL_FAILED: 502,
-  // a session the peer broke, refused or let stall
-  ERR_LEDGER_SYNC_PROTOCOL: 502,
-  ERR_LEDGER_SYNC_FRAME_TOO_LARGE: 502,
-  ERR_LEDGER_SYNC_LIMIT: 502,
-  ERR_LEDGER_SYNC_PEER: 502,
-  ERR_LEDGER_SYNC_TIMEOUT: 504,
-  ERR_LEDGER_SYNC_COMMUNITY: 409
 }
 
 /** Longest peer id string taken by `POST /v1/ledger/sync` (an Ed25519 peer id is 52 characters, a CIDv1 one 62). */
@@ -83,7 +62,7 @@ function syncPeerParam (body: unknown, self: PeerId): PeerId {
 
 function reply (res: FastifyReply, err: unknown): FastifyReply {
   const e = err as { code?: string, message?: string }
-  return res.status(HTTP_STATUS[e.code ?? ''] ?? 500).send({ code: e.code ?? 'ERR_LEDGER_IO', message: e.message ?? String(err) })
+  return res.status(controlStatusOf(e.code)).send({ code: e.code ?? 'ERR_LEDGER_IO', message: e.message ?? String(err) })
 }
 
 /** Query-string parameters of a view, checked. @throws LedgerArgumentError via authorParam / the filter checks. */
@@ -101,6 +80,9 @@ function viewParams (q: Record<string, string | undefined>): ViewParams {
   }
 }
 
+/** What the ledger service uses of the daemon. */
+export type LedgerComponents = Pick<DaemonComponents, 'dataDir' | 'privateKey' | 'libp2p' | 'gossip' | 'events' | 'log'>
+
 /** Options of {@link ledgerService}. */
 export interface LedgerServiceInit {
   /**
@@ -110,94 +92,16 @@ export interface LedgerServiceInit {
   antiEntropyMs?: number
   /**
    * The community the data folder belongs to; the ledger is opened bound to it, so it refuses entries of any
-   * other community at ingest and at sync, whoever serves them. Default: {@link folderCommunity} of the data
-   * folder (the genesis file rounds.json names); undefined leaves an empty ledger to take the community of
-   * the first entry it stores.
+   * other community at ingest and at sync, whoever serves them. Default (and when it resolves to undefined):
+   * unbound, an empty ledger takes the community of the first entry it stores. `@swarmtune/rounds` binds it
+   * to the community of the folder's genesis file (its `defaultServices`).
    */
-  community?: (components: DaemonComponents) => Promise<CID | undefined>
+  community?: (components: LedgerComponents) => Promise<CID | undefined>
   /**
    * The error to throw when the ledger refuses to open bound to `community` (`ERR_LEDGER_COMMUNITY_MISMATCH`),
    * e.g. one that says the genesis given is the wrong one; default the ledger's error.
    */
-  onCommunityMismatch?: (components: DaemonComponents, err: LedgerCommunityError) => Promise<Error>
-}
-
-/**
- * The community a data folder belongs to: the genesis file `rounds.community` (as `--community` gives it),
- * else the one `<root>/rounds.json` names (`swarmtune community join` writes it); undefined when neither is set.
- * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` for an unreadable or invalid genesis file.
- * @throws RoundsConfigError `ERR_ROUNDS_CONFIG_INVALID` for an invalid rounds.json.
- */
-export async function folderCommunity (root: string, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<Community | undefined> {
-  const file = rounds.community ?? (await readRoundsConfig(root, rounds.config)).community
-  return file === undefined ? undefined : await readGenesisFile(resolveIn(root, file))
-}
-
-/** A data folder's ledger as `swarmtune doctor` reports it (read with the daemon stopped). */
-export interface FolderLedgerReport {
-  /** `<root>/ledger`. */
-  path: string
-  /** The community the folder belongs to ({@link folderCommunity}), when it names one. */
-  folder?: { id: string, name: string }
-  /** Community of the ledger's entries (or the one it is bound to); undefined for an empty, unbound ledger. */
-  ledger?: string
-  entries: number
-  authors: number
-  /** Entries signed by the folder's own key. */
-  own: number
-  evidence: number
-  evidenceDropped: number
-  /** True when the ledger belongs to another community than the folder: the daemon refuses to start on it. */
-  foreign: boolean
-}
-
-/**
- * Opens (and so verifies) a data folder's ledger without binding it, and compares its community with the
- * folder's. The daemon must not be running (its ledger is locked).
- * @throws LedgerLockedError `ERR_LEDGER_LOCKED`, LedgerCorruptError and the errors of {@link folderCommunity}.
- */
-export async function inspectFolderLedger (dataDir: DataDir, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<FolderLedgerReport> {
-  const community = await folderCommunity(dataDir.paths.root, rounds)
-  const ledger = await openLedger({ path: dataDir.paths.ledger })
-  try {
-    const ownKey = toHex(dataDir.privateKey.publicKey.raw)
-    const ledgerCommunity = ledger.community?.toString()
-    return {
-      path: dataDir.paths.ledger,
-      ...(community === undefined ? {} : { folder: { id: community.id.toString(), name: community.name } }),
-      ...(ledgerCommunity === undefined ? {} : { ledger: ledgerCommunity }),
-      entries: ledger.size,
-      authors: ledger.heads().length,
-      own: ledger.head(ownKey)?.length ?? 0,
-      evidence: ledger.evidenceCount,
-      evidenceDropped: ledger.evidenceDropped,
-      foreign: community !== undefined && ledgerCommunity !== undefined && ledgerCommunity !== community.id.toString()
-    }
-  } finally {
-    await ledger.close()
-  }
-}
-
-/**
- * Repairs a data folder whose ledger belongs to another community than the folder (filled by that
- * community's peers): with the folder locked against a daemon starting, moves `<root>/ledger` to
- * `<root>/ledger.foreign-<community id>` (nothing is deleted; a chain of the folder's own key is kept there),
- * so the daemon starts on an empty ledger bound to the folder's community and syncs it from peers.
- * @returns the report before the repair and where the ledger went (undefined when it was not foreign).
- * @throws DaemonLockedError `ERR_NODE_LOCKED` while a daemon runs on the folder; the errors of {@link inspectFolderLedger}.
- */
-export async function moveForeignLedgerAside (dataDir: DataDir, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<{ report: FolderLedgerReport, movedTo?: string }> {
-  const lock = await acquireLock(dataDir.paths.lock)
-  try {
-    const report = await inspectFolderLedger(dataDir, rounds)
-    if (!report.foreign) return { report }
-    let movedTo = `${dataDir.paths.ledger}.foreign-${report.ledger as string}`
-    for (let n = 2; await access(movedTo).then(() => true, () => false); n++) movedTo = `${dataDir.paths.ledger}.foreign-${report.ledger as string}-${n}`
-    await rename(dataDir.paths.ledger, movedTo)
-    return { report, movedTo }
-  } finally {
-    await lock.release()
-  }
+  onCommunityMismatch?: (components: LedgerComponents, err: LedgerCommunityError) => Promise<Error>
 }
 
 /** What started a sync session, as reported in `ledger:sync` events and the service status. */
@@ -207,10 +111,10 @@ export type SyncTrigger = 'connect' | 'gap' | 'anti-entropy' | 'request' | 'inbo
  * A {@link ServiceFactory} for `createDaemon({ services: { ledger: ledgerService() } })`.
  * @throws ConfigError `ERR_NODE_CONFIG_INVALID` for a negative or fractional `antiEntropyMs`.
  */
-export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
+export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory<LedgerService, LedgerComponents> {
   const antiEntropyMs = init.antiEntropyMs ?? LEDGER_ANTI_ENTROPY_MS
   if (!Number.isSafeInteger(antiEntropyMs) || antiEntropyMs < 0) throw new ConfigError(`ledgerService: antiEntropyMs must be a whole number of ms ≥ 0 (0 turns anti-entropy off), got ${String(antiEntropyMs)}`)
-  return (c: DaemonComponents): LedgerService => {
+  return (c: LedgerComponents): LedgerService => {
     let ledger: Ledger | undefined
     const running = new Map<string, Promise<SyncReport>>()
     let lastSync: { peer: string, at: number, trigger: SyncTrigger, appended: number, rejected: number } | undefined
@@ -360,7 +264,7 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory {
         return signed
       },
       async start () {
-        const community = init.community === undefined ? (await folderCommunity(c.dataDir.paths.root))?.id : await init.community(c)
+        const community = init.community === undefined ? undefined : await init.community(c)
         try {
           ledger = await openLedger({ path: c.dataDir.paths.ledger, community })
         } catch (err) {

@@ -5,14 +5,12 @@
 import { chmod, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { tempDir } from '@swarmtune/test-support'
 import { acquireLock } from '../src/lock.js'
 import { createConfig, DEFAULT_CONFIG, mergeConfig, validateConfig } from '../src/config.js'
 import { dataDirPaths, initDataDir, openDataDir } from '../src/data-dir.js'
 import { MAX_CONFIG_FILE_BYTES, MAX_CONTROL_TOKEN_FILE_BYTES, MAX_IDENTITY_KEY_FILE_BYTES } from '../src/constants.js'
 import { ConfigError } from '../src/errors.js'
-import { readRoundsConfig, ROUNDS_CONFIG_FILE } from '../src/rounds/config.js'
-import { MAX_ROUNDS_CONFIG_FILE_BYTES } from '../src/rounds/constants.js'
-import { tempDir } from './helpers.js'
 
 describe('config validation', () => {
   it('accepts the defaults and merges groups one level deep', () => {
@@ -134,18 +132,6 @@ describe('data folder', () => {
     await expect(openDataDir(dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_KEY_INVALID', message: expect.stringMatching(/identity key/) })
     await writeFile(paths.key, key)
     sameAsFirst(await openDataDir(dir.path))
-  })
-
-  it('refuses a rounds.json that is a link to /dev/zero, a folder or oversized; reads defaults when it is absent', async () => {
-    const file = join(dir.path, ROUNDS_CONFIG_FILE)
-    expect((await readRoundsConfig(dir.path)).volunteer.enabled).toBe(true)
-    await symlink('/dev/zero', file)
-    await expect(readRoundsConfig(dir.path)).rejects.toMatchObject({ code: 'ERR_ROUNDS_CONFIG_INVALID', message: expect.stringMatching(/not a regular file/) })
-    await rm(file)
-    await writeFile(file, `{}${' '.repeat(MAX_ROUNDS_CONFIG_FILE_BYTES)}`)
-    await expect(readRoundsConfig(dir.path)).rejects.toMatchObject({ code: 'ERR_ROUNDS_CONFIG_INVALID', message: expect.stringMatching(/bytes; at most/) })
-    await writeFile(file, '{"volunteer":{"enabled":false}}')
-    expect((await readRoundsConfig(dir.path)).volunteer.enabled).toBe(false)
   })
 
   it('the lock admits one holder at a time and is taken over from a dead process', async () => {

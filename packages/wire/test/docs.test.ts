@@ -34,7 +34,7 @@ describe('docs', () => {
 
   it('doc/daemon.md lists every control-API route of the daemon, the ledger service and the rounds service', () => {
     const doc = read('../../../doc/daemon.md')
-    const sources: Array<[string, string]> = [['node/src/core-routes.ts', ''], ['node/src/ledger-service.ts', '/ledger'], ['node/src/rounds/routes.ts', '/rounds']]
+    const sources: Array<[string, string]> = [['node/src/core-routes.ts', ''], ['node/src/ledger-service.ts', '/ledger'], ['rounds/src/routes.ts', '/rounds']]
     let routes = 0
     for (const [file, prefix] of sources) {
       for (const m of read(`../../${file}`).matchAll(/app\.(get|post|put|delete)\b[^(]*\('([^']*)'/g)) {

@@ -2,10 +2,10 @@ import { writeFile } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
+import { BlobStore, acquireLock, defaultDataDir, openDataDir, type DataDir } from '@swarmtune/node'
 import {
-  BlobStore, acquireLock, communityInfo, createCommunity, defaultDataDir, openDataDir, parseGenesis, readRoundsConfig, roundsConstants,
-  validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community, type DataDir
-} from '@swarmtune/node'
+  communityInfo, createCommunity, parseGenesis, readRoundsConfig, roundsConstants, validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community
+} from '@swarmtune/rounds'
 import { checkBackend, common, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
 import { checkInputFile, checkOutputPath, readInputFile } from '../files.js'

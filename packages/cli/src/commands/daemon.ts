@@ -2,7 +2,8 @@ import { resolve } from 'node:path'
 import { Option, type Command } from 'commander'
 import { bootstrapOption, multiaddrOption, portOption } from '../options.js'
 import { loadGenesis } from './community.js'
-import { createDaemon, defaultDataDir, defaultServices, type DaemonConfigInit, type DhtMode } from '@swarmtune/node'
+import { createDaemon, defaultDataDir, type DaemonConfigInit, type DhtMode } from '@swarmtune/node'
+import { defaultServices } from '@swarmtune/rounds'
 
 interface DaemonFlags {
   dataDir: string

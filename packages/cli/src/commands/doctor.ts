@@ -3,9 +3,9 @@ import type { Command } from 'commander'
 import { count, durationOption } from '../options.js'
 import { probeBackends, type BackendReport } from '@swarmtune/model'
 import {
-  checkReachability, ControlClient, defaultDataDir, inspectFolderLedger, moveForeignLedgerAside, openDataDir, portFree, scopeOf, tcpTarget,
-  type DaemonConfig, type DaemonStatus, type DataDir, type FolderLedgerReport
+  checkReachability, ControlClient, defaultDataDir, openDataDir, portFree, scopeOf, tcpTarget, type DaemonConfig, type DaemonStatus, type DataDir
 } from '@swarmtune/node'
+import { inspectFolderLedger, moveForeignLedgerAside, type FolderLedgerReport } from '@swarmtune/rounds'
 
 interface DoctorFlags {
   dataDir: string

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander'
 import { assembleRelease, decodeManifest, exportSafetensors, exportTfjsFolder, MAX_MANIFEST_BYTES, type ReleaseManifest, type Weights } from '@swarmtune/model'
-import { dataDirPaths, findRelease, releaseViews, verifyRelease, type ControlClient, type ReleaseView, type VerifyReport } from '@swarmtune/node'
+import { dataDirPaths, type ControlClient } from '@swarmtune/node'
+import { findRelease, releaseViews, verifyRelease, type ReleaseView, type VerifyReport } from '@swarmtune/rounds'
 import { parseCid } from '@swarmtune/wire'
 import { common, show, table } from './round.js'
 import { CliError } from '../errors.js'

@@ -1,7 +1,9 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtune/fedavg'
 import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarmtune/model'
-import { CLIENT_OPTIMIZERS, commandHint, ControlClient, defaultDataDir, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/node'
+import { SwarmtuneError } from '@swarmtune/wire'
+import { ControlClient, defaultDataDir } from '@swarmtune/node'
+import { CLIENT_OPTIMIZERS, commandHint, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/rounds'
 import { CliError } from '../errors.js'
 import { listRounds, runningDaemon, storedRound } from '../store.js'
 import { parseDuration } from '../options.js'
@@ -40,12 +42,7 @@ const WAIT_SLICE_MS = 30_000
  * `round start --wait` saw the round close without a release; `code` is the outcome's code (`ERR_ROUNDS_NO_QUORUM`,
  * `ERR_ROUNDS_CANCELLED`, an aggregator's code), the message names it and points at the per-volunteer summary.
  */
-export class RoundOutcomeError extends Error {
-  override name = 'RoundOutcomeError'
-  constructor (readonly code: string, message: string) {
-    super(message)
-  }
-}
+export class RoundOutcomeError extends SwarmtuneError {}
 
 /** The warning `round start` prints when no peer is in the community's topic, or undefined. */
 export function noVolunteerWarning (r: RoundDetail, dataDir: string): string | undefined {

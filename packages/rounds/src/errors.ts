@@ -4,7 +4,7 @@
  * API answers with. Verdict codes (why a contribution was rejected) are not thrown: they are recorded in
  * `verdict` entries — {@link VERDICT_CODES}.
  */
-import { NodeError } from '../errors.js'
+import { NodeError } from '@swarmtune/node'
 
 /** Base class: every error thrown by the rounds module. */
 export class RoundsError extends NodeError {

@@ -5,8 +5,8 @@
 import type { Ledger } from '@swarmtune/ledger'
 import { TrainingWorker, getTask, head, type Dataset, type DataSpec, type Task } from '@swarmtune/model'
 import type { Logger } from 'pino'
-import type { DaemonComponents } from '../daemon.js'
-import type { LedgerService } from '../ledger-service.js'
+import type { RoundsComponents } from './components.js'
+import type { LedgerService } from '@swarmtune/node'
 import type { Community } from './community.js'
 import type { RoundsConfig } from './config.js'
 import type { RoundsState } from './state.js'
@@ -21,7 +21,7 @@ export class RoundsContext {
   warmError: { code: string, reason: string } | undefined
 
   constructor (
-    readonly components: DaemonComponents,
+    readonly components: RoundsComponents,
     readonly ledgerService: LedgerService,
     readonly community: Community,
     readonly state: RoundsState,

@@ -19,8 +19,8 @@
 import { isAbsolute, join } from 'node:path'
 import type { DataSpec } from '@swarmtune/model'
 import { z } from 'zod'
-import { readBoundedFile } from '../bounded-file.js'
-import { writeFileAtomic } from '../data-dir.js'
+import { readBoundedFile } from '@swarmtune/node'
+import { writeFileAtomic } from '@swarmtune/node'
 import { CONTRIBUTION_FETCH_TIMEOUT_MS, DEFAULT_EVAL_EXAMPLES, DEFAULT_VOLUNTEER_MAX_ROUND_MS, MAX_ROUNDS_CONFIG_FILE_BYTES, MAX_TIMER_DELAY_MS } from './constants.js'
 import { RoundsConfigError } from './errors.js'
 

@@ -20,7 +20,7 @@ import { communityInfo } from './community.js'
 import { MAX_WAIT_MS } from './constants.js'
 import { RoundParamsError } from './errors.js'
 import { noCommunity } from './hints.js'
-import type { RoundsService } from './service.js'
+import type { RoundsService } from './service-types.js'
 
 
 const startBody = z.strictObject({ params: z.record(z.string(), z.unknown()).optional() }).optional()

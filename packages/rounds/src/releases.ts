@@ -14,8 +14,8 @@ import {
 } from '@swarmtune/fedavg'
 import { MAX_MANIFEST_BYTES, assembleRelease, decodeManifest, type BuiltRelease, type ReleaseManifest, type Weights } from '@swarmtune/model'
 import { blobCid, parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
-import type { BlobExchange } from '../blob-exchange.js'
-import type { BlobStore } from '../blob-store.js'
+import type { BlobExchange } from '@swarmtune/node'
+import type { BlobStore } from '@swarmtune/node'
 import type { RoundPlan } from './params.js'
 
 /** The blob parts of the daemon a release needs. */

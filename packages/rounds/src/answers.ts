@@ -20,9 +20,9 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { decodeCanonical, encodeCanonical, isCidBytes, PROTOCOL_VERSION, type CID } from '@swarmtune/wire'
 import { base32 } from 'multiformats/bases/base32'
 import { z } from 'zod'
-import type { DaemonComponents } from '../daemon.js'
-import type { ScoredGossipSub } from '../gossip.js'
-import { communityTopicScoreParams } from '../peer-score.js'
+import type { RoundsComponents } from './components.js'
+import type { ScoredGossipSub } from '@swarmtune/node'
+import { communityTopicScoreParams } from '@swarmtune/node'
 import { MAX_ANSWER_BYTES } from './constants.js'
 
 /** Prefix of every round-answer topic. */
@@ -113,7 +113,7 @@ export class AnswerTopic {
     if (v.value !== undefined) this.onAnswer(v.value, msg.from)
   }
 
-  constructor (private readonly components: DaemonComponents, private readonly community: CID, private readonly onAnswer: (a: RoundAnswer, from: PeerId) => void) {
+  constructor (private readonly components: RoundsComponents, private readonly community: CID, private readonly onAnswer: (a: RoundAnswer, from: PeerId) => void) {
     this.topic = answerTopic(community)
     this.pubsub = components.libp2p.services.pubsub as ScoredGossipSub
   }

@@ -3,7 +3,7 @@
  * names the data folder the user works on, so that copying the hint acts on the same folder.
  */
 import { resolve } from 'node:path'
-import { defaultDataDir } from '../data-dir.js'
+import { defaultDataDir } from '@swarmtune/node'
 import { CommunityError } from './errors.js'
 
 /** `value` as one POSIX shell word: unchanged when it holds only safe characters, else in single quotes. */

@@ -6,7 +6,9 @@
  * ledger holds the folder's own community and only the `--community` file is another's, the wrong file is the
  * cause, and this module says so (`ERR_ROUNDS_COMMUNITY_MISMATCH`).
  */
-import { openLedger, type LedgerCommunityError } from '@swarmtune/ledger'
+import { access, rename } from 'node:fs/promises'
+import { openLedger, toHex, type LedgerCommunityError } from '@swarmtune/ledger'
+import { acquireLock, type DataDir } from '@swarmtune/node'
 import { Community, keyHex, readGenesisFile } from './community.js'
 import { readRoundsConfig, resolveIn, type RoundsConfigInit } from './config.js'
 import { CommunityError } from './errors.js'
@@ -72,4 +74,82 @@ export async function explainLedgerMismatch (root: string, ledgerPath: string, k
     // the names are a courtesy: the ids say the same
   }
   return communityMismatchError(root, folder, { id: passed?.id.toString() ?? err.expected, ...(passed === undefined ? {} : { name: passed.name }), file: rounds.community }, ownFile, { cause: err })
+}
+
+/**
+ * The community a data folder belongs to: the genesis file `rounds.community` (as `--community` gives it),
+ * else the one `<root>/rounds.json` names (`swarmtune community join` writes it); undefined when neither is set.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` for an unreadable or invalid genesis file.
+ * @throws RoundsConfigError `ERR_ROUNDS_CONFIG_INVALID` for an invalid rounds.json.
+ */
+export async function folderCommunity (root: string, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<Community | undefined> {
+  const file = rounds.community ?? (await readRoundsConfig(root, rounds.config)).community
+  return file === undefined ? undefined : await readGenesisFile(resolveIn(root, file))
+}
+
+/** A data folder's ledger as `swarmtune doctor` reports it (read with the daemon stopped). */
+export interface FolderLedgerReport {
+  /** `<root>/ledger`. */
+  path: string
+  /** The community the folder belongs to ({@link folderCommunity}), when it names one. */
+  folder?: { id: string, name: string }
+  /** Community of the ledger's entries (or the one it is bound to); undefined for an empty, unbound ledger. */
+  ledger?: string
+  entries: number
+  authors: number
+  /** Entries signed by the folder's own key. */
+  own: number
+  evidence: number
+  evidenceDropped: number
+  /** True when the ledger belongs to another community than the folder: the daemon refuses to start on it. */
+  foreign: boolean
+}
+
+/**
+ * Opens (and so verifies) a data folder's ledger without binding it, and compares its community with the
+ * folder's. The daemon must not be running (its ledger is locked).
+ * @throws LedgerLockedError `ERR_LEDGER_LOCKED`, LedgerCorruptError and the errors of {@link folderCommunity}.
+ */
+export async function inspectFolderLedger (dataDir: DataDir, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<FolderLedgerReport> {
+  const community = await folderCommunity(dataDir.paths.root, rounds)
+  const ledger = await openLedger({ path: dataDir.paths.ledger })
+  try {
+    const ownKey = toHex(dataDir.privateKey.publicKey.raw)
+    const ledgerCommunity = ledger.community?.toString()
+    return {
+      path: dataDir.paths.ledger,
+      ...(community === undefined ? {} : { folder: { id: community.id.toString(), name: community.name } }),
+      ...(ledgerCommunity === undefined ? {} : { ledger: ledgerCommunity }),
+      entries: ledger.size,
+      authors: ledger.heads().length,
+      own: ledger.head(ownKey)?.length ?? 0,
+      evidence: ledger.evidenceCount,
+      evidenceDropped: ledger.evidenceDropped,
+      foreign: community !== undefined && ledgerCommunity !== undefined && ledgerCommunity !== community.id.toString()
+    }
+  } finally {
+    await ledger.close()
+  }
+}
+
+/**
+ * Repairs a data folder whose ledger belongs to another community than the folder (filled by that
+ * community's peers): with the folder locked against a daemon starting, moves `<root>/ledger` to
+ * `<root>/ledger.foreign-<community id>` (nothing is deleted; a chain of the folder's own key is kept there),
+ * so the daemon starts on an empty ledger bound to the folder's community and syncs it from peers.
+ * @returns the report before the repair and where the ledger went (undefined when it was not foreign).
+ * @throws DaemonLockedError `ERR_NODE_LOCKED` while a daemon runs on the folder; the errors of {@link inspectFolderLedger}.
+ */
+export async function moveForeignLedgerAside (dataDir: DataDir, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<{ report: FolderLedgerReport, movedTo?: string }> {
+  const lock = await acquireLock(dataDir.paths.lock)
+  try {
+    const report = await inspectFolderLedger(dataDir, rounds)
+    if (!report.foreign) return { report }
+    let movedTo = `${dataDir.paths.ledger}.foreign-${report.ledger as string}`
+    for (let n = 2; await access(movedTo).then(() => true, () => false); n++) movedTo = `${dataDir.paths.ledger}.foreign-${report.ledger as string}-${n}`
+    await rename(dataDir.paths.ledger, movedTo)
+    return { report, movedTo }
+  } finally {
+    await lock.release()
+  }
 }

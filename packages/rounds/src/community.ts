@@ -12,7 +12,7 @@ import type { PeerId } from '@libp2p/interface'
 import { genesisFromTask, genesisFromTfjsFolder, getTask, type BuiltRelease } from '@swarmtune/model'
 import { parseCid, signEntry, validateEntry, type CID, type GenesisBody, type SignedEntry, type SigningKey } from '@swarmtune/wire'
 import { DEFAULT_GENESIS_SEED, DEFAULT_MAX_DELTA_NORM, DEFAULT_MAX_ROUND_MS, DEFAULT_MAX_SAMPLES, MAX_GENESIS_FILE_BYTES, MIN_ROUND_DURATION_MS } from './constants.js'
-import { readBoundedFile } from '../bounded-file.js'
+import { readBoundedFile } from '@swarmtune/node'
 import { CommunityError } from './errors.js'
 
 /** Hex of a raw public key. */

@@ -9,92 +9,32 @@
 import { join } from 'node:path'
 import type { Ledger } from '@swarmtune/ledger'
 import { parseCid, type SignedEntry } from '@swarmtune/wire'
-import type { DaemonComponents, DaemonService, ServiceFactory } from '../daemon.js'
-import type { LedgerService } from '../ledger-service.js'
+import type { LedgerService, ServiceFactory } from '@swarmtune/node'
+import type { RoundsComponents } from './components.js'
 import { AnswerTopic } from './answers.js'
 import { Community, keyHex, peerIdOfKey, readGenesisFile } from './community.js'
 import { communityMismatchError } from './folder.js'
-import { readRoundsConfig, resolveIn, type RoundsConfig, type RoundsConfigInit } from './config.js'
+import { readRoundsConfig, resolveIn, type RoundsConfig } from './config.js'
 import { RoundsContext } from './context.js'
 import { Coordinator } from './coordinator.js'
 import { CommunityError, RoundStateError } from './errors.js'
 import { commandHint, noCommunity } from './hints.js'
 import { loadRelease } from './releases.js'
 import { roundsRoutes } from './routes.js'
-import { RoundsState, type NetworkRejection, type RoundPhase, type VolunteerAnswer } from './state.js'
-import { findRelease, verifyRelease, type VerifyReport } from './verify.js'
+import { RoundsState, type VolunteerAnswer } from './state.js'
+import { findRelease, verifyRelease } from './verify.js'
 import { releaseView, releaseViews, roundOpens, roundView, type ReleaseView, type RoundView } from './views.js'
 import { Volunteer } from './volunteer.js'
+import type { RoundDetail, RoundsService, RoundsServiceInit, VolunteerSummary } from './service-types.js'
 
-/** Options of {@link roundsService}. */
-export interface RoundsServiceInit {
-  /** Genesis file of the community to join; overrides `community` of rounds.json. */
-  community?: string
-  /** Settings merged over `<data>/rounds.json`. */
-  config?: RoundsConfigInit
-  /** The ledger service; default the daemon's service named `ledger`. */
-  ledger?: () => LedgerService | undefined
-}
+export type { RoundDetail, RoundsService, RoundsServiceInit, VolunteerSummary } from './service-types.js'
 
-/** A round with what this node knows beyond the ledger when it coordinates it. */
-export interface RoundDetail extends RoundView {
-  /** The coordinator's phase (only on the coordinator's own daemon). */
-  phase?: RoundPhase
-  /** Entries the community topic refused while the round was open (only on the coordinator's daemon). */
-  networkRejections?: NetworkRejection[]
-  /** Peer ids in the community's topic when the round opened and when it froze (only on the coordinator's daemon). */
-  topicPeers?: string[]
-  /**
-   * One row per volunteer the coordinator heard of in this round — it answered the round-open, contributed, or
-   * was in the community's topic — with what it did (only on the coordinator's daemon).
-   */
-  volunteers?: VolunteerSummary[]
-  /** True when the coordinator's daemon also trains for the round (only on the coordinator's daemon). */
-  localVolunteer?: boolean
-}
-
-/** What one volunteer did in a round, as the coordinator saw it. */
-export interface VolunteerSummary {
-  peer: string
-  /** Its latest answer to the round-open, if any. */
-  answer?: Pick<VolunteerAnswer, 'status' | 'code' | 'reason' | 'at'>
-  /** Its contributions' ids and verdicts (`pending` before the round closes). */
-  contributions: Array<{ id: string, verdict: string }>
-  /** In the community's topic at the round's opening or freeze. */
-  inTopic: boolean
-  /**
-   * `contributed` (at least one contribution accepted), `rejected` (contributed, none accepted), `pending`
-   * (contributed, not judged yet), `declined` (answered that it would not contribute), `silent` (answered
-   * `training` or was in the topic, and never contributed).
-   */
-  outcome: 'contributed' | 'rejected' | 'pending' | 'declined' | 'silent'
-}
-
-/** The rounds service as other code sees it (`daemon.services.rounds`). */
-export interface RoundsService extends DaemonService {
-  /** The community, once known. */
-  readonly community: Community | undefined
-  /** The daemon's data folder (absolute), named in command hints. */
-  readonly dataDir: string
-  readonly coordinator: Coordinator | undefined
-  readonly volunteer: Volunteer | undefined
-  /** Opens a round (maintainers only). @throws CommunityError `ERR_ROUNDS_NOT_MAINTAINER`, RoundStateError, RoundParamsError */
-  startRound: (params: unknown) => Promise<RoundDetail>
-  /** Cancels an open round of this coordinator (default: the open one). */
-  cancelRound: (round?: number, reason?: string) => Promise<RoundDetail>
-  /** One round (default the newest); waits for it to close when `wait` is set (ms, at most). */
-  round: (round?: number, options?: { waitMs?: number }) => Promise<RoundDetail>
-  rounds: () => Promise<RoundView[]>
-  releases: () => Promise<ReleaseView[]>
-  release: (ref: string) => Promise<ReleaseView>
-  /** Fetches a release's manifest and shards into the local store. */
-  pullRelease: (ref: string) => Promise<{ manifest: string, shards: number, bytes: number }>
-  verifyRelease: (ref: string) => Promise<VerifyReport>
-}
-
-/** A {@link ServiceFactory}: `createDaemon({ services: { ledger: ledgerService(), rounds: roundsService({ community }) } })`. */
-export function roundsService (init: RoundsServiceInit = {}): ServiceFactory {
-  return (c: DaemonComponents): RoundsService => {
+/**
+ * A {@link ServiceFactory}: `createDaemon({ services: { ledger: ledgerService({ community }), rounds: roundsService({ community }) } })`
+ * (`defaultServices()` gives both, the ledger bound to the folder's community).
+ */
+export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<RoundsService, RoundsComponents> {
+  return (c: RoundsComponents): RoundsService => {
     const log = c.log.child({ part: 'rounds' })
     let config: RoundsConfig | undefined
     let ledgerService: LedgerService | undefined
