@@ -8,7 +8,7 @@ import { connect } from 'node:net'
 import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, constants, dataDirPaths } from '@swarmtune/node'
-import { startNode, type TestNode } from '../packages/node/test/helpers.js'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 
 interface Answer { status: number, body: unknown }
 

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { tempDir } from '../packages/node/test/helpers.js'
+import { tempDir } from '@swarmtune/test-support'
 
 const run = promisify(execFile)
 const ROOT = join(import.meta.dirname, '..')

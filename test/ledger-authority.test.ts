@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeFrames, decodeSyncMessage, encodeFrame, SYNC_MAX_FRAME_BYTES } from '@swarmtune/ledger'
 import { ledgerService, type DaemonEvent, type LedgerService } from '@swarmtune/node'
 import { communityTopic, encodeCanonical, LEDGER_SYNC_PROTOCOL, parseCid, type SignedEntry } from '@swarmtune/wire'
+import { waitFor } from '@swarmtune/test-support'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 import { bodies, ChainSigner, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
-import { startNode, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 interface Peer { node: TestNode, ledger: LedgerService, events: DaemonEvent[] }
 

@@ -11,7 +11,8 @@ import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '@swarmtune/ledger'
 import { createRng } from '@swarmtune/model'
-import { keyFor, testSeed } from '../packages/ledger/test/fixtures.js'
+import { testSeed } from '@swarmtune/test-support'
+import { keyFor } from '../packages/ledger/test/fixtures.js'
 import { exited, startChild } from '../packages/ledger/test/helpers.js'
 
 /** Kills per run; each costs one child start (~0.5 s) and one verified open. */

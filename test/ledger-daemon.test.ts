@@ -4,33 +4,19 @@
  * daemon runs, opens the store itself when none runs, and says plainly when another process holds it.
  */
 import { join } from 'node:path'
-import { Command } from 'commander'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '@swarmtune/ledger'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ControlClient, dataDirPaths, initDataDir, ledgerService, type LedgerService } from '@swarmtune/node'
-import * as ledgerCommand from '../packages/cli/src/commands/ledger.js'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
+import { cliOutput } from '@swarmtune/test-support/cli'
 import { bodies, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
 import { exited, startChild, waitForLine } from '../packages/ledger/test/helpers.js'
-import { startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterAll(async () => { for (const c of cleanups.reverse()) await c() })
-
-async function run (...args: string[]): Promise<string> {
-  const program = new Command().name('swarmtune').exitOverride()
-  ledgerCommand.register(program)
-  const chunks: string[] = []
-  const write = process.stdout.write.bind(process.stdout)
-  process.stdout.write = ((chunk: string | Uint8Array) => { chunks.push(String(chunk)); return true }) as typeof process.stdout.write
-  try {
-    await program.parseAsync(['node', 'swarmtune', 'ledger', ...args])
-  } finally {
-    process.stdout.write = write
-  }
-  return chunks.join('')
-}
 
 /** A data folder whose ledger already holds a community with one round. */
 async function populatedDataDir (): Promise<string> {
@@ -72,18 +58,18 @@ describe('ledger service in the daemon', () => {
     await waitFor(async () => (await lb.get(own.id)) !== undefined, 15_000, 'the gossiped entry to reach b')
 
     // The CLI reads through b's control API.
-    const listed = JSON.parse(await run('list', '--json', '--data-dir', b.dir, '--kind', 'contribution'))
+    const listed = JSON.parse(await cliOutput(['ledger', 'list', '--json', '--data-dir', b.dir, '--kind', 'contribution']))
     expect(listed.map((e: { id: string }) => e.id)).toContain(own.id.toString())
     expect(listed).toHaveLength(4)
-    const stats = JSON.parse(await run('stats', '--json', '--data-dir', b.dir))
+    const stats = JSON.parse(await cliOutput(['ledger', 'stats', '--json', '--data-dir', b.dir]))
     expect(stats).toMatchObject({ entries: 9, contributions: { total: 4, accepted: 2, rejected: 1, pending: 1 } })
-    expect(await run('verify', '--data-dir', b.dir)).toContain('daemon at http://127.0.0.1')
-    const shown = JSON.parse(await run('show', own.id.toString(), '--json', '--data-dir', b.dir))
+    expect(await cliOutput(['ledger', 'verify', '--data-dir', b.dir])).toContain('daemon at http://127.0.0.1')
+    const shown = JSON.parse(await cliOutput(['ledger', 'show', own.id.toString(), '--json', '--data-dir', b.dir]))
     expect(shown).toMatchObject({ kind: 'contribution', seq: 0 })
 
     // With the daemon stopped, the CLI opens the store itself.
     await b.daemon.stop()
-    const csv = await run('export', '--format', 'csv', '--view', 'contributions', '--data-dir', b.dir)
+    const csv = await cliOutput(['ledger', 'export', '--format', 'csv', '--view', 'contributions', '--data-dir', b.dir])
     expect(csv.split('\r\n')[0]).toBe('id,author,seq,round,ts,samples,norm,blob,base,status,code,reason,releases')
     expect(csv.trimEnd().split('\r\n')).toHaveLength(5)
 
@@ -91,10 +77,10 @@ describe('ledger service in the daemon', () => {
     const copy = await tempDir('swarmtune-ledger-import-')
     cleanups.push(copy.cleanup)
     const file = join(copy.path, 'export.jsonl')
-    await run('export', '--format', 'jsonl', '--out', file, '--data-dir', b.dir)
-    expect(JSON.parse(await run('import', file, '--json', '--data-dir', copy.path))).toMatchObject({ lines: 9, appended: 9, rejectedCount: 0 })
-    expect(JSON.parse(await run('export', '--view', 'heads', '--data-dir', copy.path).then((t) => `[${t.trimEnd().split('\n').join(',')}]`)))
-      .toEqual(JSON.parse(await run('export', '--view', 'heads', '--data-dir', b.dir).then((t) => `[${t.trimEnd().split('\n').join(',')}]`)))
+    await cliOutput(['ledger', 'export', '--format', 'jsonl', '--out', file, '--data-dir', b.dir])
+    expect(JSON.parse(await cliOutput(['ledger', 'import', file, '--json', '--data-dir', copy.path]))).toMatchObject({ lines: 9, appended: 9, rejectedCount: 0 })
+    expect(JSON.parse(await cliOutput(['ledger', 'export', '--view', 'heads', '--data-dir', copy.path]).then((t) => `[${t.trimEnd().split('\n').join(',')}]`)))
+      .toEqual(JSON.parse(await cliOutput(['ledger', 'export', '--view', 'heads', '--data-dir', b.dir]).then((t) => `[${t.trimEnd().split('\n').join(',')}]`)))
   })
 
   it('answers POST /v1/ledger/sync with 400 and a code for a missing, malformed or own peer id, and 502 for a peer it cannot reach', async () => {
@@ -114,7 +100,7 @@ describe('ledger service in the daemon', () => {
     const child = startChild('hold', dataDirPaths(dir).ledger)
     try {
       await waitForLine(child, (l) => l.startsWith('open'))
-      await expect(run('list', '--data-dir', dir)).rejects.toMatchObject({ code: 'ERR_LEDGER_LOCKED', message: expect.stringContaining(`locked by process ${child.pid}`) })
+      await expect(cliOutput(['ledger', 'list', '--data-dir', dir])).rejects.toMatchObject({ code: 'ERR_LEDGER_LOCKED', message: expect.stringContaining(`locked by process ${child.pid}`) })
     } finally {
       child.kill('SIGKILL')
       await exited(child)

@@ -6,8 +6,9 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { LEDGER_SYNC_PROTOCOL } from '@swarmtune/wire'
 import { ledgerService, type LedgerService, type ServiceFactory } from '@swarmtune/node'
+import { waitFor } from '@swarmtune/test-support'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 import { bodies, fakeCid, keyFor, makeCommunity } from '../packages/ledger/test/fixtures.js'
-import { startNode, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 describe('ledger sync at service start', () => {
   const nodes: TestNode[] = []

@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { BLOB_PROTOCOL, blobCid, type CID } from '@swarmtune/wire'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { blobServer, initDataDir, type BlobSource, type BlobStore, type FetchResult } from '@swarmtune/node'
-import { runDaemon, seededBytes, startNode, tempDir, testConfig, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+import { seededBytes, tempDir, testSeed, waitFor } from '@swarmtune/test-support'
+import { runDaemon, startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
 
 const MiB = 1024 * 1024
 

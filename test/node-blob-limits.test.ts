@@ -14,7 +14,8 @@ import { createLibp2p } from 'libp2p'
 import { afterAll, describe, expect, it } from 'vitest'
 import { boundedFrames, constants, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
 import type { KadDHT } from '@libp2p/kad-dht'
-import { seededBytes, startNode, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+import { seededBytes, testSeed, waitFor } from '@swarmtune/test-support'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 
 const MiB = 1024 * 1024
 /** The smallest input of the attack: a 10-byte varint whose continuation bits never stop at a bound. */

@@ -6,34 +6,11 @@ import { spawn } from 'node:child_process'
 import { readFile, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { Command } from 'commander'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
-import * as daemonCommand from '../packages/cli/src/commands/daemon.js'
-import * as doctorCommand from '../packages/cli/src/commands/doctor.js'
-import * as initCommand from '../packages/cli/src/commands/init.js'
-import * as peersCommand from '../packages/cli/src/commands/peers.js'
-import * as statusCommand from '../packages/cli/src/commands/status.js'
-import { startNode, tempDir, testConfig, waitFor, type TestNode } from '../packages/node/test/helpers.js'
-
-/** Runs one command in-process and returns what it printed. Errors propagate as thrown. */
-async function run (...args: string[]): Promise<{ out: string, exitCode: number }> {
-  const program = new Command().name('swarmtune').exitOverride()
-  for (const c of [initCommand, daemonCommand, statusCommand, peersCommand, doctorCommand]) c.register(program)
-  const chunks: string[] = []
-  const write = process.stdout.write.bind(process.stdout)
-  const previousExit = process.exitCode
-  process.exitCode = 0
-  process.stdout.write = ((chunk: string | Uint8Array) => { chunks.push(String(chunk)); return true }) as typeof process.stdout.write
-  try {
-    await program.parseAsync(['node', 'swarmtune', ...args])
-  } finally {
-    process.stdout.write = write
-  }
-  const exitCode = Number(process.exitCode ?? 0)
-  process.exitCode = previousExit
-  return { out: chunks.join(''), exitCode }
-}
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
+import { runCli } from '@swarmtune/test-support/cli'
 
 /** A TCP port nothing listens on (bound, then released). */
 async function closedPort (): Promise<number> {
@@ -53,16 +30,16 @@ describe('swarmtune node commands', () => {
     const dir = await tempDir()
     cleanups.push(dir.cleanup)
     const target = join(dir.path, 'node')
-    const { out } = await run('init', '-d', target, '--listen', '/ip4/127.0.0.1/tcp/0', '--control-port', '0', '--no-mdns', '--dht', 'off', '--json')
+    const { stdout: out } = await runCli(['init', '-d', target, '--listen', '/ip4/127.0.0.1/tcp/0', '--control-port', '0', '--no-mdns', '--dht', 'off', '--json'], { reject: 'error' })
     const result = JSON.parse(out) as { peerId: string, created: boolean }
     expect(result.created).toBe(true)
     expect(result.peerId).toMatch(/^12D3KooW/)
     expect((await stat(dataDirPaths(target).key)).mode & 0o777).toBe(0o600)
     const config = JSON.parse(await readFile(dataDirPaths(target).config, 'utf8')) as { mdns: boolean, dht: { mode: string }, control: { port: number } }
     expect(config).toMatchObject({ mdns: false, dht: { mode: 'off' }, control: { port: 0 } })
-    await expect(run('init', '-d', target)).rejects.toMatchObject({ code: 'ERR_NODE_DATA_DIR_EXISTS' })
-    await expect(run('init', '-d', join(dir.path, 'bad'), '--listen', 'nonsense')).rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringContaining('--listen "nonsense"') })
-    await expect(run('init', '-d', join(dir.path, 'bad'), '--control-port', '99999')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+    await expect(runCli(['init', '-d', target], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DATA_DIR_EXISTS' })
+    await expect(runCli(['init', '-d', join(dir.path, 'bad'), '--listen', 'nonsense'], { reject: 'error' })).rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringContaining('--listen "nonsense"') })
+    await expect(runCli(['init', '-d', join(dir.path, 'bad'), '--control-port', '99999'], { reject: 'error' })).rejects.toMatchObject({ code: 'commander.invalidArgument' })
   })
 
   it('status and peers report a running daemon, as text and as JSON', async () => {
@@ -71,22 +48,22 @@ describe('swarmtune node commands', () => {
     cleanups.push(a.destroy, b.destroy)
     await waitFor(() => b.daemon.libp2p.getPeers().length === 1, 5_000, 'connection')
 
-    const status = JSON.parse((await run('status', '-d', b.dir, '--json')).out) as { peerId: string, peers: number }
+    const status = JSON.parse((await runCli(['status', '-d', b.dir, '--json'], { reject: 'error' })).stdout) as { peerId: string, peers: number }
     expect(status).toMatchObject({ peerId: b.daemon.peerId.toString(), peers: 1 })
-    const text = (await run('status', '-d', b.dir)).out
+    const text = (await runCli(['status', '-d', b.dir], { reject: 'error' })).stdout
     expect(text).toContain(`peer id      ${b.daemon.peerId.toString()}`)
     expect(text).toMatch(/connections\s+1 to 1 peer/)
 
-    const peers = JSON.parse((await run('peers', '-d', b.dir, '--json')).out) as Array<{ peerId: string }>
+    const peers = JSON.parse((await runCli(['peers', '-d', b.dir, '--json'], { reject: 'error' })).stdout) as Array<{ peerId: string }>
     expect(peers.map((p) => p.peerId)).toEqual([a.daemon.peerId.toString()])
-    expect((await run('peers', '-d', b.dir)).out).toContain(a.daemon.peerId.toString())
+    expect((await runCli(['peers', '-d', b.dir], { reject: 'error' })).stdout).toContain(a.daemon.peerId.toString())
   })
 
   it('status without a running daemon says how to start one', async () => {
     const dir = await tempDir()
     cleanups.push(dir.cleanup)
     await initDataDir(dir.path, { config: testConfig() })
-    await expect(run('status', '-d', dir.path)).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune daemon') })
+    await expect(runCli(['status', '-d', dir.path], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune daemon') })
   })
 
   it('doctor checks Node, the data folder, the daemon, listening addresses and bootstrap reachability', async () => {
@@ -95,7 +72,7 @@ describe('swarmtune node commands', () => {
     const unreachable = `/ip4/127.0.0.1/tcp/${await closedPort()}/p2p/${hub.daemon.peerId.toString()}`
     const n: TestNode = await startNode({ config: { bootstrap: [hub.daemon.addresses()[0], unreachable] } })
     cleanups.push(n.destroy)
-    const { out, exitCode } = await run('doctor', '-d', n.dir, '--json', '--timeout', '1000')
+    const { stdout: out, exitCode } = await runCli(['doctor', '-d', n.dir, '--json', '--timeout', '1000'], { reject: 'error' })
     const checks = JSON.parse(out) as Array<{ name: string, status: string, detail: string, data?: unknown }>
     const find = (name: string): Array<{ status: string, detail: string, data?: unknown }> => checks.filter((c) => c.name === name)
     expect(find('node')[0].status).toBe('ok')
@@ -114,8 +91,8 @@ describe('swarmtune node commands', () => {
     // a broken data folder is a failure with its code, and the exit code says so
     const empty = await tempDir()
     cleanups.push(empty.cleanup)
-    const broken = await run('doctor', '-d', empty.path)
-    expect(broken.out).toMatch(/✗ data folder .*ERR_NODE_DATA_DIR_MISSING/)
+    const broken = await runCli(['doctor', '-d', empty.path], { reject: 'error' })
+    expect(broken.stdout).toMatch(/✗ data folder .*ERR_NODE_DATA_DIR_MISSING/)
     expect(broken.exitCode).toBe(1)
   })
 

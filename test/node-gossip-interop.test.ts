@@ -18,9 +18,10 @@ import { noise } from 'noise-v16'
 import { tcp } from 'tcp-v10'
 import { yamux } from 'yamux-v7'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@swarmtune/test-support'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 import { communityWithCheckpoints } from './gossip-entries.js'
 import { THIRD_PARTY_GOSSIP_OPTIONS } from './gossip-peers.js'
-import { startNode, waitFor, type TestNode } from '../packages/node/test/helpers.js'
 
 /** The message id protocol/network.md requires: the SHA-256 digest of the message data. */
 const sha256MsgId = THIRD_PARTY_GOSSIP_OPTIONS.msgIdFn

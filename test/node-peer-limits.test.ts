@@ -14,9 +14,10 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import { createDaemon, createLogger, GOSSIP_MAX_INBOUND_BYTES, initDataDir, type Daemon, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
 import { communityTopic, type SignedEntry } from '@swarmtune/wire'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { testConfig } from '@swarmtune/test-support/daemons'
 import { communityWithCheckpoints } from './gossip-entries.js'
 import { gossipPeer, type GossipPeer } from './gossip-peers.js'
-import { tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
 
 type Attacker = GossipPeer
 

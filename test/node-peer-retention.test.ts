@@ -10,9 +10,10 @@ import { createDaemon, initDataDir, type Daemon, type DaemonConfigInit, type Dae
 import { communityTopic, type SignedEntry } from '@swarmtune/wire'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { testConfig } from '@swarmtune/test-support/daemons'
 import { communityWithCheckpoints } from './gossip-entries.js'
 import { gossipPeer, type GossipPeer } from './gossip-peers.js'
-import { tempDir, testConfig, waitFor } from '../packages/node/test/helpers.js'
 
 interface Target { daemon: Daemon, events: DaemonEvent[], topic: string, destroy: () => Promise<void> }
 

@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { blobCid } from '@swarmtune/wire'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { BlobStore, chunkCount, constants } from '@swarmtune/node'
-import { seededBytes, startNode, tempDir, testSeed, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+import { seededBytes, tempDir, testSeed, waitFor } from '@swarmtune/test-support'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 
 const MiB = 1024 * 1024
 

@@ -7,7 +7,8 @@ import type { PeerId } from '@libp2p/interface'
 import { blobCid, communityTopic, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DaemonEvent, GossipMessage } from '@swarmtune/node'
-import { startNode, waitFor, type TestNode } from '../packages/node/test/helpers.js'
+import { waitFor } from '@swarmtune/test-support'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 
 const NODES = 5
 

@@ -7,7 +7,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SignedEntry } from '@swarmtune/wire'
-import { waitFor } from '../packages/node/test/helpers.js'
+import { waitFor } from '@swarmtune/test-support'
 import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = { steps: 15, batchSize: 50, learningRate: 0.1 }

@@ -1,8 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { buildProgram } from '../packages/cli/src/main.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from '@swarmtune/test-support/cli'
 import { clientsPerRound, createSimulationOptions, CSV_COLUMNS, runSimulation, type SimulationResult } from '../packages/cli/src/simulate/index.js'
 import { mnistDataDir } from '../packages/model/src/index.js'
 
@@ -13,29 +13,10 @@ let dir: string
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'swarmtune-simulate-')) })
 afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 
-async function cli (args: string[]): Promise<{ stdout: string, stderr: string, exitCode: number }> {
-  let stdout = ''
-  let stderr = ''
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { stdout += String(s); return true })
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { stderr += String(s); return true })
-  const program = buildProgram().exitOverride().configureOutput({ writeOut: (s) => { stdout += s }, writeErr: (s) => { stderr += s } })
-  let exitCode = 0
-  try {
-    await program.parseAsync(['node', 'swarmtune', ...args])
-  } catch (e) {
-    exitCode = (e as { exitCode?: number }).exitCode ?? 1
-    stderr += `${(e as Error).message} (${(e as { code?: string }).code})\n`
-  } finally {
-    out.mockRestore()
-    err.mockRestore()
-  }
-  return { stdout, stderr, exitCode }
-}
-
 describe('swarmtune simulate', () => {
   it('prints accuracy per round, a summary and writes the CSV', async () => {
     const csv = join(dir, 'run.csv')
-    const r = await cli(['simulate', '--clients', '5', '--fraction', '0.6', '--train-examples', '500', '--test-examples', '500',
+    const r = await runCli(['simulate', '--clients', '5', '--fraction', '0.6', '--train-examples', '500', '--test-examples', '500',
       '-B', '20', '--lr', '0.1', '--rounds', '3', '--target', '50%', '--seed', '7', '--csv', csv])
     expect(r.exitCode).toBe(0)
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('round '))
@@ -53,13 +34,13 @@ describe('swarmtune simulate', () => {
   it('refuses bad options with a typed error before loading anything', async () => {
     // values the option parser accepts but the simulation's validation refuses
     for (const args of [['--fraction', '0'], ['--topk', '2', '--codec', 'topk-int8'], ['--aggregator', 'trimmed-mean', '--trim-beta', '0.5'], ['--attack', 'noise', '--attack-fraction', '1']]) {
-      const r = await cli(['simulate', '--rounds', '1', ...args])
+      const r = await runCli(['simulate', '--rounds', '1', ...args])
       expect(r.exitCode).toBe(1)
       expect(r.stderr).toContain('ERR_SIMULATE_INVALID_OPTIONS')
     }
     // values the option parser itself refuses, naming the option and its range
     for (const [args, message] of [[['--clients', '0'], /--clients must be an integer from 1/], [['--seed=4294967296'], /--seed must be an integer from 0 to 2147483647/], [['--partition', 'shuffled'], /Allowed choices are iid, pathological, dirichlet/], [['--target', '120%'], /--target 120% is not a test accuracy/]] as Array<[string[], RegExp]>) {
-      const r = await cli(['simulate', '--rounds', '1', ...args])
+      const r = await runCli(['simulate', '--rounds', '1', ...args])
       expect(r.exitCode).not.toBe(0)
       expect(r.stderr).toMatch(message)
     }
@@ -97,7 +78,7 @@ describe('swarmtune simulate on a community\'s own data files', () => {
 
   it('trains on --images/--labels (the options of community join) and tests on a held-out seventh of them', async () => {
     const own = await ownIdxFiles('own', 0, 700)
-    const r = await cli([...run, '--images', own.images, '--labels', own.labels])
+    const r = await runCli([...run, '--images', own.images, '--labels', own.labels])
     expect(r.exitCode).toBe(0)
     const result = JSON.parse(r.stdout) as SimulationResult
     expect(result.examples).toEqual({ train: 600, test: 100 })
@@ -111,13 +92,13 @@ describe('swarmtune simulate on a community\'s own data files', () => {
   it('tests on --test-images/--test-labels when given, and --limit keeps the first n training examples', async () => {
     const own = await ownIdxFiles('own-train', 0, 700)
     const test = await ownIdxFiles('own-test', 700, 900)
-    const r = await cli([...run, '--images', own.images, '--labels', own.labels, '--limit', '400', '--test-images', test.images, '--test-labels', test.labels])
+    const r = await runCli([...run, '--images', own.images, '--labels', own.labels, '--limit', '400', '--test-images', test.images, '--test-labels', test.labels])
     expect(r.exitCode).toBe(0)
     const result = JSON.parse(r.stdout) as SimulationResult
     expect(result.examples).toEqual({ train: 400, test: 200 })
     expect(result.options.data?.test).toEqual({ source: 'idx', images: test.images, labels: test.labels })
     expect(result.finalAccuracy).toBeGreaterThan(0.3)
-    const text = await cli(run.filter((a) => a !== '--json').concat(['--images', own.images, '--labels', own.labels, '--limit', '400', '--test-images', test.images, '--test-labels', test.labels]))
+    const text = await runCli(run.filter((a) => a !== '--json').concat(['--images', own.images, '--labels', own.labels, '--limit', '400', '--test-images', test.images, '--test-labels', test.labels]))
     expect(text.stdout).toContain(`data: 400 training examples from ${own.images}; 200 test examples from ${test.images}`)
   })
 
@@ -141,7 +122,7 @@ describe('swarmtune simulate on a community\'s own data files', () => {
       [['--images', own.images, '--labels', own.labels, '--clients', '61'], /ERR_SIMULATE_INVALID_OPTIONS/]
     ]
     for (const [args, message] of cases) {
-      const r = await cli(['simulate', '--rounds', '1', ...args])
+      const r = await runCli(['simulate', '--rounds', '1', ...args])
       expect({ args, exitCode: r.exitCode }).toEqual({ args, exitCode: 1 })
       expect(r.stderr).toMatch(message)
     }
@@ -186,6 +167,6 @@ describe('simulation engine', () => {
       signal: controller.signal,
       onClient: () => controller.abort()
     })
-    await expect(run).rejects.toMatchObject({ code: 'ERR_SIMULATE_ABORTED' })
+    await expect(run).rejects.toMatchObject({ code: 'ERR_ABORTED' })
   })
 })

@@ -13,7 +13,8 @@ import type { Libp2p, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { BLOB_PROTOCOL } from '@swarmtune/wire'
 import { createLibp2p } from 'libp2p'
-import { seededBytes, startNode, waitFor, type TestNode } from '../../packages/node/test/helpers.js'
+import { seededBytes, waitFor } from '@swarmtune/test-support'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 
 const MiB = 1024 * 1024
 const BLOB_BYTES = 64 * MiB

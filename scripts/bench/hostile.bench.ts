@@ -13,11 +13,11 @@
  * - an honest 64 MiB fetch from the target while 64 blob streams sit idle on half a request, vs the same
  *   fetch with no idle streams.
  */
+import { testSeed } from '@swarmtune/test-support'
 import { HostileFrames, type GossipCase } from '../../test/hostile/frames.js'
 import { createAttacker, joinTopic, sendGossip } from '../../test/hostile/peers.js'
 import { createRng, frameContext, honestBytes, honestFetch, openIdleStreams, quantile, runCampaign, startHonest, Tally } from '../../test/hostile/suite.js'
 import { sampleProcess, startTarget, type ProcSample, type Target } from '../../test/hostile/target.js'
-import { testSeed } from '../../packages/node/test/helpers.js'
 
 const PHASE_MS = Number(process.env.SWARMTUNE_HOSTILE_BENCH_S ?? 20) * 1000
 const MiB = 1024 * 1024

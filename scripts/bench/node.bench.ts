@@ -22,7 +22,8 @@ import type { Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { blobCid, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
-import { seededBytes, startNode, waitFor, type TestNode } from '../../packages/node/test/helpers.js'
+import { seededBytes, waitFor } from '@swarmtune/test-support'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 
 const MiB = 1024 * 1024
 const BLOB_BYTES = 128 * MiB

@@ -12,7 +12,8 @@
 import { randomBytes } from 'node:crypto'
 import type { DaemonConfigInit } from '@swarmtune/node'
 import { communityTopic } from '@swarmtune/wire'
-import { startNode, waitFor } from '../../packages/node/test/helpers.js'
+import { waitFor } from '@swarmtune/test-support'
+import { startNode } from '@swarmtune/test-support/daemons'
 import { communityWithCheckpoints } from '../../test/gossip-entries.js'
 import { gossipPeer } from '../../test/gossip-peers.js'
 

@@ -7,7 +7,8 @@
  */
 import { createDaemon, initDataDir, type DaemonConfigInit } from '@swarmtune/node'
 import { pino } from 'pino'
-import { tempDir, testConfig } from '../../packages/node/test/helpers.js'
+import { tempDir } from '@swarmtune/test-support'
+import { testConfig } from '@swarmtune/test-support/daemons'
 
 const gc = (globalThis as { gc?: () => void }).gc
 if (gc === undefined || process.send === undefined) throw new Error('run by peer-retention.bench.ts: node --expose-gc with an IPC channel')

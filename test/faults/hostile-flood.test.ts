@@ -15,7 +15,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseCid } from '@swarmtune/wire'
-import { testSeed, waitFor } from '../../packages/node/test/helpers.js'
+import { testSeed, waitFor } from '@swarmtune/test-support'
 import { HostileFrames } from '../hostile/frames.js'
 import { createAttacker, joinTopic } from '../hostile/peers.js'
 import {

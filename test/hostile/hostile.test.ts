@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCid } from '@swarmtune/wire'
-import { testSeed } from '../../packages/node/test/helpers.js'
+import { testSeed } from '@swarmtune/test-support'
 import { HostileFrames } from './frames.js'
 import { createRng, frameContext, honestBytes, honestContribution, honestFetch, maintainerKey, openIdleStreams, runCampaign, startHonest, storedAudit, Tally, type Honest } from './suite.js'
 import { sampleProcess, startTarget, type Target } from './target.js'

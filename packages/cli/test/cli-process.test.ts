@@ -7,7 +7,8 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
-import { tempDir, testConfig } from '../../node/test/helpers.js'
+import { tempDir } from '@swarmtune/test-support'
+import { testConfig } from '@swarmtune/test-support/daemons'
 import { expectRefusedInUse, genesisFile, swarmtune, withDaemon } from './helpers.js'
 
 let dir: string

@@ -12,9 +12,11 @@ import { decodeIdx } from '@swarmtune/model'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, createDaemon, dataDirPaths, initDataDir } from '@swarmtune/node'
 import pino from 'pino'
+import { runCli } from '@swarmtune/test-support/cli'
+import { tempDir } from '@swarmtune/test-support'
+import { testConfig } from '@swarmtune/test-support/daemons'
 import { parseDuration } from '../src/options.js'
-import { tempDir, testConfig } from '../../node/test/helpers.js'
-import { expectRefusedInUse, genesisFile, run, swarmtune, withDaemon } from './helpers.js'
+import { expectRefusedInUse, genesisFile, swarmtune, withDaemon } from './helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -116,14 +118,14 @@ describe('community join', () => {
   it('says how to reach the community: with mDNS off and no bootstrap peer, the start command carries --bootstrap', async () => {
     const node = join(dir, 'alone')
     await initDataDir(node, { config: testConfig() })
-    const { out } = await run('community', 'join', genesis, '-d', node)
+    const { stdout: out } = await runCli(['community', 'join', genesis, '-d', node], { reject: 'error' })
     expect(out).toContain(`swarmtune daemon -d ${node} --bootstrap <address>`)
   })
 
   it('`--clients 4 --client 9` names the options given and their values', async () => {
     const node = join(dir, 'clients')
     await initDataDir(node, { config: testConfig() })
-    const err = await refusal(run('community', 'join', genesis, '-d', node, '--mnist', '--partition', 'iid', '--clients', '4', '--client', '9'))
+    const err = await refusal(runCli(['community', 'join', genesis, '-d', node, '--mnist', '--partition', 'iid', '--clients', '4', '--client', '9'], { reject: 'error' }))
     expect(err).toMatchObject({ code: 'commander.invalidArgument' })
     expect(err.message).toContain('--client 9 with --clients 4')
     expect(err.message).not.toContain('--max-round-time')
@@ -151,7 +153,7 @@ describe('data folder paths', () => {
     await initDataDir(node, { config: testConfig() })
     await writeFile(dataDirPaths(node).daemonInfo, '{"pid": 1, "cont')
     await expect(ControlClient.fromDataDir(node)).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_INFO_UNREADABLE' })
-    await expect(run('status', '-d', join(dir, 'never-created'))).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune init -d') })
+    await expect(runCli(['status', '-d', join(dir, 'never-created')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune init -d') })
   })
 })
 
@@ -165,9 +167,9 @@ describe('durations and echoed values', () => {
 
   it('`round start --duration 2min` and `1d` pass the option check (the command then needs a daemon)', async () => {
     for (const d of ['2min', '1d']) {
-      await expect(run('round', 'start', '-d', join(dir, 'never-created'), '--duration', d)).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING' })
+      await expect(runCli(['round', 'start', '-d', join(dir, 'never-created'), '--duration', d], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING' })
     }
-    await expect(run('round', 'start', '-d', join(dir, 'never-created'), '--duration', '2y')).rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringContaining('ms, s, m or min, h, d') })
+    await expect(runCli(['round', 'start', '-d', join(dir, 'never-created'), '--duration', '2y'], { reject: 'error' })).rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringContaining('ms, s, m or min, h, d') })
   })
 
   it('`doctor --timeout 3s` is accepted; with mDNS off its reachability line does not claim mDNS', async () => {
@@ -180,7 +182,7 @@ describe('durations and echoed values', () => {
   })
 
   it('`simulate --target 150` echoes what was typed', async () => {
-    const err = await refusal(run('simulate', '--target', '150'))
+    const err = await refusal(runCli(['simulate', '--target', '150'], { reject: 'error' }))
     expect(err).toMatchObject({ code: 'commander.invalidArgument' })
     expect(err.message).toContain('150')
     expect(err.message).not.toContain('1.5')
@@ -207,12 +209,12 @@ describe('gzipped IDX files', () => {
     await writeFile(join(dir, 'labels.gz'), gzipSync(labels))
     const node = join(dir, 'gzip')
     await initDataDir(node, { config: testConfig() })
-    const { exitCode } = await run('community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'labels.gz'), '--json')
+    const { exitCode } = await runCli(['community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'labels.gz'), '--json'], { reject: 'error' })
     expect(exitCode).toBe(0)
     expect(JSON.parse(await readFile(join(node, 'rounds.json'), 'utf8'))).toMatchObject({ volunteer: { data: { source: 'idx', images: join(dir, 'images.gz') } } })
     expect(() => decodeIdx(gzipSync(labels))).toThrow(expect.objectContaining({ code: 'ERR_MODEL_IDX_MALFORMED', message: expect.stringContaining('gunzip') }))
     // a truncated gzip is refused with the IDX code, naming the file
     await writeFile(join(dir, 'cut.gz'), gzipSync(labels).subarray(0, 20))
-    await expect(run('community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'cut.gz'))).rejects.toMatchObject({ code: 'ERR_CLI_BAD_TRAINING_DATA' })
+    await expect(runCli(['community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'cut.gz')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_TRAINING_DATA' })
   })
 })

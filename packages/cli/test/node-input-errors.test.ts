@@ -7,11 +7,11 @@ import { writeFile } from 'node:fs/promises'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Command } from 'commander'
 import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
-import * as peersCommand from '../src/commands/peers.js'
+import { runCli } from '@swarmtune/test-support/cli'
+import { tempDir } from '@swarmtune/test-support'
+import { runDaemon, startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
 import { formatError } from '../src/main.js'
-import { runDaemon, startNode, tempDir, testConfig, type TestNode } from '../../node/test/helpers.js'
 
 /** A TCP server on 127.0.0.1 that answers every connection with `reply` (or holds it open) until closed. */
 async function listen (reply?: string): Promise<{ port: number, close: () => Promise<void> }> {
@@ -47,9 +47,7 @@ describe('control API dial errors', () => {
     const { port, close } = await listen()
     await close()
     await expect(client.connect(`/ip4/127.0.0.1/tcp/${port}`)).rejects.toMatchObject({ code: 'ERR_NODE_DIAL_FAILED', status: 502 })
-    const program = new Command().exitOverride()
-    peersCommand.register(program)
-    const err: unknown = await program.parseAsync(['node', 'swarmtune', 'peers', '-d', node.dir, '--connect', `/ip4/127.0.0.1/tcp/${port}`]).then(() => undefined, (e: unknown) => e)
+    const { error: err } = await runCli(['peers', '-d', node.dir, '--connect', `/ip4/127.0.0.1/tcp/${port}`])
     expect(err).toMatchObject({ code: 'ERR_NODE_DIAL_FAILED' })
     expect(formatError(err)).toContain('(ERR_NODE_DIAL_FAILED)')
   })

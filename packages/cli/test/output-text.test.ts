@@ -7,13 +7,14 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertSameSpecs } from '@swarmtune/model'
 import { initDataDir, type DaemonStatus } from '@swarmtune/node'
+import { runCli } from '@swarmtune/test-support/cli'
+import { tempDir } from '@swarmtune/test-support'
+import { testConfig } from '@swarmtune/test-support/daemons'
 import { count, significant } from '../src/options.js'
 import { summary } from '../src/commands/ledger.js'
 import { render as renderPeers } from '../src/commands/peers.js'
 import { render as renderStatus } from '../src/commands/status.js'
 import { buildProgram } from '../src/main.js'
-import { tempDir, testConfig } from '../../node/test/helpers.js'
-import { run } from './helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -33,7 +34,7 @@ describe('text output', () => {
   })
 
   it('`simulate` prints its settings line before its rounds, and only once', async () => {
-    const { out } = await run('simulate', '--rounds', '2', '-K', '2', '-C', '1', '--train-examples', '100', '--test-examples', '100', '--seed', '3')
+    const { stdout: out } = await runCli(['simulate', '--rounds', '2', '-K', '2', '-C', '1', '--train-examples', '100', '--test-examples', '100', '--seed', '3'], { reject: 'error' })
     const lines = out.split('\n')
     const settings = lines.findIndex((l) => l.startsWith('mnist-2nn, K=2 C=1'))
     expect(settings, out).toBeGreaterThanOrEqual(0)
@@ -45,7 +46,7 @@ describe('text output', () => {
   it('`ledger stats` of an empty ledger says so instead of "0 by 0 authors ()"', async () => {
     const node = join(dir, 'empty')
     await initDataDir(node, { config: testConfig() })
-    const { out } = await run('ledger', 'stats', '-d', node)
+    const { stdout: out } = await runCli(['ledger', 'stats', '-d', node], { reject: 'error' })
     expect(out).toMatch(/^entries\s+none yet$/m)
     expect(out).not.toContain('()')
   })

@@ -1,10 +1,11 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { testSeed } from '@swarmtune/test-support'
 import {
   aggregate, assertContribution, createAggregatorConfig, createModelSpec, FedAvgAccumulator, fedAvg, CHUNK_COORDS, MAX_MODEL_PARAMS,
   type AggregatorConfig, type Contribution
 } from '../src/index.js'
-import { bytesOf, id, prng, randomDelta, testSeed } from './helpers.js'
+import { bytesOf, id, prng, randomDelta } from './helpers.js'
 
 // Five contributions over a model of two tensors ([2] and [1]); C is an outlier on coordinate 1.
 const spec = createModelSpec([[2], [1]])

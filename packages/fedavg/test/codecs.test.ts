@@ -1,10 +1,11 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { codeOf, testSeed } from '@swarmtune/test-support'
 import {
   CodecError, createModelSpec, decodeDelta, encodeDelta, encodedSize, ErrorFeedback, rowsOf, topKCount,
   CODEC_NAMES, type CodecOptions, type ModelSpec
 } from '../src/index.js'
-import { bytesOf, prng, randomDelta, testSeed } from './helpers.js'
+import { bytesOf, prng, randomDelta } from './helpers.js'
 
 const spec = createModelSpec([[16, 33], [33], [1], [3, 2, 5]])
 const all: CodecOptions[] = CODEC_NAMES.map((codec) => ({ codec, fraction: 0.1 }))
@@ -191,52 +192,43 @@ describe('hostile encoded bytes', () => {
   function u32 (v: number): number[] {
     return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]
   }
-  const codeOf = (f: () => unknown): string | undefined => {
-    try {
-      f()
-      return undefined
-    } catch (err) {
-      expect(err).toBeInstanceOf(CodecError)
-      return (err as CodecError).code
-    }
-  }
 
   it('every truncation of every codec is a typed error', () => {
     for (const o of all) {
       const bytes = encodeDelta(x, small, o)
       for (let cut = 0; cut < bytes.length; cut++) {
-        expect(['ERR_FEDAVG_CODEC_TRUNCATED', 'ERR_FEDAVG_CODEC_MALFORMED']).toContain(codeOf(() => decodeDelta(bytes.subarray(0, cut), { spec: small })))
-        expect(['ERR_FEDAVG_CODEC_TRUNCATED', 'ERR_FEDAVG_CODEC_MALFORMED']).toContain(codeOf(() => decodeDelta(bytes.subarray(0, cut))))
+        expect(['ERR_FEDAVG_CODEC_TRUNCATED', 'ERR_FEDAVG_CODEC_MALFORMED']).toContain(codeOf(() => decodeDelta(bytes.subarray(0, cut), { spec: small }), CodecError))
+        expect(['ERR_FEDAVG_CODEC_TRUNCATED', 'ERR_FEDAVG_CODEC_MALFORMED']).toContain(codeOf(() => decodeDelta(bytes.subarray(0, cut)), CodecError))
       }
-      expect(codeOf(() => decodeDelta(Buffer.concat([bytes, Uint8Array.of(0)]), { spec: small }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+      expect(codeOf(() => decodeDelta(Buffer.concat([bytes, Uint8Array.of(0)]), { spec: small }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
     }
   })
 
   it('bad magic, version, codec id, flags and shapes are refused', () => {
     const good = encodeDelta(x, small, { codec: 'fp32' })
     const with_ = (i: number, v: number): Uint8Array => { const b = Uint8Array.from(good); b[i] = v; return b }
-    expect(codeOf(() => decodeDelta(with_(0, 0x00)))).toBe('ERR_FEDAVG_CODEC_MAGIC')
-    expect(codeOf(() => decodeDelta(with_(4, 2)))).toBe('ERR_FEDAVG_CODEC_VERSION')
-    expect(codeOf(() => decodeDelta(with_(5, 0)))).toBe('ERR_FEDAVG_CODEC_UNKNOWN')
-    expect(codeOf(() => decodeDelta(with_(5, 9)))).toBe('ERR_FEDAVG_CODEC_UNKNOWN')
-    expect(codeOf(() => decodeDelta(with_(6, 1)))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(good, { spec: createModelSpec([[3, 2], [4]]) }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(good, { spec: createModelSpec([[6], [4]]) }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(Uint8Array.from(header(1, [[0]]))))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(Uint8Array.from(header(1, [[1, 1, 1, 1, 1, 1, 1]]))))).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
-    expect(codeOf(() => decodeDelta(Uint8Array.from([...header(1, []).slice(0, 8), 0, 0, 0, 0])))).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
+    expect(codeOf(() => decodeDelta(with_(0, 0x00)), CodecError)).toBe('ERR_FEDAVG_CODEC_MAGIC')
+    expect(codeOf(() => decodeDelta(with_(4, 2)), CodecError)).toBe('ERR_FEDAVG_CODEC_VERSION')
+    expect(codeOf(() => decodeDelta(with_(5, 0)), CodecError)).toBe('ERR_FEDAVG_CODEC_UNKNOWN')
+    expect(codeOf(() => decodeDelta(with_(5, 9)), CodecError)).toBe('ERR_FEDAVG_CODEC_UNKNOWN')
+    expect(codeOf(() => decodeDelta(with_(6, 1)), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(good, { spec: createModelSpec([[3, 2], [4]]) }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(good, { spec: createModelSpec([[6], [4]]) }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(Uint8Array.from(header(1, [[0]]))), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(Uint8Array.from(header(1, [[1, 1, 1, 1, 1, 1, 1]]))), CodecError)).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
+    expect(codeOf(() => decodeDelta(Uint8Array.from([...header(1, []).slice(0, 8), 0, 0, 0, 0])), CodecError)).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
   })
 
   it('claims of huge tensors are refused before any allocation', () => {
     // 65536 × 65536 = 2^32 parameters in a 21-byte message
-    expect(codeOf(() => decodeDelta(Uint8Array.from(header(5, [[65536, 65536]]))))).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
+    expect(codeOf(() => decodeDelta(Uint8Array.from(header(5, [[65536, 65536]]))), CodecError)).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
     // a top-k delta with k = 0 claiming 2^20 parameters: refused by maxParams, and by a spec
     const sparse = Uint8Array.from([...header(5, [[1 << 20]]), ...u32(0), 0, 0, 0, 0])
-    expect(codeOf(() => decodeDelta(sparse, { maxParams: 1000 }))).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
-    expect(codeOf(() => decodeDelta(sparse, { spec: small }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(sparse, { maxParams: 1000 }), CodecError)).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
+    expect(codeOf(() => decodeDelta(sparse, { spec: small }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
     expect(decodeDelta(sparse).tensors[0].length).toBe(1 << 20)
     // 4 billion tensors announced in 12 bytes
-    expect(codeOf(() => decodeDelta(Uint8Array.from([0x53, 0x54, 0x44, 0x4c, 1, 1, 0, 0, 0xff, 0xff, 0xff, 0xff])))).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
+    expect(codeOf(() => decodeDelta(Uint8Array.from([0x53, 0x54, 0x44, 0x4c, 1, 1, 0, 0, 0xff, 0xff, 0xff, 0xff])), CodecError)).toBe('ERR_FEDAVG_CODEC_TOO_LARGE')
   })
 
   it('top-k with k > n, unsorted or out-of-range indices, or a NaN scale is malformed', () => {
@@ -244,12 +236,12 @@ describe('hostile encoded bytes', () => {
     const topk = (k: number, idx: number[], scale: number[]): Uint8Array => Uint8Array.from([...header(5, [[4]]), ...u32(k), ...idx.flatMap(u32), ...scale, ...idx.map(() => 1)])
     const one = [0, 0, 0x80, 0x3f] // 1.0f
     expect(decodeDelta(topk(2, [1, 3], one), { spec: s }).tensors[0]).toEqual(Float32Array.of(0, 1, 0, 1))
-    expect(codeOf(() => decodeDelta(topk(5, [0, 1, 2, 3, 3], one), { spec: s }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(topk(2, [3, 1], one), { spec: s }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(topk(2, [1, 1], one), { spec: s }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(topk(1, [4], one), { spec: s }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(topk(1, [0], [0, 0, 0xc0, 0x7f]), { spec: s }))).toBe('ERR_FEDAVG_CODEC_MALFORMED')
-    expect(codeOf(() => decodeDelta(topk(1, [0], [0, 0, 0x80, 0xbf]), { spec: s }))).toBe('ERR_FEDAVG_CODEC_MALFORMED') // negative scale
+    expect(codeOf(() => decodeDelta(topk(5, [0, 1, 2, 3, 3], one), { spec: s }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(topk(2, [3, 1], one), { spec: s }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(topk(2, [1, 1], one), { spec: s }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(topk(1, [4], one), { spec: s }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(topk(1, [0], [0, 0, 0xc0, 0x7f]), { spec: s }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED')
+    expect(codeOf(() => decodeDelta(topk(1, [0], [0, 0, 0x80, 0xbf]), { spec: s }), CodecError)).toBe('ERR_FEDAVG_CODEC_MALFORMED') // negative scale
   })
 
   it('random corruption never escapes as anything but a CodecError', () => {

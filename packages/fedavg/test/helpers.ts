@@ -1,12 +1,4 @@
-/** Shared test helpers: a printed, replayable seed and a small seeded PRNG. */
-
-/** The run's seed: `SWARMTUNE_SEED` when set, else a fresh one. Printed so a failure can be replayed. */
-export function testSeed (name: string): number {
-  const env = process.env.SWARMTUNE_SEED
-  const seed = env !== undefined && env !== '' ? Number(env) >>> 0 : (Math.random() * 2 ** 32) >>> 0
-  console.log(`${name}: seed ${seed} (replay with SWARMTUNE_SEED=${seed})`)
-  return seed
-}
+/** Helpers of the fedavg tests: a small seeded PRNG and random deltas (the seed itself: `testSeed` of @swarmtune/test-support). */
 
 /** mulberry32: a tiny deterministic PRNG returning floats in [0, 1). */
 export function prng (seed: number): () => number {

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testSeed } from '@swarmtune/test-support'
 import { openLedger, type Ledger } from '../src/index.js'
-import { bodies, fakeCid, keyFor, makeCommunity, testSeed } from './fixtures.js'
+import { bodies, fakeCid, keyFor, makeCommunity } from './fixtures.js'
 
 const TRIALS = 60
 let dir: string

@@ -9,8 +9,9 @@
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
 import type { SignedEntry, SigningKey } from '@swarmtune/wire'
+import { testSeed } from '@swarmtune/test-support'
 import { EVIDENCE_MAX_RECORDS_PER_AUTHOR, type EvidenceDropReason, type Ledger } from '../src/index.js'
-import { bodies, ChainSigner, fakeCid, keyFor, testSeed } from './fixtures.js'
+import { bodies, ChainSigner, fakeCid, keyFor } from './fixtures.js'
 
 /** How the suite gets at a store: open (or reopen) the same store, and clean up at the end of a run. */
 export interface StoreFactory {

@@ -91,11 +91,3 @@ export function flipSignatureBit (signed: SignedEntry): Uint8Array {
   bytes[at + 10] ^= 0x01
   return bytes
 }
-
-/** The seed for a randomized test: SWARMTUNE_SEED when set, else random; printed so a run can be replayed. */
-export function testSeed (name: string): number {
-  const fromEnv = process.env.SWARMTUNE_SEED
-  const seed = fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : Math.floor(Math.random() * 2 ** 31)
-  process.stdout.write(`${name}: seed ${seed} (replay with SWARMTUNE_SEED=${seed})\n`)
-  return seed
-}

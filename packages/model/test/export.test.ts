@@ -4,12 +4,12 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { tempDir } from '@swarmtune/test-support'
 import {
   assembleRelease, decodeSafetensors, encodeSafetensors, exportSafetensors, exportTfjsFolder, genesisFromTfjsFolder,
   importTfjsFolder, loadMnist, mnist2nn, mnistCnn, modelWithWeights, readSafetensors, tf, tfjsFolderHandler,
   trainLocal, weightsBitEqual, type Dataset, type Weights
 } from '../src/index.js'
-import { tempDir } from './helpers.js'
 
 let dir: string
 let remove: () => Promise<void>
@@ -17,7 +17,7 @@ let trained: Weights
 let test: Dataset
 
 beforeAll(async () => {
-  ({ dir, remove } = await tempDir('export'))
+  ({ path: dir, cleanup: remove } = await tempDir('swarmtune-model-export-'))
   const m = await loadMnist({ train: 300, test: 200 })
   test = m.test
   trained = (await trainLocal({ task: 'mnist-2nn', weights: mnist2nn.initWeights(3), data: m.train, epochs: 1, backend: 'cpu' })).weights

@@ -1,11 +1,11 @@
 import { blobCid, encodeCanonical, parseCid } from '@swarmtune/wire'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { testSeed } from '@swarmtune/test-support'
 import {
   assembleRelease, buildRelease, createRng, decodeManifest, genesisFromTask, getTask, weightsBitEqual,
   type BuiltRelease, type GetShard, type Weights
 } from '../src/index.js'
-import { runSeed } from './helpers.js'
 
 /** Shard and manifest CIDs of the seeded genesis releases (seed 42, default 4 MiB shards, no author, no metrics). */
 const EXPECTED = {
@@ -59,7 +59,7 @@ describe('releases', () => {
   })
 
   it('round-trips weights bit-exact with 4 KiB shards, and the manifest says what it was given', async () => {
-    const seed = runSeed('release round trip')
+    const seed = testSeed('release round trip')
     const w = randomWeights(seed)
     const parent = genesisFromTask('mnist-2nn', 1).manifestCid
     const r = buildRelease(w, { community, parent, round: 3, task: 'mnist-2nn', metrics: { loss: 0.25, accuracy: 0.93 }, author }, { shardBytes: 4096 })
@@ -77,7 +77,7 @@ describe('releases', () => {
   })
 
   it('the same weights give the same CIDs on every build; one changed bit changes exactly one shard', () => {
-    const seed = runSeed('release determinism')
+    const seed = testSeed('release determinism')
     const w = randomWeights(seed)
     const a = buildRelease(w, { round: 1, task: 'mnist-2nn' }, { shardBytes: 65536 })
     const b = buildRelease(structuredClone(w), { round: 1, task: 'mnist-2nn' }, { shardBytes: 65536 })
@@ -127,7 +127,7 @@ describe('releases', () => {
   })
 
   it('never crashes on a mutated manifest: every failure is a ReleaseError with a code (fuzz)', async () => {
-    const seed = runSeed('manifest fuzz')
+    const seed = testSeed('manifest fuzz')
     const r = genesisFromTask('mnist-2nn', 5, { shardBytes: 65536 })
     const get = store(r)
     await fc.assert(fc.asyncProperty(fc.array(fc.tuple(fc.nat(r.manifestBytes.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }), async (flips) => {

@@ -6,8 +6,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { blobCid } from '@swarmtune/wire'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 import { ControlClient } from '../src/control-client.js'
-import { startNode, type TestNode } from './helpers.js'
 
 let node: TestNode
 beforeAll(async () => { node = await startNode() })

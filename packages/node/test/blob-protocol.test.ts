@@ -7,10 +7,10 @@ import { blobCid, encodeCanonical } from '@swarmtune/wire'
 import fc from 'fast-check'
 import { varint } from 'multiformats'
 import { describe, expect, it } from 'vitest'
+import { testSeed } from '@swarmtune/test-support'
 import { decodeChunkHeader, decodeRequest, decodeTableResponse, encodeRequest } from '../src/blob-protocol.js'
 import { decodeLengthPrefix, varintBytes } from '../src/bounded-frame.js'
 import * as constants from '../src/constants.js'
-import { testSeed } from './helpers.js'
 
 describe('blob protocol decoders', () => {
   const cid = blobCid(new Uint8Array([1, 2, 3]))

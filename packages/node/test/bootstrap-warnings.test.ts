@@ -10,8 +10,9 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
+import { tempDir, waitFor } from '@swarmtune/test-support'
+import { startNode, testConfig } from '@swarmtune/test-support/daemons'
 import { createDaemon, initDataDir } from '../src/index.js'
-import { startNode, tempDir, testConfig, waitFor } from './helpers.js'
 
 /** A TCP port on 127.0.0.1 nothing listens on (bound, then released). */
 async function closedPort (): Promise<number> {

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { tempDir } from '@swarmtune/test-support'
 import { acquireLock, processStartTicks } from '../src/lock.js'
-import { tempDir } from './helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>

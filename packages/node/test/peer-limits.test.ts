@@ -10,9 +10,9 @@ import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { MultiaddrConnection } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromPublicKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { testSeed } from '@swarmtune/test-support'
 import { createConfig, EventBus, PeerGuard, RejectionLog, validateConfig, weakKeyRefusal } from '../src/index.js'
 import { ipNetOf } from '../src/config.js'
-import { testSeed } from './helpers.js'
 
 /** A pino logger whose JSON lines land in `lines`. */
 function memoryLogger (): { log: pino.Logger, lines: Array<Record<string, unknown>> } {

@@ -5,6 +5,7 @@
 import fc from 'fast-check'
 import { Packr } from 'msgpackr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testSeed } from '@swarmtune/test-support'
 import {
   decodeCanonical, encodeCanonical, ENTRY_KINDS, signEntry, validateEntry, WIRE_ERROR_CODES, WireError,
   type SignedEntry
@@ -12,8 +13,7 @@ import {
 import { keyFromSeed, sampleEntry, TS } from './fixtures.js'
 import { inflate, lengthHeaders, maxLength } from './frames.js'
 
-const seed = process.env.SWARMTUNE_SEED !== undefined ? Number(process.env.SWARMTUNE_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) | 0
-console.log(`wire fuzz seed ${seed} (replay with SWARMTUNE_SEED=${seed})`)
+const seed = testSeed('wire fuzz')
 const params = (numRuns: number, offset: number) => ({ seed: seed + offset, numRuns })
 
 const codes: ReadonlySet<string> = new Set(WIRE_ERROR_CODES)

@@ -3,21 +3,12 @@
  * protocol v1 defaults wherever a frame that size can be built, and through `limits` otherwise.
  */
 import { describe, expect, it } from 'vitest'
+import { codeOf } from '@swarmtune/test-support'
 import {
   createLimits, decodeCanonical, encodeCanonical, ENTRY_KINDS, LIMITS, signedBytesOf, signEntry, validateEntry, WireError,
   type EntryKind, type UnsignedEntry
 } from '../src/index.js'
 import { keyFromSeed, sampleEntry, TS } from './fixtures.js'
-
-function codeOf (fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(WireError)
-    return (err as WireError).code
-  }
-  return undefined
-}
 
 /** `depth` arrays nested in one another, the innermost holding a 0. */
 function nested (depth: number): unknown {
@@ -40,42 +31,42 @@ describe('decode limits at the limit and at limit + 1 (v1 defaults)', () => {
     expect((decodeCanonical(frame) as Uint8Array[])[1].length).toBe(k)
     const over = encodeCanonical([new Uint8Array(first), new Uint8Array(k + 1)])
     expect(over.length).toBe(LIMITS.maxFrameBytes + 1)
-    expect(codeOf(() => decodeCanonical(over))).toBe('ERR_WIRE_FRAME_TOO_LARGE')
+    expect(codeOf(() => decodeCanonical(over), WireError)).toBe('ERR_WIRE_FRAME_TOO_LARGE')
   })
 
   it('maxDepth', () => {
     expect(decodeCanonical(encodeCanonical(nested(LIMITS.maxDepth)))).toEqual(nested(LIMITS.maxDepth))
     // the encoder refuses to build it, so write one more array header in front by hand
     const over = new Uint8Array([0x91, ...encodeCanonical(nested(LIMITS.maxDepth))])
-    expect(codeOf(() => decodeCanonical(over))).toBe('ERR_WIRE_TOO_DEEP')
+    expect(codeOf(() => decodeCanonical(over), WireError)).toBe('ERR_WIRE_TOO_DEEP')
     // an empty container counts as a level too
     const emptyOver = new Uint8Array([0x91, ...encodeCanonical(nested(LIMITS.maxDepth - 1)).map((b) => (b === 0x00 ? 0x90 : b))])
-    expect(codeOf(() => decodeCanonical(emptyOver))).toBe('ERR_WIRE_TOO_DEEP')
+    expect(codeOf(() => decodeCanonical(emptyOver), WireError)).toBe('ERR_WIRE_TOO_DEEP')
   })
 
   it('maxArrayLength', () => {
     const at = new Array<number>(LIMITS.maxArrayLength).fill(1)
     expect((decodeCanonical(encodeCanonical(at)) as number[]).length).toBe(LIMITS.maxArrayLength)
-    expect(codeOf(() => decodeCanonical(encodeCanonical([...at, 1])))).toBe('ERR_WIRE_ARRAY_TOO_LONG')
+    expect(codeOf(() => decodeCanonical(encodeCanonical([...at, 1])), WireError)).toBe('ERR_WIRE_ARRAY_TOO_LONG')
   })
 
   it('maxMapSize', () => {
     const map = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]))
     expect(Object.keys(decodeCanonical(encodeCanonical(map(LIMITS.maxMapSize))) as object)).toHaveLength(LIMITS.maxMapSize)
-    expect(codeOf(() => decodeCanonical(encodeCanonical(map(LIMITS.maxMapSize + 1))))).toBe('ERR_WIRE_MAP_TOO_LARGE')
+    expect(codeOf(() => decodeCanonical(encodeCanonical(map(LIMITS.maxMapSize + 1))), WireError)).toBe('ERR_WIRE_MAP_TOO_LARGE')
   })
 
   it('maxStringBytes, for values and for keys', () => {
     const at = 'é'.repeat(LIMITS.maxStringBytes / 2)
     expect(decodeCanonical(encodeCanonical(at))).toBe(at)
-    expect(codeOf(() => decodeCanonical(encodeCanonical(at + 'a')))).toBe('ERR_WIRE_STRING_TOO_LONG')
+    expect(codeOf(() => decodeCanonical(encodeCanonical(at + 'a')), WireError)).toBe('ERR_WIRE_STRING_TOO_LONG')
     expect(Object.keys(decodeCanonical(encodeCanonical({ [at]: 1 })) as object)).toEqual([at])
-    expect(codeOf(() => decodeCanonical(encodeCanonical({ [at + 'a']: 1 })))).toBe('ERR_WIRE_STRING_TOO_LONG')
+    expect(codeOf(() => decodeCanonical(encodeCanonical({ [at + 'a']: 1 })), WireError)).toBe('ERR_WIRE_STRING_TOO_LONG')
   })
 
   it('maxBinBytes', () => {
     expect((decodeCanonical(encodeCanonical(new Uint8Array(LIMITS.maxBinBytes))) as Uint8Array).length).toBe(LIMITS.maxBinBytes)
-    expect(codeOf(() => decodeCanonical(encodeCanonical(new Uint8Array(LIMITS.maxBinBytes + 1))))).toBe('ERR_WIRE_BIN_TOO_LONG')
+    expect(codeOf(() => decodeCanonical(encodeCanonical(new Uint8Array(LIMITS.maxBinBytes + 1))), WireError)).toBe('ERR_WIRE_BIN_TOO_LONG')
   })
 
   it('maxItems (every value, container and key counts)', () => {
@@ -83,8 +74,8 @@ describe('decode limits at the limit and at limit + 1 (v1 defaults)', () => {
     const a = new Array<number>(LIMITS.maxArrayLength).fill(0)
     const n = LIMITS.maxItems - 3 - a.length
     expect(() => decodeCanonical(encodeCanonical([a, new Array<number>(n).fill(0)]))).not.toThrow()
-    expect(codeOf(() => decodeCanonical(encodeCanonical([a, new Array<number>(n + 1).fill(0)])))).toBe('ERR_WIRE_TOO_MANY_ITEMS')
-    expect(codeOf(() => decodeCanonical(encodeCanonical({ k: a, l: new Array<number>(n - 1).fill(0) })))).toBe('ERR_WIRE_TOO_MANY_ITEMS')
+    expect(codeOf(() => decodeCanonical(encodeCanonical([a, new Array<number>(n + 1).fill(0)])), WireError)).toBe('ERR_WIRE_TOO_MANY_ITEMS')
+    expect(codeOf(() => decodeCanonical(encodeCanonical({ k: a, l: new Array<number>(n - 1).fill(0) })), WireError)).toBe('ERR_WIRE_TOO_MANY_ITEMS')
   })
 })
 
@@ -99,12 +90,12 @@ describe('tighter limits passed by the caller', () => {
     ['maxItems', { maxItems: 4 }, 'ERR_WIRE_TOO_MANY_ITEMS', [1, 2, 3], [1, 2, 3, 4]]
   ])('%s', (_name, limits, code, at, over) => {
     expect(decodeCanonical(encodeCanonical(at), limits)).toEqual(at)
-    expect(codeOf(() => decodeCanonical(encodeCanonical(over), limits))).toBe(code)
+    expect(codeOf(() => decodeCanonical(encodeCanonical(over), limits), WireError)).toBe(code)
   })
 
   it('refuses limits that are not positive integers', () => {
-    expect(codeOf(() => createLimits({ maxDepth: 0 }))).toBe('ERR_WIRE_BAD_LIMITS')
-    expect(codeOf(() => createLimits({ perKind: { verdict: 1.5 } }))).toBe('ERR_WIRE_BAD_LIMITS')
+    expect(codeOf(() => createLimits({ maxDepth: 0 }), WireError)).toBe('ERR_WIRE_BAD_LIMITS')
+    expect(codeOf(() => createLimits({ perKind: { verdict: 1.5 } }), WireError)).toBe('ERR_WIRE_BAD_LIMITS')
   })
 })
 

@@ -7,10 +7,10 @@
 import { generateKeyPairFromSeed, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { testSeed } from '@swarmtune/test-support'
 import { KeyCache, verifyEd25519 } from '../src/verify.js'
 
-const seed = process.env.SWARMTUNE_SEED !== undefined ? Number(process.env.SWARMTUNE_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) | 0
-console.log(`wire verify seed ${seed} (replay with SWARMTUNE_SEED=${seed})`)
+const seed = testSeed('wire verify')
 
 const L = 2n ** 252n + 27742317777372353535851937790883648493n
 

@@ -1,0 +1,70 @@
+/**
+ * Test daemons on 127.0.0.1: the settings every test node uses, a daemon started on a data folder (a fresh
+ * one unless told), and (for the rounds tests) a maintainer whose folder creates a community, and volunteers,
+ * each with its events recorded.
+ *
+ * ```ts
+ * import { startNode, testConfig } from '@swarmtune/test-support/daemons'
+ *
+ * const a = await startNode()                                              // a fresh folder, loopback only
+ * const b = await startNode({ config: { bootstrap: [a.daemon.addresses()[0]] } })
+ * await b.destroy(); await a.destroy()                                     // stops each daemon, removes its folder
+ * ```
+ */
+import { pino } from 'pino'
+import { createDaemon, initDataDir, type Daemon, type DaemonConfigInit, type ServiceFactoryMap, type ServiceMap } from '@swarmtune/node'
+import { tempDir } from './index.js'
+
+/** Settings every test node uses: loopback only, ephemeral ports, no mDNS, no DHT unless asked, silent logs; `overrides` win. */
+export function testConfig (overrides: DaemonConfigInit = {}): DaemonConfigInit {
+  return {
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    dht: { mode: 'off', privateAddresses: true },
+    control: { host: '127.0.0.1', port: 0 },
+    log: { level: 'silent' },
+    ...overrides
+  }
+}
+
+/** A started test daemon and its data folder. */
+export interface TestNode<S extends ServiceMap = ServiceMap> {
+  daemon: Daemon<S>
+  dir: string
+  /** Stops the daemon (if running) and removes its folder when {@link startNode} made it. */
+  destroy: () => Promise<void>
+}
+
+/** Starts a daemon on the initialised data folder `dir`, with silent logs and a 1 s maintenance interval. */
+export async function runDaemon<S extends ServiceMap = ServiceMap> (dir: string, services?: ServiceFactoryMap<S>): Promise<Daemon<S>> {
+  const daemon = await createDaemon<S>({ dataDir: dir, logger: pino({ level: 'silent' }), services, maintenanceIntervalMs: 1_000 })
+  await daemon.start()
+  return daemon
+}
+
+/** What {@link startNode} starts: `config` for a fresh folder, or the initialised folder `dir`; the daemon's `services`. */
+export interface StartNodeOptions<S extends ServiceMap = ServiceMap> {
+  config?: DaemonConfigInit
+  dir?: string
+  services?: ServiceFactoryMap<S>
+}
+
+/** Starts a daemon on `options.dir`, or on a fresh folder initialised with {@link testConfig}(`options.config`). */
+export async function startNode<S extends ServiceMap = ServiceMap> (options: StartNodeOptions<S> = {}): Promise<TestNode<S>> {
+  const tmp = options.dir == null ? await tempDir('swarmtune-node-') : null
+  const dir = options.dir ?? (tmp as { path: string }).path
+  if (options.dir == null) await initDataDir(dir, { config: testConfig(options.config) })
+  const daemon = await runDaemon<S>(dir, options.services)
+  let stopped = false
+  return {
+    daemon,
+    dir,
+    destroy: async () => {
+      if (!stopped) {
+        stopped = true
+        await daemon.stop().catch(() => {})
+      }
+      await tmp?.cleanup()
+    }
+  }
+}
