@@ -79,7 +79,7 @@ describe('blob exchange', () => {
           }
         }
       })
-      await expect(first).rejects.toMatchObject({ code: 'ERR_NODE_ABORTED' })
+      await expect(first).rejects.toMatchObject({ name: 'AbortError', code: 'ERR_ABORTED' })
       expect(doneAtAbort).toBeGreaterThanOrEqual(20 * MiB)
       expect(await fetcher.daemon.blobs.has(cid)).toBe(false)
 
@@ -148,7 +148,7 @@ describe('blob exchange', () => {
             controller.abort()
           }
         }
-      })).rejects.toMatchObject({ code: 'ERR_NODE_ABORTED' })
+      })).rejects.toMatchObject({ name: 'AbortError', code: 'ERR_ABORTED' })
       await first.stop()
 
       const second = await runDaemon(dir.path)

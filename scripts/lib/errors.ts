@@ -1,7 +1,8 @@
 /**
  * The one error class of the orchestration scripts (`npm run demo`, `npm run test:faults`, the rounds
- * benchmark). Codes are listed in doc/errors.md (`## scripts`).
+ * benchmark), a `SwarmtuneError` of `@swarmtune/wire`. Codes are listed in doc/errors.md (`## scripts`).
  */
+import { SwarmtuneError } from '@swarmtune/wire'
 
 /** Stable codes of {@link ScriptError}. */
 export type ScriptErrorCode =
@@ -13,12 +14,10 @@ export type ScriptErrorCode =
   | 'ERR_SCRIPT_ROUND_FAILED'
 
 /** An orchestration step failed: a command, a daemon, or a wait. The message says what and what to do. */
-export class ScriptError extends Error {
-  override readonly name = 'ScriptError'
-  readonly code: ScriptErrorCode
+export class ScriptError extends SwarmtuneError {
+  declare readonly code: ScriptErrorCode
 
   constructor (code: ScriptErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
+    super(code, message, options)
   }
 }

@@ -1,4 +1,5 @@
 /** Errors the `swarmtune` command raises itself (listed in doc/errors.md under `## cli`). */
+import { SwarmtuneError } from '@swarmtune/wire'
 
 /** Stable codes of {@link CliError}. */
 export type CliErrorCode =
@@ -14,11 +15,9 @@ export type CliErrorCode =
   | 'ERR_CLI_OPTION_NOT_APPLICABLE'
 
 /** A CLI input or output is unusable; the message says what was found, what was expected and what to do. */
-export class CliError extends Error {
-  override name = 'CliError'
-  readonly code: CliErrorCode
+export class CliError extends SwarmtuneError {
+  declare readonly code: CliErrorCode
   constructor (code: CliErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
+    super(code, message, options)
   }
 }

@@ -1,8 +1,9 @@
 /**
- * Errors of the fedavg package. One class per failure kind, each with a fixed `name` and a stable `code`
- * (listed in doc/errors.md under `## fedavg`). Tests and callers branch on `code` or `name`, never on the
- * message, which says what happened, what was expected and what to do.
+ * Errors of the fedavg package. One class per failure kind, each a `SwarmtuneError` (`@swarmtune/wire`) whose
+ * `name` is its class's and whose `code` is stable (listed in doc/errors.md under `## fedavg`). Tests and callers
+ * branch on `code` or `name`, never on the message, which says what happened, what was expected and what to do.
  */
+import { SwarmtuneError } from '@swarmtune/wire'
 
 /** Stable error codes of the fedavg package. */
 export type FedAvgErrorCode =
@@ -29,13 +30,11 @@ export type FedAvgErrorCode =
   | 'ERR_FEDAVG_CODEC_RANGE'
 
 /** Base class: every error thrown by this package is a `FedAvgError` with a stable `code`. */
-export class FedAvgError extends Error {
-  readonly code: FedAvgErrorCode
+export class FedAvgError extends SwarmtuneError {
+  declare readonly code: FedAvgErrorCode
 
   constructor (code: FedAvgErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-    this.name = 'FedAvgError'
+    super(code, message, options)
   }
 }
 
@@ -43,7 +42,6 @@ export class FedAvgError extends Error {
 export class InvalidSpecError extends FedAvgError {
   constructor (message: string) {
     super('ERR_FEDAVG_INVALID_SPEC', message)
-    this.name = 'InvalidSpecError'
   }
 }
 
@@ -51,7 +49,6 @@ export class InvalidSpecError extends FedAvgError {
 export class InvalidConfigError extends FedAvgError {
   constructor (message: string) {
     super('ERR_FEDAVG_INVALID_CONFIG', message)
-    this.name = 'InvalidConfigError'
   }
 }
 
@@ -63,7 +60,6 @@ export class InvalidConfigError extends FedAvgError {
 export class ContributionRejectedError extends FedAvgError {
   constructor (code: FedAvgErrorCode, message: string) {
     super(code, message)
-    this.name = 'ContributionRejectedError'
   }
 }
 
@@ -71,7 +67,6 @@ export class ContributionRejectedError extends FedAvgError {
 export class CanonicalOrderError extends FedAvgError {
   constructor (message: string) {
     super('ERR_FEDAVG_CANONICAL_ORDER', message)
-    this.name = 'CanonicalOrderError'
   }
 }
 
@@ -79,7 +74,6 @@ export class CanonicalOrderError extends FedAvgError {
 export class TooFewDeltasError extends FedAvgError {
   constructor (message: string) {
     super('ERR_FEDAVG_TOO_FEW_DELTAS', message)
-    this.name = 'TooFewDeltasError'
   }
 }
 
@@ -87,7 +81,6 @@ export class TooFewDeltasError extends FedAvgError {
 export class OptimizerStateError extends FedAvgError {
   constructor (message: string, options?: { cause?: unknown }) {
     super('ERR_FEDAVG_OPTIMIZER_STATE', message, options)
-    this.name = 'OptimizerStateError'
   }
 }
 
@@ -95,6 +88,5 @@ export class OptimizerStateError extends FedAvgError {
 export class CodecError extends FedAvgError {
   constructor (code: FedAvgErrorCode, message: string) {
     super(code, message)
-    this.name = 'CodecError'
   }
 }

@@ -1,19 +1,14 @@
 /**
- * One error class per failure kind, each with a fixed `name` and a stable `code` (doc/errors.md, `## ledger`).
- * Messages say what happened, what was expected and what to do; tests check `code` and `name` only.
+ * One error class per failure kind, each a `SwarmtuneError` (`@swarmtune/wire`) whose `name` is its class's and
+ * whose `code` is stable (doc/errors.md, `## ledger`). Messages say what happened, what was expected and what to
+ * do; tests check `code` and `name` only.
  */
 
+import { SwarmtuneError } from '@swarmtune/wire'
 import { base58btc } from 'multiformats/bases/base58'
 
 /** Base class: every ledger error has a stable `code`. */
-export class LedgerError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-    this.name = 'LedgerError'
-  }
-}
+export class LedgerError extends SwarmtuneError {}
 
 /** Who holds a locked store, as far as it can be told (see lock.ts). */
 export interface LockHolder {
@@ -55,7 +50,6 @@ export class LedgerLockedError extends LedgerError {
   readonly holder: LockHolder
   constructor (path: string, holder: LockHolder, options?: { cause?: unknown }) {
     super('ERR_LEDGER_LOCKED', `the ledger at ${path} ${holderText(path, holder)}; only one process may open a store at a time.`, options)
-    this.name = 'LedgerLockedError'
     this.pid = holder.pid
     this.holder = holder
   }
@@ -110,7 +104,6 @@ export class LedgerCorruptError extends LedgerError {
       ? `the ledger at ${path} failed verification: ${what}. ${truncationText(path, detail)}`
       : `the ledger at ${path} failed verification: ${what}. It was not opened, so no altered or shortened chain is served. ` +
         'Move the folder aside and re-sync from peers (start the daemon on an empty ledger), or restore it from a backup.', options)
-    this.name = 'LedgerCorruptError'
     this.detail = detail
   }
 }
@@ -125,7 +118,6 @@ export class LedgerSchemaError extends LedgerError {
       : 'To migrate, export it with the swarmtune version that wrote it (`swarmtune ledger export --format jsonl`) ' +
         'and import the file into a new store with this version (`swarmtune ledger import <file>`); every entry is re-verified on import.'
     super('ERR_LEDGER_SCHEMA', `the ledger at ${path} has store schema ${JSON.stringify(found)}, this swarmtune reads schema ${expected}. ${how}`)
-    this.name = 'LedgerSchemaError'
     this.found = found
     this.expected = expected
   }
@@ -145,7 +137,6 @@ export class LedgerCommunityError extends LedgerError {
       'If peers of the other community filled it (an earlier swarmtune took any community\'s entries into an empty ledger), ' +
       '`swarmtune doctor --repair --data-dir <its data folder>` moves it aside, and the daemon syncs its own community\'s ledger from peers again; ' +
       'otherwise use another data folder for the other community.')
-    this.name = 'LedgerCommunityError'
     this.found = found
     this.expected = expected
     this.entries = entries
@@ -156,7 +147,6 @@ export class LedgerCommunityError extends LedgerError {
 export class LedgerClosedError extends LedgerError {
   constructor () {
     super('ERR_LEDGER_CLOSED', 'the ledger is closed; open it again with openLedger() before using it')
-    this.name = 'LedgerClosedError'
   }
 }
 
@@ -168,18 +158,12 @@ export class LedgerClosedError extends LedgerError {
  * `ERR_LEDGER_NOT_MAINTAINER` (a round-open, verdict, release or round-close whose author the genesis does not
  * name), `ERR_LEDGER_NO_GENESIS` (such an entry before the genesis is stored).
  */
-export class LedgerEntryError extends LedgerError {
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-    this.name = 'LedgerEntryError'
-  }
-}
+export class LedgerEntryError extends LedgerError {}
 
 /** No entry matches the id or position asked for (`ERR_LEDGER_NOT_FOUND`). */
 export class LedgerNotFoundError extends LedgerError {
   constructor (what: string) {
     super('ERR_LEDGER_NOT_FOUND', `no ledger entry ${what}; list entries with \`swarmtune ledger list\` to find an id`)
-    this.name = 'LedgerNotFoundError'
   }
 }
 
@@ -187,7 +171,6 @@ export class LedgerNotFoundError extends LedgerError {
 export class LedgerArgumentError extends LedgerError {
   constructor (message: string) {
     super('ERR_LEDGER_BAD_ARGUMENT', message)
-    this.name = 'LedgerArgumentError'
   }
 }
 
@@ -203,7 +186,6 @@ export class LedgerFilterError extends LedgerError {
     super('ERR_LEDGER_UNSUPPORTED_FILTER',
       `the ${view} view does not take ${filters.map((f) => `--${f}`).join(', ')}; it takes ${supported.map((f) => `--${f}`).join(', ')}. ` +
       'Leave the others out, or export the entries view, which takes every filter.')
-    this.name = 'LedgerFilterError'
     this.view = view
     this.filters = filters
     this.supported = [...supported]
@@ -213,11 +195,7 @@ export class LedgerFilterError extends LedgerError {
 /**
  * A sync session failed. Codes: `ERR_LEDGER_SYNC_PROTOCOL` (malformed or unexpected frame from the peer),
  * `ERR_LEDGER_SYNC_FRAME_TOO_LARGE`, `ERR_LEDGER_SYNC_LIMIT` (the peer exceeded a session limit),
- * `ERR_LEDGER_SYNC_TIMEOUT` (no frame for SYNC_IDLE_TIMEOUT_MS), `ERR_LEDGER_SYNC_ABORTED`.
+ * `ERR_LEDGER_SYNC_TIMEOUT` (no frame for SYNC_IDLE_TIMEOUT_MS). An aborted session throws the `AbortError`
+ * of `@swarmtune/wire` (`ERR_ABORTED`).
  */
-export class LedgerSyncError extends LedgerError {
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-    this.name = 'LedgerSyncError'
-  }
-}
+export class LedgerSyncError extends LedgerError {}

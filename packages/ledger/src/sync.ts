@@ -9,7 +9,7 @@
  * in the report, and equivocations are kept as evidence. Runs over a libp2p stream with protocol id
  * LEDGER_SYNC_PROTOCOL, or any other {@link ByteStream}.
  */
-import { decodeCanonical, encodeCanonical, parseCid } from '@swarmtune/wire'
+import { AbortError, decodeCanonical, encodeCanonical, parseCid } from '@swarmtune/wire'
 import {
   SYNC_BATCH_ENTRIES, SYNC_HEADS_PER_FRAME, SYNC_IDLE_TIMEOUT_MS, SYNC_MAX_AUTHORS, SYNC_MAX_ENTRIES_PER_SESSION, SYNC_MAX_FRAME_BYTES
 } from './constants.js'
@@ -129,7 +129,8 @@ interface Want { author: string, next: number, to: number, stopped: boolean }
  * @throws LedgerSyncError `ERR_LEDGER_SYNC_PROTOCOL` (malformed or out-of-turn frame),
  *   `ERR_LEDGER_SYNC_FRAME_TOO_LARGE`, `ERR_LEDGER_SYNC_LIMIT`, `ERR_LEDGER_SYNC_COMMUNITY` (the peer's
  *   ledger is of another community), `ERR_LEDGER_SYNC_PEER` (the peer reported an error),
- *   `ERR_LEDGER_SYNC_TIMEOUT`, `ERR_LEDGER_SYNC_ABORTED`. Entries stored before the error stay stored.
+ *   `ERR_LEDGER_SYNC_TIMEOUT`; AbortError `ERR_ABORTED` when `options.signal` aborts. Entries stored before
+ *   the error stay stored.
  */
 export async function syncLedger (ledger: Ledger, stream: ByteStream, options: SyncOptions = {}): Promise<SyncReport> {
   const started = performance.now()
@@ -151,7 +152,7 @@ export async function syncLedger (ledger: Ledger, stream: ByteStream, options: S
     idle = setTimeout(() => fail(new LedgerSyncError('ERR_LEDGER_SYNC_TIMEOUT', `no sync frame in either direction for ${idleMs} ms; the peer stalled or the connection is gone`)), idleMs)
   }
   const onAbort = (): void => {
-    if (options.signal?.aborted === true) fail(new LedgerSyncError('ERR_LEDGER_SYNC_ABORTED', 'the sync session was aborted', { cause: options.signal.reason }))
+    if (options.signal?.aborted === true) fail(new AbortError('the sync session was aborted; the entries stored before it stay stored', { cause: options.signal.reason }))
   }
   options.signal?.addEventListener('abort', onAbort)
   onAbort()

@@ -1,8 +1,12 @@
 /**
- * Errors of the model package. One class per failure kind, each with a fixed `name` and a stable `code`
- * (listed in doc/errors.md under `## model`). Callers branch on `code` or `name`, never on the message, which
- * says what happened, what was expected and what to do.
+ * Errors of the model package. One class per failure kind, each a `SwarmtuneError` (`@swarmtune/wire`) whose
+ * `name` is its class's and whose `code` is stable (listed in doc/errors.md under `## model`). Callers branch on
+ * `code` or `name`, never on the message, which says what happened, what was expected and what to do. An aborted
+ * operation throws the one `AbortError` of `@swarmtune/wire` (`ERR_ABORTED`), exported here as `AbortedError` too.
  */
+import { SwarmtuneError } from '@swarmtune/wire'
+
+export { AbortError as AbortedError } from '@swarmtune/wire'
 
 /** Stable error codes of the model package. */
 export type ModelErrorCode =
@@ -17,7 +21,6 @@ export type ModelErrorCode =
   | 'ERR_MODEL_INVALID_TRAIN_OPTIONS'
   | 'ERR_MODEL_TRAINING_DIVERGED'
   | 'ERR_MODEL_WORKER_FAILED'
-  | 'ERR_MODEL_ABORTED'
   | 'ERR_MODEL_INVALID_RELEASE_OPTIONS'
   | 'ERR_MODEL_MANIFEST_MALFORMED'
   | 'ERR_MODEL_MANIFEST_TOO_LARGE'
@@ -30,13 +33,11 @@ export type ModelErrorCode =
   | 'ERR_MODEL_WEIGHTS_MISMATCH'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
-export class ModelError extends Error {
-  readonly code: ModelErrorCode
+export class ModelError extends SwarmtuneError {
+  declare readonly code: ModelErrorCode
 
   constructor (code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-    this.name = 'ModelError'
+    super(code, message, options)
   }
 }
 
@@ -44,7 +45,6 @@ export class ModelError extends Error {
 export class UnknownTaskError extends ModelError {
   constructor (message: string) {
     super('ERR_MODEL_UNKNOWN_TASK', message)
-    this.name = 'UnknownTaskError'
   }
 }
 
@@ -55,7 +55,6 @@ export class UnknownTaskError extends ModelError {
 export class InvalidWeightsError extends ModelError {
   constructor (message: string) {
     super('ERR_MODEL_INVALID_WEIGHTS', message)
-    this.name = 'InvalidWeightsError'
   }
 }
 
@@ -90,7 +89,6 @@ export class WeightsMismatchError extends ModelError implements WeightsMismatch 
 
   constructor (message: string, mismatch: WeightsMismatch) {
     super('ERR_MODEL_WEIGHTS_MISMATCH', message)
-    this.name = 'WeightsMismatchError'
     this.missing = mismatch.missing
     this.unexpected = mismatch.unexpected
     this.mismatched = mismatch.mismatched
@@ -102,7 +100,6 @@ export class WeightsMismatchError extends ModelError implements WeightsMismatch 
 export class InvalidDataError extends ModelError {
   constructor (message: string) {
     super('ERR_MODEL_INVALID_DATA', message)
-    this.name = 'InvalidDataError'
   }
 }
 
@@ -110,7 +107,6 @@ export class InvalidDataError extends ModelError {
 export class IdxFormatError extends ModelError {
   constructor (message: string, options?: { cause?: unknown }) {
     super('ERR_MODEL_IDX_MALFORMED', message, options)
-    this.name = 'IdxFormatError'
   }
 }
 
@@ -118,7 +114,6 @@ export class IdxFormatError extends ModelError {
 export class InvalidPartitionError extends ModelError {
   constructor (message: string) {
     super('ERR_MODEL_INVALID_PARTITION', message)
-    this.name = 'InvalidPartitionError'
   }
 }
 
@@ -134,7 +129,6 @@ export class BackendError extends ModelError {
 
   constructor (code: ModelErrorCode, backend: string, reason: string, options?: { cause?: unknown }) {
     super(code, `backend ${backend} cannot be used: ${reason}`, options)
-    this.name = 'BackendError'
     this.backend = backend
     this.reason = reason
   }
@@ -144,7 +138,6 @@ export class BackendError extends ModelError {
 export class InvalidTrainOptionsError extends ModelError {
   constructor (message: string) {
     super('ERR_MODEL_INVALID_TRAIN_OPTIONS', message)
-    this.name = 'InvalidTrainOptionsError'
   }
 }
 
@@ -152,7 +145,6 @@ export class InvalidTrainOptionsError extends ModelError {
 export class TrainingDivergedError extends ModelError {
   constructor (message: string) {
     super('ERR_MODEL_TRAINING_DIVERGED', message)
-    this.name = 'TrainingDivergedError'
   }
 }
 
@@ -160,15 +152,6 @@ export class TrainingDivergedError extends ModelError {
 export class WorkerFailedError extends ModelError {
   constructor (message: string, options?: { cause?: unknown }) {
     super('ERR_MODEL_WORKER_FAILED', message, options)
-    this.name = 'WorkerFailedError'
-  }
-}
-
-/** An operation was aborted through its `AbortSignal`. `cause` is the signal's reason. */
-export class AbortedError extends ModelError {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_MODEL_ABORTED', message, options)
-    this.name = 'AbortError'
   }
 }
 
@@ -177,17 +160,7 @@ export class AbortedError extends ModelError {
  * oversized manifest, a shard that is missing, whose bytes do not hash to its CID, or whose length disagrees with
  * the manifest.
  */
-export class ReleaseError extends ModelError {
-  constructor (code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-    this.name = 'ReleaseError'
-  }
-}
+export class ReleaseError extends ModelError {}
 
 /** A tfjs model folder or a safetensors file is malformed or does not match the task it is imported for. */
-export class ModelFormatError extends ModelError {
-  constructor (code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-    this.name = 'ModelFormatError'
-  }
-}
+export class ModelFormatError extends ModelError {}

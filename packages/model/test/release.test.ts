@@ -102,7 +102,7 @@ describe('releases', () => {
     await expect(assembleRelease(r.manifestBytes, good, { expectedCid: community })).rejects.toMatchObject({ code: 'ERR_MODEL_MANIFEST_MALFORMED' })
     const ac = new AbortController()
     ac.abort()
-    await expect(assembleRelease(r.manifestBytes, good, { signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_MODEL_ABORTED' })
+    await expect(assembleRelease(r.manifestBytes, good, { signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' })
   })
 
   it('rejects manifests whose layout disagrees with their shapes, or that are too large, before fetching anything', () => {

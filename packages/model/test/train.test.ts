@@ -91,7 +91,7 @@ describe('local training', () => {
     let seen = 0
     const run = trainLocal({ task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: head(train, 1000), epochs: 50, backend: 'cpu' },
       { signal: ac.signal, onProgress: () => { seen++; ac.abort(new Error('round cancelled')) } })
-    await expect(run).rejects.toMatchObject({ name: 'AbortError', code: 'ERR_MODEL_ABORTED' })
+    await expect(run).rejects.toMatchObject({ name: 'AbortError', code: 'ERR_ABORTED' })
     expect(seen).toBe(1)
   })
 

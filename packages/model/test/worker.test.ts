@@ -35,7 +35,7 @@ describe('training in a worker thread', () => {
       const ac = new AbortController()
       const long = w.train({ task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: spec, epochs: 100, backend: 'cpu' },
         { signal: ac.signal, onProgress: () => ac.abort() })
-      await expect(long).rejects.toMatchObject({ code: 'ERR_MODEL_ABORTED' })
+      await expect(long).rejects.toMatchObject({ code: 'ERR_ABORTED' })
       const evalOpts = { task: 'mnist-2nn', weights: mnist2nn.initWeights(1), data: { source: 'mnist', split: 'test', limit: 500 }, backend: 'wasm' } as const
       const ev = await w.evaluate(evalOpts)
       expect(ev.count).toBe(500)

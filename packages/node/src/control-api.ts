@@ -1,7 +1,8 @@
 /**
  * The control API: HTTP/1.1 on a loopback address only, every request authenticated with the bearer token
  * of `<data>/control.token`. JSON in and out, blobs as `application/octet-stream`, live events and fetch
- * progress as NDJSON (one JSON object per line). Errors are `{ code, message }` with a matching status.
+ * progress as NDJSON (one JSON object per line). Errors are `{ code, message }` with the status of their code
+ * (control-status.ts).
  *
  * Services plug in with {@link ControlApi.register}: a fastify plugin mounted under `/v1/<prefix>`.
  * See doc/daemon.md, "Control API", for the reference.
@@ -14,6 +15,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import type { Logger } from 'pino'
 import { isLoopbackHost } from './config.js'
 import { CONTROL_MAX_HEADER_BYTES, CONTROL_MAX_JSON_BYTES, CONTROL_MAX_PARAM_CHARS, EVENT_HEARTBEAT_MS } from './constants.js'
+import { CONTROL_STATUS_OF_CODE, controlStatusOf } from './control-status.js'
 import { ConfigError, PortInUseError, errorRecord } from './errors.js'
 import type { DaemonEvent, EventBus } from './events.js'
 
@@ -25,31 +27,14 @@ export interface ControlApiInit {
   log: Logger
 }
 
-/** HTTP status of each error code the control API may return; anything else is a 500. */
-const STATUS_OF_CODE: Record<string, number> = {
-  ERR_NODE_CONTROL_UNAUTHORIZED: 401,
-  ERR_NODE_CONTROL_BAD_REQUEST: 400,
-  ERR_NODE_CONTROL_NOT_FOUND: 404,
-  ERR_NODE_CONTROL_TOO_LARGE: 413,
-  ERR_WIRE_BAD_CID: 400,
-  ERR_NODE_CONFIG_INVALID: 400,
-  ERR_NODE_BLOB_NOT_FOUND: 404,
-  ERR_NODE_BLOB_TOO_LARGE: 413,
-  ERR_NODE_BLOB_CORRUPT: 422,
-  ERR_NODE_BLOB_NO_PROVIDERS: 404,
-  ERR_NODE_GOSSIP_NOT_JOINED: 404,
-  ERR_NODE_GOSSIP_INVALID: 422,
-  ERR_NODE_ABORTED: 499,
-  ERR_NODE_DIAL_SELF: 400,
-  ERR_NODE_DIAL_FAILED: 502,
-  ERR_NODE_DIAL_NOT_LIBP2P: 502
-}
-
-/** Maps an error to its HTTP status ({@link STATUS_OF_CODE}, or the `statusCode` fastify set, or 500). */
+/**
+ * Maps an error to its HTTP status: its code's in {@link CONTROL_STATUS_OF_CODE}, else the 4xx status fastify
+ * gives its own errors (an unparsable body, a wrong content type), else 500.
+ */
 export function statusOf (err: unknown): number {
-  const e = err as { code?: string, statusCode?: number }
-  if (e.code != null && STATUS_OF_CODE[e.code] != null) return STATUS_OF_CODE[e.code]
-  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return e.statusCode
+  const e = err as { code?: unknown, statusCode?: unknown } | null | undefined
+  if (typeof e?.code === 'string' && Object.hasOwn(CONTROL_STATUS_OF_CODE, e.code)) return controlStatusOf(e.code)
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return e.statusCode
   return 500
 }
 

@@ -1,34 +1,26 @@
 /**
- * Errors of the daemon. One class per failure kind, each with a fixed `name` and a stable `code` (listed in
- * doc/errors.md, section `## node`). Messages say what happened, what was expected and what to do; tests and
- * callers check `code` or `name`, never the message.
+ * Errors of the daemon. One class per failure kind, each a `SwarmtuneError` (`@swarmtune/wire`) whose `name` is
+ * its class's and whose `code` is stable (listed in doc/errors.md, section `## node`). Messages say what
+ * happened, what was expected and what to do; tests and callers check `code` or `name`, never the message. The
+ * HTTP status the control API answers each code with is in control-status.ts, not here.
  */
+import { SwarmtuneError } from '@swarmtune/wire'
 
-export class NodeError extends Error {
-  override name = 'NodeError'
-  readonly code: string
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-  }
-}
+/** Base class: every error of the daemon. */
+export class NodeError extends SwarmtuneError {}
 
 /** `config.json` or an option passed in does not match the schema; the message lists every bad field. */
 export class ConfigError extends NodeError {
-  override name = 'ConfigError'
   constructor (message: string, options?: { cause?: unknown }) {
     super('ERR_NODE_CONFIG_INVALID', message, options)
   }
 }
 
 /** The data folder is missing, already initialised, of an unknown layout, or has unsafe permissions. */
-export class DataDirError extends NodeError {
-  override name = 'DataDirError'
-}
+export class DataDirError extends NodeError {}
 
 /** Another daemon holds the data folder (its lock file names a live process). */
 export class DaemonLockedError extends NodeError {
-  override name = 'DaemonLockedError'
   constructor (message: string) {
     super('ERR_NODE_LOCKED', message)
   }
@@ -39,21 +31,16 @@ export class DaemonLockedError extends NodeError {
  * `ERR_NODE_DIAL_NOT_LIBP2P` (something answered that does not speak libp2p), `ERR_NODE_DIAL_FAILED` (refused,
  * timed out, wrong peer id…); the cause is kept.
  */
-export class DialError extends NodeError {
-  override name = 'DialError'
-}
+export class DialError extends NodeError {}
 
 /**
  * A port the daemon needs is taken: `ERR_NODE_CONTROL_PORT_IN_USE` (control API, `control.port` /
  * `--control-port`), `ERR_NODE_LISTEN_PORT_IN_USE` (libp2p, `listen` / `--listen`).
  */
-export class PortInUseError extends NodeError {
-  override name = 'PortInUseError'
-}
+export class PortInUseError extends NodeError {}
 
 /** A blob is not in the local store. */
 export class BlobNotFoundError extends NodeError {
-  override name = 'BlobNotFoundError'
   constructor (message: string) {
     super('ERR_NODE_BLOB_NOT_FOUND', message)
   }
@@ -61,7 +48,6 @@ export class BlobNotFoundError extends NodeError {
 
 /** Stored or received bytes do not hash to their CID. */
 export class BlobCorruptError extends NodeError {
-  override name = 'BlobCorruptError'
   constructor (message: string) {
     super('ERR_NODE_BLOB_CORRUPT', message)
   }
@@ -69,20 +55,16 @@ export class BlobCorruptError extends NodeError {
 
 /** A blob is larger than the configured limit. */
 export class BlobTooLargeError extends NodeError {
-  override name = 'BlobTooLargeError'
   constructor (message: string) {
     super('ERR_NODE_BLOB_TOO_LARGE', message)
   }
 }
 
 /** A fetch could not complete: no (remaining) provider has the blob, or every one failed. */
-export class BlobFetchError extends NodeError {
-  override name = 'BlobFetchError'
-}
+export class BlobFetchError extends NodeError {}
 
 /** A peer sent a malformed blob-protocol frame; the stream is closed and (client side) the peer penalised. */
 export class BlobProtocolError extends NodeError {
-  override name = 'BlobProtocolError'
   constructor (message: string) {
     super('ERR_NODE_BLOB_PROTOCOL', message)
   }
@@ -94,7 +76,6 @@ export class BlobProtocolError extends NodeError {
  * The stream is reset.
  */
 export class FrameLengthError extends NodeError {
-  override name = 'FrameLengthError'
   constructor (message: string) {
     super('ERR_NODE_FRAME_LENGTH', message)
   }
@@ -102,7 +83,6 @@ export class FrameLengthError extends NodeError {
 
 /** A peer's stream ended inside a frame: after part of its length prefix or body (`ERR_NODE_FRAME_TRUNCATED`). */
 export class FrameTruncatedError extends NodeError {
-  override name = 'FrameTruncatedError'
   constructor (message: string) {
     super('ERR_NODE_FRAME_TRUNCATED', message)
   }
@@ -114,9 +94,7 @@ export class FrameTruncatedError extends NodeError {
  * `ERR_NODE_BLOB_REQUEST_TIMEOUT` (no whole request in time), `ERR_NODE_BLOB_SEND_TIMEOUT` (a response
  * not taken by the reader in time), `ERR_NODE_BLOB_FLOOD` (more unread bytes than the provider buffers).
  */
-export class BlobStreamError extends NodeError {
-  override name = 'BlobStreamError'
-}
+export class BlobStreamError extends NodeError {}
 
 /**
  * An inbound stream broke the bounds of multistream-select before a protocol was agreed
@@ -124,23 +102,19 @@ export class BlobStreamError extends NodeError {
  * {@link FrameLengthError}. The stream is reset.
  */
 export class NegotiationError extends NodeError {
-  override name = 'NegotiationError'
   constructor (message: string) {
     super('ERR_NODE_NEGOTIATION_LIMIT', message)
   }
 }
 
-/** A long operation was stopped through its `AbortSignal`; what was done so far is kept. */
-export class AbortedError extends NodeError {
-  override name = 'AbortError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_NODE_ABORTED', message, options)
-  }
-}
+/**
+ * A long operation was stopped through its `AbortSignal`, or the daemon is stopping; what was done so far is
+ * kept. The one `AbortError` of `@swarmtune/wire` (`ERR_ABORTED`), under the name this package exported.
+ */
+export { AbortError as AbortedError } from '@swarmtune/wire'
 
 /** A call to the control API failed; `code` is the daemon's error code, or a client-side one. */
 export class ControlError extends NodeError {
-  override name = 'ControlError'
   /** HTTP status, when the daemon answered. */
   readonly status?: number
   constructor (code: string, message: string, options?: { cause?: unknown, status?: number }) {
@@ -150,9 +124,7 @@ export class ControlError extends NodeError {
 }
 
 /** A gossip operation named a community the daemon has not joined, or a message was refused locally. */
-export class GossipError extends NodeError {
-  override name = 'GossipError'
-}
+export class GossipError extends NodeError {}
 
 /** Wraps anything thrown into a `NodeError`-shaped record for logs and API replies. */
 export function errorRecord (err: unknown): { code: string, message: string } {

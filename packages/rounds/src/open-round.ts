@@ -81,7 +81,7 @@ export function blobUnavailable (cid: CID, contributor: PeerId, limitMs: number,
     ? `was announced larger than a delta of this model and codec by ${who}`
     : code === 'ERR_NODE_BLOB_CORRUPT'
       ? `was served by ${who} with bytes that do not hash to its CID`
-      : code === 'ERR_NODE_ABORTED' || code === 'ERR_NODE_BLOB_NO_PROVIDERS' || code === undefined
+      : code === 'ERR_ABORTED' || code === 'ERR_NODE_BLOB_NO_PROVIDERS' || code === undefined
         ? `was not served by ${who} within ${limitMs / 1000} s of the contribution's arrival`
         : `could not be fetched from ${who} (${code})`
   return `the delta blob ${cid.toString()} ${what}; the contribution is not judged further`.slice(0, 1000)

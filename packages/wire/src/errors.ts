@@ -1,8 +1,54 @@
 /**
- * The one error class of the wire package. Every failure carries a stable `code` (listed in
- * doc/errors.md under `## wire` and in protocol/README.md); callers and tests branch on `code`, never on
- * the message, which says what happened, what was expected and what to do.
+ * Errors of swarmtune. {@link SwarmtuneError} is the one base every error class of every package extends: a
+ * stable `code` (listed in doc/errors.md), a message for people that says what happened, what was expected
+ * and what to do, a `cause` where there is one, and a `name` that is its class's name. Callers and tests
+ * branch on `code` or `name`, never on the message. {@link AbortError} is the one error of an operation stopped
+ * through its `AbortSignal`; {@link WireError} is the one error class of the wire package (its codes are also
+ * listed in protocol/README.md).
  */
+
+/** A property every {@link SwarmtuneError} has on its prototype, under a registered symbol: seen across module copies. */
+const SWARMTUNE_ERROR = Symbol.for('@swarmtune/error')
+
+/**
+ * The base of every swarmtune error. `name` is the name of the class constructed (`new LedgerLockedError(…).name`
+ * is `'LedgerLockedError'`), so no subclass sets it; a subclass exists only where it adds fields or fixes the code.
+ */
+export class SwarmtuneError extends Error {
+  /** Stable code (`ERR_<PACKAGE>_<WHAT>`, doc/errors.md). */
+  readonly code: string
+
+  /** `options.cause` becomes the error's `cause` (absent when not given). */
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+Object.defineProperty(SwarmtuneError.prototype, SWARMTUNE_ERROR, { value: true })
+
+/**
+ * True when `err` is a {@link SwarmtuneError}: an instance of this module's class, or of another copy of it
+ * (two installed versions of @swarmtune/wire), known by its registered brand, its string `code` and its `name`.
+ */
+export function isSwarmtuneError (err: unknown): err is SwarmtuneError {
+  if (err instanceof SwarmtuneError) return true
+  const e = err as { [SWARMTUNE_ERROR]?: unknown, code?: unknown, name?: unknown } | null
+  return err instanceof Error && e?.[SWARMTUNE_ERROR] === true && typeof e.code === 'string' && typeof e.name === 'string'
+}
+
+/**
+ * An operation was stopped through its `AbortSignal` (`ERR_ABORTED`), or because its owner is closing (a
+ * training worker closed, a daemon stopping); `cause` is the signal's reason when there is one. The message
+ * says what was stopped and what was kept. Its `name`, `'AbortError'`, is the one the platform's and libp2p's
+ * abort errors carry, so code that tells aborts apart by `name` treats it alike.
+ */
+export class AbortError extends SwarmtuneError {
+  declare readonly code: 'ERR_ABORTED'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_ABORTED', message, options)
+  }
+}
 
 /** Stable error codes of the wire package. */
 export const WIRE_ERROR_CODES = [
@@ -43,13 +89,11 @@ export const WIRE_ERROR_CODES = [
 export type WireErrorCode = typeof WIRE_ERROR_CODES[number]
 
 /** Every error thrown by this package: a stable `code`, a message for people, and a `cause` where there is one. */
-export class WireError extends Error {
-  readonly code: WireErrorCode
+export class WireError extends SwarmtuneError {
+  declare readonly code: WireErrorCode
 
   constructor (code: WireErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-    this.name = 'WireError'
+    super(code, message, options)
   }
 }
 

@@ -15,9 +15,10 @@ import {
   assertSameSpecs, createRng, evaluate, getTask, loadMnist, type Task, partitionDirichlet, partitionIid, partitionPathological, subset, trainLocal,
   type Dataset, type Rng, type Weights
 } from '@swarmtune/model'
+import { AbortError } from '@swarmtune/wire'
 import { attackDelta, nanDeltaBytes } from './attack.js'
 import { SIM_HOLDOUT_FRACTION, SIM_LOSS_EXAMPLES } from './constants.js'
-import { SimulationAbortedError, SimulationOptionsError } from './errors.js'
+import { SimulationOptionsError } from './errors.js'
 import { clientsPerRound, type SimulationOptions } from './options.js'
 
 /** What happened in one round. */
@@ -127,7 +128,7 @@ function sampleClients (rng: Rng, k: number, m: number): number[] {
 }
 
 function checkAborted (signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw new SimulationAbortedError({ cause: signal.reason })
+  if (signal?.aborted === true) throw new AbortError('the simulation was aborted', { cause: signal.reason })
 }
 
 function subtract (a: readonly Float32Array[], b: readonly Float32Array[]): Float32Array[] {
@@ -147,7 +148,7 @@ interface ClientState {
 
 /**
  * Runs a simulation to `options.rounds` or until `options.target` is reached (at most `options.maxRounds`).
- * @throws SimulationAbortedError when `hooks.signal` aborts (between clients); errors of the model package
+ * @throws AbortError (`ERR_ABORTED`) when `hooks.signal` aborts (between clients); errors of the model package
  *   (unknown task, backend unavailable, MNIST files damaged).
  */
 export async function runSimulation (options: SimulationOptions, hooks: SimulationHooks = {}): Promise<SimulationResult> {

@@ -8,4 +8,4 @@ export {
   ATTACK_KINDS, type SimulationOptions, type SimulationData, type SimulationInit, type PartitionScheme, type AttackKind, type AttackOptions
 } from './options.js'
 export { roundsToCsv, CSV_COLUMNS } from './csv.js'
-export { SimulationOptionsError, SimulationAbortedError } from './errors.js'
+export { SimulationOptionsError } from './errors.js'

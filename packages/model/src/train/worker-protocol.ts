@@ -1,7 +1,7 @@
 /**
  * Messages between `TrainingWorker` and its worker thread (structured clone).
  */
-import { ModelError } from '../errors.js'
+import { AbortedError, ModelError } from '../errors.js'
 import type { ModelErrorCode } from '../errors.js'
 import type { EvaluateOptions, EvaluateResult, TrainOptions, TrainProgress, TrainResult } from './options.js'
 
@@ -41,10 +41,13 @@ export function serializeError (err: unknown): SerializedError {
   }
 }
 
-/** Rebuilds a worker's error: a `ModelError` with the same code and name when it was one, else a plain Error. */
+/**
+ * Rebuilds a worker's error: a `ModelError` with the same code and name when it was one, an `AbortError` when it
+ * was one (`ERR_ABORTED`), else a plain Error.
+ */
 export function reviveError (s: SerializedError): Error {
-  if (typeof s.code === 'string' && s.code.startsWith('ERR_MODEL_')) {
-    const e = new ModelError(s.code as ModelErrorCode, s.message)
+  if (typeof s.code === 'string' && (s.code.startsWith('ERR_MODEL_') || s.code === 'ERR_ABORTED')) {
+    const e = s.code === 'ERR_ABORTED' ? new AbortedError(s.message) : new ModelError(s.code as ModelErrorCode, s.message)
     e.name = s.name
     if (s.stack !== undefined) e.stack = s.stack
     return e
