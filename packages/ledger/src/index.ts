@@ -41,8 +41,8 @@ export {
   type LedgerInit, type HeadInfo, type AppendResult, type IngestResult, type EntryFilter, type Equivocation, type EntryDraft, type EvidenceDrop
 } from './store.js'
 export type { EvidenceDropReason, EvidenceLimits } from './evidence.js'
-export type { VerifyReport, VerifyProgress } from './verify.js'
-export { syncLedger, decodeMessage as decodeSyncMessage, SYNC_VERSION, type SyncOptions, type SyncReport, type SyncRejection } from './sync.js'
+export type { VerifyReport, VerifyProgress, VerifyProgressEvents } from './verify.js'
+export { syncLedger, decodeMessage as decodeSyncMessage, SYNC_VERSION, type SyncOptions, type SyncProgressEvents, type SyncReport, type SyncRejection } from './sync.js'
 export { encodeFrame, decodeFrames, type ByteStream } from './framing.js'
 export { readLockInfo, type LockInfo } from './lock.js'
 export {

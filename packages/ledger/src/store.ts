@@ -5,7 +5,7 @@
  * read path store-read.ts, where the database comes from store-db.ts.
  */
 import { resolve } from 'node:path'
-import type { EntryKind, SignedEntry, SigningKey } from '@swarmtune/wire'
+import type { EntryKind, LongOperationOptions, SignedEntry, SigningKey } from '@swarmtune/wire'
 import { LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
 import { LedgerArgumentError, LedgerClosedError, LedgerCommunityError, LedgerCorruptError, LedgerEntryError } from './errors.js'
 import { acquireLock, type StoreLock } from './lock.js'
@@ -15,7 +15,7 @@ import type { EntryFilter } from './filters.js'
 import type { LedgerInit, HeadInfo, AppendResult, IngestResult, Equivocation, EntryDraft } from './types.js'
 import { readLengths, writeLengths } from './lengths.js'
 import { checkSchema, rebuildIndexes } from './schema.js'
-import { verifyStore, type VerifyProgress, type VerifyReport } from './verify.js'
+import { verifyStore, type VerifyProgressEvents, type VerifyReport } from './verify.js'
 import { EvidenceBook, createEvidenceLimits, type EvidenceLimits, type EvidenceRecord } from './evidence.js'
 import { claimDb, communityOf, openLevelDb, releaseDb } from './store-db.js'
 import { chainBytes, digestOfHeads, entryAt, headInfo, headInfos, idAt, matchingEntries, positionOf, storedEquivocations } from './store-read.js'
@@ -313,7 +313,7 @@ export class Ledger extends EventTarget {
    * indexes. Appends wait while it runs.
    * @throws LedgerCorruptError as {@link openLedger} does.
    */
-  async verify (options: { signal?: AbortSignal, onProgress?: (p: VerifyProgress) => void } = {}): Promise<VerifyReport> {
+  async verify (options: LongOperationOptions<VerifyProgressEvents> = {}): Promise<VerifyReport> {
     this.#assertOpen()
     return await this.#exclusive(async () => {
       const state = await verifyStore(this.#state.db, { path: this.path, ...options })

@@ -9,7 +9,8 @@
  * in the report, and equivocations are kept as evidence. Runs over a libp2p stream with protocol id
  * LEDGER_SYNC_PROTOCOL, or any other {@link ByteStream}.
  */
-import { AbortError, decodeCanonical, encodeCanonical, parseCid } from '@swarmtune/wire'
+import { CustomProgressEvent } from 'progress-events'
+import { AbortError, decodeCanonical, encodeCanonical, parseCid, type LongOperationOptions } from '@swarmtune/wire'
 import {
   SYNC_BATCH_ENTRIES, SYNC_HEADS_PER_FRAME, SYNC_IDLE_TIMEOUT_MS, SYNC_MAX_AUTHORS, SYNC_MAX_ENTRIES_PER_SESSION, SYNC_MAX_FRAME_BYTES
 } from './constants.js'
@@ -25,14 +26,14 @@ export const SYNC_VERSION = 1
 const FRAME_FILL_BYTES = SYNC_MAX_FRAME_BYTES - 1024 * 1024
 
 /** Options of {@link syncLedger}. */
-export interface SyncOptions {
-  signal?: AbortSignal
+/** The progress events of a sync session: `ledger:sync:entries` after each received `entries` frame was stored. */
+export type SyncProgressEvents = CustomProgressEvent<{ received: number, appended: number }, 'ledger:sync:entries'>
+
+export interface SyncOptions extends LongOperationOptions<SyncProgressEvents> {
   /** Abort when no frame was sent or received for this long, in ms (default SYNC_IDLE_TIMEOUT_MS). */
   idleTimeoutMs?: number
   /** Most entries accepted from the peer during one run of the sync protocol (default SYNC_MAX_ENTRIES_PER_SESSION). */
   maxEntries?: number
-  /** Called after each received `entries` frame was stored. */
-  onProgress?: (progress: { received: number, appended: number }) => void
 }
 
 /** An entry (or frame) from the peer that was not taken, and why. */
@@ -260,7 +261,7 @@ export async function syncLedger (ledger: Ledger, stream: ByteStream, options: S
         want.stopped = true
       }
     }
-    options.onProgress?.({ received: report.received, appended: report.appended })
+    options.onProgress?.(new CustomProgressEvent('ledger:sync:entries', { received: report.received, appended: report.appended }))
   }
 
   const read = async (): Promise<void> => {

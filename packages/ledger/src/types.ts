@@ -2,7 +2,7 @@
 import type { Entry, EntryKind, SignedEntry } from '@swarmtune/wire'
 import type { EvidenceDropReason, EvidenceLimits } from './evidence.js'
 import type { CID, Db } from './records.js'
-import type { VerifyProgress } from './verify.js'
+import type { VerifyProgressEvents } from './verify.js'
 /** Options of {@link openLedger}. */
 export interface LedgerInit {
   /**
@@ -24,8 +24,8 @@ export interface LedgerInit {
   sync?: boolean
   /** Aborts the verification on open. */
   signal?: AbortSignal
-  /** Progress of the verification on open. */
-  onProgress?: (progress: VerifyProgress) => void
+  /** Progress of the verification on open (`ledger:verify` events). */
+  onProgress?: (evt: VerifyProgressEvents) => void
   /**
    * Caps on equivocation evidence kept (evidence.ts): `maxRecordsPerAuthor` (default
    * EVIDENCE_MAX_RECORDS_PER_AUTHOR = 8 records) and `maxTotalBytes` (default EVIDENCE_MAX_TOTAL_BYTES = 16 MiB).

@@ -7,10 +7,14 @@
 import { blobCid, parseCid, validateEntry, type SignedEntry } from '@swarmtune/wire'
 import { VERIFY_PROGRESS_EVERY_ENTRIES } from './constants.js'
 import { MAINTAINER_KINDS, authorityFault, maintainersOf } from './authority.js'
+import { CustomProgressEvent } from 'progress-events'
 import { LedgerCorruptError, type CorruptionDetail } from './errors.js'
 import { META_COMMUNITY, META_SCHEMA, META_SUMMARY, PREFIX, entryKey, parsePos } from './keys.js'
 import type { EvidenceRecord } from './evidence.js'
 import { bodyOf, cidString, indexRecords, parseSummary, RecordSetDigest, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
+
+/** The progress events of a verification: `ledger:verify` every VERIFY_PROGRESS_EVERY_ENTRIES entries and at the end. */
+export type VerifyProgressEvents = CustomProgressEvent<VerifyProgress, 'ledger:verify'>
 
 /** Progress of a verification, reported every VERIFY_PROGRESS_EVERY_ENTRIES entries. */
 export interface VerifyProgress {
@@ -42,7 +46,7 @@ export interface VerifyContext {
   /** Lower bounds of chain lengths known from an earlier run (lengths.json), by author hex. */
   knownLengths?: ReadonlyMap<string, number>
   signal?: AbortSignal
-  onProgress?: (progress: VerifyProgress) => void
+  onProgress?: (evt: VerifyProgressEvents) => void
 }
 
 export interface VerifiedState {
@@ -174,7 +178,7 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
           xorInto(digest, signed.id.multihash.digest)
           for (const [k, val] of indexRecords(signed, pos.author, id)) expectedIndexes.add(k, val)
           entries++
-          if (entries % VERIFY_PROGRESS_EVERY_ENTRIES === 0) ctx.onProgress?.({ verified: entries, total })
+          if (entries % VERIFY_PROGRESS_EVERY_ENTRIES === 0) ctx.onProgress?.(new CustomProgressEvent('ledger:verify', { verified: entries, total }))
         } else if (prefix === PREFIX.head) {
           const author = key.slice(2)
           const head = heads.get(author)
@@ -228,7 +232,7 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
     const have = (heads.get(author)?.seq ?? -1) + 1
     if (have < length) fail(`the chain holds ${have} entries, ${length} were stored earlier: entries are missing`, { author, seq: have, missing: { from: have, to: length - 1 } }, undefined, 'ERR_LEDGER_TRUNCATED')
   }
-  ctx.onProgress?.({ verified: entries, total })
+  ctx.onProgress?.(new CustomProgressEvent('ledger:verify', { verified: entries, total }))
   const durationMs = performance.now() - started
   return {
     report: { entries, authors: heads.size, evidence, evidenceDropped: summary?.evidenceDropped ?? 0, indexesRebuilt: false, durationMs, community: community?.toString() },

@@ -83,6 +83,23 @@ describe('ledger store on LevelDB', () => {
     }
   })
 
+  it('reports the verification on open and on request as ledger:verify progress events, and stops on its signal', async () => {
+    const ledger = await openLedger({ path })
+    const { entries } = await populate(ledger)
+    await ledger.close()
+    const seen: Array<{ type: string, verified: number, total: number }> = []
+    const again = await openLedger({ path, onProgress: (evt) => { seen.push({ type: evt.type, ...evt.detail }) } })
+    try {
+      expect(seen.at(-1)).toEqual({ type: 'ledger:verify', verified: entries.length, total: entries.length })
+      seen.length = 0
+      await again.verify({ onProgress: (evt) => { seen.push({ type: evt.type, ...evt.detail }) } })
+      expect(seen.at(-1)).toEqual({ type: 'ledger:verify', verified: entries.length, total: entries.length })
+      await expect(again.verify({ signal: AbortSignal.abort() })).rejects.toMatchObject({ name: expect.stringMatching(/Abort/) })
+    } finally {
+      await again.close()
+    }
+  })
+
   it('indexes entries by the release manifests they name', async () => {
     const ledger = await openLedger({ path })
     try {

@@ -78,7 +78,7 @@ export {
   type OptimizerConfig, type TrainProgress, type TrainOptions, type TrainResult, type EvaluateOptions,
   type EvaluateResult, OPTIMIZER_NAMES, resolveTrainOptions
 } from './train/options.js'
-export { type TrainRunOptions, trainLocal, evaluate, createOptimizer, disposeOptimizer } from './train/local.js'
+export { type TrainRunOptions, type TrainProgressEvents, trainLocal, evaluate, createOptimizer, disposeOptimizer } from './train/local.js'
 export { TrainingWorker, trainInWorker, type TrainingWorkerInit, type WorkerRunOptions } from './train/worker.js'
 export type { WorkerMemory } from './train/worker-protocol.js'
 export { modelWithWeights, readModelWeights, setModelWeights } from './train/model-state.js'
@@ -90,7 +90,7 @@ export {
 } from './release/manifest.js'
 export {
   type ReleaseMeta, type BuildReleaseOptions, type BuiltRelease, type Shard, type GetShard,
-  type AssembleReleaseOptions, buildRelease, assembleRelease
+  type AssembleReleaseOptions, type ReleaseProgressEvents, buildRelease, assembleRelease
 } from './release/release.js'
 export { type GenesisOptions, genesisFromTask, genesisFromTfjsFolder } from './release/genesis.js'
 

@@ -65,8 +65,12 @@ describe('releases', () => {
     const r = buildRelease(w, { community, parent, round: 3, task: 'mnist-2nn', metrics: { loss: 0.25, accuracy: 0.93 }, author }, { shardBytes: 4096 })
     expect(r.shards.length).toBe(Math.ceil(199_210 * 4 / 4096))
     expect(r.shards.slice(0, -1).every((s) => s.bytes.length === 4096)).toBe(true)
-    const back = await assembleRelease(r.manifestBytes, store(r), { expectedCid: r.manifestCid })
+    const shardEvents: Array<{ type: string, shards: number, of: number, bytes: number }> = []
+    const back = await assembleRelease(r.manifestBytes, store(r), { expectedCid: r.manifestCid, onProgress: (evt) => { shardEvents.push({ type: evt.type, ...evt.detail }) } })
     expect(weightsBitEqual(back.weights, w)).toBe(true)
+    // one release:shard event per verified shard, the last one at the whole size
+    expect(shardEvents).toHaveLength(r.shards.length)
+    expect(shardEvents.at(-1)).toEqual({ type: 'release:shard', shards: r.shards.length, of: r.shards.length, bytes: 199_210 * 4 })
     expect(Object.is(back.weights.values[0][0], -0)).toBe(true)
     expect(back.manifest.round).toBe(3)
     expect(back.manifest.metrics).toEqual({ accuracy: 0.93, loss: 0.25 })

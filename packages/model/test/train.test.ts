@@ -16,7 +16,7 @@ describe('local training', () => {
     const before = await evaluate({ task: 'mnist-2nn', weights: base, data: test })
     const progress: TrainProgress[] = []
     const r = await trainLocal({ task: 'mnist-2nn', weights: base, data: mine, epochs: 2, batchSize: 10, learningRate: 0.05, seed: 3 },
-      { onProgress: (p) => progress.push(p) })
+      { onProgress: (evt) => { expect(evt.type).toBe('train:progress'); progress.push(evt.detail) } })
     const after = await evaluate({ task: 'mnist-2nn', weights: r.weights, data: test })
     console.log(`mnist-2nn on ${r.backend}, 600 examples × 2 epochs: test accuracy ${before.accuracy} → ${after.accuracy}, local loss ${r.lossBefore.toFixed(3)} → ${r.lossAfter.toFixed(3)}`)
     expect(r.samples).toBe(600)

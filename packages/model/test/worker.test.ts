@@ -12,7 +12,7 @@ describe('training in a worker thread', () => {
     const opts = { task: 'mnist-2nn', weights: base, data: spec, epochs: 1, batchSize: 10, learningRate: 0.05, seed: 2, backend: 'wasm' }
     let inWorker
     try {
-      inWorker = await trainInWorker(opts, { onProgress: (p) => progress.push(p) })
+      inWorker = await trainInWorker(opts, { onProgress: (evt) => { expect(evt.type).toBe('train:progress'); progress.push(evt.detail) } })
     } finally {
       clearInterval(timer)
     }

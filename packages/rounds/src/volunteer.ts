@@ -216,7 +216,7 @@ export class Volunteer {
         lossExamples: config.volunteer.lossExamples
       }, {
         signal: controller.signal,
-        onProgress: (p) => {
+        onProgress: ({ detail: p }) => {
           if (this.training !== undefined) this.training.progress = p
           if (Date.now() - lastEvent < PROGRESS_EVENT_INTERVAL_MS && p.step !== p.steps) return
           lastEvent = Date.now()

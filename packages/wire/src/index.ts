@@ -29,6 +29,7 @@
 export { PROTOCOL_VERSION, MAX_CLOCK_SKEW_MS } from './constants.js'
 export { LIMITS, createLimits, validateLimits, type Limits, type LimitsInit } from './limits.js'
 export { SwarmtuneError, isSwarmtuneError, AbortError, WireError, WIRE_ERROR_CODES, isWireError, type WireErrorCode } from './errors.js'
+export type { AbortOptions, LongOperationOptions } from './options.js'
 export { BLOB_PROTOCOL, LEDGER_SYNC_PROTOCOL, COMMUNITY_TOPIC_PREFIX, communityTopic } from './topics.js'
 export { encodeCanonical, decodeCanonical, type WireValue } from './codec.js'
 export { checkEd25519, isCanonicalEncoding, isSmallOrderEncoding, type Ed25519Check } from './verify.js'

@@ -6,7 +6,8 @@
  */
 import { endianness } from 'node:os'
 import { blobCid, parseCid } from '@swarmtune/wire'
-import type { CID } from '@swarmtune/wire'
+import type { CID, LongOperationOptions } from '@swarmtune/wire'
+import { CustomProgressEvent } from 'progress-events'
 import { DEFAULT_SHARD_BYTES, MAX_RELEASE_BYTES, MAX_SHARD_BYTES, MIN_SHARD_BYTES, RELEASE_MANIFEST_VERSION } from '../constants.js'
 import { AbortedError, ReleaseError } from '../errors.js'
 import type { Weights } from '../weights.js'
@@ -112,13 +113,13 @@ export function buildRelease (weights: Weights, meta: ReleaseMeta, options: Buil
 }
 
 /** Options of `assembleRelease`. */
-export interface AssembleReleaseOptions {
+export interface AssembleReleaseOptions extends LongOperationOptions<ReleaseProgressEvents> {
   /** When given, the manifest bytes must hash to this CID (e.g. the CID a signed release entry names). */
   expectedCid?: CID
-  signal?: AbortSignal
-  /** Called after each verified shard. */
-  onProgress?: (p: { shards: number, of: number, bytes: number }) => void
 }
+
+/** The progress events of `assembleRelease`: `release:shard` after each verified shard (`bytes` read so far). */
+export type ReleaseProgressEvents = CustomProgressEvent<{ shards: number, of: number, bytes: number }, 'release:shard'>
 
 /**
  * Reads a release back: decodes and checks the manifest, fetches every shard through `getShard`, checks each
@@ -167,7 +168,7 @@ export async function assembleRelease (manifestBytes: Uint8Array, getShard: GetS
       const to = Math.min(end, w.offset + w.length)
       tensors[t].set(bytes.subarray(from - s.offset, to - s.offset), from - w.offset)
     }
-    options.onProgress?.({ shards: i + 1, of: manifest.shards.length, bytes: s.offset + s.length })
+    options.onProgress?.(new CustomProgressEvent('release:shard', { shards: i + 1, of: manifest.shards.length, bytes: s.offset + s.length }))
   }
   const weights: Weights = {
     specs: manifest.weights.map((w) => ({ name: w.name, shape: [...w.shape], dtype: w.dtype })),

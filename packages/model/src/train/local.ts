@@ -3,6 +3,8 @@
  * `optimizer.minimize` inside `tf.tidy`, so every intermediate tensor is released; the loss is read back from the
  * backend only when progress is reported, so steps queue without synchronising.
  */
+import type { LongOperationOptions } from '@swarmtune/wire'
+import { CustomProgressEvent } from 'progress-events'
 import { PROGRESS_INTERVAL_MS, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, DEFAULT_MOMENTUM } from '../constants.js'
 import type { Dataset } from '../data/dataset.js'
 import { createRng } from '../data/random.js'
@@ -17,11 +19,11 @@ import type { EvaluateOptions, EvaluateResult, OptimizerConfig, TrainOptions, Tr
 import { resolveEvalBatchSize, resolveTrainOptions } from './options.js'
 import { acquireParams, assertDataFitsTask, batchTensors, lossAndCorrect, readParams, releaseParams } from './model-state.js'
 
+/** The progress events of a training run: `train:progress` at most every PROGRESS_INTERVAL_MS and after the last step. */
+export type TrainProgressEvents = CustomProgressEvent<TrainProgress, 'train:progress'>
+
 /** Long-operation options: cancellation and progress events. */
-export interface TrainRunOptions {
-  signal?: AbortSignal
-  onProgress?: (progress: TrainProgress) => void
-}
+export type TrainRunOptions = LongOperationOptions<TrainProgressEvents>
 
 /**
  * A tfjs optimizer for a config and learning rate. Free it with `disposeOptimizer`, not `optimizer.dispose()`
@@ -112,13 +114,13 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
         lastLoss = (await cost.data())[0]
         cost.dispose()
         lastReport = performance.now()
-        run.onProgress?.({
+        run.onProgress?.(new CustomProgressEvent('train:progress', {
           step: step + 1,
           steps,
           epoch: Math.floor(step / batchesPerEpoch) + 1,
           loss: lastLoss,
           samplesPerSecond: samplesProcessed / Math.max(1e-9, (lastReport - start) / 1000)
-        })
+        }))
         await new Promise((resolve) => setImmediate(resolve))
       } else if (now - lastReport >= PROGRESS_INTERVAL_MS) {
         lastReport = now

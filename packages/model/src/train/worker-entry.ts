@@ -18,7 +18,7 @@ port.on('message', (req: WorkerRequest) => {
     const reply = (m: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer)
     try {
       if (req.kind === 'train') {
-        const result = await trainLocal(req.options, { onProgress: (progress) => reply({ id: req.id, type: 'progress', progress }) })
+        const result = await trainLocal(req.options, { onProgress: (evt) => reply({ id: req.id, type: 'progress', progress: evt.detail }) })
         reply({ id: req.id, type: 'train-result', result }, result.weights.values.map((v) => v.buffer as ArrayBuffer))
       } else if (req.kind === 'evaluate') {
         reply({ id: req.id, type: 'evaluate-result', result: await evaluate(req.options) })

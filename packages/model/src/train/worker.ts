@@ -6,8 +6,11 @@
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import type { LongOperationOptions } from '@swarmtune/wire'
+import { CustomProgressEvent } from 'progress-events'
 import { AbortedError, WorkerFailedError } from '../errors.js'
-import type { EvaluateOptions, EvaluateResult, TrainOptions, TrainProgress, TrainResult } from './options.js'
+import type { TrainProgressEvents } from './local.js'
+import type { EvaluateOptions, EvaluateResult, TrainOptions, TrainResult } from './options.js'
 import type { WorkerMemory, WorkerReply, WorkerRequest } from './worker-protocol.js'
 import { reviveError } from './worker-protocol.js'
 
@@ -17,17 +20,14 @@ export interface TrainingWorkerInit {
   resourceLimits?: { maxOldGenerationSizeMb?: number, maxYoungGenerationSizeMb?: number }
 }
 
-/** Per-job options: cancellation and progress events. */
-export interface WorkerRunOptions {
-  signal?: AbortSignal
-  onProgress?: (progress: TrainProgress) => void
-}
+/** Per-job options: cancellation and progress events (`train:progress`, re-raised from the worker thread). */
+export type WorkerRunOptions = LongOperationOptions<TrainProgressEvents>
 
 interface Pending {
   worker: Worker
   resolve: (v: unknown) => void
   reject: (e: Error) => void
-  onProgress?: (p: TrainProgress) => void
+  onProgress?: (evt: TrainProgressEvents) => void
 }
 
 function tsxLoaderUrl (): string {
@@ -86,7 +86,7 @@ export class TrainingWorker {
       const p = this.pending.get(m.id)
       if (p === undefined) return
       if (m.type === 'progress') {
-        p.onProgress?.(m.progress)
+        p.onProgress?.(new CustomProgressEvent('train:progress', m.progress))
         return
       }
       this.pending.delete(m.id)
