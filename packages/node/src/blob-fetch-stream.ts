@@ -35,7 +35,7 @@ export interface ChunkReadHost {
 }
 
 /** Ends a worker: the provider is dropped for this blob, with a penalty when it misbehaved. */
-class DropProvider extends Error {
+class DropProvider extends BlobProtocolError {
   constructor (readonly reason: PenaltyReason | null, message: string) { super(message) }
 }
 

@@ -73,7 +73,7 @@ export class BlobFetch {
   /**
    * Runs the fetch to completion.
    *
-   * @throws AbortedError (`ERR_NODE_ABORTED`) when the signal aborts — verified chunks are kept
+   * @throws AbortedError (`ERR_ABORTED`) when the signal aborts — verified chunks are kept
    * @throws BlobFetchError `ERR_NODE_BLOB_NO_PROVIDERS` when no (remaining) provider has the blob
    * @throws BlobTooLargeError when the providers announce a blob larger than `maxBytes`
    * @throws BlobCorruptError never for network data: bad bytes are retried elsewhere

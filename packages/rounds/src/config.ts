@@ -155,8 +155,8 @@ export async function readRoundsConfig (dataDir: string, overrides: RoundsConfig
   return validateRoundsConfig(merged, text === undefined ? 'the rounds options' : path)
 }
 
-/** rounds.json is absent: the defaults apply. */
-class MissingFile extends Error {}
+/** rounds.json is absent: the defaults apply (caught in readRoundsConfig, never thrown out of it). */
+class MissingFile extends RoundsConfigError { constructor () { super('rounds.json is absent; the defaults apply') } }
 
 /** Writes `<dataDir>/rounds.json` (validated first). @throws RoundsConfigError */
 export async function writeRoundsConfig (dataDir: string, config: RoundsConfig): Promise<void> {

@@ -1,21 +1,14 @@
 /**
- * Errors of communities and training rounds. One class per failure kind, each with a fixed `name` and a
- * stable `code` (listed in doc/errors.md, section `## rounds`); `statusCode` is the HTTP status the control
- * API answers with. Verdict codes (why a contribution was rejected) are not thrown: they are recorded in
- * `verdict` entries — {@link VERDICT_CODES}.
+ * Errors of communities and training rounds. One class per failure kind, each a `SwarmtuneError`
+ * (`@swarmtune/wire`) whose `name` is its class's and whose `code` is stable (listed in doc/errors.md, section
+ * `## rounds`). The HTTP status the control API answers a code with is in its one table
+ * (`CONTROL_STATUS_OF_CODE` of `@swarmtune/node`), not here. Verdict codes (why a contribution was rejected)
+ * are not thrown: they are recorded in `verdict` entries — {@link VERDICT_CODES}.
  */
-import { NodeError } from '@swarmtune/node'
+import { SwarmtuneError } from '@swarmtune/wire'
 
-/** Base class: every error thrown by the rounds module. */
-export class RoundsError extends NodeError {
-  override name = 'RoundsError'
-  /** HTTP status of the control API reply. */
-  readonly statusCode: number
-  constructor (code: string, message: string, options?: { cause?: unknown, statusCode?: number }) {
-    super(code, message, options)
-    this.statusCode = options?.statusCode ?? 500
-  }
-}
+/** Base class: every error thrown by the rounds package. */
+export class RoundsError extends SwarmtuneError {}
 
 /**
  * The community is missing, its genesis file is malformed, it differs from the data folder's, or this node
@@ -23,25 +16,25 @@ export class RoundsError extends NodeError {
  * `ERR_ROUNDS_COMMUNITY_MISMATCH`, `ERR_ROUNDS_NOT_MAINTAINER`.
  */
 export class CommunityError extends RoundsError {
-  override name = 'CommunityError'
-  constructor (code: 'ERR_ROUNDS_BAD_GENESIS' | 'ERR_ROUNDS_NO_COMMUNITY' | 'ERR_ROUNDS_COMMUNITY_MISMATCH' | 'ERR_ROUNDS_NOT_MAINTAINER', message: string, options?: { cause?: unknown }) {
-    super(code, message, { ...options, statusCode: code === 'ERR_ROUNDS_NOT_MAINTAINER' ? 403 : code === 'ERR_ROUNDS_NO_COMMUNITY' ? 409 : 400 })
+  declare readonly code: 'ERR_ROUNDS_BAD_GENESIS' | 'ERR_ROUNDS_NO_COMMUNITY' | 'ERR_ROUNDS_COMMUNITY_MISMATCH' | 'ERR_ROUNDS_NOT_MAINTAINER'
+  constructor (code: CommunityError['code'], message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
   }
 }
 
 /** Round parameters (from `round start` or a round-open entry) are out of range: `ERR_ROUNDS_BAD_PARAMS`. */
 export class RoundParamsError extends RoundsError {
-  override name = 'RoundParamsError'
+  declare readonly code: 'ERR_ROUNDS_BAD_PARAMS'
   constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_ROUNDS_BAD_PARAMS', message, { ...options, statusCode: 400 })
+    super('ERR_ROUNDS_BAD_PARAMS', message, options)
   }
 }
 
 /** `rounds.json` or the options of the rounds service do not match the schema: `ERR_ROUNDS_CONFIG_INVALID`. */
 export class RoundsConfigError extends RoundsError {
-  override name = 'RoundsConfigError'
+  declare readonly code: 'ERR_ROUNDS_CONFIG_INVALID'
   constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_ROUNDS_CONFIG_INVALID', message, { ...options, statusCode: 400 })
+    super('ERR_ROUNDS_CONFIG_INVALID', message, options)
   }
 }
 
@@ -50,9 +43,9 @@ export class RoundsConfigError extends RoundsError {
  * `ERR_ROUNDS_NOT_OPEN` (cancel of a closed round), `ERR_ROUNDS_NOT_FOUND`, `ERR_ROUNDS_RELEASE_NOT_FOUND`.
  */
 export class RoundStateError extends RoundsError {
-  override name = 'RoundStateError'
-  constructor (code: 'ERR_ROUNDS_ALREADY_OPEN' | 'ERR_ROUNDS_NOT_OPEN' | 'ERR_ROUNDS_NOT_FOUND' | 'ERR_ROUNDS_RELEASE_NOT_FOUND', message: string) {
-    super(code, message, { statusCode: code === 'ERR_ROUNDS_NOT_FOUND' || code === 'ERR_ROUNDS_RELEASE_NOT_FOUND' ? 404 : 409 })
+  declare readonly code: 'ERR_ROUNDS_ALREADY_OPEN' | 'ERR_ROUNDS_NOT_OPEN' | 'ERR_ROUNDS_NOT_FOUND' | 'ERR_ROUNDS_RELEASE_NOT_FOUND'
+  constructor (code: RoundStateError['code'], message: string) {
+    super(code, message)
   }
 }
 
@@ -61,17 +54,20 @@ export class RoundStateError extends RoundsError {
  * (`ERR_ROUNDS_VERIFY_INCOMPLETE`). A recomputation that differs is not thrown: it is a failed report.
  */
 export class ReleaseVerifyError extends RoundsError {
-  override name = 'ReleaseVerifyError'
+  declare readonly code: 'ERR_ROUNDS_VERIFY_INCOMPLETE'
   constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_ROUNDS_VERIFY_INCOMPLETE', message, { ...options, statusCode: 422 })
+    super('ERR_ROUNDS_VERIFY_INCOMPLETE', message, options)
   }
 }
 
-/** The rounds state store is damaged or of another layout version: `ERR_ROUNDS_STATE_CORRUPT`, `ERR_ROUNDS_STATE_VERSION`. */
+/**
+ * The rounds state store is damaged, of another layout version, or already open in this process:
+ * `ERR_ROUNDS_STATE_CORRUPT`, `ERR_ROUNDS_STATE_VERSION`, `ERR_ROUNDS_STATE_IN_USE`.
+ */
 export class RoundsStateError extends RoundsError {
-  override name = 'RoundsStateError'
-  constructor (code: 'ERR_ROUNDS_STATE_CORRUPT' | 'ERR_ROUNDS_STATE_VERSION' | 'ERR_ROUNDS_STATE_IN_USE', message: string, options?: { cause?: unknown }) {
-    super(code, message, { ...options, statusCode: 500 })
+  declare readonly code: 'ERR_ROUNDS_STATE_CORRUPT' | 'ERR_ROUNDS_STATE_VERSION' | 'ERR_ROUNDS_STATE_IN_USE'
+  constructor (code: RoundsStateError['code'], message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
   }
 }
 

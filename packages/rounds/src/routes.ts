@@ -1,6 +1,6 @@
 /**
  * Control-API routes of the rounds service, mounted under `/v1/rounds` (bearer token, JSON; errors are
- * `{ code, message }` with the status of the error's `statusCode`):
+ * `{ code, message }` with the status of the error's code in the control API's table, `CONTROL_STATUS_OF_CODE`):
  *
  * | route | does |
  * |-------|------|

@@ -72,7 +72,7 @@ async function resolveData (task: Task, data: TrainOptions['data']): Promise<Dat
  *   `PROGRESS_INTERVAL_MS` ms and once at the end.
  * @returns trained weights (same specs), sample count n_k, loss before and after (nats), steps, backend.
  * @throws UnknownTaskError, InvalidWeightsError, InvalidDataError, InvalidTrainOptionsError, BackendError,
- *   AbortedError (ERR_MODEL_ABORTED), TrainingDivergedError (non-finite loss or weights).
+ *   AbortedError (ERR_ABORTED), TrainingDivergedError (non-finite loss or weights).
  */
 export async function trainLocal (options: TrainOptions, run: TrainRunOptions = {}): Promise<TrainResult> {
   const task = getTask(options.task)
