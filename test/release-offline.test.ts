@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { VerifyReport } from '@swarmtune/rounds'
 import { parseCid } from '@swarmtune/wire'
-import { connectedTo, ready, run, startMaintainer, startRoundsNode, swarmtune, volunteerData, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, ready, startMaintainer, startRoundsNode, volunteerData, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { cliOutput, runCli } from '@swarmtune/test-support/cli'
 
 describe('release verify without a daemon', () => {
   let maintainer: Awaited<ReturnType<typeof startMaintainer>>
@@ -26,7 +27,7 @@ describe('release verify without a daemon', () => {
     const opened = await m.rounds.startRound({ steps: 3, batchSize: 20, learningRate: 0.1, durationMs: 60_000, quorum: 1, maxContributions: 1 })
     const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
     expect(r.outcome).toBe('released')
-    online = JSON.parse(await swarmtune('release', 'verify', '1', '--json', '-d', m.dir)) as VerifyReport
+    online = JSON.parse(await cliOutput(['release', 'verify', '1', '--json', '-d', m.dir])) as VerifyReport
     delta = parseCid(((await m.ledger.ledger.get(r.contributions[0].id))?.entry.body as { blob: Uint8Array }).blob).toString()
     await volunteer.destroy()
     await m.daemon.stop()
@@ -39,7 +40,7 @@ describe('release verify without a daemon', () => {
 
   it('recomputes the release from the store and the local blobs, as the daemon did', async () => {
     expect(online.ok).toBe(true)
-    const offline = JSON.parse(await swarmtune('release', 'verify', '1', '--json', '-d', maintainer.node.dir)) as VerifyReport
+    const offline = JSON.parse(await cliOutput(['release', 'verify', '1', '--json', '-d', maintainer.node.dir])) as VerifyReport
     expect({ ...offline, durationMs: 0 }).toEqual({ ...online, durationMs: 0 })
   })
 
@@ -47,7 +48,7 @@ describe('release verify without a daemon', () => {
     const blobs = join(maintainer.node.dir, 'blobs', delta.slice(-3, -1))
     expect(await readdir(blobs)).toContain(delta)
     await rm(join(blobs, delta))
-    const r = await run(['release', 'verify', '1', '-d', maintainer.node.dir])
+    const r = await runCli(['release', 'verify', '1', '-d', maintainer.node.dir])
     expect(r.error).toMatchObject({ code: 'ERR_ROUNDS_VERIFY_INCOMPLETE' })
     expect(r.error?.message).toContain('ERR_CLI_NEEDS_DAEMON')
   })

@@ -12,43 +12,22 @@
  *   open another round cannot be opened.
  */
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { multiaddr } from '@multiformats/multiaddr'
-import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  BlobStore, ControlClient, createDaemon, initDataDir, openDataDir, type DaemonEvent, type LedgerService
-} from '@swarmtune/node'
-import {
-  RoundsState, createCommunity, createRoundParams, roundOpenBody, defaultServices, writeGenesisFile, type Community, type RoundsService
-} from '@swarmtune/rounds'
-import { tempDir, waitFor } from '@swarmtune/test-support'
-import { testConfig } from '@swarmtune/test-support/daemons'
-import { connectedTo, eventOf, ready, startRoundsNode, swarmtune, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
+import { ControlClient } from '@swarmtune/node'
+import { RoundsState, createRoundParams, roundOpenBody, type Community } from '@swarmtune/rounds'
+import { waitFor } from '@swarmtune/test-support'
+import { jsonLogger } from '@swarmtune/test-support/daemons'
+import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, startVolunteers, UNTIL_DEADLINE, type Maintainer, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { cliOutput } from '@swarmtune/test-support/cli'
 
 const TRAIN = { steps: 5, batchSize: 50, learningRate: 0.1 }
 const DAY_MS = 86_400_000
 
-/** A maintainer's daemon on `dir` whose log lines (pino JSON) are kept in `lines`. */
-async function startLogged (dir: string, genesis: string, lines: Array<Record<string, unknown>>): Promise<RoundsNode> {
-  const sink = new Writable({ write (chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
-  const daemon = await createDaemon({
-    dataDir: dir,
-    logger: pino({ level: 'info' }, sink),
-    maintenanceIntervalMs: 1_000,
-    // rounds here stay open until their deadline, their maximum or a cancel, whatever the volunteers answered
-    services: defaultServices({ rounds: { community: genesis, config: UNTIL_DEADLINE } })
-  })
-  const events: DaemonEvent[] = []
-  daemon.events.subscribe((e) => { events.push(e) })
-  await daemon.start()
-  return { daemon, dir, events, destroy: async () => { await daemon.stop().catch(() => {}) }, rounds: daemon.services.rounds as RoundsService, ledger: daemon.services.ledger as LedgerService }
-}
-
 const errorsIn = (lines: Array<Record<string, unknown>>): string[] => lines.filter((l) => (l.level as number) >= 50).map((l) => `${String(l.msg)} ${JSON.stringify(l.err ?? '')}`)
 
 describe('rounds that must close', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  let maintainer: Maintainer
   let community: Community
   let genesis: string
   let m: RoundsNode
@@ -56,18 +35,11 @@ describe('rounds that must close', () => {
   let volunteers: RoundsNode[] = []
 
   beforeAll(async () => {
-    dir = await tempDir('swarmtune-rounds-close-')
-    await initDataDir(dir.path, { config: testConfig() })
-    const dataDir = await openDataDir(dir.path)
-    const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
-    await store.open()
-    community = (await createCommunity({ task: 'mnist-2nn', name: 'close-test', key: dataDir.privateKey, store, policy: { maxRoundMs: 31 * DAY_MS } })).community
-    genesis = join(dir.path, 'close-test.genesis')
-    await writeGenesisFile(genesis, community)
-    m = await startLogged(dir.path, genesis, lines)
-    volunteers = await Promise.all([0, 1].map(async (i) => await startRoundsNode({
-      genesis, bootstrap: [m.daemon.addresses()[0]], config: { volunteer: { data: volunteerData(i, 2), lossExamples: 200 } }
-    })))
+    // a community that allows 31-day rounds; rounds here stay open until their deadline, their maximum or a
+    // cancel, whatever the volunteers answered; the daemon's log lines (pino JSON) are kept in `lines`
+    maintainer = await startMaintainer({ name: 'close-test', policy: { maxRoundMs: 31 * DAY_MS }, config: UNTIL_DEADLINE, logger: jsonLogger(lines) })
+    ;({ node: m, community, genesis } = maintainer)
+    volunteers = await startVolunteers(maintainer, 2, { lossExamples: 200 })
     await connectedTo(m, volunteers)
     await ready([m, ...volunteers])
   })
@@ -75,7 +47,7 @@ describe('rounds that must close', () => {
   afterAll(async () => {
     await Promise.all(volunteers.map(async (v) => { await v.destroy() }))
     await m?.destroy()
-    await dir?.cleanup()
+    await maintainer?.cleanup()
   })
 
   it('joins the community once when started with --community: one state store, no error logged', async () => {
@@ -83,7 +55,7 @@ describe('rounds that must close', () => {
     expect(lines.filter((l) => l.msg === 'joined the community')).toHaveLength(1)
     expect(errorsIn(lines)).toEqual([])
     // a second open in this process is refused before LevelDB is touched, so the daemon keeps its lock
-    await expect(RoundsState.open(join(dir.path, 'rounds', 'state'))).rejects.toMatchObject({ code: 'ERR_ROUNDS_STATE_IN_USE' })
+    await expect(RoundsState.open(join(maintainer.dir, 'rounds', 'state'))).rejects.toMatchObject({ code: 'ERR_ROUNDS_STATE_IN_USE' })
     expect(await m.rounds.rounds()).toEqual([])
   })
 
@@ -100,7 +72,7 @@ describe('rounds that must close', () => {
 
     await m.daemon.stop()
     lines = []
-    m = await startLogged(dir.path, genesis, lines)
+    m = await startRoundsNode({ dir: maintainer.dir, genesis, config: maintainer.config, logger: jsonLogger(lines) })
     for (const v of volunteers) await v.daemon.libp2p.dial(multiaddr(m.daemon.addresses()[0]))
     const r = await m.rounds.round(1, { waitMs: 60_000 })
     expect(r.roundOpen).toBe(open.id.toString())
@@ -120,11 +92,11 @@ describe('rounds that must close', () => {
   })
 
   it('refuses Krum parameters the round cannot meet, a negative f and unknown parameter names at round start', async () => {
-    const start = async (...flags: string[]): Promise<string> => await swarmtune('round', 'start', '-d', m.dir, '--steps', '5', '--duration', '10s', '--aggregator', 'krum', ...flags)
+    const start = async (...flags: string[]): Promise<string> => await cliOutput(['round', 'start', '-d', m.dir, '--steps', '5', '--duration', '10s', '--aggregator', 'krum', ...flags])
     await expect(start('--quorum', '2')).rejects.toThrow(/krum with f = 1 needs at least 2f \+ 3 = 5 accepted contributions.*--quorum is 2/)
     await expect(start('--quorum', '5', '--aggregator-param', 'f=-1')).rejects.toThrow(/byzantine \(f\) must be an integer ≥ 0, got -1/)
     await expect(start('--quorum', '5', '--aggregator-param', 'bogus=3')).rejects.toThrow(/aggregator krum takes no parameter "bogus"; it takes byzantine, select, f, m/)
-    await expect(swarmtune('round', 'start', '-d', m.dir, '--duration', '1.5s')).rejects.toThrow(/--duration 1.5s is 1500 ms; the shortest round is 2000 ms/)
+    await expect(cliOutput(['round', 'start', '-d', m.dir, '--duration', '1.5s'])).rejects.toThrow(/--duration 1.5s is 1500 ms; the shortest round is 2000 ms/)
     expect((await m.rounds.rounds()).map((r) => r.round)).toEqual([1]) // nothing was signed
     const client = await ControlClient.fromDataDir(m.dir)
     for (const waitMs of ['-5', 'NaN', '1e3', '60001']) {

@@ -13,7 +13,7 @@ import { getTask } from '@swarmtune/model'
 import { loadRelease, mergeRound, planOf, serverStateFor, type RoundDetail } from '@swarmtune/rounds'
 import { blobCid, communityTopic, encodeCanonical, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '@swarmtune/test-support'
-import { connectedTo, contributionBody, eventOf, ready, startMaintainer, startRoundsNode, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, contributionBody, eventOf, ready, startMaintainer, startRoundsNode, startVolunteers, UNTIL_DEADLINE, type RoundsNode } from '@swarmtune/test-support/rounds'
 
 const TRAIN = { steps: 20, batchSize: 50, learningRate: 0.1 }
 const ROUND_MS = 25_000
@@ -29,12 +29,10 @@ describe('a malicious member in a round', () => {
 
   beforeAll(async () => {
     // the tests act on rounds while they are open: no early close once the volunteers that answered contributed
-    maintainer = await startMaintainer(UNTIL_DEADLINE)
+    maintainer = await startMaintainer({ config: UNTIL_DEADLINE })
     m = maintainer.node
     const bootstrap = [m.daemon.addresses()[0]]
-    honest = await Promise.all([0, 1].map(async (i) => await startRoundsNode({
-      genesis: maintainer.genesis, bootstrap, config: { volunteer: { data: volunteerData(i, 2), lossExamples: 500 } }
-    })))
+    honest = await startVolunteers(maintainer, 2, { lossExamples: 500 })
     mal = await startRoundsNode({ genesis: maintainer.genesis, bootstrap })
     await connectedTo(m, [...honest, mal])
     await ready([m, ...honest])

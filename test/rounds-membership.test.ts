@@ -25,8 +25,9 @@ import { type RoundDetail } from '@swarmtune/rounds'
 import { blobCid, parseCid } from '@swarmtune/wire'
 import { tempDir, waitFor } from '@swarmtune/test-support'
 import { testConfig } from '@swarmtune/test-support/daemons'
+import { connectedTo, EVAL_DATA, eventOf, ready, startMaintainer, startRoundsNode, startVolunteers, volunteerData, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { runCli } from '@swarmtune/test-support/cli'
 import * as roundCommand from '../packages/cli/src/commands/round.js'
-import { connectedTo, eventOf, ready, run, startMaintainer, startRoundsNode, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = ['--steps', '5', '--batch-size', '50', '--lr', '0.1']
 
@@ -38,7 +39,7 @@ describe('who a round waits for', () => {
   let gpu: RoundsNode
 
   beforeAll(async () => {
-    maintainer = await startMaintainer({ coordinator: { evalData: EVAL_DATA, blobFetchMs: 3_000 } })
+    maintainer = await startMaintainer({ config: { coordinator: { evalData: EVAL_DATA, blobFetchMs: 3_000 } } })
     m = maintainer.node
   })
 
@@ -49,7 +50,7 @@ describe('who a round waits for', () => {
 
   it('refuses --duration without a unit before anything is sent', async () => {
     const before = (await m.rounds.rounds()).length
-    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2'])
+    const r = await runCli(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2'])
     expect(r.error?.code).toBe('commander.invalidArgument')
     expect(r.error?.message).toMatch(/ 2 has no unit/)
     expect((await m.rounds.rounds()).length).toBe(before)
@@ -59,7 +60,7 @@ describe('who a round waits for', () => {
   })
 
   it('warns at once when nobody is in the community\'s topic', async () => {
-    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '1m'])
+    const r = await runCli(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '1m'])
     expect(r.error).toBeUndefined()
     expect(r.stderr).toMatch(/warning: no peer is in the community's gossip topic/)
     await m.rounds.cancelRound(undefined, 'nobody to train')
@@ -75,7 +76,7 @@ describe('who a round waits for', () => {
     // the round already names who was in the topic
     let atAppend: Promise<RoundDetail> | undefined
     const unsubscribe = m.daemon.events.subscribe((e) => { if (e.type === 'ledger:append' && e.kind === 'round-open') atAppend ??= m.rounds.round() })
-    const cli = run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '10s', '--quorum', '1', '--wait', '--json'], warnings)
+    const cli = runCli(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '10s', '--quorum', '1', '--wait', '--json'], { onStderr: (chunk) => { warnings.push(chunk) } })
     await waitFor(async () => (await m.rounds.rounds()).some((r) => r.state === 'open'), 15_000, 'the round open')
     unsubscribe()
     expect((await atAppend)?.topicPeers).toEqual([member.daemon.peerId.toString()])
@@ -117,7 +118,7 @@ describe('who a round waits for', () => {
 
   it('closes as soon as every volunteer that answered has contributed or declined', async () => {
     const bootstrap = [m.daemon.addresses()[0]]
-    volunteers = await Promise.all([0, 1].map(async (i) => await startRoundsNode({ genesis: maintainer.genesis, bootstrap, config: { volunteer: { data: volunteerData(i, 2), lossExamples: 200 } } })))
+    volunteers = await startVolunteers(maintainer, 2, { lossExamples: 200 })
     gpu = await startRoundsNode({ genesis: maintainer.genesis, bootstrap, config: { volunteer: { data: volunteerData(0, 2), backend: 'node-gpu' } } })
     await connectedTo(m, [...volunteers, gpu])
     await ready([m, ...volunteers])
@@ -126,7 +127,7 @@ describe('who a round waits for', () => {
     expect((gpu.rounds.status?.() as { volunteer: { unableToTrain: { code: string } } }).volunteer.unableToTrain.code).toBe('ERR_MODEL_BACKEND_UNAVAILABLE')
     await waitFor(() => m.daemon.gossip.peers(maintainer.community.id).length === 3, 15_000, 'three volunteers in the topic')
 
-    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2m', '--quorum', '2', '--wait', '--json'])
+    const r = await runCli(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2m', '--quorum', '2', '--wait', '--json'])
     expect(r.error).toBeUndefined()
     expect(r.stderr).not.toMatch(/warning/)
     const round = JSON.parse(r.stdout) as RoundDetail
@@ -143,13 +144,13 @@ describe('who a round waits for', () => {
 
   it('exits non-zero with the outcome\'s code and who did what when the round ends without a release', async () => {
     // below its quorum the round waits for its deadline (a volunteer may still join), so a short one
-    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '6s', '--quorum', '3', '--wait'])
+    const r = await runCli(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '6s', '--quorum', '3', '--wait'])
     expect(r.error).toMatchObject({ name: 'RoundOutcomeError', code: 'ERR_ROUNDS_NO_QUORUM' })
     expect(r.stdout).toMatch(/\(no-release, ERR_ROUNDS_NO_QUORUM\)/)
     const rows = r.stdout.split('\n')
     for (const v of volunteers) expect(rows.find((l) => l.startsWith(v.daemon.peerId.toString()))).toMatch(/^\S+\s+rejected\s+training\s+\S+ ERR_ROUNDS_NO_QUORUM\s+yes$/)
     expect(rows.find((l) => l.startsWith(gpu.daemon.peerId.toString()))).toMatch(/declined\s+declined ERR_MODEL_BACKEND_UNAVAILABLE: /)
-    const status = JSON.parse((await run(['round', 'status', '-d', m.dir, '--json'])).stdout) as RoundDetail
+    const status = JSON.parse((await runCli(['round', 'status', '-d', m.dir, '--json'])).stdout) as RoundDetail
     expect(status.closedAt).toBeGreaterThanOrEqual(status.deadline)
   })
 
@@ -157,12 +158,12 @@ describe('who a round waits for', () => {
     const dir = await tempDir('swarmtune-join-backend-')
     try {
       await initDataDir(dir.path, { config: testConfig() })
-      const r = await run(['community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'node-gpu'])
+      const r = await runCli(['community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'node-gpu'])
       expect(r.error).toMatchObject({ name: 'BackendError', code: 'ERR_MODEL_BACKEND_UNAVAILABLE' })
       expect(r.error?.message).toMatch(/Usable here for training mnist-2nn: (\w[\w-]*, )*wasm(, \w[\w-]*)*;/)
       await expect(readFile(join(dir.path, 'rounds.json'))).rejects.toMatchObject({ code: 'ENOENT' })
       // an installed backend is accepted
-      expect((await run(['community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'cpu', '--json'])).error).toBeUndefined()
+      expect((await runCli(['community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'cpu', '--json'])).error).toBeUndefined()
       expect(JSON.parse(await readFile(join(dir.path, 'rounds.json'), 'utf8')).volunteer.backend).toBe('cpu')
     } finally {
       await dir.cleanup()
@@ -172,7 +173,7 @@ describe('who a round waits for', () => {
 
 describe('a maintainer that also trains', () => {
   it('counts its own answer: a round it alone trains for closes once it contributed', async () => {
-    const solo = await startMaintainer({ coordinator: { evalData: EVAL_DATA }, volunteer: { data: volunteerData(0, 4), lossExamples: 200 } })
+    const solo = await startMaintainer({ config: { coordinator: { evalData: EVAL_DATA }, volunteer: { data: volunteerData(0, 4), lossExamples: 200 } } })
     try {
       await ready([solo.node])
       const opened = await solo.node.rounds.startRound({ steps: 5, batchSize: 50, learningRate: 0.1, durationMs: 120_000, quorum: 1 })

@@ -14,7 +14,8 @@ import type { ReleaseView, RoundDetail, RoundView, VerifyReport } from '@swarmtu
 import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
 import { parseCid } from '@swarmtune/wire'
-import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startMaintainer, startVolunteers, UNTIL_DEADLINE, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { cliOutput } from '@swarmtune/test-support/cli'
 
 const VOLUNTEERS = 4
 /** Short rounds: 25 optimizer steps of 50 examples at η = 0.1 move mnist-2nn well past chance. */
@@ -28,14 +29,9 @@ describe('training rounds over the network', () => {
 
   beforeAll(async () => {
     // the tests act on rounds while they are open: no early close once the volunteers that answered contributed
-    maintainer = await startMaintainer(UNTIL_DEADLINE)
+    maintainer = await startMaintainer({ config: UNTIL_DEADLINE })
     m = maintainer.node
-    const bootstrap = [m.daemon.addresses()[0]]
-    volunteers = await Promise.all(Array.from({ length: VOLUNTEERS }, async (_, i) => await startRoundsNode({
-      genesis: maintainer.genesis,
-      bootstrap,
-      config: { volunteer: { data: volunteerData(i, VOLUNTEERS), lossExamples: 500 } }
-    })))
+    volunteers = await startVolunteers(maintainer, VOLUNTEERS, { lossExamples: 500 })
     await connectedTo(m, volunteers)
     await ready([m, ...volunteers])
   })
@@ -99,7 +95,7 @@ describe('training rounds over the network', () => {
   })
 
   it('recomputes the release from the ledger\'s deltas to identical shard ids, on the maintainer and on a volunteer', async () => {
-    const report = JSON.parse(await swarmtune('release', 'verify', 'latest', '--json', '-d', m.dir)) as VerifyReport
+    const report = JSON.parse(await cliOutput(['release', 'verify', 'latest', '--json', '-d', m.dir])) as VerifyReport
     expect(report.ok).toBe(true)
     expect(report.problems).toEqual([])
     expect(report.shards.recomputed).toEqual(report.shards.listed)
@@ -135,21 +131,21 @@ describe('training rounds over the network', () => {
   })
 
   it('serves rounds, releases and exports to the CLI', async () => {
-    const rounds = JSON.parse(await swarmtune('round', 'list', '--json', '-d', m.dir)) as RoundView[]
+    const rounds = JSON.parse(await cliOutput(['round', 'list', '--json', '-d', m.dir])) as RoundView[]
     expect(rounds.map((r) => [r.round, r.outcome])).toEqual([[1, 'released'], [2, 'released'], [3, 'no-release']])
-    const status = JSON.parse(await swarmtune('round', 'status', '2', '--json', '-d', m.dir)) as RoundDetail
+    const status = JSON.parse(await cliOutput(['round', 'status', '2', '--json', '-d', m.dir])) as RoundDetail
     expect(status.phase).toBe('closed')
     expect(status.timing.wallMs).toBeGreaterThan(0)
-    expect(await swarmtune('round', 'status', '1', '-d', m.dir)).toContain('released')
-    const releases = JSON.parse(await swarmtune('release', 'list', '--json', '-d', volunteers[0].dir)) as ReleaseView[]
+    expect(await cliOutput(['round', 'status', '1', '-d', m.dir])).toContain('released')
+    const releases = JSON.parse(await cliOutput(['release', 'list', '--json', '-d', volunteers[0].dir])) as ReleaseView[]
     expect(releases.map((r) => r.round)).toEqual([0, 1, 2])
     expect(releases[2].parent).toBe(releases[1].manifest)
-    const community = JSON.parse(await swarmtune('community', 'show', '--json', '-d', volunteers[0].dir)) as { id: string, maintainers: string[] }
+    const community = JSON.parse(await cliOutput(['community', 'show', '--json', '-d', volunteers[0].dir])) as { id: string, maintainers: string[] }
     expect(community.id).toBe(maintainer.community.id.toString())
     expect(community.maintainers).toEqual([m.daemon.peerId.toString()])
     const out = await mkdtemp(join(tmpdir(), 'swarmtune-export-'))
     try {
-      await swarmtune('release', 'export', 'latest', '--out', join(out, 'model'), '-d', volunteers[1].dir)
+      await cliOutput(['release', 'export', 'latest', '--out', join(out, 'model'), '-d', volunteers[1].dir])
       expect((await readdir(join(out, 'model'))).sort()).toContain('model.json')
     } finally {
       await rm(out, { recursive: true, force: true })

@@ -25,8 +25,9 @@ import {
 } from '@swarmtune/rounds'
 import { tempDir, waitFor } from '@swarmtune/test-support'
 import { runDaemon, testConfig } from '@swarmtune/test-support/daemons'
+import { connectedTo, EVAL_DATA, eventOf, ready, startMaintainer, volunteerData, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { runCli } from '@swarmtune/test-support/cli'
 import * as roundCommand from '../packages/cli/src/commands/round.js'
-import { connectedTo, eventOf, ready, run, startMaintainer, volunteerData, EVAL_DATA, type RoundsNode } from './rounds-helpers.js'
 
 const TRAIN = ['--steps', '5', '--batch-size', '50', '--lr', '0.1']
 
@@ -66,7 +67,7 @@ describe('the round flow as a new user meets it', () => {
   let data: Awaited<ReturnType<typeof tempDir>>
 
   beforeAll(async () => {
-    maintainer = await startMaintainer({ coordinator: { evalData: EVAL_DATA } })
+    maintainer = await startMaintainer({ config: { coordinator: { evalData: EVAL_DATA } } })
     m = maintainer.node
     data = await tempDir('swarmtune-newcomer-data-')
   })
@@ -79,7 +80,7 @@ describe('the round flow as a new user meets it', () => {
   })
 
   it('with no volunteer at all, --wait says nobody took part instead of pointing at a table it did not print', async () => {
-    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2s', '--wait'])
+    const r = await runCli(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '2s', '--wait'])
     expect(r.error).toMatchObject({ name: 'RoundOutcomeError', code: 'ERR_ROUNDS_NO_QUORUM' })
     expect(r.stdout).not.toContain('volunteers:')
     expect(r.error?.message).not.toMatch(/table above/)
@@ -98,7 +99,7 @@ describe('the round flow as a new user meets it', () => {
       [['--topk-fraction', '0.1'], '--codec topk-int8']
     ]
     for (const [flags, applies] of refusals) {
-      const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, ...flags])
+      const r = await runCli(['round', 'start', '-d', m.dir, ...TRAIN, ...flags])
       expect(r.error, flags.join(' ')).toMatchObject({ name: 'CliError', code: 'ERR_CLI_OPTION_NOT_APPLICABLE' })
       expect(r.error?.message).toContain(`it applies with ${applies}`)
     }
@@ -111,7 +112,7 @@ describe('the round flow as a new user meets it', () => {
   })
 
   it('signs the server optimiser in full, shows the top-k fraction, and prints hints with -d <folder>', async () => {
-    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '1m', '--server', 'momentum', '--server-momentum', '0.9', '--codec', 'topk-int8', '--topk-fraction', '0.05'])
+    const r = await runCli(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '1m', '--server', 'momentum', '--server-momentum', '0.9', '--codec', 'topk-int8', '--topk-fraction', '0.05'])
     expect(r.error).toBeUndefined()
     const opened = await m.rounds.round()
     expect(r.stdout).toContain(`follow it with \`swarmtune round status ${opened.round} -d ${m.dir}\``)
@@ -141,7 +142,7 @@ describe('the round flow as a new user meets it', () => {
     await ready([m, good.node])
     await waitFor(() => m.daemon.gossip.peers(maintainer.community.id).length === 2, 15_000, 'two volunteers in the topic')
 
-    const r = await run(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '8s', '--quorum', '3', '--wait'])
+    const r = await runCli(['round', 'start', '-d', m.dir, ...TRAIN, '--duration', '8s', '--quorum', '3', '--wait'])
     expect(r.stderr).toContain('warning: round')
     expect(r.stderr).toMatch(/quorum is 3, but only 2 volunteer\(s\) can contribute now/)
     expect(r.stderr).toContain(`swarmtune round cancel`)

@@ -8,7 +8,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '@swarmtune/test-support'
-import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, swarmtune, volunteerData, UNTIL_DEADLINE, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, startVolunteers, UNTIL_DEADLINE, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { cliOutput } from '@swarmtune/test-support/cli'
 
 const TRAIN = { steps: 15, batchSize: 50, learningRate: 0.1 }
 
@@ -19,11 +20,9 @@ describe('a coordinator restarted in the middle of a round', () => {
 
   beforeAll(async () => {
     // the tests act on rounds while they are open: no early close once the volunteers that answered contributed
-    maintainer = await startMaintainer(UNTIL_DEADLINE)
+    maintainer = await startMaintainer({ config: UNTIL_DEADLINE })
     m = maintainer.node
-    volunteers = await Promise.all([0, 1].map(async (i) => await startRoundsNode({
-      genesis: maintainer.genesis, bootstrap: [m.daemon.addresses()[0]], config: { volunteer: { data: volunteerData(i, 2), lossExamples: 300 } }
-    })))
+    volunteers = await startVolunteers(maintainer, 2, { lossExamples: 300 })
     await connectedTo(m, volunteers)
     await ready([m, ...volunteers])
   })
@@ -58,13 +57,13 @@ describe('a coordinator restarted in the middle of a round', () => {
       await eventOf(v, 'rounds:release:fetched', (e) => e.manifest === r.release?.manifest, 30_000)
       await v.ledger.ledger.verify()
     }
-    expect(JSON.parse(await swarmtune('release', 'verify', r.release?.entry as string, '--json', '-d', m.dir)).ok).toBe(true)
+    expect(JSON.parse(await cliOutput(['release', 'verify', r.release?.entry as string, '--json', '-d', m.dir])).ok).toBe(true)
   })
 
   it('cancels a round: contributions rejected, no release', async () => {
     const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 60_000, quorum: 2, maxContributions: 3 })
     for (const v of volunteers) await eventOf(m, 'rounds:contribution', (e) => e.round === opened.round && e.peer === v.daemon.peerId.toString())
-    const out = await swarmtune('round', 'cancel', String(opened.round), '--reason', 'wrong learning rate', '-d', m.dir)
+    const out = await cliOutput(['round', 'cancel', String(opened.round), '--reason', 'wrong learning rate', '-d', m.dir])
     expect(out).toContain('cancelled')
     const r = await m.rounds.round(opened.round)
     expect(r.outcome).toBe('cancelled')

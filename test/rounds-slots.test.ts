@@ -14,7 +14,7 @@ import { getTask } from '@swarmtune/model'
 import type { RoundDetail } from '@swarmtune/rounds'
 import { blobCid, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '@swarmtune/test-support'
-import { connectedTo, contributionBody, ready, startMaintainer, startRoundsNode, volunteerData, UNTIL_DEADLINE, type ContributionBody, type RoundsNode } from './rounds-helpers.js'
+import { connectedTo, contributionBody, ready, startMaintainer, startRoundsNode, UNTIL_DEADLINE, volunteerData, type ContributionBody, type RoundsNode } from '@swarmtune/test-support/rounds'
 
 const TRAIN = { steps: 10, batchSize: 50, learningRate: 0.1 }
 const ROUND_MS = 120_000
@@ -29,7 +29,7 @@ describe('contribution slots of a round', () => {
 
   beforeAll(async () => {
     // no early close once the volunteers that answered contributed: only the slot (or the deadline) closes it
-    maintainer = await startMaintainer(UNTIL_DEADLINE)
+    maintainer = await startMaintainer({ config: UNTIL_DEADLINE })
     m = maintainer.node
     mal = await startRoundsNode({ genesis: maintainer.genesis, bootstrap: [m.daemon.addresses()[0]] })
     await connectedTo(m, [mal])

@@ -1,7 +1,7 @@
 /**
  * Test daemons on 127.0.0.1: the settings every test node uses, a daemon started on a data folder (a fresh
- * one unless told), and (for the rounds tests) a maintainer whose folder creates a community, and volunteers,
- * each with its events recorded.
+ * one unless told), and a logger whose JSON lines a test can read. The rounds tests' maintainer and volunteers
+ * build on these in `@swarmtune/test-support/rounds`.
  *
  * ```ts
  * import { startNode, testConfig } from '@swarmtune/test-support/daemons'
@@ -11,8 +11,9 @@
  * await b.destroy(); await a.destroy()                                     // stops each daemon, removes its folder
  * ```
  */
-import { pino } from 'pino'
-import { createDaemon, initDataDir, type Daemon, type DaemonConfigInit, type ServiceFactoryMap, type ServiceMap } from '@swarmtune/node'
+import { Writable } from 'node:stream'
+import { pino, type Logger } from 'pino'
+import { createDaemon, initDataDir, type Daemon, type DaemonConfigInit, type DaemonEvent, type ServiceFactoryMap, type ServiceMap } from '@swarmtune/node'
 import { tempDir } from './index.js'
 
 /** Settings every test node uses: loopback only, ephemeral ports, no mDNS, no DHT unless asked, silent logs; `overrides` win. */
@@ -35,15 +36,23 @@ export interface TestNode<S extends ServiceMap = ServiceMap> {
   destroy: () => Promise<void>
 }
 
-/** Starts a daemon on the initialised data folder `dir`, with silent logs and a 1 s maintenance interval. */
-export async function runDaemon<S extends ServiceMap = ServiceMap> (dir: string, services?: ServiceFactoryMap<S>): Promise<Daemon<S>> {
-  const daemon = await createDaemon<S>({ dataDir: dir, logger: pino({ level: 'silent' }), services, maintenanceIntervalMs: 1_000 })
+/** How {@link runDaemon} starts a daemon: its `logger` (default silent), and an array that receives every event it emits from before its start on. */
+export interface RunDaemonOptions {
+  logger?: Logger
+  events?: DaemonEvent[]
+}
+
+/** Starts a daemon on the initialised data folder `dir` with a 1 s maintenance interval. */
+export async function runDaemon<S extends ServiceMap = ServiceMap> (dir: string, services?: ServiceFactoryMap<S>, options: RunDaemonOptions = {}): Promise<Daemon<S>> {
+  const daemon = await createDaemon<S>({ dataDir: dir, logger: options.logger ?? pino({ level: 'silent' }), services, maintenanceIntervalMs: 1_000 })
+  const events = options.events
+  if (events !== undefined) daemon.events.subscribe((e) => { events.push(e) })
   await daemon.start()
   return daemon
 }
 
-/** What {@link startNode} starts: `config` for a fresh folder, or the initialised folder `dir`; the daemon's `services`. */
-export interface StartNodeOptions<S extends ServiceMap = ServiceMap> {
+/** What {@link startNode} starts: `config` for a fresh folder, or the initialised folder `dir`; the daemon's `services`, `logger` and `events` ({@link RunDaemonOptions}). */
+export interface StartNodeOptions<S extends ServiceMap = ServiceMap> extends RunDaemonOptions {
   config?: DaemonConfigInit
   dir?: string
   services?: ServiceFactoryMap<S>
@@ -54,7 +63,7 @@ export async function startNode<S extends ServiceMap = ServiceMap> (options: Sta
   const tmp = options.dir == null ? await tempDir('swarmtune-node-') : null
   const dir = options.dir ?? (tmp as { path: string }).path
   if (options.dir == null) await initDataDir(dir, { config: testConfig(options.config) })
-  const daemon = await runDaemon<S>(dir, options.services)
+  const daemon = await runDaemon<S>(dir, options.services, { logger: options.logger, events: options.events })
   let stopped = false
   return {
     daemon,
@@ -67,4 +76,15 @@ export async function startNode<S extends ServiceMap = ServiceMap> (options: Sta
       await tmp?.cleanup()
     }
   }
+}
+
+/** A pino logger at `level` (default info) that parses each JSON line it writes into `lines`, to check what a daemon logged. */
+export function jsonLogger (lines: Array<Record<string, unknown>>, level = 'info'): Logger {
+  const sink = new Writable({
+    write (chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    }
+  })
+  return pino({ level }, sink)
 }

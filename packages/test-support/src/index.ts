@@ -3,9 +3,10 @@
  * randomized test (printed, replayable with `SWARMTUNE_SEED`), temporary folders, the error code a call
  * throws, polling until a condition holds, and deterministic bytes from a seed.
  *
- * This entry point depends on nothing of swarmtune (the wire and fedavg tests use it too). Two others build on
- * the daemon: `@swarmtune/test-support/cli` runs the `swarmtune` command in-process, and
- * `@swarmtune/test-support/daemons` starts test daemons, a maintainer with its community and volunteers.
+ * This entry point depends on nothing of swarmtune (the wire and fedavg tests use it too). Three others build
+ * on the daemon: `@swarmtune/test-support/cli` runs the `swarmtune` command in-process,
+ * `@swarmtune/test-support/daemons` starts test daemons, and `@swarmtune/test-support/rounds` a maintainer
+ * with its community and volunteers, with options.
  *
  * ```ts
  * import { codeOf, tempDir, testSeed, waitFor } from '@swarmtune/test-support'
