@@ -18,40 +18,66 @@
  *   round-close. Every step first looks for its own entry in the ledger, so a coordinator restarted in the
  *   middle resumes where it stopped: no entry is signed twice and each round closes exactly once.
  * - Arrivals after the freeze get a `ERR_ROUNDS_LATE` verdict.
+ *
+ * What a close decides — the verdicts, the merge, the outcome, the release — is the round strategy's
+ * (strategy.ts, pure functions of the frozen round); this class persists, fetches and signs.
  */
-import type { Contribution } from '@swarmtune/fedavg'
-import { buildRelease, type Weights } from '@swarmtune/model'
-import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
+import type { Weights } from '@swarmtune/model'
+import { AbortError, parseCid, type CID, type LongOperationOptions, type SignedEntry } from '@swarmtune/wire'
 import type { PeerId } from '@libp2p/interface'
+import { CustomProgressEvent } from 'progress-events'
 import type { RoundAnswer } from './answers.js'
 import {
-  ANSWER_WINDOW_MS, CLOSE_RETRY_MS, FETCH_RETRY_MS, MAX_JUDGED_PER_AUTHOR, MAX_TIMER_DELAY_MS, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS, VERDICT_OK
+  ANSWER_WINDOW_MS, CLOSE_RETRY_MS, FETCH_RETRY_MS, MAX_JUDGED_PER_AUTHOR, MAX_TIMER_DELAY_MS, MAX_NETWORK_REJECTIONS_PER_ROUND, RELEASE_FETCH_TIMEOUT_MS
 } from './constants.js'
 import { keyHex, peerIdOfKey } from './community.js'
 import type { RoundsContext } from './context.js'
-import { RoundStateError, RoundsError } from './errors.js'
+import { RoundStateError } from './errors.js'
 import { commandHint } from './hints.js'
-import { blobUnavailable, entryFault, openRound, type Judged, type OpenRound } from './open-round.js'
-import { createRoundParams, planOf, roundOpenBody, type RoundPlan } from './params.js'
-import { aggregationFailure, decodeContribution, getBlob, loadRelease, maxDeltaBytes, mergeRound, serverStateFor, specOf, stateCid, storeRelease } from './releases.js'
+import { ContributedBlobs, blobUnavailable, openRound, type OpenRound } from './open-round.js'
+import { planOf, type RoundPlan } from './params.js'
+import { aggregationFailure, decodeContribution, getBlob, loadRelease, maxDeltaBytes, serverStateFor, specOf, storeRelease } from './releases.js'
 import type { CoordinatorRound, VolunteerAnswer } from './state.js'
+import {
+  aggregateRound, canonicalOrder, configureRound, entryFault, evaluateRound, judgeRound, mergesRound, screenRound,
+  type Arrival, type CloseOutcome, type FrozenRound, type Judged, type SignedVerdict
+} from './strategy.js'
 import { closeOf, latestRelease, nextRoundNumber, releaseByManifest, releases, roundOpens, verdicts } from './views.js'
 
-/** A decision on one contribution. */
-interface Decision { id: string, entry: SignedEntry<'contribution'>, accepted: boolean, code: string, reason: string, delta?: Float32Array[] }
+/** The steps `openRound` reports: the base release read, then the round-open signed. */
+export type OpenRoundProgressEvents =
+  | CustomProgressEvent<{ base: string }, 'rounds:open:base'>
+  | CustomProgressEvent<{ round: number, roundOpen: string, deadline: number }, 'rounds:open:signed'>
+
+/** Options of `openRound`: `signal` cancels it before the round-open is signed; `onProgress` gets its steps. */
+export type OpenRoundOptions = LongOperationOptions<OpenRoundProgressEvents>
+
+/** What the coordinator's owner wires in. */
+export interface CoordinatorHooks {
+  /**
+   * Hands a round-open this coordinator just signed to the volunteer role of the same daemon, if it has one:
+   * the one way a local volunteer learns of its own coordinator's rounds (remote volunteers learn of them from
+   * gossip, through their ledger).
+   */
+  localVolunteer?: (open: SignedEntry<'round-open'>) => void
+}
 
 export class Coordinator {
+  /** Derived cache of the round being collected (see `OpenRound`); the state store holds the round's state. */
   private current: OpenRound | undefined
   private opening: { round: number, topicPeers: string[], untilDeadline: boolean } | undefined
   private readonly closing = new Map<number, Promise<void>>()
   /** Rounds whose close started and has not finished (a close waiting for its retry included). */
   private readonly unfinished = new Set<number>()
   private readonly bases = new Map<string, Promise<Weights>>()
+  private readonly blobs: ContributedBlobs
   private queue: Promise<unknown> = Promise.resolve()
   private stopped = false
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
 
-  constructor (private readonly ctx: RoundsContext) {}
+  constructor (private readonly ctx: RoundsContext, private readonly hooks: CoordinatorHooks = {}) {
+    this.blobs = new ContributedBlobs(() => ctx.ledger)
+  }
 
   /** Resumes rounds a previous run left open or half-closed. */
   async start (): Promise<void> {
@@ -97,39 +123,60 @@ export class Coordinator {
   }
 
   /**
-   * Opens the next round on the newest release: signs and gossips the round-open.
+   * Opens the next round on the newest release: checks the parameters (the strategy's `configureRound`), reads
+   * the base release (progress `rounds:open:base`), signs and gossips the round-open (`rounds:open:signed`),
+   * stores the round's record, and hands the round-open to this daemon's own volunteer (`hooks.localVolunteer`).
    * @param init round parameters (see `createRoundParams`).
+   * @param options `signal` aborts before the round-open is signed (once signed, the round is open);
+   *   `onProgress` receives the steps.
    * @returns the round number and the round-open entry.
    * @throws RoundStateError `ERR_ROUNDS_ALREADY_OPEN` while this coordinator has a round open or closing;
-   *   RoundParamsError for bad parameters; the blob errors when the base release cannot be read.
+   *   RoundParamsError for bad parameters; the blob errors when the base release cannot be read; AbortError
+   *   `ERR_ABORTED` when `signal` aborts first.
    */
-  async openRound (init: unknown): Promise<{ round: number, entry: SignedEntry<'round-open'> }> {
+  async openRound (init: unknown, options: OpenRoundOptions = {}): Promise<{ round: number, entry: SignedEntry<'round-open'> }> {
+    const aborted = (): void => {
+      if (options.signal?.aborted === true) throw new AbortError('opening the round was aborted before its round-open was signed; no round was opened', { cause: options.signal.reason })
+    }
+    aborted()
     return await this.serial(async () => {
+      aborted()
       if (this.current !== undefined || this.closing.size > 0 || this.unfinished.size > 0) {
         const busy = this.current?.record.round ?? [...this.closing.keys(), ...this.unfinished][0]
         throw new RoundStateError('ERR_ROUNDS_ALREADY_OPEN', `round ${busy} is still open or closing; wait for it to close or cancel it (\`${commandHint(this.ctx.components.dataDir.paths.root, `round cancel ${busy}`)}\`)`)
       }
       const { ledger, community } = this.ctx
-      const params = createRoundParams(init, community)
+      const configured = configureRound(init, community)
       const base = await latestRelease(ledger, community)
       await this.baseWeights(base.manifest) // the base must be readable before anyone is asked to train on it
+      options.onProgress?.(new CustomProgressEvent('rounds:open:base', { base: base.manifest.toString() }))
+      aborted()
+      const params = configured.params
       const round = await nextRoundNumber(ledger)
       const topicPeers = this.topicPeers()
       // The round-open is in the ledger (and so in `round status`) as soon as it is signed, before its record
       // is stored: until then `opening` answers for it.
       this.opening = { round, topicPeers, untilDeadline: params.untilDeadline === true }
       try {
-        const signed = await this.ctx.ledgerService.sign({ kind: 'round-open', body: roundOpenBody(params, { round, base: base.manifest, now: Date.now() }) }) as SignedEntry<'round-open'>
+        const signed = await this.ctx.ledgerService.sign({ kind: 'round-open', body: configured.open({ round, base: base.manifest, now: Date.now() }) }) as SignedEntry<'round-open'>
         const record: CoordinatorRound = { round, roundOpen: signed.id.toString(), phase: 'open', topicPeers, ...(params.untilDeadline === true ? { untilDeadline: true } : {}) }
         await this.ctx.state.putRound(record)
         await this.track(record, signed, planOf(signed.entry.body, community))
+        options.onProgress?.(new CustomProgressEvent('rounds:open:signed', { round, roundOpen: record.roundOpen, deadline: signed.entry.body.deadline }))
         this.ctx.components.events.emit('rounds:open', { round, roundOpen: record.roundOpen, base: base.manifest.toString(), deadline: signed.entry.body.deadline })
         this.ctx.log.info({ round, roundOpen: record.roundOpen, deadline: signed.entry.body.deadline }, 'round opened')
+        // the local volunteer, if any, trains for this round: handed the round-open here, not through the ledger
+        this.hooks.localVolunteer?.(signed)
         return { round, entry: signed }
       } finally {
         this.opening = undefined
       }
     })
+  }
+
+  /** True for the round-open `openRound` is signing now (its ledger announcement; the local volunteer gets it from `openRound`). */
+  isOpening (e: SignedEntry): boolean {
+    return e.entry.kind === 'round-open' && this.opening?.round === (e as SignedEntry<'round-open'>).entry.body.round && keyHex(e.entry.author) === keyHex(this.ctx.key)
   }
 
   /**
@@ -171,6 +218,7 @@ export class Coordinator {
   onEntry (e: SignedEntry): void {
     if (e.entry.kind !== 'contribution' || this.stopped) return
     const c = e as SignedEntry<'contribution'>
+    this.blobs.add(c)
     void this.serial(async () => { await this.arrive(c) }).catch((err: unknown) => { this.ctx.log.error({ err, contribution: c.id.toString() }, 'recording a contribution failed') })
   }
 
@@ -298,17 +346,14 @@ export class Coordinator {
     open.contributors.add(peerIdOfKey(c.entry.author).toString())
     // beyond the per-author cap nothing is fetched: decide() rejects these as duplicates unread
     if (n > MAX_JUDGED_PER_AUTHOR) return
-    const fault = entryFault(c, open, this.ctx.community.policy.maxSamples)
+    const fault = entryFault(c, { round: open.record.round, roundOpen: open.record.roundOpen, plan: open.plan }, this.ctx.community.policy.maxSamples)
     const judged = fault !== undefined ? Promise.resolve<Judged>({ ok: false, ...fault }) : this.judgeBlob(c, open.plan)
     judged.then(async (j) => {
       if (!j.ok || open.valid.has(author)) return
-      // a replayed blob is refused at the freeze (decide); it takes no slot meanwhile
+      // a replayed blob is refused at the freeze (screenRound); it takes no slot meanwhile
       const blob = parseCid(c.entry.body.blob).toString()
-      if (open.earlierBlobs === undefined) {
-        open.earlierBlobs = this.earlierBlobs(open.record.round)
-        open.earlierBlobs.catch(() => { open.earlierBlobs = undefined })
-      }
-      if (open.validBlobs.has(blob) || (await open.earlierBlobs).has(blob) || open.valid.has(author)) return
+      const earlier = await this.blobs.before(open.record.round)
+      if (open.validBlobs.has(blob) || earlier.has(blob) || open.valid.has(author)) return
       open.validBlobs.add(blob)
       open.valid.add(author)
       this.checkEarlyClose(open)
@@ -316,7 +361,6 @@ export class Coordinator {
     open.judged.set(c.id.toString(), judged)
   }
 
-  /** Checks of the entry alone: the round, the base, the codec, the claimed sample count. */
   /**
    * Fetches and decodes a contribution's blob; started when the contribution arrives, so the blob is read
    * while its contributor is surely online. A provider that is not reachable yet (the contributor
@@ -421,185 +465,106 @@ export class Coordinator {
     if (this.current?.record.round === round) this.current = undefined
     this.ctx.components.events.emit('rounds:closing', { round, arrivals: record.frozen })
 
-    const decisions = record.cancel !== undefined
-      ? await this.rejectAll(frozen, 'ERR_ROUNDS_CANCELLED', `the round was cancelled: ${record.cancel}`)
-      : tracked === undefined || plan === undefined || failure !== undefined
-        ? await this.rejectAll(frozen, failure?.code ?? 'ERR_ROUNDS_AGGREGATION_FAILED', `not aggregated: ${failure?.reason ?? 'the round cannot be judged'}`)
-        : await this.decide(tracked, frozen)
     const existing = await verdicts(ledger, round)
-    const mine = keyHex(this.ctx.key)
-    // verdicts signed before a restart stand: a rejection stays a rejection; an acceptance whose delta cannot be
-    // read now is retried later rather than lost
-    for (const d of decisions) {
-      const v = existing.get(d.id)
-      if (v === undefined || keyHex(v.entry.author) !== mine || v.entry.body.accepted === d.accepted) continue
-      if (!v.entry.body.accepted) Object.assign(d, { accepted: false, code: v.entry.body.code, reason: v.entry.body.reason, delta: undefined })
-      else throw new RoundsError('ERR_ROUNDS_RESUME_CONFLICT', `contribution ${d.id} was accepted before a restart but cannot be used now (${d.code}: ${d.reason}); retrying`)
+    const frozenRound = await this.freeze(record, open, plan, failure, frozen, tracked)
+    const outcome = await this.decideClose(frozenRound)
+    // verdicts are signed in canonical order; one already in the ledger (signed before a restart) is not signed again
+    for (const v of canonicalOrder(outcome.verdicts)) {
+      if (!existing.has(v.id)) await this.signVerdict(round, v)
     }
-    let accepted = decisions.filter((d) => d.accepted)
-    let merged: ReturnType<typeof mergeRound> | undefined
-    let noRelease: string | undefined = record.cancel ?? (failure === undefined ? undefined : `${failure.code}: ${failure.reason}`)
-    if (record.cancel === undefined && plan !== undefined && failure === undefined) {
-      if (accepted.length >= plan.quorum) {
-        const base = await this.baseWeights(plan.base)
-        const parent = await releaseByManifest(ledger, plan.base)
-        const serverState = await serverStateFor(this.ctx.components, parent, plan.server, specOf(base), { providers: parent === undefined ? [] : [peerIdOfKey(parent.entry.author)] })
-        try {
-          merged = mergeRound(base, plan, accepted.map((d) => ({ id: d.entry.id.bytes, weight: d.entry.entry.body.samples, delta: d.delta as Float32Array[] }) satisfies Contribution), serverState)
-        } catch (err) {
-          // merging is deterministic: what failed once fails on every retry, so the round closes without a release
-          failure = aggregationFailure(err, `aggregator ${plan.aggregator.kind} failed`)
-          noRelease = `${failure.code}: ${failure.reason}`
-          this.ctx.log.warn({ round, code: failure.code, reason: failure.reason }, 'the accepted deltas cannot be merged; closing the round without a release')
-          for (const d of accepted) Object.assign(d, { accepted: false, code: failure.code, reason: `not aggregated: ${failure.reason}`, delta: undefined })
-          accepted = []
-        }
-      }
-      if (merged !== undefined) {
-        const kept = new Set(merged.result.accepted.map((id) => Buffer.from(id).toString('hex')))
-        const why = new Map(merged.result.rejected.map((r) => [Buffer.from(r.id).toString('hex'), r]))
-        for (const d of accepted) {
-          const hex = Buffer.from(d.entry.id.bytes).toString('hex')
-          if (kept.has(hex)) continue
-          const r = why.get(hex)
-          Object.assign(d, { accepted: false, code: r?.code ?? 'ERR_FEDAVG_OUTLIER', reason: r?.reason ?? 'left out by the aggregator' })
-        }
-        accepted = decisions.filter((d) => d.accepted)
-      }
-      if (failure === undefined && accepted.length < plan.quorum) {
-        const why = `${accepted.length} contribution(s) passed validation; the round's quorum is ${plan.quorum}`
-        noRelease = `ERR_ROUNDS_NO_QUORUM: ${why}`
-        for (const d of accepted) Object.assign(d, { accepted: false, code: 'ERR_ROUNDS_NO_QUORUM', reason: `not aggregated: ${why}` })
-        merged = undefined
-        accepted = []
-      }
-    }
-    const sorted = [...decisions].sort((a, b) => Buffer.compare(Buffer.from(a.entry.id.bytes), Buffer.from(b.entry.id.bytes)))
-    for (const d of sorted) {
-      if (!existing.has(d.id)) await this.signVerdict(round, d)
-    }
-
     let releaseEntry: SignedEntry | undefined
-    if (plan !== undefined && merged?.weights !== undefined && merged.stateBytes !== undefined) {
+    if (outcome.outcome === 'released' && plan !== undefined) {
+      const mine = keyHex(this.ctx.key)
       releaseEntry = (await releases(ledger, round)).find((r) => keyHex(r.entry.author) === mine && parseCid(r.entry.body.parent).equals(plan.base))
-      if (releaseEntry === undefined) releaseEntry = await this.signRelease(round, plan, merged, accepted)
+      if (releaseEntry === undefined) releaseEntry = await this.signRelease(frozenRound, outcome)
     }
     const close = await this.ctx.ledgerService.sign({
       kind: 'round-close',
       body: releaseEntry === undefined
-        ? { round, roundOpen: open.id.bytes, outcome: record.cancel !== undefined ? 'cancelled' : 'no-release', reason: (noRelease ?? 'ERR_ROUNDS_NO_QUORUM: no contribution').slice(0, 1024) }
-        : { round, roundOpen: open.id.bytes, outcome: 'released', release: releaseEntry.id.bytes, reason: `${accepted.length} of ${decisions.length} contribution(s) accepted` }
+        ? { round, roundOpen: open.id.bytes, outcome: outcome.outcome === 'cancelled' ? 'cancelled' : 'no-release', reason: outcome.reason }
+        : { round, roundOpen: open.id.bytes, outcome: 'released', release: releaseEntry.id.bytes, reason: outcome.reason }
     })
     await state.putRound({ ...record, phase: 'closed' })
     this.ctx.components.events.emit('rounds:close', {
       round,
-      outcome: releaseEntry === undefined ? (record.cancel !== undefined ? 'cancelled' : 'no-release') : 'released',
-      ...(failure === undefined ? {} : { code: failure.code, reason: failure.reason }),
+      outcome: releaseEntry === undefined ? (outcome.outcome === 'cancelled' ? 'cancelled' : 'no-release') : 'released',
+      ...(outcome.failure === undefined ? {} : { code: outcome.failure.code, reason: outcome.failure.reason }),
       roundClose: close.id.toString(),
       release: releaseEntry?.id.toString(),
-      contributions: decisions.length,
-      accepted: accepted.length
+      contributions: outcome.verdicts.length,
+      accepted: outcome.accepted.length
     })
-    this.ctx.log.info({ round, accepted: accepted.length, contributions: decisions.length, released: releaseEntry !== undefined }, 'round closed')
+    this.ctx.log.info({ round, accepted: outcome.accepted.length, contributions: outcome.verdicts.length, released: releaseEntry !== undefined }, 'round closed')
   }
 
   /**
-   * One decision per frozen arrival, in arrival order: at most `MAX_JUDGED_PER_AUTHOR` read per author; the
-   * entry checks; a blob already used by an earlier arrival or an earlier round is a replay; the blob's
-   * decoding and validation; then only an author's first valid contribution is accepted, and at most
-   * `maxContributions` in all (later valid ones get `ERR_ROUNDS_LATE`).
+   * The frozen round the strategy decides from: the plan (or why it cannot be read), the cancel, the frozen
+   * arrivals read from the ledger, the blobs of earlier rounds, this coordinator's verdicts signed before a
+   * restart, and the judgement of every arrival whose delta is read (started at arrival; awaited here).
    */
-  private async decide (open: OpenRound, frozen: string[]): Promise<Decision[]> {
-    const { ledger } = this.ctx
-    const earlierBlobs = await this.earlierBlobs(open.record.round)
-    const blobs = new Set<string>()
-    const read = new Map<string, number>()
-    const acceptedAuthors = new Set<string>()
-    const out: Decision[] = []
-    for (const id of frozen) {
-      const entry = await ledger.get(id) as SignedEntry<'contribution'> | undefined
-      if (entry === undefined) continue
-      const author = keyHex(entry.entry.author)
-      const reject = (code: string, reason: string): void => { out.push({ id, entry, accepted: false, code, reason }) }
-      const n = (read.get(author) ?? 0) + 1
-      read.set(author, n)
-      if (n > MAX_JUDGED_PER_AUTHOR) { reject('ERR_ROUNDS_DUPLICATE', `the author sent more than ${MAX_JUDGED_PER_AUTHOR} contributions to this round; the rest are not read`); continue }
-      const fault = entryFault(entry, open, this.ctx.community.policy.maxSamples)
-      if (fault !== undefined) { reject(fault.code, fault.reason); continue }
-      const blob = parseCid(entry.entry.body.blob).toString()
-      if (blobs.has(blob) || earlierBlobs.has(blob)) { reject('ERR_ROUNDS_REPLAYED', `delta blob ${blob} was already contributed ${blobs.has(blob) ? 'earlier in this round' : 'in an earlier round'}`); continue }
-      blobs.add(blob)
-      const judged = await (open.judged.get(id) ?? this.judgeBlob(entry, open.plan))
-      if (!judged.ok) { reject(judged.code, judged.reason); continue }
-      if (acceptedAuthors.has(author)) { reject('ERR_ROUNDS_DUPLICATE', 'the author already has an accepted contribution in this round; one per volunteer per round'); continue }
-      if (acceptedAuthors.size >= open.plan.maxContributions) { reject('ERR_ROUNDS_LATE', `round ${open.record.round} already had its ${open.plan.maxContributions} (maxContributions) contribution(s) that passed the checks when this one's turn came`); continue }
-      acceptedAuthors.add(author)
-      out.push({ id, entry, accepted: true, code: VERDICT_OK, reason: `accepted (delta L2 norm ${judged.norm.toPrecision(6)})`, delta: judged.delta })
-    }
-    return out
-  }
-
-  /** Delta blobs (CID strings) of the contributions to rounds before `round` in the ledger. */
-  private async earlierBlobs (round: number): Promise<Set<string>> {
-    const out = new Set<string>()
-    for await (const e of this.ctx.ledger.entries({ kind: 'contribution' })) {
-      const c = e as SignedEntry<'contribution'>
-      if (c.entry.body.round < round) out.add(parseCid(c.entry.body.blob).toString())
-    }
-    return out
-  }
-
-  /** The same rejection for every frozen arrival (a cancelled round, or one that cannot be judged). */
-  private async rejectAll (frozen: string[], code: string, reason: string): Promise<Decision[]> {
-    const out: Decision[] = []
+  private async freeze (record: CoordinatorRound, open: SignedEntry<'round-open'>, plan: RoundPlan | undefined, failure: { code: string, reason: string } | undefined, frozen: string[], tracked: OpenRound | undefined): Promise<FrozenRound> {
+    const arrivals: Arrival[] = []
     for (const id of frozen) {
       const entry = await this.ctx.ledger.get(id) as SignedEntry<'contribution'> | undefined
-      if (entry !== undefined) out.push({ id, entry, accepted: false, code, reason })
+      if (entry !== undefined) arrivals.push({ id, entry })
     }
-    return out
+    const mine = keyHex(this.ctx.key)
+    const signed = new Map<string, SignedVerdict>()
+    for (const [id, v] of await verdicts(this.ctx.ledger, record.round)) {
+      if (keyHex(v.entry.author) === mine) signed.set(id, { accepted: v.entry.body.accepted, code: v.entry.body.code, reason: v.entry.body.reason })
+    }
+    const judged = new Map<string, Judged>()
+    const round: FrozenRound = {
+      round: record.round,
+      roundOpen: open.id.toString(),
+      ...(plan === undefined ? {} : { plan }),
+      ...(failure === undefined ? {} : { failure }),
+      policy: { ...(this.ctx.community.policy.maxSamples === undefined ? {} : { maxSamples: this.ctx.community.policy.maxSamples }) },
+      ...(record.cancel === undefined ? {} : { cancel: record.cancel }),
+      arrivals,
+      earlierBlobs: await this.blobs.before(record.round),
+      judged,
+      signed
+    }
+    if (plan === undefined || failure !== undefined || record.cancel !== undefined || tracked === undefined) return round
+    const toRead = screenRound(round).filter((s) => s.rejection === undefined).map((s) => s.arrival)
+    for (const { id, entry } of toRead) judged.set(id, await (tracked.judged.get(id) ?? this.judgeBlob(entry, plan)))
+    return round
   }
 
-  private async signVerdict (round: number, d: Decision): Promise<void> {
+  /** The strategy's judge and aggregate steps, with the base weights and server-optimiser state fetched when the round merges. */
+  private async decideClose (frozen: FrozenRound): Promise<CloseOutcome> {
+    const judged = judgeRound(frozen)
+    const plan = frozen.plan
+    let merge: Parameters<typeof aggregateRound>[2]
+    if (plan !== undefined && mergesRound(frozen, judged)) {
+      const base = await this.baseWeights(plan.base)
+      const parent = await releaseByManifest(this.ctx.ledger, plan.base)
+      const serverState = await serverStateFor(this.ctx.components, parent, plan.server, specOf(base), { providers: parent === undefined ? [] : [peerIdOfKey(parent.entry.author)] })
+      merge = { base, serverState }
+    }
+    const outcome = aggregateRound(frozen, judged, merge)
+    if (outcome.mergeFailed && outcome.failure !== undefined) {
+      this.ctx.log.warn({ round: frozen.round, code: outcome.failure.code, reason: outcome.failure.reason }, 'the accepted deltas cannot be merged; closing the round without a release')
+    }
+    return outcome
+  }
+
+  private async signVerdict (round: number, d: { id: string, entry: SignedEntry<'contribution'>, accepted: boolean, code: string, reason: string }): Promise<void> {
     await this.ctx.ledgerService.sign({ kind: 'verdict', body: { round, contribution: d.entry.id.bytes, accepted: d.accepted, code: d.code.slice(0, 64), reason: d.reason.slice(0, 1024) } })
     this.ctx.components.events.emit('rounds:verdict', { round, contribution: d.id, accepted: d.accepted, code: d.code })
   }
 
-  /** Evaluates the merged weights, stores release and optimiser state, signs the release entry. */
-  private async signRelease (round: number, plan: RoundPlan, merged: ReturnType<typeof mergeRound>, accepted: Decision[]): Promise<SignedEntry> {
+  /** The strategy's evaluate step on the worker thread, then stores release and optimiser state and signs the release entry. */
+  private async signRelease (frozen: FrozenRound, outcome: CloseOutcome): Promise<SignedEntry> {
     const { config, community, task } = this.ctx
-    const weights = merged.weights as Weights
     const evalData = await this.ctx.dataset(config.coordinator.evalData)
-    const evaluation = await this.ctx.worker().evaluate({ task: task.id, weights, data: evalData, backend: config.coordinator.backend })
-    const built = buildRelease(weights, {
-      community: community.id,
-      parent: plan.base,
-      round,
-      task: task.id,
-      metrics: { accuracy: evaluation.accuracy, loss: evaluation.loss },
-      author: this.ctx.key
-    })
-    await storeRelease(this.ctx.components, built)
-    const stateBytes = merged.stateBytes as Uint8Array
-    await this.ctx.components.exchange.put(stateBytes)
-    const order = [...accepted].sort((a, b) => Buffer.compare(Buffer.from(a.entry.id.bytes), Buffer.from(b.entry.id.bytes)))
-    const signed = await this.ctx.ledgerService.sign({
-      kind: 'release',
-      body: {
-        round,
-        parent: plan.base.bytes,
-        manifest: built.manifestCid.bytes,
-        contributions: order.map((d) => d.entry.id.bytes),
-        weights: merged.weightsOf as number[],
-        metrics: {
-          accuracy: evaluation.accuracy,
-          loss: evaluation.loss,
-          evalExamples: evaluation.count,
-          samples: merged.result.totalWeight,
-          serverOptimizerState: stateCid(stateBytes)
-        }
-      }
-    })
-    this.ctx.components.events.emit('rounds:release', { round, release: signed.id.toString(), manifest: built.manifestCid.toString(), accuracy: evaluation.accuracy, loss: evaluation.loss, contributions: order.length })
+    const evaluator = async (weights: Weights): Promise<{ accuracy: number, loss: number, count: number }> => await this.ctx.worker().evaluate({ task: task.id, weights, data: evalData, backend: config.coordinator.backend })
+    const release = await evaluateRound(frozen, outcome, evaluator, { community: community.id, task: task.id, author: this.ctx.key })
+    await storeRelease(this.ctx.components, release.built)
+    await this.ctx.components.exchange.put(release.stateBytes)
+    const signed = await this.ctx.ledgerService.sign({ kind: 'release', body: release.body })
+    this.ctx.components.events.emit('rounds:release', { round: frozen.round, release: signed.id.toString(), manifest: release.built.manifestCid.toString(), accuracy: release.evaluation.accuracy, loss: release.evaluation.loss, contributions: release.body.contributions.length })
     return signed
   }
 

@@ -5,9 +5,10 @@
  * release), the coordinator role in a maintainer's daemon (opens rounds, judges contributions, merges them
  * with FedAvg into the next release and signs it), the volunteer role (fetches the base release, trains in a
  * worker thread on data that never leaves the machine, publishes a compressed delta), release verification
- * (recomputes a release from the ledger, bit for bit), and the `rounds` daemon service with its control-API
- * routes under `/v1/rounds`. Built on `@swarmtune/node`'s public contract (the daemon, its components and the
- * ledger service); `@swarmtune/node` never imports this package.
+ * (recomputes a release from the ledger, bit for bit), the round strategy (`configureRound` → `judgeRound` →
+ * `aggregateRound` → `evaluateRound`: what a close decides, as pure functions of the frozen round), and the
+ * `rounds` daemon service with its control-API routes under `/v1/rounds`. Built on `@swarmtune/node`'s public
+ * contract (the daemon, its components and the ledger service); `@swarmtune/node` never imports this package.
  *
  * ```ts
  * import { BlobStore, createDaemon, initDataDir, openDataDir } from '@swarmtune/node'
@@ -51,7 +52,12 @@ export { RoundsState, type CoordinatorRound, type RoundPhase, type NetworkReject
 export { verifyRelease, findRelease, type VerifyReport } from './verify.js'
 export type { RoundView, ReleaseView, ContributionView } from './views.js'
 export { roundOpens, roundView, releaseViews } from './views.js'
-export { Coordinator } from './coordinator.js'
+export {
+  configureRound, screenRound, judgeRound, mergesRound, aggregateRound, evaluateRound, entryFault, overrule, canonicalOrder,
+  type FrozenRound, type Arrival, type Judged, type SignedVerdict, type Screened, type Verdict, type RoundOutcome, type CloseOutcome,
+  type Evaluation, type ReleaseOutcome
+} from './strategy.js'
+export { Coordinator, type CoordinatorHooks, type OpenRoundOptions, type OpenRoundProgressEvents } from './coordinator.js'
 export { Volunteer } from './volunteer.js'
 export { roundsService, type RoundsService, type RoundsServiceInit, type RoundDetail, type VolunteerSummary } from './service.js'
 export type { RoundsComponents } from './components.js'

@@ -1,19 +1,23 @@
 /**
- * What the coordinator keeps of the round it collects contributions for, and the checks of a contribution that
- * need no blob: the entry against the round (its round-open, base, codec and claimed samples), and the reason of a
- * verdict for a delta blob nobody served.
+ * What the coordinator keeps in memory, all of it derived: the round it collects contributions for (rebuilt from
+ * the persisted record, its arrivals and answers when the coordinator starts), the index of delta blobs
+ * contributed so far (rebuilt from the ledger), and the reason of a verdict for a delta blob nobody served. The
+ * round's state itself is the persisted `CoordinatorRound` (state.ts); nothing here outlives a restart.
  */
 import type { PeerId } from '@libp2p/interface'
+import type { Ledger } from '@swarmtune/ledger'
 import { parseCid, type CID, type SignedEntry } from '@swarmtune/wire'
-import { sameMethod, type RoundPlan } from './params.js'
-import type { DeltaRejection } from './releases.js'
+import type { RoundPlan } from './params.js'
 import type { CoordinatorRound, VolunteerAnswer } from './state.js'
+import type { Judged } from './strategy.js'
 
-/** A contribution's judgement: its decoded delta and norm, or why it is rejected. */
-export type Judged = { ok: true, delta: Float32Array[], norm: number } | ({ ok: false } & DeltaRejection)
-
-/** The round a coordinator collects contributions for, in memory. */
+/**
+ * The round a coordinator collects contributions for, in memory: a cache derived from the persisted record
+ * (`record`, as read when tracking began; the phase and a cancel are read from the state store, never from here),
+ * its arrivals and answers, plus the judgements in progress and the timers.
+ */
 export interface OpenRound {
+  /** The persisted record as tracking began (its round and round-open never change). */
   record: CoordinatorRound
   entry: SignedEntry<'round-open'>
   plan: RoundPlan
@@ -38,32 +42,8 @@ export interface OpenRound {
   valid: Set<string>
   /** Delta blobs (CID strings) of the contributions counted in `valid`. */
   validBlobs: Set<string>
-  /** Delta blobs contributed to earlier rounds, read from the ledger once per round. */
-  earlierBlobs?: Promise<Set<string>>
   /** Re-checks the early close when the answer window ends. */
   windowTimer?: ReturnType<typeof setTimeout>
-}
-
-/**
- * Why a contribution's entry does not fit the open round (`ERR_ROUNDS_WRONG_ROUND`, `ERR_ROUNDS_STALE_BASE`,
- * `ERR_ROUNDS_CODEC_MISMATCH`, `ERR_ROUNDS_TOO_MANY_SAMPLES` above the community's `maxSamples`), or undefined.
- */
-export function entryFault (c: SignedEntry<'contribution'>, open: OpenRound, maxSamples: number | undefined): DeltaRejection | undefined {
-  const b = c.entry.body
-  if (b.round !== open.record.round || parseCid(b.roundOpen).toString() !== open.record.roundOpen) {
-    return { code: 'ERR_ROUNDS_WRONG_ROUND', reason: `the contribution answers round ${b.round} (round-open ${parseCid(b.roundOpen).toString()}); this is round ${open.record.round} (${open.record.roundOpen})` }
-  }
-  if (parseCid(b.base).toString() !== open.plan.base.toString()) {
-    return { code: 'ERR_ROUNDS_STALE_BASE', reason: `the delta was computed against ${parseCid(b.base).toString()}; the round's base is ${open.plan.base.toString()}` }
-  }
-  if (!sameMethod(b.codec, open.plan.codecMethod)) {
-    return { code: 'ERR_ROUNDS_CODEC_MISMATCH', reason: `the contribution names codec ${b.codec.name}; the round asks for ${open.plan.codecMethod.name} with ${JSON.stringify(open.plan.codecMethod.params)}` }
-  }
-  const max = maxSamples
-  if (max !== undefined && b.samples > max) {
-    return { code: 'ERR_ROUNDS_TOO_MANY_SAMPLES', reason: `the contribution claims ${b.samples} samples; the community allows at most ${max} per contribution` }
-  }
-  return undefined
 }
 
 /** The in-memory record of a round this coordinator collects contributions for (nothing arrived yet). */
@@ -85,4 +65,42 @@ export function blobUnavailable (cid: CID, contributor: PeerId, limitMs: number,
         ? `was not served by ${who} within ${limitMs / 1000} s of the contribution's arrival`
         : `could not be fetched from ${who} (${code})`
   return `the delta blob ${cid.toString()} ${what}; the contribution is not judged further`.slice(0, 1000)
+}
+
+/**
+ * Delta blobs contributed so far (any round), with the lowest round each was contributed to: an index derived
+ * from the ledger, built once on first use and kept up to date from each stored contribution (`add`), so a
+ * replay check never rescans the ledger's contributions.
+ */
+export class ContributedBlobs {
+  private index: Promise<Map<string, number>> | undefined
+
+  constructor (private readonly ledger: () => Ledger) {}
+
+  /** Notes a contribution the ledger stored (idempotent; cheap before the index is built: the build reads it). */
+  add (c: SignedEntry<'contribution'>): void {
+    if (this.index === undefined) return
+    void this.index.then((m) => { note(m, c) }, () => {})
+  }
+
+  /** The blobs contributed to rounds before `round` (CID strings), as a membership test. */
+  async before (round: number): Promise<{ has: (blob: string) => boolean }> {
+    if (this.index === undefined) {
+      const build = (async () => {
+        const m = new Map<string, number>()
+        for await (const e of this.ledger().entries({ kind: 'contribution' })) note(m, e as SignedEntry<'contribution'>)
+        return m
+      })()
+      this.index = build
+      build.catch(() => { if (this.index === build) this.index = undefined })
+    }
+    const m = await this.index
+    return { has: (blob) => (m.get(blob) ?? Infinity) < round }
+  }
+}
+
+function note (m: Map<string, number>, c: SignedEntry<'contribution'>): void {
+  const blob = parseCid(c.entry.body.blob).toString()
+  const round = c.entry.body.round
+  if (round < (m.get(blob) ?? Infinity)) m.set(blob, round)
 }

@@ -2,7 +2,7 @@
 import type { DaemonService, LedgerService } from '@swarmtune/node'
 import type { Community } from './community.js'
 import type { RoundsConfigInit } from './config.js'
-import type { Coordinator } from './coordinator.js'
+import type { Coordinator, OpenRoundOptions } from './coordinator.js'
 import type { NetworkRejection, RoundPhase, VolunteerAnswer } from './state.js'
 import type { VerifyReport } from './verify.js'
 import type { ReleaseView, RoundView } from './views.js'
@@ -60,8 +60,12 @@ export interface RoundsService extends DaemonService {
   readonly dataDir: string
   readonly coordinator: Coordinator | undefined
   readonly volunteer: Volunteer | undefined
-  /** Opens a round (maintainers only). @throws CommunityError `ERR_ROUNDS_NOT_MAINTAINER`, RoundStateError, RoundParamsError */
-  startRound: (params: unknown) => Promise<RoundDetail>
+  /**
+   * Opens a round (maintainers only): `Coordinator.openRound`, whose steps (`rounds:open:base`,
+   * `rounds:open:signed`) `options.onProgress` receives; `options.signal` aborts it before the round-open is signed.
+   * @throws CommunityError `ERR_ROUNDS_NOT_MAINTAINER`, RoundStateError, RoundParamsError, AbortError `ERR_ABORTED`.
+   */
+  startRound: (params: unknown, options?: OpenRoundOptions) => Promise<RoundDetail>
   /** Cancels an open round of this coordinator (default: the open one). */
   cancelRound: (round?: number, reason?: string) => Promise<RoundDetail>
   /** One round (default the newest); waits for it to close when `wait` is set (ms, at most). */

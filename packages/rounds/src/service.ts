@@ -58,6 +58,10 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
         return
       }
       coordinator?.onEntry(e)
+      // The local volunteer hears of every entry here — remote maintainers' round-opens, synced or gossiped,
+      // included — except the round-open this daemon's own coordinator is signing: `openRound` hands that one
+      // to it (the coordinator's `localVolunteer` hook below) once the round is recorded and tracked.
+      if (coordinator?.isOpening(e) === true) return
       volunteer?.onEntry(e)
     }
     const onEntry = (evt: Event): void => { dispatch((evt as CustomEvent<SignedEntry>).detail) }
@@ -76,7 +80,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
       state = await RoundsState.open(join(c.dataDir.paths.root, 'rounds', 'state'))
       ctx = new RoundsContext(c, ledgerService as LedgerService, community, state, cfg, log)
       const isMaintainer = community.isMaintainer(ctx.key)
-      coordinator = isMaintainer && cfg.coordinator.enabled ? new Coordinator(ctx) : undefined
+      coordinator = isMaintainer && cfg.coordinator.enabled ? new Coordinator(ctx, { localVolunteer: (open) => { volunteer?.onEntry(open) } }) : undefined
       answers = new AnswerTopic(c, community.id, (a, from) => { coordinator?.onAnswer(a, from) })
       answers.start()
       volunteer = cfg.volunteer.enabled && cfg.volunteer.data !== undefined ? new Volunteer(ctx, answers) : undefined
@@ -141,14 +145,14 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
       get coordinator () { return coordinator },
       get volunteer () { return volunteer },
 
-      async startRound (params) {
+      async startRound (params, options) {
         const x = active()
         if (coordinator === undefined) {
           throw new CommunityError('ERR_ROUNDS_NOT_MAINTAINER', x.community.isMaintainer(x.key)
             ? 'the coordinator role is turned off in rounds.json (coordinator.enabled); turn it on to open rounds'
             : `this node (${c.peerId.toString()}) is not a maintainer of community ${x.community.name}; only the maintainers the genesis names may open rounds`)
         }
-        const { round } = await coordinator.openRound(params)
+        const { round } = await coordinator.openRound(params, options)
         return await roundOf(round)
       },
 
