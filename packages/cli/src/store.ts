@@ -8,7 +8,7 @@
 import { stat } from 'node:fs/promises'
 import { createMemoryDb, openLedger, type Ledger } from '@swarmtune/ledger'
 import { BlobStore, ControlClient, DEFAULT_CONFIG, dataDirPaths } from '@swarmtune/node'
-import { Community, releaseViews, roundOpens, roundView, type ReleaseView, type RoundView } from '@swarmtune/rounds'
+import { Community, releaseViews, roundOpens, roundView, roundsClient, type ReleaseView, type RoundView } from '@swarmtune/rounds'
 
 /**
  * The control client of the daemon running on `root`, or `undefined` when none runs there.
@@ -70,7 +70,7 @@ export async function withStore<T> (root: string, fn: (ledger: Ledger) => Promis
 /** Every round the ledger records, oldest first, as `GET /v1/rounds` answers (a daemon's answer, or the store's). */
 export async function listRounds (root: string): Promise<RoundView[]> {
   const client = await runningDaemon(root)
-  if (client !== undefined) return await client.request<RoundView[]>('GET', '/v1/rounds')
+  if (client !== undefined) return await roundsClient(client).list()
   return await withStore(root, async (ledger) => await Promise.all((await roundOpens(ledger)).map(async (o) => await roundView(ledger, o))))
 }
 
@@ -115,7 +115,7 @@ export async function storedCommunity (root: string, ledger: Ledger): Promise<Co
  */
 export async function listReleases (root: string): Promise<ReleaseView[]> {
   const client = await runningDaemon(root)
-  if (client !== undefined) return await client.request<ReleaseView[]>('GET', '/v1/rounds/releases')
+  if (client !== undefined) return await roundsClient(client).releases()
   return await withStore(root, async (ledger) => await releaseViews(ledger, await storedCommunity(root, ledger)))
 }
 

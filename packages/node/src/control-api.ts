@@ -144,8 +144,8 @@ export class ControlApi {
   }
 
   /**
-   * Streams `source` as NDJSON until it ends, the client goes away or the server closes. Blank lines are
-   * sent every {@link EVENT_HEARTBEAT_MS} so idle connections stay visibly alive.
+   * Streams `source` as NDJSON until it ends, the client goes away or the server closes. A blank line is sent
+   * once `source` has started, and every {@link EVENT_HEARTBEAT_MS} after, so idle connections stay visibly alive.
    */
   streamNdjson (_req: FastifyRequest, reply: FastifyReply, source: (signal: AbortSignal) => AsyncIterable<unknown>): FastifyReply {
     const controller = new AbortController()
@@ -163,6 +163,9 @@ export class ControlApi {
         out.push(null)
       }
     })()
+    // a first blank line once the source has started (for the event stream: once it follows the bus), so the
+    // client's request resolves then and what it reads afterwards misses no event
+    out.push('\n')
     return reply.type('application/x-ndjson').header('cache-control', 'no-store').send(out)
   }
 

@@ -1,6 +1,6 @@
 /**
- * The daemon's own control-API routes (under `/v1`): status, peers, blobs, events. Reference in
- * doc/daemon.md, "Control API".
+ * The daemon's own control-API routes (under `/v1`): status, peers, blobs, events, as core-protocol.ts declares
+ * them. Reference in doc/daemon.md, "Control API".
  */
 import { connect } from 'node:net'
 import { Readable } from 'node:stream'
@@ -8,18 +8,12 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseCid, type CID } from '@swarmtune/wire'
 import type { FastifyPluginAsync } from 'fastify'
-import { z } from 'zod'
 import type { BlobFetchProgressEvents } from './blob-fetch.js'
+import { coreProtocol } from './core-protocol.js'
+import { issuesText, serveProtocol } from './control-protocol.js'
 import type { DaemonComponents, DaemonStatus, PeerStatus } from './daemon-types.js'
 import { ControlError, DialError, errorRecord } from './errors.js'
 import { tcpTarget } from './reachability.js'
-
-const fetchBody = z.strictObject({
-  providers: z.array(z.string().max(128)).max(64).optional(),
-  maxBytes: z.number().int().positive().optional()
-}).optional()
-
-const connectBody = z.strictObject({ addr: z.string().max(1024) })
 
 /** Minimum interval between progress lines of one fetch on its NDJSON response. */
 const FETCH_PROGRESS_LINE_MS = 200
@@ -101,82 +95,82 @@ export interface CoreRoutesTarget extends Pick<DaemonComponents, 'libp2p' | 'blo
 
 export function coreRoutes (daemon: CoreRoutesTarget): FastifyPluginAsync {
   return async (app) => {
-    app.get('/status', async () => await daemon.status())
+    serveProtocol(app, coreProtocol, {
+      status: async () => await daemon.status(),
 
-    app.get('/peers', async () => await daemon.peers())
+      peers: async () => await daemon.peers(),
 
-    app.post('/peers/connect', async (req) => {
-      const body = parseBody(connectBody, req.body)
-      let addr
-      try {
-        addr = multiaddr(body.addr)
-      } catch (err) {
-        throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `'${body.addr}' is not a multiaddr (${(err as Error).message}); expected e.g. /ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…`)
-      }
-      const self = daemon.libp2p.peerId.toString()
-      const selfError = (): DialError => new DialError('ERR_NODE_DIAL_SELF', `${body.addr} is this node's own address (peer id ${self}); give the address of another peer`)
-      if (/\/p2p\/([^/]+)$/.exec(addr.toString())?.[1] === self) throw selfError()
-      // a connection at exactly this address answers as is; any other address is dialled even when the peer is
-      // connected elsewhere (libp2p would hand back that connection and never try the address given)
-      const wanted = withoutPeer(addr.toString())
-      let conn = daemon.libp2p.getConnections().find((c) => c.status === 'open' && withoutPeer(c.remoteAddr.toString()) === wanted)
-      if (conn === undefined) {
+      connect: async ({ body }) => {
+        let addr
         try {
-          conn = await daemon.libp2p.dial(addr, { signal: AbortSignal.timeout(CONTROL_DIAL_TIMEOUT_MS), force: true })
+          addr = multiaddr(body.addr)
         } catch (err) {
-          throw await dialFailure(err, body.addr, selfError)
+          throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `'${body.addr}' is not a multiaddr (${(err as Error).message}); expected e.g. /ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…`)
         }
-      }
-      return { peerId: conn.remotePeer.toString(), address: conn.remoteAddr.toString() }
-    })
-
-    app.get('/blobs', async () => {
-      const out: Array<{ cid: string, size: number }> = []
-      for await (const b of daemon.blobs.list()) out.push({ cid: b.cid.toString(), size: b.size })
-      return out
-    })
-
-    app.post('/blobs', async (req, reply) => {
-      if (!(req.body instanceof Readable)) {
-        throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', 'send the blob as the request body with Content-Type: application/octet-stream')
-      }
-      const stat = await daemon.exchange.putStream(req.body as AsyncIterable<Uint8Array>)
-      return await reply.status(201).send({ cid: stat.cid.toString(), size: stat.size })
-    })
-
-    app.get<{ Params: { cid: string } }>('/blobs/:cid/stat', async (req) => {
-      const stat = await daemon.blobs.stat(parseCid(req.params.cid))
-      return { cid: stat.cid.toString(), size: stat.size }
-    })
-
-    app.get<{ Params: { cid: string } }>('/blobs/:cid', async (req, reply) => {
-      const cid = parseCid(req.params.cid)
-      // verifies the whole blob before the first byte goes out; each chunk is re-checked as it is read
-      const table = await daemon.blobs.chunkTable(cid)
-      return await reply
-        .type('application/octet-stream')
-        .header('content-length', table.size)
-        .send(Readable.from(daemon.blobs.read(cid)))
-    })
-
-    app.post<{ Params: { cid: string } }>('/blobs/:cid/fetch', async (req, reply) => {
-      const cid = parseCid(req.params.cid)
-      const body = parseBody(fetchBody, req.body) ?? {}
-      const providers = (body.providers ?? []).map((p) => {
-        try {
-          return peerIdFromString(p)
-        } catch {
-          throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `provider '${p}' is not a peer id`)
+        const self = daemon.libp2p.peerId.toString()
+        const selfError = (): DialError => new DialError('ERR_NODE_DIAL_SELF', `${body.addr} is this node's own address (peer id ${self}); give the address of another peer`)
+        if (/\/p2p\/([^/]+)$/.exec(addr.toString())?.[1] === self) throw selfError()
+        // a connection at exactly this address answers as is; any other address is dialled even when the peer is
+        // connected elsewhere (libp2p would hand back that connection and never try the address given)
+        const wanted = withoutPeer(addr.toString())
+        let conn = daemon.libp2p.getConnections().find((c) => c.status === 'open' && withoutPeer(c.remoteAddr.toString()) === wanted)
+        if (conn === undefined) {
+          try {
+            conn = await daemon.libp2p.dial(addr, { signal: AbortSignal.timeout(CONTROL_DIAL_TIMEOUT_MS), force: true })
+          } catch (err) {
+            throw await dialFailure(err, body.addr, selfError)
+          }
         }
-      })
-      return daemon.control.streamNdjson(req, reply, (signal) => fetchLines(daemon, cid, { signal, providers, maxBytes: body.maxBytes }))
-    })
+        return { peerId: conn.remotePeer.toString(), address: conn.remoteAddr.toString() }
+      },
 
-    app.get<{ Querystring: { prefix?: string | string[] } }>('/events', async (req, reply) => {
-      const q = req.query.prefix
-      const prefixes = q == null ? undefined : Array.isArray(q) ? q : [q]
-      return daemon.control.eventStream(req, reply, prefixes)
-    })
+      listBlobs: async () => {
+        const out: Array<{ cid: string, size: number }> = []
+        for await (const b of daemon.blobs.list()) out.push({ cid: b.cid.toString(), size: b.size })
+        return out
+      },
+
+      putBlob: async ({ req, reply }) => {
+        if (!(req.body instanceof Readable)) {
+          throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', 'send the blob as the request body with Content-Type: application/octet-stream')
+        }
+        const stat = await daemon.exchange.putStream(req.body as AsyncIterable<Uint8Array>)
+        return await reply.status(201).send({ cid: stat.cid.toString(), size: stat.size })
+      },
+
+      blobStat: async ({ params }) => {
+        const stat = await daemon.blobs.stat(parseCid(params.cid))
+        return { cid: stat.cid.toString(), size: stat.size }
+      },
+
+      getBlob: async ({ params, reply }) => {
+        const cid = parseCid(params.cid)
+        // verifies the whole blob before the first byte goes out; each chunk is re-checked as it is read
+        const table = await daemon.blobs.chunkTable(cid)
+        return await reply
+          .type('application/octet-stream')
+          .header('content-length', table.size)
+          .send(Readable.from(daemon.blobs.read(cid)))
+      },
+
+      fetchBlob: async ({ params, body = {}, req, reply }) => {
+        const cid = parseCid(params.cid)
+        const providers = (body.providers ?? []).map((p) => {
+          try {
+            return peerIdFromString(p)
+          } catch {
+            throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `provider '${p}' is not a peer id`)
+          }
+        })
+        return daemon.control.streamNdjson(req, reply, (signal) => fetchLines(daemon, cid, { signal, providers, maxBytes: body.maxBytes }))
+      },
+
+      events: async ({ query, req, reply }) => {
+        const q = query.prefix
+        const prefixes = q == null ? undefined : Array.isArray(q) ? q : [q]
+        return daemon.control.eventStream(req, reply, prefixes)
+      }
+    }, { badRequest: ({ part, issues }) => new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `bad request ${part === 'body' ? 'body' : part === 'params' ? 'path' : 'query'}: ${issuesText(issues, `(${part})`)}`) })
   }
 }
 
@@ -218,12 +212,4 @@ async function * fetchLines (daemon: CoreRoutesTarget, cid: CID, options: { sign
     await new Promise<void>((resolve) => { wake = resolve })
     wake = undefined
   }
-}
-
-function parseBody<T> (schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body)
-  if (!r.success) {
-    throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', `bad request body: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`)
-  }
-  return r.data
 }

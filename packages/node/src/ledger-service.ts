@@ -6,26 +6,19 @@
  * by sync from a third peer, which gossip does not forward — arrives within that interval; sessions between
  * ledgers that agree exchange only a heads digest) — ingests entries from the community topic (the gossip
  * validator stores what it accepts), publishes entries this node signs, and serves the ledger's views on the
- * control API under `/v1/ledger`.
- *
- * Control API (bearer token, JSON): `GET /v1/ledger/view/<view>?kind&author&round&release&since&until&limit&reverse`
- * (views: entries, contributions, peers, rounds, shares, lineage, heads, equivocations — rows as in
- * `queryView` of @swarmtune/ledger), `GET /v1/ledger/entries/<id>`, `GET /v1/ledger/stats`,
- * `POST /v1/ledger/verify`, `POST /v1/ledger/sync` `{ peer }`.
+ * control API under `/v1/ledger` (ledger-routes.ts; the protocol, ledger-protocol.ts).
  */
 import type { PeerId, Stream } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import {
-  LedgerArgumentError, LedgerCommunityError, entryToJson, ledgerStats, openLedger, queryView, syncLedger, authorParam,
-  type EntryDraft, type EvidenceDrop, type Ledger, type SyncReport, type ViewParams
+  LedgerCommunityError, openLedger, syncLedger,
+  type EntryDraft, type EvidenceDrop, type Ledger, type SyncReport
 } from '@swarmtune/ledger'
 import { LEDGER_SYNC_PROTOCOL, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
 import { LEDGER_ANTI_ENTROPY_MS } from './constants.js'
-import { controlStatusOf } from './control-status.js'
 import type { DaemonComponents, DaemonService, ServiceFactory } from './daemon-types.js'
 import { ConfigError, DialError } from './errors.js'
 import type { GossipValidator } from './gossip.js'
+import { ledgerRoutes } from './ledger-routes.js'
 
 /** The ledger service as other services see it (`daemon.services.ledger`). */
 export interface LedgerService extends DaemonService {
@@ -35,49 +28,6 @@ export interface LedgerService extends DaemonService {
   sign: <K extends EntryKind>(draft: EntryDraft<K>) => Promise<SignedEntry>
   /** Runs one sync session with a connected (or dialable) peer. */
   syncWith: (peer: PeerId) => Promise<SyncReport>
-}
-
-/** Longest peer id string taken by `POST /v1/ledger/sync` (an Ed25519 peer id is 52 characters, a CIDv1 one 62). */
-const MAX_PEER_ID_CHARS = 128
-
-/**
- * The `peer` of a `POST /v1/ledger/sync` body: a peer id string other than this node's own.
- * @throws LedgerArgumentError `ERR_LEDGER_BAD_ARGUMENT` for a missing, oversized or malformed peer id.
- * @throws DialError `ERR_NODE_DIAL_SELF` for this node's own peer id.
- */
-function syncPeerParam (body: unknown, self: PeerId): PeerId {
-  const peer = (body as { peer?: unknown } | null | undefined)?.peer
-  const example = 'send {"peer":"12D3KooW…"} with a peer id from `swarmtune peers`'
-  if (typeof peer !== 'string' || peer.length === 0) throw new LedgerArgumentError(`the body needs "peer", the peer id to sync with; ${example}`)
-  if (peer.length > MAX_PEER_ID_CHARS) throw new LedgerArgumentError(`"peer" is ${peer.length} characters, a peer id is at most ${MAX_PEER_ID_CHARS}; ${example}`)
-  let id: PeerId
-  try {
-    id = peerIdFromString(peer)
-  } catch (err) {
-    throw new LedgerArgumentError(`"peer" ${JSON.stringify(peer.slice(0, 64))} is not a peer id (${(err as Error).message}); ${example}`)
-  }
-  if (id.equals(self)) throw new DialError('ERR_NODE_DIAL_SELF', `"peer" ${peer} is this node's own peer id; give another peer's (\`swarmtune peers\`)`)
-  return id
-}
-
-function reply (res: FastifyReply, err: unknown): FastifyReply {
-  const e = err as { code?: string, message?: string }
-  return res.status(controlStatusOf(e.code)).send({ code: e.code ?? 'ERR_LEDGER_IO', message: e.message ?? String(err) })
-}
-
-/** Query-string parameters of a view, checked. @throws LedgerArgumentError via authorParam / the filter checks. */
-function viewParams (q: Record<string, string | undefined>): ViewParams {
-  const num = (s: string | undefined): number | undefined => s === undefined ? undefined : Number(s)
-  return {
-    kind: q.kind as EntryKind | undefined,
-    author: q.author === undefined ? undefined : authorParam(q.author),
-    round: num(q.round),
-    release: q.release,
-    since: num(q.since),
-    until: num(q.until),
-    limit: num(q.limit),
-    reverse: q.reverse === 'true' || q.reverse === '1'
-  }
 }
 
 /** What the ledger service uses of the daemon. */
@@ -222,35 +172,7 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory<Led
     }
     const onDisconnect = (evt: CustomEvent<PeerId>): void => { syncPeers.delete(evt.detail.toString()) }
 
-    const routes: FastifyPluginAsync = async (app) => {
-      app.get<{ Params: { view: string }, Querystring: Record<string, string | undefined> }>('/view/:view', async (req, res) => {
-        try {
-          return await queryView(open(), req.params.view, viewParams(req.query))
-        } catch (err) { return reply(res, err) }
-      })
-      app.get<{ Params: { id: string } }>('/entries/:id', async (req, res) => {
-        try {
-          const e = await open().get(req.params.id)
-          if (e === undefined) return await res.status(404).send({ code: 'ERR_LEDGER_NOT_FOUND', message: `no ledger entry ${req.params.id}` })
-          return entryToJson(e)
-        } catch (err) { return reply(res, err) }
-      })
-      app.get('/stats', async (_req, res) => {
-        try {
-          return await ledgerStats(open())
-        } catch (err) { return reply(res, err) }
-      })
-      app.post('/verify', async (_req, res) => {
-        try {
-          return await open().verify()
-        } catch (err) { return reply(res, err) }
-      })
-      app.post('/sync', async (req, res) => {
-        try {
-          return await syncWith(syncPeerParam(req.body, c.libp2p.peerId), 'request')
-        } catch (err) { return reply(res, err) }
-      })
-    }
+    const routes = ledgerRoutes({ ledger: open, self: c.libp2p.peerId, syncWith: async (peer) => await syncWith(peer, 'request') })
 
     return {
       get ledger () { return open() },

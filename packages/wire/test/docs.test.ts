@@ -34,13 +34,14 @@ describe('docs', () => {
 
   it('doc/daemon.md lists every control-API route of the daemon, the ledger service and the rounds service', () => {
     const doc = read('../../../doc/daemon.md')
-    const sources: Array<[string, string]> = [['node/src/core-routes.ts', ''], ['node/src/ledger-service.ts', '/ledger'], ['rounds/src/routes.ts', '/rounds']]
+    // the routes as the services' protocols declare them (method, then path)
+    const sources: Array<[string, string]> = [['node/src/core-protocol.ts', ''], ['node/src/ledger-protocol.ts', '/ledger'], ['rounds/src/protocol.ts', '/rounds']]
     let routes = 0
     for (const [file, prefix] of sources) {
-      for (const m of read(`../../${file}`).matchAll(/app\.(get|post|put|delete)\b[^(]*\('([^']*)'/g)) {
+      for (const m of read(`../../${file}`).matchAll(/method: '(GET|POST|PUT|DELETE)',\s*path: '([^']*)'/g)) {
         const path = `/v1${prefix}${m[2] === '/' ? '' : m[2]}`.replace(/:(\w+)/g, '<$1>')
-        const row = new RegExp(`^\\| ${m[1].toUpperCase()} \\| \`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\`?]`, 'm')
-        expect(doc, `${m[1].toUpperCase()} ${path}`).toMatch(row)
+        const row = new RegExp(`^\\| ${m[1]} \\| \`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\`?]`, 'm')
+        expect(doc, `${m[1]} ${path}`).toMatch(row)
         routes++
       }
     }

@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
 import { BlobStore, acquireLock, defaultDataDir, openDataDir, type DataDir } from '@swarmtune/node'
 import {
-  communityInfo, createCommunity, parseGenesis, readRoundsConfig, roundsConstants, validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community
+  communityInfo, createCommunity, parseGenesis, readRoundsConfig, roundsClient, roundsConstants, validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community
 } from '@swarmtune/rounds'
 import { checkBackend, common, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
@@ -200,7 +200,7 @@ export function reachText (root: string, config: { bootstrap: string[], mdns: bo
  */
 async function folderCommunity (root: string): Promise<Record<string, unknown>> {
   const client = await runningDaemon(root)
-  if (client !== undefined) return await client.request<Record<string, unknown>>('GET', '/v1/rounds/community')
+  if (client !== undefined) return { ...(await roundsClient(client).community()) }
   const named = (await readRoundsConfig(root)).community
   if (named !== undefined) return describe((await loadGenesis(isAbsolute(named) ? named : join(root, named))).community)
   return await withStore(root, async (ledger) => describe(await storedCommunity(root, ledger)))

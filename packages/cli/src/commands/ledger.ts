@@ -42,11 +42,6 @@ function params (flags: FilterFlags): ViewParams {
   return { kind: flags.kind, author: flags.author, round: flags.round, release: flags.release, since: flags.since, until: flags.until, limit: flags.limit, reverse: flags.reverse }
 }
 
-function query (p: ViewParams): string {
-  const entries = Object.entries(p).filter(([, v]) => v !== undefined && v !== false).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
-  return entries.length === 0 ? '' : `?${entries.join('&')}`
-}
-
 /**
  * The daemon when one runs on the data folder (it holds the store's lock); otherwise the store itself.
  * @throws LedgerLockedError `ERR_LEDGER_LOCKED` when another process holds the store and no daemon answers.
@@ -55,20 +50,20 @@ async function openSource (flags: CommonFlags): Promise<Source> {
   const root = flags.data ?? flags.dataDir
   const client = await runningDaemon(root)
   if (client !== undefined) {
-    const c = client
+    const c = client.ledger
     return {
-      via: `daemon at ${c.url}`,
-      view: async (view, p) => await c.request('GET', `/v1/ledger/view/${view}${query(p)}`),
+      via: `daemon at ${client.url}`,
+      view: async (view, p) => await c.view(view, p),
       show: async (id) => {
         try {
-          return await c.request<EntryJson>('GET', `/v1/ledger/entries/${encodeURIComponent(id)}`)
+          return await c.entry(id)
         } catch (err) {
           if ((err as { code?: string }).code === 'ERR_LEDGER_NOT_FOUND') return undefined
           throw err
         }
       },
-      stats: async () => await c.request('GET', '/v1/ledger/stats'),
-      verify: async () => await c.request('POST', '/v1/ledger/verify', {}, { timeoutMs: 0 }),
+      stats: async () => await c.stats(),
+      verify: async () => await c.verify(),
       close: async () => {}
     }
   }

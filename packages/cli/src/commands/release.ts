@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander'
 import { assembleRelease, decodeManifest, exportSafetensors, exportTfjsFolder, MAX_MANIFEST_BYTES, type ReleaseManifest, type Weights } from '@swarmtune/model'
 import { dataDirPaths, type ControlClient } from '@swarmtune/node'
-import { findRelease, releaseViews, verifyRelease, type ReleaseView, type VerifyReport } from '@swarmtune/rounds'
+import { findRelease, releaseViews, roundsClient, verifyRelease, type ReleaseView, type VerifyReport } from '@swarmtune/rounds'
 import { parseCid } from '@swarmtune/wire'
 import { common, show, table } from './round.js'
 import { CliError } from '../errors.js'
@@ -22,7 +22,7 @@ interface CommonFlags {
 export async function releaseRef (client: ControlClient, ref: string, dataDir: string): Promise<string> {
   if (!/^\d{1,15}$/.test(ref)) return ref
   const round = Number(ref)
-  const releases = await client.request<ReleaseView[]>('GET', '/v1/rounds/releases')
+  const releases = await roundsClient(client).releases()
   const found = releases.find((r) => r.round === round)
   if (found !== undefined) return found.entry ?? found.manifest
   const made = releases.map((r) => r.round).join(', ')
@@ -130,7 +130,7 @@ export function register (program: Command): void {
       const client = await runningDaemon(flags.dataDir)
       show(flags.json, client === undefined
         ? findReleaseView(await listReleases(flags.dataDir), ref, flags.dataDir)
-        : await client.request<ReleaseView>('GET', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}`), renderRelease)
+        : await roundsClient(client).release(await releaseRef(client, ref, flags.dataDir)), renderRelease)
     })
 
   common(release.command('pull'))
@@ -146,7 +146,7 @@ export function register (program: Command): void {
           (v) => `release ${v.manifest}: ${v.shards} shard(s), ${v.bytes} bytes, verified, already in the local blob store (no daemon runs: nothing fetched)\n`)
         return
       }
-      const r = await client.request<{ manifest: string, shards: number, bytes: number }>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/pull`, {}, { timeoutMs: 0 })
+      const r = await roundsClient(client).pull(await releaseRef(client, ref, flags.dataDir))
       show(flags.json, r, (v) => `release ${v.manifest}: ${v.shards} shard(s), ${v.bytes} bytes, verified and stored\n`)
     })
 
@@ -166,7 +166,7 @@ export function register (program: Command): void {
           return { release: view.manifest, ...(await localRelease(flags.dataDir, view)) }
         })()
         : await (async () => {
-          const pulled = await client.request<{ manifest: string }>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/pull`, {}, { timeoutMs: 0 })
+          const pulled = await roundsClient(client).pull(await releaseRef(client, ref, flags.dataDir))
           const manifestCid = parseCid(pulled.manifest)
           const manifestBytes = await client.getBlob(manifestCid.toString())
           // every shard is checked against the manifest's CIDs again here: the bytes crossed a process boundary
@@ -187,7 +187,7 @@ export function register (program: Command): void {
       const client = await runningDaemon(flags.dataDir)
       const view = client === undefined
         ? findReleaseView(await listReleases(flags.dataDir), ref, flags.dataDir)
-        : await client.request<ReleaseView>('GET', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}`)
+        : await roundsClient(client).release(await releaseRef(client, ref, flags.dataDir))
       if (view.entry === undefined) {
         // the genesis release: named by the genesis entry (whose signature `ledger verify` checks), computed by no round
         const g = { ok: true, genesis: true, round: view.round, manifest: view.manifest }
@@ -196,7 +196,7 @@ export function register (program: Command): void {
       }
       const v = client === undefined
         ? await verifyLocally(flags.dataDir, ref)
-        : await client.request<VerifyReport>('POST', `/v1/rounds/releases/${encodeURIComponent(await releaseRef(client, ref, flags.dataDir))}/verify`, {}, { timeoutMs: 0 })
+        : await roundsClient(client).verify(await releaseRef(client, ref, flags.dataDir))
       show(flags.json, v, renderVerify)
       if (!v.ok) process.exitCode = 1
     })

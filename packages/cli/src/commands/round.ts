@@ -3,7 +3,7 @@ import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtun
 import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarmtune/model'
 import { SwarmtuneError } from '@swarmtune/wire'
 import { ControlClient, defaultDataDir } from '@swarmtune/node'
-import { CLIENT_OPTIMIZERS, commandHint, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/rounds'
+import { CLIENT_OPTIMIZERS, commandHint, roundsClient, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/rounds'
 import { CliError } from '../errors.js'
 import { listRounds, runningDaemon, storedRound } from '../store.js'
 import { parseDuration } from '../options.js'
@@ -34,9 +34,6 @@ interface StartFlags extends CommonFlags {
   normBound?: number
   wait?: boolean
 }
-
-/** Longest single wait request; `--wait` repeats it until the round closes. */
-const WAIT_SLICE_MS = 30_000
 
 /**
  * `round start --wait` saw the round close without a release; `code` is the outcome's code (`ERR_ROUNDS_NO_QUORUM`,
@@ -257,14 +254,6 @@ export function renderRounds (rounds: RoundView[]): string {
   ])) + `${rounds.length} round(s)\n`
 }
 
-/** Waits (through repeated long polls) until round `round` closes. */
-async function waitClosed (client: ControlClient, round: number): Promise<RoundDetail> {
-  while (true) {
-    const r = await client.request<RoundDetail>('GET', `/v1/rounds/${round}?waitMs=${WAIT_SLICE_MS}`, undefined, { timeoutMs: WAIT_SLICE_MS + 30_000 })
-    if (r.state === 'closed') return r
-  }
-}
-
 /** Adds `swarmtune round` to the program. */
 export function register (program: Command): void {
   const round = program
@@ -294,8 +283,8 @@ export function register (program: Command): void {
     .option('--wait', 'wait until the round closes, then print it')
     .action(async (flags: StartFlags) => {
       checkApplicable(flags)
-      const client = await ControlClient.fromDataDir(flags.dataDir)
-      let r = await client.request<RoundDetail>('POST', '/v1/rounds', { params: paramsOf(flags) }, { timeoutMs: 120_000 })
+      const rounds = roundsClient(await ControlClient.fromDataDir(flags.dataDir))
+      let r = await rounds.start(paramsOf(flags))
       const warning = noVolunteerWarning(r, flags.dataDir)
       if (warning !== undefined) process.stderr.write(warning)
       const belowQuorum = quorumWarning(r, flags.dataDir)
@@ -307,11 +296,12 @@ export function register (program: Command): void {
       if (flags.json !== true) out(`opened round ${r.round} (${r.roundOpen}), deadline ${time(r.deadline)}; waiting for it to close…\n`)
       if (warning === undefined) {
         // the volunteers answer within the answer window; say so at once when none did
-        const early = await client.request<RoundDetail>('GET', `/v1/rounds/${r.round}?waitMs=${roundsConstants.ANSWER_WINDOW_MS + 1_000}`, undefined, { timeoutMs: roundsConstants.ANSWER_WINDOW_MS + 30_000 })
+        const early = await rounds.waitClosed(r.round, { timeoutMs: roundsConstants.ANSWER_WINDOW_MS + 1_000 })
         const silent = noAnswerWarning(early)
         if (silent !== undefined) process.stderr.write(silent)
       }
-      r = await waitClosed(client, r.round)
+      // followed on the daemon's event stream until the round's close
+      r = await rounds.waitClosed(r.round)
       show(flags.json, r, renderRound)
       if (r.outcome !== 'released') {
         const code = r.code ?? 'ERR_ROUNDS_NO_QUORUM'
@@ -331,8 +321,9 @@ export function register (program: Command): void {
         show(flags.json, await storedRound(flags.dataDir, which), (v) => renderRound(v) + storeNote(flags.dataDir))
         return
       }
-      let r = await client.request<RoundDetail>('GET', `/v1/rounds/${encodeURIComponent(which)}`)
-      if (flags.wait === true && r.state !== 'closed') r = await waitClosed(client, r.round)
+      const rounds = roundsClient(client)
+      let r = await rounds.status(which)
+      if (flags.wait === true && r.state !== 'closed') r = await rounds.waitClosed(r.round)
       show(flags.json, r, renderRound)
     })
 
@@ -347,8 +338,7 @@ export function register (program: Command): void {
     .argument('[round]', 'round number or "latest"', 'latest')
     .option('--reason <text>', 'why, recorded in the round-close entry')
     .action(async (which: string, flags: CommonFlags & { reason?: string }) => {
-      const client = await ControlClient.fromDataDir(flags.dataDir)
-      const r = await client.request<RoundDetail>('POST', `/v1/rounds/${encodeURIComponent(which)}/cancel`, { reason: flags.reason }, { timeoutMs: 120_000 })
+      const r = await roundsClient(await ControlClient.fromDataDir(flags.dataDir)).cancel(which, flags.reason)
       show(flags.json, r, (v) => `round ${v.round} cancelled: ${v.reason ?? ''}\n`)
     })
 }

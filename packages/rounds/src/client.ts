@@ -1,0 +1,107 @@
+/**
+ * The rounds routes (`/v1/rounds`, protocol.ts) as typed methods of a `ControlClient`: `roundsClient(client)`.
+ * Node's client knows nothing of rounds; this extends it through `client.service(roundsProtocol)`.
+ *
+ * ```ts
+ * const rounds = roundsClient(await ControlClient.fromDataDir(dir))
+ * const opened = await rounds.start({ steps: 20, quorum: 2 }, { signal })
+ * const closed = await rounds.waitClosed(opened.round, { signal })
+ * ```
+ */
+import { ControlError, type CallOptions, type ControlClient, type DaemonEvent } from '@swarmtune/node'
+import type { CommunityInfo } from './community.js'
+import type { RoundParamsInit } from './params.js'
+import { roundsProtocol } from './protocol.js'
+import type { RoundDetail } from './service-types.js'
+import type { VerifyReport } from './verify.js'
+import type { ReleaseView, RoundView } from './views.js'
+
+/** A round as a path names it: its number, or `latest` (the newest); a string is sent as given. */
+export type RoundRef = number | 'latest' | (string & {})
+
+/** Options of {@link RoundsClient.waitClosed}. */
+export interface WaitClosedOptions {
+  /** Stops waiting: the call rejects with the signal's reason. */
+  signal?: AbortSignal
+  /** Waits at most this long, ms, then resolves to the round as it is (maybe still open); default no limit. */
+  timeoutMs?: number
+}
+
+/** The rounds routes as methods. Each throws `ControlError` with the daemon's code (`ERR_ROUNDS_…`) and status. */
+export interface RoundsClient {
+  /** Opens the next round (a maintainer's daemon). @throws ControlError `ERR_ROUNDS_NOT_MAINTAINER`, `ERR_ROUNDS_ALREADY_OPEN`, `ERR_ROUNDS_BAD_PARAMS` … */
+  start: (params?: RoundParamsInit, options?: CallOptions) => Promise<RoundDetail>
+  /** One round (default the newest). @throws ControlError `ERR_ROUNDS_NOT_FOUND`, `ERR_ROUNDS_BAD_PARAMS` */
+  status: (round?: RoundRef, options?: CallOptions) => Promise<RoundDetail>
+  /** Cancels an open round this daemon coordinates (default the newest). @throws ControlError `ERR_ROUNDS_NOT_OPEN`, `ERR_ROUNDS_NOT_MAINTAINER` */
+  cancel: (round?: RoundRef, reason?: string, options?: CallOptions) => Promise<RoundDetail>
+  /** Every round, oldest first. */
+  list: (options?: CallOptions) => Promise<RoundView[]>
+  /** The community's genesis facts. @throws ControlError `ERR_ROUNDS_NO_COMMUNITY` */
+  community: (options?: CallOptions) => Promise<CommunityInfo>
+  /** The genesis release and every release since, oldest first. */
+  releases: (options?: CallOptions) => Promise<ReleaseView[]>
+  /** One release by round number, entry id, manifest CID or `latest`. @throws ControlError `ERR_ROUNDS_RELEASE_NOT_FOUND` */
+  release: (ref: string, options?: CallOptions) => Promise<ReleaseView>
+  /** Fetches a release's manifest and shards into the daemon's store (no timeout by default). */
+  pull: (ref: string, options?: CallOptions) => Promise<{ manifest: string, shards: number, bytes: number }>
+  /** Recomputes a release from the ledger's deltas (no timeout by default). */
+  verify: (ref: string, options?: CallOptions) => Promise<VerifyReport>
+  /**
+   * Round `round` once it is closed, followed on the daemon's event stream: subscribes first, then reads the
+   * round, then re-reads it on each event that may close it (`rounds:close` of the round on its coordinator's
+   * daemon, a `round-close` entry stored on any daemon), so a close between the read and the subscription is
+   * not missed. With `timeoutMs`, resolves to the round as it is then.
+   * @throws ControlError `ERR_NODE_CONTROL_UNREACHABLE` when the daemon stops before the round closes; what
+   *   {@link RoundsClient.status} throws
+   */
+  waitClosed: (round: number, options?: WaitClosedOptions) => Promise<RoundDetail>
+}
+
+/** Events after which a round may have closed: its close, a stored round-close entry, or events the stream dropped. */
+function mayClose (e: DaemonEvent, round: number): boolean {
+  return (e.type === 'rounds:close' && e.round === round) || (e.type === 'ledger:append' && e.kind === 'round-close') || e.type === 'events:dropped'
+}
+
+/** The rounds routes of the daemon `client` talks to. */
+export function roundsClient (client: ControlClient): RoundsClient {
+  const api = client.service(roundsProtocol)
+  const status = async (round: RoundRef = 'latest', options?: CallOptions): Promise<RoundDetail> => await api.status({ params: { round: String(round) } }, options)
+  return {
+    start: async (params, options) => await api.start({ body: { params: (params ?? {}) as Record<string, unknown> } }, options),
+    status,
+    cancel: async (round = 'latest', reason, options) => await api.cancel({ params: { round: String(round) }, body: { reason } }, options),
+    list: async (options) => await api.list({}, options),
+    community: async (options) => await api.community({}, options),
+    releases: async (options) => await api.releases({}, options),
+    release: async (ref, options) => await api.release({ params: { ref } }, options),
+    pull: async (ref, options) => await api.pull({ params: { ref } }, options),
+    verify: async (ref, options) => await api.verify({ params: { ref } }, options),
+
+    async waitClosed (round, options = {}) {
+      options.signal?.throwIfAborted()
+      const following = new AbortController()
+      const stop = (): void => { following.abort() }
+      options.signal?.addEventListener('abort', stop)
+      const timer = options.timeoutMs === undefined ? undefined : setTimeout(stop, options.timeoutMs)
+      try {
+        const events = await client.subscribe({ prefixes: ['rounds:close', 'ledger:append'], signal: following.signal })
+        let r = await status(round, { signal: options.signal })
+        if (r.state === 'closed') return r
+        for await (const e of events) {
+          if (!mayClose(e, round)) continue
+          r = await status(round, { signal: options.signal })
+          if (r.state === 'closed') return r
+        }
+        options.signal?.throwIfAborted()
+        if (following.signal.aborted) return await status(round, { signal: options.signal })
+        throw new ControlError('ERR_NODE_CONTROL_UNREACHABLE', `the daemon at ${client.url} closed its event stream before round ${round} closed (did it stop?); ` +
+          'start it again and follow the round with `swarmtune round status --wait`')
+      } finally {
+        clearTimeout(timer)
+        options.signal?.removeEventListener('abort', stop)
+        following.abort()
+      }
+    }
+  }
+}
