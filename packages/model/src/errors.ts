@@ -31,6 +31,10 @@ export type ModelErrorCode =
   | 'ERR_MODEL_TASK_MISMATCH'
   | 'ERR_MODEL_SAFETENSORS_MALFORMED'
   | 'ERR_MODEL_WEIGHTS_MISMATCH'
+  | 'ERR_MODEL_SPEC_INVALID'
+  | 'ERR_MODEL_BASE_MISMATCH'
+  | 'ERR_MODEL_UNSUPPORTED_LAYER'
+  | 'ERR_MODEL_FEATURE_CACHE_UNUSABLE'
   | 'ERR_MODEL_INVALID_ADAPTER'
   | 'ERR_MODEL_DATA_NOT_FOUND'
   | 'ERR_MODEL_DATA_PATH_ESCAPE'
@@ -212,5 +216,19 @@ export class CsvDataError extends DataSourceError {
     super(code, path, message, { cause: where.cause })
     this.row = where.row
     this.column = where.column
+  }
+}
+
+/**
+ * A task cannot be made from a model: the model spec is malformed or names layers the topology lacks
+ * (`ERR_MODEL_SPEC_INVALID`), the base given is not the one the spec pins (`ERR_MODEL_BASE_MISMATCH`), or a layer
+ * after the feature cut cannot be computed as a function of tensors (`ERR_MODEL_UNSUPPORTED_LAYER`).
+ */
+export class ModelSpecError extends ModelError {}
+
+/** A feature cache folder cannot be used: not a folder, not writable, or holding another base's features. */
+export class FeatureCacheError extends ModelError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_MODEL_FEATURE_CACHE_UNUSABLE', message, options)
   }
 }

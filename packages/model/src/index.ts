@@ -76,6 +76,26 @@ export { type Rng, createRng } from './data/random.js'
 export type { Task } from './tasks/task.js'
 export { getTask, listTasks } from './tasks/registry.js'
 export { mnist2nn, mnistCnn } from './tasks/mnist.js'
+export { registerTask } from './tasks/registry.js'
+
+// tasks from a model: a pretrained tfjs LayersModel as a base (Sandler et al. 2018 MobileNetV2 built in), its
+// backbone's features cached, head and LoRA adapters (Hu et al. 2021) trained
+export { ModelSpecError, FeatureCacheError } from './errors.js'
+export {
+  type LayersModelSource, type LayersModelCids, canonicalJson, encodeTopology, encodeBaseWeights, layersModelCids,
+  loadLayersModelFolder, mobilenetV2Base, buildLayersModel, MOBILENET_V2_ORIGIN, MOBILENET_V2_INPUT_PX
+} from './layers/source.js'
+export { type LayerKernels, LAYER_KERNELS, PREDICT_KERNELS } from './layers/kernels.js'
+export { type LayerRole, type LayerInfo, type BackendKernelReport, type ModelInspection, inspectModel } from './layers/inspect.js'
+export {
+  type ModelSpec, type LoraSpec, validateModelSpec, encodeModelSpec, modelSpecCid, MAX_MODEL_CLASSES, MAX_LORA_RANK
+} from './tasks/model-task-spec.js'
+export { type ModelTask, type ModelTaskOptions, createModelTask } from './tasks/model-task.js'
+export { type FeatureKey, type FeatureCacheStats, FeatureCache, exampleHash, featureNamespace, FEATURE_CACHE_VERSION } from './features/cache.js'
+export {
+  type FeatureExtractor, type FeatureProgress, type FeatureProgressEvents, type ExtractFeaturesResult, FEATURE_BATCH_SIZE,
+  createFeatureExtractor, extractFeatures
+} from './features/extract.js'
 
 // backends
 export {

@@ -17,6 +17,16 @@ export function getTask (id: string): Task {
   return t
 }
 
+/**
+ * Registers a task made at run time (e.g. by `createModelTask`) under its id, so that `getTask` — hence
+ * `trainLocal`, `evaluate` and releases — finds it. Registering the same id again replaces the entry.
+ * @throws UnknownTaskError when `task.id` is a built-in task's id.
+ */
+export function registerTask (task: Task): void {
+  if (task.id === mnist2nn.id || task.id === mnistCnn.id) throw new UnknownTaskError(`task id ${task.id} is a built-in task's: a registered task needs an id of its own`)
+  tasks.set(task.id, task)
+}
+
 /** All registered tasks, built-in first. */
 export function listTasks (): Task[] {
   return [...tasks.values()]
