@@ -141,8 +141,8 @@ export class Coordinator {
     aborted()
     return await this.serial(async () => {
       aborted()
-      if (this.current !== undefined || this.closing.size > 0 || this.unfinished.size > 0) {
-        const busy = this.current?.record.round ?? [...this.closing.keys(), ...this.unfinished][0]
+      const busy = await this.busyRound()
+      if (busy !== undefined) {
         throw new RoundStateError('ERR_ROUNDS_ALREADY_OPEN', `round ${busy} is still open or closing; wait for it to close or cancel it (\`${commandHint(this.ctx.components.dataDir.paths.root, `round cancel ${busy}`)}\`)`)
       }
       const { ledger, community } = this.ctx
@@ -172,6 +172,19 @@ export class Coordinator {
         this.opening = undefined
       }
     })
+  }
+
+  /**
+   * The round this coordinator has open, or closing and not yet `closed` in the state store (a close that
+   * finished is done even while its promise settles), or undefined.
+   */
+  private async busyRound (): Promise<number | undefined> {
+    if (this.current !== undefined) return this.current.record.round
+    for (const round of new Set([...this.closing.keys(), ...this.unfinished])) {
+      const phase = (await this.ctx.state.getRound(round))?.phase
+      if (phase !== undefined && phase !== 'closed') return round
+    }
+    return undefined
   }
 
   /** True for the round-open `openRound` is signing now (its ledger announcement; the local volunteer gets it from `openRound`). */

@@ -29,6 +29,15 @@ import type { RoundDetail, RoundsService, RoundsServiceInit, VolunteerSummary } 
 
 export type { RoundDetail, RoundsService, RoundsServiceInit, VolunteerSummary } from './service-types.js'
 
+/** A joined community's context (with the rounds state store) and the roles running for it. */
+interface Joined {
+  ctx: RoundsContext
+  coordinator: Coordinator | undefined
+  volunteer: Volunteer | undefined
+  answers: AnswerTopic
+  unsubscribe: () => void
+}
+
 /**
  * A {@link ServiceFactory}: `createDaemon({ services: { ledger: ledgerService({ community }), rounds: roundsService({ community }) } })`
  * (`defaultServices()` gives both, the ledger bound to the folder's community).
@@ -38,25 +47,25 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
     const log = c.log.child({ part: 'rounds' })
     let config: RoundsConfig | undefined
     let ledgerService: LedgerService | undefined
-    let state: RoundsState | undefined
-    let ctx: RoundsContext | undefined
-    let coordinator: Coordinator | undefined
-    let volunteer: Volunteer | undefined
-    let unsubscribe: (() => void) | undefined
-    let answers: AnswerTopic | undefined
+    /**
+     * The community this service joined and the roles it runs, set once by `activate` and cleared by `stop`. It
+     * holds no round state: that is the rounds state store (`joined.ctx.state`) and the ledger.
+     */
+    let joined: Joined | undefined
     let activating: Promise<void> | undefined
 
     const active = (): RoundsContext => {
-      if (ctx === undefined) throw noCommunity(c.dataDir.paths.root)
-      return ctx
+      if (joined === undefined) throw noCommunity(c.dataDir.paths.root)
+      return joined.ctx
     }
     const ledger = (): Ledger => (ledgerService as LedgerService).ledger
 
     const dispatch = (e: SignedEntry): void => {
-      if (ctx === undefined) {
+      if (joined === undefined) {
         if (e.entry.kind === 'genesis') void activateFromLedger()
         return
       }
+      const { coordinator, volunteer } = joined
       coordinator?.onEntry(e)
       // The local volunteer hears of every entry here — remote maintainers' round-opens, synced or gossiped,
       // included — except the round-open this daemon's own coordinator is signing: `openRound` hands that one
@@ -77,16 +86,18 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
       // storing the genesis makes the ledger service join the community's topic with its validator
       if (await l.get(community.id) === undefined) await l.append(community.bytes)
       if (!c.gossip.communities().some((j) => j.equals(community.id))) c.gossip.join(community.id)
-      state = await RoundsState.open(join(c.dataDir.paths.root, 'rounds', 'state'))
-      ctx = new RoundsContext(c, ledgerService as LedgerService, community, state, cfg, log)
+      const state = await RoundsState.open(join(c.dataDir.paths.root, 'rounds', 'state'))
+      const ctx = new RoundsContext(c, ledgerService as LedgerService, community, state, cfg, log)
       const isMaintainer = community.isMaintainer(ctx.key)
-      coordinator = isMaintainer && cfg.coordinator.enabled ? new Coordinator(ctx, { localVolunteer: (open) => { volunteer?.onEntry(open) } }) : undefined
-      answers = new AnswerTopic(c, community.id, (a, from) => { coordinator?.onAnswer(a, from) })
+      // the coordinator hands the round-opens it signs to this daemon's volunteer, if it has one
+      const coordinator = isMaintainer && cfg.coordinator.enabled ? new Coordinator(ctx, { localVolunteer: (open) => { volunteer?.onEntry(open) } }) : undefined
+      const answers = new AnswerTopic(c, community.id, (a, from) => { coordinator?.onAnswer(a, from) })
       answers.start()
-      volunteer = cfg.volunteer.enabled && cfg.volunteer.data !== undefined ? new Volunteer(ctx, answers) : undefined
-      unsubscribe = c.events.subscribe((e) => {
+      const volunteer = cfg.volunteer.enabled && cfg.volunteer.data !== undefined ? new Volunteer(ctx, answers) : undefined
+      const unsubscribe = c.events.subscribe((e) => {
         if (e.type === 'gossip:rejected' && e.community === community.id.toString()) coordinator?.onNetworkRejection(String(e.from), String(e.code), String(e.reason ?? ''))
       })
+      joined = { ctx, coordinator, volunteer, answers, unsubscribe }
       await coordinator?.start()
       await volunteer?.start()
       c.events.emit('rounds:joined', { community: community.id.toString(), name: community.name, coordinator: coordinator !== undefined, volunteer: volunteer !== undefined })
@@ -98,12 +109,12 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
      * announcement must not start a second join (which would open the state store twice).
      */
     const activateOnce = async (community: () => Promise<Community | undefined>): Promise<void> => {
-      if (activating !== undefined || ctx !== undefined) return await activating
+      if (activating !== undefined || joined !== undefined) return await activating
       const run = (async () => {
         const c = await community()
         if (c !== undefined) await activate(c)
       })()
-      activating = run.finally(() => { if (ctx === undefined) activating = undefined })
+      activating = run.finally(() => { if (joined === undefined) activating = undefined })
       await activating
     }
 
@@ -115,12 +126,15 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
       }).catch((err: unknown) => { log.error({ err }, 'could not join the community the ledger learned') })
     }
 
+    /** A round's view with what this node's state store records of it (the coordinator's record, answers, rejections). */
     const detail = async (view: RoundView): Promise<RoundDetail> => {
-      const record = await state?.getRound(view.round) ?? coordinator?.openingRecord(view.round, view.roundOpen)
+      if (joined === undefined) return view
+      const { ctx: { state }, coordinator, volunteer } = joined
+      const record = await state.getRound(view.round) ?? coordinator?.openingRecord(view.round, view.roundOpen)
       if (record === undefined || record.roundOpen !== view.roundOpen) return view
-      const answered = await (state as RoundsState).answers(view.round)
+      const answered = await state.answers(view.round)
       const topicPeers = record.topicPeers ?? []
-      return { ...view, phase: record.phase, networkRejections: await (state as RoundsState).networkRejections(view.round), topicPeers, volunteers: volunteerSummaries(view, answered, topicPeers), localVolunteer: volunteer !== undefined }
+      return { ...view, phase: record.phase, networkRejections: await state.networkRejections(view.round), topicPeers, volunteers: volunteerSummaries(view, answered, topicPeers), localVolunteer: volunteer !== undefined }
     }
 
     const roundOf = async (round?: number): Promise<RoundDetail> => {
@@ -140,13 +154,14 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
     }
 
     const service: RoundsService = {
-      get community () { return ctx?.community },
+      get community () { return joined?.ctx.community },
       dataDir: c.dataDir.paths.root,
-      get coordinator () { return coordinator },
-      get volunteer () { return volunteer },
+      get coordinator () { return joined?.coordinator },
+      get volunteer () { return joined?.volunteer },
 
       async startRound (params, options) {
         const x = active()
+        const coordinator = joined?.coordinator
         if (coordinator === undefined) {
           throw new CommunityError('ERR_ROUNDS_NOT_MAINTAINER', x.community.isMaintainer(x.key)
             ? 'the coordinator role is turned off in rounds.json (coordinator.enabled); turn it on to open rounds'
@@ -157,6 +172,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
       },
 
       async cancelRound (round, reason) {
+        const coordinator = joined?.coordinator
         if (coordinator === undefined) throw new CommunityError('ERR_ROUNDS_NOT_MAINTAINER', 'only the coordinator that opened a round can cancel it')
         const target = round ?? (await roundOf()).round
         await coordinator.cancel(target, reason ?? 'cancelled by a maintainer')
@@ -211,26 +227,28 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
         const file = init.community ?? config.community
         if (file !== undefined) await activateOnce(async () => await readGenesisFile(resolveIn(c.dataDir.paths.root, file)))
         else await activateFromLedger()
-        if (ctx === undefined) log.info('no community joined yet: waiting for one (sync from a peer, or start with --community <genesis file>)')
+        if (joined === undefined) log.info('no community joined yet: waiting for one (sync from a peer, or start with --community <genesis file>)')
       },
 
       async stop () {
         ledgerService?.ledger.removeEventListener('entry', onEntry)
-        unsubscribe?.()
-        // the volunteer first: a training it stops is declined on the answer topic, which is still up
-        await volunteer?.stop()
-        await coordinator?.stop()
-        answers?.stop()
-        answers = undefined
-        await ctx?.close()
-        await state?.close()
-        ctx = undefined
-        state = undefined
+        const was = joined
+        if (was !== undefined) {
+          was.unsubscribe()
+          // the volunteer first: a training it stops is declined on the answer topic, which is still up
+          await was.volunteer?.stop()
+          await was.coordinator?.stop()
+          was.answers.stop()
+          await was.ctx.close()
+          await was.ctx.state.close()
+        }
+        joined = undefined
         activating = undefined
       },
 
       status () {
-        if (ctx === undefined) return { community: null }
+        if (joined === undefined) return { community: null }
+        const { ctx, coordinator, volunteer } = joined
         return {
           community: { id: ctx.community.id.toString(), name: ctx.community.name, task: ctx.community.task },
           maintainer: ctx.community.isMaintainer(ctx.key),
