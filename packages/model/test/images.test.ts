@@ -221,7 +221,12 @@ describe('image folders', () => {
     await put(dir, 'two/a.png', good)
     await symlink(join(dir, 'one/a.png'), join(dir, 'two/b.png'))
     expect((await loadImageFolder(dir)).count).toBe(3)
+    // the folder itself may be a link; errors name files under the path given
+    const alias = fresh()
+    await symlink(dir, alias)
+    expect((await loadImageFolder(alias)).count).toBe(3)
     await symlink(outside, join(dir, 'two/c.png'))
+    expect(await failure(loadImageFolder(alias))).toEqual({ code: 'ERR_MODEL_DATA_PATH_ESCAPE', path: join(alias, 'two/c.png') })
     expect(await failure(loadImageFolder(dir))).toEqual({ code: 'ERR_MODEL_DATA_PATH_ESCAPE', path: join(dir, 'two/c.png') })
     const dir2 = fresh()
     await put(dir2, 'one/a.png', good)

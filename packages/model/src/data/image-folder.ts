@@ -122,7 +122,8 @@ async function readBounded (path: string, max: number): Promise<Uint8Array> {
  * class (in class-index order), files in code-point order of their paths: the same dataset on every machine.
  * Each image is converted to `channels` (grey → RGB by repetition, RGBA → RGB dropping alpha, RGB → grey by BT.601
  * luma), brought to `size` by the `resize` policy (`crop` by default), scaled to float32 in [0, 1].
- * Links are followed only while they stay inside `path`.
+ * Links are followed only while they stay inside `path`. EXIF orientation is not applied (nor by torchvision's
+ * default loader): pixels are used as stored.
  * @returns a dataset of `exampleShape` [h, w] (1 channel, as MNIST) or [h, w, 3], `classes` = the labels' count
  *   (or the sub-folders'), and `classNames`.
  * @throws DataSourceError: `ERR_MODEL_DATA_NOT_FOUND` (no such folder), `ERR_MODEL_INVALID_IMAGE_OPTIONS`,
@@ -143,8 +144,8 @@ export async function loadImageFolder (path: string, options: ImageFolderOptions
   const channels = options.channels ?? 3
   const seen = new Set([root])
   const classDirs: Array<{ name: string, dir: string }> = []
-  for (const e of await list(root)) {
-    const p = join(root, e.name)
+  for (const e of await list(path)) {
+    const p = join(path, e.name)
     const real = await inside(root, p)
     if ((await stat(real)).isDirectory()) {
       seen.add(real)
