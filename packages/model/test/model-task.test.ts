@@ -1,8 +1,10 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { codeOfAsync, tempDir, type TempDir } from '@swarmtune/test-support'
 import {
   buildLayersModel, createModelTask, evaluate, inspectModel, layersModelCids, loadMnist, mnist2nn, mobilenetV2Base, registerTask,
-  selectBackend, setModelWeights, tf, trainLocal, type Dataset, type LayersModelSource, type ModelSpec, type ModelTask
+  selectBackend, setModelWeights, tf, trainLocal, writeImageFolder, type Dataset, type LayersModelSource, type ModelSpec, type ModelTask
 } from '../src/index.js'
 import { kernelsOf } from './helpers.js'
 
@@ -163,6 +165,22 @@ describe('a task from a model', () => {
     } finally {
       m.dispose()
     }
+  })
+
+  it('reads a volunteer\'s image folder at the backbone\'s input size, through the feature cache', async () => {
+    const digits = (await loadMnist({ train: 8, test: 0 })).train
+    const dir = join(tmp.path, 'photos')
+    await writeImageFolder(digits, dir, { labels: LABELS })
+    const first = await task.loadData({ source: 'images', path: dir })
+    expect(first).toMatchObject({ count: 8, classes: 10, exampleShape: [1280] })
+    expect(Array.from(first.labels)).toEqual([...digits.labels].sort((a, b) => a - b))
+    const entries = async (): Promise<number> => (await readdir(tmp.path, { recursive: true })).filter((f) => f.endsWith('.f32')).length
+    const stored = await entries()
+    const t = performance.now()
+    const again = await task.loadData({ source: 'images', path: dir })
+    console.log(`image folder of 8 through the warm feature cache: ${(performance.now() - t).toFixed(0)} ms`)
+    expect(Buffer.from(again.images.buffer).equals(Buffer.from(first.images.buffer))).toBe(true)
+    expect(await entries()).toBe(stored)
   })
 
   it('refuses a spec that does not fit the base with a coded error', async () => {

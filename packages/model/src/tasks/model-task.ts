@@ -53,7 +53,8 @@ export interface ModelTask extends Task {
   readonly baseParamCount: number
   /**
    * Features of raw examples (of `backboneInputShape`, scaled as the base expects), through the feature cache of
-   * `cacheDir` when the task has one. The backbone is built on first use and kept; free it with `dispose`.
+   * `cacheDir` when the task has one. `loadData` goes through it for examples of `backboneInputShape`; an image
+   * folder (`source: 'images'`) is read at the backbone's input size and channels, with the head's labels, by default. The backbone is built on first use and kept; free it with `dispose`.
    * @throws InvalidDataError, FeatureCacheError, AbortedError (see `extractFeatures`).
    */
   features (ds: Dataset, options?: LongOperationOptions<FeatureProgressEvents>): Promise<ExtractFeaturesResult>
@@ -98,6 +99,20 @@ function applyActivation (h: tf.Tensor, activation: Act, max?: number): tf.Tenso
     case 'sigmoid': return tf.sigmoid(h)
     case 'tanh': return tf.tanh(h)
     case 'elu': return tf.elu(h)
+  }
+}
+
+/**
+ * An image folder read for the backbone: resized to its input (`[h, w, c]`, c = 1 or 3) and named by the head's
+ * labels, unless the data spec says otherwise.
+ */
+function imageDefaults (d: Extract<DataSpec, { source: 'images' }>, input: readonly number[], labels: readonly string[]): DataSpec {
+  const fits = input.length === 3 && (input[2] === 1 || input[2] === 3)
+  return {
+    ...d,
+    size: d.size ?? (fits ? [input[0], input[1]] : undefined),
+    channels: d.channels ?? (fits ? input[2] as 1 | 3 : undefined),
+    labels: d.labels ?? labels
   }
 }
 
@@ -338,7 +353,7 @@ export async function createModelTask (specInput: ModelSpec, base: LayersModelSo
       return { specs: specs.map((s) => ({ name: s.name, shape: [...s.shape], dtype: s.dtype })), values }
     },
     async loadData (dataSpec: DataSpec): Promise<Dataset> {
-      const ds = await loadData(dataSpec)
+      const ds = await loadData(dataSpec.source === 'images' ? imageDefaults(dataSpec, backboneInputShape, spec.head.labels) : dataSpec)
       if (ds.classes !== spec.head.classes) {
         throw new InvalidDataError(`task ${id} has ${spec.head.classes} classes (${spec.head.labels.join(', ')}); the data has ${ds.classes}`)
       }
