@@ -93,7 +93,8 @@ export function validateModelSpec (spec: unknown): ModelSpec {
   if (both.length > 0) throw new ModelSpecError('ERR_MODEL_SPEC_INVALID', `model spec layer(s) ${both.join(', ')} are both adapted and trained fully: choose one`)
   const headTwice = [...targets, ...(s.train ?? [])].includes(s.head.replace)
   if (headTwice) throw new ModelSpecError('ERR_MODEL_SPEC_INVALID', `model spec head ${s.head.replace} is also listed in adapters.targets or train: the new head is always trained fully; list it only as head.replace`)
-  return structuredClone(s) as ModelSpec
+  // a fresh copy without undefined fields, so that it encodes as canonical msgpack (genesis) and JSON alike
+  return JSON.parse(JSON.stringify(s)) as ModelSpec
 }
 
 /** The spec's canonical JSON bytes (sorted keys): what `modelSpecCid` hashes. */
