@@ -29,17 +29,25 @@ export const THIRD_PARTY_GOSSIP_OPTIONS = Object.freeze({
 
 export type GossipPeer = Libp2p<{ pubsub: GossipSub, identify: unknown }>
 
+/**
+ * The `createLibp2p` options of a plain peer on 127.0.0.1 (an ephemeral TCP port, noise, yamux, identify) whose
+ * gossip service is `pubsub`, from the modules of whichever libp2p major version the caller brings.
+ */
+export function loopbackPeerInit<T, E, M, I, P> (modules: { tcp: () => T, noise: () => E, yamux: () => M, identify: () => I }, pubsub: P): {
+  addresses: { listen: string[] }, transports: T[], connectionEncrypters: E[], streamMuxers: M[], services: { identify: I, pubsub: P }
+} {
+  return {
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [modules.tcp()],
+    connectionEncrypters: [modules.noise()],
+    streamMuxers: [modules.yamux()],
+    services: { identify: modules.identify(), pubsub }
+  }
+}
+
 /** A started peer with a fresh identity; `signaturePolicy` StrictNoSign makes one that breaks StrictSign. */
 export async function gossipPeer (signaturePolicy: typeof StrictSign | typeof StrictNoSign = StrictSign): Promise<GossipPeer> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ ...THIRD_PARTY_GOSSIP_OPTIONS, globalSignaturePolicy: signaturePolicy, allowPublishToZeroTopicPeers: false })
-    }
-  })
+  const pubsub = gossipsub({ ...THIRD_PARTY_GOSSIP_OPTIONS, globalSignaturePolicy: signaturePolicy, allowPublishToZeroTopicPeers: false })
+  const node = await createLibp2p(loopbackPeerInit({ tcp, noise, yamux, identify }, pubsub))
   return node as unknown as GossipPeer
 }

@@ -8,11 +8,11 @@ import { access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger, toHex, type Ledger } from '@swarmtune/ledger'
-import { dataDirPaths, initDataDir, ledgerService, openDataDir, type DaemonEvent, type LedgerService } from '@swarmtune/node'
+import { dataDirPaths, ledgerService, openDataDir, type DaemonEvent, type LedgerService } from '@swarmtune/node'
 import { createRoundsConfig, defaultServices, writeRoundsConfig } from '@swarmtune/rounds'
 import { communityTopic, type SignedEntry } from '@swarmtune/wire'
 import { tempDir, waitFor } from '@swarmtune/test-support'
-import { runDaemon, startNode, testConfig } from '@swarmtune/test-support/daemons'
+import { runDaemon, startNode, testDataDir } from '@swarmtune/test-support/daemons'
 import { runCli } from '@swarmtune/test-support/cli'
 import { bodies, ChainSigner, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
 
@@ -29,7 +29,7 @@ async function genesisOf (name: string): Promise<SignedEntry> {
 async function joinedFolder (genesis: SignedEntry): Promise<string> {
   const dir = await tempDir('swarmtune-ledger-community-')
   cleanups.push(dir.cleanup)
-  await initDataDir(dir.path, { config: testConfig() })
+  await testDataDir(dir.path)
   await writeFile(join(dir.path, 'community.genesis'), genesis.bytes)
   await writeRoundsConfig(dir.path, createRoundsConfig({ community: 'community.genesis' }))
   return dir.path

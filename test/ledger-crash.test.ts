@@ -4,14 +4,12 @@
  * the middle of a batch write or of the lengths.json rewrite — many times over. After every kill the store
  * must open (which re-verifies every chain and signature) and hold every acknowledged entry.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '@swarmtune/ledger'
 import { createRng } from '@swarmtune/model'
-import { testSeed } from '@swarmtune/test-support'
+import { tempDir, testSeed } from '@swarmtune/test-support'
 import { keyFor } from '../packages/ledger/test/fixtures.js'
 import { exited, startChild } from '../packages/ledger/test/helpers.js'
 
@@ -24,8 +22,8 @@ function floats (seed: number): () => number {
   return () => rng.float()
 }
 
-const dirs: string[] = []
-afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }) })
+const cleanups: Array<() => Promise<void>> = []
+afterAll(async () => { for (const c of cleanups) await c() })
 
 /**
  * One store, `kills` children in turn, each SIGKILLed at a random moment; after each kill the store is
@@ -80,8 +78,8 @@ async function killLoop (path: string, kills: number, random: () => number, labe
 describe('ledger store under SIGKILL', () => {
   it(`keeps every acknowledged entry and verifies after ${KILLS} kills at random moments`, async () => {
     const seed = testSeed('ledger crash')
-    const dir = await mkdtemp(join(tmpdir(), 'swarmtune-crash-'))
-    dirs.push(dir)
+    const { path: dir, cleanup } = await tempDir('swarmtune-crash-')
+    cleanups.push(cleanup)
     // Two stores killed side by side (one per core), so that child start-up (~0.8 s) costs half the time.
     const lanes = await Promise.all([0, 1].map(async (lane) => await killLoop(join(dir, `ledger-${lane}`), Math.ceil(KILLS / 2), floats(seed + lane), `seed ${seed}, store ${lane}`)))
     const acknowledged = lanes.reduce((n, l) => n + l.acknowledged, 0)

@@ -8,9 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '@swarmtune/ledger'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ControlClient, dataDirPaths, initDataDir, ledgerService, type LedgerService } from '@swarmtune/node'
+import { ControlClient, dataDirPaths, ledgerService, type LedgerService } from '@swarmtune/node'
 import { tempDir, waitFor } from '@swarmtune/test-support'
-import { startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
+import { startNode, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
 import { cliOutput } from '@swarmtune/test-support/cli'
 import { bodies, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
 import { exited, startChild, waitForLine } from '../packages/ledger/test/helpers.js'
@@ -22,7 +22,7 @@ afterAll(async () => { for (const c of cleanups.reverse()) await c() })
 async function populatedDataDir (): Promise<string> {
   const dir = await tempDir('swarmtune-ledger-daemon-')
   cleanups.push(dir.cleanup)
-  await initDataDir(dir.path, { config: testConfig() })
+  await testDataDir(dir.path)
   const ledger = await openLedger({ path: dataDirPaths(dir.path).ledger })
   const m = await keyFor(0)
   await ledger.sign({ kind: 'genesis', body: bodies.genesis([m.publicKey.raw]) }, m)

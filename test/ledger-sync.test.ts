@@ -3,8 +3,6 @@
  * ledger, speaking LEDGER_SYNC_PROTOCOL. They append while disconnected, then converge; a hostile
  * node serving forged and equivocating entries is flagged.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -15,17 +13,19 @@ import { createLibp2p } from 'libp2p'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { LEDGER_SYNC_PROTOCOL, encodeCanonical, type SignedEntry } from '@swarmtune/wire'
 import { decodeFrames, decodeSyncMessage, encodeFrame, openLedger, syncLedger, SYNC_MAX_FRAME_BYTES, type Ledger, type SyncReport } from '@swarmtune/ledger'
+import { tempDir } from '@swarmtune/test-support'
 import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from '../packages/ledger/test/fixtures.js'
 
 let dir: string
+let removeDir: () => Promise<void>
 const nodes: Libp2p[] = []
 const ledgers: Ledger[] = []
 
-beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'swarmtune-ledger-sync-')) })
+beforeEach(async () => { ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-ledger-sync-')) })
 afterEach(async () => {
   await Promise.all(nodes.splice(0).map(async (n) => { await n.stop() }))
   await Promise.all(ledgers.splice(0).map(async (l) => { await l.close() }))
-  await rm(dir, { recursive: true, force: true })
+  await removeDir()
 })
 
 async function node (): Promise<Libp2p> {

@@ -7,9 +7,9 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BLOB_PROTOCOL, blobCid, type CID } from '@swarmtune/wire'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { blobServer, initDataDir, type BlobSource, type BlobStore, type FetchResult } from '@swarmtune/node'
+import { blobServer, type BlobSource, type BlobStore, type FetchResult } from '@swarmtune/node'
 import { seededBytes, tempDir, testSeed, waitFor } from '@swarmtune/test-support'
-import { runDaemon, startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
+import { runDaemon, startNode, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
 
 const MiB = 1024 * 1024
 
@@ -135,7 +135,7 @@ describe('blob exchange', () => {
     const cid = await provider.daemon.exchange.put(data)
     const dir = await tempDir()
     try {
-      await initDataDir(dir.path, { config: testConfig() })
+      await testDataDir(dir.path)
       const first = await runDaemon(dir.path)
       await first.libp2p.dial(provider.daemon.libp2p.getMultiaddrs()[0])
       const controller = new AbortController()

@@ -7,9 +7,9 @@ import { readFile, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
+import { ControlClient, dataDirPaths } from '@swarmtune/node'
 import { tempDir, waitFor } from '@swarmtune/test-support'
-import { startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
+import { startNode, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
 import { runCli } from '@swarmtune/test-support/cli'
 
 /** A TCP port nothing listens on (bound, then released). */
@@ -62,7 +62,7 @@ describe('swarmtune node commands', () => {
   it('status without a running daemon says how to start one', async () => {
     const dir = await tempDir()
     cleanups.push(dir.cleanup)
-    await initDataDir(dir.path, { config: testConfig() })
+    await testDataDir(dir.path)
     await expect(runCli(['status', '-d', dir.path], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune daemon') })
   })
 
@@ -99,7 +99,7 @@ describe('swarmtune node commands', () => {
   it('`swarmtune daemon` runs as a process, serves the control API and stops cleanly on SIGTERM', async () => {
     const dir = await tempDir()
     cleanups.push(dir.cleanup)
-    await initDataDir(dir.path, { config: testConfig() })
+    await testDataDir(dir.path)
     const bin = join(import.meta.dirname, '../packages/cli/bin/swarmtune.js')
     const child = spawn(process.execPath, [bin, 'daemon', '-d', dir.path, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''

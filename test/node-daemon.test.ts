@@ -8,7 +8,7 @@ import { networkInterfaces } from 'node:os'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ControlClient, createDaemon, initDataDir, ledgerService, type DaemonComponents, type DaemonEvent, type LedgerService } from '@swarmtune/node'
 import { seededBytes, tempDir, waitFor } from '@swarmtune/test-support'
-import { runDaemon, startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
+import { runDaemon, startNode, testConfig, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
 
 /** IPv4/IPv6 addresses of this machine other than loopback. */
 function externalAddresses (): string[] {
@@ -60,7 +60,7 @@ describe('daemon and control API', () => {
     const dir = await tempDir()
     try {
       await expect(initDataDir(dir.path, { config: testConfig({ control: { host: '0.0.0.0', port: 0 } }) })).rejects.toMatchObject({ code: 'ERR_NODE_CONFIG_INVALID' })
-      await initDataDir(dir.path, { config: testConfig() })
+      await testDataDir(dir.path)
       await expect(createDaemon({ dataDir: dir.path, config: { control: { host: '192.0.2.2', port: 0 } } })).rejects.toMatchObject({ code: 'ERR_NODE_CONFIG_INVALID' })
     } finally {
       await dir.cleanup()
@@ -70,7 +70,7 @@ describe('daemon and control API', () => {
   it('keeps its identity and its blobs across a restart, and holds its data folder exclusively', async () => {
     const dir = await tempDir()
     try {
-      await initDataDir(dir.path, { config: testConfig() })
+      await testDataDir(dir.path)
       const first = await runDaemon(dir.path)
       const peerId = first.peerId.toString()
       const data = seededBytes(7, 3 * 1024 * 1024 + 1)

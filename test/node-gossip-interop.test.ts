@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '@swarmtune/test-support'
 import { startNode, type TestNode } from '@swarmtune/test-support/daemons'
 import { communityWithCheckpoints } from './gossip-entries.js'
-import { THIRD_PARTY_GOSSIP_OPTIONS } from './gossip-peers.js'
+import { loopbackPeerInit, THIRD_PARTY_GOSSIP_OPTIONS } from './gossip-peers.js'
 
 /** The message id protocol/network.md requires: the SHA-256 digest of the message data. */
 const sha256MsgId = THIRD_PARTY_GOSSIP_OPTIONS.msgIdFn
@@ -51,24 +51,8 @@ interface ThirdParty {
 async function thirdParty (options: { defaultMsgId?: boolean } = {}): Promise<ThirdParty> {
   const { msgIdFn, ...rest } = THIRD_PARTY_GOSSIP_OPTIONS
   const settings = options.defaultMsgId === true ? rest : { ...rest, msgIdFn }
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({
-        ...settings,
-        allowPublishToZeroTopicPeers: true,
-        D: 1,
-        Dlo: 1,
-        Dhi: 1,
-        Dout: 0,
-        Dscore: 0
-      })
-    }
-  })
+  const pubsub = gossipsub({ ...settings, allowPublishToZeroTopicPeers: true, D: 1, Dlo: 1, Dhi: 1, Dout: 0, Dscore: 0 })
+  const node = await createLibp2p(loopbackPeerInit({ tcp, noise, yamux, identify }, pubsub))
   return node as unknown as ThirdParty
 }
 

@@ -14,6 +14,7 @@ import { loadRelease, mergeRound, planOf, serverStateFor, type RoundDetail } fro
 import { blobCid, communityTopic, encodeCanonical, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '@swarmtune/test-support'
 import { connectedTo, contributionBody, eventOf, ready, startMaintainer, startRoundsNode, startVolunteers, UNTIL_DEADLINE, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { destroyAll } from '@swarmtune/test-support/daemons'
 
 const TRAIN = { steps: 20, batchSize: 50, learningRate: 0.1 }
 const ROUND_MS = 25_000
@@ -39,7 +40,7 @@ describe('a malicious member in a round', () => {
   })
 
   afterAll(async () => {
-    await Promise.all([...honest, mal].map(async (n) => { await n?.destroy() }))
+    await destroyAll([...honest, mal])
     await maintainer?.cleanup()
   })
 
@@ -86,7 +87,7 @@ describe('a malicious member in a round', () => {
     sig[0] ^= 0x01
     await mal.daemon.libp2p.services.pubsub.publish(communityTopic(maintainer.community.id), encodeCanonical({ ...genuine.entry, sig }))
 
-    const r = await m.rounds.round(round.round, { waitMs: ROUND_MS + 30_000 })
+    const r = await m.rounds.waitClosed(round.round, { timeoutMs: ROUND_MS + 30_000 })
     expect(r.outcome).toBe('released')
     const codes = new Map(r.contributions.map((c) => [c.id, c.verdict?.code]))
     const byWhat = Object.fromEntries([...sent].map(([id, what]) => [what, codes.get(id)]))

@@ -20,11 +20,10 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
-import { initDataDir } from '@swarmtune/node'
 import { type RoundDetail } from '@swarmtune/rounds'
 import { blobCid, parseCid } from '@swarmtune/wire'
 import { tempDir, waitFor } from '@swarmtune/test-support'
-import { testConfig } from '@swarmtune/test-support/daemons'
+import { destroyAll, testDataDir } from '@swarmtune/test-support/daemons'
 import { connectedTo, EVAL_DATA, eventOf, ready, startMaintainer, startRoundsNode, startVolunteers, volunteerData, type RoundsNode } from '@swarmtune/test-support/rounds'
 import { runCli } from '@swarmtune/test-support/cli'
 import * as roundCommand from '../packages/cli/src/commands/round.js'
@@ -44,7 +43,7 @@ describe('who a round waits for', () => {
   })
 
   afterAll(async () => {
-    await Promise.all([member, gpu, ...volunteers].map(async (n) => { await n?.destroy() }))
+    await destroyAll([member, gpu, ...volunteers])
     await maintainer?.cleanup()
   })
 
@@ -157,7 +156,7 @@ describe('who a round waits for', () => {
   it('refuses a training backend that is not installed at join, naming the usable ones', async () => {
     const dir = await tempDir('swarmtune-join-backend-')
     try {
-      await initDataDir(dir.path, { config: testConfig() })
+      await testDataDir(dir.path)
       const r = await runCli(['community', 'join', maintainer.genesis, '-d', dir.path, '--mnist', '--backend', 'node-gpu'])
       expect(r.error).toMatchObject({ name: 'BackendError', code: 'ERR_MODEL_BACKEND_UNAVAILABLE' })
       expect(r.error?.message).toMatch(/Usable here for training mnist-2nn: (\w[\w-]*, )*wasm(, \w[\w-]*)*;/)
@@ -177,7 +176,7 @@ describe('a maintainer that also trains', () => {
     try {
       await ready([solo.node])
       const opened = await solo.node.rounds.startRound({ steps: 5, batchSize: 50, learningRate: 0.1, durationMs: 120_000, quorum: 1 })
-      const r = await solo.node.rounds.round(opened.round, { waitMs: 60_000 })
+      const r = await solo.node.rounds.waitClosed(opened.round, { timeoutMs: 60_000 })
       expect(r.outcome).toBe('released')
       // neither the deadline nor the maximum (100) closed it
       expect(r.closedAt).toBeLessThan(r.deadline - 60_000)

@@ -6,16 +6,17 @@
  * recomputes the release to identical shard ids on the maintainer and on a volunteer; a round below its
  * quorum closes with no release (and a volunteer's second contribution is a duplicate); the CLI reads it all through the control API.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ReleaseView, RoundDetail, RoundView, VerifyReport } from '@swarmtune/rounds'
 import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { getTask } from '@swarmtune/model'
 import { parseCid } from '@swarmtune/wire'
-import { connectedTo, eventOf, ready, startMaintainer, startVolunteers, UNTIL_DEADLINE, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { eventOf, startMaintainer, startVolunteers, UNTIL_DEADLINE, type RoundsNode } from '@swarmtune/test-support/rounds'
 import { cliOutput } from '@swarmtune/test-support/cli'
+import { destroyAll } from '@swarmtune/test-support/daemons'
+import { tempDir } from '@swarmtune/test-support'
 
 const VOLUNTEERS = 4
 /** Short rounds: 25 optimizer steps of 50 examples at η = 0.1 move mnist-2nn well past chance. */
@@ -31,13 +32,11 @@ describe('training rounds over the network', () => {
     // the tests act on rounds while they are open: no early close once the volunteers that answered contributed
     maintainer = await startMaintainer({ config: UNTIL_DEADLINE })
     m = maintainer.node
-    volunteers = await startVolunteers(maintainer, VOLUNTEERS, { lossExamples: 500 })
-    await connectedTo(m, volunteers)
-    await ready([m, ...volunteers])
+    volunteers = await startVolunteers(maintainer, VOLUNTEERS, { lossExamples: 500, warm: true })
   })
 
   afterAll(async () => {
-    await Promise.all(volunteers.map(async (v) => { await v.destroy() }))
+    await destroyAll(volunteers)
     await maintainer?.cleanup()
   })
 
@@ -48,7 +47,7 @@ describe('training rounds over the network', () => {
     expect(opened.base).toBe(maintainer.community.release.toString())
     await eventOf(ghost, 'rounds:train:start', (e) => e.round === 1)
     await ghost.destroy()
-    const r = await m.rounds.round(1, { waitMs: 60_000 })
+    const r = await m.rounds.waitClosed(1, { timeoutMs: 60_000 })
     expect(r.state).toBe('closed')
     expect(r.outcome).toBe('released')
     expect(r.counts).toEqual({ contributions: VOLUNTEERS - 1, accepted: VOLUNTEERS - 1, rejected: 0, pending: 0 })
@@ -65,7 +64,7 @@ describe('training rounds over the network', () => {
     const first = await m.rounds.round(1)
     const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 60_000, quorum: 2, maxContributions: live.length, codec: { codec: 'fp16' } })
     expect(opened.base).toBe(first.release?.manifest)
-    const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
+    const r = await m.rounds.waitClosed(opened.round, { timeoutMs: 60_000 })
     expect(r.outcome).toBe('released')
     // closed as soon as every live volunteer contributed, long before the deadline
     expect(r.closedAt).toBeLessThan(r.deadline)
@@ -120,7 +119,7 @@ describe('training rounds over the network', () => {
         codec: { name: 'fp32', params: {} }, samples: 10, metrics: { lossBefore: 1, lossAfter: 1 }, norm: 0.04
       }
     })
-    const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
+    const r = await m.rounds.waitClosed(opened.round, { timeoutMs: 60_000 })
     expect(r.outcome).toBe('no-release')
     expect(r.release).toBeUndefined()
     expect(r.counts.contributions).toBe(VOLUNTEERS)
@@ -143,12 +142,12 @@ describe('training rounds over the network', () => {
     const community = JSON.parse(await cliOutput(['community', 'show', '--json', '-d', volunteers[0].dir])) as { id: string, maintainers: string[] }
     expect(community.id).toBe(maintainer.community.id.toString())
     expect(community.maintainers).toEqual([m.daemon.peerId.toString()])
-    const out = await mkdtemp(join(tmpdir(), 'swarmtune-export-'))
+    const { path: out, cleanup } = await tempDir('swarmtune-export-')
     try {
       await cliOutput(['release', 'export', 'latest', '--out', join(out, 'model'), '-d', volunteers[1].dir])
       expect((await readdir(join(out, 'model'))).sort()).toContain('model.json')
     } finally {
-      await rm(out, { recursive: true, force: true })
+      await cleanup()
     }
   })
 })

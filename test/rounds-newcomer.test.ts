@@ -24,7 +24,7 @@ import {
   commandHint, createCommunity, createRoundParams, defaultServices, writeGenesisFile, type Community, type RoundsService
 } from '@swarmtune/rounds'
 import { tempDir, waitFor } from '@swarmtune/test-support'
-import { runDaemon, testConfig } from '@swarmtune/test-support/daemons'
+import { runDaemon, testConfig, testDataDir } from '@swarmtune/test-support/daemons'
 import { connectedTo, EVAL_DATA, eventOf, ready, startMaintainer, volunteerData, type RoundsNode } from '@swarmtune/test-support/rounds'
 import { runCli } from '@swarmtune/test-support/cli'
 import * as roundCommand from '../packages/cli/src/commands/round.js'
@@ -180,7 +180,7 @@ describe('a data folder started with another community\'s genesis', () => {
     const other = await tempDir('swarmtune-newcomer-other-')
     try {
       const genesisOf = async (root: string, name: string): Promise<{ community: Community, file: string }> => {
-        await initDataDir(root, { config: testConfig() })
+        await testDataDir(root)
         const d = await openDataDir(root)
         const store = new BlobStore({ root: d.paths.blobs, maxBlobBytes: d.config.blobs.maxBlobBytes })
         await store.open()

@@ -4,8 +4,7 @@
  * for a genesis the rounds module writes), delta decoding against the round, the rounds settings, and the
  * state store (a real LevelDB in a temporary folder).
  */
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -17,21 +16,23 @@ import {
   RoundsState, createCommunity, createRoundParams, decodeContribution, planOf, readGenesisFile, readRoundsConfig, roundOpenBody, validateRoundsConfig, writeGenesisFile, type Community
 } from '@swarmtune/rounds'
 import { blobCid, signEntry, type CID } from '@swarmtune/wire'
+import { tempDir } from '@swarmtune/test-support'
 
 let dir: string
+let removeDir: () => Promise<void>
 let community: Community
 let maintainerKey: Awaited<ReturnType<typeof generateKeyPair>>
 const stored: Uint8Array[] = []
 const store = { put: async (bytes: Uint8Array): Promise<CID> => { stored.push(bytes); return blobCid(bytes) } }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'swarmtune-rounds-parts-'))
+  ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-rounds-parts-'))
   maintainerKey = await generateKeyPair('Ed25519')
   const other = await generateKeyPair('Ed25519')
   community = (await createCommunity({ task: 'mnist-2nn', name: 'parts', key: maintainerKey, store, maintainers: [peerIdFromPrivateKey(other).toString()], policy: { maxDeltaNorm: 50, maxRoundMs: 60_000 } })).community
 })
 
-afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+afterAll(async () => { await removeDir() })
 
 describe('community genesis', () => {
   it('stores the genesis release and signs a genesis naming both maintainers, the creator first', async () => {

@@ -8,8 +8,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '@swarmtune/test-support'
-import { connectedTo, eventOf, ready, startMaintainer, startRoundsNode, startVolunteers, UNTIL_DEADLINE, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { eventOf, startMaintainer, startRoundsNode, startVolunteers, UNTIL_DEADLINE, type RoundsNode } from '@swarmtune/test-support/rounds'
 import { cliOutput } from '@swarmtune/test-support/cli'
+import { destroyAll } from '@swarmtune/test-support/daemons'
 
 const TRAIN = { steps: 15, batchSize: 50, learningRate: 0.1 }
 
@@ -22,16 +23,10 @@ describe('a coordinator restarted in the middle of a round', () => {
     // the tests act on rounds while they are open: no early close once the volunteers that answered contributed
     maintainer = await startMaintainer({ config: UNTIL_DEADLINE })
     m = maintainer.node
-    volunteers = await startVolunteers(maintainer, 2, { lossExamples: 300 })
-    await connectedTo(m, volunteers)
-    await ready([m, ...volunteers])
+    volunteers = await startVolunteers(maintainer, 2, { lossExamples: 300, warm: true })
   })
 
-  afterAll(async () => {
-    await Promise.all(volunteers.map(async (v) => { await v.destroy() }))
-    await m?.destroy()
-    await maintainer?.cleanup()
-  })
+  afterAll(async () => { await destroyAll(volunteers); await m?.destroy(); await maintainer?.cleanup() })
 
   it('resumes after the restart and closes the round exactly once, losing no contribution', async () => {
     const opened = await m.rounds.startRound({ ...TRAIN, durationMs: 20_000, quorum: 2, maxContributions: 3 })
@@ -41,7 +36,7 @@ describe('a coordinator restarted in the middle of a round', () => {
 
     m = await startRoundsNode({ dir: m.dir, genesis: maintainer.genesis, config: UNTIL_DEADLINE })
     for (const v of volunteers) await v.daemon.libp2p.dial(multiaddr(m.daemon.addresses()[0]))
-    const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
+    const r = await m.rounds.waitClosed(opened.round, { timeoutMs: 60_000 })
     expect(r.outcome).toBe('released')
     expect(r.counts).toEqual({ contributions: 2, accepted: 2, rejected: 0, pending: 0 })
     expect(r.phase).toBe('closed')

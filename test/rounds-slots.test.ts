@@ -15,6 +15,7 @@ import type { RoundDetail } from '@swarmtune/rounds'
 import { blobCid, parseCid, signEntry, type SignedEntry } from '@swarmtune/wire'
 import { waitFor } from '@swarmtune/test-support'
 import { connectedTo, contributionBody, ready, startMaintainer, startRoundsNode, UNTIL_DEADLINE, volunteerData, type ContributionBody, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { destroyAll } from '@swarmtune/test-support/daemons'
 
 const TRAIN = { steps: 10, batchSize: 50, learningRate: 0.1 }
 const ROUND_MS = 120_000
@@ -37,7 +38,7 @@ describe('contribution slots of a round', () => {
   })
 
   afterAll(async () => {
-    await Promise.all([honest, mal].map(async (n) => { await n?.destroy() }))
+    await destroyAll([honest, mal])
     await maintainer?.cleanup()
   })
 
@@ -80,7 +81,7 @@ describe('contribution slots of a round', () => {
     honest = await startRoundsNode({ genesis: maintainer.genesis, bootstrap: [m.daemon.addresses()[0]], config: { volunteer: { data: volunteerData(0, 2), lossExamples: 500 } } })
     await connectedTo(m, [honest])
 
-    const r = await m.rounds.round(round.round, { waitMs: ROUND_MS + 30_000 })
+    const r = await m.rounds.waitClosed(round.round, { timeoutMs: ROUND_MS + 30_000 })
     expect(r.outcome).toBe('released')
     // the verdicts the coordinator signed in this round (the round view lists only the contributions that name
     // its round-open and number)
@@ -128,7 +129,7 @@ describe('contribution slots of a round', () => {
     expect(m.events.some((e) => e.type === 'rounds:closing' && e.round === round.round)).toBe(false)
     for (const b of blobs) expect((await mal.daemon.exchange.put(b)).equals(blobCid(b))).toBe(true)
 
-    const r = await m.rounds.round(round.round, { waitMs: ROUND_MS + 30_000 })
+    const r = await m.rounds.waitClosed(round.round, { timeoutMs: ROUND_MS + 30_000 })
     expect(r.outcome).toBe('released')
     expect(sent.map((id) => r.contributions.find((c) => c.id === id)?.verdict?.code)).toEqual(['OK', 'ERR_ROUNDS_LATE'])
     expect(r.release?.contributions).toBe(1)
@@ -149,7 +150,7 @@ describe('contribution slots of a round', () => {
     await waitFor(() => closing() || m.events.some((e) => e.type === 'rounds:contribution' && e.contribution === fresh.id.toString()), 15_000, 'the fresh contribution at the coordinator')
     expect(closing()).toBe(false)
     await mal.daemon.exchange.put(blob)
-    const r = await m.rounds.round(round.round, { waitMs: ROUND_MS + 30_000 })
+    const r = await m.rounds.waitClosed(round.round, { timeoutMs: ROUND_MS + 30_000 })
     expect(r.outcome).toBe('released')
     expect([replay, fresh].map((c) => r.contributions.find((x) => x.id === c.id.toString())?.verdict?.code)).toEqual(['ERR_ROUNDS_REPLAYED', 'OK'])
   })

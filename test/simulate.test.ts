@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '@swarmtune/test-support/cli'
+import { tempDir } from '@swarmtune/test-support'
 import { clientsPerRound, createSimulationOptions, CSV_COLUMNS, runSimulation, type SimulationResult } from '../packages/cli/src/simulate/index.js'
 import { mnistDataDir } from '../packages/model/src/index.js'
 
@@ -10,8 +10,9 @@ import { mnistDataDir } from '../packages/model/src/index.js'
 const small = { clients: 5, fraction: 0.6, trainExamples: 500, testExamples: 500, batchSize: 20, learningRate: 0.1, seed: 7 } as const
 
 let dir: string
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'swarmtune-simulate-')) })
-afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+let removeDir: () => Promise<void>
+beforeAll(async () => { ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-simulate-')) })
+afterAll(async () => { await removeDir() })
 
 describe('swarmtune simulate', () => {
   it('prints accuracy per round, a summary and writes the CSV', async () => {

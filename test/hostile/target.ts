@@ -4,13 +4,13 @@
  * outside — its event stream through the control API, its JSON log lines on stdout (level `debug`, where
  * refused streams are recorded with their code), and its memory and CPU time from `/proc/<pid>`.
  */
-import { readFile, rm, mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ControlClient, dataDirPaths, type DaemonEvent, type DaemonInfo } from '@swarmtune/node'
 import { parseCid, type CID } from '@swarmtune/wire'
+import { tempDir } from '@swarmtune/test-support'
 import { SWARMTUNE_BIN, swarmtuneJson } from '../../scripts/lib/cli.js'
 import { Supervisor, type Child } from '../../scripts/lib/processes.js'
 
@@ -89,7 +89,7 @@ async function until<T> (find: () => Promise<T | undefined>, timeoutMs: number, 
  */
 export async function startTarget (init: TargetInit = {}): Promise<Target> {
   const supervisor = new Supervisor()
-  const root = await mkdtemp(join(tmpdir(), 'swarmtune-hostile-'))
+  const { path: root, cleanup: removeRoot } = await tempDir('swarmtune-hostile-')
   const dir = join(root, 'target')
   const genesisFile = join(root, 'hostile.genesis')
   let child: Child | undefined
@@ -98,7 +98,7 @@ export async function startTarget (init: TargetInit = {}): Promise<Target> {
     stopController.abort()
     await supervisor.stopAll()
     supervisor.dispose()
-    await rm(root, { recursive: true, force: true })
+    await removeRoot()
   }
   try {
     await swarmtuneJson(supervisor, ['init', '-d', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--dht', 'off', '--control-port', '0'])

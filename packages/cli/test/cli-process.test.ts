@@ -6,9 +6,9 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
+import { ControlClient, dataDirPaths } from '@swarmtune/node'
 import { tempDir } from '@swarmtune/test-support'
-import { testConfig } from '@swarmtune/test-support/daemons'
+import { testDataDir } from '@swarmtune/test-support/daemons'
 import { expectRefusedInUse, genesisFile, swarmtune, withDaemon } from './helpers.js'
 
 let dir: string
@@ -18,8 +18,7 @@ let genesis: string
 
 beforeAll(async () => {
   ({ path: dir, cleanup } = await tempDir('swarmtune-cli-process-'))
-  node = join(dir, 'node')
-  await initDataDir(node, { config: testConfig() })
+  node = await testDataDir(join(dir, 'node'))
   genesis = await genesisFile(dir)
 })
 afterAll(async () => { await cleanup() })
@@ -44,8 +43,7 @@ describe('option checks inside a command', () => {
 
 describe('community create', () => {
   it('refuses a data folder a daemon runs on, touching neither its blob store nor its lock', async () => {
-    const maintainer = join(dir, 'maintainer')
-    await initDataDir(maintainer, { config: testConfig() })
+    const maintainer = await testDataDir(join(dir, 'maintainer'))
     await withDaemon(maintainer, async () => {
       const client = await ControlClient.fromDataDir(maintainer)
       const blobsBefore = await client.listBlobs()
@@ -57,8 +55,7 @@ describe('community create', () => {
   })
 
   it('writes the genesis file into the data folder by default and prints its absolute path', async () => {
-    const maintainer = join(dir, 'maintainer-2')
-    await initDataDir(maintainer, { config: testConfig() })
+    const maintainer = await testDataDir(join(dir, 'maintainer-2'))
     const r = await swarmtune(['community', 'create', '--task', 'mnist-2nn', '--name', 'here', '-d', maintainer])
     expect(r.code, r.stderr).toBe(0)
     const file = join(maintainer, 'here.genesis')

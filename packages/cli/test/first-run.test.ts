@@ -14,7 +14,7 @@ import { ControlClient, createDaemon, dataDirPaths, initDataDir } from '@swarmtu
 import pino from 'pino'
 import { runCli } from '@swarmtune/test-support/cli'
 import { tempDir } from '@swarmtune/test-support'
-import { testConfig } from '@swarmtune/test-support/daemons'
+import { testConfig, testDataDir } from '@swarmtune/test-support/daemons'
 import { parseDuration } from '../src/options.js'
 import { expectRefusedInUse, genesisFile, swarmtune, withDaemon } from './helpers.js'
 
@@ -36,8 +36,7 @@ const config = async (root: string): Promise<Record<string, unknown>> => JSON.pa
 
 describe('bad flags', () => {
   it('`daemon --listen garbage`, `--listen …/tcp/99999`, `--bootstrap` without /p2p: one line naming the flag and value, not config.json', async () => {
-    const node = join(dir, 'flags')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'flags'))
     for (const [command, flag, value] of [['daemon', '--listen', 'garbage'], ['daemon', '--listen', '/ip4/0.0.0.0/tcp/99999'], ['daemon', '--bootstrap', '/ip4/127.0.0.1/tcp/4999'], ['init', '--listen', 'garbage']]) {
       const r = await swarmtune([command, '-d', node, flag, value])
       expect(r.code, `${command} ${flag} ${value}`).toBe(1)
@@ -48,8 +47,7 @@ describe('bad flags', () => {
   })
 
   it('a bad override given to createDaemon is not blamed on a valid config.json', async () => {
-    const node = join(dir, 'override')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'override'))
     const err = await refusal(createDaemon({ dataDir: node, config: { control: { host: '192.0.2.1' } } }))
     expect(err).toMatchObject({ code: 'ERR_NODE_CONFIG_INVALID' })
     expect(err.message).toContain('itself is valid')
@@ -67,8 +65,7 @@ describe('bad flags', () => {
 
 describe('init on an existing folder', () => {
   it('`init --listen` changes only listen; `--reset-config` lists what it set back to the defaults', async () => {
-    const node = join(dir, 'existing')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'existing'))
     const before = await config(node)
     const r = await swarmtune(['init', '-d', node, '--control-port', '4130', '--json'])
     expect(r.code, r.stderr).toBe(0)
@@ -107,8 +104,7 @@ describe('init on an existing folder', () => {
 
 describe('community join', () => {
   it('is refused on a folder whose daemon runs (ERR_CLI_DATA_DIR_IN_USE), rounds.json untouched', async () => {
-    const node = join(dir, 'running')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'running'))
     await withDaemon(node, async () => {
       await expectRefusedInUse(await swarmtune(['community', 'join', genesis, '-d', node, '--mnist']), node)
       await expect(stat(join(node, 'rounds.json'))).rejects.toMatchObject({ code: 'ENOENT' })
@@ -116,15 +112,13 @@ describe('community join', () => {
   })
 
   it('says how to reach the community: with mDNS off and no bootstrap peer, the start command carries --bootstrap', async () => {
-    const node = join(dir, 'alone')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'alone'))
     const { stdout: out } = await runCli(['community', 'join', genesis, '-d', node], { reject: 'error' })
     expect(out).toContain(`swarmtune daemon -d ${node} --bootstrap <address>`)
   })
 
   it('`--clients 4 --client 9` names the options given and their values', async () => {
-    const node = join(dir, 'clients')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'clients'))
     const err = await refusal(runCli(['community', 'join', genesis, '-d', node, '--mnist', '--partition', 'iid', '--clients', '4', '--client', '9'], { reject: 'error' }))
     expect(err).toMatchObject({ code: 'commander.invalidArgument' })
     expect(err.message).toContain('--client 9 with --clients 4')
@@ -149,8 +143,7 @@ describe('data folder paths', () => {
   })
 
   it('a corrupted daemon.json is reported unreadable, not as "no daemon.json"; a missing folder points to init', async () => {
-    const node = join(dir, 'corrupt')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'corrupt'))
     await writeFile(dataDirPaths(node).daemonInfo, '{"pid": 1, "cont')
     await expect(ControlClient.fromDataDir(node)).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_INFO_UNREADABLE' })
     await expect(runCli(['status', '-d', join(dir, 'never-created')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune init -d') })
@@ -173,8 +166,7 @@ describe('durations and echoed values', () => {
   })
 
   it('`doctor --timeout 3s` is accepted; with mDNS off its reachability line does not claim mDNS', async () => {
-    const node = join(dir, 'doctor')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'doctor'))
     const r = await swarmtune(['doctor', '-d', node, '--timeout', '3s', '--json'])
     expect(r.stderr).toBe('')
     const reach = (JSON.parse(r.stdout) as Array<{ name: string, detail: string }>).find((c) => c.name === 'reachability')
@@ -207,8 +199,7 @@ describe('gzipped IDX files', () => {
     const labels = idx([20], (i) => i % 10)
     await writeFile(join(dir, 'images.gz'), gzipSync(images))
     await writeFile(join(dir, 'labels.gz'), gzipSync(labels))
-    const node = join(dir, 'gzip')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'gzip'))
     const { exitCode } = await runCli(['community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'labels.gz'), '--json'], { reject: 'error' })
     expect(exitCode).toBe(0)
     expect(JSON.parse(await readFile(join(node, 'rounds.json'), 'utf8'))).toMatchObject({ volunteer: { data: { source: 'idx', images: join(dir, 'images.gz') } } })

@@ -7,12 +7,12 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlClient, initDataDir, type Daemon } from '@swarmtune/node'
+import { ControlClient, type Daemon } from '@swarmtune/node'
 import { defaultServices, keyHex, type RoundDetail } from '@swarmtune/rounds'
 import type { EntryJson } from '@swarmtune/ledger'
 import { runCli } from '@swarmtune/test-support/cli'
 import { tempDir, waitFor } from '@swarmtune/test-support'
-import { runDaemon, testConfig } from '@swarmtune/test-support/daemons'
+import { runDaemon, testDataDir } from '@swarmtune/test-support/daemons'
 import { entryIdOfPrefix } from '../src/commands/ledger.js'
 import { renderRound, renderRounds } from '../src/commands/round.js'
 
@@ -25,8 +25,7 @@ let hex: string
 
 beforeAll(async () => {
   ({ path: dir, cleanup } = await tempDir('swarmtune-cli-ids-'))
-  node = join(dir, 'maintainer')
-  await initDataDir(node, { config: testConfig() })
+  node = await testDataDir(join(dir, 'maintainer'))
   const created = JSON.parse((await runCli(['community', 'create', '--task', 'mnist-2nn', '--name', 'ids', '-d', node, '--json'], { reject: 'error' })).stdout) as { file: string }
   daemon = await runDaemon(node, defaultServices({ rounds: { community: created.file } }))
   peerId = daemon.peerId.toString()
@@ -91,8 +90,7 @@ describe('ids and identities', () => {
   })
 
   it('release list on a folder whose ledger holds no community says how to join one', async () => {
-    const fresh = join(dir, 'fresh')
-    await initDataDir(fresh, { config: testConfig() })
+    const fresh = await testDataDir(join(dir, 'fresh'))
     await expect(runCli(['release', 'list', '-d', fresh], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_ROUNDS_NO_COMMUNITY' })
     expect(JSON.parse((await runCli(['round', 'list', '-d', fresh, '--json'], { reject: 'error' })).stdout)).toEqual([])
   })
@@ -102,8 +100,7 @@ describe('community create --maintainer', () => {
   it('takes a peer id or its hex key and names the same maintainer', async () => {
     const made: string[][] = []
     for (const [i, form] of [peerId, hex].entries()) {
-      const folder = join(dir, `co-maintainer-${i}`)
-      await initDataDir(folder, { config: testConfig() })
+      const folder = await testDataDir(join(dir, `co-maintainer-${i}`))
       made.push((JSON.parse((await runCli(['community', 'create', '--task', 'mnist-2nn', '-d', folder, '--maintainer', form, '--json'], { reject: 'error' })).stdout) as { maintainers: string[] }).maintainers)
     }
     expect(made[0][1]).toBe(peerId)

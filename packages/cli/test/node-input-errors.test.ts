@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, dataDirPaths, initDataDir } from '@swarmtune/node'
 import { runCli } from '@swarmtune/test-support/cli'
 import { tempDir } from '@swarmtune/test-support'
-import { runDaemon, startNode, testConfig, type TestNode } from '@swarmtune/test-support/daemons'
+import { runDaemon, startNode, testConfig, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
 import { formatError } from '../src/main.js'
 
 /** A TCP server on 127.0.0.1 that answers every connection with `reply` (or holds it open) until closed. */
@@ -97,7 +97,7 @@ describe('a daemon that does not answer', () => {
   it('ERR_NODE_CONTROL_UNREACHABLE, with hints that name the data folder', async () => {
     const dir = await tempDir()
     try {
-      await initDataDir(dir.path, { config: testConfig() })
+      await testDataDir(dir.path)
       const { port, close } = await listen()
       await close()
       // daemon.json of a live process (this one) whose control URL has nothing behind it

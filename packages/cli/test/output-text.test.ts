@@ -6,10 +6,10 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertSameSpecs } from '@swarmtune/model'
-import { initDataDir, type DaemonStatus } from '@swarmtune/node'
+import { type DaemonStatus } from '@swarmtune/node'
 import { runCli } from '@swarmtune/test-support/cli'
 import { tempDir } from '@swarmtune/test-support'
-import { testConfig } from '@swarmtune/test-support/daemons'
+import { testDataDir } from '@swarmtune/test-support/daemons'
 import { count, significant } from '../src/options.js'
 import { summary } from '../src/commands/ledger.js'
 import { render as renderPeers } from '../src/commands/peers.js'
@@ -44,8 +44,7 @@ describe('text output', () => {
   })
 
   it('`ledger stats` of an empty ledger says so instead of "0 by 0 authors ()"', async () => {
-    const node = join(dir, 'empty')
-    await initDataDir(node, { config: testConfig() })
+    const node = await testDataDir(join(dir, 'empty'))
     const { stdout: out } = await runCli(['ledger', 'stats', '-d', node], { reject: 'error' })
     expect(out).toMatch(/^entries\s+none yet$/m)
     expect(out).not.toContain('()')

@@ -8,12 +8,12 @@
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlClient, initDataDir, type Daemon } from '@swarmtune/node'
+import { ControlClient, type Daemon } from '@swarmtune/node'
 import { defaultServices } from '@swarmtune/rounds'
 import type { EntryJson } from '@swarmtune/ledger'
 import { runCli } from '@swarmtune/test-support/cli'
 import { tempDir, waitFor } from '@swarmtune/test-support'
-import { runDaemon, testConfig } from '@swarmtune/test-support/daemons'
+import { runDaemon, testDataDir } from '@swarmtune/test-support/daemons'
 import { genesisFile, swarmtune } from './helpers.js'
 
 let dir: string
@@ -25,8 +25,7 @@ const viaDaemon: Record<string, string> = {}
 
 beforeAll(async () => {
   ({ path: dir, cleanup } = await tempDir('swarmtune-cli-store-reads-'))
-  maintainer = join(dir, 'maintainer')
-  await initDataDir(maintainer, { config: testConfig() })
+  maintainer = await testDataDir(join(dir, 'maintainer'))
   genesis = (JSON.parse((await runCli(['community', 'create', '--task', 'mnist-2nn', '--name', 'reads', '-d', maintainer, '--json'], { reject: 'error' })).stdout) as { file: string }).file
   const daemon: Daemon = await runDaemon(maintainer, defaultServices({ rounds: { community: genesis } }))
   try {
@@ -93,8 +92,7 @@ describe('release and community commands with no daemon running', () => {
   })
 
   it('community show -d reads the genesis `community join` kept in a folder that never ran a daemon', async () => {
-    const volunteer = join(dir, 'volunteer')
-    await initDataDir(volunteer, { config: testConfig() })
+    const volunteer = await testDataDir(join(dir, 'volunteer'))
     const file = await genesisFile(dir, 'joined')
     await runCli(['community', 'join', file, '-d', volunteer], { reject: 'error' })
     const [fromFolder, fromFile] = await Promise.all([swarmtune(['community', 'show', '-d', volunteer, '--json']), swarmtune(['community', 'show', file, '--json'])])
@@ -119,8 +117,7 @@ describe('release and community commands with no daemon running', () => {
 
 describe('read commands on a fresh data folder', () => {
   it('create nothing: no ledger/, no blobs/, nothing else', async () => {
-    const fresh = join(dir, 'fresh')
-    await initDataDir(fresh, { config: testConfig() })
+    const fresh = await testDataDir(join(dir, 'fresh'))
     const before = await tree(fresh)
     // as real processes
     const [list, show] = await Promise.all([swarmtune(['ledger', 'stats', '--json', '-d', fresh]), swarmtune(['release', 'show', '0', '-d', fresh])])
@@ -163,8 +160,7 @@ describe('ledger import', () => {
     entry.body.name = 'renamed'
     const file = join(dir, 'edited.jsonl')
     await writeFile(file, JSON.stringify(entry) + '\n')
-    const target = join(dir, 'import-target')
-    await initDataDir(target, { config: testConfig() })
+    const target = await testDataDir(join(dir, 'import-target'))
     const r = await swarmtune(['ledger', 'import', file, '-d', target])
     expect(r.code, r.stderr).toBe(1)
     expect(r.stdout, r.stderr).toContain('0 entries imported, 0 already stored, 1 refused')

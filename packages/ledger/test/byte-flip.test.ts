@@ -3,17 +3,17 @@
  * ledger intact — never a silently shorter or altered ledger. LevelDB drops a log record whose checksum
  * fails without reporting it, so this is what the heads / summary / lengths.json cross-checks are for.
  */
-import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testSeed } from '@swarmtune/test-support'
+import { tempDir, testSeed } from '@swarmtune/test-support'
 import { openLedger, type Ledger } from '../src/index.js'
 import { bodies, fakeCid, keyFor, makeCommunity } from './fixtures.js'
 
 const TRIALS = 60
 let dir: string
+let removeDir: () => Promise<void>
 let pristine: string
 let ids: string[]
 
@@ -34,7 +34,7 @@ async function appendRound (ledger: Ledger, round: number, volunteers: number): 
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'swarmtune-flip-'))
+  ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-flip-'))
   pristine = join(dir, 'pristine')
   // Entries in both places LevelDB keeps them: table files (written when a log is recovered on reopen)
   // and the live write-ahead log.
@@ -47,7 +47,7 @@ beforeAll(async () => {
   ids = await allIds(ledger)
   await ledger.close()
 })
-afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+afterAll(async () => { await removeDir() })
 
 describe('ledger store under byte flips', () => {
   it('fails closed with a code or serves the whole ledger, for flips anywhere in the LevelDB files', async () => {

@@ -1,7 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe } from 'vitest'
+import { tempDir } from '@swarmtune/test-support'
 import { createMemoryDb, openLedger } from '../src/index.js'
 import { ledgerContract } from './contract.js'
 
@@ -12,10 +11,10 @@ describe('ledger contract', () => {
   }, 40)
 
   ledgerContract('LevelDB', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'swarmtune-ledger-'))
+    const dir = await tempDir('swarmtune-ledger-')
     return {
-      open: async () => await openLedger({ path: join(dir, 'ledger'), sync: false }),
-      cleanup: async () => { await rm(dir, { recursive: true, force: true }) }
+      open: async () => await openLedger({ path: join(dir.path, 'ledger'), sync: false }),
+      cleanup: dir.cleanup
     }
   }, 25)
 })

@@ -3,11 +3,11 @@
  * exempt from the total), every conflicting entry not kept counted — in the ingest result, the
  * `evidence-dropped` event, `evidenceDropped` (kept across reopen) and ledgerStats — and not asked for by sync.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { SignedEntry, SigningKey } from '@swarmtune/wire'
+import { tempDir } from '@swarmtune/test-support'
 import {
   createMemoryDb, EVIDENCE_MAX_RECORDS_PER_AUTHOR, ledgerStats, openLedger, syncLedger, type EvidenceDrop, type Ledger
 } from '../src/index.js'
@@ -15,8 +15,9 @@ import { bodies, ChainSigner, fakeCid, keyFor, makeCommunity } from './fixtures.
 import { duplexPair } from './helpers.js'
 
 let dir: string
-beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'swarmtune-evidence-')) })
-afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+let removeDir: () => Promise<void>
+beforeEach(async () => { ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-evidence-')) })
+afterEach(async () => { await removeDir() })
 
 async function folderBytes (path: string): Promise<number> {
   let total = 0

@@ -3,20 +3,20 @@
  * with its signed `bytes` (naming the line, the entry id and the field), and a store with a shortened chain
  * fails to open with `ERR_LEDGER_TRUNCATED` naming the author (peer id and key) and the missing seqs.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { Level } from 'level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { tempDir } from '@swarmtune/test-support'
 import { entryKey } from '../src/keys.js'
 import { exportEntries, importEntries, openLedger, peerIdOfAuthor, type LedgerCorruptError } from '../src/index.js'
 import { bodies, fakeCid, keyFor, makeCommunity } from './fixtures.js'
 
 let dir: string
-beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'swarmtune-ledger-import-')) })
-afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+let removeDir: () => Promise<void>
+beforeEach(async () => { ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-ledger-import-')) })
+afterEach(async () => { await removeDir() })
 
 /** A store at `<dir>/<name>` holding a genesis and `n` contributions of volunteer 1 (samples 10, 20, …); its JSON Lines export. */
 async function exported (name: string, n: number): Promise<{ path: string, lines: string[], volunteer: string }> {

@@ -1,9 +1,9 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { encodeCanonical, parseCid, signedBytesOf, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
+import { tempDir } from '@swarmtune/test-support'
 import { createMemoryDb, LENGTHS_WRITE_INTERVAL_MS, MAINTAINER_KINDS, openLedger, syncLedger, type Ledger } from '../src/index.js'
 import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
 import { duplexPair, exited, startChild, waitForLine } from './helpers.js'
@@ -15,12 +15,13 @@ async function collect (it: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
 }
 
 let dir: string
+let removeDir: () => Promise<void>
 let path: string
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'swarmtune-ledger-'))
+  ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-ledger-'))
   path = join(dir, 'ledger')
 })
-afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+afterEach(async () => { await removeDir() })
 
 /** A store with a genesis, a round-open, three volunteers' contributions, verdicts and a release. */
 async function populate (ledger: Ledger): Promise<{ entries: SignedEntry[] }> {

@@ -158,6 +158,12 @@ describe('ledger sync', () => {
       return { ledger, genesis, chain, volunteer }
     }
 
+    /** `ledger` syncing over one end of an in-memory pair (`running`), and the hostile side scripted on the other end `y`. */
+    function hostileSession (ledger: Ledger): { running: ReturnType<typeof syncLedger>, peer: ReturnType<typeof scripted>, y: ByteStreamEnd } {
+      const [x, y] = duplexPair()
+      return { running: syncLedger(ledger, x), peer: scripted(y), y }
+    }
+
     /** Runs the handshake as the hostile side: hello + heads, then reads the victim's hello, heads and wants (returned). */
     async function handshake (peer: ReturnType<typeof scripted>, genesis: SignedEntry, ...heads: SignedEntry[]): Promise<ReturnType<typeof decodeSyncMessage>> {
       peer.send({ t: 'hello', v: 1, community: genesis.id.bytes })
@@ -172,9 +178,7 @@ describe('ledger sync', () => {
 
     it('rejects a forged entry and stores nothing of that chain past it', async () => {
       const { ledger, genesis, chain } = await victim()
-      const [x, y] = duplexPair()
-      const running = syncLedger(ledger, x)
-      const peer = scripted(y)
+      const { running, peer, y } = hostileSession(ledger)
       await handshake(peer, genesis, chain[3])
       peer.send({ t: 'entries', author: chain[0].entry.author, from: 0, entries: [chain[0].bytes, flipSignatureBit(chain[1]), chain[2].bytes] })
       peer.send({ t: 'served' })
@@ -188,9 +192,7 @@ describe('ledger sync', () => {
 
     it('flags reordered and replayed entries, and stores only entries that fit the chain', async () => {
       const { ledger, genesis, chain } = await victim()
-      const [x, y] = duplexPair()
-      const running = syncLedger(ledger, x)
-      const peer = scripted(y)
+      const { running, peer, y } = hostileSession(ledger)
       await handshake(peer, genesis, chain[3])
       const author = chain[0].entry.author
       peer.send({ t: 'entries', author, from: 0, entries: [chain[0].bytes, chain[1].bytes] })
@@ -215,9 +217,7 @@ describe('ledger sync', () => {
       signer.heads.set(Buffer.from(maintainer.publicKey.raw).toString('hex'), { seq: 0, id: genesis.id })
       const usurped = await signer.sign(stranger, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
       const open = await signer.sign(maintainer, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
-      const [x, y] = duplexPair()
-      const running = syncLedger(ledger, x)
-      const peer = scripted(y)
+      const { running, peer, y } = hostileSession(ledger)
       const wants = await handshake(peer, genesis, usurped, open)
       expect(wants).toMatchObject({ wants: [[stranger.publicKey.raw, 0, 0], [maintainer.publicKey.raw, 1, 1]] })
       peer.send({ t: 'entries', author: stranger.publicKey.raw, from: 0, entries: [usurped.bytes] })
@@ -238,9 +238,7 @@ describe('ledger sync', () => {
       const other = new ChainSigner(genesis.id)
       await other.sign(volunteer, 'contribution', bodies.contribution(1, genesis.id.bytes, fakeCid('r'), fakeCid('b0'), 5))
       const twin = await other.sign(volunteer, 'contribution', bodies.contribution(1, genesis.id.bytes, fakeCid('r'), fakeCid('other'), 5), { seq: 1, prev: chain[0].id.bytes })
-      const [x, y] = duplexPair()
-      const running = syncLedger(ledger, x)
-      const peer = scripted(y)
+      const { running, peer, y } = hostileSession(ledger)
       await handshake(peer, genesis, twin)
       peer.send({ t: 'entries', author: twin.entry.author, from: 1, entries: [twin.bytes] })
       peer.send({ t: 'served' })

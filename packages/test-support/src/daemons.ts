@@ -28,6 +28,12 @@ export function testConfig (overrides: DaemonConfigInit = {}): DaemonConfigInit 
   }
 }
 
+/** Initialises the data folder `path` with {@link testConfig}(`overrides`); resolves with `path`. */
+export async function testDataDir (path: string, overrides: DaemonConfigInit = {}): Promise<string> {
+  await initDataDir(path, { config: testConfig(overrides) })
+  return path
+}
+
 /** A started test daemon and its data folder. */
 export interface TestNode<S extends ServiceMap = ServiceMap> {
   daemon: Daemon<S>
@@ -58,11 +64,16 @@ export interface StartNodeOptions<S extends ServiceMap = ServiceMap> extends Run
   services?: ServiceFactoryMap<S>
 }
 
+/** Destroys every node given (in parallel; `undefined` entries, of a set-up that failed half-way, are skipped). */
+export async function destroyAll (nodes: ReadonlyArray<{ destroy: () => Promise<void> } | undefined>): Promise<void> {
+  await Promise.all(nodes.map(async (n) => { await n?.destroy() }))
+}
+
 /** Starts a daemon on `options.dir`, or on a fresh folder initialised with {@link testConfig}(`options.config`). */
 export async function startNode<S extends ServiceMap = ServiceMap> (options: StartNodeOptions<S> = {}): Promise<TestNode<S>> {
   const tmp = options.dir == null ? await tempDir('swarmtune-node-') : null
   const dir = options.dir ?? (tmp as { path: string }).path
-  if (options.dir == null) await initDataDir(dir, { config: testConfig(options.config) })
+  if (options.dir == null) await testDataDir(dir, options.config)
   const daemon = await runDaemon<S>(dir, options.services, { logger: options.logger, events: options.events })
   let stopped = false
   return {

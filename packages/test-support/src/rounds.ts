@@ -5,15 +5,14 @@
  * connections and events; a contribution body for tests that sign their own.
  *
  * ```ts
- * import { connectedTo, ready, startMaintainer, startVolunteers, UNTIL_DEADLINE } from '@swarmtune/test-support/rounds'
+ * import { destroyAll } from '@swarmtune/test-support/daemons'
+ * import { startMaintainer, startVolunteers, UNTIL_DEADLINE } from '@swarmtune/test-support/rounds'
  *
  * const maintainer = await startMaintainer({ config: UNTIL_DEADLINE })
- * const volunteers = await startVolunteers(maintainer, 2, { lossExamples: 300 })
- * await connectedTo(maintainer.node, volunteers)
- * await ready([maintainer.node, ...volunteers])
+ * const volunteers = await startVolunteers(maintainer, 2, { lossExamples: 300, warm: true })  // connected, workers warm
  * const opened = await maintainer.node.rounds.startRound({ steps: 5, durationMs: 20_000, quorum: 2 })
  * // …
- * await Promise.all(volunteers.map(async (v) => { await v.destroy() }))
+ * await destroyAll(volunteers)
  * await maintainer.cleanup()
  * ```
  */
@@ -144,19 +143,26 @@ export interface VolunteerOptions {
   lossExamples?: number
   /** Bootstrap addresses; default the maintainer's first address. */
   bootstrap?: string[]
+  /** Resolve only once every volunteer is connected to the maintainer and every worker, the maintainer's too, is warm. */
+  warm?: boolean
 }
 
 /**
  * `count` volunteers of `maintainer`'s community, each on a fresh folder bootstrapped to the maintainer,
- * volunteer `i` training {@link volunteerData}(i, count).
+ * volunteer `i` training {@link volunteerData}(i, count); with `warm`, once {@link connectedTo} and {@link ready}.
  */
 export async function startVolunteers (maintainer: Pick<Maintainer, 'node' | 'genesis'>, count: number, options: VolunteerOptions = {}): Promise<RoundsNode[]> {
   const bootstrap = options.bootstrap ?? [maintainer.node.daemon.addresses()[0]]
-  return await Promise.all(Array.from({ length: count }, async (_, i) => await startRoundsNode({
+  const volunteers = await Promise.all(Array.from({ length: count }, async (_, i) => await startRoundsNode({
     genesis: maintainer.genesis,
     bootstrap,
     config: { volunteer: { data: volunteerData(i, count), ...(options.lossExamples === undefined ? {} : { lossExamples: options.lossExamples }) } }
   })))
+  if (options.warm === true) {
+    await connectedTo(maintainer.node, volunteers)
+    await ready([maintainer.node, ...volunteers])
+  }
+  return volunteers
 }
 
 /** Waits until each node's worker is warm (data loaded, backend up; `ready` in the service status), up to 120 s. */
