@@ -97,7 +97,7 @@ describe('image folders', () => {
     for (let p = 0; p < got.length; p++) {
       const [r, g, b] = [src[3 * p], src[3 * p + 1], src[3 * p + 2]].map((v) => Math.round(v * 255))
       const want = r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b
-      expect(got[p]).toBe(Math.fround(want / 255))
+      expect(got[p]).toBe(Math.fround(Math.fround(want) / 255)) // luma kept as float32, then scaled
     }
   })
 
@@ -125,7 +125,7 @@ describe('image folders', () => {
     expect(err / 784).toBeLessThan(0.02) // lossy, but close
   })
 
-  it('resizes by the stated policy: crop keeps the centre, stretch the whole; bilinear as tf.image.resizeBilinear', async () => {
+  it('resizes by the stated policy: crop keeps the centre, stretch the whole; bilinear as tf.image.resizeBilinear when enlarging, antialiased when shrinking', async () => {
     const dir = fresh()
     // 2 × 6 (h × w): white borders of two columns each side, a black centre
     await put(dir, 'wide/a.png', rgbPng(2, 6, (_, x) => x >= 2 && x < 4 ? 0 : 255))
@@ -133,22 +133,34 @@ describe('image folders', () => {
     await put(dir, 'tall/b.png', rgbPng(6, 2, (y) => y >= 2 && y < 4 ? 0 : 255))
     const crop = await loadImageFolder(dir, { size: [2, 2], channels: 1 })
     expect([...crop.images]).toEqual(new Array(8).fill(0))
+    // stretch shrinks the long side 3×, antialiased: a triangle of support 3 over white, white, black, black
+    // (weights 2/3, 1, 2/3, 1/3), so 5/8 white
     const stretch = await loadImageFolder(dir, { size: [2, 2], channels: 1, resize: 'stretch' })
-    expect([...stretch.images]).toEqual(new Array(8).fill(1))
+    for (const v of stretch.images) expect(v).toBeCloseTo(0.625, 6)
     const none = await failure(loadImageFolder(dir, { size: [2, 2], resize: 'none' }))
     expect(none.code).toBe('ERR_MODEL_IMAGE_SIZE_MISMATCH')
     // without a size, images of different sizes are refused
     expect((await failure(loadImageFolder(dir))).code).toBe('ERR_MODEL_IMAGE_SIZE_MISMATCH')
 
-    // stretch is bilinear with half-pixel centres: the same numbers as tfjs (to float32 rounding)
+    // enlarging is bilinear with half-pixel centres: the same numbers as tfjs (to float32 rounding)
     const rng = createRng(testSeed('images resize'))
-    const values = Array.from({ length: 7 * 5 }, () => rng.int(256))
+    const values = Array.from({ length: 3 * 5 }, () => rng.int(256))
     const dir2 = fresh()
-    await put(dir2, 'x/a.png', rgbPng(7, 5, (y, x) => values[y * 5 + x]))
-    await put(dir2, 'y/a.png', rgbPng(7, 5, () => 0))
+    await put(dir2, 'x/a.png', rgbPng(3, 5, (y, x) => values[y * 5 + x]))
+    await put(dir2, 'y/a.png', rgbPng(3, 5, () => 0))
     const mine = (await loadImageFolder(dir2, { size: [4, 9], channels: 1, resize: 'stretch' })).images.subarray(0, 36)
-    const theirs = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(values.map((v) => v / 255), [7, 5, 1]), [4, 9], false, true).dataSync())
+    const theirs = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(values.map((v) => v / 255), [3, 5, 1]), [4, 9], false, true).dataSync())
     for (let i = 0; i < 36; i++) expect(Math.abs(mine[i] - theirs[i])).toBeLessThan(1e-6)
+
+    // shrinking is antialiased: stripes one pixel wide, shrunk 3×, come out grey, where plain bilinear (tfjs)
+    // samples every third column and gives black and white
+    const dir3 = fresh()
+    await put(dir3, 'x/a.png', rgbPng(2, 12, (_, x) => (x % 2) * 255))
+    await put(dir3, 'y/a.png', rgbPng(2, 12, () => 0))
+    const shrunk = (await loadImageFolder(dir3, { size: [2, 4], channels: 1, resize: 'stretch' })).images.subarray(0, 8)
+    for (const v of shrunk) expect(Math.abs(v - 0.5)).toBeLessThan(0.15)
+    const aliased = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(Array.from({ length: 24 }, (_, i) => i % 2), [2, 12, 1]), [2, 4], false, true).dataSync())
+    expect(Math.max(...aliased.map((v) => Math.abs(v - 0.5)))).toBe(0.5)
   })
 
   it('gives each bad input its own code, naming the file', async () => {
