@@ -14,10 +14,13 @@
  *   per-author cap, the entry checks (round-open, base, codec, samples), replays, the decoded delta's checks,
  *   one accepted contribution per author, at most `maxContributions`; a cancelled round or one whose
  *   parameters cannot be read rejects all. Verdicts signed before a restart stand.
- * - **aggregate** ({@link aggregateRound}): FedAvg or a robust aggregator of `@swarmtune/fedavg` over the
- *   accepted deltas weighted by their sample counts (McMahan et al. 2017, "Communication-Efficient Learning of
- *   Deep Networks from Decentralized Data"), one server-optimiser step (FedOpt: Reddi et al. 2021, "Adaptive
- *   Federated Optimization"; server momentum: Hsu, Qi & Brown 2019), the quorum; the outcome code.
+ * - **aggregate** ({@link aggregateRound}): FedAvg over the accepted deltas weighted by their sample counts
+ *   (McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from Decentralized Data") or a
+ *   robust aggregator of `@swarmtune/fedavg` (Krum / Multi-Krum, Blanchard et al. 2017; coordinate-wise median
+ *   and trimmed mean, Yin et al. 2018; norm clipping; CenteredClip, Karimireddy et al. 2021), then one
+ *   server-optimiser step as fedavg cites them (sgd with η = 1 is plain FedAvg; FedAvgM, Hsu et al. 2019;
+ *   DiLoCo's Nesterov outer step, Douillard et al. 2023; FedAdam / FedYogi, Reddi et al. 2021, "Adaptive
+ *   Federated Optimization"), then the quorum; the outcome code.
  * - **evaluate** ({@link evaluateRound}): the merged weights measured on the coordinator's evaluation data
  *   (by the evaluator the caller gives), built into the release and its signed body.
  *
