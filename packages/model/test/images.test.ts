@@ -5,7 +5,7 @@ import jpeg from 'jpeg-js'
 import { PNG } from 'pngjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  createRng, DataSourceError, type Dataset, encodePng, loadData, loadImageFolder, loadMnist, subset, tf, writeImageFolder
+  createRng, DataSourceError, type Dataset, encodePng, imageDimensions, loadData, loadImageFolder, loadMnist, subset, tf, writeImageFolder
 } from '../src/index.js'
 
 const DIGITS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine']
@@ -200,6 +200,16 @@ describe('image folders', () => {
     forged.writeUInt32BE(10_000, 20)
     dir = await two((d) => put(d, 'one/huge.png', forged))
     expect(await failure(loadImageFolder(dir))).toEqual({ code: 'ERR_MODEL_IMAGE_TOO_LARGE', path: join(dir, 'one/huge.png') })
+    // the same from a JPEG's frame header (SOF0: FF C0, length, precision, height, width)
+    const sof = Buffer.from(jpg).indexOf(Buffer.from([0xff, 0xc0]))
+    expect(imageDimensions(jpg, 'jpeg')).toEqual({ width: 28, height: 28 })
+    expect(Buffer.from(jpg).readUInt16BE(sof + 5)).toBe(28)
+    const bigJpg = Buffer.from(jpg)
+    bigJpg.writeUInt16BE(20_000, sof + 5)
+    bigJpg.writeUInt16BE(20_000, sof + 7)
+    expect(imageDimensions(bigJpg, 'jpeg')).toEqual({ width: 20_000, height: 20_000 })
+    dir = await two((d) => put(d, 'one/huge.jpg', bigJpg))
+    expect(await failure(loadImageFolder(dir))).toEqual({ code: 'ERR_MODEL_IMAGE_TOO_LARGE', path: join(dir, 'one/huge.jpg') })
     dir = await two(async () => {})
     expect((await failure(loadImageFolder(dir, { maxPixels: 28 * 27 }))).code).toBe('ERR_MODEL_IMAGE_TOO_LARGE')
     // over the file size bound
