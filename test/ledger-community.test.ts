@@ -11,13 +11,13 @@ import { openLedger, toHex, type Ledger } from '@swarmtune/ledger'
 import { dataDirPaths, ledgerService, openDataDir, type DaemonEvent, type LedgerService } from '@swarmtune/node'
 import { createRoundsConfig, defaultServices, writeRoundsConfig } from '@swarmtune/rounds'
 import { communityTopic, type SignedEntry } from '@swarmtune/wire'
-import { tempDir, waitFor } from '@swarmtune/test-support'
+import { Cleanups, tempDir, waitFor } from '@swarmtune/test-support'
 import { runDaemon, startNode, testDataDir } from '@swarmtune/test-support/daemons'
 import { runCli } from '@swarmtune/test-support/cli'
 import { bodies, ChainSigner, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
 
-const cleanups: Array<() => Promise<void>> = []
-afterAll(async () => { for (const c of cleanups.reverse()) await c() })
+const cleanups = new Cleanups()
+afterAll(cleanups.run)
 
 /** A genesis of a task this build knows (its release CID is made up: nothing here fetches it). */
 async function genesisOf (name: string): Promise<SignedEntry> {

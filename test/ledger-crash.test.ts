@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '@swarmtune/ledger'
 import { createRng } from '@swarmtune/model'
-import { tempDir, testSeed } from '@swarmtune/test-support'
+import { Cleanups, tempDir, testSeed } from '@swarmtune/test-support'
 import { keyFor } from '../packages/ledger/test/fixtures.js'
 import { exited, startChild } from '../packages/ledger/test/helpers.js'
 
@@ -22,8 +22,8 @@ function floats (seed: number): () => number {
   return () => rng.float()
 }
 
-const cleanups: Array<() => Promise<void>> = []
-afterAll(async () => { for (const c of cleanups) await c() })
+const cleanups = new Cleanups()
+afterAll(cleanups.run)
 
 /**
  * One store, `kills` children in turn, each SIGKILLed at a random moment; after each kill the store is

@@ -9,14 +9,14 @@ import { openLedger } from '@swarmtune/ledger'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ControlClient, dataDirPaths, ledgerService, type LedgerService } from '@swarmtune/node'
-import { tempDir, waitFor } from '@swarmtune/test-support'
+import { Cleanups, tempDir, waitFor } from '@swarmtune/test-support'
 import { startNode, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
 import { cliOutput } from '@swarmtune/test-support/cli'
 import { bodies, fakeCid, keyFor } from '../packages/ledger/test/fixtures.js'
 import { exited, startChild, waitForLine } from '../packages/ledger/test/helpers.js'
 
-const cleanups: Array<() => Promise<void>> = []
-afterAll(async () => { for (const c of cleanups.reverse()) await c() })
+const cleanups = new Cleanups()
+afterAll(cleanups.run)
 
 /** A data folder whose ledger already holds a community with one round. */
 async function populatedDataDir (): Promise<string> {

@@ -8,7 +8,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ControlClient, dataDirPaths } from '@swarmtune/node'
-import { tempDir, waitFor } from '@swarmtune/test-support'
+import { Cleanups, tempDir, waitFor } from '@swarmtune/test-support'
 import { startNode, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
 import { runCli } from '@swarmtune/test-support/cli'
 
@@ -23,8 +23,8 @@ async function closedPort (): Promise<number> {
 }
 
 describe('swarmtune node commands', () => {
-  const cleanups: Array<() => Promise<void>> = []
-  afterAll(async () => { for (const c of cleanups.reverse()) await c() })
+  const cleanups = new Cleanups()
+  afterAll(cleanups.run)
 
   it('init creates a data folder and refuses to overwrite it', async () => {
     const dir = await tempDir()

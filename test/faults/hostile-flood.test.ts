@@ -15,7 +15,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseCid } from '@swarmtune/wire'
-import { testSeed, waitFor } from '@swarmtune/test-support'
+import { Cleanups, testSeed, waitFor } from '@swarmtune/test-support'
 import { HostileFrames } from '../hostile/frames.js'
 import { createAttacker, joinTopic } from '../hostile/peers.js'
 import {
@@ -38,8 +38,8 @@ const SETTLE_MS = 15_000
 const CHURN_IDENTITIES = 30
 
 const MiB = 1024 * 1024
-const cleanups: Array<() => Promise<void>> = []
-afterAll(async () => { for (const c of cleanups.reverse()) await c() })
+const cleanups = new Cleanups()
+afterAll(cleanups.run)
 
 describe('hostile-peer flood', () => {
   it('refuses 60 s of hostile frames with codes, stores nothing it should not, stays within memory, and serves honest peers throughout', async () => {

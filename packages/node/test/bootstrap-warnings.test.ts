@@ -10,7 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
-import { tempDir, waitFor } from '@swarmtune/test-support'
+import { Cleanups, tempDir, waitFor } from '@swarmtune/test-support'
 import { startNode, testConfig } from '@swarmtune/test-support/daemons'
 import { createDaemon, initDataDir } from '../src/index.js'
 
@@ -27,8 +27,8 @@ async function closedPort (): Promise<number> {
 interface Line { level: number, msg: string, addr?: string, code?: string, reason?: string, suppressed?: number }
 
 describe('bootstrap warnings', () => {
-  const cleanups: Array<() => Promise<void>> = []
-  afterAll(async () => { for (const c of cleanups.reverse()) await c() })
+  const cleanups = new Cleanups()
+  afterAll(cleanups.run)
 
   it('a closed port and a wrong peer id are each logged at warn with address and code, once per interval; then ERR_NODE_NO_PEERS', async () => {
     const live = await startNode()

@@ -100,6 +100,24 @@ export async function waitFor (condition: () => boolean | Promise<boolean>, time
   }
 }
 
+/**
+ * Teardown steps of a test file, run last-added first: `const cleanups = new Cleanups()`, `afterAll(cleanups.run)`,
+ * then `cleanups.push(node.destroy)` as each part is made. A step that throws stops the run (the test fails).
+ */
+export class Cleanups {
+  private readonly steps: Array<() => Promise<void>> = []
+
+  /** Adds teardown steps. */
+  push (...steps: Array<() => Promise<void>>): void {
+    this.steps.push(...steps)
+  }
+
+  /** Runs and forgets every step added, the last one first. */
+  readonly run = async (): Promise<void> => {
+    for (let step = this.steps.pop(); step !== undefined; step = this.steps.pop()) await step()
+  }
+}
+
 /** `length` deterministic bytes from `seed` (xorshift32), fast enough for tens of MiB. */
 export function seededBytes (seed: number, length: number): Uint8Array {
   const out = new Uint8Array(length)

@@ -6,7 +6,7 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { codeOf, codeOfAsync, seededBytes, tempDir, testSeed, waitFor } from '../src/index.js'
+import { Cleanups, codeOf, codeOfAsync, seededBytes, tempDir, testSeed, waitFor } from '../src/index.js'
 import { cliOutput, runCli } from '../src/cli.js'
 
 const saved = process.env.SWARMTUNE_SEED
@@ -58,6 +58,16 @@ describe('@swarmtune/test-support', () => {
     await waitFor(() => ++n >= 3, 2_000, 'three polls')
     expect(n).toBe(3)
     await expect(waitFor(async () => false, 120, 'nothing')).rejects.toThrow('timed out after 120 ms waiting for nothing')
+  })
+
+  it('Cleanups runs its steps last-added first, once', async () => {
+    const order: number[] = []
+    const cleanups = new Cleanups()
+    cleanups.push(async () => { order.push(1) }, async () => { order.push(2) })
+    cleanups.push(async () => { order.push(3) })
+    await cleanups.run()
+    await cleanups.run()
+    expect(order).toEqual([3, 2, 1])
   })
 
   it('seededBytes is a function of the seed', () => {
