@@ -37,7 +37,7 @@ import { commandHint } from './hints.js'
 import { ContributedBlobs, blobUnavailable, openRound, type OpenRound } from './open-round.js'
 import { planOf, type RoundPlan } from './params.js'
 import { aggregationFailure, decodeContribution, getBlob, loadRelease, maxDeltaBytes, serverStateFor, specOf, storeRelease } from './releases.js'
-import type { CoordinatorRound, VolunteerAnswer } from './state.js'
+import { advanceRound, type CoordinatorRound, type VolunteerAnswer } from './state.js'
 import {
   aggregateRound, canonicalOrder, configureRound, entryFault, evaluateRound, judgeRound, mergesRound, screenRound,
   type Arrival, type CloseOutcome, type FrozenRound, type Judged, type SignedVerdict
@@ -98,7 +98,7 @@ export class Coordinator {
       if (open?.entry.kind !== 'round-open') continue
       const entry = open as SignedEntry<'round-open'>
       if (await closeOf(ledger, entry) !== undefined) {
-        await state.putRound({ ...record, phase: 'closed' })
+        await state.putRound(advanceRound(record, { kind: 'closed' }))
         continue
       }
       const plan = planOf(entry.entry.body, community)
@@ -212,8 +212,7 @@ export class Coordinator {
     if (target === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', 'no round is open on this coordinator')
     const record = await this.ctx.state.getRound(target)
     if (record === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', `this coordinator did not open round ${target}`)
-    if (record.phase !== 'open') throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', `round ${target} is already ${record.phase}`)
-    await this.ctx.state.putRound({ ...record, cancel: reason.slice(0, 512) || 'cancelled by a maintainer' })
+    await this.ctx.state.putRound(advanceRound(record, { kind: 'cancelled', reason }))
     // a close that fails is retried like a deadline's; the caller sees the first failure
     this.closeSoon(target)
     await this.closing.get(target)
@@ -445,7 +444,7 @@ export class Coordinator {
     const open = await ledger.get(record.roundOpen) as SignedEntry<'round-open'> | undefined
     if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', `round-open ${record.roundOpen} of round ${round} is missing from the ledger`)
     if (await closeOf(ledger, open) !== undefined) {
-      await state.putRound({ ...record, phase: 'closed' })
+      await state.putRound(advanceRound(record, { kind: 'closed' }))
       if (this.current?.record.round === round) this.current = undefined
       return
     }
@@ -461,7 +460,7 @@ export class Coordinator {
     // arrivals are appended in order, so the first `frozen` never change once counted
     const arrivals = await state.arrivals(round)
     if (record.phase === 'open') {
-      record = { ...record, phase: 'closing', frozen: arrivals.length, frozenAt: Date.now(), topicPeers: [...new Set([...record.topicPeers ?? [], ...this.topicPeers()])].sort() }
+      record = advanceRound(record, { kind: 'frozen', frozen: arrivals.length, at: Date.now(), topicPeers: this.topicPeers() })
       await state.putRound(record)
     }
     const frozen = arrivals.slice(0, record.frozen)
@@ -497,7 +496,7 @@ export class Coordinator {
         ? { round, roundOpen: open.id.bytes, outcome: outcome.outcome === 'cancelled' ? 'cancelled' : 'no-release', reason: outcome.reason }
         : { round, roundOpen: open.id.bytes, outcome: 'released', release: releaseEntry.id.bytes, reason: outcome.reason }
     })
-    await state.putRound({ ...record, phase: 'closed' })
+    await state.putRound(advanceRound(record, { kind: 'closed' }))
     this.ctx.components.events.emit('rounds:close', {
       round,
       outcome: releaseEntry === undefined ? (outcome.outcome === 'cancelled' ? 'cancelled' : 'no-release') : 'released',

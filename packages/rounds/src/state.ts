@@ -20,7 +20,7 @@ import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Level } from 'level'
 import { ROUNDS_STATE_VERSION } from './constants.js'
-import { RoundsStateError } from './errors.js'
+import { RoundStateError, RoundsStateError } from './errors.js'
 
 /** Phase of a round the coordinator opened: collecting, judging and merging, or done. */
 export type RoundPhase = 'open' | 'closing' | 'closed'
@@ -41,6 +41,39 @@ export interface CoordinatorRound {
   untilDeadline?: boolean
   /** Peer ids subscribed to the community's topic when the round opened and when it froze. */
   topicPeers?: string[]
+}
+
+/**
+ * What moves a round the coordinator opened along its state machine:
+ *
+ * ```
+ *  open ──frozen──▶ closing ──closed──▶ closed        (cancelled: while open, sets `cancel`; the close follows)
+ *  open ──closed──▶ closed                            (the ledger already holds the round's round-close)
+ * ```
+ */
+export type RoundEvent =
+  /** A maintainer cancelled the round: `reason` (at most 512 characters kept; empty: a default). */
+  | { kind: 'cancelled', reason: string }
+  /** The round stopped taking contributions: `frozen` arrivals counted at `at` (ms since the Unix epoch), the topic's peers then. */
+  | { kind: 'frozen', frozen: number, at: number, topicPeers: string[] }
+  /** Its round-close is signed (or found in the ledger). */
+  | { kind: 'closed' }
+
+/**
+ * The one transition function of a round's persisted record: the record after `event` (a new value).
+ * @throws RoundStateError `ERR_ROUNDS_NOT_OPEN` when the round is cancelled or frozen after it stopped being open.
+ */
+export function advanceRound (record: CoordinatorRound, event: RoundEvent): CoordinatorRound {
+  switch (event.kind) {
+    case 'cancelled':
+      if (record.phase !== 'open') throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', `round ${record.round} is already ${record.phase}`)
+      return { ...record, cancel: event.reason.slice(0, 512) || 'cancelled by a maintainer' }
+    case 'frozen':
+      if (record.phase !== 'open') throw new RoundStateError('ERR_ROUNDS_NOT_OPEN', `round ${record.round} is already ${record.phase}; it froze before`)
+      return { ...record, phase: 'closing', frozen: event.frozen, frozenAt: event.at, topicPeers: [...new Set([...record.topicPeers ?? [], ...event.topicPeers])].sort() }
+    case 'closed':
+      return { ...record, phase: 'closed' }
+  }
 }
 
 /** A volunteer's answer to a round-open as the coordinator recorded it (`answers.ts`). */
