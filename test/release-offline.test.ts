@@ -25,7 +25,7 @@ describe('release verify without a daemon', () => {
     await connectedTo(m, [volunteer])
     await ready([m, volunteer])
     const opened = await m.rounds.startRound({ steps: 3, batchSize: 20, learningRate: 0.1, durationMs: 60_000, quorum: 1, maxContributions: 1 })
-    const r = await m.rounds.round(opened.round, { waitMs: 60_000 })
+    const r = await m.rounds.waitClosed(opened.round, { timeoutMs: 60_000 })
     expect(r.outcome).toBe('released')
     online = JSON.parse(await cliOutput(['release', 'verify', '1', '--json', '-d', m.dir])) as VerifyReport
     delta = parseCid(((await m.ledger.ledger.get(r.contributions[0].id))?.entry.body as { blob: Uint8Array }).blob).toString()

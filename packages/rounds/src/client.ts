@@ -8,24 +8,19 @@
  * const closed = await rounds.waitClosed(opened.round, { signal })
  * ```
  */
-import { ControlError, type CallOptions, type ControlClient, type DaemonEvent } from '@swarmtune/node'
+import { ControlError, type CallOptions, type ControlClient } from '@swarmtune/node'
 import type { CommunityInfo } from './community.js'
+import { CLOSE_EVENT_PREFIXES, followRound, type WaitClosedOptions } from './follow.js'
 import type { RoundParamsInit } from './params.js'
 import { roundsProtocol } from './protocol.js'
 import type { RoundDetail } from './service-types.js'
 import type { VerifyReport } from './verify.js'
 import type { ReleaseView, RoundView } from './views.js'
 
+export type { WaitClosedOptions } from './follow.js'
+
 /** A round as a path names it: its number, or `latest` (the newest); a string is sent as given. */
 export type RoundRef = number | 'latest' | (string & {})
-
-/** Options of {@link RoundsClient.waitClosed}. */
-export interface WaitClosedOptions {
-  /** Stops waiting: the call rejects with the signal's reason. */
-  signal?: AbortSignal
-  /** Waits at most this long, ms, then resolves to the round as it is (maybe still open); default no limit. */
-  timeoutMs?: number
-}
 
 /** The rounds routes as methods. Each throws `ControlError` with the daemon's code (`ERR_ROUNDS_…`) and status. */
 export interface RoundsClient {
@@ -58,11 +53,6 @@ export interface RoundsClient {
   waitClosed: (round: number, options?: WaitClosedOptions) => Promise<RoundDetail>
 }
 
-/** Events after which a round may have closed: its close, a stored round-close entry, or events the stream dropped. */
-function mayClose (e: DaemonEvent, round: number): boolean {
-  return (e.type === 'rounds:close' && e.round === round) || (e.type === 'ledger:append' && e.kind === 'round-close') || e.type === 'events:dropped'
-}
-
 /** The rounds routes of the daemon `client` talks to. */
 export function roundsClient (client: ControlClient): RoundsClient {
   const api = client.service(roundsProtocol)
@@ -79,29 +69,9 @@ export function roundsClient (client: ControlClient): RoundsClient {
     verify: async (ref, options) => await api.verify({ params: { ref } }, options),
 
     async waitClosed (round, options = {}) {
-      options.signal?.throwIfAborted()
-      const following = new AbortController()
-      const stop = (): void => { following.abort() }
-      options.signal?.addEventListener('abort', stop)
-      const timer = options.timeoutMs === undefined ? undefined : setTimeout(stop, options.timeoutMs)
-      try {
-        const events = await client.subscribe({ prefixes: ['rounds:close', 'ledger:append'], signal: following.signal })
-        let r = await status(round, { signal: options.signal })
-        if (r.state === 'closed') return r
-        for await (const e of events) {
-          if (!mayClose(e, round)) continue
-          r = await status(round, { signal: options.signal })
-          if (r.state === 'closed') return r
-        }
-        options.signal?.throwIfAborted()
-        if (following.signal.aborted) return await status(round, { signal: options.signal })
-        throw new ControlError('ERR_NODE_CONTROL_UNREACHABLE', `the daemon at ${client.url} closed its event stream before round ${round} closed (did it stop?); ` +
-          'start it again and follow the round with `swarmtune round status --wait`')
-      } finally {
-        clearTimeout(timer)
-        options.signal?.removeEventListener('abort', stop)
-        following.abort()
-      }
+      return await followRound(async (signal) => await client.subscribe({ prefixes: [...CLOSE_EVENT_PREFIXES], signal }), async () => await status(round, { signal: options.signal }), round, options,
+        () => new ControlError('ERR_NODE_CONTROL_UNREACHABLE', `the daemon at ${client.url} closed its event stream before round ${round} closed (did it stop?); ` +
+          'start it again and follow the round with `swarmtune round status --wait`'))
     }
   }
 }

@@ -48,11 +48,6 @@ export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
 /** Retry delay of a close that failed (a delta that cannot be read now, a full disk), in ms. */
 export const CLOSE_RETRY_MS = 5_000
 /**
- * Longest a `GET /v1/rounds/<n>?waitMs=` request waits, in ms: below common HTTP client and proxy idle
- * timeouts (60–120 s); the CLI asks again after it.
- */
-export const MAX_WAIT_MS = 60_000
-/**
  * Time after opening during which a round does not close early, in ms, even when every volunteer that answered
  * has contributed: two gossipsub heartbeats (1 s each, the gossipsub v1.1 default `heartbeat_interval`). A
  * round-open the mesh push missed reaches a subscribed peer by IHAVE/IWANT gossip within one heartbeat, and

@@ -3,6 +3,7 @@ import type { DaemonService, LedgerService } from '@swarmtune/node'
 import type { Community } from './community.js'
 import type { RoundsConfigInit } from './config.js'
 import type { Coordinator, OpenRoundOptions } from './coordinator.js'
+import type { WaitClosedOptions } from './follow.js'
 import type { NetworkRejection, RoundPhase, VolunteerAnswer } from './state.js'
 import type { VerifyReport } from './verify.js'
 import type { ReleaseView, RoundView } from './views.js'
@@ -68,8 +69,13 @@ export interface RoundsService extends DaemonService {
   startRound: (params: unknown, options?: OpenRoundOptions) => Promise<RoundDetail>
   /** Cancels an open round of this coordinator (default: the open one). */
   cancelRound: (round?: number, reason?: string) => Promise<RoundDetail>
-  /** One round (default the newest); waits for it to close when `wait` is set (ms, at most). */
-  round: (round?: number, options?: { waitMs?: number }) => Promise<RoundDetail>
+  /** One round (default the newest). @throws RoundStateError `ERR_ROUNDS_NOT_FOUND` */
+  round: (round?: number) => Promise<RoundDetail>
+  /**
+   * Round `round` once it is closed, followed on the daemon's event bus (no polling); with `timeoutMs`, the round
+   * as it is then. @throws RoundStateError `ERR_ROUNDS_NOT_FOUND`; the signal's reason when it aborts
+   */
+  waitClosed: (round: number, options?: WaitClosedOptions) => Promise<RoundDetail>
   rounds: () => Promise<RoundView[]>
   releases: () => Promise<ReleaseView[]>
   release: (ref: string) => Promise<ReleaseView>

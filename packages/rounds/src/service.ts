@@ -8,12 +8,13 @@
  */
 import { join } from 'node:path'
 import type { Ledger } from '@swarmtune/ledger'
-import { parseCid, type SignedEntry } from '@swarmtune/wire'
+import { AbortError, parseCid, type SignedEntry } from '@swarmtune/wire'
 import type { LedgerService, ServiceFactory } from '@swarmtune/node'
 import type { RoundsComponents } from './components.js'
 import { AnswerTopic } from './answers.js'
 import { Community, keyHex, peerIdOfKey, readGenesisFile } from './community.js'
 import { communityMismatchError } from './folder.js'
+import { busCloseEvents, followRound } from './follow.js'
 import { readRoundsConfig, resolveIn, type RoundsConfig } from './config.js'
 import { RoundsContext } from './context.js'
 import { Coordinator } from './coordinator.js'
@@ -179,14 +180,12 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
         return await roundOf(target)
       },
 
-      async round (round, options = {}) {
-        let view = await roundOf(round)
-        const until = Date.now() + Math.max(0, options.waitMs ?? 0)
-        while (view.state === 'open' && Date.now() < until) {
-          await new Promise((resolve) => setTimeout(resolve, 200))
-          view = await roundOf(view.round)
-        }
-        return view
+      round: roundOf,
+
+      async waitClosed (round, options = {}) {
+        // the bus is followed from before the round is read, so a close between the two is not missed
+        return await followRound(async (signal) => busCloseEvents(c.events, signal), async () => await roundOf(round), round, options,
+          () => new AbortError(`stopped following round ${round} before it closed`))
       },
 
       async rounds () {
