@@ -48,7 +48,7 @@ export {
   getBlob, loadManifest, loadRelease, storeRelease, decodeContribution, mergeRound, serverStateFor, specOf,
   type BlobAccess, type MergeResult, type DeltaRejection
 } from './releases.js'
-export { RoundsState, type CoordinatorRound, type RoundPhase, type NetworkRejection, type VolunteerRound, type VolunteerAnswer } from './state.js'
+export { RoundsState, advanceRound, type CoordinatorRound, type RoundEvent, type RoundPhase, type NetworkRejection, type VolunteerRound, type VolunteerAnswer } from './state.js'
 export { verifyRelease, findRelease, type VerifyReport } from './verify.js'
 export type { RoundView, ReleaseView, ContributionView } from './views.js'
 export { roundOpens, roundView, releaseViews } from './views.js'
