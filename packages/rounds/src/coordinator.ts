@@ -478,7 +478,7 @@ export class Coordinator {
     this.ctx.components.events.emit('rounds:closing', { round, arrivals: record.frozen })
 
     const existing = await verdicts(ledger, round)
-    const frozenRound = await this.freeze(record, open, plan, failure, frozen, tracked)
+    const frozenRound = await this.freeze(record, open, plan, failure, frozen, tracked, existing)
     const outcome = await this.decideClose(frozenRound)
     // verdicts are signed in canonical order; one already in the ledger (signed before a restart) is not signed again
     for (const v of canonicalOrder(outcome.verdicts)) {
@@ -514,7 +514,7 @@ export class Coordinator {
    * arrivals read from the ledger, the blobs of earlier rounds, this coordinator's verdicts signed before a
    * restart, and the judgement of every arrival whose delta is read (started at arrival; awaited here).
    */
-  private async freeze (record: CoordinatorRound, open: SignedEntry<'round-open'>, plan: RoundPlan | undefined, failure: { code: string, reason: string } | undefined, frozen: string[], tracked: OpenRound | undefined): Promise<FrozenRound> {
+  private async freeze (record: CoordinatorRound, open: SignedEntry<'round-open'>, plan: RoundPlan | undefined, failure: { code: string, reason: string } | undefined, frozen: string[], tracked: OpenRound | undefined, existing: Map<string, SignedEntry<'verdict'>>): Promise<FrozenRound> {
     const arrivals: Arrival[] = []
     for (const id of frozen) {
       const entry = await this.ctx.ledger.get(id) as SignedEntry<'contribution'> | undefined
@@ -522,7 +522,7 @@ export class Coordinator {
     }
     const mine = keyHex(this.ctx.key)
     const signed = new Map<string, SignedVerdict>()
-    for (const [id, v] of await verdicts(this.ctx.ledger, record.round)) {
+    for (const [id, v] of existing) {
       if (keyHex(v.entry.author) === mine) signed.set(id, { accepted: v.entry.body.accepted, code: v.entry.body.code, reason: v.entry.body.reason })
     }
     const judged = new Map<string, Judged>()
