@@ -37,8 +37,7 @@ export const coreProtocol = defineProtocol('', {
     method: 'POST',
     path: '/peers/connect',
     body: z.strictObject({ addr: z.string().max(1024) }),
-    response: z.looseObject({ peerId: z.string(), address: z.string() }),
-    timeoutMs: 30_000
+    response: z.looseObject({ peerId: z.string(), address: z.string() })
   },
   listBlobs: { method: 'GET', path: '/blobs', response: z.array(blobStatSchema) },
   /** Body: the blob's bytes, `application/octet-stream`; answers 201 `{ cid, size }`. */
