@@ -110,8 +110,8 @@ export {
   type EvaluateResult, OPTIMIZER_NAMES, resolveTrainOptions
 } from './train/options.js'
 export { type TrainRunOptions, type TrainProgressEvents, trainLocal, evaluate, createOptimizer, disposeOptimizer } from './train/local.js'
-export { TrainingWorker, trainInWorker, type TrainingWorkerInit, type WorkerRunOptions } from './train/worker.js'
-export type { WorkerMemory } from './train/worker-protocol.js'
+export { TrainingWorker, trainInWorker, type TrainingWorkerInit, type WorkerRunOptions, type WorkerModelOptions } from './train/worker.js'
+export { type WorkerMemory, type ModelTaskRef, type ModelBaseRef, modelTaskRefId, modelBaseBlob } from './train/worker-protocol.js'
 export { modelWithWeights, readModelWeights, setModelWeights } from './train/model-state.js'
 
 // releases
@@ -129,7 +129,8 @@ export { type GenesisOptions, genesisFromTask, genesisFromTfjsFolder } from './r
 export { type KernelShape, loraScale, loraFactorA, loraFactorB, loraDense, loraConv1x1, mergeLora } from './adapters/lora.js'
 
 // export formats
-export { tfjsFolderHandler, exportTfjsFolder, importTfjsFolder, TFJS_WEIGHT_FILE_BYTES } from './export/tfjs-folder.js'
+export { tfjsFolderHandler, exportTfjsFolder, exportedModel, importTfjsFolder, TFJS_WEIGHT_FILE_BYTES, type ModelExportOptions } from './export/tfjs-folder.js'
+export { mergedLayersModel, isModelTask } from './export/merged.js'
 export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensors } from './export/safetensors.js'
 
 // the tfjs namespace this package uses (same instance as its backends), for callers that build models

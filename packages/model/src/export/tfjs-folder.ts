@@ -8,12 +8,14 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, TFJS_MODEL_JSON } from '../constants.js'
-import { ModelFormatError } from '../errors.js'
+import { ModelFormatError, ModelSpecError } from '../errors.js'
+import { buildLayersModel, type LayersModelSource } from '../layers/source.js'
 import { getTask } from '../tasks/registry.js'
 import { tf } from '../tf.js'
 import { modelWithWeights, readModelWeights } from '../train/model-state.js'
 import type { Weights } from '../weights.js'
 import { assertSameSpecs } from '../weights.js'
+import { isModelTask, mergedLayersModel } from './merged.js'
 
 /** Largest weight file the tfjs converter writes, in bytes (its default `weight_shard_size_bytes`, 4 MiB). */
 export const TFJS_WEIGHT_FILE_BYTES = 4 * 1024 * 1024
@@ -119,16 +121,37 @@ function bytesPerElement (dir: string, s: tf.io.WeightsManifestEntry): number {
   return n
 }
 
+/** Options of `exportTfjsFolder` and of `exportSafetensors` for a model task. */
+export interface ModelExportOptions {
+  /** The base of a model task (`createModelTask`'s): required to export one, as the whole network. */
+  base?: LayersModelSource
+}
+
+/**
+ * The tfjs model `exportTfjsFolder` writes: the task's builder with `weights`, or for a model task the whole
+ * network with the adapters merged (`mergedLayersModel`). The caller must `dispose()` it.
+ * @throws ModelSpecError ERR_MODEL_SPEC_INVALID for a model task without `options.base`; as `mergedLayersModel`.
+ */
+export async function exportedModel (taskId: string, weights: Weights, options: ModelExportOptions = {}): Promise<tf.LayersModel> {
+  const task = getTask(taskId)
+  if (!isModelTask(task)) return modelWithWeights(task, weights)
+  if (options.base === undefined) throw new ModelSpecError('ERR_MODEL_SPEC_INVALID', `task ${task.id} is a model task: pass its base model (options.base) to export the whole network`)
+  return await buildLayersModel(mergedLayersModel(task, options.base, weights))
+}
+
 /**
  * Writes weights as a tfjs layers-model folder for `task` (architecture from the task's builder, weights from
  * `weights`). The folder loads with `tf.loadLayersModel` (through `tfjsFolderHandler(dir)`, or over HTTP) and
- * predicts class probabilities `[batch, classes]`.
+ * predicts class probabilities `[batch, classes]`. For a model task (`createModelTask`, registered) pass its base
+ * as `options.base`: the folder then holds the whole network, the base's input (e.g. `[batch, 224, 224, 3]`
+ * images) to the new head's probabilities, with the LoRA adapters merged into their kernels (`mergedLayersModel`).
  * @param metadata stored under `userDefinedMetadata.swarmtune` in model.json (e.g. release CID, round)
- * @throws UnknownTaskError, InvalidWeightsError, fs errors.
+ * @throws UnknownTaskError, InvalidWeightsError, ModelSpecError (a model task without its base, or another base),
+ *   fs errors.
  */
-export async function exportTfjsFolder (taskId: string, weights: Weights, dir: string, metadata: Record<string, string | number> = {}): Promise<void> {
+export async function exportTfjsFolder (taskId: string, weights: Weights, dir: string, metadata: Record<string, string | number> = {}, options: ModelExportOptions = {}): Promise<void> {
   const task = getTask(taskId)
-  const model = modelWithWeights(task, weights)
+  const model = await exportedModel(taskId, weights, options)
   try {
     await model.save(tf.io.withSaveHandler(async (artifacts) =>
       tfjsFolderHandler(dir).save!({ ...artifacts, userDefinedMetadata: { swarmtune: { task: task.id, ...metadata } } })))

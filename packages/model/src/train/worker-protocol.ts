@@ -1,13 +1,46 @@
 /**
  * Messages between `TrainingWorker` and its worker thread (structured clone).
  */
-import { AbortedError, ModelError } from '../errors.js'
+import { AbortedError, InvalidTrainOptionsError, ModelError, UnknownTaskError } from '../errors.js'
 import type { ModelErrorCode } from '../errors.js'
+import { decodeSafetensors } from '../export/safetensors.js'
+import { encodeBaseWeights, loadLayersModelFolder, mobilenetV2Base, type LayersModelSource } from '../layers/source.js'
+import { createModelTask } from '../tasks/model-task.js'
+import { modelSpecCid } from '../tasks/model-task-spec.js'
+import { registerTask } from '../tasks/registry.js'
+import type { ModelSpec } from '../tasks/model-task-spec.js'
 import type { EvaluateOptions, EvaluateResult, TrainOptions, TrainProgress, TrainResult } from './options.js'
 
+/**
+ * Where a worker finds a model task's base (`LayersModelSource`): the MobileNetV2 of nsfwjs, a tfjs LayersModel
+ * folder on disk, or the base itself as bytes — its topology object and its base weights blob
+ * (`encodeBaseWeights`, the safetensors bytes the base CID hashes), sent to a worker once and kept there.
+ */
+export type ModelBaseRef =
+  | { kind: 'mobilenet-v2' }
+  | { kind: 'folder', path: string }
+  | { kind: 'blob', topology: Record<string, unknown>, weights: Uint8Array, origin?: string }
+
+/**
+ * A model task as plain data, for a worker thread to rebuild it (`createModelTask(spec, base, { cacheDir })`,
+ * then `registerTask`) once per spec CID: its task id is `layers-model/<modelSpecCid(spec)>`.
+ */
+export interface ModelTaskRef {
+  spec: ModelSpec
+  base: ModelBaseRef
+  /** Feature cache folder (shared with the main thread's task, so features computed there are hits here). */
+  cacheDir?: string
+}
+
+/** A model task named in a job: its id, and its description unless this worker already built it. */
+export interface WorkerModelTask {
+  id: string
+  ref?: ModelTaskRef
+}
+
 export type WorkerRequest =
-  | { id: number, kind: 'train', options: TrainOptions }
-  | { id: number, kind: 'evaluate', options: EvaluateOptions }
+  | { id: number, kind: 'train', options: TrainOptions, model?: WorkerModelTask }
+  | { id: number, kind: 'evaluate', options: EvaluateOptions, model?: WorkerModelTask }
   | { id: number, kind: 'memory' }
 
 export type WorkerReply =
@@ -56,4 +89,52 @@ export function reviveError (s: SerializedError): Error {
   e.name = s.name
   if (s.stack !== undefined) e.stack = s.stack
   return e
+}
+
+/** The task id of a model task ref: `layers-model/<modelSpecCid(spec)>`. @throws ModelSpecError for a malformed spec. */
+export function modelTaskRefId (ref: ModelTaskRef): string {
+  return `layers-model/${modelSpecCid(ref.spec)}`
+}
+
+/**
+ * A base as bytes for a `ModelTaskRef` (`{ kind: 'blob' }`): its topology and its base weights blob
+ * (`encodeBaseWeights`, ~10 MB for MobileNetV2), which a worker decodes to the same weights and CIDs.
+ * @throws InvalidWeightsError for weights that do not match their specs.
+ */
+export function modelBaseBlob (source: LayersModelSource): ModelBaseRef {
+  return { kind: 'blob', topology: source.topology, weights: encodeBaseWeights(source.weights), origin: source.origin }
+}
+
+/** The base a ref names. @throws ModelFormatError, ModelSafetensorsError as the loaders. */
+async function loadBase (base: ModelBaseRef): Promise<LayersModelSource> {
+  switch (base.kind) {
+    case 'mobilenet-v2': return await mobilenetV2Base()
+    case 'folder': return await loadLayersModelFolder(base.path)
+    case 'blob': return { topology: base.topology, weights: decodeSafetensors(base.weights).weights, origin: base.origin ?? 'a base sent to the training worker' }
+  }
+}
+
+/**
+ * Builds and registers the model task a job names (worker side): `createModelTask(ref.spec, base, { cacheDir })`
+ * then `registerTask`.
+ * @throws UnknownTaskError when the job carries no description of a task this thread has not built, or its id is
+ *   not the spec's; ModelSpecError, ModelFormatError, WeightsMismatchError as `createModelTask`.
+ */
+export async function loadModelTaskRef (model: WorkerModelTask): Promise<void> {
+  if (model.ref === undefined) throw new UnknownTaskError(`the training worker has not built model task ${model.id}: pass its ModelTaskRef (spec and base) with the job`)
+  const id = modelTaskRefId(model.ref)
+  if (id !== model.id) throw new UnknownTaskError(`the model task ref describes task ${id}, but the job names ${model.id}`)
+  const task = await createModelTask(model.ref.spec, await loadBase(model.ref.base), { cacheDir: model.ref.cacheDir })
+  registerTask(task)
+}
+
+/**
+ * The model part of a job (main side): checks that `taskId` is the ref's task.
+ * @throws InvalidTrainOptionsError when `taskId` is another task's id.
+ */
+export function jobModelTask (taskId: string, ref: ModelTaskRef | undefined): WorkerModelTask | undefined {
+  if (ref === undefined) return undefined
+  const id = modelTaskRefId(ref)
+  if (id !== taskId) throw new InvalidTrainOptionsError(`options.task is ${taskId}, but the model task ref describes ${id}: pass the task id of the ref's spec (task.id)`)
+  return { id, ref }
 }
