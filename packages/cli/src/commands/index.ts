@@ -4,6 +4,7 @@ import * as daemon from './daemon.js'
 import * as doctor from './doctor.js'
 import * as init from './init.js'
 import * as ledger from './ledger.js'
+import * as model from './model.js'
 import * as peers from './peers.js'
 import * as release from './release.js'
 import * as round from './round.js'
@@ -15,7 +16,7 @@ import * as status from './status.js'
  * `register(program)`.
  */
 export function registerCommands (program: Command): void {
-  for (const command of [init, daemon, status, peers, doctor, community, round, release, ledger, simulate]) {
+  for (const command of [init, daemon, status, peers, doctor, community, round, release, ledger, model, simulate]) {
     command.register(program)
   }
 }

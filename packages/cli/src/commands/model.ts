@@ -1,0 +1,186 @@
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { InvalidArgumentError, Option, type Command } from 'commander'
+import {
+  inspectModel, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
+  type LayersModelSource, type ModelInspection, type ModelSpec
+} from '@swarmtune/model'
+import { checkTfjsFolder } from './community.js'
+import { positiveNumber, show, table } from './round.js'
+import { CliError } from '../errors.js'
+import { intOption, significant } from '../options.js'
+
+/** The models `model inspect` knows by name, besides a tfjs folder. */
+export const BUILT_IN_MODELS = Object.freeze(['mobilenet-v2'])
+
+/** Seed of the adapters' frozen factors A in an inspected spec (it changes no figure `inspect` prints). */
+const INSPECT_ADAPTER_SEED = 0
+
+/** Layer classes a default feature cut keeps after it: the classifier on top of the backbone. */
+const HEAD_CLASSES = new Set(['Dense', 'Dropout', 'Activation', 'ReLU', 'Softmax'])
+
+interface InspectFlags {
+  head?: string[]
+  replace?: string
+  features?: string
+  adapter?: 'lora'
+  rank?: number
+  alpha?: number
+  target?: string[]
+  train?: string[]
+  json?: boolean
+}
+
+/** `a,b` or repeated: a list of layer names (empty names refused). */
+const layerList = (flag: string) => (value: string, previous: string[] = []): string[] => {
+  const names = value.split(',').map((s) => s.trim())
+  if (names.some((n) => n === '')) throw new InvalidArgumentError(`${flag} ${JSON.stringify(value)} has an empty layer name: write layer names separated by commas, e.g. dense_1,dense_2`)
+  return [...previous, ...names]
+}
+
+/**
+ * `--head`: a number of classes (labels `0` … `n-1`), or the class labels separated by commas.
+ * @throws InvalidArgumentError for fewer than 2 or more than MAX_MODEL_CLASSES classes, or a label given twice.
+ */
+function headOption (value: string): string[] {
+  let labels: string[]
+  if (/^\d+$/.test(value)) {
+    const n = intOption('--head', 2, MAX_MODEL_CLASSES)(value)
+    labels = Array.from({ length: n }, (_, i) => String(i))
+  } else {
+    labels = value.split(',').map((s) => s.trim())
+    if (labels.some((l) => l === '')) throw new InvalidArgumentError(`--head ${JSON.stringify(value)} has an empty label: write a number of classes (2 to ${MAX_MODEL_CLASSES}) or the labels separated by commas, e.g. cat,dog`)
+    if (new Set(labels).size !== labels.length) throw new InvalidArgumentError(`--head ${JSON.stringify(value)} names a label twice: each class once`)
+    if (labels.length < 2 || labels.length > MAX_MODEL_CLASSES) throw new InvalidArgumentError(`--head ${JSON.stringify(value)} names ${labels.length} classes: a head has 2 to ${MAX_MODEL_CLASSES}`)
+  }
+  return labels
+}
+
+/**
+ * The model a `model inspect` argument names: a built-in model's name, or a tfjs LayersModel folder.
+ * @throws CliError ERR_CLI_BAD_INPUT_FILE when it is neither; as `checkTfjsFolder` and `loadLayersModelFolder`.
+ */
+export async function loadInspectedModel (what: string): Promise<LayersModelSource> {
+  if (what === 'mobilenet-v2') return await mobilenetV2Base()
+  const dir = resolve(what)
+  const isDir = await stat(dir).then((s) => s.isDirectory(), () => false)
+  if (!isDir) throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${what} is neither a tfjs model folder (model.json and its weight files) nor a built-in model (${BUILT_IN_MODELS.join(', ')})`)
+  await checkTfjsFolder(dir)
+  return await loadLayersModelFolder(dir)
+}
+
+interface TopologyLayer { name: string, className: string, units?: number }
+
+function topologyLayers (source: LayersModelSource): TopologyLayer[] {
+  const model = (source.topology.model_config ?? source.topology) as { config?: unknown }
+  const config = model.config as { layers?: unknown } | unknown[] | undefined
+  const layers = (Array.isArray(config) ? config : config?.layers) as Array<{ class_name?: string, name?: string, config?: { name?: string, units?: number } }> | undefined
+  return (layers ?? []).map((l) => ({ name: l.config?.name ?? l.name ?? '', className: l.class_name ?? '', units: l.config?.units }))
+}
+
+/**
+ * The adapter options go together: `--rank`, `--alpha`, `--target` only with `--adapter`, which needs `--target`.
+ * @throws InvalidArgumentError naming the option and what to add.
+ */
+function checkAdapterFlags (f: InspectFlags): void {
+  const adapterOnly = (['rank', 'alpha', 'target'] as const).filter((k) => f[k] !== undefined)
+  if (f.adapter === undefined && adapterOnly.length > 0) {
+    throw new InvalidArgumentError(`--${adapterOnly[0]} applies to adapters only: add --adapter lora (the known adapter kinds: lora)`)
+  }
+  if (f.adapter !== undefined && (f.target === undefined || f.target.length === 0)) {
+    throw new InvalidArgumentError('--adapter lora needs --target <layers>: the dense layers after the feature cut to adapt, e.g. --target dense_1,dense_2')
+  }
+}
+
+/**
+ * The model spec the options describe, or undefined when none of them is given (the model as its topology marks
+ * it trainable). Defaults: the head replaces the last Dense layer and keeps its classes; the cut is the layer
+ * before the classifier on top (the trailing Dense, Dropout, Activation, ReLU and Softmax layers).
+ * @throws InvalidArgumentError for adapter options without `--adapter lora`, or `--adapter` without `--target`;
+ *   ModelSpecError (from `inspectModel`) for layers that do not fit.
+ */
+export function inspectedSpec (source: LayersModelSource, f: InspectFlags): ModelSpec | undefined {
+  checkAdapterFlags(f)
+  if (f.head === undefined && f.replace === undefined && f.features === undefined && f.adapter === undefined && f.train === undefined) return undefined
+  const layers = topologyLayers(source)
+  const dense = layers.filter((l) => l.className === 'Dense')
+  const replace = f.replace ?? dense.at(-1)?.name
+  if (replace === undefined) throw new InvalidArgumentError(`${source.origin} has no Dense layer to replace by a head; name one with --replace <layer>`)
+  let features = f.features
+  if (features === undefined) {
+    let i = layers.length - 1
+    while (i > 0 && HEAD_CLASSES.has(layers[i].className)) i--
+    features = layers[i]?.name ?? ''
+  }
+  const original = layers.find((l) => l.name === replace)?.units
+  const labels = f.head ?? Array.from({ length: Math.min(MAX_MODEL_CLASSES, Math.max(2, original ?? 2)) }, (_, i) => String(i))
+  const cids = layersModelCids(source)
+  return {
+    kind: 'layers-model',
+    topology: cids.topology.toString(),
+    base: cids.base.toString(),
+    features,
+    head: { replace, classes: labels.length, labels },
+    ...(f.adapter === undefined ? {} : { adapters: { kind: 'lora' as const, rank: f.rank ?? 8, alpha: f.alpha ?? 2 * (f.rank ?? 8), targets: f.target ?? [], seed: INSPECT_ADAPTER_SEED } }),
+    ...(f.train === undefined ? {} : { train: f.train })
+  }
+}
+
+const grouped = (n: number): string => n.toLocaleString('en-US')
+const shape = (s: number[]): string => `[${s.map((d) => (d < 0 ? '?' : String(d))).join(', ')}]`
+const list = (xs: string[]): string => (xs.length === 0 ? 'none' : xs.join(', '))
+
+/** The inspection as text: the layers table, the totals, the contribution size and the backends' missing kernels. */
+export function renderInspection (r: ModelInspection & { spec?: ModelSpec }): string {
+  const role = (l: ModelInspection['layers'][number]): string => (l.role === 'head' && r.spec !== undefined ? `head (replaced: ${r.spec.head.classes} outputs)` : l.role)
+  const layers = table(['layer', 'class', 'output', 'params', 'role'], r.layers.map((l) => [l.name, l.className, shape(l.outputShape), grouped(l.params), role(l)]))
+  const percent = r.modelBytes === 0 ? 0 : (100 * r.contributionBytes) / r.modelBytes
+  const spec = r.spec === undefined
+    ? 'no model spec: roles as the topology marks its layers trainable; training backpropagates through every layer'
+    : `spec: features at ${r.spec.features}, head ${r.spec.head.replace} → ${r.spec.head.classes} classes` +
+      `${r.spec.adapters === undefined ? '' : `, LoRA r=${r.spec.adapters.rank} α=${r.spec.adapters.alpha} on ${r.spec.adapters.targets.join(', ')}`}` +
+      `${r.spec.train === undefined || r.spec.train.length === 0 ? '' : `, trained fully: ${r.spec.train.join(', ')}`}`
+  const backends = table(['backend', 'available', 'missing for inference', 'missing for training'],
+    r.backends.map((b) => [b.backend, b.available ? 'yes' : 'no', b.available ? list(b.missingForInference) : '-', b.available ? list(b.missingForTraining) : '-'])) +
+    r.backends.filter((b) => !b.available).map((b) => `${b.backend}: ${b.reason}\n`).join('')
+  return [
+    `model     ${r.origin}`,
+    `topology  ${r.topology}`,
+    `base      ${r.base}`,
+    spec,
+    '',
+    layers,
+    `${r.layers.length} layers, ${grouped(r.params)} parameters: ${grouped(r.trainableParams)} trained, ${grouped(r.frozenParams)} frozen`,
+    `contribution ${grouped(r.contributionBytes)} bytes, ${significant(percent, 3)} % of the full model's ${grouped(r.modelBytes)} bytes (float32)`,
+    ...(r.unknownClasses.length > 0 ? [`layer classes whose kernels are not known here (not in the lists below): ${r.unknownClasses.join(', ')}`] : []),
+    '',
+    backends
+  ].join('\n')
+}
+
+/** Adds `swarmtune model` to the program. */
+export function register (program: Command): void {
+  const model = program
+    .command('model')
+    .description('look at a model a community can fine-tune')
+
+  model.command('inspect')
+    .description('list a model\'s layers (class, output shape, parameters, trained or frozen under the options\' spec), its totals, the contribution size beside the full model, and per backend the kernels missing for training and inference')
+    .argument('<model>', `a tfjs LayersModel folder (model.json and its weight files) or a built-in model: ${BUILT_IN_MODELS.join(', ')}`)
+    .option('--head <classes>', `replace the head by one of this many classes (2 to ${MAX_MODEL_CLASSES}), or of these labels separated by commas (e.g. cat,dog)`, headOption)
+    .option('--replace <layer>', 'the Dense layer the head replaces (default: the last Dense layer)')
+    .option('--features <layer>', 'the layer whose output is cached: it and every layer before it are the frozen backbone (default: the layer before the classifier on top)')
+    .addOption(new Option('--adapter <kind>', 'train adapters on the --target layers').choices(['lora']))
+    .option('--rank <r>', `adapter rank, 1 to ${MAX_LORA_RANK} (with --adapter; default 8)`, intOption('--rank', 1, MAX_LORA_RANK))
+    .option('--alpha <a>', 'adapter α, a number > 0: the adapter\'s output is scaled by α / r (with --adapter; default 2 × rank)', positiveNumber('--alpha'))
+    .option('--target <layers>', 'dense layers after the cut to adapt, separated by commas or repeated (with --adapter)', layerList('--target'))
+    .option('--train <layers>', 'dense layers after the cut to train fully besides the head, separated by commas or repeated', layerList('--train'))
+    .option('--json', 'print JSON instead of text')
+    .action(async (what: string, flags: InspectFlags) => {
+      checkAdapterFlags(flags)
+      const source = await loadInspectedModel(what)
+      const spec = inspectedSpec(source, flags)
+      const report = { ...(await inspectModel(source, spec)), ...(spec === undefined ? {} : { spec }) }
+      show(flags.json, report, (r) => renderInspection(r) + '\n')
+    })
+}
