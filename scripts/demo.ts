@@ -22,7 +22,7 @@ import { durationOption, formatMs } from '@swarmtune/cli'
 import { CODEC_NAMES, type CodecName } from '@swarmtune/fedavg'
 import { MNIST_CLASSES, MNIST_TRAIN_EXAMPLES } from '@swarmtune/model'
 import type { DaemonEvent } from '@swarmtune/node'
-import type { RoundDetail, RoundParamsInit, VerifyReport } from '@swarmtune/rounds'
+import { roundsClient, type RoundDetail, type RoundParamsInit } from '@swarmtune/rounds'
 import { assertNodeVersion, swarmtune, swarmtuneJson } from './lib/cli.js'
 import { Cluster, type EventLog, type Member, type PartitionScheme } from './lib/cluster.js'
 import { coveredClasses, describeScheme, partitionSummary, partitionTable } from './lib/partition.js'
@@ -340,11 +340,11 @@ async function main (): Promise<number> {
     } catch (err) {
       check('release verify', false, `${verifier.name}, latest release: ${(err as Error).message}`)
     }
-    const earlier = (await c.maintainer.api().request<RoundDetail[]>('GET', '/v1/rounds')).filter((r) => r.release !== undefined).slice(0, -1)
+    const earlier = (await roundsClient(c.maintainer.api()).list()).filter((r) => r.release !== undefined).slice(0, -1)
     let recomputed = 0
     const problems: string[] = []
     for (const r of earlier) {
-      const v = await verifier.api().request<VerifyReport>('POST', `/v1/rounds/releases/${encodeURIComponent(r.release?.entry as string)}/verify`, {}, { timeoutMs: 0 })
+      const v = await roundsClient(verifier.api()).verify(r.release?.entry as string)
       if (v.ok) recomputed++
       else problems.push(`round ${r.round}: ${v.problems.join('; ')}`)
     }

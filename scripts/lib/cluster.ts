@@ -19,7 +19,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ControlClient, type DaemonEvent, type DaemonStatus } from '@swarmtune/node'
-import { readRoundsConfig, writeRoundsConfig, type RoundDetail, type RoundParamsInit } from '@swarmtune/rounds'
+import { readRoundsConfig, roundsClient, writeRoundsConfig, type RoundDetail, type RoundParamsInit } from '@swarmtune/rounds'
 import { SWARMTUNE_BIN, swarmtuneJson } from './cli.js'
 import {
   DAEMON_READY_TIMEOUT_MS, LOSS_EXAMPLES, MNIST_TRAIN_EXAMPLES, POLL_INTERVAL_MS, SETUP_CONCURRENCY, TOPIC_JOIN_TIMEOUT_MS
@@ -300,16 +300,17 @@ export class Cluster {
 
   /** Opens a round on the maintainer's daemon. */
   async openRound (params: RoundParamsInit): Promise<RoundDetail> {
-    return await this.maintainer.api().request<RoundDetail>('POST', '/v1/rounds', { params })
+    return await roundsClient(this.maintainer.api()).start(params)
   }
 
-  /** Waits (long polls on the maintainer) until round `round` is closed, or until `until` (ms since the epoch). */
+  /**
+   * Waits until round `round` is closed (following `member`'s event stream), or until `until` (ms since the epoch).
+   * @throws ScriptError `ERR_SCRIPT_TIMEOUT` when it is still open then
+   */
   async waitClosed (round: number, until: number, member: Member = this.maintainer): Promise<RoundDetail> {
-    while (true) {
-      const r = await member.api().request<RoundDetail>('GET', `/v1/rounds/${round}?waitMs=30000`, undefined, { timeoutMs: 60_000 })
-      if (r.state === 'closed') return r
-      if (Date.now() > until) throw new ScriptError('ERR_SCRIPT_TIMEOUT', `round ${round} is still open at ${new Date(until).toISOString()}, past its deadline; see ${this.maintainer.logFile}`)
-    }
+    const r = await roundsClient(member.api()).waitClosed(round, { timeoutMs: Math.max(0, until - Date.now()) })
+    if (r.state === 'closed') return r
+    throw new ScriptError('ERR_SCRIPT_TIMEOUT', `round ${round} is still open at ${new Date(until).toISOString()}, past its deadline; see ${this.maintainer.logFile}`)
   }
 
   /** Live events of a member (`GET /v1/events`) recorded from now on. */
