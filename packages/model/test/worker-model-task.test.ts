@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir, type TempDir } from '@swarmtune/test-support'
 import {
-  TrainingWorker, createModelTask, evaluate, loadMnist, mobilenetV2Base, modelBaseBlob, registerTask, trainInWorker,
+  TrainingWorker, createModelTask, createRng, evaluate, layersModelCids, loadLayersModelFolder, loadMnist, tf, tfjsFolderHandler, mobilenetV2Base, modelBaseBlob, registerTask, trainInWorker,
   trainLocal, weightsBitEqual, writeImageFolder, type DataSpec, type LayersModelSource, type ModelSpec, type ModelTask, type ModelTaskRef
 } from '../src/index.js'
 import { mobilenetLoraSpec } from './helpers.js'
@@ -77,4 +77,24 @@ describe('a model task in the training worker', () => {
       await w.close()
     }
   }, 120_000)
+
+  it('rebuilds a task whose base is a tfjs folder on disk', async () => {
+    const dir = join(tmp.path, 'small-model')
+    const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 5, activation: 'relu', name: 'hidden' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' })] })
+    await m.save(tfjsFolderHandler(dir))
+    m.dispose()
+    const small = await loadLayersModelFolder(dir)
+    const cids = layersModelCids(small)
+    const smallSpec: ModelSpec = {
+      kind: 'layers-model', topology: cids.topology.toString(), base: cids.base.toString(), features: 'hidden', head: { replace: 'out', classes: 2, labels: ['a', 'b'] }
+    }
+    const smallTask = await createModelTask(smallSpec, small)
+    registerTask(smallTask)
+    const rng = createRng(8)
+    const features = { images: Float32Array.from({ length: 40 * 5 }, () => rng.float()), labels: Uint8Array.from({ length: 40 }, (_, i) => i % 2), count: 40, exampleShape: [5], classes: 2 }
+    const opts = { task: smallTask.id, weights: smallTask.initWeights(1), data: features, epochs: 2, batchSize: 8, seed: 3, backend: 'cpu' }
+    const inWorker = await trainInWorker({ ...opts, model: { spec: smallSpec, base: { kind: 'folder', path: dir } } })
+    expect(weightsBitEqual(inWorker.weights, (await trainLocal(opts)).weights)).toBe(true)
+    smallTask.dispose()
+  }, 60_000)
 })
