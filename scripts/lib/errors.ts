@@ -14,10 +14,4 @@ export type ScriptErrorCode =
   | 'ERR_SCRIPT_ROUND_FAILED'
 
 /** An orchestration step failed: a command, a daemon, or a wait. The message says what and what to do. */
-export class ScriptError extends SwarmtuneError {
-  declare readonly code: ScriptErrorCode
-
-  constructor (code: ScriptErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-  }
-}
+export class ScriptError extends SwarmtuneError<ScriptErrorCode> {}

@@ -15,9 +15,4 @@ export type CliErrorCode =
   | 'ERR_CLI_OPTION_NOT_APPLICABLE'
 
 /** A CLI input or output is unusable; the message says what was found, what was expected and what to do. */
-export class CliError extends SwarmtuneError {
-  declare readonly code: CliErrorCode
-  constructor (code: CliErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-  }
-}
+export class CliError extends SwarmtuneError<CliErrorCode> {}

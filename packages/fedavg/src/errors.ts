@@ -3,7 +3,7 @@
  * `name` is its class's and whose `code` is stable (listed in doc/errors.md under `## fedavg`). Tests and callers
  * branch on `code` or `name`, never on the message, which says what happened, what was expected and what to do.
  */
-import { SwarmtuneError } from '@swarmtune/wire'
+import { SwarmtuneError, withCode } from '@swarmtune/wire'
 
 /** Stable error codes of the fedavg package. */
 export type FedAvgErrorCode =
@@ -30,63 +30,29 @@ export type FedAvgErrorCode =
   | 'ERR_FEDAVG_CODEC_RANGE'
 
 /** Base class: every error thrown by this package is a `FedAvgError` with a stable `code`. */
-export class FedAvgError extends SwarmtuneError {
-  declare readonly code: FedAvgErrorCode
-
-  constructor (code: FedAvgErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-  }
-}
+export class FedAvgError extends SwarmtuneError<FedAvgErrorCode> {}
 
 /** A model spec (the release's tensor shapes) is malformed: empty, non-integer or non-positive dimensions, too large. */
-export class InvalidSpecError extends FedAvgError {
-  constructor (message: string) {
-    super('ERR_FEDAVG_INVALID_SPEC', message)
-  }
-}
+export class InvalidSpecError extends withCode(FedAvgError, 'ERR_FEDAVG_INVALID_SPEC') {}
 
 /** An aggregator, server optimiser or codec configuration is out of range. Thrown at start-up by `validate…()`. */
-export class InvalidConfigError extends FedAvgError {
-  constructor (message: string) {
-    super('ERR_FEDAVG_INVALID_CONFIG', message)
-  }
-}
+export class InvalidConfigError extends withCode(FedAvgError, 'ERR_FEDAVG_INVALID_CONFIG') {}
 
 /**
  * A contribution failed validation. `code` says which check: tensor count, shape, non-finite value, weight,
  * weight bound, norm bound, id or duplicate. Aggregators do not throw it for a bad contribution: they exclude the
  * contribution and report a `Rejection` with the same code. It is thrown by `assertContribution`.
  */
-export class ContributionRejectedError extends FedAvgError {
-  constructor (code: FedAvgErrorCode, message: string) {
-    super(code, message)
-  }
-}
+export class ContributionRejectedError extends FedAvgError {}
 
 /** Contributions were added to a streaming accumulator out of canonical (ascending id) order: a caller bug. */
-export class CanonicalOrderError extends FedAvgError {
-  constructor (message: string) {
-    super('ERR_FEDAVG_CANONICAL_ORDER', message)
-  }
-}
+export class CanonicalOrderError extends withCode(FedAvgError, 'ERR_FEDAVG_CANONICAL_ORDER') {}
 
 /** A robust aggregator needs more accepted deltas than it was given (e.g. Krum needs n ≥ 2f + 3). */
-export class TooFewDeltasError extends FedAvgError {
-  constructor (message: string) {
-    super('ERR_FEDAVG_TOO_FEW_DELTAS', message)
-  }
-}
+export class TooFewDeltasError extends withCode(FedAvgError, 'ERR_FEDAVG_TOO_FEW_DELTAS') {}
 
 /** Server optimiser state does not match the optimiser kind or the model spec, or its bytes are malformed. */
-export class OptimizerStateError extends FedAvgError {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_FEDAVG_OPTIMIZER_STATE', message, options)
-  }
-}
+export class OptimizerStateError extends withCode(FedAvgError, 'ERR_FEDAVG_OPTIMIZER_STATE') {}
 
 /** Encoded delta bytes are malformed, truncated, too large or of an unknown codec; or a value cannot be encoded. */
-export class CodecError extends FedAvgError {
-  constructor (code: FedAvgErrorCode, message: string) {
-    super(code, message)
-  }
-}
+export class CodecError extends FedAvgError {}

@@ -4,11 +4,11 @@
  * do; tests check `code` and `name` only.
  */
 
-import { SwarmtuneError } from '@swarmtune/wire'
+import { SwarmtuneError, withCode } from '@swarmtune/wire'
 import { base58btc } from 'multiformats/bases/base58'
 
 /** Base class: every ledger error has a stable `code`. */
-export class LedgerError extends SwarmtuneError {}
+export class LedgerError<C extends string = string> extends SwarmtuneError<C> {}
 
 /** Who holds a locked store, as far as it can be told (see lock.ts). */
 export interface LockHolder {
@@ -168,11 +168,7 @@ export class LedgerNotFoundError extends LedgerError {
 }
 
 /** A query or option was malformed (`ERR_LEDGER_BAD_ARGUMENT`). */
-export class LedgerArgumentError extends LedgerError {
-  constructor (message: string) {
-    super('ERR_LEDGER_BAD_ARGUMENT', message)
-  }
-}
+export class LedgerArgumentError extends withCode(LedgerError, 'ERR_LEDGER_BAD_ARGUMENT') {}
 
 /**
  * A view was given a filter it does not apply (`ERR_LEDGER_UNSUPPORTED_FILTER`): refused rather than

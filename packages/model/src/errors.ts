@@ -4,7 +4,7 @@
  * `code` or `name`, never on the message, which says what happened, what was expected and what to do. An aborted
  * operation throws the one `AbortError` of `@swarmtune/wire` (`ERR_ABORTED`), exported here as `AbortedError` too.
  */
-import { SwarmtuneError } from '@swarmtune/wire'
+import { SwarmtuneError, withCode } from '@swarmtune/wire'
 
 export { AbortError as AbortedError } from '@swarmtune/wire'
 
@@ -55,30 +55,16 @@ export type ModelErrorCode =
   | 'ERR_MODEL_CSV_NOT_NUMERIC'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
-export class ModelError extends SwarmtuneError {
-  declare readonly code: ModelErrorCode
-
-  constructor (code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-  }
-}
+export class ModelError extends SwarmtuneError<ModelErrorCode> {}
 
 /** No task is registered under the given id. */
-export class UnknownTaskError extends ModelError {
-  constructor (message: string) {
-    super('ERR_MODEL_UNKNOWN_TASK', message)
-  }
-}
+export class UnknownTaskError extends withCode(ModelError, 'ERR_MODEL_UNKNOWN_TASK') {}
 
 /**
  * Weights do not match their specs: wrong tensor count, a value array of the wrong length, a non-finite value
  * where finite ones are required, a malformed spec (empty name, non-integer dimension, unsupported dtype).
  */
-export class InvalidWeightsError extends ModelError {
-  constructor (message: string) {
-    super('ERR_MODEL_INVALID_WEIGHTS', message)
-  }
-}
+export class InvalidWeightsError extends withCode(ModelError, 'ERR_MODEL_INVALID_WEIGHTS') {}
 
 /** A weight tensor's identity as the error reports it: name, shape and dtype. */
 export interface WeightIdentity {
@@ -119,25 +105,13 @@ export class WeightsMismatchError extends ModelError implements WeightsMismatch 
 }
 
 /** A dataset is unusable: image and label counts differ, a label is out of range, an example has the wrong size. */
-export class InvalidDataError extends ModelError {
-  constructor (message: string) {
-    super('ERR_MODEL_INVALID_DATA', message)
-  }
-}
+export class InvalidDataError extends withCode(ModelError, 'ERR_MODEL_INVALID_DATA') {}
 
 /** An IDX file is malformed: bad magic, unsupported type, dimensions that disagree with its length, too large. */
-export class IdxFormatError extends ModelError {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_MODEL_IDX_MALFORMED', message, options)
-  }
-}
+export class IdxFormatError extends withCode(ModelError, 'ERR_MODEL_IDX_MALFORMED') {}
 
 /** A partition request cannot be met: too many clients for the data, α ≤ 0, client index out of range. */
-export class InvalidPartitionError extends ModelError {
-  constructor (message: string) {
-    super('ERR_MODEL_INVALID_PARTITION', message)
-  }
-}
+export class InvalidPartitionError extends withCode(ModelError, 'ERR_MODEL_INVALID_PARTITION') {}
 
 /**
  * A backend cannot be used. `code` says why: not installed or failed to initialise
@@ -157,25 +131,13 @@ export class BackendError extends ModelError {
 }
 
 /** Training or evaluation options are out of range (batch size, epochs, steps, learning rate, optimizer). */
-export class InvalidTrainOptionsError extends ModelError {
-  constructor (message: string) {
-    super('ERR_MODEL_INVALID_TRAIN_OPTIONS', message)
-  }
-}
+export class InvalidTrainOptionsError extends withCode(ModelError, 'ERR_MODEL_INVALID_TRAIN_OPTIONS') {}
 
 /** Local training produced a non-finite loss or non-finite weights; the result is discarded. */
-export class TrainingDivergedError extends ModelError {
-  constructor (message: string) {
-    super('ERR_MODEL_TRAINING_DIVERGED', message)
-  }
-}
+export class TrainingDivergedError extends withCode(ModelError, 'ERR_MODEL_TRAINING_DIVERGED') {}
 
 /** The training worker failed to start, crashed or exited without a result. `cause` holds the worker's error. */
-export class WorkerFailedError extends ModelError {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_MODEL_WORKER_FAILED', message, options)
-  }
-}
+export class WorkerFailedError extends withCode(ModelError, 'ERR_MODEL_WORKER_FAILED') {}
 
 /**
  * A release cannot be read or verified. `code` says which check failed: options out of range, a malformed or
@@ -188,11 +150,7 @@ export class ReleaseError extends ModelError {}
 export class ModelFormatError extends ModelError {}
 
 /** LoRA factors or a kernel of shapes that do not fit together, a rank that is not a positive integer, a scale that is not finite. */
-export class InvalidAdapterError extends ModelError {
-  constructor (message: string) {
-    super('ERR_MODEL_INVALID_ADAPTER', message)
-  }
-}
+export class InvalidAdapterError extends withCode(ModelError, 'ERR_MODEL_INVALID_ADAPTER') {}
 
 /**
  * A volunteer's own data (an image folder, a CSV file) cannot be used; `code` says why and `path` names the file or
@@ -227,8 +185,4 @@ export class CsvDataError extends DataSourceError {
 export class ModelSpecError extends ModelError {}
 
 /** A feature cache folder cannot be used: not a folder, not writable, or holding another base's features. */
-export class FeatureCacheError extends ModelError {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_MODEL_FEATURE_CACHE_UNUSABLE', message, options)
-  }
-}
+export class FeatureCacheError extends withCode(ModelError, 'ERR_MODEL_FEATURE_CACHE_UNUSABLE') {}

@@ -4,27 +4,19 @@
  * happened, what was expected and what to do; tests and callers check `code` or `name`, never the message. The
  * HTTP status the control API answers each code with is in control-status.ts, not here.
  */
-import { SwarmtuneError } from '@swarmtune/wire'
+import { SwarmtuneError, withCode } from '@swarmtune/wire'
 
 /** Base class: every error of the daemon. */
-export class NodeError extends SwarmtuneError {}
+export class NodeError<C extends string = string> extends SwarmtuneError<C> {}
 
 /** `config.json` or an option passed in does not match the schema; the message lists every bad field. */
-export class ConfigError extends NodeError {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_NODE_CONFIG_INVALID', message, options)
-  }
-}
+export class ConfigError extends withCode(NodeError, 'ERR_NODE_CONFIG_INVALID') {}
 
 /** The data folder is missing, already initialised, of an unknown layout, or has unsafe permissions. */
 export class DataDirError extends NodeError {}
 
 /** Another daemon holds the data folder (its lock file names a live process). */
-export class DaemonLockedError extends NodeError {
-  constructor (message: string) {
-    super('ERR_NODE_LOCKED', message)
-  }
-}
+export class DaemonLockedError extends withCode(NodeError, 'ERR_NODE_LOCKED') {}
 
 /**
  * A dial asked for through the control API failed: `ERR_NODE_DIAL_SELF` (the address is this node's own),
@@ -40,53 +32,29 @@ export class DialError extends NodeError {}
 export class PortInUseError extends NodeError {}
 
 /** A blob is not in the local store. */
-export class BlobNotFoundError extends NodeError {
-  constructor (message: string) {
-    super('ERR_NODE_BLOB_NOT_FOUND', message)
-  }
-}
+export class BlobNotFoundError extends withCode(NodeError, 'ERR_NODE_BLOB_NOT_FOUND') {}
 
 /** Stored or received bytes do not hash to their CID. */
-export class BlobCorruptError extends NodeError {
-  constructor (message: string) {
-    super('ERR_NODE_BLOB_CORRUPT', message)
-  }
-}
+export class BlobCorruptError extends withCode(NodeError, 'ERR_NODE_BLOB_CORRUPT') {}
 
 /** A blob is larger than the configured limit. */
-export class BlobTooLargeError extends NodeError {
-  constructor (message: string) {
-    super('ERR_NODE_BLOB_TOO_LARGE', message)
-  }
-}
+export class BlobTooLargeError extends withCode(NodeError, 'ERR_NODE_BLOB_TOO_LARGE') {}
 
 /** A fetch could not complete: no (remaining) provider has the blob, or every one failed. */
 export class BlobFetchError extends NodeError {}
 
 /** A peer sent a malformed blob-protocol frame; the stream is closed and (client side) the peer penalised. */
-export class BlobProtocolError extends NodeError {
-  constructor (message: string) {
-    super('ERR_NODE_BLOB_PROTOCOL', message)
-  }
-}
+export class BlobProtocolError extends withCode(NodeError, 'ERR_NODE_BLOB_PROTOCOL') {}
 
 /**
  * A length prefix read from a peer is longer than the bytes its limit needs, or announces more than the
  * limit (`ERR_NODE_FRAME_LENGTH`); raised as soon as the offending byte arrives, before any body is read.
  * The stream is reset.
  */
-export class FrameLengthError extends NodeError {
-  constructor (message: string) {
-    super('ERR_NODE_FRAME_LENGTH', message)
-  }
-}
+export class FrameLengthError extends withCode(NodeError, 'ERR_NODE_FRAME_LENGTH') {}
 
 /** A peer's stream ended inside a frame: after part of its length prefix or body (`ERR_NODE_FRAME_TRUNCATED`). */
-export class FrameTruncatedError extends NodeError {
-  constructor (message: string) {
-    super('ERR_NODE_FRAME_TRUNCATED', message)
-  }
-}
+export class FrameTruncatedError extends withCode(NodeError, 'ERR_NODE_FRAME_TRUNCATED') {}
 
 /**
  * The provider refused or ended an inbound blob stream: `ERR_NODE_BLOB_BUSY` (no slot for this peer),
@@ -101,11 +69,7 @@ export class BlobStreamError extends NodeError {}
  * (`ERR_NODE_NEGOTIATION_LIMIT`: more proposals than allowed). Over-long length prefixes there are
  * {@link FrameLengthError}. The stream is reset.
  */
-export class NegotiationError extends NodeError {
-  constructor (message: string) {
-    super('ERR_NODE_NEGOTIATION_LIMIT', message)
-  }
-}
+export class NegotiationError extends withCode(NodeError, 'ERR_NODE_NEGOTIATION_LIMIT') {}
 
 /**
  * A long operation was stopped through its `AbortSignal`, or the daemon is stopping; what was done so far is

@@ -14,18 +14,41 @@ const SWARMTUNE_ERROR = Symbol.for('@swarmtune/error')
  * The base of every swarmtune error. `name` is the name of the class constructed (`new LedgerLockedError(…).name`
  * is `'LedgerLockedError'`), so no subclass sets it; a subclass exists only where it adds fields or fixes the code.
  */
-export class SwarmtuneError extends Error {
+export class SwarmtuneError<C extends string = string> extends Error {
   /** Stable code (`ERR_<PACKAGE>_<WHAT>`, doc/errors.md). */
-  readonly code: string
+  readonly code: C
 
   /** `options.cause` becomes the error's `cause` (absent when not given). */
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
+  constructor (code: C, message: string, options?: SwarmtuneErrorOptions) {
     super(message, options)
     this.code = code
     this.name = new.target.name
   }
 }
 Object.defineProperty(SwarmtuneError.prototype, SWARMTUNE_ERROR, { value: true })
+
+/** What every {@link SwarmtuneError} constructor takes besides its code and message: the `cause`, when there is one. */
+export interface SwarmtuneErrorOptions {
+  cause?: unknown
+}
+
+/**
+ * The base of an error class whose code is always `code`: `class X extends withCode(Base, 'ERR_…') {}` makes
+ * `new X(message, options?)` a `Base` (so `instanceof Base`) with that code and the name `'X'`. `Base` is a
+ * {@link SwarmtuneError} class constructed as `new Base(code, message, options?)`. A subclass that adds fields
+ * declares its own constructor on top of it.
+ */
+export function withCode<K extends string, E extends SwarmtuneError> (
+  Base: new (code: K, message: string, options?: SwarmtuneErrorOptions) => E,
+  code: K
+): new (message: string, options?: SwarmtuneErrorOptions) => E & { readonly code: K } {
+  const base = Base as unknown as new (code: string, message: string, options?: SwarmtuneErrorOptions) => SwarmtuneError
+  return class extends base {
+    constructor (message: string, options?: SwarmtuneErrorOptions) {
+      super(code, message, options)
+    }
+  } as unknown as new (message: string, options?: SwarmtuneErrorOptions) => E & { readonly code: K }
+}
 
 /**
  * True when `err` is a {@link SwarmtuneError}: an instance of this module's class, or of another copy of it
@@ -43,12 +66,7 @@ export function isSwarmtuneError (err: unknown): err is SwarmtuneError {
  * says what was stopped and what was kept. Its `name`, `'AbortError'`, is the one the platform's and libp2p's
  * abort errors carry, so code that tells aborts apart by `name` treats it alike.
  */
-export class AbortError extends SwarmtuneError {
-  declare readonly code: 'ERR_ABORTED'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_ABORTED', message, options)
-  }
-}
+export class AbortError extends withCode(SwarmtuneError, 'ERR_ABORTED') {}
 
 /** Stable error codes of the wire package. */
 export const WIRE_ERROR_CODES = [
@@ -89,13 +107,7 @@ export const WIRE_ERROR_CODES = [
 export type WireErrorCode = typeof WIRE_ERROR_CODES[number]
 
 /** Every error thrown by this package: a stable `code`, a message for people, and a `cause` where there is one. */
-export class WireError extends SwarmtuneError {
-  declare readonly code: WireErrorCode
-
-  constructor (code: WireErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-  }
-}
+export class WireError extends SwarmtuneError<WireErrorCode> {}
 
 /** True when `err` is a {@link WireError} (also across module copies, by `name` and `code`). */
 export function isWireError (err: unknown): err is WireError {

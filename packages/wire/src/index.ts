@@ -28,7 +28,7 @@
 
 export { PROTOCOL_VERSION, MAX_CLOCK_SKEW_MS } from './constants.js'
 export { LIMITS, createLimits, validateLimits, type Limits, type LimitsInit } from './limits.js'
-export { SwarmtuneError, isSwarmtuneError, AbortError, WireError, WIRE_ERROR_CODES, isWireError, type WireErrorCode } from './errors.js'
+export { SwarmtuneError, isSwarmtuneError, withCode, type SwarmtuneErrorOptions, AbortError, WireError, WIRE_ERROR_CODES, isWireError, type WireErrorCode } from './errors.js'
 export type { AbortOptions, LongOperationOptions } from './options.js'
 export { BLOB_PROTOCOL, LEDGER_SYNC_PROTOCOL, COMMUNITY_TOPIC_PREFIX, communityTopic } from './topics.js'
 export { encodeCanonical, decodeCanonical, type WireValue } from './codec.js'

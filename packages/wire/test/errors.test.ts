@@ -1,6 +1,6 @@
 /** The one error base: code, cause, a name taken from the class, and a guard that sees other module copies. */
 import { describe, expect, it } from 'vitest'
-import { AbortError, SwarmtuneError, WireError, isSwarmtuneError, isWireError } from '../src/index.js'
+import { AbortError, SwarmtuneError, WireError, isSwarmtuneError, isWireError, withCode } from '../src/index.js'
 
 class ExampleError extends SwarmtuneError {}
 class ExampleDetailError extends ExampleError {
@@ -27,6 +27,21 @@ describe('SwarmtuneError', () => {
     expect(e).toBeInstanceOf(SwarmtuneError)
     expect(e.stack).toContain('ExampleDetailError')
     expect(new WireError('ERR_WIRE_TRUNCATED', 'm')).toBeInstanceOf(SwarmtuneError)
+  })
+})
+
+describe('withCode', () => {
+  class CodedError extends SwarmtuneError<'ERR_EXAMPLE_A' | 'ERR_EXAMPLE_B'> {}
+  class FixedError extends withCode(CodedError, 'ERR_EXAMPLE_A') {}
+
+  it('makes a subclass of its base with the one code, its own name and the cause given', () => {
+    const cause = new Error('underlying')
+    const e = new FixedError('what happened', { cause })
+    expect(e).toBeInstanceOf(CodedError)
+    expect(e).toBeInstanceOf(FixedError)
+    expect(e).toMatchObject({ name: 'FixedError', code: 'ERR_EXAMPLE_A', message: 'what happened', cause })
+    expect('cause' in new FixedError('m')).toBe(false)
+    expect(isSwarmtuneError(e)).toBe(true)
   })
 })
 
