@@ -10,7 +10,7 @@
  */
 import { ControlError, type CallOptions, type ControlClient } from '@swarmtune/node'
 import type { CommunityInfo } from './community.js'
-import { CLOSE_EVENT_PREFIXES, followRound, type WaitClosedOptions } from './follow.js'
+import { CLOSE_EVENT_PREFIXES, FOLLOW_EVENT_PREFIXES, followRound, type WaitClosedOptions } from './follow.js'
 import type { RoundParamsInit } from './params.js'
 import { roundsProtocol } from './protocol.js'
 import type { RoundDetail } from './service-types.js'
@@ -69,7 +69,7 @@ export function roundsClient (client: ControlClient): RoundsClient {
     verify: async (ref, options) => await api.verify({ params: { ref } }, options),
 
     async waitClosed (round, options = {}) {
-      return await followRound(async (signal) => await client.subscribe({ prefixes: [...CLOSE_EVENT_PREFIXES], signal }), async () => await status(round, { signal: options.signal }), round, options,
+      return await followRound(async (signal) => await client.subscribe({ prefixes: [...(options.onEvent === undefined ? CLOSE_EVENT_PREFIXES : FOLLOW_EVENT_PREFIXES)], signal }), async () => await status(round, { signal: options.signal }), round, options,
         () => new ControlError('ERR_NODE_CONTROL_UNREACHABLE', `the daemon at ${client.url} closed its event stream before round ${round} closed (did it stop?); ` +
           'start it again and follow the round with `swarmtune round status --wait`'))
     }

@@ -19,10 +19,19 @@ export interface WaitClosedOptions {
   signal?: AbortSignal
   /** Waits at most this long, ms, then resolves to the round as it is (maybe still open); default no limit. */
   timeoutMs?: number
+  /**
+   * Called with each event followed, in order, before the wait reads the round again on it; with it,
+   * `roundsClient(…).waitClosed` follows every `rounds:` event of the daemon ({@link FOLLOW_EVENT_PREFIXES}), not only the close,
+   * and on the coordinator's daemon (a round with a `phase`) ends only once the round's `rounds:close` was passed.
+   */
+  onEvent?: (event: DaemonEvent) => void
 }
 
 /** The event types a round's close shows as: its `rounds:close` (on its coordinator's daemon), a stored `round-close` entry. */
 export const CLOSE_EVENT_PREFIXES = ['rounds:close', 'ledger:append'] as const
+
+/** The event types a wait with `onEvent` follows: every rounds event, and the stored entries. */
+export const FOLLOW_EVENT_PREFIXES = ['rounds:', 'ledger:append'] as const
 
 /** Events after which round `round` may have closed: its close, a stored round-close entry, or events the stream dropped. */
 function mayClose (e: DaemonEvent, round: number): boolean {
@@ -59,10 +68,13 @@ export async function followRound<R extends FollowedRound> (
     const events = await subscribe(following.signal)
     let r = await read()
     if (closed(r)) return r
+    let closeSeen = false
     for await (const e of events) {
+      options.onEvent?.(e)
+      if (e.type === 'rounds:close' && e.round === round) closeSeen = true
       if (!mayClose(e, round)) continue
       r = await read()
-      if (closed(r)) return r
+      if (closed(r) && (options.onEvent === undefined || r.phase === undefined || closeSeen)) return r
     }
     options.signal?.throwIfAborted()
     if (following.signal.aborted) return await read()

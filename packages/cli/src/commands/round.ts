@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtune/fedavg'
 import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarmtune/model'
 import { SwarmtuneError } from '@swarmtune/wire'
-import { ControlClient, defaultDataDir } from '@swarmtune/node'
+import { ControlClient, defaultDataDir, type DaemonEvent } from '@swarmtune/node'
 import { CLIENT_OPTIMIZERS, commandHint, roundsClient, roundsConstants, type RoundDetail, type RoundParamsInit, type RoundView } from '@swarmtune/rounds'
 import { CliError } from '../errors.js'
 import { listRounds, runningDaemon, storedRound } from '../store.js'
@@ -254,6 +254,50 @@ export function renderRounds (rounds: RoundView[]): string {
   ])) + `${rounds.length} round(s)\n`
 }
 
+/** A daemon event's number field, or `?`. */
+const num = (v: unknown, digits?: number): string => typeof v === 'number' ? (digits === undefined ? String(v) : v.toFixed(digits)) : '?'
+
+/**
+ * The line `round status --follow` prints for a daemon event of the round it follows (`rounds:*` events that
+ * name the round), or undefined for an event it does not print: its time, then what happened.
+ */
+export function renderRoundEvent (e: DaemonEvent, round: number): string | undefined {
+  if (!e.type.startsWith('rounds:') || e.round !== round) return undefined
+  const what = ((): string => {
+    switch (e.type) {
+      case 'rounds:open': return `opened (${String(e.roundOpen)}), deadline ${time(e.deadline as number | undefined)}`
+      case 'rounds:answer': return `volunteer ${String(e.peer)} answered: ${String(e.status)}${e.code === undefined ? '' : ` ${String(e.code)}`}${e.reason === undefined ? '' : `: ${String(e.reason).slice(0, 80)}`}`
+      case 'rounds:train:start': return 'training started'
+      case 'rounds:train:progress': return `training step ${num(e.step)}/${num(e.steps)}, loss ${num(e.loss, 4)}`
+      case 'rounds:contributed': return `contributed ${String(e.contribution ?? '')}`.trimEnd()
+      case 'rounds:skipped': return `skipped: ${String(e.code)}: ${String(e.reason ?? '').slice(0, 80)}`
+      case 'rounds:contribution': return `contribution ${String(e.contribution)} arrived from ${String(e.peer)}`
+      case 'rounds:closing': return `frozen with ${Array.isArray(e.arrivals) ? e.arrivals.length : num(e.arrivals)} contribution(s)`
+      case 'rounds:verdict': return `verdict on ${String(e.contribution)}: ${e.accepted === true ? 'accepted' : `rejected ${String(e.code ?? '')}`.trimEnd()}`
+      case 'rounds:release': return `release ${String(e.release)} signed: manifest ${String(e.manifest)}, ${num(e.contributions)} contribution(s), accuracy ${num(e.accuracy, 4)}`
+      case 'rounds:close': return `closed: ${String(e.outcome)}${e.code === undefined ? '' : ` (${String(e.code)})`}, ${num(e.accepted)} of ${num(e.contributions)} accepted`
+      default: return e.type.slice('rounds:'.length)
+    }
+  })()
+  return `${time(e.ts)}  round ${round} ${what}\n`
+}
+
+/**
+ * `round status --follow`: each event of round `which` on the daemon's event stream as a line (`--json`: the
+ * event as one JSON line), until the round closes; then the round as `round status` prints it (`--json`: one line).
+ */
+async function followStatus (client: ControlClient, which: string, json: boolean | undefined): Promise<RoundDetail> {
+  const rounds = roundsClient(client)
+  const first = await rounds.status(which)
+  if (first.state === 'closed') return first
+  return await rounds.waitClosed(first.round, {
+    onEvent: (e) => {
+      const line = renderRoundEvent(e, first.round)
+      if (line !== undefined) out(json === true ? JSON.stringify(e) + '\n' : line)
+    }
+  })
+}
+
 /** Adds `swarmtune round` to the program. */
 export function register (program: Command): void {
   const round = program
@@ -314,9 +358,15 @@ export function register (program: Command): void {
     .description('one round in full: parameters, contributions with their verdicts, release, timing (the ledger\'s part from its store when no daemon runs; --wait needs the daemon)')
     .argument('[round]', 'round number or "latest"', 'latest')
     .option('--wait', 'wait until the round closes first')
-    .action(async (which: string, flags: CommonFlags & { wait?: boolean }) => {
-      // waiting needs the daemon; otherwise, with no daemon running, the ledger store answers
-      const client = flags.wait === true ? await ControlClient.fromDataDir(flags.dataDir) : await runningDaemon(flags.dataDir)
+    .option('--follow', 'print each event of the round as it happens (--json: one JSON line each) until it closes, then the round')
+    .action(async (which: string, flags: CommonFlags & { wait?: boolean, follow?: boolean }) => {
+      // waiting and following need the daemon; otherwise, with no daemon running, the ledger store answers
+      const client = flags.wait === true || flags.follow === true ? await ControlClient.fromDataDir(flags.dataDir) : await runningDaemon(flags.dataDir)
+      if (client !== undefined && flags.follow === true) {
+        const r = await followStatus(client, which, flags.json)
+        out(flags.json === true ? JSON.stringify(r) + '\n' : renderRound(r))
+        return
+      }
       if (client === undefined) {
         show(flags.json, await storedRound(flags.dataDir, which), (v) => renderRound(v) + storeNote(flags.dataDir))
         return
