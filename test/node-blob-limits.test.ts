@@ -66,6 +66,25 @@ function cpuMsSince (start: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1000
 }
 
+/**
+ * Sends an endless length prefix and 1 MiB of 0xff on the stream `open` makes; checks that the daemon resets it
+ * (not this end), that its rejection number `index` in `rejected` matches `expected`, and that it cost under 10 MiB
+ * of memory. Prints what it cost: `label` names the input, `unbounded` what it cost before the bound.
+ */
+async function endlessPrefix (open: () => Promise<Stream>, rejected: DaemonEvent[], index: number, expected: Record<string, unknown>, label: string, unbounded: string): Promise<void> {
+  const before = rss()
+  const cpu = process.cpuUsage()
+  const stream = await open()
+  const end = closed(stream)
+  stream.send(flood(ENDLESS_PREFIX, MiB))
+  expect((await end).local).toBe(false)
+  await waitFor(() => rejected.length > index, 5_000, 'the rejection event')
+  expect(rejected[index]).toMatchObject(expected)
+  const growth = rss() - before
+  console.log(`${label} + 1 MiB of 0xff: RSS growth ${(growth / MiB).toFixed(1)} MiB, CPU ${cpuMsSince(cpu).toFixed(0)} ms (before the bound, the same input: ${unbounded})`)
+  expect(growth).toBeLessThan(10 * MiB)
+}
+
 /** An honest daemon fetches `cid` from `provider` and gets `data`. */
 async function honestFetch (nodes: TestNode[], provider: TestNode, cid: CID, data: Uint8Array): Promise<void> {
   const fetcher = await startNode()
@@ -142,18 +161,8 @@ describe('inbound stream limits', () => {
     }
 
     // 1 MiB of it in one go overflows the provider's read buffer first
-    const before = rss()
-    const cpu = process.cpuUsage()
-    const stream = await attacker.dialProtocol(addr, BLOB_PROTOCOL)
-    const end = closed(stream)
-    stream.send(flood(ENDLESS_PREFIX, MiB))
-    expect((await end).local).toBe(false)
-    await waitFor(() => rejected.length > 2, 5_000, 'the rejection event')
-    expect(rejected[2]).toMatchObject({ peer: attacker.peerId.toString(), code: 'ERR_NODE_BLOB_FLOOD' })
-    const growth = rss() - before
-    const cpuMs = cpuMsSince(cpu)
-    console.log(`endless blob prefix + 1 MiB of 0xff: RSS growth ${(growth / MiB).toFixed(1)} MiB, CPU ${cpuMs.toFixed(0)} ms (before the bound, the same input: +129 MiB, 4.4 s within 15 s)`)
-    expect(growth).toBeLessThan(10 * MiB)
+    await endlessPrefix(async () => await attacker.dialProtocol(addr, BLOB_PROTOCOL), rejected, 2, { peer: attacker.peerId.toString(), code: 'ERR_NODE_BLOB_FLOOD' },
+      'endless blob prefix', '+129 MiB, 4.4 s within 15 s')
 
     await honestFetch(nodes, target, cid, data)
   })
@@ -198,19 +207,8 @@ describe('inbound stream limits', () => {
     // a raw yamux stream: no multistream-select from our side, the bytes go to the daemon's negotiation
     const muxer = (conn as unknown as { muxer: StreamMuxer }).muxer
 
-    const before = rss()
-    const cpu = process.cpuUsage()
-    const stream = await muxer.createStream()
-    const end = closed(stream)
-    stream.send(flood(ENDLESS_PREFIX, MiB))
-    const evt = await end
-    expect(evt.local).toBe(false)
-    await waitFor(() => rejected.length > 0, 5_000, 'the rejection event')
-    expect(rejected[0]).toMatchObject({ peer: attacker.peerId.toString(), code: 'ERR_NODE_FRAME_LENGTH' })
-    const growth = rss() - before
-    const cpuMs = cpuMsSince(cpu)
-    console.log(`endless negotiation prefix + 1 MiB of 0xff: RSS growth ${(growth / MiB).toFixed(1)} MiB, CPU ${cpuMs.toFixed(0)} ms (before the bound, the same input: +129 MiB, 4.7 s within 9 s)`)
-    expect(growth).toBeLessThan(10 * MiB)
+    await endlessPrefix(async () => await muxer.createStream(), rejected, 0, { peer: attacker.peerId.toString(), code: 'ERR_NODE_FRAME_LENGTH' },
+      'endless negotiation prefix', '+129 MiB, 4.7 s within 9 s')
 
     // too many proposals, each well-formed: reset after the allowance
     const proposals = await muxer.createStream()
@@ -234,16 +232,8 @@ describe('inbound stream limits', () => {
     const [attacker] = await attackers(1)
     const addr = target.daemon.libp2p.getMultiaddrs()[0]
 
-    const before = rss()
-    const stream = await attacker.dialProtocol(addr, constants.DHT_PROTOCOL)
-    const end = closed(stream)
-    stream.send(flood(ENDLESS_PREFIX, MiB))
-    expect((await end).local).toBe(false)
-    await waitFor(() => rejected.length > 0, 5_000, 'the rejection event')
-    expect(rejected[0]).toMatchObject({ peer: attacker.peerId.toString(), protocol: constants.DHT_PROTOCOL, code: 'ERR_NODE_FRAME_LENGTH' })
-    const growth = rss() - before
-    console.log(`endless DHT prefix + 1 MiB of 0xff: RSS growth ${(growth / MiB).toFixed(1)} MiB (before the bound, the same input: +128 MiB, 4.7 s CPU)`)
-    expect(growth).toBeLessThan(10 * MiB)
+    await endlessPrefix(async () => await attacker.dialProtocol(addr, constants.DHT_PROTOCOL), rejected, 0, { peer: attacker.peerId.toString(), protocol: constants.DHT_PROTOCOL, code: 'ERR_NODE_FRAME_LENGTH' },
+      'endless DHT prefix', '+128 MiB, 4.7 s CPU')
 
     // an honest DHT query is answered by the target
     await honest.daemon.libp2p.dial(addr)

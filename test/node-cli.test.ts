@@ -4,23 +4,12 @@
  */
 import { spawn } from 'node:child_process'
 import { readFile, stat } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ControlClient, dataDirPaths } from '@swarmtune/node'
 import { Cleanups, tempDir, waitFor } from '@swarmtune/test-support'
-import { startNode, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
+import { closedPort, startNode, testDataDir, type TestNode } from '@swarmtune/test-support/daemons'
 import { runCli } from '@swarmtune/test-support/cli'
-
-/** A TCP port nothing listens on (bound, then released). */
-async function closedPort (): Promise<number> {
-  return await new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => { resolve(port) })
-    })
-  })
-}
 
 describe('swarmtune node commands', () => {
   const cleanups = new Cleanups()

@@ -5,6 +5,7 @@
  * streams while an honest daemon (in this process) keeps fetching and contributing; afterwards the target's
  * ledger and blob store are checked against what may be there, and every figure is tallied.
  */
+import { expect } from 'vitest'
 import { createModelSpec, encodeDelta } from '@swarmtune/fedavg'
 import { ledgerService, type LedgerService } from '@swarmtune/node'
 import { createRng, getTask, type Rng } from '@swarmtune/model'
@@ -366,4 +367,24 @@ export async function storedAudit (target: Target, allowedAuthors: Set<string>, 
     unexpectedBlobs: blobs.filter((b) => !allowedBlobs.has(b.cid) && !ownBlobs.has(b.cid)).map((b) => `${b.cid} (${b.size} bytes)`),
     evidence: ledger.equivocations ?? 0
   }
+}
+
+/** What {@link storedAudit} found. */
+export type StoredAudit = Awaited<ReturnType<typeof storedAudit>>
+
+/** The audit as the campaigns print it: entries, blobs and evidence, each with what was unexpected. */
+export function auditText (audit: StoredAudit, equivocators: number): string {
+  return `ledger ${audit.entries} entries (${audit.unexpected.length} unexpected), ${audit.blobs} blobs (${audit.unexpectedBlobs.length} unexpected), evidence ${audit.evidence} for ${equivocators} equivocating keys`
+}
+
+/**
+ * Checks what every campaign ends with: no input got another outcome than expected, none was wrongly
+ * accepted, the target stores no entry or blob it should not, and holds no more evidence than `equivocators` keys.
+ */
+export function expectNothingWronglyKept (tally: Tally, audit: StoredAudit, equivocators: number): void {
+  expect(tally.failureSummary()).toEqual([])
+  expect(tally.wronglyAccepted).toEqual([])
+  expect(audit.unexpected).toEqual([])
+  expect(audit.unexpectedBlobs).toEqual([])
+  expect(audit.evidence).toBeLessThanOrEqual(equivocators)
 }

@@ -4,9 +4,10 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { tf, tfjsFolderHandler, type ModelInspection } from '@swarmtune/model'
+import type { ModelInspection } from '@swarmtune/model'
 import { runCli } from '@swarmtune/test-support/cli'
 import { tempDir, type TempDir } from '@swarmtune/test-support'
+import { saveSmallModel } from '@swarmtune/test-support/models'
 
 let tmp: TempDir
 beforeAll(async () => { tmp = await tempDir('swarmtune-model-inspect-') })
@@ -61,9 +62,7 @@ describe('swarmtune model inspect', () => {
 
   it('inspects a tfjs model folder', async () => {
     const dir = join(tmp.path, 'small')
-    const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 5, activation: 'relu', name: 'hidden' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' })] })
-    await m.save(tfjsFolderHandler(dir))
-    m.dispose()
+    await saveSmallModel(dir)
     const r = await inspect(dir, '--head', '4', '--features', 'hidden')
     expect(r.layers.map((l) => [l.name, l.role, l.params])).toEqual([['hidden', 'backbone', 35], ['out', 'head', 18]])
     expect(r.trainableParams).toBe(5 * 4 + 4)

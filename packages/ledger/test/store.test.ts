@@ -45,6 +45,24 @@ async function populate (ledger: Ledger): Promise<{ entries: SignedEntry[] }> {
   return { entries }
 }
 
+/** A store at `path` {@link populate}d, then closed: its entries. */
+async function populated (): Promise<SignedEntry[]> {
+  const ledger = await openLedger({ path })
+  const { entries } = await populate(ledger)
+  await ledger.close()
+  return entries
+}
+
+/** Runs `fn` on a store opened with `init` (default the one at `path`), then closes it, whatever `fn` did. */
+async function withLedger (fn: (ledger: Ledger) => Promise<void>, init: Parameters<typeof openLedger>[0] = { path }): Promise<void> {
+  const ledger = await openLedger(init)
+  try {
+    await fn(ledger)
+  } finally {
+    await ledger.close()
+  }
+}
+
 /** Runs `fn` on the raw LevelDB of the (closed) store. */
 async function raw (fn: (db: Level<string, Uint8Array>) => Promise<void>): Promise<void> {
   const db = new Level<string, Uint8Array>(join(path, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
@@ -68,8 +86,7 @@ describe('ledger store on LevelDB', () => {
     const { entries } = await populate(ledger)
     const heads = ledger.heads()
     await ledger.close()
-    const again = await openLedger({ path })
-    try {
+    await withLedger(async (again) => {
       expect(again.openReport).toMatchObject({ entries: entries.length, authors: 4, evidence: 0, indexesRebuilt: false })
       expect(again.heads()).toEqual(heads)
       expect(again.community?.toString()).toBe(entries[0].id.toString())
@@ -79,69 +96,52 @@ describe('ledger store on LevelDB', () => {
       const released: string[] = []
       for await (const e of again.entries({ release: parseCid(fakeCid('release-1')).toString() })) released.push(e.entry.kind)
       expect(released).toEqual(['release'])
-    } finally {
-      await again.close()
-    }
+    })
   })
 
   it('reports the verification on open and on request as ledger:verify progress events, and stops on its signal', async () => {
-    const ledger = await openLedger({ path })
-    const { entries } = await populate(ledger)
-    await ledger.close()
+    const entries = await populated()
     const seen: Array<{ type: string, verified: number, total: number }> = []
-    const again = await openLedger({ path, onProgress: (evt) => { seen.push({ type: evt.type, ...evt.detail }) } })
-    try {
+    await withLedger(async (again) => {
       expect(seen.at(-1)).toEqual({ type: 'ledger:verify', verified: entries.length, total: entries.length })
       seen.length = 0
       await again.verify({ onProgress: (evt) => { seen.push({ type: evt.type, ...evt.detail }) } })
       expect(seen.at(-1)).toEqual({ type: 'ledger:verify', verified: entries.length, total: entries.length })
       await expect(again.verify({ signal: AbortSignal.abort() })).rejects.toMatchObject({ name: expect.stringMatching(/Abort/) })
-    } finally {
-      await again.close()
-    }
+    }, { path, onProgress: (evt) => { seen.push({ type: evt.type, ...evt.detail }) } })
   })
 
   it('indexes entries by the release manifests they name', async () => {
-    const ledger = await openLedger({ path })
-    try {
+    await withLedger(async (ledger) => {
       await populate(ledger)
       const base = parseCid(fakeCid('release-0')).toString()
       const kinds: string[] = []
       for await (const e of ledger.entries({ release: base })) kinds.push(e.entry.kind)
       // genesis release, round-open base, six contribution bases, release parent
       expect(kinds.sort()).toEqual(['contribution', 'contribution', 'contribution', 'contribution', 'contribution', 'contribution', 'genesis', 'release', 'round-open'])
-    } finally {
-      await ledger.close()
-    }
+    })
   })
 
   it('signs checkpoints of its own chain and refuses a checkpoint that misstates it', async () => {
-    const ledger = await openLedger({ path })
-    try {
+    await withLedger(async (ledger) => {
       const { entries } = await populate(ledger)
       const maintainer = await keyFor(0)
       const cp = await ledger.sign({ kind: 'checkpoint' }, maintainer)
       expect(cp.entry.body).toMatchObject({ length: cp.entry.seq })
       await expect(ledger.sign({ kind: 'checkpoint', body: { length: 3, head: entries[0].id.bytes } }, maintainer))
         .rejects.toMatchObject({ code: 'ERR_LEDGER_BAD_CHECKPOINT' })
-    } finally {
-      await ledger.close()
-    }
+    })
   })
 
   it('refuses to sign a non-genesis entry before it knows its community', async () => {
-    const ledger = await openLedger({ path })
-    try {
+    await withLedger(async (ledger) => {
       await expect(ledger.sign({ kind: 'round-open', body: bodies.roundOpen(1, fakeCid('x')) }, await keyFor(0)))
         .rejects.toMatchObject({ code: 'ERR_LEDGER_BAD_ARGUMENT' })
-    } finally {
-      await ledger.close()
-    }
+    })
   })
 
   it('rejects forged and foreign entries from the network without storing them', async () => {
-    const ledger = await openLedger({ path })
-    try {
+    await withLedger(async (ledger) => {
       const { entries } = await populate(ledger)
       const forged = flipSignatureBit(entries[2])
       const other = await makeCommunity('another-community')
@@ -156,9 +156,7 @@ describe('ledger store on LevelDB', () => {
         ['reject', expect.stringMatching(/^ERR_WIRE_/)]
       ])
       expect(ledger.size).toBe(entries.length)
-    } finally {
-      await ledger.close()
-    }
+    })
   })
 })
 
@@ -181,8 +179,7 @@ describe('maintainer rights', () => {
 
   it('refuses round-open, verdict, release and round-close from a key the genesis does not name, on every path', async () => {
     const { maintainer, genesis, signer } = await makeCommunity()
-    const ledger = await openLedger({ db: createMemoryDb() })
-    try {
+    await withLedger(async (ledger) => {
       await ledger.append(genesis)
       expect([...ledger.maintainers ?? []]).toEqual([hex(maintainer)])
       const stranger = await keyFor(5)
@@ -203,23 +200,18 @@ describe('maintainer rights', () => {
       expect((await ledger.ingest([own[0].bytes])).map((r) => r.status)).toEqual(['accept'])
       await ledger.sign({ kind: 'checkpoint' }, stranger)
       expect(ledger.size).toBe(4)
-    } finally {
-      await ledger.close()
-    }
+    }, { db: createMemoryDb() })
   })
 
   it('lets every maintainer the genesis names sign, and no one else', async () => {
     const [creator, second, stranger] = [await keyFor(0), await keyFor(1), await keyFor(2)]
-    const ledger = await openLedger({ db: createMemoryDb() })
-    try {
+    await withLedger(async (ledger) => {
       await ledger.sign({ kind: 'genesis', body: bodies.genesis([creator.publicKey.raw, second.publicKey.raw]) }, creator)
       expect(ledger.isMaintainer(second.publicKey.raw)).toBe(true)
       expect(ledger.isMaintainer(hex(stranger))).toBe(false)
       await ledger.sign({ kind: 'round-open', body: bodies.roundOpen(1, fakeCid('release-0')) }, second)
       await expect(ledger.sign({ kind: 'round-open', body: bodies.roundOpen(2, fakeCid('release-0')) }, stranger)).rejects.toMatchObject({ code: 'ERR_LEDGER_NOT_MAINTAINER' })
-    } finally {
-      await ledger.close()
-    }
+    }, { db: createMemoryDb() })
   })
 
   it('holds maintainer-only entries back until the genesis is stored, in the same batch or a later one', async () => {
@@ -227,8 +219,7 @@ describe('maintainer rights', () => {
     const volunteer = await keyFor(1)
     const open = await signer.sign(maintainer, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
     const contribution = await signer.sign(volunteer, 'contribution', bodies.contribution(1, open.id.bytes, fakeCid('release-0'), fakeCid('b'), 5))
-    const ledger = await openLedger({ db: createMemoryDb() })
-    try {
+    await withLedger(async (ledger) => {
       // a contribution may come first (it names the community); the round-open waits for the genesis
       const early = await ledger.ingest([contribution.bytes, open.bytes])
       expect(early.map((r) => [r.status, r.code])).toEqual([['accept', undefined], ['ignore', 'ERR_LEDGER_NO_GENESIS']])
@@ -237,9 +228,7 @@ describe('maintainer rights', () => {
       const late = await ledger.ingest([genesis.bytes, open.bytes])
       expect(late.map((r) => r.status)).toEqual(['accept', 'accept'])
       expect(ledger.isMaintainer(maintainer.publicKey.raw)).toBe(true)
-    } finally {
-      await ledger.close()
-    }
+    }, { db: createMemoryDb() })
   })
 
   it('rejects a genesis whose author is not among its maintainers', async () => {
@@ -249,21 +238,16 @@ describe('maintainer rights', () => {
       body: bodies.genesis([other.publicKey.raw])
     } as unknown as UnsignedEntry
     const bytes = encodeCanonical({ ...unsigned, sig: await author.sign(signedBytesOf(unsigned)) })
-    const ledger = await openLedger({ db: createMemoryDb() })
-    try {
+    await withLedger(async (ledger) => {
       expect(await ledger.ingest([bytes])).toMatchObject([{ status: 'reject', code: 'ERR_WIRE_BAD_BODY' }])
       await expect(ledger.append(bytes)).rejects.toMatchObject({ code: 'ERR_WIRE_BAD_BODY' })
       expect(ledger.size).toBe(0)
       expect(ledger.community).toBeUndefined()
-    } finally {
-      await ledger.close()
-    }
+    }, { db: createMemoryDb() })
   })
 
   it('knows the maintainers again after reopening, and refuses to open a store holding a non-maintainer round-open', async () => {
-    const ledger = await openLedger({ path })
-    const { entries } = await populate(ledger)
-    await ledger.close()
+    const entries = await populated()
     const again = await openLedger({ path })
     expect(again.isMaintainer((await keyFor(0)).publicKey.raw)).toBe(true)
     expect(again.isMaintainer((await keyFor(1)).publicKey.raw)).toBe(false)
@@ -436,13 +420,6 @@ describe('ledger store lengths.json', () => {
 })
 
 describe('ledger store verification on open', () => {
-  async function populated (): Promise<SignedEntry[]> {
-    const ledger = await openLedger({ path })
-    const { entries } = await populate(ledger)
-    await ledger.close()
-    return entries
-  }
-
   it('fails with ERR_LEDGER_TRUNCATED when an entry in the middle of a chain is gone', async () => {
     await populated()
     const [, second] = await keysWith('e!' + Buffer.from((await keyFor(1)).publicKey.raw).toString('hex'))
@@ -466,9 +443,7 @@ describe('ledger store verification on open', () => {
   })
 
   it('fails with ERR_LEDGER_TRUNCATED when the store was rolled back to an earlier consistent state', async () => {
-    const ledger = await openLedger({ path })
-    await populate(ledger)
-    await ledger.close()
+    await populated()
     await cp(join(path, 'db'), join(dir, 'db-copy'), { recursive: true })
     const later = await openLedger({ path })
     await later.sign({ kind: 'checkpoint' }, await keyFor(0))
@@ -512,14 +487,11 @@ describe('ledger store verification on open', () => {
     const entries = await populated()
     const kindKeys = await keysWith('k!contribution!')
     await raw(async (db) => { await db.batch(kindKeys.slice(0, 3).map((key) => ({ type: 'del' as const, key }))) })
-    const ledger = await openLedger({ path })
-    try {
+    await withLedger(async (ledger) => {
       expect(ledger.openReport.indexesRebuilt).toBe(true)
       let n = 0
       for await (const _ of ledger.entries({ kind: 'contribution' })) n++
       expect(n).toBe(entries.filter((e) => e.entry.kind === 'contribution').length)
-    } finally {
-      await ledger.close()
-    }
+    })
   })
 })

@@ -158,10 +158,19 @@ describe('ledger sync', () => {
       return { ledger, genesis, chain, volunteer }
     }
 
-    /** `ledger` syncing over one end of an in-memory pair (`running`), and the hostile side scripted on the other end `y`. */
-    function hostileSession (ledger: Ledger): { running: ReturnType<typeof syncLedger>, peer: ReturnType<typeof scripted>, y: ByteStreamEnd } {
+    /** `ledger` syncing over one end of an in-memory pair, and the hostile side `peer` scripted on the other end; `finish()` ends the session. */
+    function hostileSession (ledger: Ledger): { peer: ReturnType<typeof scripted>, finish: () => ReturnType<typeof syncLedger> } {
       const [x, y] = duplexPair()
-      return { running: syncLedger(ledger, x), peer: scripted(y), y }
+      const running = syncLedger(ledger, x)
+      const peer = scripted(y)
+      /** Ends the hostile side's serving (`served`), reads the victim's `served`, closes the stream: the victim's report. */
+      const finish = async (): ReturnType<typeof syncLedger> => {
+        peer.send({ t: 'served' })
+        expect((await peer.next()).t).toBe('served')
+        await y.close()
+        return await running
+      }
+      return { peer, finish }
     }
 
     /** Runs the handshake as the hostile side: hello + heads, then reads the victim's hello, heads and wants (returned). */
@@ -178,13 +187,10 @@ describe('ledger sync', () => {
 
     it('rejects a forged entry and stores nothing of that chain past it', async () => {
       const { ledger, genesis, chain } = await victim()
-      const { running, peer, y } = hostileSession(ledger)
+      const { peer, finish } = hostileSession(ledger)
       await handshake(peer, genesis, chain[3])
       peer.send({ t: 'entries', author: chain[0].entry.author, from: 0, entries: [chain[0].bytes, flipSignatureBit(chain[1]), chain[2].bytes] })
-      peer.send({ t: 'served' })
-      expect((await peer.next()).t).toBe('served')
-      await y.close()
-      const report = await running
+      const report = await finish()
       expect(report.rejected.map((r) => [r.code, r.seq])).toEqual([['ERR_WIRE_BAD_SIGNATURE', 1]])
       expect(report).toMatchObject({ appended: 1, incomplete: 1 })
       expect(ledger.head(chain[0].entry.author)?.length).toBe(1)
@@ -192,16 +198,13 @@ describe('ledger sync', () => {
 
     it('flags reordered and replayed entries, and stores only entries that fit the chain', async () => {
       const { ledger, genesis, chain } = await victim()
-      const { running, peer, y } = hostileSession(ledger)
+      const { peer, finish } = hostileSession(ledger)
       await handshake(peer, genesis, chain[3])
       const author = chain[0].entry.author
       peer.send({ t: 'entries', author, from: 0, entries: [chain[0].bytes, chain[1].bytes] })
       peer.send({ t: 'entries', author, from: 0, entries: [chain[0].bytes, chain[1].bytes] }) // replayed
       peer.send({ t: 'entries', author, from: 2, entries: [chain[3].bytes, chain[2].bytes] }) // reordered
-      peer.send({ t: 'served' })
-      expect((await peer.next()).t).toBe('served')
-      await y.close()
-      const report = await running
+      const report = await finish()
       expect(report.rejected.map((r) => [r.code, r.seq])).toEqual([['ERR_LEDGER_SYNC_UNEXPECTED', 0], ['ERR_LEDGER_SYNC_UNEXPECTED', 2]])
       // Entry 3 came before 2 and was not stored (its predecessor was missing); 2 fits and was.
       expect(ledger.head(author)?.length).toBe(3)
@@ -217,15 +220,12 @@ describe('ledger sync', () => {
       signer.heads.set(Buffer.from(maintainer.publicKey.raw).toString('hex'), { seq: 0, id: genesis.id })
       const usurped = await signer.sign(stranger, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
       const open = await signer.sign(maintainer, 'round-open', bodies.roundOpen(1, fakeCid('release-0')))
-      const { running, peer, y } = hostileSession(ledger)
+      const { peer, finish } = hostileSession(ledger)
       const wants = await handshake(peer, genesis, usurped, open)
       expect(wants).toMatchObject({ wants: [[stranger.publicKey.raw, 0, 0], [maintainer.publicKey.raw, 1, 1]] })
       peer.send({ t: 'entries', author: stranger.publicKey.raw, from: 0, entries: [usurped.bytes] })
       peer.send({ t: 'entries', author: maintainer.publicKey.raw, from: 1, entries: [open.bytes] })
-      peer.send({ t: 'served' })
-      expect((await peer.next()).t).toBe('served')
-      await y.close()
-      const report = await running
+      const report = await finish()
       expect(report.rejected.map((r) => [r.code, r.seq])).toEqual([['ERR_LEDGER_NOT_MAINTAINER', 0]])
       expect(report).toMatchObject({ appended: 1, incomplete: 1 })
       expect(await ledger.get(usurped.id)).toBeUndefined()
@@ -238,13 +238,10 @@ describe('ledger sync', () => {
       const other = new ChainSigner(genesis.id)
       await other.sign(volunteer, 'contribution', bodies.contribution(1, genesis.id.bytes, fakeCid('r'), fakeCid('b0'), 5))
       const twin = await other.sign(volunteer, 'contribution', bodies.contribution(1, genesis.id.bytes, fakeCid('r'), fakeCid('other'), 5), { seq: 1, prev: chain[0].id.bytes })
-      const { running, peer, y } = hostileSession(ledger)
+      const { peer, finish } = hostileSession(ledger)
       await handshake(peer, genesis, twin)
       peer.send({ t: 'entries', author: twin.entry.author, from: 1, entries: [twin.bytes] })
-      peer.send({ t: 'served' })
-      expect((await peer.next()).t).toBe('served')
-      await y.close()
-      const report = await running
+      const report = await finish()
       expect(report).toMatchObject({ evidence: 1, wanted: 1 })
       expect(ledger.evidenceCount).toBe(1)
     })

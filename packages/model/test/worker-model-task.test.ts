@@ -6,8 +6,9 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir, type TempDir } from '@swarmtune/test-support'
+import { saveSmallModel } from '@swarmtune/test-support/models'
 import {
-  TrainingWorker, createModelTask, createRng, evaluate, layersModelCids, loadLayersModelFolder, loadMnist, tf, tfjsFolderHandler, mobilenetV2Base, modelBaseBlob, registerTask, trainInWorker,
+  TrainingWorker, createModelTask, createRng, evaluate, layersModelCids, loadLayersModelFolder, loadMnist, mobilenetV2Base, modelBaseBlob, registerTask, trainInWorker,
   trainLocal, weightsBitEqual, writeImageFolder, type DataSpec, type LayersModelSource, type ModelSpec, type ModelTask, type ModelTaskRef
 } from '../src/index.js'
 import { mobilenetLoraSpec } from './helpers.js'
@@ -80,9 +81,7 @@ describe('a model task in the training worker', () => {
 
   it('rebuilds a task whose base is a tfjs folder on disk', async () => {
     const dir = join(tmp.path, 'small-model')
-    const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 5, activation: 'relu', name: 'hidden' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' })] })
-    await m.save(tfjsFolderHandler(dir))
-    m.dispose()
+    await saveSmallModel(dir)
     const small = await loadLayersModelFolder(dir)
     const cids = layersModelCids(small)
     const smallSpec: ModelSpec = {

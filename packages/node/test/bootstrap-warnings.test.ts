@@ -4,25 +4,14 @@
  * ERR_NODE_BOOTSTRAP_WRONG_PEER), rate-limited per address; and a daemon still alone after `noPeerWarningMs`
  * warns ERR_NODE_NO_PEERS with the reason.
  */
-import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Cleanups, tempDir, waitFor } from '@swarmtune/test-support'
-import { startNode, testConfig } from '@swarmtune/test-support/daemons'
+import { closedPort, startNode, testConfig } from '@swarmtune/test-support/daemons'
 import { createDaemon, initDataDir } from '../src/index.js'
-
-/** A TCP port on 127.0.0.1 nothing listens on (bound, then released). */
-async function closedPort (): Promise<number> {
-  return await new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => { resolve(port) })
-    })
-  })
-}
 
 interface Line { level: number, msg: string, addr?: string, code?: string, reason?: string, suppressed?: number }
 

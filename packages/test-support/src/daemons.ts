@@ -11,10 +11,21 @@
  * await b.destroy(); await a.destroy()                                     // stops each daemon, removes its folder
  * ```
  */
+import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import { createDaemon, initDataDir, type Daemon, type DaemonConfigInit, type DaemonEvent, type ServiceFactoryMap, type ServiceMap } from '@swarmtune/node'
 import { tempDir } from './index.js'
+
+/** A TCP port on 127.0.0.1 nothing listens on (bound, then released): a bootstrap address that refuses. */
+export async function closedPort (): Promise<number> {
+  return await new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => { resolve(port) })
+    })
+  })
+}
 
 /** Settings every test node uses: loopback only, ephemeral ports, no mDNS, no DHT unless asked, silent logs; `overrides` win. */
 export function testConfig (overrides: DaemonConfigInit = {}): DaemonConfigInit {
