@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { ControlClient, defaultDataDir, type PeerStatus } from '@swarmtune/node'
 import { count } from '../options.js'
+import { show } from './round.js'
 
 interface PeersFlags {
   dataDir: string
@@ -41,6 +42,6 @@ export function register (program: Command): void {
         if (flags.json !== true) process.stdout.write(`Connected to ${r.peerId} at ${r.address}\n`)
       }
       const peers = await client.peers()
-      process.stdout.write(flags.json === true ? JSON.stringify(peers, null, 2) + '\n' : render(peers, flags.dataDir))
+      show(flags.json, peers, (v) => render(v, flags.dataDir))
     })
 }

@@ -80,11 +80,11 @@ export function table (columns: string[], rows: unknown[][]): string {
 /** A long id shortened for tables. */
 export const short = (s: unknown, n = 12): string => typeof s === 'string' && s.length > n + 1 ? `${s.slice(0, n)}…` : String(s ?? '-')
 
-/** `--data-dir` and `--json`, shared by the rounds and release commands. */
-export function common (cmd: Command): Command {
+/** `--data-dir` and `--json`, shared by the commands that ask the daemon; `help` replaces their descriptions. */
+export function common (cmd: Command, help: { dataDir?: string, json?: string } = {}): Command {
   return cmd
-    .option('-d, --data-dir <path>', 'data folder of the running daemon (env SWARMTUNE_HOME)', defaultDataDir())
-    .option('--json', 'print JSON instead of text')
+    .option('-d, --data-dir <path>', help.dataDir ?? 'data folder of the running daemon (env SWARMTUNE_HOME)', defaultDataDir())
+    .option('--json', help.json ?? 'print JSON instead of text')
 }
 
 export const positiveInt = (what: string) => (value: string): number => {

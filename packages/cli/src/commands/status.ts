@@ -1,7 +1,8 @@
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
-import { ControlClient, defaultDataDir, type DaemonStatus } from '@swarmtune/node'
+import { ControlClient, type DaemonStatus } from '@swarmtune/node'
 import { count } from '../options.js'
+import { common, show } from './round.js'
 
 interface StatusFlags {
   dataDir: string
@@ -121,16 +122,13 @@ async function watch (client: ControlClient): Promise<void> {
 
 /** Adds `swarmtune status` to the program. */
 export function register (program: Command): void {
-  program
-    .command('status')
+  common(program.command('status'), { dataDir: 'data folder of the daemon (env SWARMTUNE_HOME)', json: 'print the status as JSON' })
     .description('show the running daemon: peer id, addresses, connections, DHT, communities, blobs')
-    .option('-d, --data-dir <path>', 'data folder of the daemon (env SWARMTUNE_HOME)', defaultDataDir())
-    .option('--json', 'print the status as JSON')
     .option('--watch', 'then follow blob transfers with progress bars until Ctrl-C')
     .action(async (flags: StatusFlags) => {
       const client = await ControlClient.fromDataDir(flags.dataDir)
       const status = await client.status()
-      process.stdout.write(flags.json === true ? JSON.stringify(status, null, 2) + '\n' : render(status))
+      show(flags.json, status, render)
       if (flags.watch === true) await watch(client)
     })
 }
