@@ -5,7 +5,8 @@
  */
 import { constants as fsConstants } from 'node:fs'
 import { access, stat, type FileHandle } from 'node:fs/promises'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES } from '@swarmtune/model'
 import { openBoundedFile, readBoundedFile, type BoundedFileFailure } from '@swarmtune/node'
 import { CliError } from './errors.js'
 
@@ -118,5 +119,29 @@ export async function checkOutputPath (path: string, opts: { kind: 'file' | 'fol
     await access(parent, fsConstants.W_OK)
   } catch (err) {
     throw new CliError('ERR_CLI_BAD_OUTPUT', `cannot write ${full}: the folder ${parent} is not writable by this user; choose another path.`, { cause: err })
+  }
+}
+
+/**
+ * Checks a tfjs model folder (`community create --from`) before the model package loads it: model.json is a
+ * regular file within MAX_MODEL_JSON_BYTES, and every weight file its weightsManifest names is a regular file
+ * (not a device, FIFO or link to one) within MAX_RELEASE_BYTES. The model package then checks the content.
+ * @throws CliError `ERR_CLI_BAD_INPUT_FILE`, `ERR_CLI_INPUT_TOO_LARGE`.
+ */
+export async function checkTfjsFolder (dir: string): Promise<void> {
+  const modelJson = join(dir, 'model.json')
+  const text = Buffer.from(await readInputFile(modelJson, MAX_MODEL_JSON_BYTES, 'tfjs model.json (--from)')).toString('utf8')
+  let groups: unknown
+  try {
+    groups = (JSON.parse(text) as { weightsManifest?: unknown }).weightsManifest
+  } catch (err) {
+    throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${modelJson} is not JSON (${(err as Error).message}); --from takes a tfjs layers-model folder (model.json and its weight files).`, { cause: err })
+  }
+  if (!Array.isArray(groups)) return // the model package names what is missing
+  for (const g of groups as Array<{ paths?: unknown }>) {
+    if (!Array.isArray(g?.paths)) continue
+    for (const p of g.paths) {
+      if (typeof p === 'string' && p !== '' && !p.includes('/') && p !== '.' && p !== '..') await checkInputFile(join(dir, p), MAX_RELEASE_BYTES, 'tfjs weight file (--from)')
+    }
   }
 }

@@ -5,9 +5,9 @@ import {
   inspectModel, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
   type LayersModelSource, type ModelInspection, type ModelSpec
 } from '@swarmtune/model'
-import { checkTfjsFolder } from './community.js'
 import { positiveNumber, show, table } from './round.js'
 import { CliError } from '../errors.js'
+import { checkTfjsFolder } from '../files.js'
 import { intOption, significant } from '../options.js'
 
 /** The models `model inspect` knows by name, besides a tfjs folder. */

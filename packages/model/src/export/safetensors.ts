@@ -1,128 +1,16 @@
 /**
- * safetensors files (Hugging Face, https://github.com/huggingface/safetensors, "Format"): an 8-byte little-endian
- * unsigned header length N, N bytes of UTF-8 JSON `{ "__metadata__": { string: string }, "<name>": { "dtype":
- * "F32", "shape": [...], "data_offsets": [begin, end] }, … }` (offsets relative to the byte after the header),
- * then the tensor bytes, little-endian, row-major, with no holes. The header is padded with spaces to a multiple
- * of 8 bytes, as the reference writer does. Only F32 tensors are written and read.
+ * safetensors export (the format itself: safetensors-format.ts): a release's weights, or — for a model task — the
+ * whole network's weights by name with the adapters merged.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises'
-import { FLOAT32_BYTES, MAX_RELEASE_BYTES, MAX_RELEASE_TENSORS, MAX_SAFETENSORS_HEADER_BYTES, MAX_TENSOR_RANK } from '../constants.js'
-import { ModelFormatError, ModelSpecError } from '../errors.js'
+import { writeFile } from 'node:fs/promises'
+import { ModelSpecError } from '../errors.js'
 import type { LayersModelSource } from '../layers/source.js'
 import { getTask } from '../tasks/registry.js'
 import type { Weights } from '../weights.js'
-import { sizeOf, validateSpecs, validateWeights } from '../weights.js'
 import { isModelTask, mergedLayersModel } from './merged.js'
+import { encodeSafetensors } from './safetensors-format.js'
 
-/** Bytes of the header-length prefix (u64 little-endian). */
-const LENGTH_PREFIX_BYTES = 8
-/** Header alignment the reference writer pads to. */
-const HEADER_ALIGN_BYTES = 8
-
-const malformed = (why: string): ModelFormatError => new ModelFormatError('ERR_MODEL_SAFETENSORS_MALFORMED', `safetensors data is malformed: ${why}`)
-
-/**
- * Encodes weights as a safetensors file, tensors in spec order.
- * @param metadata free-form string pairs stored under `__metadata__`
- * @throws InvalidWeightsError for weights that do not match their specs.
- */
-export function encodeSafetensors (weights: Weights, metadata: Record<string, string> = {}): Uint8Array {
-  validateWeights(weights)
-  const header: Record<string, unknown> = {}
-  if (Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata }
-  let at = 0
-  weights.specs.forEach((s, i) => {
-    const end = at + weights.values[i].byteLength
-    header[s.name] = { dtype: 'F32', shape: [...s.shape], data_offsets: [at, end] }
-    at = end
-  })
-  let json = new TextEncoder().encode(JSON.stringify(header))
-  const padded = Math.ceil(json.length / HEADER_ALIGN_BYTES) * HEADER_ALIGN_BYTES
-  if (padded !== json.length) {
-    const p = new Uint8Array(padded).fill(0x20)
-    p.set(json)
-    json = p
-  }
-  const out = new Uint8Array(LENGTH_PREFIX_BYTES + json.length + at)
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true)
-  out.set(json, LENGTH_PREFIX_BYTES)
-  let off = LENGTH_PREFIX_BYTES + json.length
-  for (const v of weights.values) {
-    out.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), off)
-    off += v.byteLength
-  }
-  return out
-}
-
-/**
- * Decodes a safetensors file: checks the header length, JSON, every entry (F32, integer shape, offsets inside the
- * data and tiling it without holes or overlap) and returns the tensors ordered by their data offset.
- * @throws ModelFormatError ERR_MODEL_SAFETENSORS_MALFORMED naming the first problem.
- */
-export function decodeSafetensors (bytes: Uint8Array): { weights: Weights, metadata: Record<string, string> } {
-  if (bytes.length < LENGTH_PREFIX_BYTES) throw malformed(`${bytes.length} bytes is shorter than the 8-byte header length`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const n = view.getBigUint64(0, true)
-  if (n > BigInt(Math.min(MAX_SAFETENSORS_HEADER_BYTES, bytes.length - LENGTH_PREFIX_BYTES))) {
-    throw malformed(`header length ${n} exceeds the file (${bytes.length} bytes) or the ${MAX_SAFETENSORS_HEADER_BYTES}-byte limit`)
-  }
-  const headerBytes = Number(n)
-  let header: unknown
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(LENGTH_PREFIX_BYTES, LENGTH_PREFIX_BYTES + headerBytes)))
-  } catch (err) {
-    throw malformed(`the header is not UTF-8 JSON (${(err as Error).message})`)
-  }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw malformed('the header is not a JSON object')
-  const dataStart = LENGTH_PREFIX_BYTES + headerBytes
-  const dataBytes = bytes.length - dataStart
-  const metadata: Record<string, string> = {}
-  const entries: Array<{ name: string, shape: number[], begin: number, end: number }> = []
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
-        throw malformed('__metadata__ must map strings to strings')
-      }
-      Object.assign(metadata, raw)
-      continue
-    }
-    const e = raw as { dtype?: unknown, shape?: unknown, data_offsets?: unknown }
-    if (e === null || typeof e !== 'object') throw malformed(`entry ${name} is not an object`)
-    if (e.dtype !== 'F32') throw malformed(`tensor ${name} has dtype ${JSON.stringify(e.dtype)}; only F32 is supported`)
-    if (!Array.isArray(e.shape) || e.shape.length > MAX_TENSOR_RANK || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw malformed(`tensor ${name} has shape ${JSON.stringify(e.shape)}: expected up to ${MAX_TENSOR_RANK} non-negative integers`)
-    }
-    const off = e.data_offsets
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[0] > off[1] || off[1] > dataBytes) {
-      throw malformed(`tensor ${name} has data_offsets ${JSON.stringify(off)}: expected [begin, end] within the ${dataBytes} data bytes`)
-    }
-    const want = sizeOf(e.shape as number[]) * FLOAT32_BYTES
-    if (off[1] - off[0] !== want) throw malformed(`tensor ${name} spans ${off[1] - off[0]} bytes; its shape [${(e.shape as number[]).join(', ')}] needs ${want}`)
-    entries.push({ name, shape: e.shape as number[], begin: off[0], end: off[1] })
-  }
-  if (entries.length > MAX_RELEASE_TENSORS) throw malformed(`${entries.length} tensors; at most ${MAX_RELEASE_TENSORS} are accepted`)
-  entries.sort((a, b) => a.begin - b.begin)
-  let at = 0
-  for (const e of entries) {
-    if (e.begin !== at) throw malformed(`tensor ${e.name} starts at data byte ${e.begin}; expected ${at} (no holes or overlaps)`)
-    at = e.end
-  }
-  if (at !== dataBytes) throw malformed(`tensors cover ${at} data bytes but the file holds ${dataBytes}`)
-  const weights: Weights = {
-    specs: entries.map((e) => ({ name: e.name, shape: e.shape, dtype: 'float32' as const })),
-    values: entries.map((e) => {
-      const v = new Float32Array((e.end - e.begin) / FLOAT32_BYTES)
-      new Uint8Array(v.buffer).set(bytes.subarray(dataStart + e.begin, dataStart + e.end))
-      return v
-    })
-  }
-  try {
-    validateSpecs(weights.specs)
-  } catch (err) {
-    throw malformed((err as Error).message)
-  }
-  return { weights, metadata }
-}
+export { encodeSafetensors, decodeSafetensors, readSafetensors } from './safetensors-format.js'
 
 /**
  * Writes weights to a safetensors file at `path`. With `options.task` naming a model task (`createModelTask`,
@@ -140,14 +28,4 @@ export async function exportSafetensors (weights: Weights, path: string, metadat
     out = mergedLayersModel(task, options.base, weights).weights
   }
   await writeFile(path, encodeSafetensors(out, metadata))
-}
-
-/**
- * Reads a safetensors file (at most `MAX_RELEASE_BYTES` plus the header).
- * @throws ModelFormatError ERR_MODEL_SAFETENSORS_MALFORMED, fs errors.
- */
-export async function readSafetensors (path: string): Promise<{ weights: Weights, metadata: Record<string, string> }> {
-  const { size } = await stat(path)
-  if (size > MAX_RELEASE_BYTES + MAX_SAFETENSORS_HEADER_BYTES) throw malformed(`${path} is ${size} bytes; too large`)
-  return decodeSafetensors(new Uint8Array(await readFile(path)))
 }
