@@ -4,16 +4,48 @@
  * the genesis release (from the task's seeded initialisation or a tfjs model folder), stores its manifest and
  * shards as blobs and signs the genesis; `readGenesisFile` checks a genesis file from disk before anything
  * uses it.
+ *
+ * A community of a pretrained model (a task from a model, doc/model.md) carries its model spec in the genesis
+ * task map, `task: { id: 'layers-model/<spec CID>', spec }`; the spec names the base's two blobs (topology and
+ * base weights), which the creator's blob store holds and members fetch from it (see task.ts).
  */
 import { writeFile } from 'node:fs/promises'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
-import { genesisFromTask, genesisFromTfjsFolder, getTask, type BuiltRelease } from '@swarmtune/model'
-import { parseCid, signEntry, validateEntry, type CID, type GenesisBody, type SignedEntry, type SigningKey } from '@swarmtune/wire'
+import {
+  createModelTask, encodeBaseWeights, encodeTopology, genesisFromTask, genesisFromTfjsFolder, getTask, modelSpecCid, registerTask, validateModelSpec,
+  type BuiltRelease, type LayersModelSource, type ModelSpec, type Task
+} from '@swarmtune/model'
+import { blobCid, parseCid, signEntry, validateEntry, type CID, type GenesisBody, type SignedEntry, type SigningKey } from '@swarmtune/wire'
 import { DEFAULT_GENESIS_SEED, DEFAULT_MAX_DELTA_NORM, DEFAULT_MAX_ROUND_MS, DEFAULT_MAX_SAMPLES, MAX_GENESIS_FILE_BYTES, MIN_ROUND_DURATION_MS } from './constants.js'
 import { readBoundedFile } from '@swarmtune/node'
 import { CommunityError } from './errors.js'
+
+/** Task ids of tasks from a model: `layers-model/<CID of the model spec>`. */
+export const MODEL_TASK_PREFIX = 'layers-model/'
+
+/** The model spec a genesis task map carries (checked by `checkModelTask`), or undefined for a built-in task. */
+function modelSpecOf (task: GenesisBody['task']): ModelSpec | undefined {
+  return task.id.startsWith(MODEL_TASK_PREFIX) ? validateModelSpec(task.spec) : undefined
+}
+
+/**
+ * Checks a genesis task map naming a model task: its `spec` is a valid model spec whose CID is the id's.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` saying which.
+ */
+function checkModelTask (task: GenesisBody['task']): void {
+  let spec: ModelSpec
+  try {
+    spec = validateModelSpec(task.spec)
+  } catch (err) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the community's task ${task.id} is a task from a model, but its genesis carries ${task.spec === undefined ? 'no model spec (task.spec)' : `a model spec this build refuses (${(err as Error).message})`}; ask the maintainer for the file again, or upgrade swarmtune.`, { cause: err })
+  }
+  const id = `${MODEL_TASK_PREFIX}${modelSpecCid(spec)}`
+  if (id !== task.id) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the community's task is ${task.id}, but the model spec its genesis carries has the id ${id} (the CID of its canonical JSON): the spec was changed after the id was taken. Ask the maintainer for the file again.`)
+  }
+}
 
 /** Hex of a raw public key. */
 export function keyHex (key: Uint8Array): string {
@@ -41,8 +73,10 @@ export class Community {
   readonly id: CID
   readonly genesis: SignedEntry<'genesis'>
   readonly name: string
-  /** The task id (`mnist-2nn`, …). */
+  /** The task id (`mnist-2nn`, …, or `layers-model/<spec CID>`). */
   readonly task: string
+  /** The model spec of a community of a pretrained model (genesis `task.spec`); undefined for a built-in task. */
+  readonly modelSpec: ModelSpec | undefined
   /** Manifest CID of the genesis release. */
   readonly release: CID
   readonly policy: CommunityPolicy
@@ -54,6 +88,7 @@ export class Community {
     this.genesis = genesis
     this.name = body.name
     this.task = body.task.id
+    this.modelSpec = modelSpecOf(body.task)
     this.release = parseCid(body.release)
     const maxSamples = body.policy.maxSamples
     this.policy = {
@@ -65,17 +100,24 @@ export class Community {
   }
 
   /**
-   * The community of a verified genesis entry.
-   * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` when the entry is not a genesis or names an unknown task.
+   * The community of a verified genesis entry. A `layers-model/<CID>` task must carry a `spec` that
+   * `validateModelSpec` accepts and whose CID (`modelSpecCid`) is the id's.
+   * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` when the entry is not a genesis, names an unknown task, or
+   *   names a model task whose spec is missing, malformed or of another CID.
    */
   static fromGenesis (signed: SignedEntry): Community {
     if (signed.entry.kind !== 'genesis') {
       throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `expected a genesis entry, got a ${signed.entry.kind} entry; pass the file \`swarmtune community create\` wrote.`)
     }
-    try {
-      getTask(signed.entry.body.task.id)
-    } catch (err) {
-      throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the community's task ${JSON.stringify(signed.entry.body.task.id)} is unknown to this build (${(err as Error).message}); upgrade swarmtune.`, { cause: err })
+    const task = signed.entry.body.task
+    if (task.id.startsWith(MODEL_TASK_PREFIX)) {
+      checkModelTask(task)
+    } else {
+      try {
+        getTask(task.id)
+      } catch (err) {
+        throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the community's task ${JSON.stringify(task.id)} is unknown to this build (${(err as Error).message}); upgrade swarmtune.`, { cause: err })
+      }
     }
     return new Community(signed as SignedEntry<'genesis'>)
   }
@@ -172,13 +214,20 @@ export interface BlobSink {
 
 /** Options of {@link createCommunity}. */
 export interface CreateCommunityOptions {
-  /** Task id (`mnist-2nn`, `mnist-cnn`). */
-  task: string
+  /** Task id (`mnist-2nn`, `mnist-cnn`); unused with `model`. */
+  task?: string
+  /**
+   * A community of a pretrained model instead of a built-in task: the base (a tfjs LayersModel as data, e.g.
+   * `loadLayersModelFolder(dir)` or `mobilenetV2Base()`) and the spec of the task made of it, whose `topology` and
+   * `base` CIDs are the base's (`layersModelCids`). Both blobs of the base go into `store`; the genesis release is
+   * the task's `initWeights(seed)` (the trainable weights only).
+   */
+  model?: { source: LayersModelSource, spec: ModelSpec }
   /** Community name (1–128 characters); default the task id. */
   name?: string
   /** Peer ids of the maintainers; the creator (the signing key) is added when missing. */
   maintainers?: string[]
-  /** A tfjs layers-model folder whose weights fit the task: the genesis release; default seeded initialisation. */
+  /** A tfjs layers-model folder whose weights fit the task: the genesis release; default seeded initialisation (not with `model`). */
   from?: string
   /** Seed of the initial weights when `from` is not given (default {@link DEFAULT_GENESIS_SEED}). */
   seed?: number
@@ -197,11 +246,13 @@ export interface CreateCommunityOptions {
  * Creates a community: builds the genesis release, stores its shards and manifest in `store`, and signs the
  * genesis entry (seq 0 of the creator's chain in the new community, author among the maintainers).
  * @returns the community (its id is the genesis entry's CID) and the genesis release.
- * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` for a bad maintainer id, policy or name; the model
- *   package's errors for an unknown task or an unusable tfjs folder.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` for a bad maintainer id, policy or name, neither or both of
+ *   `task` and `model`, `model` with `from`; the model package's errors for an unknown task or an unusable tfjs
+ *   folder, and `createModelTask`'s (ModelSpecError `ERR_MODEL_SPEC_INVALID`, `ERR_MODEL_BASE_MISMATCH`, …) for a
+ *   model that does not fit its spec.
  */
 export async function createCommunity (options: CreateCommunityOptions): Promise<{ community: Community, release: BuiltRelease }> {
-  const task = getTask(options.task)
+  const { task, genesisTask } = await communityTask(options)
   const author = options.key.publicKey.raw
   const keys = [author, ...(options.maintainers ?? []).map(maintainerKeyOf)]
   const maintainers: Uint8Array[] = []
@@ -221,6 +272,7 @@ export async function createCommunity (options: CreateCommunityOptions): Promise
   const release = options.from === undefined
     ? genesisFromTask(task.id, options.seed ?? DEFAULT_GENESIS_SEED, { author, shardBytes: options.shardBytes })
     : await genesisFromTfjsFolder(options.from, task.id, { author, shardBytes: options.shardBytes })
+  if (options.model !== undefined) await storeModelBase(options.store, options.model)
   for (const shard of release.shards) await options.store.put(shard.bytes)
   await options.store.put(release.manifestBytes)
   const signed = await signEntry({
@@ -231,9 +283,44 @@ export async function createCommunity (options: CreateCommunityOptions): Promise
     prev: null,
     ts: options.ts ?? Date.now(),
     kind: 'genesis',
-    body: { name, task: { id: task.id }, maintainers, release: release.manifestCid.bytes, policy }
+    body: { name, task: genesisTask, maintainers, release: release.manifestCid.bytes, policy }
   }, options.key)
   return { community: Community.fromGenesis(signed), release }
+}
+
+/**
+ * The task of a community being created and the genesis `task` map naming it: a built-in task, or the task made
+ * of `options.model` (built with `createModelTask` and registered, so `genesisFromTask` finds it).
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS`; the model package's errors.
+ */
+async function communityTask (options: CreateCommunityOptions): Promise<{ task: Task, genesisTask: GenesisBody['task'] }> {
+  if ((options.task === undefined) === (options.model === undefined)) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `a community has one task: give either a built-in task id (mnist-2nn, mnist-cnn) or a model and its spec, ${options.task === undefined ? 'not neither' : 'not both'}`)
+  }
+  if (options.model === undefined) {
+    const task = getTask(options.task as string)
+    return { task, genesisTask: { id: task.id } }
+  }
+  if (options.from !== undefined) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', 'a community of a pretrained model starts from its spec\'s seeded head and adapters: `from` (a tfjs folder of a built-in task\'s weights) does not apply')
+  const spec = validateModelSpec(options.model.spec)
+  const task = await createModelTask(spec, options.model.source)
+  registerTask(task)
+  return { task, genesisTask: { id: task.id, spec: JSON.parse(JSON.stringify(spec)) as GenesisBody['task'][string] } }
+}
+
+/**
+ * Puts a model community's base into the blob store: the topology's canonical JSON and the base weights blob,
+ * which must hash to the spec's `topology` and `base` CIDs.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` when a stored blob's CID is not the spec's.
+ */
+async function storeModelBase (store: BlobSink, model: NonNullable<CreateCommunityOptions['model']>): Promise<void> {
+  const blobs = [['topology', encodeTopology(model.source.topology)], ['base', encodeBaseWeights(model.source.weights)]] as const
+  for (const [field, bytes] of blobs) {
+    const cid = await store.put(bytes)
+    if (!cid.equals(blobCid(bytes)) || cid.toString() !== model.spec[field]) {
+      throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the model's ${field} blob was stored as ${cid.toString()}, but the spec names ${model.spec[field]}; build the spec from this model (layersModelCids)`)
+    }
+  }
 }
 
 /** Writes a community's genesis file (the exact signed frame; its SHA-256 CID is the community id). */

@@ -17,12 +17,15 @@
  * ```
  */
 import { isAbsolute, join } from 'node:path'
-import type { DataSpec } from '@swarmtune/model'
+import { MAX_CSV_FILE_BYTES, MAX_DATASET_CLASSES, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS, RESIZE_POLICIES, type DataSpec, type ResizePolicy } from '@swarmtune/model'
 import { z } from 'zod'
 import { readBoundedFile } from '@swarmtune/node'
 import { writeFileAtomic } from '@swarmtune/node'
 import { CONTRIBUTION_FETCH_TIMEOUT_MS, DEFAULT_EVAL_EXAMPLES, DEFAULT_VOLUNTEER_MAX_ROUND_MS, MAX_ROUNDS_CONFIG_FILE_BYTES, MAX_TIMER_DELAY_MS } from './constants.js'
 import { RoundsConfigError } from './errors.js'
+
+/** Longest class name accepted (the model spec's bound on a label). */
+const MAX_NAME_CHARS = 128
 
 /** File name of the rounds settings inside a data folder. */
 export const ROUNDS_CONFIG_FILE = 'rounds.json'
@@ -48,7 +51,7 @@ export interface RoundsConfig {
   volunteer: {
     /** Train in rounds (default: true when `data` is set). */
     enabled: boolean
-    /** This volunteer's own examples: its IDX files, or a part of MNIST (for demos and tests). */
+    /** This volunteer's own examples: an image folder, a CSV file, IDX files, or a part of MNIST (for demos and tests). */
     data?: DataSpec
     /** tfjs backend for training (`wasm`, `cpu`, `node`, `node-gpu`); chosen automatically when unset. */
     backend?: string
@@ -78,10 +81,41 @@ const partitionSchema = z.discriminatedUnion('scheme', [
   z.strictObject({ scheme: z.literal('dirichlet'), clients: count, client: z.number().int().min(0), seed: z.number().int(), alpha: z.number().positive() })
 ]).refine((p) => p.client < p.clients, { message: 'client must be below clients (0-based index)' })
 
-/** Schema of a {@link DataSpec}: MNIST (a split, optionally limited and partitioned) or a pair of IDX files. */
+/** Class names: distinct, non-empty, 2 to MAX_DATASET_CLASSES. */
+const labelsSchema = z.array(z.string().min(1).max(MAX_NAME_CHARS)).min(2).max(MAX_DATASET_CLASSES).refine((xs) => new Set(xs).size === xs.length, 'labels repeat: name each class once')
+
+/**
+ * Schema of a {@link DataSpec}: MNIST (a split, optionally limited and partitioned), a pair of IDX files, an
+ * image folder (one sub-folder per class, PNG / JPEG) or a CSV file (a label column and feature columns) — the
+ * model package's `loadImageFolder` / `loadCsv` options, each field checked here.
+ */
 export const dataSpecSchema = z.discriminatedUnion('source', [
   z.strictObject({ source: z.literal('mnist'), split: z.enum(['train', 'test']), limit: count.optional(), partition: partitionSchema.optional() }),
-  z.strictObject({ source: z.literal('idx'), images: z.string().min(1), labels: z.string().min(1), classes: z.number().int().min(2).optional(), limit: count.optional(), partition: partitionSchema.optional() })
+  z.strictObject({ source: z.literal('idx'), images: z.string().min(1), labels: z.string().min(1), classes: z.number().int().min(2).optional(), limit: count.optional(), partition: partitionSchema.optional() }),
+  z.strictObject({
+    source: z.literal('images'),
+    path: z.string().min(1),
+    size: z.tuple([count, count]).refine(([h, w]) => h * w <= MAX_IMAGE_PIXELS, `an image size has at most ${MAX_IMAGE_PIXELS} pixels`).optional(),
+    channels: z.union([z.literal(1), z.literal(3)]).optional(),
+    labels: labelsSchema.optional(),
+    resize: z.enum(RESIZE_POLICIES as [ResizePolicy, ...ResizePolicy[]]).optional(),
+    minExamples: count.optional(),
+    maxFileBytes: count.max(MAX_IMAGE_FILE_BYTES).optional(),
+    maxPixels: count.max(MAX_IMAGE_PIXELS).optional(),
+    limit: count.optional(),
+    partition: partitionSchema.optional()
+  }),
+  z.strictObject({
+    source: z.literal('csv'),
+    path: z.string().min(1),
+    label: z.string().min(1),
+    features: z.array(z.string().min(1)).min(1).refine((xs) => new Set(xs).size === xs.length, 'feature columns repeat').optional(),
+    labels: labelsSchema.optional(),
+    minExamples: count.optional(),
+    maxFileBytes: count.max(MAX_CSV_FILE_BYTES).optional(),
+    limit: count.optional(),
+    partition: partitionSchema.optional()
+  })
 ])
 
 const backend = z.enum(['node-gpu', 'node', 'wasm', 'cpu'])

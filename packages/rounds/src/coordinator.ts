@@ -569,9 +569,10 @@ export class Coordinator {
 
   /** The strategy's evaluate step on the worker thread, then stores release and optimiser state and signs the release entry. */
   private async signRelease (frozen: FrozenRound, outcome: CloseOutcome): Promise<SignedEntry> {
-    const { config, community, task } = this.ctx
+    const { config, community } = this.ctx
+    const { task } = await this.ctx.resolveTask()
     const evalData = await this.ctx.dataset(config.coordinator.evalData)
-    const evaluator = async (weights: Weights): Promise<{ accuracy: number, loss: number, count: number }> => await this.ctx.worker().evaluate({ task: task.id, weights, data: evalData, backend: config.coordinator.backend })
+    const evaluator = async (weights: Weights): Promise<{ accuracy: number, loss: number, count: number }> => await this.ctx.worker().evaluate({ task: task.id, weights, data: evalData, backend: config.coordinator.backend, ...this.ctx.jobModel() })
     const release = await evaluateRound(frozen, outcome, evaluator, { community: community.id, task: task.id, author: this.ctx.key })
     await storeRelease(this.ctx.components, release.built)
     await this.ctx.components.exchange.put(release.stateBytes)

@@ -36,7 +36,7 @@
 export * as roundsConstants from './constants.js'
 export { RoundsError, CommunityError, RoundParamsError, RoundsConfigError, RoundStateError, ReleaseVerifyError, RoundsStateError, VERDICT_CODES, type VerdictCode } from './errors.js'
 export {
-  Community, communityInfo, createCommunity, readGenesisFile, parseGenesis, writeGenesisFile, maintainerKeyOf, peerIdOfKey, keyHex,
+  Community, communityInfo, createCommunity, readGenesisFile, parseGenesis, writeGenesisFile, maintainerKeyOf, peerIdOfKey, keyHex, MODEL_TASK_PREFIX,
   type CommunityInfo, type CommunityPolicy, type CreateCommunityOptions, type BlobSink
 } from './community.js'
 export {
@@ -48,6 +48,8 @@ export {
   getBlob, loadManifest, loadRelease, storeRelease, decodeContribution, mergeRound, serverStateFor, specOf,
   type BlobAccess, type MergeResult, type DeltaRejection
 } from './releases.js'
+export { resolveTask, ModelBaseUnavailableError, type ResolvedTask, type BaseFetch, type ResolveTaskOptions } from './task.js'
+export { FEATURES_DIR } from './context.js'
 export { RoundsState, advanceRound, type CoordinatorRound, type RoundEvent, type RoundPhase, type NetworkRejection, type VolunteerRound, type VolunteerAnswer } from './state.js'
 export { verifyRelease, findRelease, type VerifyReport } from './verify.js'
 export type { RoundView, ReleaseView, ContributionView } from './views.js'

@@ -6,7 +6,7 @@
  * local policy bounds the time one round may take and picks the backend.
  */
 import { ErrorFeedback, createModelSpec, decodeDelta, deltaNorm, encodeDelta, type CodecOptions, type ModelSpec } from '@swarmtune/fedavg'
-import type { TrainProgress } from '@swarmtune/model'
+import { FLOAT32_BYTES, isModelTask, type TrainProgress } from '@swarmtune/model'
 import { parseCid, type SignedEntry } from '@swarmtune/wire'
 import { createHash } from 'node:crypto'
 import type { AnswerTopic } from './answers.js'
@@ -165,7 +165,7 @@ export class Volunteer {
   }
 
   private async participate (open: SignedEntry<'round-open'>): Promise<void> {
-    const { ledger, community, state, config, task } = this.ctx
+    const { ledger, community, state, config } = this.ctx
     const id = open.id.toString()
     const round = open.entry.body.round
     const done = await state.getVolunteerRound(id)
@@ -198,6 +198,7 @@ export class Volunteer {
     this.ctx.components.events.emit('rounds:train:start', { round, roundOpen: id })
     let stage: Stage = 'base'
     try {
+      const { task } = await this.ctx.resolveTask()
       const base = await loadRelease(this.ctx.components, plan.base, { providers: [peerIdOfKey(open.entry.author)], signal: controller.signal })
       stage = 'data'
       const examples = await this.ctx.dataset(data)
@@ -213,7 +214,8 @@ export class Volunteer {
         ...(plan.train.steps === undefined ? { epochs: plan.train.epochs } : { steps: plan.train.steps }),
         seed: trainSeed(id, this.ctx.key),
         backend: config.volunteer.backend,
-        lossExamples: config.volunteer.lossExamples
+        lossExamples: config.volunteer.lossExamples,
+        ...this.ctx.jobModel()
       }, {
         signal: controller.signal,
         onProgress: ({ detail: p }) => {
@@ -251,10 +253,12 @@ export class Volunteer {
       })
       await state.putResidual(key, encodeDelta(feedback.residual, spec, { codec: 'fp32' }))
       await this.record(open, { round, status: 'contributed', contribution: signed.id.toString(), trainMs: Math.round(result.trainMs), blobBytes: bytes.length })
+      // a task from a model: the contribution carries its trainable weights only, beside the whole model's float32 bytes
+      const modelBytes = isModelTask(task) ? { modelBytes: FLOAT32_BYTES * task.baseParamCount } : {}
       this.ctx.components.events.emit('rounds:contributed', {
-        round, contribution: signed.id.toString(), samples: result.samples, lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), blobBytes: bytes.length, backend: result.backend
+        round, contribution: signed.id.toString(), samples: result.samples, lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), blobBytes: bytes.length, ...modelBytes, backend: result.backend
       })
-      this.ctx.log.info({ round, contribution: signed.id.toString(), lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), blobBytes: bytes.length }, 'contributed')
+      this.ctx.log.info({ round, contribution: signed.id.toString(), lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), blobBytes: bytes.length, ...modelBytes }, 'contributed')
     } catch (err) {
       const aborted = controller.signal.aborted
       // stopping is this volunteer's own doing, not the round's time running out

@@ -1,25 +1,38 @@
-import { writeFile } from 'node:fs/promises'
-import { isAbsolute, join, resolve } from 'node:path'
-import { InvalidArgumentError, Option, type Command } from 'commander'
-import { MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, type DataSpec } from '@swarmtune/model'
+import { readdir, stat, writeFile } from 'node:fs/promises'
+import { basename, isAbsolute, join, resolve } from 'node:path'
+import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander'
+import {
+  FLOAT32_BYTES, MAX_LORA_RANK, MAX_MODEL_CLASSES, encodeBaseWeights, encodeTopology, getTask, loadCsv,
+  type DataSpec, type LayersModelSource, type ModelSpec
+} from '@swarmtune/model'
 import { BlobStore, acquireLock, defaultDataDir, openDataDir, type DataDir } from '@swarmtune/node'
 import {
   communityInfo, createCommunity, parseGenesis, readRoundsConfig, roundsClient, roundsConstants, validateRoundsConfig, writeGenesisFile, writeRoundsConfig, type Community
 } from '@swarmtune/rounds'
 import { checkBackend, common, out, positiveNumber, show } from './round.js'
 import { CliError } from '../errors.js'
-import { checkInputFile, checkOutputPath, readInputFile } from '../files.js'
+import { checkOutputPath, checkTfjsFolder, readInputFile } from '../files.js'
 import { authorKeyOption, peerIdText } from '../identity.js'
 import { count, durationOption, intOption } from '../options.js'
 import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 import { runningDaemon, storedCommunity, withStore } from '../store.js'
+import { BUILT_IN_MODELS, inspectedSpec, loadInspectedModel } from './model.js'
 
 /** Where `community join` keeps the genesis inside the data folder. */
 const GENESIS_FILE = 'community.genesis'
 
 interface CreateFlags {
   dataDir: string
-  task: string
+  task?: string
+  fromTfjs?: string
+  head?: string[]
+  features?: string
+  replace?: string
+  adapter?: 'lora' | 'none'
+  rank?: number
+  alpha?: number
+  target?: string[]
+  train?: string[]
   maintainer?: string[]
   name?: string
   from?: string
@@ -34,6 +47,8 @@ interface CreateFlags {
 
 interface JoinFlags extends TrainingDataFlags {
   dataDir: string
+  data?: string
+  label?: string
   partition?: 'iid' | 'pathological' | 'dirichlet'
   clients?: number
   client?: number
@@ -81,33 +96,96 @@ export async function loadGenesis (file: string): Promise<{ community: Community
   return { community: await parseGenesis(bytes, file), bytes }
 }
 
+
+/** The defaults of `community create --from-tfjs mobilenet-v2` (stated in its --help). */
+export const MOBILENET_V2_DEFAULTS = Object.freeze({ features: 'flatten_1', replace: 'dense_3', targets: Object.freeze(['dense_1', 'dense_2']), rank: 4, alpha: 8 })
+
+/** `a,b` or repeated: names separated by commas (layers, labels); an empty name is refused. */
+const nameList = (flag: string, example: string) => (value: string, previous: string[] = []): string[] => {
+  const names = value.split(',').map((x) => x.trim())
+  if (names.some((n) => n === '')) throw new InvalidArgumentError(`${flag} ${JSON.stringify(value)} has an empty name: write names separated by commas, e.g. ${example}`)
+  return [...previous, ...names]
+}
+
 /**
- * Checks a tfjs model folder (`community create --from`) before the model package loads it: model.json is a
- * regular file within MAX_MODEL_JSON_BYTES, and every weight file its weightsManifest names is a regular file
- * (not a device, FIFO or link to one) within MAX_RELEASE_BYTES. The model package then checks the content.
- * @throws CliError `ERR_CLI_BAD_INPUT_FILE`, `ERR_CLI_INPUT_TOO_LARGE`.
+ * The model a community is created from and its spec, from `community create --from-tfjs` and its options: the
+ * MobileNetV2 of nsfwjs (defaults {@link MOBILENET_V2_DEFAULTS}) or a tfjs LayersModel folder (defaults as
+ * `model inspect`'s: the head replaces the last Dense layer, the cut is the layer before the classifier on top,
+ * no adapters). The adapters' frozen factors A are seeded with `seed`.
+ * @throws CliError `ERR_CLI_OPTION_NOT_APPLICABLE` for `--head` missing, adapter options with `--adapter none`;
+ *   InvalidArgumentError as `model inspect`; ModelFormatError for an unusable folder.
  */
-export async function checkTfjsFolder (dir: string): Promise<void> {
-  const modelJson = join(dir, 'model.json')
-  const text = Buffer.from(await readInputFile(modelJson, MAX_MODEL_JSON_BYTES, 'tfjs model.json (--from)')).toString('utf8')
-  let groups: unknown
-  try {
-    groups = (JSON.parse(text) as { weightsManifest?: unknown }).weightsManifest
-  } catch (err) {
-    throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${modelJson} is not JSON (${(err as Error).message}); --from takes a tfjs layers-model folder (model.json and its weight files).`, { cause: err })
+async function modelOf (f: CreateFlags, seed: number): Promise<{ source: LayersModelSource, spec: ModelSpec }> {
+  const what = f.fromTfjs as string
+  if (f.head === undefined) throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', `--from-tfjs ${what} needs --head <labels>: the community's class labels separated by commas (2 to ${MAX_MODEL_CLASSES}), e.g. --head cat,dog,bird`)
+  if (new Set(f.head).size !== f.head.length || f.head.length < 2 || f.head.length > MAX_MODEL_CLASSES) {
+    throw new InvalidArgumentError(`--head ${f.head.join(',')} must name 2 to ${MAX_MODEL_CLASSES} distinct labels, each once`)
   }
-  if (!Array.isArray(groups)) return // the model package names what is missing
-  for (const g of groups as Array<{ paths?: unknown }>) {
-    if (!Array.isArray(g?.paths)) continue
-    for (const p of g.paths) {
-      if (typeof p === 'string' && p !== '' && !p.includes('/') && p !== '.' && p !== '..') await checkInputFile(join(dir, p), MAX_RELEASE_BYTES, 'tfjs weight file (--from)')
+  if (f.adapter === 'none' && (f.rank !== undefined || f.alpha !== undefined || f.target !== undefined)) {
+    throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', '--rank, --alpha and --target apply to adapters: leave them out with --adapter none, or use --adapter lora')
+  }
+  const source = await loadInspectedModel(what)
+  const d = what === 'mobilenet-v2' ? MOBILENET_V2_DEFAULTS : undefined
+  const train = f.train ?? []
+  const adapter = f.adapter === 'none' ? undefined : f.adapter ?? (d === undefined ? undefined : 'lora')
+  const flags = {
+    head: f.head,
+    replace: f.replace ?? d?.replace,
+    features: f.features ?? d?.features,
+    adapter,
+    ...(adapter === undefined ? {} : {
+      rank: f.rank ?? d?.rank,
+      alpha: f.alpha ?? (f.rank === undefined ? d?.alpha : undefined),
+      target: f.target ?? d?.targets.filter((t) => !train.includes(t))
+    }),
+    train: f.train
+  }
+  const spec = inspectedSpec(source, flags) as ModelSpec
+  return { source, spec: spec.adapters === undefined ? spec : { ...spec, adapters: { ...spec.adapters, seed } } }
+}
+
+/**
+ * `community join --data`: an image folder (a directory: one sub-folder per class, PNG / JPEG) or a CSV file
+ * (`--label` names its label column), as a DataSpec with the community's labels; checked here — the path
+ * exists, a folder's sub-folders are the community's labels, a CSV reads with its label column.
+ * @throws InvalidArgumentError for `--label` with a folder or a CSV without `--label`; CliError
+ *   `ERR_CLI_BAD_INPUT_FILE` for a path that is neither, `ERR_CLI_BAD_TRAINING_DATA` for data that does not fit.
+ */
+async function dataOf (f: JoinFlags, joined: Community): Promise<DataSpec> {
+  const path = resolve(f.data as string)
+  const info = await stat(path).catch((err: unknown) => {
+    throw new CliError('ERR_CLI_BAD_INPUT_FILE', `--data ${f.data as string}: ${path} cannot be read (${(err as Error).message}); pass an image folder (one sub-folder per class) or a CSV file`, { cause: err })
+  })
+  const labels = joined.modelSpec?.head.labels
+  const limit = f.limit === undefined ? {} : { limit: f.limit }
+  if (info.isDirectory()) {
+    if (f.label !== undefined) throw new InvalidArgumentError(`--label ${f.label} names a CSV column: it does not apply to the image folder ${path}`)
+    const classes = (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name)
+    const known = labels ?? Array.from({ length: getTask(joined.task).classes }, (_, i) => String(i))
+    const unknown = classes.filter((c) => !known.includes(c))
+    if (classes.length === 0 || unknown.length > 0) {
+      throw new CliError('ERR_CLI_BAD_TRAINING_DATA', `--data ${path} ${classes.length === 0 ? 'has no class sub-folders' : `has sub-folders ${unknown.join(', ')} that are not classes of community ${joined.name}`}: ` +
+        `an image folder holds one sub-folder per class, named by the community's labels (${known.join(', ')}), with PNG or JPEG files in each`)
     }
+    if (labels !== undefined) return { source: 'images', path, labels, ...limit }
+    // a built-in task: grey images at its example size (28 × 28 for the MNIST tasks)
+    const shape = getTask(joined.task).exampleShape
+    return { source: 'images', path, channels: 1, size: [shape[0], shape[1]], labels: known, ...limit }
   }
+  if (!info.isFile()) throw new CliError('ERR_CLI_BAD_INPUT_FILE', `--data ${path} is neither a folder nor a regular file: pass an image folder (one sub-folder per class) or a CSV file`)
+  if (f.label === undefined) throw new InvalidArgumentError(`--data ${path} is a file, read as CSV: add --label <column>, the name of its label column`)
+  const spec: DataSpec = { source: 'csv', path, label: f.label, ...(labels === undefined ? {} : { labels }), ...limit }
+  try {
+    await loadCsv(path, { label: f.label, ...(labels === undefined ? {} : { labels }) })
+  } catch (err) {
+    throw new CliError('ERR_CLI_BAD_TRAINING_DATA', `--data ${path} cannot be used: ${(err as Error).message}`, { cause: err })
+  }
+  return spec
 }
 
 /** The training data a volunteer's flags name. @throws InvalidArgumentError */
-function dataSpecOf (f: JoinFlags): DataSpec | undefined {
-  const source = dataSourceOf(f)
+function dataSpecOf (f: JoinFlags, own?: DataSpec): DataSpec | undefined {
+  const source = own ?? dataSourceOf(f)
   if (source === undefined) return undefined
   let partition: NonNullable<DataSpec['partition']> | undefined
   if (f.partition !== undefined) {
@@ -170,7 +248,7 @@ async function joinFolder (flags: JoinFlags, joined: Community, bytes: Uint8Arra
 
 /** The options `community join` was given that go into rounds.json, as typed (`--client 9, --clients 4`), for messages. */
 function joinOptionsText (f: JoinFlags): string {
-  const given: Array<[string, unknown]> = [['--mnist', f.mnist], ['--images', f.images], ['--labels', f.labels], ['--limit', f.limit], ['--partition', f.partition],
+  const given: Array<[string, unknown]> = [['--data', f.data], ['--label', f.label], ['--mnist', f.mnist], ['--images', f.images], ['--labels', f.labels], ['--limit', f.limit], ['--partition', f.partition],
     ['--clients', f.clients], ['--client', f.client], ['--alpha', f.alpha], ['--partition-seed', f.partitionSeed], ['--backend', f.backend], ['--max-round-time', f.maxRoundTime === undefined ? undefined : `${f.maxRoundTime} ms`]]
   const shown = given.filter(([, v]) => v !== undefined).map(([k, v]) => v === true ? k : `${k} ${String(v)}`)
   return shown.length === 0 ? 'no options (the folder\'s current rounds.json)' : `the options ${shown.join(', ')}`
@@ -206,6 +284,44 @@ async function folderCommunity (root: string): Promise<Record<string, unknown>> 
   return await withStore(root, async (ledger) => describe(await storedCommunity(root, ledger)))
 }
 
+/**
+ * `community create` takes one task: `--task` or `--from-tfjs`; the model options only with `--from-tfjs`.
+ * @throws CommanderError `ERR_CLI_MISSING_OPTION` with neither; CliError `ERR_CLI_OPTION_NOT_APPLICABLE`.
+ */
+function checkCreateFlags (f: CreateFlags): void {
+  if (f.task === undefined && f.fromTfjs === undefined) {
+    throw new CommanderError(1, 'commander.missingMandatoryOptionValue', 'error: required option \'--task <id>\' not specified (a built-in task: mnist-2nn, mnist-cnn), or --from-tfjs <folder|mobilenet-v2> to fine-tune a pretrained model')
+  }
+  if (f.fromTfjs !== undefined) return
+  const given = ([['--head', f.head], ['--features', f.features], ['--replace', f.replace], ['--adapter', f.adapter], ['--rank', f.rank], ['--alpha', f.alpha], ['--target', f.target], ['--train', f.train]] as const)
+    .filter(([, v]) => v !== undefined).map(([k]) => k)
+  if (given.length > 0) throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a community of a pretrained model: add --from-tfjs <folder|${BUILT_IN_MODELS.join('|')}>, or leave ${given.length === 1 ? 'it' : 'them'} out for --task ${f.task as string}`)
+}
+
+/** Sizes of a model community's base and of its contributions, beside the whole model's (float32) bytes. */
+interface BaseFacts {
+  spec: ModelSpec
+  topologyBytes: number
+  weightsBytes: number
+  /** Bytes of the trainable weights (what a contribution's delta holds at fp32). */
+  contributionBytes: number
+  /** Float32 bytes of every parameter of the base model. */
+  modelBytes: number
+}
+
+function baseFacts (model: { source: LayersModelSource, spec: ModelSpec }, contributionBytes: number): BaseFacts {
+  const modelBytes = FLOAT32_BYTES * model.source.weights.values.reduce((n, v) => n + v.length, 0)
+  return { spec: model.spec, topologyBytes: encodeTopology(model.source.topology).length, weightsBytes: encodeBaseWeights(model.source.weights).length, contributionBytes, modelBytes }
+}
+
+function baseText (b: BaseFacts): string {
+  const a = b.spec.adapters
+  return `the base model's topology (${b.spec.topology}, ${b.topologyBytes} bytes) and weights (${b.spec.base}, ${b.weightsBytes} bytes) are in the blob store too: members fetch them from this node once\n` +
+    `features at ${b.spec.features}, head ${b.spec.head.replace} → ${b.spec.head.labels.join(', ')}${a === undefined ? '' : `, LoRA r=${a.rank} α=${a.alpha} on ${a.targets.join(', ')}`}` +
+    `${b.spec.train === undefined ? '' : `, trained fully: ${b.spec.train.join(', ')}`}; a contribution carries ${b.contributionBytes} bytes at fp32, ` +
+    `${(100 * b.contributionBytes / b.modelBytes).toPrecision(3)} % of the model's ${b.modelBytes} bytes\n`
+}
+
 /** Adds `swarmtune community` to the program. */
 export function register (program: Command): void {
   const community = program
@@ -215,7 +331,16 @@ export function register (program: Command): void {
   community.command('create')
     .description('sign a genesis entry naming the task, the maintainers and the genesis release; the release goes into this data folder\'s blob store')
     .option('-d, --data-dir <path>', 'data folder whose identity signs the genesis and whose blob store gets the release (env SWARMTUNE_HOME)', defaultDataDir())
-    .requiredOption('--task <id>', 'task of the community (mnist-2nn, mnist-cnn)')
+    .addOption(new Option('--task <id>', 'task of the community (mnist-2nn, mnist-cnn); or --from-tfjs').conflicts('fromTfjs'))
+    .addOption(new Option('--from-tfjs <folder|mobilenet-v2>', `fine-tune a pretrained model instead: a tfjs LayersModel folder (model.json and its weight files) or a built-in model (${BUILT_IN_MODELS.join(', ')}); needs --head`).conflicts('from'))
+    .option('--head <labels>', `with --from-tfjs: the community's class labels separated by commas (2 to ${MAX_MODEL_CLASSES}), e.g. cat,dog,bird; the new head replaces --replace`, nameList('--head', 'cat,dog'))
+    .option('--features <layer>', `with --from-tfjs: the layer whose output is cached; it and every layer before it are the frozen backbone (default for mobilenet-v2: ${MOBILENET_V2_DEFAULTS.features}; for a folder, the layer before the classifier on top)`)
+    .option('--replace <layer>', `with --from-tfjs: the Dense layer the head replaces (default for mobilenet-v2: ${MOBILENET_V2_DEFAULTS.replace}; for a folder, the last Dense layer)`)
+    .addOption(new Option('--adapter <kind>', `with --from-tfjs: adapters on the --target layers (default for mobilenet-v2: lora on ${MOBILENET_V2_DEFAULTS.targets.join(',')}, rank ${MOBILENET_V2_DEFAULTS.rank}, alpha ${MOBILENET_V2_DEFAULTS.alpha}; for a folder: none)`).choices(['lora', 'none']))
+    .option('--rank <r>', `adapter rank, 1 to ${MAX_LORA_RANK} (with --adapter lora; default ${MOBILENET_V2_DEFAULTS.rank} for mobilenet-v2, else 8)`, intOption('--rank', 1, MAX_LORA_RANK))
+    .option('--alpha <a>', 'adapter α > 0: the adapter\'s output is scaled by α / r (default 2 × rank)', positiveNumber('--alpha'))
+    .option('--target <layers>', 'dense layers after the cut to adapt, separated by commas or repeated (with --adapter lora)', nameList('--target', 'dense_1,dense_2'))
+    .option('--train <layers>', 'with --from-tfjs: dense layers after the cut trained fully besides the head, separated by commas or repeated', nameList('--train', 'dense_2'))
     .option('--maintainer <peer id | hex key>', 'another maintainer who may open rounds and sign releases: a peer id (12D3KooW…) or its Ed25519 key as 64 hex digits (repeatable); this node is always one', maintainerOption)
     .option('--name <name>', 'community name (default: the task id)')
     .option('--from <tfjs folder>', 'start from the weights of this tfjs model folder instead of the task\'s seeded initialisation')
@@ -227,10 +352,13 @@ export function register (program: Command): void {
     .option('--force', 'overwrite an existing genesis file')
     .option('--json', 'print JSON instead of text')
     .action(async (flags: CreateFlags) => {
+      checkCreateFlags(flags)
       if (flags.from !== undefined) await checkTfjsFolder(resolve(flags.from))
+      const model = flags.fromTfjs === undefined ? undefined : await modelOf(flags, flags.seed ?? roundsConstants.DEFAULT_GENESIS_SEED)
+      const name = flags.name ?? (flags.fromTfjs === undefined ? undefined : flags.fromTfjs === 'mobilenet-v2' ? 'mobilenet-v2' : basename(resolve(flags.fromTfjs)))
       const dataDir = await openDataDir(flags.dataDir)
       const root = dataDir.paths.root
-      const file = resolve(flags.out ?? join(root, `${flags.name ?? flags.task}.genesis`))
+      const file = resolve(flags.out ?? join(root, `${name ?? flags.task as string}.genesis`))
       await checkOutputPath(file, { kind: 'file', force: flags.force, flag: '--out' })
       // the folder's lock, as a daemon takes it: a running daemon owns the blob store and the identity's ledger chain
       const lock = await lockFolder(dataDir, `\`community create\` would write the genesis release into its blob store and sign with its identity beside it`,
@@ -239,8 +367,8 @@ export function register (program: Command): void {
         const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
         await store.open()
         const { community: created, release } = await createCommunity({
-          task: flags.task,
-          name: flags.name,
+          ...(model === undefined ? { task: flags.task } : { model }),
+          name,
           maintainers: flags.maintainer,
           from: flags.from,
           seed: flags.seed,
@@ -249,9 +377,11 @@ export function register (program: Command): void {
           store
         })
         await writeGenesisFile(file, created)
-        const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes })
+        const base = model === undefined ? undefined : baseFacts(model, release.manifest.totalBytes)
+        const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes, ...(base === undefined ? {} : { model: base }) })
         if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
         out(render(info) + `\nwrote the genesis file ${file}; the genesis release (${count(release.shards.length, 'shard')}, ${release.manifest.totalBytes} bytes) is in ${dataDir.paths.blobs}\n` +
+          (base === undefined ? '' : baseText(base)) +
           `start this node with \`swarmtune daemon -d ${root} --community ${file}\`; volunteers join with a copy of that file (\`swarmtune community join <file> -d <their folder>\`)\n`)
       } finally {
         await lock.release()
@@ -262,6 +392,8 @@ export function register (program: Command): void {
     .description('make this data folder a member: keep the genesis file here and, for a volunteer, name its training data (written to rounds.json)')
     .argument('<genesis file>', 'the file `swarmtune community create` wrote')
     .option('-d, --data-dir <path>', 'data folder created by `swarmtune init` (env SWARMTUNE_HOME)', defaultDataDir())
+    .addOption(new Option('--data <folder|file.csv>', 'your own training data: an image folder (one sub-folder per class, named by the community\'s labels; PNG or JPEG) or a CSV file (with --label)').conflicts(['mnist', 'images', 'labels']))
+    .option('--label <column>', 'with --data <file.csv>: the name of its label column (the other columns are the features)')
     .addOption(trainingDataOption('--mnist'))
     .addOption(trainingDataOption('--images'))
     .addOption(trainingDataOption('--labels'))
@@ -276,9 +408,13 @@ export function register (program: Command): void {
     .option('--json', 'print JSON instead of text')
     .action(async (file: string, flags: JoinFlags) => {
       const { community: joined, bytes } = await loadGenesis(resolve(file))
-      const data = dataSpecOf(flags)
+      if (flags.label !== undefined && flags.data === undefined) throw new InvalidArgumentError('--label names the label column of a CSV file: it goes with --data <file.csv>')
+      if (joined.modelSpec !== undefined && (flags.mnist === true || flags.images !== undefined || flags.labels !== undefined)) {
+        throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', `community ${joined.name} fine-tunes a pretrained model on its labels (${joined.modelSpec.head.labels.join(', ')}): --mnist, --images and --labels (MNIST-shaped IDX files) do not fit it; pass --data <image folder | file.csv>`)
+      }
+      const data = dataSpecOf(flags, flags.data === undefined ? undefined : await dataOf(flags, joined))
       if (data !== undefined) await checkTrainingData(joined.task, data)
-      if (flags.backend !== undefined) await checkBackend(joined.task, flags.backend)
+      if (flags.backend !== undefined && joined.modelSpec === undefined) await checkBackend(joined.task, flags.backend)
       const dataDir = await openDataDir(flags.dataDir)
       const root = dataDir.paths.root
       // a running daemon read rounds.json at its start: changing it under the daemon would not apply before a restart

@@ -1,0 +1,145 @@
+/**
+ * A community of a pretrained model, end to end with real daemons on 127.0.0.1, the real MobileNetV2 of nsfwjs and
+ * real image folders (MNIST digits 0, 1, 2 written as PNG folders, read at 224 × 224 RGB):
+ *
+ * - the maintainer creates it with `community create --from-tfjs mobilenet-v2 --head 0,1,2` (the base's topology
+ *   and weights blobs go into its blob store, the genesis release is the head and LoRA B only);
+ * - a volunteer on a fresh folder joins with `community join --data <its image folder>`, fetches the base from the
+ *   maintainer through the blob exchange (its store did not have it), computes its features once and trains;
+ * - one round releases; the contribution blob is at most 1 % of the model's bytes; `release verify` recomputes the
+ *   release bit for bit; the coordinator evaluates each release on an image-folder evalData.
+ */
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadMnist, subset, writeImageFolder, type Dataset } from '@swarmtune/model'
+import { parseCid } from '@swarmtune/wire'
+import type { RoundsConfigInit } from '@swarmtune/rounds'
+import { Cleanups, tempDir, type TempDir } from '@swarmtune/test-support'
+import { testDataDir } from '@swarmtune/test-support/daemons'
+import { connectedTo, eventOf, ready, startRoundsNode, type RoundsNode } from '@swarmtune/test-support/rounds'
+import { runCli } from '@swarmtune/test-support/cli'
+
+const LABELS = ['0', '1', '2']
+
+/** `perClass` examples of each of the digits 0, 1, 2 of `ds`, from the `skip`-th of each on. */
+function digits (ds: Dataset, perClass: number, skip: number): Dataset {
+  const picked: number[] = []
+  for (let c = 0; c < LABELS.length; c++) {
+    let seen = 0
+    for (let i = 0; i < ds.count && picked.filter((j) => ds.labels[j] === c).length < perClass; i++) {
+      if (ds.labels[i] === c && seen++ >= skip) picked.push(i)
+    }
+  }
+  return { ...subset(ds, picked), classes: LABELS.length }
+}
+
+async function cliJson (args: string[]): Promise<Record<string, unknown>> {
+  const r = await runCli([...args, '--json'], { reject: 'failure' })
+  return JSON.parse(r.stdout) as Record<string, unknown>
+}
+
+describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the network', () => {
+  const cleanups = new Cleanups()
+  let tmp: TempDir
+  let m: RoundsNode
+  let v: RoundsNode
+  let genesis: string
+  let created: Record<string, unknown>
+  let volunteerImages: string
+
+  beforeAll(async () => {
+    tmp = await tempDir('swarmtune-model-community-')
+    cleanups.push(async () => { await tmp.cleanup() })
+    const { train } = await loadMnist({ train: 2000 })
+    volunteerImages = join(tmp.path, 'volunteer-images')
+    const evalImages = join(tmp.path, 'eval-images')
+    await writeImageFolder(digits(train, 12, 0), volunteerImages, { labels: LABELS })
+    await writeImageFolder(digits(train, 6, 12), evalImages, { labels: LABELS })
+
+    const mdir = join(tmp.path, 'maintainer')
+    await testDataDir(mdir)
+    created = await cliJson(['community', 'create', '-d', mdir, '--from-tfjs', 'mobilenet-v2', '--head', LABELS.join(',')])
+    genesis = String(created.file)
+    const config: RoundsConfigInit = { coordinator: { evalData: { source: 'images', path: evalImages } } }
+    m = await startRoundsNode({ dir: mdir, genesis, config })
+    cleanups.push(async () => { await m.destroy() })
+  }, 120_000)
+
+  afterAll(async () => { await cleanups.run() })
+
+  it('create: the genesis names the model task and its spec; the base blobs are in the maintainer\'s store', async () => {
+    const model = created.model as { spec: { topology: string, base: string, head: { labels: string[] }, adapters: { rank: number, alpha: number, targets: string[] } }, contributionBytes: number, modelBytes: number, weightsBytes: number }
+    expect(String(created.task)).toMatch(/^layers-model\/bafkrei/)
+    expect(model.spec.head.labels).toEqual(LABELS)
+    expect(model.spec.adapters).toMatchObject({ rank: 4, alpha: 8, targets: ['dense_1', 'dense_2'] })
+    // the genesis release holds the trainable weights only: head 128 × 3 + 3, LoRA B 4 × 256 and 4 × 128
+    expect(created.bytes).toBe(4 * (128 * 3 + 3 + 4 * 256 + 4 * 128))
+    expect(model.contributionBytes / model.modelBytes).toBeLessThan(0.01)
+    expect(await m.daemon.blobs.has(parseCid(model.spec.topology))).toBe(true)
+    expect(await m.daemon.blobs.has(parseCid(model.spec.base))).toBe(true)
+    expect(m.rounds.community?.modelSpec?.base).toBe(model.spec.base)
+  })
+
+  it('a volunteer joins with --data <image folder>, fetches the base from the maintainer, trains; the round releases and verifies', async () => {
+    const spec = (created.model as { spec: { topology: string, base: string } }).spec
+    const vdir = join(tmp.path, 'volunteer')
+    await testDataDir(vdir, { bootstrap: [m.daemon.addresses()[0]] })
+    const joined = await cliJson(['community', 'join', genesis, '-d', vdir, '--data', volunteerImages])
+    expect(joined.volunteer).toMatchObject({ data: { source: 'images', path: volunteerImages, labels: LABELS } })
+
+    const started = performance.now()
+    v = await startRoundsNode({ dir: vdir })
+    cleanups.push(async () => { await v.destroy() })
+    const task = await eventOf(v, 'rounds:task', () => true, 120_000)
+    // fetched over the blob exchange (the fresh store did not have it), not copied: then stored, so served from here too
+    expect(task).toMatchObject({ task: created.task, weights: { cid: spec.base, fetched: true }, topology: { cid: spec.topology, fetched: true } })
+    const fetched = await eventOf(v, 'blob:fetch:done', (e) => e.cid === spec.base)
+    expect(fetched).toMatchObject({ size: (created.model as { weightsBytes: number }).weightsBytes, fetchedBytes: (created.model as { weightsBytes: number }).weightsBytes })
+    expect(await v.daemon.blobs.has(parseCid(spec.base))).toBe(true)
+    const mTask = await eventOf(m, 'rounds:task')
+    expect(mTask).toMatchObject({ weights: { fetched: false } })
+
+    await connectedTo(m, [v])
+    await ready([m, v])
+    const warm = await eventOf(v, 'rounds:ready')
+    expect(warm.examples).toBe(36)
+    const mWarm = await eventOf(m, 'rounds:ready')
+    expect(mWarm.examples).toBe(18)
+    console.log(`base fetch ${String(task.fetchMs)} ms (${String((task.weights as { bytes: number }).bytes)} bytes), task built in ${String(task.buildMs)} ms; ` +
+      `volunteer warm-up (features of 36 images) ${String(warm.ms)} ms, ${(36 / (Number(warm.ms) / 1000)).toFixed(1)} images/s; ready ${Math.round(performance.now() - started)} ms after start`)
+
+    const roundStarted = performance.now()
+    const opened = await m.rounds.startRound({ steps: 8, batchSize: 12, learningRate: 0.05, durationMs: 120_000 })
+    const closed = await m.rounds.waitClosed(opened.round, { timeoutMs: 150_000 })
+    const roundMs = Math.round(performance.now() - roundStarted)
+    expect(closed.outcome).toBe('released')
+    const contributed = await eventOf(v, 'rounds:contributed')
+    const blobBytes = Number(contributed.blobBytes)
+    const modelBytes = Number(contributed.modelBytes)
+    expect(modelBytes).toBe(4 * 2_619_461)
+    expect(blobBytes).toBeLessThanOrEqual(0.01 * modelBytes)
+    const release = await eventOf(m, 'rounds:release')
+    expect(typeof release.accuracy).toBe('number')
+    console.log(`round ${opened.round}: ${roundMs} ms (training ${String(contributed.trainMs)} ms on ${String(contributed.backend)}); contribution ${blobBytes} bytes = ${(100 * blobBytes / modelBytes).toFixed(3)} % of the model's ${modelBytes} bytes; eval accuracy ${Number(release.accuracy).toFixed(3)}`)
+
+    const report = await m.rounds.verifyRelease('latest')
+    expect(report.problems).toEqual([])
+    expect(report.ok).toBe(true)
+    expect(report.recomputedManifest).toBe(report.manifest)
+  }, 400_000)
+
+  it('a volunteer that reaches no peer reports unableToTrain with ERR_ROUNDS_MODEL_BASE_UNAVAILABLE, and fetches the base once one connects', async () => {
+    const spec = (created.model as { spec: { topology: string, base: string } }).spec
+    const alone = await startRoundsNode({ genesis, config: { volunteer: { data: { source: 'images', path: volunteerImages } } } })
+    cleanups.push(async () => { await alone.destroy() })
+    const unable = await eventOf(alone, 'rounds:unable', () => true, 60_000)
+    expect(unable.code).toBe('ERR_ROUNDS_MODEL_BASE_UNAVAILABLE')
+    expect(String(unable.reason)).toContain(spec.topology)
+    expect((alone.rounds.status?.() as { volunteer: { unableToTrain: { code: string } } }).volunteer.unableToTrain.code).toBe('ERR_ROUNDS_MODEL_BASE_UNAVAILABLE')
+    await alone.daemon.libp2p.dial(m.daemon.libp2p.getMultiaddrs())
+    const task = await eventOf(alone, 'rounds:task', () => true, 60_000)
+    expect(task).toMatchObject({ weights: { cid: spec.base, fetched: true } })
+    await ready([alone])
+    expect((alone.rounds.status?.() as { volunteer: { unableToTrain: unknown } }).volunteer.unableToTrain).toBeNull()
+  }, 120_000)
+})
