@@ -55,4 +55,5 @@ export {
 } from './export.js'
 export { queryView, checkViewParams, authorParam, LEDGER_VIEWS, VIEW_CSV_COLUMNS, VIEW_FILTERS, type LedgerView, type ViewParams, type ViewFilter } from './views.js'
 export { toHex } from './records.js'
+export { writeSynced } from './files.js'
 export { MAINTAINER_KINDS } from './authority.js'

@@ -2,10 +2,11 @@
  * `<store>/lengths.json`: a lower bound of every author's chain length, kept beside LevelDB so that an open can
  * tell a store that lost entries (a restored backup, a truncated copy) from one that never had them.
  */
-import { readFile, rename, open as openFile } from 'node:fs/promises'
+import { readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LEDGER_SCHEMA_VERSION } from './constants.js'
 import { LedgerCorruptError } from './errors.js'
+import { writeSynced } from './files.js'
 import { isAuthorHex } from './keys.js'
 import type { Head } from './records.js'
 
@@ -42,12 +43,6 @@ export async function writeLengths (dir: string, entries: number, heads: Map<str
   for (const [author, head] of heads) authors[author] = head.seq + 1
   const text = JSON.stringify({ version: LEDGER_SCHEMA_VERSION, entries, authors }) + '\n'
   const tmp = join(dir, 'lengths.json.tmp')
-  const handle = await openFile(tmp, 'w', 0o600)
-  try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
+  await writeSynced(tmp, text, { flag: 'w', mode: 0o600 })
   await rename(tmp, join(dir, 'lengths.json'))
 }

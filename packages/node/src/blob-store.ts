@@ -19,6 +19,7 @@ import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
+import { writeSynced } from '@swarmtune/ledger'
 import { blobCidFromDigest, bytesEqual, digestOf, sha256, sha256Of, SHA2_256_BYTES } from './cid.js'
 import { BLOB_CHUNK_BYTES, CHUNK_TABLE_CACHE_ENTRIES } from './constants.js'
 import { AbortedError, BlobCorruptError, BlobNotFoundError, BlobTooLargeError } from './errors.js'
@@ -131,13 +132,7 @@ export class BlobStore {
     const cid = blobCidFromDigest(sha256Of(bytes))
     if (await this.has(cid)) return cid
     const tmp = this.tmpPath()
-    const fh = await open(tmp, 'wx', 0o644)
-    try {
-      await fh.writeFile(bytes)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
+    await writeSynced(tmp, bytes, { flag: 'wx', mode: 0o644 })
     await this.moveIn(tmp, cid)
     return cid
   }

@@ -13,12 +13,13 @@
  * ```
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, open, rename, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
+import { writeSynced } from '@swarmtune/ledger'
 import { createConfig, mergeConfig, validateConfig, type DaemonConfig, type DaemonConfigInit } from './config.js'
 import { readBoundedFile } from './bounded-file.js'
 import {
@@ -290,13 +291,7 @@ async function writeSecret (file: string, data: Uint8Array | string, exclusive: 
     await writeFileAtomic(file, data, SECRET_FILE_MODE)
     return
   }
-  const fh = await open(file, 'wx', SECRET_FILE_MODE)
-  try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
+  await writeSynced(file, data, { flag: 'wx', mode: SECRET_FILE_MODE })
   await chmod(file, SECRET_FILE_MODE)
 }
 
