@@ -7,9 +7,8 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, dataDirPaths } from '@swarmtune/node'
-import { tempDir } from '@swarmtune/test-support'
 import { testDataDir } from '@swarmtune/test-support/daemons'
-import { expectRefusedInUse, genesisFile, swarmtune, withDaemon } from './helpers.js'
+import { expectRefusedInUse, folderWithGenesis, swarmtune, withDaemon } from './helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -17,9 +16,8 @@ let node: string
 let genesis: string
 
 beforeAll(async () => {
-  ({ path: dir, cleanup } = await tempDir('swarmtune-cli-process-'))
+  ({ dir, genesis, cleanup } = await folderWithGenesis('swarmtune-cli-process-'))
   node = await testDataDir(join(dir, 'node'))
-  genesis = await genesisFile(dir)
 })
 afterAll(async () => { await cleanup() })
 

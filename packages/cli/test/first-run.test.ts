@@ -13,17 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, createDaemon, dataDirPaths, initDataDir } from '@swarmtune/node'
 import pino from 'pino'
 import { runCli } from '@swarmtune/test-support/cli'
-import { tempDir } from '@swarmtune/test-support'
 import { testConfig, testDataDir } from '@swarmtune/test-support/daemons'
 import { parseDuration } from '../src/options.js'
-import { expectRefusedInUse, genesisFile, swarmtune, withDaemon } from './helpers.js'
+import { expectRefusedInUse, folderWithGenesis, swarmtune, withDaemon } from './helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
 let genesis: string
 beforeAll(async () => {
-  ({ path: dir, cleanup } = await tempDir('swarmtune-first-run-'))
-  genesis = await genesisFile(dir)
+  ({ dir, genesis, cleanup } = await folderWithGenesis('swarmtune-first-run-'))
 })
 afterAll(async () => { await cleanup() })
 

@@ -11,6 +11,7 @@ import { dataDirPaths } from '@swarmtune/node'
 import { createCommunity, writeGenesisFile } from '@swarmtune/rounds'
 import { blobCid, type CID } from '@swarmtune/wire'
 import { runDaemon } from '@swarmtune/test-support/daemons'
+import { tempDir } from '@swarmtune/test-support'
 
 /** A genesis file `<dir>/<name>.genesis` of an mnist-2nn community signed by a fresh key (its blobs are not kept). */
 export async function genesisFile (dir: string, name = 'demo'): Promise<string> {
@@ -19,6 +20,12 @@ export async function genesisFile (dir: string, name = 'demo'): Promise<string> 
   const file = join(dir, `${name}.genesis`)
   await writeGenesisFile(file, community)
   return file
+}
+
+/** A test file's temporary folder `dir` with a {@link genesisFile} `genesis` in it; `cleanup()` removes both. */
+export async function folderWithGenesis (prefix: string): Promise<{ dir: string, genesis: string, cleanup: () => Promise<void> }> {
+  const { path: dir, cleanup } = await tempDir(prefix)
+  return { dir, genesis: await genesisFile(dir), cleanup }
 }
 
 const BIN = join(import.meta.dirname, '../bin/swarmtune.js')

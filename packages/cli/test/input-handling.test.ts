@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { initDataDir } from '@swarmtune/node'
 import { readRoundsConfig } from '@swarmtune/rounds'
 import { runCli } from '@swarmtune/test-support/cli'
-import { tempDir } from '@swarmtune/test-support'
 import { render as renderCommunity } from '../src/commands/community.js'
 import { serviceLines } from '../src/commands/status.js'
 import { checkInputFile, readInputFile, readInputLines } from '../src/files.js'
@@ -18,7 +17,7 @@ import { intOption } from '../src/options.js'
 import { divergedRounds } from '../src/commands/simulate.js'
 import { createSimulationOptions, runSimulation } from '../src/simulate/index.js'
 import { MAX_BATCH_SIZE } from '../src/simulate/options.js'
-import { genesisFile } from './helpers.js'
+import { folderWithGenesis } from './helpers.js'
 
 /** An IDX file: magic 0 0 <type 0x08 = uint8> <rank>, big-endian uint32 dimensions, then the data. */
 function idx (shape: number[], data: Uint8Array): Uint8Array {
@@ -38,10 +37,9 @@ let fifo: string
 let genesis: string
 
 beforeAll(async () => {
-  ({ path: dir, cleanup } = await tempDir('swarmtune-cli-input-'))
+  ({ dir, genesis, cleanup } = await folderWithGenesis('swarmtune-cli-input-'))
   fifo = join(dir, 'fifo')
   execFileSync('mkfifo', [fifo])
-  genesis = await genesisFile(dir)
 })
 afterAll(async () => { await cleanup() })
 
