@@ -46,6 +46,7 @@ describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the 
   let genesis: string
   let created: Record<string, unknown>
   let volunteerImages: string
+  let mdir: string
 
   beforeAll(async () => {
     tmp = await tempDir('swarmtune-model-community-')
@@ -56,7 +57,7 @@ describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the 
     await writeImageFolder(digits(train, 12, 0), volunteerImages, { labels: LABELS })
     await writeImageFolder(digits(train, 6, 12), evalImages, { labels: LABELS })
 
-    const mdir = join(tmp.path, 'maintainer')
+    mdir = join(tmp.path, 'maintainer')
     await testDataDir(mdir)
     created = await cliJson(['community', 'create', '-d', mdir, '--from-tfjs', 'mobilenet-v2', '--head', LABELS.join(',')])
     genesis = String(created.file)
@@ -121,6 +122,12 @@ describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the 
     const release = await eventOf(m, 'rounds:release')
     expect(typeof release.accuracy).toBe('number')
     console.log(`round ${opened.round}: ${roundMs} ms (training ${String(contributed.trainMs)} ms on ${String(contributed.backend)}); contribution ${blobBytes} bytes = ${(100 * blobBytes / modelBytes).toFixed(3)} % of the model's ${modelBytes} bytes; eval accuracy ${Number(release.accuracy).toFixed(3)}`)
+
+    // the round's record and `round status` give the delta bytes beside the whole model's
+    expect(closed.modelBytes).toBe(modelBytes)
+    expect(closed.timing.bytes).toBe(blobBytes)
+    const status = await runCli(['round', 'status', String(opened.round), '-d', mdir], { reject: 'failure' })
+    expect(status.stdout).toContain(`${blobBytes} delta bytes (the whole model: ${modelBytes} bytes)`)
 
     const report = await m.rounds.verifyRelease('latest')
     expect(report.problems).toEqual([])

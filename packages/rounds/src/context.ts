@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import type { Ledger } from '@swarmtune/ledger'
-import { TrainingWorker, getTask, head, type Dataset, type DataSpec, type ModelTaskRef, type Task } from '@swarmtune/model'
+import { FLOAT32_BYTES, TrainingWorker, getTask, head, isModelTask, type Dataset, type DataSpec, type ModelTaskRef, type Task } from '@swarmtune/model'
 import type { Logger } from 'pino'
 import type { RoundsComponents } from './components.js'
 import type { LedgerService } from '@swarmtune/node'
@@ -71,6 +71,12 @@ export class RoundsContext {
       return r
     }).finally(() => { this.resolving = undefined })
     return await this.resolving
+  }
+
+  /** For a task from a model (resolved): the whole model's float32 bytes (`4 × baseParamCount`); else undefined. */
+  modelBytes (): number | undefined {
+    const task = this.resolved?.task
+    return task !== undefined && isModelTask(task) ? FLOAT32_BYTES * task.baseParamCount : undefined
   }
 
   /** The model part of a worker job: `{ model }` for a task from a model (resolved), else nothing. */

@@ -34,6 +34,8 @@ export interface RoundDetail extends RoundView {
   volunteers?: VolunteerSummary[]
   /** True when the coordinator's daemon also trains for the round (only on the coordinator's daemon). */
   localVolunteer?: boolean
+  /** A community of a pretrained model: the whole model's float32 bytes, beside `timing.bytes` (once its task is resolved). */
+  modelBytes?: number
 }
 
 /** What one volunteer did in a round, as the coordinator saw it. */

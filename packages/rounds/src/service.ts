@@ -131,11 +131,14 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
     const detail = async (view: RoundView): Promise<RoundDetail> => {
       if (joined === undefined) return view
       const { ctx: { state }, coordinator, volunteer } = joined
+      // a task from a model: the whole model's float32 bytes, beside the round's delta bytes
+      const modelBytes = joined.ctx.modelBytes()
+      const sized: RoundDetail = modelBytes === undefined ? view : { ...view, modelBytes }
       const record = await state.getRound(view.round) ?? coordinator?.openingRecord(view.round, view.roundOpen)
-      if (record === undefined || record.roundOpen !== view.roundOpen) return view
+      if (record === undefined || record.roundOpen !== view.roundOpen) return sized
       const answered = await state.answers(view.round)
       const topicPeers = record.topicPeers ?? []
-      return { ...view, phase: record.phase, networkRejections: await state.networkRejections(view.round), topicPeers, volunteers: volunteerSummaries(view, answered, topicPeers), localVolunteer: volunteer !== undefined }
+      return { ...sized, phase: record.phase, networkRejections: await state.networkRejections(view.round), topicPeers, volunteers: volunteerSummaries(view, answered, topicPeers), localVolunteer: volunteer !== undefined }
     }
 
     const roundOf = async (round?: number): Promise<RoundDetail> => {

@@ -6,7 +6,7 @@
  * local policy bounds the time one round may take and picks the backend.
  */
 import { ErrorFeedback, createModelSpec, decodeDelta, deltaNorm, encodeDelta, type CodecOptions, type ModelSpec } from '@swarmtune/fedavg'
-import { FLOAT32_BYTES, isModelTask, type TrainProgress } from '@swarmtune/model'
+import type { TrainProgress } from '@swarmtune/model'
 import { parseCid, type SignedEntry } from '@swarmtune/wire'
 import { createHash } from 'node:crypto'
 import type { AnswerTopic } from './answers.js'
@@ -254,7 +254,7 @@ export class Volunteer {
       await state.putResidual(key, encodeDelta(feedback.residual, spec, { codec: 'fp32' }))
       await this.record(open, { round, status: 'contributed', contribution: signed.id.toString(), trainMs: Math.round(result.trainMs), blobBytes: bytes.length })
       // a task from a model: the contribution carries its trainable weights only, beside the whole model's float32 bytes
-      const modelBytes = isModelTask(task) ? { modelBytes: FLOAT32_BYTES * task.baseParamCount } : {}
+      const modelBytes = this.ctx.modelBytes() === undefined ? {} : { modelBytes: this.ctx.modelBytes() }
       this.ctx.components.events.emit('rounds:contributed', {
         round, contribution: signed.id.toString(), samples: result.samples, lossBefore: result.lossBefore, lossAfter: result.lossAfter, trainMs: Math.round(result.trainMs), blobBytes: bytes.length, ...modelBytes, backend: result.backend
       })

@@ -217,7 +217,7 @@ export function renderRound (r: RoundDetail): string {
     `  merge        ${r.aggregator.name} ${JSON.stringify(r.aggregator.params)}, codec ${r.codec.name}${typeof r.codec.params?.fraction === 'number' ? ` (top-k fraction ${String(r.codec.params.fraction)})` : ''}, norm bound ${r.normBound}, quorum ${r.quorum}, max ${r.maxContributions}`,
     ...(r.reason === undefined ? [] : [`  outcome      ${r.reason}`]),
     ...(r.release === undefined ? [] : [`  release      ${r.release.manifest} (entry ${r.release.entry}), test accuracy ${accuracy(r.release.metrics)}`]),
-    `  timing       wall ${seconds(r.timing.wallMs)}, slowest training ${seconds(r.timing.slowestTrainMs)}, overhead ${seconds(r.timing.overheadMs)}; ${r.timing.bytes} delta bytes`,
+    `  timing       wall ${seconds(r.timing.wallMs)}, slowest training ${seconds(r.timing.slowestTrainMs)}, overhead ${seconds(r.timing.overheadMs)}; ${r.timing.bytes} delta bytes${r.modelBytes === undefined ? '' : ` (the whole model: ${r.modelBytes} bytes)`}`,
     `  contributions ${r.counts.contributions}: ${r.counts.accepted} accepted, ${r.counts.rejected} rejected, ${r.counts.pending} pending`
   ]
   let text = lines.join('\n') + '\n'
