@@ -6,13 +6,10 @@
 import { createHash, type Hash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
+import { RAW_CODEC, SHA2_256_BYTES, SHA2_256_CODE } from '@swarmtune/wire'
 
-/** Multicodec of raw bytes (multicodec table). */
-export const RAW_CODEC = 0x55
-/** Multicodec of sha2-256 (multicodec table). */
-export const SHA2_256_CODE = 0x12
-/** Bytes of a sha2-256 digest (FIPS 180-4). */
-export const SHA2_256_BYTES = 32
+/** The multicodecs of raw bytes and sha2-256 and a sha2-256 digest's length: the wire's, which defines them once. */
+export { RAW_CODEC, SHA2_256_BYTES, SHA2_256_CODE }
 
 /** The blob CID of a sha2-256 digest (32 bytes). */
 export function blobCidFromDigest (digest: Uint8Array): CID {

@@ -26,7 +26,7 @@
  * ```
  */
 
-export { PROTOCOL_VERSION, MAX_CLOCK_SKEW_MS } from './constants.js'
+export { PROTOCOL_VERSION, MAX_CLOCK_SKEW_MS, ED25519_PUBLIC_KEY_BYTES, RAW_CODEC, SHA2_256_BYTES, SHA2_256_CODE } from './constants.js'
 export { LIMITS, createLimits, validateLimits, type Limits, type LimitsInit } from './limits.js'
 export { SwarmtuneError, isSwarmtuneError, withCode, type SwarmtuneErrorOptions, AbortError, WireError, WIRE_ERROR_CODES, isWireError, type WireErrorCode } from './errors.js'
 export type { AbortOptions, LongOperationOptions } from './options.js'

@@ -17,15 +17,15 @@
  *   metrics    { name: number }: evaluation metrics of these weights (e.g. loss, accuracy); may be empty
  *   author     32-byte raw Ed25519 public key of who built it; empty when anonymous
  */
-import { decodeCanonical, encodeCanonical, isCidBytes } from '@swarmtune/wire'
+import { ED25519_PUBLIC_KEY_BYTES, decodeCanonical, encodeCanonical, isCidBytes } from '@swarmtune/wire'
 import { z } from 'zod'
 import { FLOAT32_BYTES, MAX_MANIFEST_BYTES, MAX_RELEASE_BYTES, MAX_RELEASE_TENSORS, MAX_SHARD_BYTES, MAX_TENSOR_RANK, MIN_SHARD_BYTES, RELEASE_MANIFEST_VERSION } from '../constants.js'
 import { ReleaseError } from '../errors.js'
 import { sizeOf, validateSpecs } from '../weights.js'
 import type { WeightSpec } from '../weights.js'
 
-/** Size of a raw Ed25519 public key, in bytes (RFC 8032 §5.1.5). */
-export const ED25519_PUBLIC_KEY_BYTES = 32
+/** Size of a raw Ed25519 public key, in bytes (RFC 8032 §5.1.5): the wire's, which defines it once. */
+export { ED25519_PUBLIC_KEY_BYTES }
 
 /** Most metrics a manifest may carry. */
 export const MAX_MANIFEST_METRICS = 64
