@@ -6,7 +6,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { writeImageFolder } from '@swarmtune/model'
+import { tf, tfjsFolderHandler, writeImageFolder } from '@swarmtune/model'
 import { runCli } from '@swarmtune/test-support/cli'
 import { testDataDir } from '@swarmtune/test-support/daemons'
 import { tempDir, type TempDir } from '@swarmtune/test-support'
@@ -55,6 +55,19 @@ describe('swarmtune community create --from-tfjs', () => {
     expect(none.model.spec.adapters).toBeUndefined()
     expect(none.file).toMatch(/heads-only\.genesis$/)
     expect(none.bytes).toBe(4 * (128 * 2 + 2))
+  }, 60_000)
+
+  it('a tfjs folder: the head replaces its last Dense layer, the cut is the layer before, no adapters unless asked', async () => {
+    const dir = join(tmp.path, 'tiny-model')
+    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 8, activation: 'relu', name: 'hidden' }), tf.layers.dense({ units: 5, name: 'out' })] })
+    await model.save(tfjsFolderHandler(dir))
+    model.dispose()
+    const c = await create('--from-tfjs', dir, '--head', 'x,y')
+    expect(c.file).toMatch(/tiny-model\.genesis$/)
+    expect(c.model.spec).toMatchObject({ features: 'hidden', head: { replace: 'out', labels: ['x', 'y'] } })
+    expect(c.model.spec.adapters).toBeUndefined()
+    expect(c.bytes).toBe(4 * (8 * 2 + 2))
+    expect(await refused('community', 'create', '-d', await folder(), '--from-tfjs', dir, '--head', 'x,y', '--adapter', 'lora')).toMatchObject({ code: 'ERR_CLI_BAD_OPTION_VALUE', stderr: expect.stringContaining('needs --target') })
   }, 60_000)
 
   it('refuses, with a code and the known values: no task, both tasks, model options without --from-tfjs, no --head, bad adapter options and layers', async () => {
