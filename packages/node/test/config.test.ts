@@ -3,7 +3,6 @@
  * 0600; refusing unsafe permissions, missing folders and double initialisation; the folder lock.
  */
 import { chmod, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { tempDir } from '@swarmtune/test-support'
 import { acquireLock } from '../src/lock.js'
