@@ -124,7 +124,8 @@ export function serveProtocol<R extends RouteMap> (app: FastifyInstance, protoco
       handler: async (req, reply) => {
         const request = { params: parse('params', req.params), query: parse('query', req.query), body: parse('body', req.body), req, reply } as RouteRequest<RouteSpec>
         const answer = await handler(request)
-        if (answer === reply || reply.sent) return reply
+        // a streaming handler answers through `reply` itself (and, returning it, awaits its end): its headers are sent
+        if (answer === reply || reply.sent || reply.raw.headersSent) return reply
         return await reply.status(spec.status ?? 200).send(answer)
       }
     })
