@@ -20,14 +20,20 @@
  *   decodeDelta, encodeDelta, initServerOptimizerState, serverStep } from '@swarmtune/fedavg'
  *
  * const spec = createModelSpec([[784, 200], [200]])
- * const bytes = encodeDelta(delta, spec, { codec: 'int8' })          // volunteer side
- * const { tensors } = decodeDelta(bytes, { spec })                     // coordinator side
- * const result = aggregate([{ id, weight: 600, delta: tensors }, ...others], spec,
- *   createAggregatorConfig({ kind: 'fedavg' }), { maxNorm: 100 })
+ * const baseWeights = spec.sizes.map((n) => new Float32Array(n))
+ * // two volunteers' deltas, sent int8-compressed
+ * const contributions = [0.01, -0.02].map((v, i) => {
+ *   const delta = spec.sizes.map((n) => new Float32Array(n).fill(v))
+ *   const bytes = encodeDelta(delta, spec, { codec: 'int8' })          // volunteer side
+ *   const { tensors } = decodeDelta(bytes, { spec })                     // coordinator side
+ *   return { id: new Uint8Array([i]), weight: 600 * (i + 1), delta: tensors }
+ * })
+ * const result = aggregate(contributions, spec, createAggregatorConfig({ kind: 'fedavg' }), { maxNorm: 100 })
  * if (result.status === 'update') {
  *   const opt = createServerOptimizerConfig({ kind: 'momentum' })    // DiLoCo: lr 0.7, Nesterov 0.9
- *   const { update, state } = serverStep(opt, previousState ?? initServerOptimizerState(opt, spec), result.delta, spec)
+ *   const { update } = serverStep(opt, initServerOptimizerState(opt, spec), result.delta, spec)
  *   const next = applyUpdate(baseWeights, update)
+ *   console.log(result.delta[1][0].toFixed(4), next[1][0].toFixed(4))  // the weighted mean −0.01, then the momentum step
  * }
  * ```
  */

@@ -11,11 +11,14 @@
  *
  * ```ts
  * import { codeOf, tempDir, testSeed, waitFor } from '@swarmtune/test-support'
+ * import { decodeCanonical } from '@swarmtune/wire'
  *
  * const seed = testSeed('my property')        // prints "my property: seed 12345 (replay with SWARMTUNE_SEED=12345)"
  * const dir = await tempDir('swarmtune-x-')  // { path, cleanup }
+ * let done = false
+ * setTimeout(() => { done = true }, 100)
  * await waitFor(() => done, 5_000, 'the job to finish')
- * expect(codeOf(() => decode(bytes))).toBe('ERR_WIRE_TRUNCATED')
+ * console.log(seed >= 0, codeOf(() => decodeCanonical(new Uint8Array([0x92]))))  // true ERR_WIRE_TRUNCATED
  * await dir.cleanup()
  * ```
  */
