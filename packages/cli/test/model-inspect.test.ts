@@ -55,7 +55,9 @@ describe('swarmtune model inspect', () => {
     expect(stdout).toMatch(/^model {5}nsfwjs@4\.4\.0/)
     expect(stdout).toMatch(/\ndense_2 +Dense +\[128\] +32,896 +trainable\n/)
     expect(stdout).toMatch(/\ndense_3 +Dense +\[5\] +645 +head \(replaced: 10 outputs\)\n/)
-    expect(stdout).toContain(`162 layers, 2,619,461 parameters: ${(256 * 128 + 128 + 128 * 10 + 10).toLocaleString('en-US')} trained`)
+    // as community create builds it: LoRA r=4 on dense_1 (B: 4 × 256), dense_2 fully, the new head
+    expect(stdout).toContain(`162 layers, 2,619,461 parameters: ${(4 * 256 + 256 * 128 + 128 + 128 * 10 + 10).toLocaleString('en-US')} trained`)
+    expect(stdout).toMatch(/LoRA r=4 α=8 on dense_1, trained fully: dense_2/)
     expect(stdout).toMatch(/contribution [\d,]+ bytes, [\d.]+ % of the full model's 10,477,844 bytes/)
     expect(stdout).toMatch(/\nwasm +yes +none +none\n/)
   }, 60_000)
@@ -73,8 +75,7 @@ describe('swarmtune model inspect', () => {
       [['--adapter', 'qlora', '--target', 'dense_1'], 'ERR_CLI_BAD_OPTION_VALUE', /Allowed choices are lora/],
       [['--rank', '0', '--adapter', 'lora', '--target', 'dense_1'], 'ERR_CLI_BAD_OPTION_VALUE', /--rank must be an integer from 1 to 256/],
       [['--alpha', '-1', '--adapter', 'lora', '--target', 'dense_1'], 'ERR_CLI_BAD_OPTION_VALUE', /--alpha must be a number > 0/],
-      [['--rank', '4'], 'ERR_CLI_BAD_OPTION_VALUE', /--rank applies to adapters only: add --adapter lora/],
-      [['--adapter', 'lora'], 'ERR_CLI_BAD_OPTION_VALUE', /--adapter lora needs --target/],
+      [['--adapter', 'none', '--rank', '4'], 'ERR_CLI_OPTION_NOT_APPLICABLE', /apply to adapters: leave them out with --adapter none/],
       [['--head', '1'], 'ERR_CLI_BAD_OPTION_VALUE', /--head must be an integer from 2 to 1000/],
       [['--head', 'cat,cat'], 'ERR_CLI_BAD_OPTION_VALUE', /names a label twice/],
       [['--target', 'dense_1,'], 'ERR_CLI_BAD_OPTION_VALUE', /empty layer name/]
@@ -82,6 +83,14 @@ describe('swarmtune model inspect', () => {
     for (const [args, code, message] of cases) {
       const e = await refused('mobilenet-v2', ...args)
       expect({ args, code: e.code }).toEqual({ args, code })
+      expect(e.stderr).toMatch(message)
+    }
+    // a folder has no adapter defaults: the adapter options need --adapter lora and its --target
+    const folder = join(tmp.path, 'small-options')
+    await saveSmallModel(folder)
+    for (const [args, message] of [[['--rank', '4'], /--rank applies to adapters only: add --adapter lora/], [['--adapter', 'lora'], /--adapter lora needs --target/]] as Array<[string[], RegExp]>) {
+      const e = await refused(folder, ...args)
+      expect({ args, code: e.code }).toEqual({ args, code: 'ERR_CLI_BAD_OPTION_VALUE' })
       expect(e.stderr).toMatch(message)
     }
     const missing = await refused(join(tmp.path, 'nowhere'))

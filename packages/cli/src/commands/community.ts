@@ -16,7 +16,7 @@ import { authorKeyOption, peerIdText } from '../identity.js'
 import { count, durationOption, intOption } from '../options.js'
 import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 import { runningDaemon, storedCommunity, withStore } from '../store.js'
-import { BUILT_IN_MODELS, inspectedSpec, loadInspectedModel } from './model.js'
+import { BUILT_IN_MODELS, MOBILENET_V2_DEFAULTS, inspectedSpec, loadInspectedModel, withModelDefaults } from './model.js'
 
 /** Where `community join` keeps the genesis inside the data folder. */
 const GENESIS_FILE = 'community.genesis'
@@ -97,8 +97,6 @@ export async function loadGenesis (file: string): Promise<{ community: Community
 }
 
 
-/** The defaults of `community create --from-tfjs mobilenet-v2` (stated in its --help). */
-export const MOBILENET_V2_DEFAULTS = Object.freeze({ features: 'flatten_1', replace: 'dense_3', targets: Object.freeze(['dense_1', 'dense_2']), rank: 4, alpha: 8 })
 
 /** `a,b` or repeated: names separated by commas (layers, labels); an empty name is refused. */
 const nameList = (flag: string, example: string) => (value: string, previous: string[] = []): string[] => {
@@ -121,25 +119,8 @@ async function modelOf (f: CreateFlags, seed: number): Promise<{ source: LayersM
   if (new Set(f.head).size !== f.head.length || f.head.length < 2 || f.head.length > MAX_MODEL_CLASSES) {
     throw new InvalidArgumentError(`--head ${f.head.join(',')} must name 2 to ${MAX_MODEL_CLASSES} distinct labels, each once`)
   }
-  if (f.adapter === 'none' && (f.rank !== undefined || f.alpha !== undefined || f.target !== undefined)) {
-    throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', '--rank, --alpha and --target apply to adapters: leave them out with --adapter none, or use --adapter lora')
-  }
+  const flags = withModelDefaults(what, f)
   const source = await loadInspectedModel(what)
-  const d = what === 'mobilenet-v2' ? MOBILENET_V2_DEFAULTS : undefined
-  const train = f.train ?? []
-  const adapter = f.adapter === 'none' ? undefined : f.adapter ?? (d === undefined ? undefined : 'lora')
-  const flags = {
-    head: f.head,
-    replace: f.replace ?? d?.replace,
-    features: f.features ?? d?.features,
-    adapter,
-    ...(adapter === undefined ? {} : {
-      rank: f.rank ?? d?.rank,
-      alpha: f.alpha ?? (f.rank === undefined ? d?.alpha : undefined),
-      target: f.target ?? d?.targets.filter((t) => !train.includes(t))
-    }),
-    train: f.train
-  }
   const spec = inspectedSpec(source, flags) as ModelSpec
   return { source, spec: spec.adapters === undefined ? spec : { ...spec, adapters: { ...spec.adapters, seed } } }
 }

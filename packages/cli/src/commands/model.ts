@@ -19,6 +19,48 @@ const INSPECT_ADAPTER_SEED = 0
 /** Layer classes a default feature cut keeps after it: the classifier on top of the backbone. */
 const HEAD_CLASSES = new Set(['Dense', 'Dropout', 'Activation', 'ReLU', 'Softmax'])
 
+/** The defaults of a spec of the built-in mobilenet-v2 (`community create --from-tfjs`, `model inspect`; stated in their --help). */
+export const MOBILENET_V2_DEFAULTS = Object.freeze({ features: 'flatten_1', replace: 'dense_3', targets: Object.freeze(['dense_1', 'dense_2']), rank: 4, alpha: 8 })
+
+/** The spec options `community create --from-tfjs` and `model inspect` share. */
+export interface SpecFlags {
+  head?: string[]
+  replace?: string
+  features?: string
+  adapter?: 'lora' | 'none'
+  rank?: number
+  alpha?: number
+  target?: string[]
+  train?: string[]
+}
+
+/**
+ * The spec options with the model's defaults filled in: for mobilenet-v2 {@link MOBILENET_V2_DEFAULTS} (LoRA on
+ * its dense layers unless `--adapter none`), for a folder none (as {@link inspectedSpec} defaults it).
+ * @throws CliError `ERR_CLI_OPTION_NOT_APPLICABLE` for `--rank`, `--alpha` or `--target` with `--adapter none`.
+ */
+export function withModelDefaults (what: string, f: SpecFlags): InspectFlags {
+  if (f.adapter === 'none' && (f.rank !== undefined || f.alpha !== undefined || f.target !== undefined)) {
+    throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', '--rank, --alpha and --target apply to adapters: leave them out with --adapter none, or use --adapter lora')
+  }
+  const d = what === 'mobilenet-v2' ? MOBILENET_V2_DEFAULTS : undefined
+  const train = f.train ?? []
+  const adapter = f.adapter === 'none' ? undefined : f.adapter ?? (d === undefined ? undefined : 'lora')
+  return {
+    head: f.head,
+    replace: f.replace ?? d?.replace,
+    features: f.features ?? d?.features,
+    adapter,
+    // without an adapter, the adapter options are passed on as given: inspectedSpec refuses them
+    ...(adapter === undefined ? { rank: f.rank, alpha: f.alpha, target: f.target } : {
+      rank: f.rank ?? d?.rank,
+      alpha: f.alpha ?? (f.rank === undefined ? d?.alpha : undefined),
+      target: f.target ?? d?.targets.filter((t) => !train.includes(t))
+    }),
+    train: f.train
+  }
+}
+
 interface InspectFlags {
   head?: string[]
   replace?: string
@@ -170,17 +212,20 @@ export function register (program: Command): void {
     .option('--head <classes>', `replace the head by one of this many classes (2 to ${MAX_MODEL_CLASSES}), or of these labels separated by commas (e.g. cat,dog)`, headOption)
     .option('--replace <layer>', 'the Dense layer the head replaces (default: the last Dense layer)')
     .option('--features <layer>', 'the layer whose output is cached: it and every layer before it are the frozen backbone (default: the layer before the classifier on top)')
-    .addOption(new Option('--adapter <kind>', 'train adapters on the --target layers').choices(['lora']))
-    .option('--rank <r>', `adapter rank, 1 to ${MAX_LORA_RANK} (with --adapter; default 8)`, intOption('--rank', 1, MAX_LORA_RANK))
+    .addOption(new Option('--adapter <kind>', `train adapters on the --target layers (default for mobilenet-v2 with any spec option, as community create: lora on ${MOBILENET_V2_DEFAULTS.targets.join(',')}, rank ${MOBILENET_V2_DEFAULTS.rank}, alpha ${MOBILENET_V2_DEFAULTS.alpha}; for a folder: none)`).choices(['lora', 'none']))
+    .option('--rank <r>', `adapter rank, 1 to ${MAX_LORA_RANK} (with --adapter lora; default ${MOBILENET_V2_DEFAULTS.rank} for mobilenet-v2, else 8)`, intOption('--rank', 1, MAX_LORA_RANK))
     .option('--alpha <a>', 'adapter α, a number > 0: the adapter\'s output is scaled by α / r (with --adapter; default 2 × rank)', positiveNumber('--alpha'))
     .option('--target <layers>', 'dense layers after the cut to adapt, separated by commas or repeated (with --adapter)', layerList('--target'))
     .option('--train <layers>', 'dense layers after the cut to train fully besides the head, separated by commas or repeated', layerList('--train'))
     .option('--json', 'print JSON instead of text')
-    .action(async (what: string, flags: InspectFlags) => {
+    .action(async (what: string, given: SpecFlags & { json?: boolean }) => {
+      const any = given.head !== undefined || given.replace !== undefined || given.features !== undefined || given.adapter !== undefined || given.train !== undefined ||
+        given.rank !== undefined || given.alpha !== undefined || given.target !== undefined
+      const flags = any ? withModelDefaults(what, given) : {}
       checkAdapterFlags(flags)
       const source = await loadInspectedModel(what)
       const spec = inspectedSpec(source, flags)
       const report = { ...(await inspectModel(source, spec)), ...(spec === undefined ? {} : { spec }) }
-      show(flags.json, report, (r) => renderInspection(r) + '\n')
+      show(given.json, report, (r) => renderInspection(r) + '\n')
     })
 }
