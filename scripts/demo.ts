@@ -24,7 +24,11 @@ import { MNIST_CLASSES, MNIST_TRAIN_EXAMPLES } from '@swarmtune/model'
 import type { DaemonEvent } from '@swarmtune/node'
 import { roundsClient, type RoundDetail, type RoundParamsInit } from '@swarmtune/rounds'
 import { assertNodeVersion, swarmtune, swarmtuneJson } from './lib/cli.js'
-import { Cluster, type EventLog, type Member, type PartitionScheme } from './lib/cluster.js'
+import { Cluster, type ClusterInit, type EventLog, type Member, type PartitionScheme } from './lib/cluster.js'
+import {
+  contributionCheck, DEMO_MODELS, MOBILENET_V2_FP32_BYTES, MODEL_ROUND_HEADER, MODEL_SCENARIO_DEFAULTS, modelCommunity, modelRoundLine, poolSize,
+  writeScenarioImages, type DemoModel
+} from './lib/model-scenario.js'
 import { coveredClasses, describeScheme, partitionSummary, partitionTable } from './lib/partition.js'
 import { onInterrupt, Supervisor } from './lib/processes.js'
 import { formatBytes, median, percent, roundRow, seconds, type RoundRow } from './lib/report.js'
@@ -65,14 +69,14 @@ export interface RoundAccuracy {
  * Short of the target it names the two options that change the outcome — more `--rounds` or a lower `--target`
  * (the best accuracy reached) — so that a short run explains its exit status 1.
  */
-export function accuracyCheck (rounds: RoundAccuracy[], f: Pick<Flags, 'target' | 'rounds'>): { ok: boolean, detail: string } {
+export function accuracyCheck (rounds: RoundAccuracy[], f: Pick<Flags, 'target' | 'rounds'>, evaluatedOn = 'the 10,000 MNIST test examples'): { ok: boolean, detail: string } {
   const target = `target ${percent(f.target, 0)}`
   if (rounds.length === 0) return { ok: false, detail: `no release was evaluated in ${f.rounds} round${f.rounds === 1 ? '' : 's'} (${target}). Run more rounds (--rounds)` }
   const best = rounds.reduce((b, r) => (r.accuracy > b.accuracy ? r : b))
   const final = rounds[rounds.length - 1]
   const measured = `best test accuracy ${percent(best.accuracy)} in round ${best.round}` +
     (final === best ? ' (the final round)' : `, final ${percent(final.accuracy)} in round ${final.round}`) +
-    ` (${target}) on the 10,000 MNIST test examples`
+    ` (${target}) on ${evaluatedOn}`
   if (best.accuracy >= f.target) return { ok: true, detail: measured }
   return {
     ok: false,
@@ -82,6 +86,8 @@ export function accuracyCheck (rounds: RoundAccuracy[], f: Pick<Flags, 'target' 
 }
 
 interface Flags {
+  /** The model the community trains: mnist-2nn from scratch, or the pretrained MobileNetV2 with adapters. */
+  model: DemoModel
   volunteers: number
   rounds: number
   codec: CodecName
@@ -96,6 +102,11 @@ interface Flags {
   target: number
   /** ms */
   roundTime: number
+  /** mobilenet-v2: images in each volunteer's folder (on average: the pool is volunteers × this), test images. */
+  imagesPerVolunteer: number
+  testImages: number
+  /** mobilenet-v2: LoRA rank. */
+  rank: number
   keep?: boolean
 }
 
@@ -135,27 +146,54 @@ export function roundLine (row: RoundRow, total: number, note?: string): string 
   return cells.map((cell, i) => cell.padStart(Math.max(ROUND_COLUMNS[i].length, 7))).join('  ') + (note === undefined ? '' : `  ${note}`)
 }
 
-function parseFlags (argv: string[]): Flags {
+/** The options whose default depends on `--model`: the mnist-2nn default, then the mobilenet-v2 one. */
+const PER_MODEL = ['rounds', 'steps', 'batchSize', 'lr', 'target', 'roundTime'] as const
+
+/**
+ * Parses the demo's options (`npm run demo -- --help`; `argv` as `process.argv`: the runtime and the script
+ * first). A bad option exits with status 1 and commander's message, or with `throwOnError` (the tests) throws
+ * commander's CommanderError instead, printing nothing.
+ */
+export function parseFlags (argv: string[], options: { throwOnError?: boolean } = {}): Flags {
   const d = DEFAULTS
+  const m = MODEL_SCENARIO_DEFAULTS
+  const both = (mnist: string, mobilenet: string): string => `(default ${mnist}; with --model mobilenet-v2 ${mobilenet})`
   const program = new Command()
     .name('npm run demo --')
-    .description('A maintainer and volunteers, each its own swarmtune daemon on 127.0.0.1, train mnist-2nn on non-IID parts of MNIST in rounds; then the ledger and the releases are verified.')
+    .description('A maintainer and volunteers, each its own swarmtune daemon on 127.0.0.1, train a model on non-IID parts of MNIST in rounds; then the ledger and the releases are verified. ' +
+      '--model mnist-2nn (default) trains the 784-200-200-10 classifier from scratch on MNIST arrays; --model mobilenet-v2 fine-tunes the pretrained MobileNetV2 of nsfwjs ' +
+      '(frozen backbone, LoRA adapters on dense_1 and dense_2, a new 10-digit head) on one folder of digit PNGs per volunteer (community join --data <folder>).')
+    .addOption(new Option('--model <name>', 'model the community trains: mnist-2nn from scratch, or mobilenet-v2 (pretrained; head + LoRA adapters, image folders)').choices(DEMO_MODELS).default('mnist-2nn'))
     .option('--volunteers <n>', 'volunteers, each its own process and part of MNIST', int(1, 32), d.volunteers)
-    .option('--rounds <n>', 'training rounds', int(1, 1000), d.rounds)
+    .option('--rounds <n>', `training rounds ${both(String(d.rounds), String(m.rounds))}`, int(1, 1000))
     .addOption(new Option('--codec <name>', 'delta codec').choices(CODEC_NAMES).default(d.codec))
     .option('--topk-fraction <f>', 'share of coordinates topk-int8 keeps', positive, d.topkFraction)
     .addOption(new Option('--partition <scheme>', 'how MNIST is shared out among the volunteers').choices(['dirichlet', 'pathological', 'iid']).default(d.partition))
     .option('--alpha <a>', 'Dirichlet concentration α (smaller: fewer classes per volunteer)', positive, d.alpha)
     .option('--seed <n>', 'seed of the genesis weights and of the partition', int(0), d.seed)
-    .option('--steps <n>', 'local optimizer steps per volunteer and round', int(1, 100_000), d.steps)
-    .option('--batch-size <n>', 'local batch size B', int(1, 60_000), d.batchSize)
-    .option('--lr <eta>', 'client learning rate η (SGD)', positive, d.lr)
-    .option('--train-examples <n>', 'share out the first n MNIST training examples', int(1, MNIST_TRAIN_EXAMPLES), d.trainExamples)
-    .option('--target <accuracy>', 'test accuracy the last release must reach (0.9, 90 or 90%)', accuracy, d.target)
-    .option('--round-time <time>', 'deadline of each round, e.g. 3m or 90s (units ms, s, m or min, h, d; a bare number is seconds; 10s to 1h); a round closes as soon as every volunteer contributed', durationOption('--round-time', { minMs: 10_000, maxMs: 3_600_000, bareUnit: 's' }), d.roundTime)
+    .option('--steps <n>', `local optimizer steps per volunteer and round ${both(String(d.steps), String(m.steps))}`, int(1, 100_000))
+    .option('--batch-size <n>', `local batch size B ${both(String(d.batchSize), String(m.batchSize))}`, int(1, 60_000))
+    .option('--lr <eta>', `client learning rate η: SGD for mnist-2nn, Adam for mobilenet-v2 ${both(String(d.lr), String(m.lr))}`, positive)
+    .option('--train-examples <n>', 'share out the first n MNIST training examples (mnist-2nn; mobilenet-v2 shares out --volunteers × --images-per-volunteer)', int(1, MNIST_TRAIN_EXAMPLES), d.trainExamples)
+    .option('--target <accuracy>', `test accuracy the best release must reach (0.9, 90 or 90%) ${both(percent(d.target, 0), percent(m.target, 0))}`, accuracy)
+    .option('--round-time <time>', `deadline of each round, e.g. 3m or 90s (units ms, s, m or min, h, d; a bare number is seconds; 10s to 1h); a round closes as soon as every volunteer contributed (default 3m)`, durationOption('--round-time', { minMs: 10_000, maxMs: 3_600_000, bareUnit: 's' }))
+    .option('--images-per-volunteer <n>', `mobilenet-v2: images shared out per volunteer, on average (the first volunteers × n MNIST training digits, written as one image folder per volunteer)`, int(1, 10_000), m.imagesPerVolunteer)
+    .option('--test-images <n>', `mobilenet-v2: MNIST test digits in the held-out folder the coordinator evaluates each release on`, int(1, 10_000), m.testImages)
+    .option('--rank <r>', `mobilenet-v2: LoRA rank of the adapters on dense_1 and dense_2, α = 2 × rank`, int(1, 256), m.rank)
     .option('--keep', 'keep the temporary folder (data folders, ledgers, daemon logs) instead of removing it')
+  if (options.throwOnError === true) program.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} })
   program.parse(argv)
   const f = program.opts<Flags>()
+  const defaults = f.model === 'mobilenet-v2' ? m : d
+  for (const k of PER_MODEL) (f as unknown as Record<string, number>)[k] ??= defaults[k]
+  if (f.model === 'mobilenet-v2') {
+    if (program.getOptionValueSource('trainExamples') === 'cli') program.error('--train-examples applies to --model mnist-2nn: with --model mobilenet-v2 use --images-per-volunteer')
+    f.trainExamples = poolSize(f)
+    if (f.trainExamples > MNIST_TRAIN_EXAMPLES) program.error(`--volunteers × --images-per-volunteer is ${f.trainExamples}: at most the ${MNIST_TRAIN_EXAMPLES} MNIST training examples`)
+  } else {
+    const given = (['imagesPerVolunteer', 'testImages', 'rank'] as const).filter((k) => program.getOptionValueSource(k) === 'cli')
+    if (given.length > 0) program.error(`${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} apply to --model mobilenet-v2`)
+  }
   if (f.codec === 'topk-int8' && !(f.topkFraction > 0 && f.topkFraction <= 1)) program.error('--topk-fraction must be in (0, 1]')
   if (f.volunteers > f.trainExamples) program.error('--train-examples must be at least --volunteers')
   return f
@@ -246,7 +284,10 @@ async function main (): Promise<number> {
   try {
     const names = Array.from({ length: f.volunteers }, (_, i) => `volunteer-${i + 1}`)
     const settings = { scheme: f.partition, clients: f.volunteers, seed: f.seed, alpha: f.alpha, limit: f.trainExamples }
-    out(`swarmtune demo — a maintainer and ${f.volunteers} volunteers, each its own process on 127.0.0.1, train mnist-2nn (784-200-200-10) in ${f.rounds} rounds`)
+    const pretrained = f.model === 'mobilenet-v2'
+    out(pretrained
+      ? `swarmtune demo — a maintainer and ${f.volunteers} volunteers, each its own process on 127.0.0.1, fine-tune the pretrained MobileNetV2 (nsfwjs, 2,619,461 parameters; frozen backbone, LoRA rank ${f.rank} on dense_1 and dense_2, a new 10-digit head) on their own folders of digit images in ${f.rounds} rounds`
+      : `swarmtune demo — a maintainer and ${f.volunteers} volunteers, each its own process on 127.0.0.1, train mnist-2nn (784-200-200-10) in ${f.rounds} rounds`)
     out()
     out(`partition: ${describeScheme(settings)}`)
     const parts = await partitionSummary(settings)
@@ -254,6 +295,18 @@ async function main (): Promise<number> {
     const covered = coveredClasses(parts)
     out(`together the volunteers hold ${covered.length} of ${MNIST_CLASSES} digit classes; each trains only on its own part`)
     out()
+    const scenario: Partial<ClusterInit> = pretrained
+      ? {
+          name: 'mobilenet-v2-demo',
+          warmTimeoutMs: MODEL_SCENARIO_DEFAULTS.warmTimeoutMs,
+          community: async (root) => {
+            const written = await writeScenarioImages(root, settings, f.testImages)
+            out(`  image folders (28 × 28 grey PNGs, one sub-folder per digit; the task reads them at 224 × 224 × 3): ${written.volunteers.map((dir, i) => `${dir} (${written.counts[i]})`).join(', ')}; ` +
+              `held-out test folder ${written.test} (${f.testImages}, the first MNIST test digits)`)
+            return modelCommunity(root, { volunteers: f.volunteers, rank: f.rank, seed: f.seed })
+          }
+        }
+      : {}
 
     out('setting up (each step is the swarmtune command a user runs):')
     cluster = await Cluster.create(supervisor, {
@@ -263,6 +316,7 @@ async function main (): Promise<number> {
       seed: f.seed,
       trainExamples: f.trainExamples,
       prefix: 'swarmtune-demo-',
+      ...scenario,
       say: (line) => { out(`  $ ${line}`) },
       onStarted: (m) => { out(`      ${m.name.padEnd(12)} pid ${m.child?.pid ?? '-'}  ${m.addresses[0] ?? ''}`) }
     })
@@ -274,7 +328,10 @@ async function main (): Promise<number> {
     out()
 
     const codec = f.codec === 'topk-int8' ? `topk-int8 (fraction ${f.topkFraction})` : f.codec
-    out(`rounds: each volunteer runs ${f.steps} SGD steps of ${f.batchSize} examples at η = ${f.lr} from the round's base release; deltas in ${codec} with error feedback;`)
+    if (pretrained) {
+      out(`rounds: each volunteer runs ${f.steps} Adam steps of ${f.batchSize} images at η = ${f.lr} on the head and the LoRA factors B (the backbone's features computed once per image, then read from its cache)`)
+      out(`from the round's base release; the contribution carries only those weights, in ${codec} with error feedback;`)
+    } else out(`rounds: each volunteer runs ${f.steps} SGD steps of ${f.batchSize} examples at η = ${f.lr} from the round's base release; deltas in ${codec} with error feedback;`)
     out(`FedAvg weighted by sample count, server learning rate 1; a round closes when all ${f.volunteers} volunteers contributed (deadline ${formatMs(f.roundTime)})`)
     out()
     const live = new LiveRound(f.rounds, f.volunteers)
@@ -287,13 +344,20 @@ async function main (): Promise<number> {
       steps: f.steps,
       batchSize: f.batchSize,
       learningRate: f.lr,
+      ...(pretrained ? { optimizer: MODEL_SCENARIO_DEFAULTS.optimizer } : {}),
       durationMs: f.roundTime,
       quorum: Math.max(1, Math.ceil(f.volunteers / 2)),
       maxContributions: f.volunteers,
       codec: f.codec === 'topk-int8' ? { codec: f.codec, fraction: f.topkFraction } : { codec: f.codec }
     }
-    out('per round, as each closes (bytes: the encoded deltas the volunteers sent; overhead: wall time − the slowest volunteer\'s training time):')
-    out(ROUND_HEADER)
+    if (pretrained) {
+      out('per round, as each closes (contribution: the encoded delta one volunteer sent, mean of the round; full-model delta: every weight of the model at fp32; overhead: wall time − the slowest training):')
+      out(MODEL_ROUND_HEADER)
+    } else {
+      out('per round, as each closes (bytes: the encoded deltas the volunteers sent; overhead: wall time − the slowest volunteer\'s training time):')
+      out(ROUND_HEADER)
+    }
+    let modelBytes = MOBILENET_V2_FP32_BYTES
     const rows: RoundRow[] = []
     const overhead: OverheadParts[] = []
     for (let n = 1; n <= f.rounds; n++) {
@@ -303,7 +367,9 @@ async function main (): Promise<number> {
       const p = overheadParts(r, logs[0].events, logs.slice(1).map((l) => l.events))
       if (p !== undefined) overhead.push(p)
       clearStatus()
-      out(roundLine(row, f.rounds, r.outcome === 'released' ? undefined : `${String(r.outcome)}: ${r.reason ?? ''}`))
+      const note = r.outcome === 'released' ? undefined : `${String(r.outcome)}: ${r.reason ?? ''}`
+      modelBytes = r.modelBytes ?? modelBytes
+      out(pretrained ? modelRoundLine(row, f.rounds, modelBytes, note) : roundLine(row, f.rounds, note))
     }
     for (const l of logs) l.close()
     if (overhead.length > 0) {
@@ -353,8 +419,13 @@ async function main (): Promise<number> {
     const evaluated = rows.flatMap((r) => r.accuracy === undefined ? [] : [{ round: r.round, accuracy: r.accuracy }])
     const accs = evaluated.map((r) => r.accuracy)
     const final = accs.at(-1)
-    const acc = accuracyCheck(evaluated, f)
+    const acc = accuracyCheck(evaluated, f, pretrained ? `the ${f.testImages} held-out test images` : undefined)
     check('accuracy', acc.ok, acc.detail)
+    if (pretrained) {
+      const sent = logs.slice(1).flatMap((l) => l.events.filter((e) => e.type === 'rounds:contributed').map((e) => Number(e.blobBytes)))
+      const size = contributionCheck(sent, modelBytes)
+      check('contribution', size.ok, size.detail)
+    }
     // Batch orders are seeded by each volunteer's key and the round-open, so accuracy differs from run to run: one
     // round after the first can fall below it (67 % → 62 % seen with 2 volunteers and 20 steps). Over 3 rounds or
     // more the claim is that some later round beats the first.

@@ -18,6 +18,7 @@ import { openSync, closeSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { DataSpec } from '@swarmtune/model'
 import { ControlClient, type DaemonEvent, type DaemonStatus } from '@swarmtune/node'
 import { readRoundsConfig, roundsClient, writeRoundsConfig, type RoundDetail, type RoundParamsInit } from '@swarmtune/rounds'
 import { SWARMTUNE_BIN, swarmtuneJson } from './cli.js'
@@ -29,6 +30,21 @@ import type { Child, Supervisor } from './processes.js'
 
 /** How MNIST is shared out among the volunteers (McMahan et al. 2017 §3; Dirichlet: Hsu et al. 2019). */
 export type PartitionScheme = 'iid' | 'pathological' | 'dirichlet'
+
+/**
+ * A community other than mnist-2nn on parts of MNIST (the demo's mobilenet-v2 scenario): the `swarmtune community
+ * create` and `join` arguments that replace `--task mnist-2nn --seed <seed>` and `--mnist --partition …`.
+ */
+export interface CommunitySetup {
+  /** `community create` arguments (besides `-d`, `--name`, `-o`). */
+  create: string[]
+  /** `community join` arguments of volunteer `part` (0-based; besides the genesis file and `-d`). */
+  join: (part: number) => string[]
+  /** How the join arguments are shown in the narration (default: volunteer 0's). */
+  joinShown?: string
+  /** The coordinator's evalData in rounds.json (default: the daemon's). */
+  evalData?: DataSpec
+}
 
 /** What {@link Cluster.create} builds. */
 export interface ClusterInit {
@@ -55,6 +71,14 @@ export interface ClusterInit {
   say?: (line: string) => void
   /** Called when a member's daemon is up. */
   onStarted?: (m: Member) => void
+  /**
+   * The community, when it is not mnist-2nn on parts of MNIST (then `partition`, `alpha` and `trainExamples` are
+   * not used here): called with the cluster's folder before `swarmtune init`, it may write what the members need
+   * there (image folders, …).
+   */
+  community?: (root: string) => Promise<CommunitySetup>
+  /** Longest wait for every training worker to be warm after the daemons start, in ms (default {@link DAEMON_READY_TIMEOUT_MS}). */
+  warmTimeoutMs?: number
 }
 
 /** One daemon of the cluster and its data folder. */
@@ -144,6 +168,7 @@ export class Cluster {
       const volunteers = Array.from({ length: init.volunteers }, (_, i) => member(`volunteer-${i + 1}`, 'volunteer', i))
       const all = [maintainer, ...volunteers]
 
+      const setup = await init.community?.(root)
       init.say?.(`swarmtune init  ×${all.length}   (data folders under ${root})`)
       await pool(all, SETUP_CONCURRENCY, async (m) => {
         const r = await swarmtuneJson<{ peerId: string }>(supervisor, ['init', '-d', m.dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--dht', 'off', '--control-port', '0'])
@@ -151,19 +176,23 @@ export class Cluster {
       })
 
       const genesis = join(root, `${init.name}.genesis`)
-      init.say?.(`swarmtune community create --task mnist-2nn --seed ${init.seed}   (maintainer ${maintainer.peerId})`)
-      const created = await swarmtuneJson<{ id: string }>(supervisor, ['community', 'create', '-d', maintainer.dir, '--task', 'mnist-2nn', '--name', init.name, '--seed', String(init.seed), '-o', genesis])
+      const createArgs = setup?.create ?? ['--task', 'mnist-2nn', '--seed', String(init.seed)]
+      init.say?.(`swarmtune community create ${createArgs.join(' ')}   (maintainer ${maintainer.peerId})`)
+      const created = await swarmtuneJson<{ id: string }>(supervisor, ['community', 'create', '-d', maintainer.dir, ...createArgs, '--name', init.name, '-o', genesis])
       const cluster = new Cluster(supervisor, init, root, maintainer, volunteers, genesis, created.id)
 
-      init.say?.(`swarmtune community join --mnist ${cluster.partitionFlags(0).join(' ').replace('--client 0', '--client <i>')}  ×${volunteers.length}`)
+      const joinArgs = (part: number): string[] => setup?.join(part) ?? ['--mnist', ...cluster.partitionFlags(part)]
+      const shown = setup === undefined ? `--mnist ${cluster.partitionFlags(0).join(' ').replace('--client 0', '--client <i>')}` : setup.joinShown ?? joinArgs(0).join(' ')
+      init.say?.(`swarmtune community join ${shown}  ×${volunteers.length}`)
       await pool(volunteers, SETUP_CONCURRENCY, async (v) => {
-        await swarmtuneJson(supervisor, ['community', 'join', genesis, '-d', v.dir, '--mnist', ...cluster.partitionFlags(v.part)])
+        await swarmtuneJson(supervisor, ['community', 'join', genesis, '-d', v.dir, ...joinArgs(v.part)])
         const config = await readRoundsConfig(v.dir)
         await writeRoundsConfig(v.dir, { ...config, volunteer: { ...config.volunteer, lossExamples: init.lossExamples ?? LOSS_EXAMPLES } })
       })
-      if (init.evalExamples !== undefined) {
+      const evalData: DataSpec | undefined = setup?.evalData ?? (init.evalExamples === undefined ? undefined : { source: 'mnist', split: 'test', limit: init.evalExamples })
+      if (evalData !== undefined) {
         const config = await readRoundsConfig(maintainer.dir)
-        await writeRoundsConfig(maintainer.dir, { ...config, coordinator: { ...config.coordinator, evalData: { source: 'mnist', split: 'test', limit: init.evalExamples } } })
+        await writeRoundsConfig(maintainer.dir, { ...config, coordinator: { ...config.coordinator, evalData } })
       }
       return cluster
     } catch (err) {
@@ -193,7 +222,7 @@ export class Cluster {
     if (!this.maintainer.running) await this.startMember(this.maintainer)
     await Promise.all(volunteers.filter((v) => !v.running).map(async (v) => { await this.startMember(v) }))
     await this.waitInTopic()
-    await this.waitWarm([this.maintainer, ...volunteers])
+    await this.waitWarm([this.maintainer, ...volunteers], this.init.warmTimeoutMs)
   }
 
   /**
