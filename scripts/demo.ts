@@ -12,6 +12,12 @@
  * `swarmtune ledger verify` on every peer, `swarmtune release verify` (recomputing the releases from the
  * deltas the ledger lists) on a volunteer, the best round's accuracy against the target (default 90 %).
  *
+ * `--model mobilenet-v2` runs the second scenario instead (scripts/lib/model-scenario.ts): the community fine-tunes the
+ * pretrained MobileNetV2 of nsfwjs (`community create --from-tfjs mobilenet-v2`: frozen backbone, LoRA adapters on
+ * dense_1 and dense_2, a new 10-digit head), each volunteer joining with its own non-IID share of MNIST written out as
+ * an image folder (`community join --data <folder>`); the table shows each contribution's bytes beside the full
+ * model's and a check keeps them within 1 %.
+ *
  * Every process it started is stopped at the end, on an error and on Ctrl-C (SIGINT / SIGTERM); the
  * temporary folder is removed unless `--keep`. Exit status 0 when every check passed, 1 when one failed,
  * 130 when interrupted. Options: `npm run demo -- --help`; doc/demo.md.

@@ -1,7 +1,8 @@
 /**
  * `npm run demo` itself, small: run to the end it passes its checks and exits with status 0; interrupted
  * with SIGINT in the middle of a round it exits with status 130. Either way every daemon it started is gone
- * and its temporary folder removed.
+ * and its temporary folder removed. `--model mobilenet-v2` (the pretrained MobileNetV2, head + LoRA, one image
+ * folder per volunteer) runs 5 rounds to the end the same way (about 1.5 minutes here).
  */
 import { spawn } from 'node:child_process'
 import { access } from 'node:fs/promises'
@@ -60,6 +61,26 @@ describe('npm run demo', () => {
     expect(pids).toHaveLength(3)
     expect(pids.filter(alive)).toEqual([])
     expect(root).toMatch(/swarmtune-demo-/)
+    expect(await exists(root)).toBe(false)
+  })
+
+  it('--model mobilenet-v2: 4 volunteers with image folders, 5 rounds, accuracy rising, each contribution ≤ 1 % of the model, the ledger and releases verified', async () => {
+    const run = runDemo(['--model', 'mobilenet-v2', '--rounds', '5', '--target', '0.5'])
+    const code = await run.exited
+    const out = run.output()
+    expect(code, out).toBe(0)
+    expect(out).toMatch(/all 12 checks passed in .*; final test accuracy \d+\.\d+ %/)
+    expect(out).not.toContain('FAIL')
+    for (const check of ['ledger verify', 'release verify', 'contribution', 'accuracy rises']) expect(out).toMatch(new RegExp(`^  ok {4}${check}`, 'm'))
+    expect(out).toContain('swarmtune community create --from-tfjs mobilenet-v2 --head 0,1,2,3,4,5,6,7,8,9 --adapter lora')
+    expect(out).toMatch(/swarmtune community join --data \S+\/images\/volunteer-<i> {2}×4/)
+    // every row: the contribution beside the full model's 10.48 MB, a share under 1 %
+    const rows = [...out.matchAll(/^\s+(\d)\/5\s+4\s+4\s+(\d+\.\d+) %\s+(\S+ kB)\s+10\.48 MB\s+(0\.\d+) %/gm)]
+    expect(rows.map((r) => Number(r[1])), out).toEqual([1, 2, 3, 4, 5])
+    for (const r of rows) expect(Number(r[4])).toBeLessThan(1)
+    const { pids, root } = started(out)
+    expect(pids).toHaveLength(5)
+    expect(pids.filter(alive)).toEqual([])
     expect(await exists(root)).toBe(false)
   })
 
