@@ -144,7 +144,7 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
     const roundOf = async (round?: number): Promise<RoundDetail> => {
       const x = active()
       const open = (await roundOpens(x.ledger, round)).at(-1)
-      if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', round === undefined ? `no round has been opened in this community yet; open one with \`${commandHint(c.dataDir.paths.root, 'round start')}\`` : `round ${round} is not in the ledger`)
+      if (open === undefined) throw new RoundStateError('ERR_ROUNDS_NOT_FOUND', round === undefined ? `no round has been opened in this community yet; open one with \`${commandHint(c.dataDir.paths.root, 'round start')}\`` : `round ${round} is not in the ledger${round === 0 ? ' (round 0 is the genesis: its release is `release show 0`)' : ''}; \`${commandHint(c.dataDir.paths.root, 'round list')}\` lists the rounds it holds`)
       return await detail(await roundView(x.ledger, open))
     }
 
