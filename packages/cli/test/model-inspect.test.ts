@@ -62,6 +62,24 @@ describe('swarmtune model inspect', () => {
     expect(stdout).toMatch(/\nwasm +yes +none +none\n/)
   }, 60_000)
 
+  it('--train with glob patterns: MobileNetV2\'s last blocks after a cut at block_10_project_BN, trainable on cpu but not on wasm', async () => {
+    const r = await inspect('mobilenet-v2', '--head', 'cat,dog,fox', '--features', 'block_10_project_BN', '--train', 'block_1[1-6]_*', '--train', 'Conv_1*')
+    const train = (r.spec as { train?: string[] } | undefined)?.train ?? []
+    // the 6 weighted layers of each of blocks 11–16 (expand, depthwise, project and their batch norms), Conv_1 and its batch norm
+    expect(train).toHaveLength(6 * 6 + 2)
+    expect(train.slice(0, 3)).toEqual(['block_11_expand', 'block_11_expand_BN', 'block_11_depthwise'])
+    expect(train.at(-1)).toBe('Conv_1_bn')
+    const role = (name: string): string | undefined => r.layers.find((l) => l.name === name)?.role
+    expect([role('block_10_project_BN'), role('block_11_expand'), role('block_11_add'), role('Conv_1_bn'), role('dense_1'), role('dense_3')])
+      .toEqual(['backbone', 'trainable', 'frozen', 'trainable', 'adapter', 'head'])
+    expect(r.trainableParams).toBeGreaterThan(1_900_000)
+    expect(r.backends.find((b) => b.backend === 'wasm')?.missingForTraining).toEqual(expect.arrayContaining(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter']))
+    expect(r.backends.find((b) => b.backend === 'cpu')?.missingForTraining).toEqual([])
+    const none = await refused('mobilenet-v2', '--head', '3', '--train', 'block_9*')
+    expect(none.code).toBe('ERR_CLI_BAD_OPTION_VALUE')
+    expect(none.stderr).toMatch(/--train block_9\* matches no layer with weights after the feature cut flatten_1; those are dense_1, dense_2/)
+  }, 60_000)
+
   it('inspects a tfjs model folder', async () => {
     const dir = join(tmp.path, 'small')
     await saveSmallModel(dir)

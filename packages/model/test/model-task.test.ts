@@ -191,7 +191,10 @@ describe('a task from a model', () => {
     expect(await bad({ adapters: { kind: 'lora', rank: 4, alpha: 8, targets: ['Conv_1'], seed: 1 } })).toBe('ERR_MODEL_SPEC_INVALID')
     expect(await bad({ adapters: { kind: 'lora', rank: 0, alpha: 8, targets: ['dense_1'], seed: 1 } })).toBe('ERR_MODEL_SPEC_INVALID')
     expect(await bad({ train: ['dense_1'] })).toBe('ERR_MODEL_SPEC_INVALID')
-    expect(await bad({ features: 'out_relu', adapters: undefined })).toBe('ERR_MODEL_UNSUPPORTED_LAYER')
+    // block_11_add reads block_10_project_BN, before this cut
+    expect(await bad({ features: 'block_11_project_BN', adapters: undefined })).toBe('ERR_MODEL_UNSUPPORTED_LAYER')
+    expect(await bad({ features: 'out_relu', adapters: undefined, train: ['Conv_1_bn'] })).toBe('ERR_MODEL_SPEC_INVALID')
+    expect(await bad({ features: 'out_relu', adapters: undefined })).toBeUndefined()
     expect(await bad({ adapters: undefined, train: ['dense_1', 'dense_2'] })).toBeUndefined()
   })
 })

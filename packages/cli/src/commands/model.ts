@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
+import picomatch from 'picomatch'
 import {
   inspectModel, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
   type LayersModelSource, type ModelInspection, type ModelSpec
@@ -120,6 +121,36 @@ function topologyLayers (source: LayersModelSource): TopologyLayer[] {
   return (layers ?? []).map((l) => ({ name: l.config?.name ?? l.name ?? '', className: l.class_name ?? '', units: l.config?.units }))
 }
 
+/** Whether a layer name given to `--train` or `--target` is a glob pattern (picomatch syntax: `*`, `?`, `[…]`, `{a,b}`). */
+const isPattern = (name: string): boolean => picomatch.scan(name).isGlob
+
+/**
+ * `--train` and `--target` names with glob patterns expanded, in layer order: a pattern stands for every layer with
+ * weights after the feature cut whose name it matches (e.g. `block_1[1-6]_*` for MobileNetV2's last six blocks);
+ * a plain name is kept as given (the spec check says what is wrong with it).
+ * @throws InvalidArgumentError for a pattern that matches no such layer, naming the candidates.
+ */
+export function expandLayerNames (flag: string, names: string[] | undefined, source: LayersModelSource, features: string): string[] | undefined {
+  if (names === undefined || !names.some(isPattern)) return names
+  const layers = topologyLayers(source).map((l) => l.name)
+  const weighted = new Set(source.weights.specs.map((s) => s.name.slice(0, s.name.lastIndexOf('/'))))
+  const after = layers.slice(layers.indexOf(features) + 1).filter((n) => weighted.has(n))
+  const out: string[] = []
+  for (const name of names) {
+    if (!isPattern(name)) {
+      out.push(name)
+      continue
+    }
+    const match = picomatch(name)
+    const hits = after.filter((n) => match(n))
+    if (hits.length === 0) {
+      throw new InvalidArgumentError(`${flag} ${name} matches no layer with weights after the feature cut ${features}; those are ${after.slice(0, 12).join(', ')}${after.length > 12 ? ` and ${after.length - 12} more` : ''}`)
+    }
+    out.push(...hits)
+  }
+  return [...new Set(out)]
+}
+
 /**
  * The adapter options go together: `--rank`, `--alpha`, `--target` only with `--adapter`, which needs `--target`.
  * @throws InvalidArgumentError naming the option and what to add.
@@ -130,7 +161,7 @@ function checkAdapterFlags (f: InspectFlags): void {
     throw new InvalidArgumentError(`--${adapterOnly[0]} applies to adapters only: add --adapter lora (the known adapter kinds: lora)`)
   }
   if (f.adapter !== undefined && (f.target === undefined || f.target.length === 0)) {
-    throw new InvalidArgumentError('--adapter lora needs --target <layers>: the dense layers after the feature cut to adapt, e.g. --target dense_1,dense_2')
+    throw new InvalidArgumentError('--adapter lora needs --target <layers>: the layers after the feature cut to adapt (Dense, 1×1 Conv2D), e.g. --target dense_1,dense_2')
   }
 }
 
@@ -163,8 +194,8 @@ export function inspectedSpec (source: LayersModelSource, f: InspectFlags): Mode
     base: cids.base.toString(),
     features,
     head: { replace, classes: labels.length, labels },
-    ...(f.adapter === undefined ? {} : { adapters: { kind: 'lora' as const, rank: f.rank ?? 8, alpha: f.alpha ?? 2 * (f.rank ?? 8), targets: f.target ?? [], seed: INSPECT_ADAPTER_SEED } }),
-    ...(f.train === undefined ? {} : { train: f.train })
+    ...(f.adapter === undefined ? {} : { adapters: { kind: 'lora' as const, rank: f.rank ?? 8, alpha: f.alpha ?? 2 * (f.rank ?? 8), targets: expandLayerNames('--target', f.target, source, features) ?? [], seed: INSPECT_ADAPTER_SEED } }),
+    ...(f.train === undefined ? {} : { train: expandLayerNames('--train', f.train, source, features) })
   }
 }
 
@@ -215,8 +246,8 @@ export function register (program: Command): void {
     .addOption(new Option('--adapter <kind>', `train adapters on the --target layers (default for mobilenet-v2 with any spec option, as community create: lora on ${MOBILENET_V2_DEFAULTS.targets.join(',')}, rank ${MOBILENET_V2_DEFAULTS.rank}, alpha ${MOBILENET_V2_DEFAULTS.alpha}; for a folder: none)`).choices(['lora', 'none']))
     .option('--rank <r>', `adapter rank, 1 to ${MAX_LORA_RANK} (with --adapter lora; default ${MOBILENET_V2_DEFAULTS.rank} for mobilenet-v2, else 8)`, intOption('--rank', 1, MAX_LORA_RANK))
     .option('--alpha <a>', 'adapter α, a number > 0: the adapter\'s output is scaled by α / r (with --adapter; default 2 × rank)', positiveNumber('--alpha'))
-    .option('--target <layers>', 'dense layers after the cut to adapt, separated by commas or repeated (with --adapter)', layerList('--target'))
-    .option('--train <layers>', 'dense layers after the cut to train fully besides the head, separated by commas or repeated', layerList('--train'))
+    .option('--target <layers>', 'layers after the cut to adapt (Dense, 1×1 Conv2D), separated by commas or repeated, glob patterns allowed (with --adapter)', layerList('--target'))
+    .option('--train <layers>', 'layers after the cut to train fully besides the head (Dense, Conv2D, DepthwiseConv2D, BatchNormalization γ/β), separated by commas or repeated; a glob pattern such as \'block_1[1-6]_*\' names every layer with weights after the cut it matches', layerList('--train'))
     .option('--json', 'print JSON instead of text')
     .action(async (what: string, given: SpecFlags & { json?: boolean }) => {
       const any = given.head !== undefined || given.replace !== undefined || given.features !== undefined || given.adapter !== undefined || given.train !== undefined ||

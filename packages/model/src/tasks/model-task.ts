@@ -1,14 +1,14 @@
 /**
  * A task made from a pretrained tfjs LayersModel and a model spec (see `ModelSpec`): the layers up to
  * `spec.features` are the frozen backbone — run forward once per example, its output cached — and the layers after
- * it are computed as functions of tensors (dense, dropout = identity, activations, flatten, global average
- * pooling), so they train on any backend, wasm included. Trainable: the new head (`spec.head.replace` with
- * `classes` outputs), LoRA factors B of `spec.adapters.targets` (Hu et al. 2021; A frozen at a seeded value —
- * FFA-LoRA, Sun et al. 2024 — so FedAvg of B is exact), and the dense layers of `spec.train`. Everything else keeps
- * the base's values.
+ * it (post-cut.ts: dense, convolutions, batch normalisation, residual adds, pooling, activations…) are computed as
+ * functions of tensors, so that exactly the trained weights get gradients. Trainable: the new head
+ * (`spec.head.replace` with `classes` outputs), LoRA factors B of `spec.adapters.targets` (Hu et al. 2021; A frozen
+ * at a seeded value — FFA-LoRA, Sun et al. 2024 — so FedAvg of B is exact), and the layers of `spec.train`.
+ * Everything else keeps the base's values. Head and adapters on dense layers train on any backend, wasm included;
+ * training convolutions needs a backend with their gradient kernels (cpu, node, node-gpu: `kernels.train` says).
  */
 import type { LongOperationOptions } from '@swarmtune/wire'
-import { loraDense, loraFactorA, loraScale, mergeLora } from '../adapters/lora.js'
 import type { Dataset } from '../data/dataset.js'
 import { exampleSize } from '../data/dataset.js'
 import type { DataSpec } from '../data/source.js'
@@ -21,25 +21,11 @@ import { DENSE_LOSS_INFERENCE, DENSE_LOSS_TRAIN, LAYER_KERNELS, PREDICT_KERNELS,
 import type { LayersModelCids, LayersModelSource } from '../layers/source.js'
 import { buildLayersModel, layersModelCids } from '../layers/source.js'
 import { tf } from '../tf.js'
-import type { WeightSpec, Weights } from '../weights.js'
+import type { Weights } from '../weights.js'
 import { assertSameSpecs, paramCount, sizeOf, validateWeights } from '../weights.js'
-import { PROBS_LAYER } from './classifier.js'
 import { modelSpecCid, validateModelSpec, type ModelSpec } from './model-task-spec.js'
-import { dense } from './ops.js'
+import { buildPostCutModel, forwardPostCut, mergePostCut, planPostCut, type PostCutPlan, type TfLayer } from './post-cut.js'
 import type { Task } from './task.js'
-
-/** Activations a dense or activation layer after the cut may use. */
-const ACTIVATIONS = ['linear', 'relu', 'relu6', 'sigmoid', 'tanh', 'elu'] as const
-type Act = typeof ACTIVATIONS[number]
-
-/** Where a dense layer's kernel or bias comes from: a trainable parameter (index in weightSpecs) or the base. */
-type Slot = { param: number } | { frozen: string }
-
-type Step =
-  | { kind: 'dense', layer: string, inDim: number, outDim: number, activation: Act, kernel: Slot, bias: Slot | null, lora?: { a: Float32Array, b: number, rank: number, scale: number } }
-  | { kind: 'activation', activation: Act, max?: number }
-  | { kind: 'flatten' }
-  | { kind: 'global-average-pooling' }
 
 /** A `Task` made from a model, with its spec, its base's CIDs and its backbone. */
 export interface ModelTask extends Task {
@@ -59,7 +45,7 @@ export interface ModelTask extends Task {
    */
   features (ds: Dataset, options?: LongOperationOptions<FeatureProgressEvents>): Promise<ExtractFeaturesResult>
   /**
-   * The post-cut network's dense weights as `buildModel()` names them (`<layer>/kernel`, `<layer>/bias`, in layer
+   * Every weight of the post-cut network's layers as `buildModel()` names them (`<layer>/<weight>`, in layer
    * order): frozen ones from the base, trained ones from `weights`, adapted kernels merged (W + α/r·A·B, see
    * `mergeLora`). Load them with `setModelWeights(task.buildModel(), …)`.
    * @throws InvalidWeightsError when `weights` do not match `weightSpecs`.
@@ -73,33 +59,6 @@ export interface ModelTask extends Task {
 export interface ModelTaskOptions {
   /** Feature cache folder (see `FeatureCache`); without it, features are computed every time. */
   cacheDir?: string
-}
-
-interface TfLayer {
-  name: string
-  getClassName: () => string
-  getConfig: () => Record<string, unknown>
-  inboundNodes: Array<{ inboundLayers: Array<{ name: string }> }>
-}
-
-const unsupported = (layer: string, why: string): ModelSpecError =>
-  new ModelSpecError('ERR_MODEL_UNSUPPORTED_LAYER', `layer ${layer} after the feature cut ${why}; move the cut (spec.features) past it, so that it belongs to the frozen backbone`)
-
-function activationOf (layer: string, value: unknown): Act {
-  const a = typeof value === 'string' ? value : 'linear'
-  if (!(ACTIVATIONS as readonly string[]).includes(a)) throw unsupported(layer, `uses activation ${a}; supported after the cut: ${ACTIVATIONS.join(', ')}`)
-  return a as Act
-}
-
-function applyActivation (h: tf.Tensor, activation: Act, max?: number): tf.Tensor {
-  switch (activation) {
-    case 'linear': return h
-    case 'relu': return max === undefined ? tf.relu(h) : tf.clipByValue(h, 0, max)
-    case 'relu6': return tf.relu6(h)
-    case 'sigmoid': return tf.sigmoid(h)
-    case 'tanh': return tf.tanh(h)
-    case 'elu': return tf.elu(h)
-  }
 }
 
 /**
@@ -116,120 +75,20 @@ function imageDefaults (d: Extract<DataSpec, { source: 'images' }>, input: reado
   }
 }
 
-/** The layers after the cut, each taking the previous one's output (a chain), up to and including the head. */
-function postCutChain (model: tf.LayersModel, spec: ModelSpec): TfLayer[] {
-  const layers = model.layers as unknown as TfLayer[]
-  const names = layers.map((l) => l.name)
-  const cut = names.indexOf(spec.features)
-  if (cut < 0) throw new ModelSpecError('ERR_MODEL_SPEC_INVALID', `model spec features layer ${spec.features} is not in the model; its last layers are ${names.slice(-8).join(', ')}`)
-  const head = names.indexOf(spec.head.replace)
-  if (head <= cut) {
-    throw new ModelSpecError('ERR_MODEL_SPEC_INVALID', `model spec head.replace ${spec.head.replace} is ${head < 0 ? 'not in the model' : `not after the features layer ${spec.features}`}; the layers after the cut are ${names.slice(cut + 1).join(', ') || 'none'}`)
-  }
-  let prev = spec.features
-  for (const l of layers.slice(cut + 1)) {
-    const inbound = l.inboundNodes.flatMap((n) => n.inboundLayers.map((x) => x.name))
-    if (inbound.length !== 1 || inbound[0] !== prev) throw unsupported(l.name, `takes ${inbound.join(', ') || 'no input'}, not only ${prev}: only a chain of single-input layers can follow the cut`)
-    prev = l.name
-  }
-  for (const l of layers.slice(head + 1)) {
-    const c = l.getClassName()
-    const softmax = c === 'Softmax' || (c === 'Activation' && l.getConfig().activation === 'softmax')
-    if (!softmax && c !== 'Dropout') throw unsupported(l.name, `(${c}) follows the head ${spec.head.replace}: only Dropout and a softmax may, and they are dropped`)
-  }
-  return layers.slice(cut + 1, head + 1)
-}
-
-interface Plan {
-  steps: Step[]
-  specs: WeightSpec[]
-  /** Base values of trained layers' weights, by spec index. */
-  initial: Map<number, Float32Array>
-  headSpecs: number[]
-  flops: number
-  /** Post-cut dense layers: name, shape, bias? (for `buildModel`, `mergedWeights`). */
-  denses: Array<{ layer: string, inDim: number, outDim: number, activation: Act, bias: boolean }>
-}
-
-function planPostCut (chain: TfLayer[], spec: ModelSpec, featureShape: number[], baseValues: Map<string, { shape: number[], values: Float32Array }>): Plan {
-  const targets = new Set(spec.adapters?.targets ?? [])
-  const trained = new Set(spec.train ?? [])
-  const chainNames = new Set(chain.map((l) => l.name))
-  for (const n of [...targets, ...trained]) {
-    if (!chainNames.has(n)) {
-      throw new ModelSpecError('ERR_MODEL_SPEC_INVALID', `model spec names layer ${n} to adapt or train, but it is not a layer between the cut ${spec.features} and the head ${spec.head.replace} (${[...chainNames].join(', ')}); layers before the cut are frozen with the backbone`)
-    }
-  }
-  const plan: Plan = { steps: [], specs: [], initial: new Map(), headSpecs: [], flops: 0, denses: [] }
-  let width: number[] = [...featureShape]
-  const addSpec = (s: WeightSpec): number => plan.specs.push(s) - 1
-  for (const l of chain) {
-    const c = l.getClassName()
-    const cfg = l.getConfig()
-    if (c === 'Dropout' || c === 'SpatialDropout1D' || c === 'GaussianNoise' || c === 'GaussianDropout' || c === 'AlphaDropout') continue
-    if (c === 'Flatten') {
-      plan.steps.push({ kind: 'flatten' })
-      width = [sizeOf(width)]
-      continue
-    }
-    if (c === 'GlobalAveragePooling2D') {
-      if (width.length !== 3) throw unsupported(l.name, `(GlobalAveragePooling2D) gets shape [${width.join(', ')}]; expected [height, width, channels]`)
-      plan.steps.push({ kind: 'global-average-pooling' })
-      width = [width[2]]
-      continue
-    }
-    if (c === 'Activation' || c === 'ReLU') {
-      if (l.name === spec.head.replace) throw new ModelSpecError('ERR_MODEL_SPEC_INVALID', `model spec head.replace ${l.name} is a ${c} layer: the head must be a Dense layer`)
-      const max = c === 'ReLU' && typeof cfg.maxValue === 'number' ? cfg.maxValue : undefined
-      plan.steps.push({ kind: 'activation', activation: c === 'ReLU' ? 'relu' : activationOf(l.name, cfg.activation), max })
-      continue
-    }
-    if (c !== 'Dense') throw unsupported(l.name, `is a ${c} layer; after the cut only Dense, Dropout, Activation, ReLU, Flatten and GlobalAveragePooling2D are computed`)
-    if (width.length !== 1) throw unsupported(l.name, `(Dense) gets shape [${width.join(', ')}]; cut at a flat layer (e.g. a Flatten) or add one`)
-    const inDim = width[0]
-    const isHead = l.name === spec.head.replace
-    const outDim = isHead ? spec.head.classes : (cfg.units as number)
-    const useBias = isHead || cfg.useBias !== false
-    const activation: Act = isHead ? 'linear' : activationOf(l.name, cfg.activation)
-    const kName = `${l.name}/kernel`
-    const bName = `${l.name}/bias`
-    let kernel: Slot = { frozen: kName }
-    let bias: Slot | null = useBias ? { frozen: bName } : null
-    let lora: Extract<Step, { kind: 'dense' }>['lora']
-    if (isHead || trained.has(l.name)) {
-      kernel = { param: addSpec({ name: kName, shape: [inDim, outDim], dtype: 'float32' }) }
-      bias = useBias ? { param: addSpec({ name: bName, shape: [outDim], dtype: 'float32' }) } : null
-      if (isHead) plan.headSpecs.push(kernel.param, ...(bias === null ? [] : [(bias as { param: number }).param]))
-      else {
-        plan.initial.set(kernel.param, baseValues.get(kName)!.values)
-        if (bias !== null) plan.initial.set((bias as { param: number }).param, baseValues.get(bName)!.values)
-      }
-    } else if (targets.has(l.name)) {
-      const { rank, alpha, seed } = spec.adapters!
-      const b = addSpec({ name: `${l.name}/lora_b`, shape: [rank, outDim], dtype: 'float32' })
-      lora = { a: loraFactorA(seed, l.name, inDim, rank), b, rank, scale: loraScale(alpha, rank) }
-      plan.flops += 2 * (inDim * rank + rank * outDim)
-    }
-    plan.steps.push({ kind: 'dense', layer: l.name, inDim, outDim, activation, kernel, bias, lora })
-    plan.denses.push({ layer: l.name, inDim, outDim, activation, bias: useBias })
-    plan.flops += 2 * inDim * outDim
-    width = [outDim]
-  }
-  return plan
-}
-
 /**
  * Makes a task from a pretrained model and a model spec, and checks that they fit: the base's CIDs equal the
  * spec's, the weights fit the topology by name, the cut, head, adapter targets and trained layers are layers of the
  * post-cut chain. Builds the base once (to check it and read shapes) and frees it.
  *
- * Trainable weights (`weightSpecs`), in the order of their layers after the cut, within a layer kernel, bias,
- * then the adapter: `<layer>/kernel` `[in, out]` and `<layer>/bias` `[out]` of every `spec.train` layer and of the
- * new head (`[in, classes]`, `[classes]`), `<layer>/lora_b` `[rank, out]` of every adapter target. `forward(params,
- * features)` gives logits `[batch, classes]` from features `[batch, ...featureShape]`; `initWeights(seed)` gives
- * the head Glorot-uniform (seeded), the adapters B = 0 and the trained layers the base's values.
- * `buildModel()` builds the post-cut network alone (input: features; every dense layer's kernel and bias, as
- * `mergedWeights` names them; softmax output): with adapters or frozen layers its weights are not `weightSpecs`.
+ * Trainable weights (`weightSpecs`), in the order of their layers after the cut, within a layer the base's order,
+ * then the adapter: the new head's `<layer>/kernel` `[in, classes]` and `<layer>/bias` `[classes]`; every
+ * `spec.train` layer's weights as the base names them (Dense and Conv2D `kernel`, `bias`; DepthwiseConv2D
+ * `depthwise_kernel`, `bias`; BatchNormalization `gamma`, `beta` — its moving statistics stay the base's);
+ * `<layer>/lora_b` `[rank, out]` of every adapter target. `forward(params, features)` gives logits
+ * `[batch, classes]` from features `[batch, ...featureShape]`; `initWeights(seed)` gives the head Glorot-uniform
+ * (seeded), the adapters B = 0 and the trained layers the base's values. `buildModel()` builds the post-cut network
+ * alone (input: features; softmax output) with every weight of its layers, named as `mergedWeights` names them:
+ * with adapters or frozen layers its weights are not `weightSpecs`.
  *
  * The task is not registered: pass it to `registerTask` for `trainLocal` and `evaluate` to find it by id.
  * @throws ModelSpecError ERR_MODEL_SPEC_INVALID (malformed spec, layers it names that do not fit),
@@ -245,17 +104,14 @@ export async function createModelTask (specInput: ModelSpec, base: LayersModelSo
     }
   }
   const model = await buildLayersModel(base)
-  let plan: Plan
-  let featureShape: number[]
+  let plan: PostCutPlan
   let backboneInputShape: number[]
   let backboneKernels: string[]
   let baseParamCount: number
   try {
-    const chain = postCutChain(model, spec)
-    featureShape = (model.getLayer(spec.features).outputShape as number[]).slice(1)
     backboneInputShape = (model.inputs[0].shape).slice(1) as number[]
-    const baseValues = new Map(base.weights.specs.map((s, i) => [s.name, { shape: s.shape, values: base.weights.values[i] }]))
-    plan = planPostCut(chain, spec, featureShape, baseValues)
+    const byName = new Map(base.weights.specs.map((s, i) => [s.name, i]))
+    plan = planPostCut(model.layers as unknown as TfLayer[], spec, new Map(base.weights.specs.map((s) => [s.name, s.shape])), (n) => base.weights.values[byName.get(n)!])
     const cut = model.layers.findIndex((l) => l.name === spec.features)
     backboneKernels = unionKernels(...model.layers.slice(0, cut + 1).map((l) => LAYER_KERNELS[l.getClassName()]?.forward ?? []))
     baseParamCount = model.countParams()
@@ -273,40 +129,16 @@ export async function createModelTask (specInput: ModelSpec, base: LayersModelSo
     if (t === undefined || t.isDisposed) m.set(key, t = tf.keep(make()))
     return t
   }
-  const slot = (params: readonly tf.Tensor[], s: Slot, shape: number[]): tf.Tensor =>
-    'param' in s ? params[s.param] : frozenTensor(s.frozen, () => tf.tensor(frozenValues(s.frozen), shape, 'float32'))
+  const featureShape = [...plan.featureShape]
   const specs = plan.specs
   const id = `layers-model/${modelSpecCid(spec)}`
-  const extraKernels = plan.steps.some((s) => s.kind === 'activation' || (s.kind === 'dense' && s.activation !== 'relu' && s.activation !== 'linear'))
-    ? ['Relu6', 'Sigmoid', 'Tanh', 'Elu', 'EluGrad', 'ClipByValue', 'Mean']
-    : []
-  const trainKernels = unionKernels(DENSE_LOSS_TRAIN, extraKernels, plan.steps.some((s) => s.kind === 'dense' && s.lora !== undefined) ? ['BatchMatMul', 'Multiply', 'Add'] : [])
+  const trainKernels = unionKernels(DENSE_LOSS_TRAIN, plan.kernels.forward, plan.kernels.backward)
   let extractor: Promise<FeatureExtractor> | undefined
   let cache: Promise<FeatureCache> | undefined
 
-  const forward = (params: readonly tf.Tensor[], x: tf.Tensor): tf.Tensor2D => {
-    let h: tf.Tensor = x
-    for (const s of plan.steps) {
-      if (s.kind === 'flatten') h = tf.reshape(h, [h.shape[0], -1])
-      else if (s.kind === 'global-average-pooling') h = tf.mean(h, [1, 2])
-      else if (s.kind === 'activation') h = applyActivation(h, s.activation, s.max)
-      else {
-        const kernel = slot(params, s.kernel, [s.inDim, s.outDim]) as tf.Tensor2D
-        const bias = s.bias === null ? null : slot(params, s.bias, [s.outDim]) as tf.Tensor1D
-        if (s.lora !== undefined) {
-          const lora = s.lora
-          const a = frozenTensor(`${s.layer}/lora_a`, () => tf.tensor(lora.a, [s.inDim, lora.rank], 'float32')) as tf.Tensor2D
-          h = applyActivation(loraDense(h as tf.Tensor2D, kernel, bias, a, params[lora.b] as tf.Tensor2D, lora.scale), s.activation)
-        } else if (bias !== null && (s.activation === 'relu' || s.activation === 'linear')) {
-          h = dense(h as tf.Tensor2D, kernel, bias, s.activation)
-        } else {
-          const z = tf.matMul(h as tf.Tensor2D, kernel)
-          h = applyActivation(bias === null ? z : tf.add(z, bias), s.activation)
-        }
-      }
-    }
-    return h as tf.Tensor2D
-  }
+  const forward = (params: readonly tf.Tensor[], x: tf.Tensor): tf.Tensor2D => forwardPostCut(plan, x,
+    (s) => 'param' in s ? params[s.param] : frozenTensor(s.frozen, () => tf.tensor(frozenValues(s.frozen), plan.frozenShapes.get(s.frozen), 'float32')),
+    (layer, lora, inDim) => frozenTensor(`${layer}/lora_a`, () => tf.tensor(lora.a, [inDim, lora.rank], 'float32')) as tf.Tensor2D)
 
   const task: ModelTask = {
     id,
@@ -321,7 +153,7 @@ export async function createModelTask (specInput: ModelSpec, base: LayersModelSo
     metrics: ['loss', 'accuracy'],
     kernels: Object.freeze({
       train: Object.freeze(trainKernels),
-      inference: Object.freeze(unionKernels(backboneKernels, PREDICT_KERNELS, DENSE_LOSS_INFERENCE, extraKernels))
+      inference: Object.freeze(unionKernels(backboneKernels, PREDICT_KERNELS, DENSE_LOSS_INFERENCE, plan.kernels.forward))
     }),
     flopsPerExample: Object.freeze({ forward: plan.flops, train: 3 * plan.flops }),
     spec,
@@ -329,18 +161,7 @@ export async function createModelTask (specInput: ModelSpec, base: LayersModelSo
     backboneInputShape: Object.freeze([...backboneInputShape]),
     baseParamCount,
     buildModel () {
-      const m = tf.sequential({ name: id.replace(/[^A-Za-z0-9_]/g, '_') })
-      let first = true
-      for (const s of plan.steps) {
-        const inputShape = first ? { inputShape: [...featureShape] } : {}
-        first = false
-        if (s.kind === 'flatten') m.add(tf.layers.flatten(inputShape))
-        else if (s.kind === 'global-average-pooling') m.add(tf.layers.globalAveragePooling2d(inputShape))
-        else if (s.kind === 'activation') m.add(s.max === undefined ? tf.layers.activation({ ...inputShape, activation: s.activation }) : tf.layers.reLU({ ...inputShape, maxValue: s.max }))
-        else m.add(tf.layers.dense({ ...inputShape, units: s.outDim, activation: s.activation, useBias: s.bias !== null, name: s.layer }))
-      }
-      m.add(tf.layers.activation({ activation: 'softmax', name: PROBS_LAYER }))
-      return m
+      return buildPostCutModel(plan, spec.head.classes, id.replace(/[^A-Za-z0-9_]/g, '_'))
     },
     forward,
     initWeights (seed) {
@@ -371,22 +192,7 @@ export async function createModelTask (specInput: ModelSpec, base: LayersModelSo
     mergedWeights (weights) {
       validateWeights(weights)
       assertSameSpecs(specs, weights.specs, `weights for task ${id}`)
-      const byName = new Map(weights.specs.map((s, i) => [s.name, weights.values[i]]))
-      const out: Weights = { specs: [], values: [] }
-      for (const s of plan.steps) {
-        if (s.kind !== 'dense') continue
-        const kName = `${s.layer}/kernel`
-        let kernel = 'param' in s.kernel ? byName.get(kName)! : frozenValues(kName)
-        if (s.lora !== undefined) kernel = mergeLora(kernel, [s.inDim, s.outDim], s.lora.a, byName.get(`${s.layer}/lora_b`)!, s.lora.rank, s.lora.scale)
-        out.specs.push({ name: kName, shape: [s.inDim, s.outDim], dtype: 'float32' })
-        out.values.push(kernel.slice())
-        if (s.bias !== null) {
-          const bName = `${s.layer}/bias`
-          out.specs.push({ name: bName, shape: [s.outDim], dtype: 'float32' })
-          out.values.push(('param' in s.bias ? byName.get(bName)! : frozenValues(bName)).slice())
-        }
-      }
-      return out
+      return mergePostCut(plan, weights.values, frozenValues)
     },
     dispose () {
       for (const m of frozen.values()) for (const t of m.values()) t.dispose()
