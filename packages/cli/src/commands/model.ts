@@ -3,12 +3,12 @@ import { resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import picomatch from 'picomatch'
 import {
-  inspectModel, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
-  type LayersModelSource, type ModelInspection, type ModelSpec
+  BACKEND_ORDER, createCausalLm, evaluateCausalLm, generateCausalLm, inspectModel, loadHfTokenizer, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
+  probeBackendStatus, readHfCheckpoint, tf, type BackendId, type LayersModelSource, type ModelInspection, type ModelSpec
 } from '@swarmtune/model'
 import { positiveNumber, show, table } from './round.js'
 import { CliError } from '../errors.js'
-import { checkTfjsFolder } from '../files.js'
+import { checkTfjsFolder, readInputFile } from '../files.js'
 import { intOption, significant } from '../options.js'
 
 /** The models `model inspect` knows by name, besides a tfjs folder. */
@@ -231,6 +231,37 @@ export function renderInspection (r: ModelInspection & { spec?: ModelSpec }): st
   ].join('\n')
 }
 
+/** Largest `--token-ids` or `--text` file read, in bytes (64 MiB: ~10 million ids). */
+export const MAX_TOKEN_IDS_FILE_BYTES = 64 * 1024 * 1024
+
+/**
+ * The ids of a `--token-ids` file: whitespace-separated non-negative decimal integers.
+ * @throws CliError ERR_CLI_BAD_INPUT_FILE naming the first word that is not one; as `readInputFile`.
+ */
+export async function readTokenIds (path: string): Promise<number[]> {
+  const text = Buffer.from(await readInputFile(path, MAX_TOKEN_IDS_FILE_BYTES, 'token ids file (--token-ids)')).toString('utf8')
+  const words = text.split(/\s+/).filter((w) => w !== '')
+  const ids = words.map((w, i) => {
+    if (!/^\d{1,9}$/.test(w)) throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${path}: word ${i + 1} (${JSON.stringify(w.slice(0, 40))}) is not a token id; the file holds non-negative integers separated by white space`)
+    return Number(w)
+  })
+  return ids
+}
+
+/**
+ * Makes a tfjs backend active for a command that runs a model: the one named, or the first available in
+ * `BACKEND_ORDER` (node-gpu, node, wasm, cpu).
+ * @throws InvalidArgumentError (printed with ERR_CLI_BAD_OPTION_VALUE) when the named backend cannot load here (saying why).
+ */
+async function activateBackend (want: BackendId | undefined): Promise<string> {
+  const statuses = await probeBackendStatus()
+  const s = want === undefined ? statuses.find((x) => x.available) : statuses.find((x) => x.id === want)
+  if (s === undefined || !s.available) throw new InvalidArgumentError(`--backend ${want ?? '(any)'} cannot run here: ${s?.reason ?? 'no backend loads'}; omit --backend to use the first available`)
+  await tf.setBackend(s.tfjsName)
+  await tf.ready()
+  return s.id
+}
+
 /** Adds `swarmtune model` to the program. */
 export function register (program: Command): void {
   const model = program
@@ -258,5 +289,64 @@ export function register (program: Command): void {
       const spec = inspectedSpec(source, flags)
       const report = { ...(await inspectModel(source, spec)), ...(spec === undefined ? {} : { spec }) }
       show(given.json, report, (r) => renderInspection(r) + '\n')
+    })
+
+  model.command('eval')
+    .description('the mean next-token cross-entropy (nats per token) and perplexity of a language model on a token sequence')
+    .argument('<folder>', 'a Hugging Face checkpoint folder: config.json and model.safetensors (or shards with model.safetensors.index.json); GPT-2 and Llama-family (llama, qwen2) models')
+    .addOption(new Option('--text <file>', 'a UTF-8 text file to evaluate, tokenized with the checkpoint\'s tokenizer.json (no special tokens added)').conflicts('tokenIds'))
+    .option('--token-ids <file>', 'the token ids to evaluate, whitespace-separated integers, read as one sequence (cut into windows of the model\'s maximum positions, or --window)')
+    .option('--window <n>', 'tokens per window (2 to the model\'s maximum positions; default the maximum)', intOption('--window', 2))
+    .addOption(new Option('--backend <id>', 'tfjs backend (default: the first available of node-gpu, node, wasm, cpu)').choices(BACKEND_ORDER))
+    .option('--json', 'print JSON: {"loss", "perplexity", "tokens", …}')
+    .action(async (folder: string, f: { text?: string, tokenIds?: string, window?: number, backend?: BackendId, json?: boolean }) => {
+      if (f.text === undefined && f.tokenIds === undefined) throw new InvalidArgumentError('model eval needs --text <file> or --token-ids <file>: what to evaluate the model on')
+      const ids = f.tokenIds !== undefined
+        ? await readTokenIds(f.tokenIds)
+        : (await loadHfTokenizer(resolve(folder))).encode(Buffer.from(await readInputFile(f.text!, MAX_TOKEN_IDS_FILE_BYTES, 'text file (--text)')).toString('utf8'))
+      const backend = await activateBackend(f.backend)
+      const ckpt = await readHfCheckpoint(resolve(folder))
+      const lm = createCausalLm(ckpt)
+      try {
+        const e = evaluateCausalLm(lm, ids, { window: f.window })
+        const c = ckpt.config
+        const report = { ...e, model: { modelType: c.modelType, layers: c.layers, hidden: c.hidden, vocabSize: c.vocabSize, maxPositions: c.maxPositions }, backend }
+        show(f.json, report, (r) => `${folder}: ${c.modelType}, ${c.layers} layers, hidden ${c.hidden}, vocabulary ${c.vocabSize} (on ${r.backend})\n` +
+          `loss ${r.loss.toFixed(4)} nats/token, perplexity ${significant(r.perplexity, 5)} over ${r.predicted} predicted of ${r.tokens} tokens in ${r.windows} window(s)\n`)
+      } finally {
+        lm.dispose()
+      }
+    })
+
+  model.command('generate')
+    .description('continue a prompt with a language model: greedy, or sampled with a temperature and a seed')
+    .argument('<folder>', 'a Hugging Face checkpoint folder (as for model eval); --prompt needs its tokenizer.json')
+    .addOption(new Option('--prompt <text>', 'the text to continue').conflicts('promptIds'))
+    .option('--prompt-ids <file>', 'the token ids to continue, whitespace-separated integers (no tokenizer needed)')
+    .requiredOption('--max-tokens <n>', 'tokens to add (1 to 4096)', intOption('--max-tokens', 1, 4096))
+    .option('--temperature <t>', 'sampling temperature, ≥ 0 (default 0: greedy, the most likely token each step)', (v: string) => {
+      const t = Number(v)
+      if (!Number.isFinite(t) || t < 0) throw new InvalidArgumentError(`--temperature must be a number ≥ 0, got ${v}`)
+      return t
+    })
+    .option('--top-k <k>', 'with --temperature: sample among the k most likely tokens', intOption('--top-k', 1))
+    .option('--seed <n>', 'seed of the sampling (default 0): the same seed gives the same text', intOption('--seed', 0))
+    .addOption(new Option('--backend <id>', 'tfjs backend (default: the first available of node-gpu, node, wasm, cpu)').choices(BACKEND_ORDER))
+    .option('--json', 'print JSON: {"ids", "text"?, …}')
+    .action(async (folder: string, f: { prompt?: string, promptIds?: string, maxTokens: number, temperature?: number, topK?: number, seed?: number, backend?: BackendId, json?: boolean }) => {
+      if (f.prompt === undefined && f.promptIds === undefined) throw new InvalidArgumentError('model generate needs --prompt <text> or --prompt-ids <file>: what to continue')
+      const dir = resolve(folder)
+      const tokenizer = f.prompt === undefined ? undefined : await loadHfTokenizer(dir)
+      const prompt = tokenizer === undefined ? await readTokenIds(f.promptIds!) : tokenizer.encode(f.prompt!)
+      const backend = await activateBackend(f.backend)
+      const lm = createCausalLm(await readHfCheckpoint(dir))
+      try {
+        const ids = generateCausalLm(lm, prompt, { maxTokens: f.maxTokens, temperature: f.temperature, topK: f.topK, seed: f.seed })
+        const text = tokenizer?.decode(ids)
+        const report = { prompt: { tokens: prompt.length }, ids, ...(text === undefined ? {} : { text }), temperature: f.temperature ?? 0, seed: f.seed ?? 0, backend }
+        show(f.json, report, (r) => (r.text !== undefined ? `${f.prompt!}${r.text}\n` : `${r.ids.join(' ')}\n`))
+      } finally {
+        lm.dispose()
+      }
     })
 }

@@ -3,10 +3,11 @@
  * unsigned header length N, N bytes of UTF-8 JSON `{ "__metadata__": { string: string }, "<name>": { "dtype":
  * "F32", "shape": [...], "data_offsets": [begin, end] }, … }` (offsets relative to the byte after the header),
  * then the tensor bytes, little-endian, row-major, with no holes. The header is padded with spaces to a multiple
- * of 8 bytes, as the reference writer does. Only F32 tensors are written and read.
+ * of 8 bytes, as the reference writer does. F32 tensors are written; F32 and — for Hugging Face checkpoints, on
+ * request — F16 and BF16 are read, converted exactly to float32 (every F16 and BF16 value is a float32 value).
  */
 import { readFile, stat } from 'node:fs/promises'
-import { FLOAT32_BYTES, MAX_RELEASE_BYTES, MAX_RELEASE_TENSORS, MAX_SAFETENSORS_HEADER_BYTES, MAX_TENSOR_RANK } from '../constants.js'
+import { MAX_RELEASE_BYTES, MAX_RELEASE_TENSORS, MAX_SAFETENSORS_HEADER_BYTES, MAX_TENSOR_RANK } from '../constants.js'
 import { ModelFormatError } from '../errors.js'
 import type { Weights } from '../weights.js'
 import { sizeOf, validateSpecs, validateWeights } from '../weights.js'
@@ -15,6 +16,47 @@ import { sizeOf, validateSpecs, validateWeights } from '../weights.js'
 const LENGTH_PREFIX_BYTES = 8
 /** Header alignment the reference writer pads to. */
 const HEADER_ALIGN_BYTES = 8
+
+/** Tensor dtypes `decodeSafetensors` can read (safetensors' names). */
+export type SafetensorsDtype = 'F32' | 'F16' | 'BF16'
+const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 }
+
+/** Options of `decodeSafetensors`. */
+export interface DecodeSafetensorsOptions {
+  /** dtypes accepted (default `['F32']`); others are `ERR_MODEL_SAFETENSORS_MALFORMED`. */
+  dtypes?: readonly SafetensorsDtype[]
+  /** Names for messages, e.g. the file's path. */
+  origin?: string
+}
+
+/** IEEE 754 binary16 → the same number as float32 (exact: subnormals, infinities and NaN included). */
+function halfToFloat (h: number): number {
+  const sign = (h & 0x8000) !== 0 ? -1 : 1
+  const exp = (h >> 10) & 0x1f
+  const frac = h & 0x3ff
+  if (exp === 0) return sign * frac * 2 ** -24
+  if (exp === 0x1f) return frac === 0 ? sign * Infinity : NaN
+  return sign * (1024 + frac) * 2 ** (exp - 25)
+}
+
+/** Little-endian tensor bytes of `dtype` as float32 values. */
+function toFloat32 (bytes: Uint8Array, dtype: SafetensorsDtype): Float32Array {
+  if (dtype === 'F32') {
+    const v = new Float32Array(bytes.length / 4)
+    new Uint8Array(v.buffer).set(bytes)
+    return v
+  }
+  const n = bytes.length / 2
+  const out = new Float32Array(n)
+  if (dtype === 'BF16') {
+    // bfloat16 is the high half of a float32
+    const u = new Uint32Array(out.buffer)
+    for (let i = 0; i < n; i++) u[i] = (bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16
+  } else {
+    for (let i = 0; i < n; i++) out[i] = halfToFloat(bytes[2 * i] | (bytes[2 * i + 1] << 8))
+  }
+  return out
+}
 
 const malformed = (why: string): ModelFormatError => new ModelFormatError('ERR_MODEL_SAFETENSORS_MALFORMED', `safetensors data is malformed: ${why}`)
 
@@ -52,11 +94,21 @@ export function encodeSafetensors (weights: Weights, metadata: Record<string, st
 }
 
 /**
- * Decodes a safetensors file: checks the header length, JSON, every entry (F32, integer shape, offsets inside the
- * data and tiling it without holes or overlap) and returns the tensors ordered by their data offset.
- * @throws ModelFormatError ERR_MODEL_SAFETENSORS_MALFORMED naming the first problem.
+ * Decodes a safetensors file: checks the header length, JSON, every entry (an accepted dtype, integer shape,
+ * offsets inside the data and tiling it without holes or overlap) and returns the tensors ordered by their data
+ * offset, as float32, with each one's stored dtype in `dtypes` (same order).
+ * @throws ModelFormatError ERR_MODEL_SAFETENSORS_MALFORMED naming the first problem (and `options.origin`).
  */
-export function decodeSafetensors (bytes: Uint8Array): { weights: Weights, metadata: Record<string, string> } {
+export function decodeSafetensors (bytes: Uint8Array, options: DecodeSafetensorsOptions = {}): { weights: Weights, metadata: Record<string, string>, dtypes: SafetensorsDtype[] } {
+  try {
+    return decode(bytes, options.dtypes ?? ['F32'])
+  } catch (err) {
+    if (options.origin !== undefined && err instanceof ModelFormatError) throw new ModelFormatError(err.code, `${options.origin}: ${err.message}`)
+    throw err
+  }
+}
+
+function decode (bytes: Uint8Array, accepted: readonly SafetensorsDtype[]): { weights: Weights, metadata: Record<string, string>, dtypes: SafetensorsDtype[] } {
   if (bytes.length < LENGTH_PREFIX_BYTES) throw malformed(`${bytes.length} bytes is shorter than the 8-byte header length`)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const n = view.getBigUint64(0, true)
@@ -74,7 +126,7 @@ export function decodeSafetensors (bytes: Uint8Array): { weights: Weights, metad
   const dataStart = LENGTH_PREFIX_BYTES + headerBytes
   const dataBytes = bytes.length - dataStart
   const metadata: Record<string, string> = {}
-  const entries: Array<{ name: string, shape: number[], begin: number, end: number }> = []
+  const entries: Array<{ name: string, shape: number[], dtype: SafetensorsDtype, begin: number, end: number }> = []
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
@@ -85,7 +137,8 @@ export function decodeSafetensors (bytes: Uint8Array): { weights: Weights, metad
     }
     const e = raw as { dtype?: unknown, shape?: unknown, data_offsets?: unknown }
     if (e === null || typeof e !== 'object') throw malformed(`entry ${name} is not an object`)
-    if (e.dtype !== 'F32') throw malformed(`tensor ${name} has dtype ${JSON.stringify(e.dtype)}; only F32 is supported`)
+    if (typeof e.dtype !== 'string' || !(accepted as readonly string[]).includes(e.dtype)) throw malformed(`tensor ${name} has dtype ${JSON.stringify(e.dtype)}; ${accepted.join(', ')} ${accepted.length === 1 ? 'is' : 'are'} supported here`)
+    const dtype = e.dtype as SafetensorsDtype
     if (!Array.isArray(e.shape) || e.shape.length > MAX_TENSOR_RANK || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw malformed(`tensor ${name} has shape ${JSON.stringify(e.shape)}: expected up to ${MAX_TENSOR_RANK} non-negative integers`)
     }
@@ -93,9 +146,9 @@ export function decodeSafetensors (bytes: Uint8Array): { weights: Weights, metad
     if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[0] > off[1] || off[1] > dataBytes) {
       throw malformed(`tensor ${name} has data_offsets ${JSON.stringify(off)}: expected [begin, end] within the ${dataBytes} data bytes`)
     }
-    const want = sizeOf(e.shape as number[]) * FLOAT32_BYTES
-    if (off[1] - off[0] !== want) throw malformed(`tensor ${name} spans ${off[1] - off[0]} bytes; its shape [${(e.shape as number[]).join(', ')}] needs ${want}`)
-    entries.push({ name, shape: e.shape as number[], begin: off[0], end: off[1] })
+    const want = sizeOf(e.shape as number[]) * DTYPE_BYTES[dtype]
+    if (off[1] - off[0] !== want) throw malformed(`tensor ${name} spans ${off[1] - off[0]} bytes; its shape [${(e.shape as number[]).join(', ')}] of ${dtype} needs ${want}`)
+    entries.push({ name, shape: e.shape as number[], dtype, begin: off[0], end: off[1] })
   }
   if (entries.length > MAX_RELEASE_TENSORS) throw malformed(`${entries.length} tensors; at most ${MAX_RELEASE_TENSORS} are accepted`)
   entries.sort((a, b) => a.begin - b.begin)
@@ -107,18 +160,14 @@ export function decodeSafetensors (bytes: Uint8Array): { weights: Weights, metad
   if (at !== dataBytes) throw malformed(`tensors cover ${at} data bytes but the file holds ${dataBytes}`)
   const weights: Weights = {
     specs: entries.map((e) => ({ name: e.name, shape: e.shape, dtype: 'float32' as const })),
-    values: entries.map((e) => {
-      const v = new Float32Array((e.end - e.begin) / FLOAT32_BYTES)
-      new Uint8Array(v.buffer).set(bytes.subarray(dataStart + e.begin, dataStart + e.end))
-      return v
-    })
+    values: entries.map((e) => toFloat32(bytes.subarray(dataStart + e.begin, dataStart + e.end), e.dtype))
   }
   try {
     validateSpecs(weights.specs)
   } catch (err) {
     throw malformed((err as Error).message)
   }
-  return { weights, metadata }
+  return { weights, metadata, dtypes: entries.map((e) => e.dtype) }
 }
 
 /**
