@@ -6,13 +6,15 @@
  *   forward: tokens/s of one forward pass over a 128-token sequence (`createCausalLm(…).logits`, best of 3), as
  *            GFLOP/s of its matrix products, vs one [128, 576] × [576, n] matmul of the same FLOPs on the same
  *            backend (the backend's own matmul rate: the forward pass cannot beat it).
+ *   lora:    tokens/s of a LoRA training step (r = 8 on q_proj and v_proj, FFA-LoRA: only B trained, Adam; one
+ *            128-token window per step, best of 2 runs of 2 steps) vs the forward pass alone (tokens/s above).
  *   memory:  peak RSS while making the weights, loading and running the model (before the reference matmul), vs
  *            the goal 2 × the base's fp32 bytes + 300 MB.
  * Run: `npm run bench -- lm`.
  */
 import { performance } from 'node:perf_hooks'
 import {
-  createCausalLm, createRng, expectedTensors, parseHfConfig, probeBackendStatus, tf, type HfCheckpoint, type HfTensor
+  createCausalLm, createLmLora, createRng, expectedTensors, trainLmLora, parseHfConfig, probeBackendStatus, tf, type HfCheckpoint, type HfTensor
 } from '../../packages/model/src/index.js'
 
 const SEQ = 128
@@ -60,6 +62,14 @@ for (let r = 0; r < RUNS; r++) {
   logits.dispose()
   sample()
 }
+const lora = createLmLora(lm, { rank: 8, alpha: 16, targets: ['q_proj', 'v_proj'], seed: 1 })
+const stream = Array.from({ length: 4 * SEQ }, () => Math.floor(rng.float() * config.vocabSize))
+let loraTps = 0
+for (let r = 0; r < 2; r++) {
+  loraTps = Math.max(loraTps, trainLmLora(lm, lora, lora.initWeights(), stream, { steps: 2, window: SEQ, batch: 1, learningRate: 1e-3, seed: r }).tokensPerSecond)
+  sample()
+}
+lora.dispose()
 const lmPeakRss = peakRss
 // matrix-product FLOPs of the forward pass: projections and MLP per layer, attention scores and mixing, the head
 const h = config.hidden
@@ -87,5 +97,6 @@ const gflops = flops / (best / 1000) / 1e9
 const refGflops = flops / (refBest / 1000) / 1e9
 process.stdout.write(`lm: ${status.id}, ${(params / 1e6).toFixed(1)} M parameters, ${SEQ} tokens: forward ${best.toFixed(0)} ms (${(SEQ / (best / 1000)).toFixed(0)} tokens/s), ${(flops / 1e9).toFixed(1)} GFLOP of matrix products\n`)
 line('lm', `forward matrix-product rate on ${status.id}`, gflops, 'GFLOP/s', `one matmul of the same FLOPs`, refGflops, 'GFLOP/s')
+line('lm', `LoRA training step on ${status.id} (r = 8, q_proj and v_proj)`, loraTps, 'tokens/s', 'the forward pass alone', SEQ / (best / 1000), 'tokens/s')
 const baseBytes = params * 4
-line('lm', 'peak RSS loading and running the model', lmPeakRss / 2 ** 20, 'MiB', 'goal 2 × base fp32 + 300 MB', (2 * baseBytes + 300e6) / 2 ** 20, 'MiB', '≤ 1')
+line('lm', 'peak RSS loading, running and LoRA-training the model', lmPeakRss / 2 ** 20, 'MiB', 'goal 2 × base fp32 + 300 MB', (2 * baseBytes + 300e6) / 2 ** 20, 'MiB', '≤ 1')

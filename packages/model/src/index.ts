@@ -136,8 +136,9 @@ export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensor
 // language models from Hugging Face checkpoints
 export { HF_MODEL_TYPES, type HfModelType, type CausalLmConfig, type Llama3RopeScaling, parseHfConfig } from './hf/config.js'
 export { type HfTensor, type HfCheckpoint, readHfCheckpoint, expectedTensors, MAX_HF_CONFIG_BYTES, MAX_HF_INDEX_BYTES, MAX_HF_WEIGHTS_FILE_BYTES } from './hf/checkpoint.js'
-export { type CausalLm, type CausalLmEvaluation, type GenerateOptions, createCausalLm, evaluateCausalLm, generateCausalLm, ropeInverseFrequencies } from './hf/causal-lm.js'
+export { type CausalLm, type CausalLmEvaluation, type GenerateOptions, type LmAdapters, createCausalLm, evaluateCausalLm, generateCausalLm, ropeInverseFrequencies } from './hf/causal-lm.js'
 export { type HfTokenizer, loadHfTokenizer, MAX_TOKENIZER_JSON_BYTES } from './hf/tokenizer.js'
+export { type LmLoraSpec, type LmLora, type TrainLmLoraOptions, type TrainLmLoraResult, createLmLora, trainLmLora, mergeLmLora } from './hf/lm-lora.js'
 
 // the tfjs namespace this package uses (same instance as its backends), for callers that build models
 export { tf } from './tf.js'

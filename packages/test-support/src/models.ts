@@ -53,17 +53,26 @@ export async function writeGpt2Tokenizer (dir: string): Promise<void> {
 }
 
 /**
- * Writes a GPT-2 checkpoint folder in the Hugging Face layout at `dir` with seeded random F32 weights:
- * `config.json` (vocabulary 50,257 as GPT-2's tokenizer, 64 positions, width 8, 1 layer, 2 heads) and
- * `model.safetensors`; with `tokenizer`, GPT-2's tokenizer.json too.
+ * Writes a Hugging Face checkpoint folder at `dir` for `config` (a `config.json` object of a family
+ * `parseHfConfig` reads): the config and `model.safetensors` with every parameter it defines (F32), seeded:
+ * LayerNorm / RMSNorm weights uniform in [0.9, 1.1), everything else in [−0.2, 0.2).
  */
-export async function writeTinyGpt2 (dir: string, options: { seed?: number, tokenizer?: boolean } = {}): Promise<void> {
-  const config = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 50_257, n_positions: 64, n_embd: 8, n_layer: 1, n_head: 2, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 }
-  const rng = createRng(options.seed ?? 1)
+export async function writeRandomCheckpoint (dir: string, config: Record<string, unknown>, seed = 1): Promise<void> {
+  const rng = createRng(seed)
   const specs = [...expectedTensors(parseHfConfig(config, dir))].map(([name, shape]) => ({ name, shape, dtype: 'float32' as const }))
-  const values = specs.map((s) => Float32Array.from({ length: s.shape.reduce((a, b) => a * b, 1) }, () => (rng.float() - 0.5) * 0.4))
+  const isNorm = (name: string): boolean => /(norm|ln_\d|ln_f)\.weight$/.test(name)
+  const values = specs.map((s) => Float32Array.from({ length: s.shape.reduce((a, b) => a * b, 1) }, () => isNorm(s.name) ? 1 + (rng.float() - 0.5) * 0.2 : (rng.float() - 0.5) * 0.4))
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'config.json'), JSON.stringify(config))
   await writeFile(join(dir, 'model.safetensors'), encodeSafetensors({ specs, values }))
+}
+
+/**
+ * Writes a GPT-2 checkpoint folder in the Hugging Face layout at `dir` with seeded random F32 weights
+ * (`writeRandomCheckpoint`): vocabulary 50,257 as GPT-2's tokenizer, 64 positions, width 8, 1 layer, 2 heads; with
+ * `tokenizer`, GPT-2's tokenizer.json too.
+ */
+export async function writeTinyGpt2 (dir: string, options: { seed?: number, tokenizer?: boolean } = {}): Promise<void> {
+  await writeRandomCheckpoint(dir, { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 50_257, n_positions: 64, n_embd: 8, n_layer: 1, n_head: 2, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 }, options.seed)
   if (options.tokenizer === true) await writeGpt2Tokenizer(dir)
 }

@@ -11,17 +11,30 @@
  *   on q, k, v.
  */
 import { createRng } from '../data/random.js'
-import { InvalidTokensError } from '../errors.js'
+import { HfCheckpointError, InvalidTokensError } from '../errors.js'
 import { tf } from '../tf.js'
 import type { HfCheckpoint } from './checkpoint.js'
 import type { CausalLmConfig } from './config.js'
+
+/**
+ * LoRA adapters applied in a forward pass, by the adapted projection's weight name (e.g.
+ * `model.layers.0.self_attn.q_proj.weight`, `h.0.attn.c_attn.weight`): the projection computes
+ * x·Wᵀ + scale·(x·A)·B (+ bias), A `[in, r]`, B `[r, out]` (Hu et al. 2021; see lm-lora.ts).
+ */
+export type LmAdapters = ReadonlyMap<string, { a: tf.Tensor2D, b: tf.Tensor2D, scale: number }>
 
 /** A loaded causal LM: its config and parameter tensors (kept until `dispose`). */
 export interface CausalLm {
   readonly config: CausalLmConfig
   readonly origin: string
-  /** Logits `[batch, seq, vocab]` (float32) of token ids `[batch, seq]` (int32; seq ≤ `config.maxPositions`). The caller owns the result. */
-  logits (ids: tf.Tensor2D): tf.Tensor3D
+  /**
+   * Logits `[batch, seq, vocab]` (float32) of token ids `[batch, seq]` (int32; seq ≤ `config.maxPositions`), with
+   * `adapters` on their projections when given. Gradients flow to the adapters' tensors (the base's are
+   * constants). The caller owns the result.
+   */
+  logits (ids: tf.Tensor2D, adapters?: LmAdapters): tf.Tensor3D
+  /** The base's parameter tensor `name` as it is kept (nn.Linear weights and a tied embedding transposed: `[in, out]`). */
+  parameter (name: string): tf.Tensor
   dispose (): void
 }
 
@@ -66,18 +79,26 @@ const splitHeads = (x: tf.Tensor, b: number, t: number, heads: number, d: number
 /** [b, heads, t, d] → [b, t, heads·d]. */
 const mergeHeads = (x: tf.Tensor, b: number, t: number): tf.Tensor3D => tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, -1])
 
-/** Causal attention of q [b, h, t, d] over k, v [b, h, t, d]: softmax(q·kᵀ/√d + mask)·v. */
+/**
+ * Causal attention of q [b, heads, t, d] over k, v [b, kvHeads, t, d]: softmax(q·kᵀ/√d + mask)·v, each key/value
+ * head serving heads/kvHeads consecutive query heads (grouped-query attention; transformers' `repeat_kv` order).
+ * The query heads of a group are stacked as rows ([b, kv, group·t, d]) instead of repeating k and v, so no tensor
+ * is tiled (tfjs has no gradient for a rank-5 tile) and k and v are read once per group.
+ * @param mask [group·t, t]: `causalMask(t, group)`
+ */
 function causalAttention (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D): tf.Tensor4D {
-  const d = q.shape[3]
-  const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(d)), mask)
-  return tf.matMul(tf.softmax(scores), v)
+  const [b, heads, t, d] = q.shape
+  const kv = k.shape[1]
+  const grouped = tf.reshape(q, [b, kv, (heads / kv) * t, d])
+  const scores = tf.add(tf.div(tf.matMul(grouped, k, false, true), Math.sqrt(d)), mask)
+  return tf.reshape(tf.matMul(tf.softmax(scores), v), [b, heads, t, d])
 }
 
-/** 0 on and below the diagonal, −∞ above: a position attends to itself and earlier ones. */
-function causalMask (t: number): tf.Tensor2D {
-  const m = new Float32Array(t * t)
-  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) m[i * t + j] = -Infinity
-  return tf.tensor2d(m, [t, t])
+/** For `group` stacked query heads of t positions: 0 where a position may attend (itself and earlier ones), −∞ elsewhere; [group·t, t]. */
+function causalMask (t: number, group: number): tf.Tensor2D {
+  const m = new Float32Array(group * t * t)
+  for (let g = 0; g < group; g++) for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) m[(g * t + i) * t + j] = -Infinity
+  return tf.tensor2d(m, [group * t, t])
 }
 
 /** `x` [rows, in] · Wᵀ (+ bias [out]) for a weight kept transposed, Wᵀ [in, out] (see `createCausalLm`). */
@@ -130,9 +151,10 @@ export function createCausalLm (ckpt: HfCheckpoint): CausalLm {
   const inv = ropeInverseFrequencies(c)
   const rope = new Map<number, { cos: tf.Tensor2D, sin: tf.Tensor2D }>()
   const masks = new Map<number, tf.Tensor2D>()
+  const group = c.heads / c.kvHeads
   const maskOf = (t: number): tf.Tensor2D => {
     let m = masks.get(t)
-    if (m === undefined) masks.set(t, m = tf.keep(causalMask(t)))
+    if (m === undefined) masks.set(t, m = tf.keep(causalMask(t, group)))
     return m
   }
   /** cos and sin of position·inv_freq, [t, headDim] (the half duplicated), computed in float64. */
@@ -161,6 +183,14 @@ export function createCausalLm (ckpt: HfCheckpoint): CausalLm {
     return tf.add(tf.mul(x, cos), tf.mul(rotated, sin)) as tf.Tensor4D
   }
 
+  let adapters: LmAdapters | undefined
+  /** x [rows, in] through the projection whose weight is `name` (kept [in, out]), with its adapter if any. */
+  const proj = (x: tf.Tensor, name: string, bias?: tf.Tensor): tf.Tensor => {
+    const y = linear(x, get(name), bias)
+    const ad = adapters?.get(name)
+    return ad === undefined ? y : tf.add(y, tf.mul(tf.matMul(tf.matMul(x as tf.Tensor2D, ad.a), ad.b), ad.scale))
+  }
+
   const gpt2 = (ids: tf.Tensor2D): tf.Tensor3D => {
     const [b, t] = ids.shape
     const h = c.hidden
@@ -168,13 +198,13 @@ export function createCausalLm (ckpt: HfCheckpoint): CausalLm {
     for (let i = 0; i < c.layers; i++) {
       const n = `h.${i}.`
       const a = tf.reshape(layerNorm(x, get(`${n}ln_1.weight`), get(`${n}ln_1.bias`), c.normEps), [b * t, h])
-      const qkv = tf.add(tf.matMul(a as tf.Tensor2D, get(`${n}attn.c_attn.weight`) as tf.Tensor2D), get(`${n}attn.c_attn.bias`))
+      const qkv = proj(a, `${n}attn.c_attn.weight`, get(`${n}attn.c_attn.bias`))
       const [q, k, v] = tf.split(qkv, 3, 1).map((y) => splitHeads(y, b, t, c.heads, c.headDim))
       const o = tf.reshape(mergeHeads(causalAttention(q, k, v, maskOf(t)), b, t), [b * t, h])
-      x = tf.add(x, tf.reshape(tf.add(tf.matMul(o, get(`${n}attn.c_proj.weight`) as tf.Tensor2D), get(`${n}attn.c_proj.bias`)), [b, t, h]))
+      x = tf.add(x, tf.reshape(proj(o, `${n}attn.c_proj.weight`, get(`${n}attn.c_proj.bias`)), [b, t, h]))
       const m = tf.reshape(layerNorm(x, get(`${n}ln_2.weight`), get(`${n}ln_2.bias`), c.normEps), [b * t, h])
-      const f = geluNew(tf.add(tf.matMul(m as tf.Tensor2D, get(`${n}mlp.c_fc.weight`) as tf.Tensor2D), get(`${n}mlp.c_fc.bias`)))
-      x = tf.add(x, tf.reshape(tf.add(tf.matMul(f as tf.Tensor2D, get(`${n}mlp.c_proj.weight`) as tf.Tensor2D), get(`${n}mlp.c_proj.bias`)), [b, t, h]))
+      const f = geluNew(proj(m, `${n}mlp.c_fc.weight`, get(`${n}mlp.c_fc.bias`)))
+      x = tf.add(x, tf.reshape(proj(f, `${n}mlp.c_proj.weight`, get(`${n}mlp.c_proj.bias`)), [b, t, h]))
     }
     const out = tf.reshape(layerNorm(x, get('ln_f.weight'), get('ln_f.bias'), c.normEps), [b * t, h])
     return tf.reshape(linear(out, get('wte.weight')), [b, t, c.vocabSize])
@@ -183,26 +213,21 @@ export function createCausalLm (ckpt: HfCheckpoint): CausalLm {
   const llama = (ids: tf.Tensor2D): tf.Tensor3D => {
     const [b, t] = ids.shape
     const h = c.hidden
-    const group = c.heads / c.kvHeads
-    /** [b, kv, t, d] → [b, kv·group, t, d], each key/value head serving `group` query heads in turn (transformers' repeat_kv). */
-    const repeatKv = (x: tf.Tensor4D): tf.Tensor4D => group === 1
-      ? x
-      : tf.reshape(tf.tile(tf.expandDims(x, 2), [1, 1, group, 1, 1]), [b, c.heads, t, c.headDim])
     let x: tf.Tensor = c.tied ? embed(get('model.embed_tokens.weight'), ids) : tf.gather(get('model.embed_tokens.weight'), ids)
     for (let i = 0; i < c.layers; i++) {
       const n = `model.layers.${i}.`
       const a = tf.reshape(rmsNorm(x, get(`${n}input_layernorm.weight`), c.normEps), [b * t, h])
       const bias = (w: string): tf.Tensor | undefined => c.qkvBias ? get(`${n}self_attn.${w}.bias`) : undefined
-      const q = applyRope(splitHeads(linear(a, get(`${n}self_attn.q_proj.weight`), bias('q_proj')), b, t, c.heads, c.headDim), t)
-      const k = applyRope(splitHeads(linear(a, get(`${n}self_attn.k_proj.weight`), bias('k_proj')), b, t, c.kvHeads, c.headDim), t)
-      const v = splitHeads(linear(a, get(`${n}self_attn.v_proj.weight`), bias('v_proj')), b, t, c.kvHeads, c.headDim)
-      const o = tf.reshape(mergeHeads(causalAttention(q, repeatKv(k), repeatKv(v), maskOf(t)), b, t), [b * t, c.heads * c.headDim])
-      x = tf.add(x, tf.reshape(linear(o, get(`${n}self_attn.o_proj.weight`)), [b, t, h]))
+      const q = applyRope(splitHeads(proj(a, `${n}self_attn.q_proj.weight`, bias('q_proj')), b, t, c.heads, c.headDim), t)
+      const k = applyRope(splitHeads(proj(a, `${n}self_attn.k_proj.weight`, bias('k_proj')), b, t, c.kvHeads, c.headDim), t)
+      const v = splitHeads(proj(a, `${n}self_attn.v_proj.weight`, bias('v_proj')), b, t, c.kvHeads, c.headDim)
+      const o = tf.reshape(mergeHeads(causalAttention(q, k, v, maskOf(t)), b, t), [b * t, c.heads * c.headDim])
+      x = tf.add(x, tf.reshape(proj(o, `${n}self_attn.o_proj.weight`), [b, t, h]))
       const m = tf.reshape(rmsNorm(x, get(`${n}post_attention_layernorm.weight`), c.normEps), [b * t, h])
-      const gate = linear(m, get(`${n}mlp.gate_proj.weight`))
+      const gate = proj(m, `${n}mlp.gate_proj.weight`)
       // SwiGLU: silu(gate) · up, silu(z) = z·σ(z)
-      const swiglu = tf.mul(tf.mul(gate, tf.sigmoid(gate)), linear(m, get(`${n}mlp.up_proj.weight`)))
-      x = tf.add(x, tf.reshape(linear(swiglu, get(`${n}mlp.down_proj.weight`)), [b, t, h]))
+      const swiglu = tf.mul(tf.mul(gate, tf.sigmoid(gate)), proj(m, `${n}mlp.up_proj.weight`))
+      x = tf.add(x, tf.reshape(proj(swiglu, `${n}mlp.down_proj.weight`), [b, t, h]))
     }
     const out = tf.reshape(rmsNorm(x, get('model.norm.weight'), c.normEps), [b * t, h])
     return tf.reshape(linear(out, get(c.tied ? 'model.embed_tokens.weight' : 'lm_head.weight')), [b, t, c.vocabSize])
@@ -211,10 +236,20 @@ export function createCausalLm (ckpt: HfCheckpoint): CausalLm {
   return {
     config: c,
     origin: ckpt.origin,
-    logits (ids) {
+    logits (ids, withAdapters) {
       const t = ids.shape[1]
       if (t < 1 || t > c.maxPositions) throw new InvalidTokensError(`a sequence of ${t} tokens: ${ckpt.origin} takes 1 to ${c.maxPositions} (its maximum positions)`)
-      return tf.tidy(() => c.family === 'gpt2' ? gpt2(ids) : llama(ids))
+      adapters = withAdapters
+      try {
+        return tf.tidy(() => c.family === 'gpt2' ? gpt2(ids) : llama(ids))
+      } finally {
+        adapters = undefined
+      }
+    },
+    parameter (name) {
+      const t = p.get(name)
+      if (t === undefined) throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_MISSING', `${ckpt.origin} has no parameter ${name}`, { tensor: name })
+      return t
     },
     dispose () {
       tf.dispose([...p.values(), ...[...rope.values()].flatMap((r) => [r.cos, r.sin]), ...masks.values()])
