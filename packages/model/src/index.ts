@@ -100,7 +100,7 @@ export {
 // backends
 export {
   BACKEND_ORDER, BACKENDS, type BackendId, type BackendPurpose, type BackendDescriptor, type BackendStatus,
-  type SkippedBackend, type BackendSelection, type BackendReport, type SelectBackendOptions,
+  type SkippedBackend, type BackendSelection, type BackendReport, type SelectBackendOptions, type KernelNeeds,
   probeBackends, probeBackendStatus, chooseBackend, selectBackend, missingKernels, wasmBinaryDir
 } from './backends/backends.js'
 
@@ -136,7 +136,7 @@ export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensor
 // language models from Hugging Face checkpoints
 export { HF_MODEL_TYPES, type HfModelType, type CausalLmConfig, type Llama3RopeScaling, parseHfConfig } from './hf/config.js'
 export { type HfTensor, type HfCheckpoint, readHfCheckpoint, expectedTensors, MAX_HF_CONFIG_BYTES, MAX_HF_INDEX_BYTES, MAX_HF_WEIGHTS_FILE_BYTES } from './hf/checkpoint.js'
-export { type CausalLm, type CausalLmEvaluation, type GenerateOptions, type LmAdapters, createCausalLm, evaluateCausalLm, generateCausalLm, ropeInverseFrequencies } from './hf/causal-lm.js'
+export { type CausalLm, type CausalLmEvaluation, type GenerateOptions, type LmAdapters, CAUSAL_LM_KERNELS, causalLmKernelNeeds, createCausalLm, evaluateCausalLm, generateCausalLm, ropeInverseFrequencies } from './hf/causal-lm.js'
 export { type HfTokenizer, loadHfTokenizer, MAX_TOKENIZER_JSON_BYTES } from './hf/tokenizer.js'
 export { type LmLoraSpec, type LmLora, type TrainLmLoraOptions, type TrainLmLoraResult, createLmLora, trainLmLora, mergeLmLora } from './hf/lm-lora.js'
 

@@ -3,8 +3,8 @@ import { resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import picomatch from 'picomatch'
 import {
-  BACKEND_ORDER, createCausalLm, evaluateCausalLm, generateCausalLm, inspectModel, loadHfTokenizer, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
-  probeBackendStatus, readHfCheckpoint, tf, type BackendId, type LayersModelSource, type ModelInspection, type ModelSpec
+  BACKEND_ORDER, causalLmKernelNeeds, createCausalLm, evaluateCausalLm, generateCausalLm, inspectModel, loadHfTokenizer, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
+  readHfCheckpoint, selectBackend, type BackendId, type LayersModelSource, type ModelInspection, type ModelSpec
 } from '@swarmtune/model'
 import { positiveNumber, show, table } from './round.js'
 import { CliError } from '../errors.js'
@@ -248,20 +248,6 @@ export async function readTokenIds (path: string): Promise<number[]> {
   return ids
 }
 
-/**
- * Makes a tfjs backend active for a command that runs a model: the one named, or the first available in
- * `BACKEND_ORDER` (node-gpu, node, wasm, cpu).
- * @throws InvalidArgumentError (printed with ERR_CLI_BAD_OPTION_VALUE) when the named backend cannot load here (saying why).
- */
-async function activateBackend (want: BackendId | undefined): Promise<string> {
-  const statuses = await probeBackendStatus()
-  const s = want === undefined ? statuses.find((x) => x.available) : statuses.find((x) => x.id === want)
-  if (s === undefined || !s.available) throw new InvalidArgumentError(`--backend ${want ?? '(any)'} cannot run here: ${s?.reason ?? 'no backend loads'}; omit --backend to use the first available`)
-  await tf.setBackend(s.tfjsName)
-  await tf.ready()
-  return s.id
-}
-
 /** Adds `swarmtune model` to the program. */
 export function register (program: Command): void {
   const model = program
@@ -304,8 +290,8 @@ export function register (program: Command): void {
       const ids = f.tokenIds !== undefined
         ? await readTokenIds(f.tokenIds)
         : (await loadHfTokenizer(resolve(folder))).encode(Buffer.from(await readInputFile(f.text!, MAX_TOKEN_IDS_FILE_BYTES, 'text file (--text)')).toString('utf8'))
-      const backend = await activateBackend(f.backend)
       const ckpt = await readHfCheckpoint(resolve(folder))
+      const { backend } = await selectBackend(causalLmKernelNeeds(ckpt.config), { backend: f.backend, purpose: 'inference' })
       const lm = createCausalLm(ckpt)
       try {
         const e = evaluateCausalLm(lm, ids, { window: f.window })
@@ -338,8 +324,9 @@ export function register (program: Command): void {
       const dir = resolve(folder)
       const tokenizer = f.prompt === undefined ? undefined : await loadHfTokenizer(dir)
       const prompt = tokenizer === undefined ? await readTokenIds(f.promptIds!) : tokenizer.encode(f.prompt!)
-      const backend = await activateBackend(f.backend)
-      const lm = createCausalLm(await readHfCheckpoint(dir))
+      const ckpt = await readHfCheckpoint(dir)
+      const { backend } = await selectBackend(causalLmKernelNeeds(ckpt.config), { backend: f.backend, purpose: 'inference' })
+      const lm = createCausalLm(ckpt)
       try {
         const ids = generateCausalLm(lm, prompt, { maxTokens: f.maxTokens, temperature: f.temperature, topK: f.topK, seed: f.seed })
         const text = tokenizer?.decode(ids)

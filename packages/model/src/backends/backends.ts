@@ -165,8 +165,14 @@ function probe (id: BackendId): Promise<BackendStatus> {
   return p
 }
 
+/**
+ * What a backend choice needs to know of a computation: its name (for messages) and the tfjs kernels its
+ * training and inference dispatch. Every `Task` is one; so is a causal LM (`causalLmKernelNeeds`).
+ */
+export type KernelNeeds = Pick<Task, 'id' | 'kernels'>
+
 /** Kernels of `task` (for `purpose`) that the tfjs backend named `tfjsName` has not registered. */
-export function missingKernels (task: Task, tfjsName: string, purpose: BackendPurpose = 'train'): string[] {
+export function missingKernels (task: KernelNeeds, tfjsName: string, purpose: BackendPurpose = 'train'): string[] {
   return task.kernels[purpose].filter((k) => tf.getKernel(k, tfjsName) === undefined)
 }
 
@@ -190,7 +196,7 @@ function isBackendId (s: string): s is BackendId {
  *   when the requested backend (or, without a request, every backend) cannot load; ERR_MODEL_BACKEND_MISSING_KERNELS
  *   when the requested backend lacks a kernel the task needs for `purpose`.
  */
-export async function chooseBackend (task: Task, options: SelectBackendOptions = {}): Promise<BackendSelection> {
+export async function chooseBackend (task: KernelNeeds, options: SelectBackendOptions = {}): Promise<BackendSelection> {
   const purpose = options.purpose ?? 'train'
   const skipped: SkippedBackend[] = []
   if (options.backend !== undefined) {
@@ -234,7 +240,7 @@ export async function chooseBackend (task: Task, options: SelectBackendOptions =
  * Chooses the backend for `task` (see `chooseBackend`) and makes it the active tfjs backend of this thread.
  * @throws BackendError as `chooseBackend`.
  */
-export async function selectBackend (task: Task, options: SelectBackendOptions = {}): Promise<BackendSelection> {
+export async function selectBackend (task: KernelNeeds, options: SelectBackendOptions = {}): Promise<BackendSelection> {
   const sel = await chooseBackend(task, options)
   if (tf.getBackend() !== sel.tfjsName) {
     const ok = await tf.setBackend(sel.tfjsName)

@@ -13,6 +13,7 @@
 import { createRng } from '../data/random.js'
 import { HfCheckpointError, InvalidTokensError } from '../errors.js'
 import { tf } from '../tf.js'
+import type { KernelNeeds } from '../backends/backends.js'
 import type { HfCheckpoint } from './checkpoint.js'
 import type { CausalLmConfig } from './config.js'
 
@@ -22,6 +23,24 @@ import type { CausalLmConfig } from './config.js'
  * x·Wᵀ + scale·(x·A)·B (+ bias), A `[in, r]`, B `[r, out]` (Hu et al. 2021; see lm-lora.ts).
  */
 export type LmAdapters = ReadonlyMap<string, { a: tf.Tensor2D, b: tf.Tensor2D, scale: number }>
+
+/**
+ * The tfjs kernels (tfjs-core `kernel_names.ts`) a causal LM dispatches, for every family: `inference` for
+ * `logits`, `evaluateCausalLm` and `generateCausalLm`; `train` for `trainLmLora` (backpropagation to LoRA B and the
+ * Adam update). Recorded with `tf.profile` on GPT-2, Llama and Qwen2 checkpoints on cpu and wasm;
+ * test/hf-kernels.test.ts re-checks them. Every backend of `BACKEND_ORDER` has them all.
+ */
+export const CAUSAL_LM_KERNELS: KernelNeeds['kernels'] = Object.freeze({
+  inference: Object.freeze(['Add', 'BatchMatMul', 'Cast', 'Concat', 'Exp', 'GatherV2', 'Log', 'Max', 'Mean', 'Multiply', 'Neg', 'Pow', 'RealDiv',
+    'Reshape', 'Rsqrt', 'Sigmoid', 'Slice', 'Softmax', 'SplitV', 'Sqrt', 'Square', 'Sub', 'Sum', 'Tanh', 'Transpose']),
+  train: Object.freeze(['Add', 'BatchMatMul', 'Cast', 'Concat', 'Exp', 'GatherV2', 'Identity', 'Log', 'Max', 'Mean', 'Multiply', 'Neg', 'OneHot', 'PadV2',
+    'Pow', 'RealDiv', 'Reshape', 'Rsqrt', 'Sigmoid', 'Slice', 'Softmax', 'SplitV', 'Sqrt', 'Square', 'Sub', 'Sum', 'Tanh', 'Transpose', 'ZerosLike'])
+})
+
+/** A causal LM of `config` as `selectBackend` and `chooseBackend` take it: named by its model type, `CAUSAL_LM_KERNELS`. */
+export function causalLmKernelNeeds (config: CausalLmConfig): KernelNeeds {
+  return { id: `causal LM (${config.modelType})`, kernels: CAUSAL_LM_KERNELS }
+}
 
 /** A loaded causal LM: its config and parameter tensors (kept until `dispose`). */
 export interface CausalLm {
@@ -114,7 +133,7 @@ const embed = (eT: tf.Tensor, ids: tf.Tensor2D): tf.Tensor => {
 }
 
 /** A row-major [rows, cols] matrix transposed, in JS (so that no second copy is made on the backend, whose memory does not shrink). */
-function transpose2d (v: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose2d (v: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(v.length)
   const block = 64
   for (let r0 = 0; r0 < rows; r0 += block) {
@@ -298,10 +317,12 @@ export function evaluateCausalLm (lm: CausalLm, ids: ArrayLike<number>, options:
     if (chunk.length < 2) break
     windows++
     const nll = tf.tidy(() => {
+      const n = chunk.length - 1
       const logits = lm.logits(tf.tensor2d(chunk, [1, chunk.length], 'int32'))
-      const logp = tf.logSoftmax(tf.reshape(tf.slice(logits, [0, 0, 0], [1, chunk.length - 1, c.vocabSize]), [chunk.length - 1, c.vocabSize]))
-      const target = tf.oneHot(tf.tensor1d(chunk.subarray(1), 'int32'), c.vocabSize)
-      return tf.neg(tf.sum(tf.mul(logp, target))).dataSync()[0]
+      const logp = tf.logSoftmax(tf.reshape(tf.slice(logits, [0, 0, 0], [1, n, c.vocabSize]), [n, c.vocabSize]))
+      // log p of each next token, read at row·vocab + id of the flattened rows (no [n, vocab] one-hot)
+      const at = Int32Array.from({ length: n }, (_, j) => j * c.vocabSize + chunk[j + 1])
+      return tf.neg(tf.sum(tf.gather(tf.reshape(logp, [-1]), tf.tensor1d(at, 'int32')))).dataSync()[0]
     })
     sum += nll
     predicted += chunk.length - 1

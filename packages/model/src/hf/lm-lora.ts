@@ -13,7 +13,7 @@ import { InvalidAdapterError, InvalidTokensError } from '../errors.js'
 import { tf } from '../tf.js'
 import type { Weights, WeightSpec } from '../weights.js'
 import type { HfCheckpoint } from './checkpoint.js'
-import type { CausalLm, LmAdapters } from './causal-lm.js'
+import { transpose2d, type CausalLm, type LmAdapters } from './causal-lm.js'
 
 /** Which projections to adapt, and how. */
 export interface LmLoraSpec {
@@ -92,7 +92,10 @@ export function createLmLora (lm: CausalLm, spec: LmLoraSpec): LmLora {
   }
 }
 
-/** Mean next-token cross-entropy (nats) of windows `ids` [n, t] under the model with adapters. */
+/**
+ * Mean next-token cross-entropy (nats) of windows `ids` [n, t] under the model with adapters. The targets are
+ * picked with a one-hot product, not a gather: a gather's gradient needs UnsortedSegmentSum, which wasm lacks.
+ */
 function windowLoss (lm: CausalLm, ids: tf.Tensor2D, adapters?: LmAdapters): tf.Scalar {
   const [n, t] = ids.shape
   const v = lm.config.vocabSize
@@ -180,15 +183,9 @@ export function mergeLmLora (ckpt: HfCheckpoint, lora: LmLora, b: Weights): HfCh
   const conv1d = ckpt.config.family === 'gpt2'
   lora.sites.forEach((s, i) => {
     const t = ckpt.tensors.get(s.weight)!
-    const kernel = conv1d ? t.values : transpose(t.values, s.outDim, s.inDim)
+    const kernel = conv1d ? t.values : transpose2d(t.values, s.outDim, s.inDim)
     const merged = mergeLora(kernel, [s.inDim, s.outDim], s.a, b.values[i], lora.spec.rank, lora.scale)
-    tensors.set(s.weight, { ...t, values: conv1d ? merged : transpose(merged, s.inDim, s.outDim) })
+    tensors.set(s.weight, { ...t, values: conv1d ? merged : transpose2d(merged, s.inDim, s.outDim) })
   })
   return { ...ckpt, tensors, origin: `${ckpt.origin} with LoRA merged` }
-}
-
-function transpose (v: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(v.length)
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = v[r * cols + c]
-  return out
 }
