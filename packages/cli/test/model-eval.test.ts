@@ -3,8 +3,9 @@
  * library computes, text through GPT-2's tokenizer.json, greedy and seeded generation; bad files and ids refused
  * with their codes.
  */
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '@swarmtune/test-support/cli'
 import { tempDir, type TempDir } from '@swarmtune/test-support'
@@ -28,6 +29,16 @@ async function idsFile (name: string, ids: ReadonlyArray<number | string>): Prom
 }
 
 describe('swarmtune model eval', () => {
+  it.each(['gpt2-tiny-prefixed', 'llama3-tiny', 'qwen2-tiny'])('on the HF-layout checkpoint %s matches the PyTorch reference loss', async (name) => {
+    const dir = join(fileURLToPath(new URL('../../model/test/fixtures/hf/', import.meta.url)), name)
+    const golden = JSON.parse(await readFile(join(dir, 'golden.json'), 'utf8')) as { token_ids: number[], loss: number }
+    const r = await runCli(['model', 'eval', dir, '--token-ids', await idsFile(`${name}.txt`, golden.token_ids), '--json'], { reject: 'failure' })
+    const out = JSON.parse(r.stdout) as { loss: number, perplexity: number, tokens: number }
+    expect(out.tokens).toBe(golden.token_ids.length)
+    expect(Math.abs(out.loss - golden.loss)).toBeLessThan(1e-5)
+    expect(Math.abs(out.perplexity - Math.exp(golden.loss))).toBeLessThan(1e-3)
+  })
+
   it('prints the loss and perplexity the library computes, as JSON and as text', async () => {
     const { createCausalLm, evaluateCausalLm, readHfCheckpoint } = await import('@swarmtune/model')
     const ids = Array.from({ length: 24 }, (_, i) => (i * 31 + 7) % 97)
