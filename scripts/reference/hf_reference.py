@@ -4,7 +4,8 @@ Writes, under packages/model/test/fixtures/hf/, small random checkpoints in the 
 (config.json, model.safetensors or two shards with model.safetensors.index.json) for GPT2LMHeadModel,
 LlamaForCausalLM and Qwen2ForCausalLM, and for each one the golden logits of 24 seeded token ids
 (golden-logits.f32, float32 little-endian, [24, vocab] row-major) and their mean next-token cross-entropy
-(golden.json). The forward passes are written here in plain torch ops after the transformers (4.4x) modeling
+(golden.json); and two PEFT LoRA adapter folders (adapter_config.json, adapter_model.safetensors) for the GPT-2
+and Llama ones, with the golden logits of the base with the adapter merged as PEFT merges it. The forward passes are written here in plain torch ops after the transformers (4.4x) modeling
 code, computed in float64 from the stored weights (F16/BF16 values widened exactly), so they are a reference
 independent of the TypeScript (tfjs) implementation the tests check against them.
 
@@ -542,6 +543,74 @@ def check_llama(cfg, params, ids, logits):
     assert [j // (heads // kv) for j in range(heads)] == torch.arange(kv).repeat_interleave(heads // kv).tolist()
 
 
+# ---------------------------------------------------------------- PEFT LoRA adapters
+
+def peft_modules(cfg, targets, gpt2):
+    """(module path as the forward names it, PEFT key prefix) of every adapted projection, in model order."""
+    out = []
+    for i in range(cfg['n_layer'] if gpt2 else cfg['num_hidden_layers']):
+        mods = [f'h.{i}.attn.c_attn', f'h.{i}.attn.c_proj', f'h.{i}.mlp.c_fc', f'h.{i}.mlp.c_proj'] if gpt2 else \
+            [f'model.layers.{i}.self_attn.{m}' for m in ('q_proj', 'k_proj', 'v_proj', 'o_proj')] + [f'model.layers.{i}.mlp.{m}' for m in ('gate_proj', 'up_proj', 'down_proj')]
+        for m in mods:
+            if m.rsplit('.', 1)[1] in targets:
+                out.append((m, 'base_model.model.' + ('transformer.' if gpt2 else '') + m))
+    return out
+
+
+def write_peft_fixture(name, base, cfg, params, targets, r, alpha, dtype, forward, ids, gpt2, seed):
+    """A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the fixture `base`, and the
+    golden logits of the base with the adapter merged as PEFT's merge_and_unload does it: W + (alpha/r)·B·A for an
+    nn.Linear weight [out, in], W + (alpha/r)·(B·A)ᵀ for a GPT-2 Conv1D weight [in, out] (fan_in_fan_out).
+    lora_A [r, in] and lora_B [out, r] are random (B is not zero, unlike PEFT's initialisation, so that the adapter
+    changes the logits), from a generator of their own (`seed`), so that the other fixtures stay as they were."""
+    g = torch.Generator().manual_seed(seed)
+    folder = os.path.join(OUT, name)
+    os.makedirs(folder, exist_ok=True)
+    for f in os.listdir(folder):
+        os.remove(os.path.join(folder, f))
+    scale = alpha / r
+    tensors = []
+    merged = dict(params)
+    for module, key in peft_modules(cfg, targets, gpt2):
+        w = params[module + '.weight']
+        fan_in, fan_out = (w.shape[0], w.shape[1]) if gpt2 else (w.shape[1], w.shape[0])
+        a = torch.randn(r, fan_in, generator=g, dtype=torch.float32) * 0.3
+        b = torch.randn(fan_out, r, generator=g, dtype=torch.float32) * 0.3
+        tensors += [(key + '.lora_A.weight', a), (key + '.lora_B.weight', b)]
+        delta = scale * (stored(b, dtype) @ stored(a, dtype))  # [out, in]
+        merged[module + '.weight'] = w + (delta.T if gpt2 else delta)
+    config = {
+        'alpha_pattern': {}, 'auto_mapping': None, 'base_model_name_or_path': base, 'bias': 'none', 'fan_in_fan_out': gpt2,
+        'inference_mode': True, 'init_lora_weights': True, 'layers_pattern': None, 'layers_to_transform': None, 'lora_alpha': alpha,
+        'lora_dropout': 0.05, 'modules_to_save': None, 'peft_type': 'LORA', 'r': r, 'rank_pattern': {}, 'revision': None,
+        'target_modules': sorted(targets), 'task_type': 'CAUSAL_LM', 'use_dora': False, 'use_rslora': False
+    }
+    with open(os.path.join(folder, 'adapter_config.json'), 'w') as f:
+        json.dump(config, f, indent=2)
+        f.write('\n')
+    path = os.path.join(folder, 'adapter_model.safetensors')
+    write_safetensors(path, tensors, dtype)
+    read = read_safetensors(path)
+    for n, t in tensors:
+        assert torch.equal(torch.tensor(read[n][2], dtype=DT).view(t.shape), stored(t, dtype)), f'{name}: {n} does not read back exactly'
+    logits = forward(merged, ids)
+    # the unmerged computation, base(x) + scale·(x·Aᵀ)·Bᵀ, on one projection: the merge is what the adapter computes
+    module, key = peft_modules(cfg, targets, gpt2)[0]
+    x = torch.randn(5, params[module + '.weight'].shape[0 if gpt2 else 1], generator=g, dtype=DT)
+    a, b = stored(tensors[0][1], dtype), stored(tensors[1][1], dtype)
+    base_y = x @ params[module + '.weight'] if gpt2 else x @ params[module + '.weight'].T
+    merged_y = x @ merged[module + '.weight'] if gpt2 else x @ merged[module + '.weight'].T
+    assert torch.allclose(merged_y, base_y + scale * (x @ a.T) @ b.T, rtol=0, atol=1e-12), 'the merge differs from the adapter'
+    loss = cross_entropy(logits, ids)
+    with open(os.path.join(folder, 'golden-logits.f32'), 'wb') as f:
+        f.write(logits.to(torch.float32).numpy().astype('<f4').tobytes())
+    with open(os.path.join(folder, 'golden.json'), 'w') as f:
+        json.dump({'base': base, 'token_ids': ids, 'loss': loss, 'logits_file': 'golden-logits.f32'}, f, indent=2)
+        f.write('\n')
+    print(f'{name}: {len(tensors) // 2} adapted projections of {base}, r {r}, alpha {alpha}, {dtype}: loss {loss:.6f}')
+    return logits
+
+
 def main():
     torch.manual_seed(20240611)
     os.makedirs(OUT, exist_ok=True)
@@ -555,6 +624,9 @@ def main():
     p, logits = write_fixture('gpt2-tiny', cfg, tensors, 'F32', lambda p, x: gpt2_forward(cfg, p, x), ids)
     check_gpt2(cfg, p, ids, logits)
     results['gpt2-tiny'] = logits
+    peft = write_peft_fixture('gpt2-tiny-peft', 'gpt2-tiny', cfg, strip_prefix(p), ['c_attn', 'c_proj'], 2, 6, 'F16',
+                              lambda q, x: gpt2_forward(cfg, q, x), ids, gpt2=True, seed=11)
+    assert not torch.allclose(peft, logits, atol=1e-2), 'the GPT-2 adapter changes nothing'
 
     # b. gpt2-tiny-prefixed: distilgpt2 naming (`transformer.` prefix, lm_head.weight stored), F16.
     params = gpt2_weights(cfg)
@@ -572,6 +644,9 @@ def main():
     p, logits = write_fixture('llama-tiny', cfg, tensors, 'F32', lambda p, x: llama_forward(cfg, p, x), ids)
     check_llama(cfg, p, ids, logits)
     assert torch.allclose(p['model.layers.0.self_attn.rotary_emb.inv_freq'], default_inv_freq(10000.0, 16), rtol=1e-6, atol=0)
+    peft = write_peft_fixture('llama-tiny-peft', 'llama-tiny', cfg, p, ['q_proj', 'v_proj', 'down_proj'], 4, 8, 'F32',
+                              lambda q, x: llama_forward(cfg, q, x), ids, gpt2=False, seed=12)
+    assert not torch.allclose(peft, logits, atol=1e-2), 'the Llama adapter changes nothing'
 
     # d. llama3-tiny: explicit head_dim 24, untied head, llama3 rope scaling, BF16, two shards.
     scaling = {'factor': 8.0, 'high_freq_factor': 4.0, 'low_freq_factor': 1.0, 'original_max_position_embeddings': 16, 'rope_type': 'llama3'}

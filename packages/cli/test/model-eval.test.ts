@@ -39,6 +39,34 @@ describe('swarmtune model eval', () => {
     expect(Math.abs(out.perplexity - Math.exp(golden.loss))).toBeLessThan(1e-3)
   })
 
+  it('--adapter evaluates a PEFT adapter on its base (the PyTorch reference loss); model merge writes a folder that evaluates the same', async () => {
+    const fixtures = fileURLToPath(new URL('../../model/test/fixtures/hf/', import.meta.url))
+    const golden = JSON.parse(await readFile(join(fixtures, 'llama-tiny-peft', 'golden.json'), 'utf8')) as { token_ids: number[], loss: number }
+    const ids = await idsFile('peft-ids.txt', golden.token_ids)
+    const base = join(fixtures, 'llama-tiny')
+    const adapter = join(fixtures, 'llama-tiny-peft')
+    const adapted = JSON.parse((await runCli(['model', 'eval', base, '--token-ids', ids, '--adapter', adapter, '--json'], { reject: 'failure' })).stdout) as { loss: number, adapter: unknown }
+    expect(Math.abs(adapted.loss - golden.loss)).toBeLessThan(1e-5)
+    expect(adapted.adapter).toEqual({ rank: 4, alpha: 8, targets: ['down_proj', 'q_proj', 'v_proj'], projections: 6 })
+    const out = join(tmp.path, 'merged-llama')
+    const merged = JSON.parse((await runCli(['model', 'merge', base, '--adapter', adapter, '--out', out, '--json'], { reject: 'failure' })).stdout) as { files: Array<{ file: string }>, merged: string[] }
+    expect(merged.files.map((f) => f.file)).toEqual(['config.json', 'model.safetensors'])
+    expect(merged.merged).toHaveLength(6)
+    const again = JSON.parse((await runCli(['model', 'eval', out, '--token-ids', ids, '--json'], { reject: 'failure' })).stdout) as { loss: number }
+    expect(Math.abs(again.loss - adapted.loss)).toBeLessThan(1e-5)
+    // the output exists now: refused without --force, written with it
+    const twice = await runCli(['model', 'merge', base, '--adapter', adapter, '--out', out])
+    expect(twice.stderr).toMatch(/exists; pass --force.*\(ERR_CLI_OUTPUT_EXISTS\)/)
+    await runCli(['model', 'merge', base, '--adapter', adapter, '--out', out, '--force'], { reject: 'failure' })
+    // an adapter for another base: its factors do not fit
+    const wrong = await runCli(['model', 'eval', join(fixtures, 'qwen2-tiny'), '--token-ids', ids, '--adapter', join(fixtures, 'gpt2-tiny-peft')])
+    expect(wrong.stderr).toMatch(/target module c_attn of qwen2.*\(ERR_MODEL_PEFT_UNSUPPORTED\)/)
+    const generated = await runCli(['model', 'generate', base, '--prompt-ids', ids, '--max-tokens', '3', '--adapter', adapter], { reject: 'failure' })
+    const fromMerged = await runCli(['model', 'generate', out, '--prompt-ids', ids, '--max-tokens', '3'], { reject: 'failure' })
+    expect(generated.stdout.trim().split(' ')).toHaveLength(3)
+    expect(generated.stdout).toBe(fromMerged.stdout)
+  }, 120_000)
+
   it('prints the loss and perplexity the library computes, as JSON and as text', async () => {
     const { createCausalLm, evaluateCausalLm, readHfCheckpoint } = await import('@swarmtune/model')
     const ids = Array.from({ length: 24 }, (_, i) => (i * 31 + 7) % 97)

@@ -60,6 +60,8 @@ export type ModelErrorCode =
   | 'ERR_MODEL_HF_TENSOR_UNEXPECTED'
   | 'ERR_MODEL_HF_TENSOR_SHAPE'
   | 'ERR_MODEL_INVALID_TOKENS'
+  | 'ERR_MODEL_PEFT_ADAPTER_INVALID'
+  | 'ERR_MODEL_PEFT_UNSUPPORTED'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
 export class ModelError extends SwarmtuneError<ModelErrorCode> {}
@@ -198,7 +200,9 @@ export class FeatureCacheError extends withCode(ModelError, 'ERR_MODEL_FEATURE_C
  * A Hugging Face checkpoint folder cannot be used: an architecture or variant this package does not compute
  * (`ERR_MODEL_HF_UNSUPPORTED`), a malformed `config.json` field (`ERR_MODEL_HF_CONFIG_INVALID`), a missing or
  * unreadable file or index (`ERR_MODEL_HF_CHECKPOINT_MALFORMED`), or weights that disagree with the config: a
- * tensor missing, one it does not define, one of another shape (`ERR_MODEL_HF_TENSOR_*`, `tensor` names it).
+ * tensor missing, one it does not define, one of another shape (`ERR_MODEL_HF_TENSOR_*`, `tensor` names it); a
+ * PEFT adapter folder that is malformed for the model (`ERR_MODEL_PEFT_ADAPTER_INVALID`) or a PEFT variant not
+ * computed here (`ERR_MODEL_PEFT_UNSUPPORTED`).
  */
 export class HfCheckpointError extends ModelError {
   readonly tensor: string | undefined

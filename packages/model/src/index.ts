@@ -131,14 +131,19 @@ export { type KernelShape, loraScale, loraFactorA, loraFactorB, loraDense, loraC
 // export formats
 export { tfjsFolderHandler, exportTfjsFolder, exportedModel, importTfjsFolder, TFJS_WEIGHT_FILE_BYTES, type ModelExportOptions } from './export/tfjs-folder.js'
 export { mergedLayersModel, isModelTask } from './export/merged.js'
-export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensors, type SafetensorsDtype, type DecodeSafetensorsOptions } from './export/safetensors.js'
+export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensors, type SafetensorsDtype, type DecodeSafetensorsOptions, type EncodeSafetensorsOptions } from './export/safetensors.js'
 
 // language models from Hugging Face checkpoints
 export { HF_MODEL_TYPES, type HfModelType, type CausalLmConfig, type Llama3RopeScaling, parseHfConfig } from './hf/config.js'
 export { type HfTensor, type HfCheckpoint, readHfCheckpoint, expectedTensors, MAX_HF_CONFIG_BYTES, MAX_HF_INDEX_BYTES, MAX_HF_WEIGHTS_FILE_BYTES } from './hf/checkpoint.js'
 export { type CausalLm, type CausalLmEvaluation, type GenerateOptions, type LmAdapters, CAUSAL_LM_KERNELS, causalLmKernelNeeds, createCausalLm, evaluateCausalLm, generateCausalLm, ropeInverseFrequencies } from './hf/causal-lm.js'
 export { type HfTokenizer, loadHfTokenizer, MAX_TOKENIZER_JSON_BYTES } from './hf/tokenizer.js'
-export { type LmLoraSpec, type LmLora, type TrainLmLoraOptions, type TrainLmLoraResult, createLmLora, trainLmLora, mergeLmLora } from './hf/lm-lora.js'
+export {
+  type LmLoraSpec, type LmLora, type TrainLmLoraOptions, type TrainLmLoraResult, type AdapterFactors, LORA_MODULES, adaptedModules, createLmLora, trainLmLora,
+  mergeLmLora, mergeAdapterFactors
+} from './hf/lm-lora.js'
+export { type WriteHfCheckpointOptions, HF_TOKENIZER_FILES, hfConfigJson, writeHfCheckpoint } from './hf/export.js'
+export { type PeftAdapter, type WritePeftAdapterOptions, peftAdapterTensors, readPeftAdapter, writePeftAdapter } from './hf/peft.js'
 
 // the tfjs namespace this package uses (same instance as its backends), for callers that build models
 export { tf } from './tf.js'

@@ -3,12 +3,12 @@ import { resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import picomatch from 'picomatch'
 import {
-  BACKEND_ORDER, causalLmKernelNeeds, createCausalLm, evaluateCausalLm, generateCausalLm, inspectModel, loadHfTokenizer, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
+  BACKEND_ORDER, causalLmKernelNeeds, createCausalLm, mergeAdapterFactors, peftAdapterTensors, readPeftAdapter, writeHfCheckpoint, evaluateCausalLm, generateCausalLm, inspectModel, loadHfTokenizer, layersModelCids, loadLayersModelFolder, MAX_LORA_RANK, MAX_MODEL_CLASSES, mobilenetV2Base,
   readHfCheckpoint, selectBackend, type BackendId, type LayersModelSource, type ModelInspection, type ModelSpec
 } from '@swarmtune/model'
 import { positiveNumber, show, table } from './round.js'
 import { CliError } from '../errors.js'
-import { checkTfjsFolder, readInputFile } from '../files.js'
+import { checkOutputPath, checkTfjsFolder, readInputFile } from '../files.js'
 import { intOption, significant } from '../options.js'
 
 /** The models `model inspect` knows by name, besides a tfjs folder. */
@@ -283,23 +283,33 @@ export function register (program: Command): void {
     .addOption(new Option('--text <file>', 'a UTF-8 text file to evaluate, tokenized with the checkpoint\'s tokenizer.json (no special tokens added)').conflicts('tokenIds'))
     .option('--token-ids <file>', 'the token ids to evaluate, whitespace-separated integers, read as one sequence (cut into windows of the model\'s maximum positions, or --window)')
     .option('--window <n>', 'tokens per window (2 to the model\'s maximum positions; default the maximum)', intOption('--window', 2))
+    .option('--adapter <folder>', 'a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) trained for this base: evaluate the adapted model')
     .addOption(new Option('--backend <id>', 'tfjs backend (default: the first available of node-gpu, node, wasm, cpu)').choices(BACKEND_ORDER))
     .option('--json', 'print JSON: {"loss", "perplexity", "tokens", …}')
-    .action(async (folder: string, f: { text?: string, tokenIds?: string, window?: number, backend?: BackendId, json?: boolean }) => {
+    .action(async (folder: string, f: { text?: string, tokenIds?: string, window?: number, adapter?: string, backend?: BackendId, json?: boolean }) => {
       if (f.text === undefined && f.tokenIds === undefined) throw new InvalidArgumentError('model eval needs --text <file> or --token-ids <file>: what to evaluate the model on')
       const ids = f.tokenIds !== undefined
         ? await readTokenIds(f.tokenIds)
         : (await loadHfTokenizer(resolve(folder))).encode(Buffer.from(await readInputFile(f.text!, MAX_TOKEN_IDS_FILE_BYTES, 'text file (--text)')).toString('utf8'))
       const ckpt = await readHfCheckpoint(resolve(folder))
+      const adapter = f.adapter === undefined ? undefined : await readPeftAdapter(resolve(f.adapter), ckpt.config)
       const { backend } = await selectBackend(causalLmKernelNeeds(ckpt.config), { backend: f.backend, purpose: 'inference' })
       const lm = createCausalLm(ckpt)
+      const tensors = adapter === undefined ? undefined : peftAdapterTensors(adapter)
       try {
-        const e = evaluateCausalLm(lm, ids, { window: f.window })
+        const e = evaluateCausalLm(lm, ids, { window: f.window, adapters: tensors?.adapters })
         const c = ckpt.config
-        const report = { ...e, model: { modelType: c.modelType, layers: c.layers, hidden: c.hidden, vocabSize: c.vocabSize, maxPositions: c.maxPositions }, backend }
-        show(f.json, report, (r) => `${folder}: ${c.modelType}, ${c.layers} layers, hidden ${c.hidden}, vocabulary ${c.vocabSize} (on ${r.backend})\n` +
+        const report = {
+          ...e,
+          model: { modelType: c.modelType, layers: c.layers, hidden: c.hidden, vocabSize: c.vocabSize, maxPositions: c.maxPositions },
+          ...(adapter === undefined ? {} : { adapter: { rank: adapter.rank, alpha: adapter.alpha, targets: adapter.targets, projections: adapter.factors.length } }),
+          backend
+        }
+        show(f.json, report, (r) => `${folder}: ${c.modelType}, ${c.layers} layers, hidden ${c.hidden}, vocabulary ${c.vocabSize}` +
+          `${adapter === undefined ? '' : `, with the LoRA adapter ${f.adapter!} (r ${adapter.rank}, α ${adapter.alpha} on ${adapter.targets.join(', ')})`} (on ${r.backend})\n` +
           `loss ${r.loss.toFixed(4)} nats/token, perplexity ${significant(r.perplexity, 5)} over ${r.predicted} predicted of ${r.tokens} tokens in ${r.windows} window(s)\n`)
       } finally {
+        tensors?.dispose()
         lm.dispose()
       }
     })
@@ -317,23 +327,46 @@ export function register (program: Command): void {
     })
     .option('--top-k <k>', 'with --temperature: sample among the k most likely tokens', intOption('--top-k', 1))
     .option('--seed <n>', 'seed of the sampling (default 0): the same seed gives the same text', intOption('--seed', 0))
+    .option('--adapter <folder>', 'a PEFT LoRA adapter folder trained for this base: generate with the adapted model')
     .addOption(new Option('--backend <id>', 'tfjs backend (default: the first available of node-gpu, node, wasm, cpu)').choices(BACKEND_ORDER))
     .option('--json', 'print JSON: {"ids", "text"?, …}')
-    .action(async (folder: string, f: { prompt?: string, promptIds?: string, maxTokens: number, temperature?: number, topK?: number, seed?: number, backend?: BackendId, json?: boolean }) => {
+    .action(async (folder: string, f: { prompt?: string, promptIds?: string, maxTokens: number, temperature?: number, topK?: number, seed?: number, adapter?: string, backend?: BackendId, json?: boolean }) => {
       if (f.prompt === undefined && f.promptIds === undefined) throw new InvalidArgumentError('model generate needs --prompt <text> or --prompt-ids <file>: what to continue')
       const dir = resolve(folder)
       const tokenizer = f.prompt === undefined ? undefined : await loadHfTokenizer(dir)
       const prompt = tokenizer === undefined ? await readTokenIds(f.promptIds!) : tokenizer.encode(f.prompt!)
       const ckpt = await readHfCheckpoint(dir)
+      const adapter = f.adapter === undefined ? undefined : await readPeftAdapter(resolve(f.adapter), ckpt.config)
       const { backend } = await selectBackend(causalLmKernelNeeds(ckpt.config), { backend: f.backend, purpose: 'inference' })
       const lm = createCausalLm(ckpt)
+      const tensors = adapter === undefined ? undefined : peftAdapterTensors(adapter)
       try {
-        const ids = generateCausalLm(lm, prompt, { maxTokens: f.maxTokens, temperature: f.temperature, topK: f.topK, seed: f.seed })
+        const ids = generateCausalLm(lm, prompt, { maxTokens: f.maxTokens, temperature: f.temperature, topK: f.topK, seed: f.seed, adapters: tensors?.adapters })
         const text = tokenizer?.decode(ids)
         const report = { prompt: { tokens: prompt.length }, ids, ...(text === undefined ? {} : { text }), temperature: f.temperature ?? 0, seed: f.seed ?? 0, backend }
         show(f.json, report, (r) => (r.text !== undefined ? `${f.prompt!}${r.text}\n` : `${r.ids.join(' ')}\n`))
       } finally {
+        tensors?.dispose()
         lm.dispose()
       }
+    })
+
+  model.command('merge')
+    .description('fold a PEFT LoRA adapter into its base and write the merged model as a Hugging Face checkpoint folder (as PEFT\'s merge_and_unload)')
+    .argument('<folder>', 'the base: a Hugging Face checkpoint folder (as for model eval)')
+    .requiredOption('--adapter <folder>', 'the PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) trained for this base')
+    .requiredOption('--out <folder>', 'where to write config.json, model.safetensors and the base\'s tokenizer files (must not exist, unless --force)')
+    .option('--force', 'overwrite the --out folder\'s files')
+    .option('--json', 'print JSON: {"out", "files", "merged"}')
+    .action(async (folder: string, f: { adapter: string, out: string, force?: boolean, json?: boolean }) => {
+      await checkOutputPath(f.out, { kind: 'folder', force: f.force, flag: '--out' })
+      const dir = resolve(folder)
+      const ckpt = await readHfCheckpoint(dir)
+      const adapter = await readPeftAdapter(resolve(f.adapter), ckpt.config)
+      const merged = mergeAdapterFactors(ckpt, adapter.factors, adapter.rank, adapter.scale)
+      const files = await writeHfCheckpoint(merged, resolve(f.out), { tokenizerFrom: dir, metadata: { merged_adapter: resolve(f.adapter) } })
+      const report = { out: resolve(f.out), files, merged: adapter.factors.map((x) => x.weight) }
+      show(f.json, report, (r) => `${folder} with ${f.adapter} merged (r ${adapter.rank}, α ${adapter.alpha}: ${r.merged.length} projections, stored F32; every other tensor in its own dtype) → ${r.out}\n` +
+        r.files.map((x) => `  ${x.file} ${x.bytes} bytes`).join('\n') + '\n')
     })
 }

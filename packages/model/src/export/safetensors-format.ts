@@ -3,12 +3,13 @@
  * unsigned header length N, N bytes of UTF-8 JSON `{ "__metadata__": { string: string }, "<name>": { "dtype":
  * "F32", "shape": [...], "data_offsets": [begin, end] }, … }` (offsets relative to the byte after the header),
  * then the tensor bytes, little-endian, row-major, with no holes. The header is padded with spaces to a multiple
- * of 8 bytes, as the reference writer does. F32 tensors are written; F32 and — for Hugging Face checkpoints, on
- * request — F16 and BF16 are read, converted exactly to float32 (every F16 and BF16 value is a float32 value).
+ * of 8 bytes, as the reference writer does. F32 tensors are written, and on request F16 and BF16 ones holding
+ * values those types represent exactly; F32 and — for Hugging Face checkpoints, on request — F16 and BF16 are
+ * read, converted exactly to float32 (every F16 and BF16 value is a float32 value).
  */
 import { readFile, stat } from 'node:fs/promises'
 import { MAX_RELEASE_BYTES, MAX_RELEASE_TENSORS, MAX_SAFETENSORS_HEADER_BYTES, MAX_TENSOR_RANK } from '../constants.js'
-import { ModelFormatError } from '../errors.js'
+import { InvalidWeightsError, ModelFormatError } from '../errors.js'
 import type { Weights } from '../weights.js'
 import { sizeOf, validateSpecs, validateWeights } from '../weights.js'
 
@@ -60,19 +61,74 @@ function toFloat32 (bytes: Uint8Array, dtype: SafetensorsDtype): Float32Array {
 
 const malformed = (why: string): ModelFormatError => new ModelFormatError('ERR_MODEL_SAFETENSORS_MALFORMED', `safetensors data is malformed: ${why}`)
 
+const f32 = new Float32Array(1)
+const u32 = new Uint32Array(f32.buffer)
+
+/**
+ * The binary16 bits of a float32 value it holds exactly (normal, subnormal, ±0, ±∞; NaN as the quiet NaN
+ * 0x7e00), or −1 when binary16 cannot hold it.
+ */
+function floatToHalf (v: number): number {
+  if (Number.isNaN(v)) return 0x7e00
+  f32[0] = v
+  const bits = u32[0]
+  const sign = (bits >>> 16) & 0x8000
+  const a = Math.abs(v)
+  if (a === Infinity) return sign | 0x7c00
+  if (a === 0) return sign
+  const exp = ((bits >>> 23) & 0xff) - 127
+  if (exp > 15) return -1
+  if (exp >= -14) return (bits & 0x1fff) === 0 ? sign | ((exp + 15) << 10) | ((bits >>> 13) & 0x3ff) : -1
+  const frac = a * 2 ** 24 // a subnormal half: frac × 2^−24, frac < 1024
+  return Number.isInteger(frac) ? sign | frac : -1
+}
+
+/** `values` as little-endian bytes of `dtype`. @throws InvalidWeightsError naming the first value F16 or BF16 cannot hold exactly. */
+function fromFloat32 (values: Float32Array, dtype: SafetensorsDtype, name: string): Uint8Array {
+  if (dtype === 'F32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
+  const out = new Uint16Array(values.length)
+  const inexact = (i: number): InvalidWeightsError => new InvalidWeightsError(`tensor ${name} cannot be stored as ${dtype}: its value ${values[i]} at index ${i} is not a ${dtype} value; store it as F32`)
+  if (dtype === 'BF16') {
+    const u = new Uint32Array(values.buffer, values.byteOffset, values.length)
+    for (let i = 0; i < values.length; i++) {
+      if (Number.isNaN(values[i])) out[i] = 0x7fc0
+      else if ((u[i] & 0xffff) !== 0) throw inexact(i)
+      else out[i] = u[i] >>> 16
+    }
+  } else {
+    for (let i = 0; i < values.length; i++) {
+      const h = floatToHalf(values[i])
+      if (h < 0) throw inexact(i)
+      out[i] = h
+    }
+  }
+  // Uint16Array is platform-endian; every supported platform (x64, arm64) is little-endian, which safetensors needs
+  return new Uint8Array(out.buffer)
+}
+
+/** Options of `encodeSafetensors`. */
+export interface EncodeSafetensorsOptions {
+  /** Each tensor's stored dtype, in spec order (default all F32); F16 and BF16 only for values they hold exactly. */
+  dtypes?: readonly SafetensorsDtype[]
+}
+
 /**
  * Encodes weights as a safetensors file, tensors in spec order.
  * @param metadata free-form string pairs stored under `__metadata__`
- * @throws InvalidWeightsError for weights that do not match their specs.
+ * @throws InvalidWeightsError for weights that do not match their specs, `options.dtypes` of another length, or a
+ *   value its F16 / BF16 dtype cannot hold exactly (nothing is rounded).
  */
-export function encodeSafetensors (weights: Weights, metadata: Record<string, string> = {}): Uint8Array {
+export function encodeSafetensors (weights: Weights, metadata: Record<string, string> = {}, options: EncodeSafetensorsOptions = {}): Uint8Array {
   validateWeights(weights)
+  const dtypes = options.dtypes ?? weights.specs.map(() => 'F32' as const)
+  if (dtypes.length !== weights.specs.length) throw new InvalidWeightsError(`${dtypes.length} dtypes for ${weights.specs.length} tensors`)
   const header: Record<string, unknown> = {}
   if (Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata }
   let at = 0
+  const data = weights.specs.map((s, i) => fromFloat32(weights.values[i], dtypes[i], s.name))
   weights.specs.forEach((s, i) => {
-    const end = at + weights.values[i].byteLength
-    header[s.name] = { dtype: 'F32', shape: [...s.shape], data_offsets: [at, end] }
+    const end = at + data[i].byteLength
+    header[s.name] = { dtype: dtypes[i], shape: [...s.shape], data_offsets: [at, end] }
     at = end
   })
   let json = new TextEncoder().encode(JSON.stringify(header))
@@ -86,9 +142,9 @@ export function encodeSafetensors (weights: Weights, metadata: Record<string, st
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true)
   out.set(json, LENGTH_PREFIX_BYTES)
   let off = LENGTH_PREFIX_BYTES + json.length
-  for (const v of weights.values) {
-    out.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), off)
-    off += v.byteLength
+  for (const d of data) {
+    out.set(d, off)
+    off += d.byteLength
   }
   return out
 }

@@ -10,7 +10,7 @@ import type { Weights } from '../weights.js'
 import { isModelTask, mergedLayersModel } from './merged.js'
 import { encodeSafetensors } from './safetensors-format.js'
 
-export { encodeSafetensors, decodeSafetensors, readSafetensors, type SafetensorsDtype, type DecodeSafetensorsOptions } from './safetensors-format.js'
+export { encodeSafetensors, decodeSafetensors, readSafetensors, type SafetensorsDtype, type DecodeSafetensorsOptions, type EncodeSafetensorsOptions } from './safetensors-format.js'
 
 /**
  * Writes weights to a safetensors file at `path`. With `options.task` naming a model task (`createModelTask`,

@@ -297,10 +297,11 @@ export interface CausalLmEvaluation {
  * Mean next-token cross-entropy of a token sequence: the ids are cut into consecutive windows of at most
  * `window` tokens (default the model's maximum positions) and in each the token at position j ≥ 1 is predicted
  * from positions < j; loss = −(1/N)·Σ log softmax(logits)[next token] over all predicted tokens, in nats (as
- * transformers' `CausalLMOutput.loss` for one window), perplexity = e^loss.
+ * transformers' `CausalLMOutput.loss` for one window), perplexity = e^loss; with `options.adapters` (e.g.
+ * `peftAdapterTensors`) on their projections.
  * @throws InvalidTokensError for fewer than two ids, an id that is not an integer in [0, vocab), a window < 2.
  */
-export function evaluateCausalLm (lm: CausalLm, ids: ArrayLike<number>, options: { window?: number } = {}): CausalLmEvaluation {
+export function evaluateCausalLm (lm: CausalLm, ids: ArrayLike<number>, options: { window?: number, adapters?: LmAdapters } = {}): CausalLmEvaluation {
   const c = lm.config
   const window = options.window ?? c.maxPositions
   if (!Number.isSafeInteger(window) || window < 2 || window > c.maxPositions) throw new InvalidTokensError(`window ${window}: expected an integer from 2 to ${c.maxPositions} (the model's maximum positions)`)
@@ -318,7 +319,7 @@ export function evaluateCausalLm (lm: CausalLm, ids: ArrayLike<number>, options:
     windows++
     const nll = tf.tidy(() => {
       const n = chunk.length - 1
-      const logits = lm.logits(tf.tensor2d(chunk, [1, chunk.length], 'int32'))
+      const logits = lm.logits(tf.tensor2d(chunk, [1, chunk.length], 'int32'), options.adapters)
       const logp = tf.logSoftmax(tf.reshape(tf.slice(logits, [0, 0, 0], [1, n, c.vocabSize]), [n, c.vocabSize]))
       // log p of each next token, read at row·vocab + id of the flattened rows (no [n, vocab] one-hot)
       const at = Int32Array.from({ length: n }, (_, j) => j * c.vocabSize + chunk[j + 1])
@@ -343,6 +344,8 @@ export interface GenerateOptions {
   seed?: number
   /** Stop after emitting this id (e.g. the tokenizer's end-of-text), which is included. */
   stopId?: number
+  /** LoRA adapters on their projections (e.g. `peftAdapterTensors`). */
+  adapters?: LmAdapters
 }
 
 /**
@@ -370,7 +373,7 @@ export function generateCausalLm (lm: CausalLm, prompt: ArrayLike<number>, optio
   while (out.length < maxTokens) {
     const window = seq.slice(-c.maxPositions)
     const last = tf.tidy(() => {
-      const logits = lm.logits(tf.tensor2d(window, [1, window.length], 'int32'))
+      const logits = lm.logits(tf.tensor2d(window, [1, window.length], 'int32'), options.adapters)
       return tf.slice(logits, [0, window.length - 1, 0], [1, 1, c.vocabSize]).dataSync() as Float32Array
     })
     let next = 0

@@ -34,6 +34,8 @@ export interface HfCheckpoint {
   /** Non-parameter buffers and duplicates found and not used (e.g. GPT-2's `h.0.attn.bias` masks). */
   ignored: string[]
   origin: string
+  /** The `config.json` object as read (absent for a checkpoint made in memory); `writeHfCheckpoint` writes it back. */
+  configJson?: Record<string, unknown>
 }
 
 /**
@@ -85,7 +87,8 @@ function ignorable (c: CausalLmConfig, name: string): boolean {
 
 const malformed = (message: string, cause?: unknown): HfCheckpointError => new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', message, { cause })
 
-async function readBounded (path: string, limit: number, what: string): Promise<Buffer> {
+/** A file of at most `limit` bytes. @throws HfCheckpointError ERR_MODEL_HF_CHECKPOINT_MALFORMED for a missing, non-regular or larger file. */
+export async function readBounded (path: string, limit: number, what: string): Promise<Buffer> {
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     throw malformed(`${path}: cannot read the ${what} (${err.code ?? err.message}); a Hugging Face checkpoint folder holds config.json and model.safetensors (or its shards and model.safetensors.index.json)`, err)
   })
@@ -94,7 +97,8 @@ async function readBounded (path: string, limit: number, what: string): Promise<
   return await readFile(path)
 }
 
-function parseJson (bytes: Buffer, path: string): unknown {
+/** UTF-8 JSON. @throws HfCheckpointError ERR_MODEL_HF_CHECKPOINT_MALFORMED */
+export function parseJson (bytes: Buffer, path: string): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
   } catch (err) {
@@ -131,7 +135,8 @@ async function weightFiles (dir: string): Promise<{ files: string[], map?: Map<s
  */
 export async function readHfCheckpoint (dir: string): Promise<HfCheckpoint> {
   const configPath = join(dir, 'config.json')
-  const config = parseHfConfig(parseJson(await readBounded(configPath, MAX_HF_CONFIG_BYTES, 'config.json'), configPath), dir)
+  const configJson = parseJson(await readBounded(configPath, MAX_HF_CONFIG_BYTES, 'config.json'), configPath)
+  const config = parseHfConfig(configJson, dir)
   const { files, map } = await weightFiles(dir)
   const stored = new Map<string, HfTensor & { file: string }>()
   for (const f of files) {
@@ -167,5 +172,5 @@ export async function readHfCheckpoint (dir: string): Promise<HfCheckpoint> {
     if (!ignorable(config, name)) throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_UNEXPECTED', `${dir}: tensor ${name} is not a parameter of ${config.modelType} as its config describes it (${config.layers} layers${config.family === 'llama' ? `, tie_word_embeddings ${String(config.tied)}` : ''})`, { tensor: name })
     ignored.push(name)
   }
-  return { config, tensors, ignored, origin: dir }
+  return { config, tensors, ignored, origin: dir, configJson: configJson as Record<string, unknown> }
 }

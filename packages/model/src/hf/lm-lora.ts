@@ -13,6 +13,7 @@ import { InvalidAdapterError, InvalidTokensError } from '../errors.js'
 import { tf } from '../tf.js'
 import type { Weights, WeightSpec } from '../weights.js'
 import type { HfCheckpoint } from './checkpoint.js'
+import type { CausalLmConfig } from './config.js'
 import { transpose2d, type CausalLm, type LmAdapters } from './causal-lm.js'
 
 /** Which projections to adapt, and how. */
@@ -45,8 +46,26 @@ export interface LmLora {
   readonly sites: readonly Site[]
 }
 
-const LLAMA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']
-const GPT2_MODULES = ['c_attn', 'c_proj', 'c_fc']
+/** The projections LoRA can adapt, by family, as PEFT's `target_modules` names them. */
+export const LORA_MODULES: Readonly<Record<CausalLmConfig['family'], readonly string[]>> = {
+  llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  gpt2: ['c_attn', 'c_proj', 'c_fc']
+}
+
+/**
+ * The module paths (canonical names without `.weight`, e.g. `model.layers.0.self_attn.q_proj`, `h.0.mlp.c_proj`)
+ * of every projection whose last name is in `targets`, in the model's order.
+ */
+export function adaptedModules (c: CausalLmConfig, targets: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < c.layers; i++) {
+    const mods = c.family === 'gpt2'
+      ? [`h.${i}.attn.c_attn`, `h.${i}.attn.c_proj`, `h.${i}.mlp.c_fc`, `h.${i}.mlp.c_proj`]
+      : [...['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((m) => `model.layers.${i}.self_attn.${m}`), ...['gate_proj', 'up_proj', 'down_proj'].map((m) => `model.layers.${i}.mlp.${m}`)]
+    out.push(...mods.filter((m) => targets.includes(m.slice(m.lastIndexOf('.') + 1))))
+  }
+  return out
+}
 
 /**
  * Plans adapters on `lm`'s projections named by `spec.targets`.
@@ -57,21 +76,14 @@ export function createLmLora (lm: CausalLm, spec: LmLoraSpec): LmLora {
   if (!Number.isSafeInteger(spec.rank) || spec.rank < 1 || spec.rank > 256) throw new InvalidAdapterError(`LoRA rank ${spec.rank}: expected an integer from 1 to 256`)
   if (!Number.isFinite(spec.alpha) || spec.alpha <= 0) throw new InvalidAdapterError(`LoRA alpha ${spec.alpha}: expected a finite number > 0`)
   const c = lm.config
-  const known = c.family === 'gpt2' ? GPT2_MODULES : LLAMA_MODULES
+  const known = LORA_MODULES[c.family]
   if (spec.targets.length === 0) throw new InvalidAdapterError(`no LoRA targets: name modules of ${c.modelType} (${known.join(', ')})`)
   for (const t of spec.targets) if (!known.includes(t)) throw new InvalidAdapterError(`LoRA target ${t} is not a projection of ${c.modelType}; its projections are ${known.join(', ')}`)
-  const sites: Site[] = []
-  for (let i = 0; i < c.layers; i++) {
-    const mods = c.family === 'gpt2'
-      ? [`h.${i}.attn.c_attn`, `h.${i}.attn.c_proj`, `h.${i}.mlp.c_fc`, `h.${i}.mlp.c_proj`]
-      : [...['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((m) => `model.layers.${i}.self_attn.${m}`), ...['gate_proj', 'up_proj', 'down_proj'].map((m) => `model.layers.${i}.mlp.${m}`)]
-    for (const module of mods) {
-      if (!spec.targets.includes(module.slice(module.lastIndexOf('.') + 1))) continue
-      const weight = `${module}.weight`
-      const [inDim, outDim] = lm.parameter(weight).shape
-      sites.push({ weight, module, inDim, outDim, a: loraFactorA(spec.seed, module, inDim, spec.rank) })
-    }
-  }
+  const sites: Site[] = adaptedModules(c, spec.targets).map((module) => {
+    const weight = `${module}.weight`
+    const [inDim, outDim] = lm.parameter(weight).shape
+    return { weight, module, inDim, outDim, a: loraFactorA(spec.seed, module, inDim, spec.rank) }
+  })
   const scale = loraScale(spec.alpha, spec.rank)
   const specs = sites.map((s) => ({ name: `${s.module}.lora_B`, shape: [spec.rank, s.outDim], dtype: 'float32' as const }))
   let aTensors: tf.Tensor2D[] | undefined
@@ -176,16 +188,26 @@ export function trainLmLora (lm: CausalLm, lora: LmLora, start: Weights, tokens:
 /**
  * The checkpoint with the adapters folded into the base's weights: for each adapted projection W + (α/r)·(A·B)ᵀ
  * in nn.Linear layout [out, in] (GPT-2's Conv1D [in, out]: W + (α/r)·A·B), each element summed in float64 and
- * rounded once (`mergeLora`), so the merged model computes what the adapted one does.
+ * rounded once (`mergeLora`), so the merged model computes what the adapted one does. A merged tensor's dtype
+ * becomes F32 (its values are float32 ones; `writeHfCheckpoint` stores it so, unrounded).
  */
 export function mergeLmLora (ckpt: HfCheckpoint, lora: LmLora, b: Weights): HfCheckpoint {
+  return mergeAdapterFactors(ckpt, lora.sites.map((s, i) => ({ weight: s.weight, inDim: s.inDim, outDim: s.outDim, a: s.a, b: b.values[i] })), lora.spec.rank, lora.scale)
+}
+
+/** LoRA factors of one projection: A `[in, r]` and B `[r, out]`, row-major float32. */
+export interface AdapterFactors { weight: string, inDim: number, outDim: number, a: Float32Array, b: Float32Array }
+
+/** `mergeLmLora` for factors of any origin (e.g. a PEFT adapter, `readPeftAdapter`). */
+export function mergeAdapterFactors (ckpt: HfCheckpoint, factors: readonly AdapterFactors[], rank: number, scale: number): HfCheckpoint {
   const tensors = new Map(ckpt.tensors)
   const conv1d = ckpt.config.family === 'gpt2'
-  lora.sites.forEach((s, i) => {
-    const t = ckpt.tensors.get(s.weight)!
-    const kernel = conv1d ? t.values : transpose2d(t.values, s.outDim, s.inDim)
-    const merged = mergeLora(kernel, [s.inDim, s.outDim], s.a, b.values[i], lora.spec.rank, lora.scale)
-    tensors.set(s.weight, { ...t, values: conv1d ? merged : transpose2d(merged, s.inDim, s.outDim) })
-  })
+  for (const f of factors) {
+    const t = ckpt.tensors.get(f.weight)!
+    const kernel = conv1d ? t.values : transpose2d(t.values, f.outDim, f.inDim)
+    const merged = mergeLora(kernel, [f.inDim, f.outDim], f.a, f.b, rank, scale)
+    // the merged values are float32 ones: stored as F32, whatever the base's dtype (nothing is rounded)
+    tensors.set(f.weight, { ...t, dtype: 'F32', values: conv1d ? merged : transpose2d(merged, f.inDim, f.outDim) })
+  }
   return { ...ckpt, tensors, origin: `${ckpt.origin} with LoRA merged` }
 }
