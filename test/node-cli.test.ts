@@ -75,6 +75,7 @@ describe('swarmtune node commands', () => {
     expect(find('backend').some((c) => c.status === 'ok')).toBe(true)
     expect(find('training').length).toBeGreaterThan(0)
     expect(find('training').every((c) => c.status === 'ok')).toBe(true)
+    expect(find('training').map((c) => c.detail).filter((d) => d.startsWith('task causal LM (gpt2, llama, qwen2) with LoRA: '))).toHaveLength(1)
     expect(exitCode).toBe(0)
 
     // a broken data folder is a failure with its code, and the exit code says so

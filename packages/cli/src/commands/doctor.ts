@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { count, durationOption } from '../options.js'
-import { probeBackends, type BackendReport } from '@swarmtune/model'
+import { CAUSAL_LM_KERNEL_NEEDS, listTasks, probeBackends, type BackendReport } from '@swarmtune/model'
 import {
   checkReachability, ControlClient, defaultDataDir, openDataDir, portFree, scopeOf, tcpTarget, type DaemonConfig, type DaemonStatus, type DataDir
 } from '@swarmtune/node'
@@ -34,12 +34,13 @@ function nodeCheck (): Check {
 
 /**
  * Training backends through `probeBackends()` of `@swarmtune/model`: one line per backend (available or
- * why not), then per task the backend training would use. No backend able to train a task is a failure.
+ * why not), then per task — the built-in ones and causal language models with LoRA — the backend training would
+ * use. No backend able to train a task is a failure.
  */
 async function backendChecks (): Promise<Check[]> {
   let report: BackendReport
   try {
-    report = await probeBackends()
+    report = await probeBackends([...listTasks(), CAUSAL_LM_KERNEL_NEEDS])
   } catch (err) {
     return [{ name: 'backends', status: 'fail', detail: `backend probe failed: ${(err as Error).message}` }]
   }

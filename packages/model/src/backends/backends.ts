@@ -254,7 +254,7 @@ export async function selectBackend (task: KernelNeeds, options: SelectBackendOp
  * The report `swarmtune doctor` prints: every backend's availability and, for each task (default: every
  * registered task) and purpose, the backend it would use and why (or why none can).
  */
-export async function probeBackends (tasks: readonly Task[] = listTasks()): Promise<BackendReport> {
+export async function probeBackends (tasks: readonly KernelNeeds[] = listTasks()): Promise<BackendReport> {
   const backends = await probeBackendStatus()
   const choices: BackendReport['choices'] = []
   for (const task of tasks) {

@@ -37,6 +37,9 @@ export const CAUSAL_LM_KERNELS: KernelNeeds['kernels'] = Object.freeze({
     'Pow', 'RealDiv', 'Reshape', 'Rsqrt', 'Sigmoid', 'Slice', 'Softmax', 'SplitV', 'Sqrt', 'Square', 'Sub', 'Sum', 'Tanh', 'Transpose', 'ZerosLike'])
 })
 
+/** Causal LMs of every family with LoRA as `probeBackends` takes them (the line `swarmtune doctor` prints for them). */
+export const CAUSAL_LM_KERNEL_NEEDS: KernelNeeds = Object.freeze({ id: 'causal LM (gpt2, llama, qwen2) with LoRA', kernels: CAUSAL_LM_KERNELS })
+
 /** A causal LM of `config` as `selectBackend` and `chooseBackend` take it: named by its model type, `CAUSAL_LM_KERNELS`. */
 export function causalLmKernelNeeds (config: CausalLmConfig): KernelNeeds {
   return { id: `causal LM (${config.modelType})`, kernels: CAUSAL_LM_KERNELS }
