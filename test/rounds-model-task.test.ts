@@ -11,32 +11,16 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadMnist, subset, writeImageFolder, type Dataset } from '@swarmtune/model'
 import { parseCid } from '@swarmtune/wire'
 import type { RoundsConfigInit } from '@swarmtune/rounds'
 import { Cleanups, tempDir, type TempDir } from '@swarmtune/test-support'
 import { testDataDir } from '@swarmtune/test-support/daemons'
+import { writeDigitFolders } from '@swarmtune/test-support/models'
 import { connectedTo, eventOf, ready, startRoundsNode, type RoundsNode } from '@swarmtune/test-support/rounds'
-import { runCli } from '@swarmtune/test-support/cli'
+import { cliJson, runCli } from '@swarmtune/test-support/cli'
 
 const LABELS = ['0', '1', '2']
 
-/** `perClass` examples of each of the digits 0, 1, 2 of `ds`, from the `skip`-th of each on. */
-function digits (ds: Dataset, perClass: number, skip: number): Dataset {
-  const picked: number[] = []
-  for (let c = 0; c < LABELS.length; c++) {
-    let seen = 0
-    for (let i = 0; i < ds.count && picked.filter((j) => ds.labels[j] === c).length < perClass; i++) {
-      if (ds.labels[i] === c && seen++ >= skip) picked.push(i)
-    }
-  }
-  return { ...subset(ds, picked), classes: LABELS.length }
-}
-
-async function cliJson (args: string[]): Promise<Record<string, unknown>> {
-  const r = await runCli([...args, '--json'], { reject: 'failure' })
-  return JSON.parse(r.stdout) as Record<string, unknown>
-}
 
 describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the network', () => {
   const cleanups = new Cleanups()
@@ -51,11 +35,9 @@ describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the 
   beforeAll(async () => {
     tmp = await tempDir('swarmtune-model-community-')
     cleanups.push(async () => { await tmp.cleanup() })
-    const { train } = await loadMnist({ train: 2000 })
-    volunteerImages = join(tmp.path, 'volunteer-images')
-    const evalImages = join(tmp.path, 'eval-images')
-    await writeImageFolder(digits(train, 12, 0), volunteerImages, { labels: LABELS })
-    await writeImageFolder(digits(train, 6, 12), evalImages, { labels: LABELS })
+    const folders = await writeDigitFolders(tmp.path, LABELS, { volunteer: 12, evaluation: 6 })
+    volunteerImages = folders.volunteerImages
+    const evalImages = folders.evalImages
 
     mdir = join(tmp.path, 'maintainer')
     await testDataDir(mdir)

@@ -100,3 +100,11 @@ export async function runCli (args: readonly string[], options: CliOptions = {})
 export async function cliOutput (args: readonly string[], options: Omit<CliOptions, 'reject'> = {}): Promise<string> {
   return (await runCli(args, { ...options, reject: 'failure' })).stdout
 }
+
+/**
+ * The JSON a command prints with `--json` (appended to `args`), for a command expected to succeed.
+ * @throws as `cliOutput`; a SyntaxError when it printed no JSON.
+ */
+export async function cliJson (args: readonly string[], options: Omit<CliOptions, 'reject'> = {}): Promise<Record<string, unknown>> {
+  return JSON.parse(await cliOutput([...args, '--json'], options)) as Record<string, unknown>
+}

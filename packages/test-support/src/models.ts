@@ -11,7 +11,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { createRng, encodeSafetensors, expectedTensors, parseHfConfig, tf, tfjsFolderHandler } from '@swarmtune/model'
+import { createRng, encodeSafetensors, expectedTensors, loadMnist, parseHfConfig, subset, tf, tfjsFolderHandler, writeImageFolder, type Dataset } from '@swarmtune/model'
 
 /**
  * Writes a two-layer tfjs model as a tfjs folder at `dir` (model.json and its weights): dense `hidden`, input 6,
@@ -75,4 +75,37 @@ export async function writeRandomCheckpoint (dir: string, config: Record<string,
 export async function writeTinyGpt2 (dir: string, options: { seed?: number, tokenizer?: boolean } = {}): Promise<void> {
   await writeRandomCheckpoint(dir, { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 50_257, n_positions: 64, n_embd: 8, n_layer: 1, n_head: 2, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 }, options.seed)
   if (options.tokenizer === true) await writeGpt2Tokenizer(dir)
+}
+
+/**
+ * `perClass` examples of each of the classes 0 … `classes` − 1 of `ds`, from the `skip`-th of each on, as a data set
+ * of `classes` classes (e.g. the digits 0, 1, 2 of MNIST for a three-class image folder).
+ */
+export function classExamples (ds: Dataset, classes: number, perClass: number, skip: number): Dataset {
+  const picked: number[] = []
+  const seen = new Array<number>(classes).fill(0)
+  const taken = new Array<number>(classes).fill(0)
+  for (let i = 0; i < ds.count; i++) {
+    const c = ds.labels[i]
+    if (c >= classes) continue
+    if (seen[c]++ >= skip && taken[c] < perClass) {
+      picked.push(i)
+      taken[c]++
+    }
+  }
+  return { ...subset(ds, picked), classes }
+}
+
+/**
+ * Two image folders of MNIST digits 0 … labels.length − 1 (one sub-folder per label, PNGs): `volunteer` training
+ * digits of each class in `<dir>/volunteer-images`, and the next `evaluation` of each in `<dir>/eval-images` (a
+ * held-out folder for the coordinator's evalData).
+ */
+export async function writeDigitFolders (dir: string, labels: string[], perClass: { volunteer: number, evaluation: number }): Promise<{ volunteerImages: string, evalImages: string }> {
+  const { train } = await loadMnist({ train: 200 * labels.length + 10 * (perClass.volunteer + perClass.evaluation) })
+  const volunteerImages = join(dir, 'volunteer-images')
+  const evalImages = join(dir, 'eval-images')
+  await writeImageFolder(classExamples(train, labels.length, perClass.volunteer, 0), volunteerImages, { labels })
+  await writeImageFolder(classExamples(train, labels.length, perClass.evaluation, perClass.volunteer), evalImages, { labels })
+  return { volunteerImages, evalImages }
 }
