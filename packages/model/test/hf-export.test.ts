@@ -210,12 +210,14 @@ describe('readPeftAdapter refuses bad adapters with their codes', () => {
     expect(await codeOfAsync(readPeftAdapter(await variant(name, change), config))).toBe(code)
   })
 
-  it('a factor missing or of another shape → ERR_MODEL_PEFT_ADAPTER_INVALID; no adapter_config.json → ERR_MODEL_HF_CHECKPOINT_MALFORMED', async () => {
+  it('a factor missing, of another shape or not finite → ERR_MODEL_PEFT_ADAPTER_INVALID; no adapter_config.json → ERR_MODEL_HF_CHECKPOINT_MALFORMED', async () => {
     const dropped = await variant('dropped', {}, (w) => ({ specs: w.specs.slice(1), values: w.values.slice(1) }))
     expect(await codeOfAsync(readPeftAdapter(dropped, config))).toBe('ERR_MODEL_PEFT_ADAPTER_INVALID')
     const reshaped = await variant('reshaped', {}, (w) => ({ specs: w.specs.map((s, i) => i === 0 ? { ...s, shape: [s.shape[1], s.shape[0]] } : s), values: w.values }))
     expect(await codeOfAsync(readPeftAdapter(reshaped, config))).toBe('ERR_MODEL_PEFT_ADAPTER_INVALID')
     expect(await codeOfAsync(readPeftAdapter(join(tmp.path, 'nowhere'), config))).toBe('ERR_MODEL_HF_CHECKPOINT_MALFORMED')
+    const nan = await variant('nan', {}, (w) => ({ specs: w.specs, values: w.values.map((v, i) => i === 3 ? Float32Array.from(v, (x, j) => j === 2 ? NaN : x) : v) }))
+    expect(await codeOfAsync(readPeftAdapter(nan, config))).toBe('ERR_MODEL_PEFT_ADAPTER_INVALID')
     // the unchanged copy reads
     expect(await codeOfAsync(readPeftAdapter(await variant('same', {}), config))).toBeUndefined()
   })

@@ -106,6 +106,19 @@ export function parseJson (bytes: Buffer, path: string): unknown {
   }
 }
 
+/**
+ * A safetensors file of a Hugging Face folder (at most 2 GiB, header at most 100 MB; F32, F16, BF16 as float32).
+ * @throws HfCheckpointError ERR_MODEL_HF_CHECKPOINT_MALFORMED (missing, oversized); ModelFormatError
+ *   ERR_MODEL_SAFETENSORS_MALFORMED (a header over its limit, a truncated file, another dtype).
+ */
+export async function readHfSafetensors (path: string, what: string): Promise<ReturnType<typeof decodeSafetensors>> {
+  const bytes = await readBounded(path, MAX_HF_WEIGHTS_FILE_BYTES, what)
+  if (bytes.length >= 8 && bytes.readBigUInt64LE(0) > BigInt(MAX_SAFETENSORS_HEADER_BYTES)) {
+    throw new ModelFormatError('ERR_MODEL_SAFETENSORS_MALFORMED', `${path}: safetensors header of ${bytes.readBigUInt64LE(0)} bytes is over the ${MAX_SAFETENSORS_HEADER_BYTES}-byte limit`)
+  }
+  return decodeSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { dtypes: ['F32', 'F16', 'BF16'], origin: path })
+}
+
 const indexSchema = z.object({ weight_map: z.record(z.string(), z.string()) })
 
 /** The weights files of a folder and, for a sharded one, which file each tensor is in. */
@@ -141,11 +154,7 @@ export async function readHfCheckpoint (dir: string): Promise<HfCheckpoint> {
   const stored = new Map<string, HfTensor & { file: string }>()
   for (const f of files) {
     const path = join(dir, f)
-    const bytes = await readBounded(path, MAX_HF_WEIGHTS_FILE_BYTES, 'weights file')
-    if (bytes.length >= 8 && bytes.readBigUInt64LE(0) > BigInt(MAX_SAFETENSORS_HEADER_BYTES)) {
-      throw new ModelFormatError('ERR_MODEL_SAFETENSORS_MALFORMED', `${path}: safetensors header of ${bytes.readBigUInt64LE(0)} bytes is over the ${MAX_SAFETENSORS_HEADER_BYTES}-byte limit`)
-    }
-    const { weights, dtypes } = decodeSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { dtypes: ['F32', 'F16', 'BF16'], origin: path })
+    const { weights, dtypes } = await readHfSafetensors(path, 'weights file')
     weights.specs.forEach((s, i) => {
       const name = config.family === 'gpt2' && s.name.startsWith('transformer.') ? s.name.slice('transformer.'.length) : s.name
       if (map !== undefined && map.get(s.name) !== f) throw malformed(`${path} holds tensor ${s.name}, which the shard index puts in ${map.get(s.name) ?? 'no file'}`)

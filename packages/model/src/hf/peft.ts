@@ -11,12 +11,11 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { MAX_SAFETENSORS_HEADER_BYTES } from '../constants.js'
-import { HfCheckpointError, InvalidWeightsError, ModelFormatError } from '../errors.js'
-import { decodeSafetensors, encodeSafetensors } from '../export/safetensors-format.js'
+import { HfCheckpointError, InvalidWeightsError } from '../errors.js'
+import { encodeSafetensors } from '../export/safetensors-format.js'
 import { tf } from '../tf.js'
 import type { Weights } from '../weights.js'
-import { MAX_HF_CONFIG_BYTES, MAX_HF_WEIGHTS_FILE_BYTES, expectedTensors, parseJson, readBounded } from './checkpoint.js'
+import { MAX_HF_CONFIG_BYTES, expectedTensors, parseJson, readBounded, readHfSafetensors } from './checkpoint.js'
 import { transpose2d, type LmAdapters } from './causal-lm.js'
 import type { CausalLmConfig } from './config.js'
 import { LORA_MODULES, adaptedModules, type AdapterFactors, type LmLora } from './lm-lora.js'
@@ -64,7 +63,8 @@ const peftModule = (c: CausalLmConfig, module: string): string => `base_model.mo
  * @throws HfCheckpointError ERR_MODEL_PEFT_UNSUPPORTED for another peft_type, a bias, rslora, DoRA, rank or alpha
  *   patterns, layers_to_transform, modules_to_save, a regular-expression target_modules, a target that is not a
  *   projection of the family, fan_in_fan_out on a Llama-family model; ERR_MODEL_PEFT_ADAPTER_INVALID for a bad
- *   config field, a factor missing, of another shape, or a tensor that is no factor of a target (naming it);
+ *   config field, a factor missing, of another shape, holding a non-finite value, or a tensor that is no factor
+ *   of a target (naming it);
  *   ERR_MODEL_HF_CHECKPOINT_MALFORMED for a missing, oversized or non-JSON file; ModelFormatError
  *   ERR_MODEL_SAFETENSORS_MALFORMED for a bad safetensors file.
  */
@@ -90,11 +90,7 @@ export async function readPeftAdapter (dir: string, config: CausalLmConfig): Pro
   if (a.fan_in_fan_out && config.family === 'llama') throw unsupported(configPath, `fan_in_fan_out on ${config.modelType}, whose projections are nn.Linear`)
 
   const weightsPath = join(dir, 'adapter_model.safetensors')
-  const bytes = await readBounded(weightsPath, MAX_HF_WEIGHTS_FILE_BYTES, 'adapter weights (adapter_model.safetensors)')
-  if (bytes.length >= 8 && bytes.readBigUInt64LE(0) > BigInt(MAX_SAFETENSORS_HEADER_BYTES)) {
-    throw new ModelFormatError('ERR_MODEL_SAFETENSORS_MALFORMED', `${weightsPath}: safetensors header of ${bytes.readBigUInt64LE(0)} bytes is over the ${MAX_SAFETENSORS_HEADER_BYTES}-byte limit`)
-  }
-  const { weights } = decodeSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { dtypes: ['F32', 'F16', 'BF16'], origin: weightsPath })
+  const { weights } = await readHfSafetensors(weightsPath, 'adapter weights (adapter_model.safetensors)')
   const stored = new Map(weights.specs.map((s, i) => [s.name, { shape: s.shape, values: weights.values[i] }]))
   const shapes = expectedTensors(config)
   const r = a.r
@@ -107,6 +103,8 @@ export async function readPeftAdapter (dir: string, config: CausalLmConfig): Pro
       const t = stored.get(name)
       if (t === undefined) throw invalid(`${weightsPath}: ${name} of shape [${want.join(', ')}] is missing; target_modules ${targets.join(', ')} adapt ${module}`)
       if (t.shape.length !== 2 || t.shape[0] !== want[0] || t.shape[1] !== want[1]) throw invalid(`${weightsPath}: ${name} has shape [${t.shape.join(', ')}]; rank ${r} on ${module} (${inDim} → ${outDim}) needs [${want.join(', ')}]`)
+      const bad = t.values.findIndex((x) => !Number.isFinite(x))
+      if (bad >= 0) throw invalid(`${weightsPath}: ${name} holds ${t.values[bad]} at index ${bad}; LoRA factors must be finite`)
       stored.delete(name)
       return t.values
     }
