@@ -133,4 +133,13 @@ describe('swarmtune community join --data', () => {
     expect(await refused(...join_, '--mnist')).toMatchObject({ code: 'ERR_CLI_OPTION_NOT_APPLICABLE', stderr: expect.stringContaining('--data <image folder | file.csv>') })
     await expect(readFile(join(d, 'rounds.json'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' })
   })
+
+  it('refuses a training backend that does not load here, naming the available ones; an available one is written', async () => {
+    const d = await folder()
+    const r = await refused('community', 'join', genesis, '-d', d, '--data', images, '--backend', 'node-gpu')
+    expect(r).toMatchObject({ code: 'ERR_MODEL_BACKEND_UNAVAILABLE', stderr: expect.stringMatching(/not installed.*Available here: (\w[\w-]*, )*wasm(, \w[\w-]*)*;.*Nothing was written/) })
+    await expect(readFile(join(d, 'rounds.json'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' })
+    await runCli(['community', 'join', genesis, '-d', d, '--data', images, '--backend', 'cpu'], { reject: 'failure' })
+    expect((JSON.parse(await readFile(join(d, 'rounds.json'), 'utf8')) as { volunteer: { backend: string } }).volunteer.backend).toBe('cpu')
+  })
 })

@@ -92,7 +92,7 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
     const dataDir = await openDataDir(init.dataDir, init.config)
     const { config } = dataDir
     const log = init.logger ?? createLogger({ level: config.log.level })
-    const lock = await acquireLock(dataDir.paths.lock)
+    const lock = await acquireLock(dataDir.paths.lock, { dataDir: dataDir.paths.root })
     try {
       const blobs = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: config.blobs.maxBlobBytes })
       await blobs.open()

@@ -72,10 +72,11 @@ export function lockHolderState (info: DataDirLockInfo): 'live' | 'gone' | 'reus
 /**
  * Takes the lock.
  *
+ * @param options.dataDir the data folder the lock guards, named in the error's hint (`swarmtune status -d <folder>`)
  * @throws DaemonLockedError `ERR_NODE_LOCKED` when a live process (this one included) holds it, naming the pid
  *   and when it took the lock
  */
-export async function acquireLock (file: string): Promise<DataDirLock> {
+export async function acquireLock (file: string, options: { dataDir?: string } = {}): Promise<DataDirLock> {
   if (heldInThisProcess.has(file)) {
     throw new DaemonLockedError(`a daemon in this process already uses ${file}. Stop it before starting another on the same data folder.`)
   }
@@ -111,7 +112,7 @@ export async function acquireLock (file: string): Promise<DataDirLock> {
       const state = info === undefined ? 'unreadable' : lockHolderState(info)
       if (state === 'live' || state === 'remote') {
         throw new DaemonLockedError(`a daemon (pid ${info?.pid ?? '?'}${state === 'remote' ? ` on host ${info?.hostname ?? '?'}` : ''}) holds this data folder${since} (${file}). ` +
-          'Use it through `swarmtune status`, or stop it first.')
+          `Use it through \`swarmtune status${options.dataDir === undefined ? '' : ` -d ${options.dataDir}`}\`, or stop it first.`)
       }
       if (state === 'unreadable' && attempt === 0) {
         // a lock being written right now reads empty: look once more before taking it over

@@ -46,6 +46,8 @@ describe('daemon.lock', () => {
       const held = join(dir, 'held.lock')
       await writeFile(held, JSON.stringify({ pid: p.pid, procStart: start, lockedAt: Date.now() }) + '\n')
       await expect(acquireLock(held)).rejects.toMatchObject({ code: 'ERR_NODE_LOCKED', name: 'DaemonLockedError' })
+      // the hint names the data folder, so that it can be copied as it is
+      await expect(acquireLock(held, { dataDir: '/srv/volunteer' })).rejects.toMatchObject({ message: expect.stringContaining('Use it through `swarmtune status -d /srv/volunteer`, or stop it first.') })
 
       const reused = join(dir, 'reused.lock')
       await writeFile(reused, JSON.stringify({ pid: p.pid, procStart: String(Number(start) - 1), lockedAt: Date.now() }) + '\n')

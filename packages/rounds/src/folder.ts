@@ -141,7 +141,7 @@ export async function inspectFolderLedger (dataDir: DataDir, rounds: { community
  * @throws DaemonLockedError `ERR_NODE_LOCKED` while a daemon runs on the folder; the errors of {@link inspectFolderLedger}.
  */
 export async function moveForeignLedgerAside (dataDir: DataDir, rounds: { community?: string, config?: RoundsConfigInit } = {}): Promise<{ report: FolderLedgerReport, movedTo?: string }> {
-  const lock = await acquireLock(dataDir.paths.lock)
+  const lock = await acquireLock(dataDir.paths.lock, { dataDir: dataDir.paths.root })
   try {
     const report = await inspectFolderLedger(dataDir, rounds)
     if (!report.foreign) return { report }

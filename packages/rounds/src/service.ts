@@ -264,8 +264,12 @@ export function roundsService (init: RoundsServiceInit = {}): ServiceFactory<Rou
   }
 }
 
-/** The per-volunteer rows of a round: every peer that answered, contributed or was in the topic (the coordinator excluded). */
-function volunteerSummaries (view: RoundView, answered: VolunteerAnswer[], topicPeers: string[]): VolunteerSummary[] {
+/**
+ * The per-volunteer rows of a round: every peer that answered, contributed or was in the topic (the coordinator
+ * excluded), sorted by peer id; `silent` for one that contributed nothing and did not decline (never answered, or
+ * answered that it trains and sent nothing). Exported for its tests.
+ */
+export function volunteerSummaries (view: RoundView, answered: VolunteerAnswer[], topicPeers: string[]): VolunteerSummary[] {
   const rows = new Map<string, VolunteerSummary>()
   const row = (peer: string): VolunteerSummary => {
     let r = rows.get(peer)

@@ -187,7 +187,7 @@ function dataSpecOf (f: JoinFlags, own?: DataSpec): DataSpec | undefined {
  * @throws CliError `ERR_CLI_DATA_DIR_IN_USE` when a daemon runs on the folder
  */
 async function lockFolder (dataDir: DataDir, why: string, then: string): Promise<Awaited<ReturnType<typeof acquireLock>>> {
-  return await acquireLock(dataDir.paths.lock).catch((err: unknown) => {
+  return await acquireLock(dataDir.paths.lock, { dataDir: dataDir.paths.root }).catch((err: unknown) => {
     if ((err as { code?: string }).code !== 'ERR_NODE_LOCKED') throw err
     throw new CliError('ERR_CLI_DATA_DIR_IN_USE', `a daemon is running on ${dataDir.paths.root}: ${why}. ` +
       `Stop that daemon first (Ctrl-C, or SIGTERM to the pid in ${dataDir.paths.lock}), ${then}.`, { cause: err })
@@ -395,7 +395,7 @@ export function register (program: Command): void {
       }
       const data = dataSpecOf(flags, flags.data === undefined ? undefined : await dataOf(flags, joined))
       if (data !== undefined) await checkTrainingData(joined.task, data)
-      if (flags.backend !== undefined && joined.modelSpec === undefined) await checkBackend(joined.task, flags.backend)
+      if (flags.backend !== undefined) await checkBackend(joined.task, flags.backend, { modelTask: joined.modelSpec !== undefined })
       const dataDir = await openDataDir(flags.dataDir)
       const root = dataDir.paths.root
       // a running daemon read rounds.json at its start: changing it under the daemon would not apply before a restart

@@ -119,11 +119,20 @@ export function roundDuration (value: string): number {
 
 /**
  * Refuses a training backend this machine cannot use for `taskId` (`community join --backend`), naming the ones
- * it can, before anything is written.
+ * it can, before anything is written. For a task from a model (`layers-model/…`), whose kernels are known only once
+ * the daemon has its base, only whether the backend loads here is checked (the kernels, when the daemon builds the
+ * task: a volunteer that cannot train then says so in `round status`).
  * @throws BackendError `ERR_MODEL_BACKEND_UNAVAILABLE` (not installed or failed to load) or
  *   `ERR_MODEL_BACKEND_MISSING_KERNELS` (installed, but lacks a kernel training the task needs).
  */
-export async function checkBackend (taskId: string, backend: string): Promise<void> {
+export async function checkBackend (taskId: string, backend: string, options: { modelTask?: boolean } = {}): Promise<void> {
+  if (options.modelTask === true) {
+    const statuses = await probeBackendStatus()
+    const s = statuses.find((x) => x.id === backend)
+    if (s?.available === true) return
+    const usable = statuses.filter((x) => x.available).map((x) => x.id)
+    throw new BackendError('ERR_MODEL_BACKEND_UNAVAILABLE', backend, `${s?.reason ?? 'unknown backend'}. Available here: ${usable.length === 0 ? 'none' : usable.join(', ')}; pass one of them to --backend or leave --backend out to use the fastest that can train ${taskId}. Nothing was written`)
+  }
   const task = getTask(taskId)
   try {
     await chooseBackend(task, { backend, purpose: 'train' })
