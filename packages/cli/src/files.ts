@@ -92,11 +92,12 @@ export async function * readInputLines (path: string, opts: { maxLineBytes: numb
 
 /**
  * Checks, before any work, that an output can be written at `path`: it does not exist (unless `force`), it is
- * not a folder when a file is wanted (`kind: 'file'`), and its parent folder exists and is writable.
+ * not a folder when a file is wanted (`kind: 'file'`), and its parent folder exists and is writable. `holds` says
+ * what a folder output holds, for the message (default: a tfjs model's model.json and weights).
  * @throws CliError `ERR_CLI_OUTPUT_EXISTS` (exists, no `force`), `ERR_CLI_BAD_OUTPUT` (folder where a file is
  * wanted or the reverse, missing or read-only parent folder).
  */
-export async function checkOutputPath (path: string, opts: { kind: 'file' | 'folder', force?: boolean, flag?: string }): Promise<void> {
+export async function checkOutputPath (path: string, opts: { kind: 'file' | 'folder', force?: boolean, flag?: string, holds?: string }): Promise<void> {
   const full = resolve(path)
   const existing = await stat(full).catch(() => undefined)
   if (existing !== undefined) {
@@ -107,7 +108,7 @@ export async function checkOutputPath (path: string, opts: { kind: 'file' | 'fol
       throw new CliError('ERR_CLI_BAD_OUTPUT', `${full} is a folder; this output is a file: name a file path.`)
     }
     if (opts.kind === 'folder' && !existing.isDirectory()) {
-      throw new CliError('ERR_CLI_BAD_OUTPUT', `${full} is a file; this output is a folder (model.json and weights): name a folder path.`)
+      throw new CliError('ERR_CLI_BAD_OUTPUT', `${full} is a file; this output is a folder (${opts.holds ?? 'model.json and weights'}): name a folder path.`)
     }
   }
   const parent = dirname(full)

@@ -3,7 +3,7 @@
  * library computes, text through GPT-2's tokenizer.json, greedy and seeded generation; bad files and ids refused
  * with their codes.
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -65,6 +65,55 @@ describe('swarmtune model eval', () => {
     const fromMerged = await runCli(['model', 'generate', out, '--prompt-ids', ids, '--max-tokens', '3'], { reject: 'failure' })
     expect(generated.stdout.trim().split(' ')).toHaveLength(3)
     expect(generated.stdout).toBe(fromMerged.stdout)
+  }, 120_000)
+
+  it('model merge never mixes checkpoints: --force replaces a whole checkpoint folder, the base and adapter folders and odd --out values are refused', async () => {
+    const fixtures = fileURLToPath(new URL('../../model/test/fixtures/hf/', import.meta.url))
+    const golden = JSON.parse(await readFile(join(fixtures, 'llama-tiny-peft', 'golden.json'), 'utf8')) as { token_ids: number[], loss: number }
+    const ids = await idsFile('merge-ids.txt', golden.token_ids)
+    const base = join(tmp.path, 'merge-base')
+    await cp(join(fixtures, 'llama-tiny'), base, { recursive: true })
+    const adapter = join(fixtures, 'llama-tiny-peft')
+    // --out holds a sharded checkpoint (index and shards): replaced whole, so what is read there is the merge
+    const out = join(tmp.path, 'merge-over-sharded')
+    await cp(join(fixtures, 'llama3-tiny'), out, { recursive: true })
+    await runCli(['model', 'merge', base, '--adapter', adapter, '--out', out, '--force'], { reject: 'failure' })
+    expect((await readdir(out)).sort()).toEqual(['config.json', 'model.safetensors'])
+    const merged = JSON.parse((await runCli(['model', 'eval', out, '--token-ids', ids, '--json'], { reject: 'failure' })).stdout) as { loss: number }
+    expect(Math.abs(merged.loss - golden.loss)).toBeLessThan(1e-5)
+    const refusals: Array<[string[], string, RegExp]> = [
+      [['--out', base, '--force'], 'ERR_CLI_BAD_OUTPUT', /is the base folder/],
+      [['--out', adapter, '--force'], 'ERR_CLI_BAD_OUTPUT', /is --adapter/],
+      [['--out', ''], 'ERR_CLI_BAD_OPTION_VALUE', /--out is empty/],
+      [['--out', ids, '--force'], 'ERR_CLI_BAD_OUTPUT', /is a file; this output is a folder \(config\.json and model\.safetensors\)/],
+      [['--out', join(tmp.path, 'not-a-checkpoint'), '--force'], 'ERR_CLI_BAD_OUTPUT', /holds no config\.json/]
+    ]
+    await mkdir(join(tmp.path, 'not-a-checkpoint'))
+    await writeFile(join(tmp.path, 'not-a-checkpoint', 'notes.txt'), 'mine')
+    for (const [args, code, message] of refusals) {
+      const r = await runCli(['model', 'merge', base, '--adapter', adapter, ...args])
+      expect({ args, code: /\((ERR_[A-Z_]+)\)/.exec(r.stderr)?.[1] }).toEqual({ args, code })
+      expect(r.stderr).toMatch(message)
+    }
+    expect(await readFile(join(tmp.path, 'not-a-checkpoint', 'notes.txt'), 'utf8')).toBe('mine')
+    // the base is as it was
+    const again = JSON.parse((await runCli(['model', 'eval', base, '--token-ids', ids, '--adapter', adapter, '--json'], { reject: 'failure' })).stdout) as { loss: number }
+    expect(again.loss).toBe(JSON.parse((await runCli(['model', 'eval', join(fixtures, 'llama-tiny'), '--token-ids', ids, '--adapter', adapter, '--json'], { reject: 'failure' })).stdout).loss)
+  }, 120_000)
+
+  it('refuses a --text file that is not UTF-8, and sampling options without --temperature', async () => {
+    const dir = join(tmp.path, 'gpt2-utf8')
+    await writeTinyGpt2(dir, { tokenizer: true })
+    const latin1 = join(tmp.path, 'latin1.txt')
+    await writeFile(latin1, Buffer.from('caf\xe9 au lait', 'latin1'))
+    const r = await runCli(['model', 'eval', dir, '--text', latin1])
+    expect(r.stderr).toMatch(/latin1\.txt is not UTF-8 text \(invalid bytes at offset 3\).*\(ERR_CLI_BAD_INPUT_FILE\)/)
+    for (const opt of [['--top-k', '5'], ['--seed', '3']]) {
+      const g = await runCli(['model', 'generate', dir, '--prompt', 'x', '--max-tokens', '2', ...opt])
+      expect(g.stderr).toMatch(new RegExp(`${opt[0]} applies to sampling: add --temperature.*\\(ERR_CLI_OPTION_NOT_APPLICABLE\\)`))
+    }
+    const ids = await runCli(['model', 'generate', dir, '--prompt-ids', join(tmp.path, 'missing-prompt.txt'), '--max-tokens', '2'])
+    expect(ids.stderr).toMatch(/token ids file \(--prompt-ids\)/)
   }, 120_000)
 
   it('prints the loss and perplexity the library computes, as JSON and as text', async () => {

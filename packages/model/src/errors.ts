@@ -61,6 +61,8 @@ export type ModelErrorCode =
   | 'ERR_MODEL_HF_TENSOR_SHAPE'
   | 'ERR_MODEL_INVALID_TOKENS'
   | 'ERR_MODEL_PEFT_ADAPTER_INVALID'
+  | 'ERR_MODEL_HF_NOT_FINITE'
+  | 'ERR_MODEL_HF_EXPORT_FAILED'
   | 'ERR_MODEL_PEFT_UNSUPPORTED'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
@@ -202,7 +204,8 @@ export class FeatureCacheError extends withCode(ModelError, 'ERR_MODEL_FEATURE_C
  * unreadable file or index (`ERR_MODEL_HF_CHECKPOINT_MALFORMED`), or weights that disagree with the config: a
  * tensor missing, one it does not define, one of another shape (`ERR_MODEL_HF_TENSOR_*`, `tensor` names it); a
  * PEFT adapter folder that is malformed for the model (`ERR_MODEL_PEFT_ADAPTER_INVALID`) or a PEFT variant not
- * computed here (`ERR_MODEL_PEFT_UNSUPPORTED`).
+ * computed here (`ERR_MODEL_PEFT_UNSUPPORTED`); a NaN or infinite weight, or a model whose loss or logits overflow
+ * (`ERR_MODEL_HF_NOT_FINITE`); a checkpoint folder that cannot be written (`ERR_MODEL_HF_EXPORT_FAILED`).
  */
 export class HfCheckpointError extends ModelError {
   readonly tensor: string | undefined

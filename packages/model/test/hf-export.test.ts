@@ -6,7 +6,7 @@
  * reproduce the adapted model's loss; F16 and BF16 encoding is exact for every 16-bit pattern; every bad adapter
  * gets its code.
  */
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -81,6 +81,15 @@ describe('writeHfCheckpoint', () => {
     }
     // without the config.json object read, the one made from the normalised config describes the same model
     expect(parseHfConfig(hfConfigJson(ckpt.config), name)).toEqual(ckpt.config)
+  })
+
+  it('refuses a folder holding another checkpoint\'s shards or index (a reader would load those), writing nothing', async () => {
+    const ckpt = await readHfCheckpoint(join(FIXTURES, 'llama3-tiny'))
+    const out = join(tmp.path, 'over-shards')
+    await mkdir(out, { recursive: true })
+    for (const f of ['model.safetensors.index.json', 'model-00001-of-00002.safetensors']) await copyFile(join(FIXTURES, 'llama3-tiny', f), join(out, f))
+    expect(await codeOfAsync(writeHfCheckpoint(ckpt, out))).toBe('ERR_MODEL_HF_EXPORT_FAILED')
+    expect((await readdir(out)).sort()).toEqual(['model-00001-of-00002.safetensors', 'model.safetensors.index.json'])
   })
 
   it('copies the tokenizer files that exist', async () => {
@@ -205,17 +214,27 @@ describe('readPeftAdapter refuses bad adapters with their codes', () => {
     ['no-alpha', { lora_alpha: 'eight' }, 'ERR_MODEL_PEFT_ADAPTER_INVALID'],
     ['rank-3', { r: 3 }, 'ERR_MODEL_PEFT_ADAPTER_INVALID'],
     ['more-targets', { target_modules: ['q_proj', 'v_proj', 'down_proj', 'k_proj'] }, 'ERR_MODEL_PEFT_ADAPTER_INVALID'],
-    ['fewer-targets', { target_modules: ['q_proj', 'v_proj'] }, 'ERR_MODEL_PEFT_ADAPTER_INVALID']
+    ['fewer-targets', { target_modules: ['q_proj', 'v_proj'] }, 'ERR_MODEL_PEFT_ADAPTER_INVALID'],
+    ['huge-alpha', { lora_alpha: 1e308 }, 'ERR_MODEL_PEFT_ADAPTER_INVALID'],
+    // newer PEFT variants that change what the adapter computes: refused, not ignored
+    ['layer-replication', { layer_replication: [[1, 2], [0, 1]] }, 'ERR_MODEL_PEFT_UNSUPPORTED'],
+    ['lora-bias', { lora_bias: true }, 'ERR_MODEL_PEFT_UNSUPPORTED'],
+    ['exclude', { exclude_modules: ['model.layers.0.self_attn.q_proj'] }, 'ERR_MODEL_PEFT_UNSUPPORTED'],
+    ['trainable-tokens', { trainable_token_indices: [1, 2] }, 'ERR_MODEL_PEFT_UNSUPPORTED'],
+    // their no-op values, as saved configs carry them, are fine
+    ['no-ops', { layer_replication: null, lora_bias: false, exclude_modules: null, trainable_token_indices: null, target_parameters: [], peft_version: '0.15.2' }, undefined]
   ] as const)('%s → %s', async (name, change, code) => {
     expect(await codeOfAsync(readPeftAdapter(await variant(name, change), config))).toBe(code)
   })
 
-  it('a factor missing, of another shape or not finite → ERR_MODEL_PEFT_ADAPTER_INVALID; no adapter_config.json → ERR_MODEL_HF_CHECKPOINT_MALFORMED', async () => {
+  it('a factor missing, of another shape or not finite, or no adapter_config.json → ERR_MODEL_PEFT_ADAPTER_INVALID', async () => {
     const dropped = await variant('dropped', {}, (w) => ({ specs: w.specs.slice(1), values: w.values.slice(1) }))
     expect(await codeOfAsync(readPeftAdapter(dropped, config))).toBe('ERR_MODEL_PEFT_ADAPTER_INVALID')
     const reshaped = await variant('reshaped', {}, (w) => ({ specs: w.specs.map((s, i) => i === 0 ? { ...s, shape: [s.shape[1], s.shape[0]] } : s), values: w.values }))
     expect(await codeOfAsync(readPeftAdapter(reshaped, config))).toBe('ERR_MODEL_PEFT_ADAPTER_INVALID')
-    expect(await codeOfAsync(readPeftAdapter(join(tmp.path, 'nowhere'), config))).toBe('ERR_MODEL_HF_CHECKPOINT_MALFORMED')
+    expect(await codeOfAsync(readPeftAdapter(join(tmp.path, 'nowhere'), config))).toBe('ERR_MODEL_PEFT_ADAPTER_INVALID')
+    // a checkpoint folder given as the adapter
+    expect(await readPeftAdapter(join(FIXTURES, 'llama-tiny'), config).catch((e: Error) => e.message)).toMatch(/adapter_config\.json does not exist: a PEFT LoRA adapter folder holds/)
     const nan = await variant('nan', {}, (w) => ({ specs: w.specs, values: w.values.map((v, i) => i === 3 ? Float32Array.from(v, (x, j) => j === 2 ? NaN : x) : v) }))
     expect(await codeOfAsync(readPeftAdapter(nan, config))).toBe('ERR_MODEL_PEFT_ADAPTER_INVALID')
     // the unchanged copy reads

@@ -3,7 +3,7 @@
  * GPT-2's transformer. prefix and the buffers published checkpoints carry, a sharded Llama 3 checkpoint, F16 and
  * BF16 tensors; and every way a folder can be wrong, each with its code.
  */
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { codeOfAsync, tempDir, type TempDir } from '@swarmtune/test-support'
@@ -171,7 +171,11 @@ describe('reading checkpoints', () => {
         const idx = JSON.parse(await readFile(f, 'utf8')) as { weight_map: Record<string, string> }
         idx.weight_map['model.norm.weight'] = '../elsewhere.safetensors'
         await writeFile(f, JSON.stringify(idx))
-      }, /shards must be \.safetensors files in the checkpoint folder itself/]
+      }, /shards must be \.safetensors files in the checkpoint folder itself/],
+      ['gpt2', 'ERR_MODEL_HF_NOT_FINITE', editWeights((w) => { const i = w.specs.findIndex((x) => x.name === 'transformer.h.0.mlp.c_fc.weight'); w.values[i][7] = NaN }), /tensor h\.0\.mlp\.c_fc\.weight holds NaN at index 7/],
+      ['llama3', 'ERR_MODEL_HF_NOT_FINITE', editWeights((w) => { w.values[0][0] = -Infinity }), /holds -Infinity at index 0/],
+      ['gpt2', 'ERR_MODEL_HF_CONFIG_INVALID', async (dir) => { await writeFile(join(dir, 'config.json'), '[1, 2]') }, /config\.json is an array, not a JSON object/],
+      ['gpt2', 'ERR_MODEL_HF_CONFIG_INVALID', editConfig((c) => { c.n_positions = 1 }), /field n_positions is invalid/]
     ]
     for (const [name, code, edit, message] of cases) {
       const dir = await broken(name, edit)
@@ -181,6 +185,14 @@ describe('reading checkpoints', () => {
     }
     expect(await codeOfAsync(readHfCheckpoint(join(tmp.path, 'nowhere')))).toBe('ERR_MODEL_HF_CHECKPOINT_MALFORMED')
   })
+
+  it('reads a weights file above 2 GiB − 1 (fs.readFile\'s limit) in parts, so it reaches the format checks', async () => {
+    // a sparse 2.1 GB file of zeros: read whole, its header length 0 is what the safetensors check refuses
+    const dir = await broken('gpt2', async (d) => { await truncate(join(d, 'model.safetensors'), 2 ** 31 + 4096) })
+    const err = await readHfCheckpoint(dir).then(() => undefined, (e: unknown) => e as Error & { code?: string })
+    expect(err?.code).toBe('ERR_MODEL_SAFETENSORS_MALFORMED')
+    await rm(join(dir, 'model.safetensors'))
+  }, 120_000)
 
   it('refuses token ids it cannot evaluate', async () => {
     await tf.setBackend('cpu')

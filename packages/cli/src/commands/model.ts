@@ -1,5 +1,5 @@
-import { stat } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { readdir, realpath, rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import picomatch from 'picomatch'
 import {
@@ -238,14 +238,50 @@ export const MAX_TOKEN_IDS_FILE_BYTES = 64 * 1024 * 1024
  * The ids of a `--token-ids` file: whitespace-separated non-negative decimal integers.
  * @throws CliError ERR_CLI_BAD_INPUT_FILE naming the first word that is not one; as `readInputFile`.
  */
-export async function readTokenIds (path: string): Promise<number[]> {
-  const text = Buffer.from(await readInputFile(path, MAX_TOKEN_IDS_FILE_BYTES, 'token ids file (--token-ids)')).toString('utf8')
+export async function readTokenIds (path: string, flag = '--token-ids'): Promise<number[]> {
+  const text = Buffer.from(await readInputFile(path, MAX_TOKEN_IDS_FILE_BYTES, `token ids file (${flag})`)).toString('utf8')
   const words = text.split(/\s+/).filter((w) => w !== '')
   const ids = words.map((w, i) => {
     if (!/^\d{1,9}$/.test(w)) throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${path}: word ${i + 1} (${JSON.stringify(w.slice(0, 40))}) is not a token id; the file holds non-negative integers separated by white space`)
     return Number(w)
   })
   return ids
+}
+
+/**
+ * A `--text` file: UTF-8, at most 64 MiB.
+ * @throws CliError ERR_CLI_BAD_INPUT_FILE for bytes that are not UTF-8 (naming the offset); as `readInputFile`.
+ */
+async function readTextFile (path: string): Promise<string> {
+  const bytes = await readInputFile(path, MAX_TOKEN_IDS_FILE_BYTES, 'text file (--text)')
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch (err) {
+    const at = firstInvalidUtf8(bytes)
+    throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${path} is not UTF-8 text (invalid bytes at offset ${at}); convert it first, e.g. \`iconv -f latin1 -t utf-8\``, { cause: err })
+  }
+}
+
+/** Byte offset of the first invalid UTF-8 sequence (the first byte the decoder could not take). */
+function firstInvalidUtf8 (bytes: Uint8Array): number {
+  let lo = 0
+  let hi = bytes.length
+  const ok = (n: number): boolean => { try { new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n), { stream: true }); return true } catch { return false } }
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1
+    if (ok(mid)) lo = mid
+    else hi = mid - 1
+  }
+  // the longest decodable prefix may end inside the bad sequence (its lead byte waiting for continuations)
+  let at = lo
+  while (at > 0 && (bytes[at - 1] & 0xc0) === 0x80) at--
+  return at > 0 && bytes[at - 1] >= 0xc0 ? at - 1 : lo
+}
+
+/** Whether two paths name the same existing folder (links resolved); false when either does not exist. */
+async function sameFolder (a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([realpath(a).catch(() => undefined), realpath(b).catch(() => undefined)])
+  return x !== undefined && x === y
 }
 
 /** Adds `swarmtune model` to the program. */
@@ -290,7 +326,7 @@ export function register (program: Command): void {
       if (f.text === undefined && f.tokenIds === undefined) throw new InvalidArgumentError('model eval needs --text <file> or --token-ids <file>: what to evaluate the model on')
       const ids = f.tokenIds !== undefined
         ? await readTokenIds(f.tokenIds)
-        : (await loadHfTokenizer(resolve(folder))).encode(Buffer.from(await readInputFile(f.text!, MAX_TOKEN_IDS_FILE_BYTES, 'text file (--text)')).toString('utf8'))
+        : (await loadHfTokenizer(resolve(folder))).encode(await readTextFile(f.text!))
       const ckpt = await readHfCheckpoint(resolve(folder))
       const adapter = f.adapter === undefined ? undefined : await readPeftAdapter(resolve(f.adapter), ckpt.config)
       const { backend } = await selectBackend(causalLmKernelNeeds(ckpt.config), { backend: f.backend, purpose: 'inference' })
@@ -332,9 +368,12 @@ export function register (program: Command): void {
     .option('--json', 'print JSON: {"ids", "text"?, …}')
     .action(async (folder: string, f: { prompt?: string, promptIds?: string, maxTokens: number, temperature?: number, topK?: number, seed?: number, adapter?: string, backend?: BackendId, json?: boolean }) => {
       if (f.prompt === undefined && f.promptIds === undefined) throw new InvalidArgumentError('model generate needs --prompt <text> or --prompt-ids <file>: what to continue')
+      if ((f.topK !== undefined || f.seed !== undefined) && !(f.temperature !== undefined && f.temperature > 0)) {
+        throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', `${f.topK !== undefined ? '--top-k' : '--seed'} applies to sampling: add --temperature <t> (> 0); without it generation is greedy`)
+      }
       const dir = resolve(folder)
       const tokenizer = f.prompt === undefined ? undefined : await loadHfTokenizer(dir)
-      const prompt = tokenizer === undefined ? await readTokenIds(f.promptIds!) : tokenizer.encode(f.prompt!)
+      const prompt = tokenizer === undefined ? await readTokenIds(f.promptIds!, '--prompt-ids') : tokenizer.encode(f.prompt!)
       const ckpt = await readHfCheckpoint(dir)
       const adapter = f.adapter === undefined ? undefined : await readPeftAdapter(resolve(f.adapter), ckpt.config)
       const { backend } = await selectBackend(causalLmKernelNeeds(ckpt.config), { backend: f.backend, purpose: 'inference' })
@@ -356,16 +395,40 @@ export function register (program: Command): void {
     .argument('<folder>', 'the base: a Hugging Face checkpoint folder (as for model eval)')
     .requiredOption('--adapter <folder>', 'the PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) trained for this base')
     .requiredOption('--out <folder>', 'where to write config.json, model.safetensors and the base\'s tokenizer files (must not exist, unless --force)')
-    .option('--force', 'overwrite the --out folder\'s files')
+    .option('--force', 'replace the --out folder when it holds a checkpoint already (all of its files)')
     .option('--json', 'print JSON: {"out", "files", "merged"}')
     .action(async (folder: string, f: { adapter: string, out: string, force?: boolean, json?: boolean }) => {
-      await checkOutputPath(f.out, { kind: 'folder', force: f.force, flag: '--out' })
+      if (f.out.trim() === '') throw new InvalidArgumentError('--out is empty: name the folder to write the merged checkpoint into')
       const dir = resolve(folder)
+      const out = resolve(f.out)
+      for (const [flag, p] of [['the base folder', dir], ['--adapter', resolve(f.adapter)]] as const) {
+        if (await sameFolder(out, p)) throw new CliError('ERR_CLI_BAD_OUTPUT', `--out ${out} is ${flag}: the merged checkpoint goes into a folder of its own (merging into the base would lose it)`)
+      }
+      await checkOutputPath(out, { kind: 'folder', force: f.force, flag: '--out', holds: 'config.json and model.safetensors' })
+      const existing = await readdir(out).catch(() => undefined)
+      if (existing !== undefined && existing.length > 0 && !existing.includes('config.json')) {
+        throw new CliError('ERR_CLI_BAD_OUTPUT', `${out} is a folder that holds no config.json (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}): --force replaces a checkpoint folder, not another one; choose an empty or new folder`)
+      }
       const ckpt = await readHfCheckpoint(dir)
       const adapter = await readPeftAdapter(resolve(f.adapter), ckpt.config)
       const merged = mergeAdapterFactors(ckpt, adapter.factors, adapter.rank, adapter.scale)
-      const files = await writeHfCheckpoint(merged, resolve(f.out), { tokenizerFrom: dir, metadata: { merged_adapter: resolve(f.adapter) } })
-      const report = { out: resolve(f.out), files, merged: adapter.factors.map((x) => x.weight) }
+      // written beside --out and swapped in whole: a replaced folder keeps no file of the old checkpoint, a failure leaves --out as it was
+      const temp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`)
+      let files
+      try {
+        files = await writeHfCheckpoint(merged, temp, { tokenizerFrom: dir })
+        if (existing !== undefined) {
+          const old = join(dirname(out), `.${basename(out)}.${process.pid}.old`)
+          await rename(out, old)
+          await rename(temp, out)
+          await rm(old, { recursive: true, force: true })
+        } else {
+          await rename(temp, out)
+        }
+      } finally {
+        await rm(temp, { recursive: true, force: true })
+      }
+      const report = { out, files, merged: adapter.factors.map((x) => x.weight) }
       show(f.json, report, (r) => `${folder} with ${f.adapter} merged (r ${adapter.rank}, α ${adapter.alpha}: ${r.merged.length} projections, stored F32; every other tensor in its own dtype) → ${r.out}\n` +
         r.files.map((x) => `  ${x.file} ${x.bytes} bytes`).join('\n') + '\n')
     })

@@ -282,6 +282,9 @@ export function createCausalLm (ckpt: HfCheckpoint): CausalLm {
   }
 }
 
+const notFinite = (lm: CausalLm, what: string): HfCheckpointError =>
+  new HfCheckpointError('ERR_MODEL_HF_NOT_FINITE', `${what} of ${lm.origin} is not finite: its weights (or the adapter's, or its scale) overflow float32`)
+
 /** What `evaluateCausalLm` reports. */
 export interface CausalLmEvaluation {
   /** Mean next-token cross-entropy, nats per predicted token. */
@@ -302,7 +305,8 @@ export interface CausalLmEvaluation {
  * from positions < j; loss = −(1/N)·Σ log softmax(logits)[next token] over all predicted tokens, in nats (as
  * transformers' `CausalLMOutput.loss` for one window), perplexity = e^loss; with `options.adapters` (e.g.
  * `peftAdapterTensors`) on their projections.
- * @throws InvalidTokensError for fewer than two ids, an id that is not an integer in [0, vocab), a window < 2.
+ * @throws InvalidTokensError for fewer than two ids, an id that is not an integer in [0, vocab), a window < 2;
+ *   HfCheckpointError ERR_MODEL_HF_NOT_FINITE when a window's loss overflows.
  */
 export function evaluateCausalLm (lm: CausalLm, ids: ArrayLike<number>, options: { window?: number, adapters?: LmAdapters } = {}): CausalLmEvaluation {
   const c = lm.config
@@ -328,6 +332,7 @@ export function evaluateCausalLm (lm: CausalLm, ids: ArrayLike<number>, options:
       const at = Int32Array.from({ length: n }, (_, j) => j * c.vocabSize + chunk[j + 1])
       return tf.neg(tf.sum(tf.gather(tf.reshape(logp, [-1]), tf.tensor1d(at, 'int32')))).dataSync()[0]
     })
+    if (!Number.isFinite(nll)) throw notFinite(lm, `the loss of the window at token ${start}`)
     sum += nll
     predicted += chunk.length - 1
   }
@@ -357,7 +362,7 @@ export interface GenerateOptions {
  * or sampled from softmax(logits / temperature) restricted to the top k, with a seeded RNG.
  * @returns the new token ids (not the prompt)
  * @throws InvalidTokensError for an empty prompt, ids outside the vocabulary, maxTokens < 1, temperature < 0 or
- *   not finite, topK < 1.
+ *   not finite, topK < 1; HfCheckpointError ERR_MODEL_HF_NOT_FINITE when the logits hold a NaN.
  */
 export function generateCausalLm (lm: CausalLm, prompt: ArrayLike<number>, options: GenerateOptions): number[] {
   const c = lm.config
@@ -379,6 +384,7 @@ export function generateCausalLm (lm: CausalLm, prompt: ArrayLike<number>, optio
       const logits = lm.logits(tf.tensor2d(window, [1, window.length], 'int32'), options.adapters)
       return tf.slice(logits, [0, window.length - 1, 0], [1, 1, c.vocabSize]).dataSync() as Float32Array
     })
+    if (last.some((x) => Number.isNaN(x))) throw notFinite(lm, `the logits after ${seq.length} tokens`)
     let next = 0
     if (temperature === 0) {
       for (let i = 1; i < last.length; i++) if (last[i] > last[next]) next = i

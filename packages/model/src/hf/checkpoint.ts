@@ -4,7 +4,7 @@
  * architecture defines present with its shape, nothing else but the non-parameter buffers published checkpoints
  * carry. Names are the transformers library's (GPT-2's with or without the `transformer.` prefix, both occur).
  */
-import { readFile, stat } from 'node:fs/promises'
+import { open, readFile, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { z } from 'zod'
 import { MAX_SAFETENSORS_HEADER_BYTES } from '../constants.js'
@@ -16,8 +16,13 @@ import { parseHfConfig, type CausalLmConfig } from './config.js'
 export const MAX_HF_CONFIG_BYTES = 1024 * 1024
 /** Largest `model.safetensors.index.json` read, in bytes. */
 export const MAX_HF_INDEX_BYTES = 16 * 1024 * 1024
-/** Largest weights file read, in bytes (2 GiB: a Node.js buffer's limit; published shards are ≤ 5 GB, split them smaller). */
-export const MAX_HF_WEIGHTS_FILE_BYTES = 2 ** 31 - 1
+/**
+ * Largest weights file read, in bytes: 8 GiB (single-file checkpoints of 1–2 B parameters, e.g. TinyLlama-1.1B's
+ * 2.2 GB, and the ≤ 5 GB shards transformers writes). Files above 2 GiB − 1 (fs.readFile's limit) are read in parts.
+ */
+export const MAX_HF_WEIGHTS_FILE_BYTES = 8 * 2 ** 30
+/** Bytes read per call from a large file (below fs.read's 2 GiB − 1 per call). */
+const READ_PART_BYTES = 2 ** 30
 
 /** One tensor of a checkpoint, as float32, with the dtype it was stored in. */
 export interface HfTensor {
@@ -79,6 +84,12 @@ export function expectedTensors (c: CausalLmConfig): Map<string, number[]> {
   return m
 }
 
+/** Index of the first NaN or ±∞ of `v`, or −1. */
+export function firstNonFinite (v: Float32Array): number {
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return i
+  return -1
+}
+
 /** Tensors published checkpoints carry that are not parameters: causal masks, rotary frequencies, a tied head's copy. */
 function ignorable (c: CausalLmConfig, name: string): boolean {
   if (c.family === 'gpt2') return /^h\.\d+\.attn\.(bias|masked_bias)$/.test(name) || name === 'lm_head.weight'
@@ -93,8 +104,20 @@ export async function readBounded (path: string, limit: number, what: string): P
     throw malformed(`${path}: cannot read the ${what} (${err.code ?? err.message}); a Hugging Face checkpoint folder holds config.json and model.safetensors (or its shards and model.safetensors.index.json)`, err)
   })
   if (!info.isFile()) throw malformed(`${path} is not a file; expected the ${what}`)
-  if (info.size > limit) throw malformed(`${path} is ${info.size} bytes; the ${what} may be at most ${limit} bytes`)
-  return await readFile(path)
+  if (info.size > limit) throw malformed(`${path} is ${info.size} bytes; the ${what} may be at most ${limit} bytes${what === 'weights file' ? ': split it into shards (transformers\' save_pretrained(max_shard_size=…) writes them with model.safetensors.index.json)' : ''}`)
+  if (info.size < 2 ** 31 - 1) return await readFile(path)
+  const out = Buffer.allocUnsafe(info.size)
+  const handle = await open(path, 'r')
+  try {
+    for (let at = 0; at < info.size;) {
+      const { bytesRead } = await handle.read(out, at, Math.min(READ_PART_BYTES, info.size - at), at)
+      if (bytesRead === 0) throw malformed(`${path} ended after ${at} of ${info.size} bytes while being read (it changed meanwhile?)`)
+      at += bytesRead
+    }
+  } finally {
+    await handle.close()
+  }
+  return out
 }
 
 /** UTF-8 JSON. @throws HfCheckpointError ERR_MODEL_HF_CHECKPOINT_MALFORMED */
@@ -107,7 +130,7 @@ export function parseJson (bytes: Buffer, path: string): unknown {
 }
 
 /**
- * A safetensors file of a Hugging Face folder (at most 2 GiB, header at most 100 MB; F32, F16, BF16 as float32).
+ * A safetensors file of a Hugging Face folder (at most 8 GiB, header at most 100 MB; F32, F16, BF16 as float32).
  * @throws HfCheckpointError ERR_MODEL_HF_CHECKPOINT_MALFORMED (missing, oversized); ModelFormatError
  *   ERR_MODEL_SAFETENSORS_MALFORMED (a header over its limit, a truncated file, another dtype).
  */
@@ -138,12 +161,12 @@ async function weightFiles (dir: string): Promise<{ files: string[], map?: Map<s
 
 /**
  * Reads and checks a Hugging Face checkpoint folder: `config.json` (at most 1 MiB, see `parseHfConfig`), then
- * `model.safetensors` or the shards `model.safetensors.index.json` lists (each at most 2 GiB, header at most 100 MB;
+ * `model.safetensors` or the shards `model.safetensors.index.json` lists (each at most 8 GiB, header at most 100 MB;
  * F32, F16 and BF16 tensors converted exactly to float32). GPT-2 names lose a `transformer.` prefix.
  * @throws HfCheckpointError ERR_MODEL_HF_UNSUPPORTED, ERR_MODEL_HF_CONFIG_INVALID (see `parseHfConfig`),
  *   ERR_MODEL_HF_CHECKPOINT_MALFORMED (a missing or oversized file, a bad index, a tensor listed in another shard
  *   than the index says, a tensor stored twice), ERR_MODEL_HF_TENSOR_MISSING / _UNEXPECTED / _SHAPE (naming the
- *   tensor); ModelFormatError ERR_MODEL_SAFETENSORS_MALFORMED (a truncated file, a header over its limit, a dtype
+ *   tensor), ERR_MODEL_HF_NOT_FINITE (a NaN or infinite weight); ModelFormatError ERR_MODEL_SAFETENSORS_MALFORMED (a truncated file, a header over its limit, a dtype
  *   other than F32, F16, BF16).
  */
 export async function readHfCheckpoint (dir: string): Promise<HfCheckpoint> {
@@ -173,6 +196,8 @@ export async function readHfCheckpoint (dir: string): Promise<HfCheckpoint> {
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_SHAPE', `${dir}: tensor ${name} has shape [${t.shape.join(', ')}]; the config gives [${shape.join(', ')}]`, { tensor: name })
     }
+    const bad = firstNonFinite(t.values)
+    if (bad >= 0) throw new HfCheckpointError('ERR_MODEL_HF_NOT_FINITE', `${dir}: tensor ${name} holds ${t.values[bad]} at index ${bad}; a checkpoint's weights must be finite (a broken conversion or download?)`, { tensor: name })
     tensors.set(name, { shape: t.shape, dtype: t.dtype, values: t.values })
   }
   const ignored: string[] = []

@@ -54,7 +54,7 @@ const dim = z.number().int().min(1).max(MAX_DIM)
 const gpt2 = z.object({
   model_type: z.literal('gpt2'),
   vocab_size: dim,
-  n_positions: dim,
+  n_positions: z.number().int().min(2).max(MAX_DIM),
   n_embd: dim,
   n_layer: z.number().int().min(1).max(MAX_LAYERS),
   n_head: dim,
@@ -86,7 +86,7 @@ const llama = z.object({
   num_key_value_heads: dim.nullish(),
   head_dim: dim.nullish(),
   hidden_act: z.string().default('silu'),
-  max_position_embeddings: dim.default(2048),
+  max_position_embeddings: z.number().int().min(2).max(MAX_DIM).default(2048),
   rms_norm_eps: z.number().positive().max(1).default(1e-6),
   rope_theta: z.number().positive().default(10_000),
   rope_scaling: ropeScaling,
@@ -112,7 +112,8 @@ function invalid (err: z.ZodError, origin: string): HfCheckpointError {
  *   do not divide the width).
  */
 export function parseHfConfig (json: unknown, origin: string): CausalLmConfig {
-  const type = (json as { model_type?: unknown } | null)?.model_type
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new HfCheckpointError('ERR_MODEL_HF_CONFIG_INVALID', `${origin}: config.json is ${Array.isArray(json) ? 'an array' : json === null ? 'null' : `a ${typeof json}`}, not a JSON object of the model's settings`)
+  const type = (json as { model_type?: unknown }).model_type
   if (typeof type !== 'string' || !(HF_MODEL_TYPES as readonly string[]).includes(type)) throw unsupported(`config.json has model_type ${JSON.stringify(type)}`, origin)
   if (type === 'gpt2') {
     const r = gpt2.safeParse(json)

@@ -4,15 +4,18 @@
  * tensor is stored in the dtype its `HfTensor.dtype` records — a tensor read as F16 or BF16 and not changed is
  * written back bit for bit; one `mergeLmLora` changed is F32, so that the folder computes exactly what was merged.
  */
-import { copyFile, mkdir, stat, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HfCheckpointError } from '../errors.js'
 import { encodeSafetensors } from '../export/safetensors-format.js'
 import { MAX_HF_WEIGHTS_FILE_BYTES, type HfCheckpoint } from './checkpoint.js'
 import type { CausalLmConfig } from './config.js'
 
-/** The tokenizer files `writeHfCheckpoint` copies from `tokenizerFrom` when they exist there. */
-export const HF_TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'] as const
+/** The tokenizer and generation files `writeHfCheckpoint` copies from `tokenizerFrom` when they exist there. */
+export const HF_TOKENIZER_FILES = [
+  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'vocab.json', 'merges.txt', 'tokenizer.model',
+  'chat_template.jinja', 'chat_template.json', 'generation_config.json'
+] as const
 
 /**
  * A `config.json` object for `c`: the fields `parseHfConfig` reads (so that it gives `c` back) with transformers'
@@ -49,39 +52,49 @@ export interface WriteHfCheckpointOptions {
 }
 
 /**
- * Writes `ckpt` into the folder `dir` (created if missing; existing files of the same names are replaced — the
- * caller decides about overwriting): `config.json` (the one read, `ckpt.configJson`, else `hfConfigJson`),
- * `model.safetensors` (every parameter by its canonical name in `expectedTensors` order, each in its recorded
- * dtype; GPT-2 without the `transformer.` prefix, as gpt2 itself is published), and the tokenizer files of
- * `options.tokenizerFrom`.
+ * Writes `ckpt` into the folder `dir` (created if missing): `config.json` (the one read, `ckpt.configJson`, else
+ * `hfConfigJson`), `model.safetensors` (every parameter by its canonical name in the checkpoint's order, each in its
+ * recorded dtype; GPT-2 without the `transformer.` prefix, as gpt2 itself is published), and the tokenizer files of
+ * `options.tokenizerFrom`. Each file is written under a temporary name and renamed into place, so a failure (a full
+ * disk) leaves no partial file; files of the same names are replaced — the caller decides about overwriting.
  * @returns the files written, with their sizes in bytes
- * @throws HfCheckpointError ERR_MODEL_HF_CHECKPOINT_MALFORMED when the weights would exceed the 2 GiB a file may
- *   hold; InvalidWeightsError when a tensor's values are not all of its recorded dtype; fs errors.
+ * @throws HfCheckpointError ERR_MODEL_HF_EXPORT_FAILED when the weights would exceed `MAX_HF_WEIGHTS_FILE_BYTES`,
+ *   when `dir` holds another checkpoint's shards or shard index (a reader would take those instead), or when a file
+ *   cannot be written (the cause attached); InvalidWeightsError when a tensor's values are not all of its dtype.
  */
 export async function writeHfCheckpoint (ckpt: HfCheckpoint, dir: string, options: WriteHfCheckpointOptions = {}): Promise<Array<{ file: string, bytes: number }>> {
   const names = [...ckpt.tensors.keys()]
   const tensors = names.map((n) => ckpt.tensors.get(n)!)
   const total = tensors.reduce((a, t) => a + t.values.length * (t.dtype === 'F32' ? 4 : 2), 0)
   if (total > MAX_HF_WEIGHTS_FILE_BYTES) {
-    throw new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', `${ckpt.origin}: ${total} bytes of weights do not fit one model.safetensors (at most ${MAX_HF_WEIGHTS_FILE_BYTES} bytes); sharded export is not supported`)
+    throw failed(`${ckpt.origin}: ${total} bytes of weights do not fit one model.safetensors (at most ${MAX_HF_WEIGHTS_FILE_BYTES} bytes, what readHfCheckpoint reads); sharded export is not supported`)
   }
+  const stale = (await readdir(dir).catch(() => [] as string[])).filter((f) => f === 'model.safetensors.index.json' || (f.endsWith('.safetensors') && f !== 'model.safetensors'))
+  if (stale.length > 0) throw failed(`${dir} holds ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ` and ${stale.length - 3} more` : ''} of another checkpoint, which a reader would load instead of model.safetensors: write into an empty folder`)
   const bytes = encodeSafetensors(
     { specs: names.map((name, i) => ({ name, shape: [...tensors[i].shape], dtype: 'float32' as const })), values: tensors.map((t) => t.values) },
     { format: 'pt', ...options.metadata },
     { dtypes: tensors.map((t) => t.dtype) })
-  await mkdir(dir, { recursive: true })
   const config = JSON.stringify(ckpt.configJson ?? hfConfigJson(ckpt.config), null, 2) + '\n'
-  await writeFile(join(dir, 'config.json'), config)
-  await writeFile(join(dir, 'model.safetensors'), bytes)
-  const written = [{ file: 'config.json', bytes: Buffer.byteLength(config) }, { file: 'model.safetensors', bytes: bytes.length }]
-  if (options.tokenizerFrom !== undefined) {
-    for (const f of HF_TOKENIZER_FILES) {
-      const from = join(options.tokenizerFrom, f)
-      const info = await stat(from).catch(() => undefined)
-      if (info?.isFile() !== true) continue
-      await copyFile(from, join(dir, f))
-      written.push({ file: f, bytes: info.size })
-    }
+  const files: Array<{ file: string, write: (path: string) => Promise<unknown>, bytes: number }> = [
+    { file: 'config.json', write: async (p) => { await writeFile(p, config) }, bytes: Buffer.byteLength(config) },
+    { file: 'model.safetensors', write: async (p) => { await writeFile(p, bytes) }, bytes: bytes.length }
+  ]
+  for (const f of options.tokenizerFrom === undefined ? [] : HF_TOKENIZER_FILES) {
+    const from = join(options.tokenizerFrom!, f)
+    const info = await stat(from).catch(() => undefined)
+    if (info?.isFile() === true) files.push({ file: f, write: async (p) => { await copyFile(from, p) }, bytes: info.size })
   }
-  return written
+  const temp = (f: string): string => join(dir, `.${f}.${process.pid}.tmp`)
+  try {
+    await mkdir(dir, { recursive: true })
+    for (const f of files) await f.write(temp(f.file))
+    for (const f of files) await rename(temp(f.file), join(dir, f.file))
+  } catch (err) {
+    await Promise.all(files.map(async (f) => { await rm(temp(f.file), { force: true }) }))
+    throw failed(`cannot write the checkpoint into ${dir} (${(err as Error).message}); no partly written file was left there`, err)
+  }
+  return files.map((f) => ({ file: f.file, bytes: f.bytes }))
 }
+
+const failed = (message: string, cause?: unknown): HfCheckpointError => new HfCheckpointError('ERR_MODEL_HF_EXPORT_FAILED', message, { cause })

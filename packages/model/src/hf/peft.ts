@@ -8,14 +8,14 @@
  * `[in, out]`: PEFT sets `fan_in_fan_out` for them, which changes only how it merges, not the factors' shapes).
  * Our factors are the transposes: A `[in, r]`, B `[r, out]` (lm-lora.ts).
  */
-import { mkdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, stat, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { z } from 'zod'
 import { HfCheckpointError, InvalidWeightsError } from '../errors.js'
 import { encodeSafetensors } from '../export/safetensors-format.js'
 import { tf } from '../tf.js'
 import type { Weights } from '../weights.js'
-import { MAX_HF_CONFIG_BYTES, expectedTensors, parseJson, readBounded, readHfSafetensors } from './checkpoint.js'
+import { MAX_HF_CONFIG_BYTES, MAX_HF_WEIGHTS_FILE_BYTES, expectedTensors, parseJson, readBounded, readHfSafetensors } from './checkpoint.js'
 import { transpose2d, type LmAdapters } from './causal-lm.js'
 import type { CausalLmConfig } from './config.js'
 import { LORA_MODULES, adaptedModules, type AdapterFactors, type LmLora } from './lm-lora.js'
@@ -34,10 +34,13 @@ export interface PeftAdapter {
   origin: string
 }
 
+/** Largest `lora_alpha` accepted (published adapters use 8 to 512; a scale α/r far above that overflows float32). */
+export const MAX_LORA_ALPHA = 1e5
+
 const configSchema = z.object({
   peft_type: z.string(),
   r: z.number().int().min(1).max(256),
-  lora_alpha: z.number().positive().finite(),
+  lora_alpha: z.number().positive().max(MAX_LORA_ALPHA),
   target_modules: z.union([z.array(z.string()).min(1), z.string()]),
   bias: z.string().default('none'),
   use_rslora: z.boolean().default(false),
@@ -48,6 +51,20 @@ const configSchema = z.object({
   alpha_pattern: z.record(z.string(), z.unknown()).nullish(),
   modules_to_save: z.array(z.string()).nullish()
 })
+
+/**
+ * `adapter_config.json` fields that do not change what a plain LoRA adapter computes at inference. Every other
+ * field not checked above must be absent or hold its no-op value (null, false, an empty list or object): PEFT keeps
+ * adding variants (layer_replication, exclude_modules, lora_bias, target_parameters, trainable_token_indices, …)
+ * and one silently ignored would give wrong numbers.
+ */
+const INERT_FIELDS = new Set([
+  'peft_type', 'r', 'lora_alpha', 'target_modules', 'bias', 'use_rslora', 'use_dora', 'fan_in_fan_out', 'layers_to_transform', 'rank_pattern',
+  'alpha_pattern', 'modules_to_save', 'base_model_name_or_path', 'revision', 'task_type', 'inference_mode', 'init_lora_weights', 'lora_dropout',
+  'auto_mapping', 'megatron_config', 'megatron_core', 'loftq_config', 'layers_pattern', 'peft_version', 'eva_config', 'corda_config', 'runtime_config'
+])
+
+const isNoOp = (v: unknown): boolean => v === null || v === false || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0)
 
 const invalid = (message: string, cause?: unknown): HfCheckpointError => new HfCheckpointError('ERR_MODEL_PEFT_ADAPTER_INVALID', message, { cause })
 const unsupported = (origin: string, what: string): HfCheckpointError =>
@@ -62,20 +79,25 @@ const peftModule = (c: CausalLmConfig, module: string): string => `base_model.mo
  * layer with both factors of the config's rank and the projection's shape, and nothing else.
  * @throws HfCheckpointError ERR_MODEL_PEFT_UNSUPPORTED for another peft_type, a bias, rslora, DoRA, rank or alpha
  *   patterns, layers_to_transform, modules_to_save, a regular-expression target_modules, a target that is not a
- *   projection of the family, fan_in_fan_out on a Llama-family model; ERR_MODEL_PEFT_ADAPTER_INVALID for a bad
- *   config field, a factor missing, of another shape, holding a non-finite value, or a tensor that is no factor
+ *   projection of the family, fan_in_fan_out on a Llama-family model, any other field with a value that is not a
+ *   no-op (null, false, [], {}) unless it is one of the fields that change nothing at inference (`INERT_FIELDS`);
+ *   ERR_MODEL_PEFT_ADAPTER_INVALID for a missing file, a bad config field (lora_alpha above `MAX_LORA_ALPHA`), a factor missing, of another shape, holding a non-finite value, or a tensor that is no factor
  *   of a target (naming it);
  *   ERR_MODEL_HF_CHECKPOINT_MALFORMED for a missing, oversized or non-JSON file; ModelFormatError
  *   ERR_MODEL_SAFETENSORS_MALFORMED for a bad safetensors file.
  */
 export async function readPeftAdapter (dir: string, config: CausalLmConfig): Promise<PeftAdapter> {
   const configPath = join(dir, 'adapter_config.json')
-  const parsed = configSchema.safeParse(parseJson(await readBounded(configPath, MAX_HF_CONFIG_BYTES, 'adapter config (adapter_config.json)'), configPath))
+  const json = parseJson(await readAdapterFile(configPath, MAX_HF_CONFIG_BYTES, 'adapter config'), configPath)
+  const parsed = configSchema.safeParse(json)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw invalid(`${configPath}: ${issue.path.join('.') || 'the object'}: ${issue.message}; a PEFT LoRA config has peft_type, r (1 to 256), lora_alpha > 0 and target_modules`, parsed.error)
+    throw invalid(`${configPath}: ${issue.path.join('.') || 'the object'}: ${issue.message}; a PEFT LoRA config has peft_type, r (1 to 256), lora_alpha (> 0, at most ${MAX_LORA_ALPHA}) and target_modules`, parsed.error)
   }
   const a = parsed.data
+  for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
+    if (!INERT_FIELDS.has(key) && !isNoOp(value)) throw unsupported(configPath, `${key} ${JSON.stringify(value).slice(0, 80)}`)
+  }
   if (a.peft_type !== 'LORA') throw unsupported(configPath, `peft_type ${a.peft_type}`)
   if (a.bias !== 'none') throw unsupported(configPath, `bias ${a.bias}`)
   if (a.use_rslora) throw unsupported(configPath, 'use_rslora (scale α/√r)')
@@ -83,13 +105,14 @@ export async function readPeftAdapter (dir: string, config: CausalLmConfig): Pro
   if (a.layers_to_transform != null) throw unsupported(configPath, 'layers_to_transform')
   if (Object.keys(a.rank_pattern ?? {}).length > 0 || Object.keys(a.alpha_pattern ?? {}).length > 0) throw unsupported(configPath, 'rank_pattern or alpha_pattern')
   if ((a.modules_to_save ?? []).length > 0) throw unsupported(configPath, `modules_to_save (${a.modules_to_save!.join(', ')})`)
-  if (typeof a.target_modules === 'string') throw unsupported(configPath, `target_modules as a regular expression (${JSON.stringify(a.target_modules)}): list the module names`)
+  if (typeof a.target_modules === 'string') throw unsupported(configPath, `target_modules given as one string (${JSON.stringify(a.target_modules)}: a regular expression or a keyword such as all-linear) rather than a list of module names`)
   const targets = a.target_modules
   const known = LORA_MODULES[config.family]
   for (const t of targets) if (!known.includes(t)) throw unsupported(configPath, `target module ${t} of ${config.modelType} (its projections are ${known.join(', ')})`)
   if (a.fan_in_fan_out && config.family === 'llama') throw unsupported(configPath, `fan_in_fan_out on ${config.modelType}, whose projections are nn.Linear`)
 
   const weightsPath = join(dir, 'adapter_model.safetensors')
+  await readAdapterFile(weightsPath, MAX_HF_WEIGHTS_FILE_BYTES, 'adapter weights', true)
   const { weights } = await readHfSafetensors(weightsPath, 'adapter weights (adapter_model.safetensors)')
   const stored = new Map(weights.specs.map((s, i) => [s.name, { shape: s.shape, values: weights.values[i] }]))
   const shapes = expectedTensors(config)
@@ -115,6 +138,18 @@ export async function readPeftAdapter (dir: string, config: CausalLmConfig): Pro
   const extra = [...stored.keys()]
   if (extra.length > 0) throw invalid(`${weightsPath}: ${extra[0]}${extra.length > 1 ? ` and ${extra.length - 1} more` : ''} is no LoRA factor of the target modules ${targets.join(', ')} of ${config.modelType} (${config.layers} layers)`)
   return { rank: r, alpha: a.lora_alpha, scale: loraScale(a.lora_alpha, r), targets: [...targets], factors, origin: dir }
+}
+
+/**
+ * An adapter folder's file, with a hint for a folder that is not a PEFT adapter; `statOnly` checks it exists.
+ * @throws HfCheckpointError ERR_MODEL_PEFT_ADAPTER_INVALID when it is missing or not a file; as `readBounded`.
+ */
+async function readAdapterFile (path: string, limit: number, what: string, statOnly = false): Promise<Buffer> {
+  const info = await stat(path).catch(() => undefined)
+  if (info?.isFile() !== true) {
+    throw invalid(`${path} ${info === undefined ? 'does not exist' : 'is not a file'}: a PEFT LoRA adapter folder holds adapter_config.json and adapter_model.safetensors (the base model's folder goes before --adapter)`)
+  }
+  return statOnly ? Buffer.alloc(0) : await readBounded(path, limit, `${what} (${basename(path)})`)
 }
 
 /**

@@ -12,7 +12,7 @@ export const MAX_TOKENIZER_JSON_BYTES = 64 * 1024 * 1024
 
 /** Text ↔ token ids of one checkpoint. */
 export interface HfTokenizer {
-  /** Token ids of `text`, without special tokens added (what a causal LM reads as plain text). */
+  /** Token ids of `text`, without special tokens added (what a causal LM reads as plain text). @throws HfCheckpointError ERR_MODEL_HF_CHECKPOINT_MALFORMED when the tokenizer gives no id for a token. */
   encode (text: string): number[]
   /** The text of `ids`, special tokens skipped, spacing kept as encoded. */
   decode (ids: readonly number[]): string
@@ -47,7 +47,12 @@ export async function loadHfTokenizer (dir: string): Promise<HfTokenizer> {
     throw new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', `${join(dir, 'tokenizer.json')} is not a tokenizer @huggingface/tokenizers can build (${(err as Error).message})`, { cause: err })
   }
   return {
-    encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
+    encode: (text) => {
+      const ids = tok.encode(text, { add_special_tokens: false }).ids
+      const gap = ids.findIndex((id: unknown) => !Number.isSafeInteger(id))
+      if (gap >= 0) throw new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', `${join(dir, 'tokenizer.json')} gives no id for token ${gap + 1} of the text (its vocabulary lacks it and it has no working unk_token); use the checkpoint's own tokenizer.json`)
+      return ids
+    },
     decode: (ids) => tok.decode([...ids], { skip_special_tokens: true, clean_up_tokenization_spaces: false })
   }
 }
