@@ -129,20 +129,22 @@ export async function checkOutputPath (path: string, opts: { kind: 'file' | 'fol
  * (not a device, FIFO or link to one) within MAX_RELEASE_BYTES. The model package then checks the content.
  * @throws CliError `ERR_CLI_BAD_INPUT_FILE`, `ERR_CLI_INPUT_TOO_LARGE`.
  */
-export async function checkTfjsFolder (dir: string): Promise<void> {
+export async function checkTfjsFolder (dir: string, flag = '--from'): Promise<void> {
   const modelJson = join(dir, 'model.json')
-  const text = Buffer.from(await readInputFile(modelJson, MAX_MODEL_JSON_BYTES, 'tfjs model.json (--from)')).toString('utf8')
+  const hf = await stat(join(dir, 'config.json')).then((x) => x.isFile(), () => false) && !(await stat(modelJson).then((x) => x.isFile(), () => false))
+  if (hf) throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${dir} is a Hugging Face checkpoint folder (config.json, no model.json), not a tfjs layers-model folder: language models are read by \`swarmtune model eval\` and \`model generate\``)
+  const text = Buffer.from(await readInputFile(modelJson, MAX_MODEL_JSON_BYTES, `tfjs model.json (${flag})`)).toString('utf8')
   let groups: unknown
   try {
     groups = (JSON.parse(text) as { weightsManifest?: unknown }).weightsManifest
   } catch (err) {
-    throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${modelJson} is not JSON (${(err as Error).message}); --from takes a tfjs layers-model folder (model.json and its weight files).`, { cause: err })
+    throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${modelJson} is not JSON (${(err as Error).message}); ${flag} takes a tfjs layers-model folder (model.json and its weight files).`, { cause: err })
   }
   if (!Array.isArray(groups)) return // the model package names what is missing
   for (const g of groups as Array<{ paths?: unknown }>) {
     if (!Array.isArray(g?.paths)) continue
     for (const p of g.paths) {
-      if (typeof p === 'string' && p !== '' && !p.includes('/') && p !== '.' && p !== '..') await checkInputFile(join(dir, p), MAX_RELEASE_BYTES, 'tfjs weight file (--from)')
+      if (typeof p === 'string' && p !== '' && !p.includes('/') && p !== '.' && p !== '..') await checkInputFile(join(dir, p), MAX_RELEASE_BYTES, `tfjs weight file (${flag})`)
     }
   }
 }

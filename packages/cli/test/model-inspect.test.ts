@@ -3,6 +3,7 @@
  * MobileNetV2 of nsfwjs and of a tfjs folder, as the spec options shape them; every option checked.
  */
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ModelInspection } from '@swarmtune/model'
 import { runCli } from '@swarmtune/test-support/cli'
@@ -114,6 +115,9 @@ describe('swarmtune model inspect', () => {
     const missing = await refused(join(tmp.path, 'nowhere'))
     expect(missing.code).toBe('ERR_CLI_BAD_INPUT_FILE')
     expect(missing.stderr).toContain('built-in model (mobilenet-v2)')
+    // a Hugging Face checkpoint folder is named as one, with the commands that read it
+    const hf = await refused(fileURLToPath(new URL('../../model/test/fixtures/hf/llama-tiny', import.meta.url)))
+    expect(hf).toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE', stderr: expect.stringContaining('is a Hugging Face checkpoint folder (config.json, no model.json), not a tfjs layers-model folder: language models are read by `swarmtune model eval`') })
     // layers the spec names that do not fit: the message lists the layers that would
     const target = await refused('mobilenet-v2', '--adapter', 'lora', '--target', 'dense_9')
     expect(target.code).toBe('ERR_MODEL_SPEC_INVALID')

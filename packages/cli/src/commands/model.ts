@@ -108,7 +108,7 @@ export async function loadInspectedModel (what: string): Promise<LayersModelSour
   const dir = resolve(what)
   const isDir = await stat(dir).then((s) => s.isDirectory(), () => false)
   if (!isDir) throw new CliError('ERR_CLI_BAD_INPUT_FILE', `${what} is neither a tfjs model folder (model.json and its weight files) nor a built-in model (${BUILT_IN_MODELS.join(', ')})`)
-  await checkTfjsFolder(dir)
+  await checkTfjsFolder(dir, 'model inspect')
   return await loadLayersModelFolder(dir)
 }
 
