@@ -8,8 +8,10 @@
  *            backend (the backend's own matmul rate: the forward pass cannot beat it).
  *   lora:    tokens/s of a LoRA training step (r = 8 on q_proj and v_proj, FFA-LoRA: only B trained, Adam; one
  *            128-token window per step, best of 2 runs of 2 steps) vs the forward pass alone (tokens/s above).
- *   memory:  peak RSS while making the weights, loading and running the model (before the reference matmul), vs
- *            the goal 2 × the base's fp32 bytes + 300 MB.
+ *   memory:  peak RSS (the kernel's high-water mark, `process.resourceUsage().maxRSS`) while making the weights and
+ *            loading them (`createCausalLm(…, { consume: true })`), and then while running and LoRA-training the
+ *            model (before the reference matmul), vs the goal 2 × the base's fp32 bytes + 300 MB; and the RSS after
+ *            the LoRA steps, which holds the wasm memory's high-water mark (that memory never shrinks).
  * Run: `npm run bench -- lm`.
  */
 import { performance } from 'node:perf_hooks'
@@ -25,9 +27,8 @@ function line (area: string, figure: string, value: number, unit: string, ref: s
 }
 const fmt = (v: number): string => v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)
 
-let peakRss = process.memoryUsage().rss
-const sample = (): void => { peakRss = Math.max(peakRss, process.memoryUsage().rss) }
-const sampler = setInterval(sample, 20)
+/** The process's peak resident set so far, bytes. */
+const peakRss = (): number => process.resourceUsage().maxRSS * 1024
 
 const status = (await probeBackendStatus()).find((s) => s.available)!
 await tf.setBackend(status.tfjsName)
@@ -48,9 +49,8 @@ for (const [name, shape] of expectedTensors(config)) {
   tensors.set(name, { shape, dtype: 'F32', values })
 }
 const ckpt: HfCheckpoint = { config, tensors, ignored: [], origin: 'SmolLM2-135M shape, random weights' }
-const lm = createCausalLm(ckpt)
-tensors.clear()
-sample()
+const lm = createCausalLm(ckpt, { consume: true })
+const loadPeakRss = peakRss()
 
 const ids = tf.tensor2d(Int32Array.from({ length: SEQ }, () => Math.floor(rng.float() * config.vocabSize)), [1, SEQ], 'int32')
 let best = Infinity
@@ -60,17 +60,16 @@ for (let r = 0; r < RUNS; r++) {
   await logits.data()
   best = Math.min(best, performance.now() - t)
   logits.dispose()
-  sample()
 }
 const lora = createLmLora(lm, { rank: 8, alpha: 16, targets: ['q_proj', 'v_proj'], seed: 1 })
 const stream = Array.from({ length: 4 * SEQ }, () => Math.floor(rng.float() * config.vocabSize))
 let loraTps = 0
 for (let r = 0; r < 2; r++) {
   loraTps = Math.max(loraTps, trainLmLora(lm, lora, lora.initWeights(), stream, { steps: 2, window: SEQ, batch: 1, learningRate: 1e-3, seed: r }).tokensPerSecond)
-  sample()
 }
 lora.dispose()
-const lmPeakRss = peakRss
+const lmPeakRss = peakRss()
+const afterLoraRss = process.memoryUsage().rss
 // matrix-product FLOPs of the forward pass: projections and MLP per layer, attention scores and mixing, the head
 const h = config.hidden
 const perLayer = 2 * SEQ * h * (config.heads * config.headDim + 2 * config.kvHeads * config.headDim) + 2 * SEQ * config.heads * config.headDim * h +
@@ -87,11 +86,9 @@ for (let r = 0; r < RUNS; r++) {
   await c.data()
   refBest = Math.min(refBest, performance.now() - t)
   c.dispose()
-  sample()
 }
 tf.dispose([a, b, ids])
 lm.dispose()
-clearInterval(sampler)
 
 const gflops = flops / (best / 1000) / 1e9
 const refGflops = flops / (refBest / 1000) / 1e9
@@ -99,4 +96,7 @@ process.stdout.write(`lm: ${status.id}, ${(params / 1e6).toFixed(1)} M parameter
 line('lm', `forward matrix-product rate on ${status.id}`, gflops, 'GFLOP/s', `one matmul of the same FLOPs`, refGflops, 'GFLOP/s')
 line('lm', `LoRA training step on ${status.id} (r = 8, q_proj and v_proj)`, loraTps, 'tokens/s', 'the forward pass alone', SEQ / (best / 1000), 'tokens/s')
 const baseBytes = params * 4
-line('lm', 'peak RSS loading, running and LoRA-training the model', lmPeakRss / 2 ** 20, 'MiB', 'goal 2 × base fp32 + 300 MB', (2 * baseBytes + 300e6) / 2 ** 20, 'MiB', '≤ 1')
+const goal = (2 * baseBytes + 300e6) / 2 ** 20
+line('lm', 'peak RSS making the weights and loading the model', loadPeakRss / 2 ** 20, 'MiB', 'goal 2 × base fp32 + 300 MB', goal, 'MiB', '≤ 1')
+line('lm', 'RSS after the LoRA steps (wasm memory keeps its high-water mark)', afterLoraRss / 2 ** 20, 'MiB', 'goal 2 × base fp32 + 300 MB', goal, 'MiB')
+line('lm', 'peak RSS loading, running and LoRA-training the model', lmPeakRss / 2 ** 20, 'MiB', 'goal 2 × base fp32 + 300 MB', goal, 'MiB', '≤ 1')

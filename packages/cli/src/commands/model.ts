@@ -330,7 +330,7 @@ export function register (program: Command): void {
       const ckpt = await readHfCheckpoint(resolve(folder))
       const adapter = f.adapter === undefined ? undefined : await readPeftAdapter(resolve(f.adapter), ckpt.config)
       const { backend } = await selectBackend(causalLmKernelNeeds(ckpt.config), { backend: f.backend, purpose: 'inference' })
-      const lm = createCausalLm(ckpt)
+      const lm = createCausalLm(ckpt, { consume: true })
       const tensors = adapter === undefined ? undefined : peftAdapterTensors(adapter)
       try {
         const e = evaluateCausalLm(lm, ids, { window: f.window, adapters: tensors?.adapters })
@@ -377,7 +377,7 @@ export function register (program: Command): void {
       const ckpt = await readHfCheckpoint(dir)
       const adapter = f.adapter === undefined ? undefined : await readPeftAdapter(resolve(f.adapter), ckpt.config)
       const { backend } = await selectBackend(causalLmKernelNeeds(ckpt.config), { backend: f.backend, purpose: 'inference' })
-      const lm = createCausalLm(ckpt)
+      const lm = createCausalLm(ckpt, { consume: true })
       const tensors = adapter === undefined ? undefined : peftAdapterTensors(adapter)
       try {
         const ids = generateCausalLm(lm, prompt, { maxTokens: f.maxTokens, temperature: f.temperature, topK: f.topK, seed: f.seed, adapters: tensors?.adapters })

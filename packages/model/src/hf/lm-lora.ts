@@ -81,7 +81,7 @@ export function createLmLora (lm: CausalLm, spec: LmLoraSpec): LmLora {
   for (const t of spec.targets) if (!known.includes(t)) throw new InvalidAdapterError(`LoRA target ${t} is not a projection of ${c.modelType}; its projections are ${known.join(', ')}`)
   const sites: Site[] = adaptedModules(c, spec.targets).map((module) => {
     const weight = `${module}.weight`
-    const [inDim, outDim] = lm.parameter(weight).shape
+    const [outDim, inDim] = lm.parameter(weight).shape
     return { weight, module, inDim, outDim, a: loraFactorA(spec.seed, module, inDim, spec.rank) }
   })
   const scale = loraScale(spec.alpha, spec.rank)
@@ -102,19 +102,6 @@ export function createLmLora (lm: CausalLm, spec: LmLoraSpec): LmLora {
       aTensors = undefined
     }
   }
-}
-
-/**
- * Mean next-token cross-entropy (nats) of windows `ids` [n, t] under the model with adapters. The targets are
- * picked with a one-hot product, not a gather: a gather's gradient needs UnsortedSegmentSum, which wasm lacks.
- */
-function windowLoss (lm: CausalLm, ids: tf.Tensor2D, adapters?: LmAdapters): tf.Scalar {
-  const [n, t] = ids.shape
-  const v = lm.config.vocabSize
-  const logits = lm.logits(ids, adapters)
-  const logp = tf.logSoftmax(tf.reshape(tf.slice(logits, [0, 0, 0], [n, t - 1, v]), [n * (t - 1), v]))
-  const target = tf.oneHot(tf.reshape(tf.slice(ids, [0, 1], [n, t - 1]), [n * (t - 1)]), v)
-  return tf.div(tf.neg(tf.sum(tf.mul(logp, target))), n * (t - 1)) as tf.Scalar
 }
 
 /** Options of `trainLmLora`. */
@@ -167,15 +154,20 @@ export function trainLmLora (lm: CausalLm, lora: LmLora, start: Weights, tokens:
   const first = draw()
   try {
     const adapters = lora.adapters(vars)
-    const lossBefore = tf.tidy(() => windowLoss(lm, first, adapters).dataSync()[0])
+    const lossBefore = lm.nextTokenLoss(first, adapters)
     const t0 = performance.now()
     for (let s = 0; s < steps; s++) {
       const ids = s === 0 ? first : draw()
-      tf.tidy(() => { optimizer.minimize(() => windowLoss(lm, ids, adapters), false, vars) })
-      if (ids !== first) ids.dispose()
+      try {
+        const { grads } = lm.adapterGradients(ids, adapters)
+        optimizer.applyGradients(lora.sites.map((site, i) => ({ name: vars[i].name, tensor: grads.get(site.weight)! })))
+        tf.dispose([...grads.values()])
+      } finally {
+        if (ids !== first) ids.dispose()
+      }
     }
     const trainMs = performance.now() - t0
-    const lossAfter = tf.tidy(() => windowLoss(lm, first, adapters).dataSync()[0])
+    const lossAfter = lm.nextTokenLoss(first, adapters)
     const weights: Weights = { specs: lora.specs.map((s) => ({ ...s, shape: [...s.shape] })), values: vars.map((v) => Float32Array.from(v.dataSync())) }
     return { weights, lossBefore, lossAfter, trainMs, tokensPerSecond: (steps * batch * window) / (trainMs / 1000) }
   } finally {
