@@ -112,3 +112,9 @@ export const MAX_CSV_FILE_BYTES = 256 * 1024 * 1024
 
 /** Most classes a dataset can have: labels are stored as uint8 (`Dataset.labels`). */
 export const MAX_DATASET_CLASSES = 256
+
+/** Largest text file a volunteer's text folder may hold, in bytes (64 MiB; read no further). */
+export const MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024
+
+/** Most text a text folder may hold in all, in bytes (256 MiB, as for a CSV file). */
+export const MAX_TEXT_FOLDER_BYTES = 256 * 1024 * 1024

@@ -64,6 +64,7 @@ export type ModelErrorCode =
   | 'ERR_MODEL_HF_NOT_FINITE'
   | 'ERR_MODEL_HF_EXPORT_FAILED'
   | 'ERR_MODEL_PEFT_UNSUPPORTED'
+  | 'ERR_MODEL_TEXT_NOT_UTF8'
 
 /** Base class: every error thrown by this package is a `ModelError` with a stable `code`. */
 export class ModelError extends SwarmtuneError<ModelErrorCode> {}

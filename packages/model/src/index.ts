@@ -91,6 +91,12 @@ export {
   type ModelSpec, type LoraSpec, validateModelSpec, encodeModelSpec, modelSpecCid, MAX_MODEL_CLASSES, MAX_LORA_RANK
 } from './tasks/model-task-spec.js'
 export { type ModelTask, type ModelTaskOptions, createModelTask } from './tasks/model-task.js'
+export {
+  type CausalLmSpec, type CausalLmSource, type CausalLmTask, CAUSAL_LM_TASK_PREFIX, LM_EVAL_BATCH_TOKENS, MAX_LM_CONTEXT,
+  validateCausalLmSpec, causalLmSpecCid, causalLmSourceCids, causalLmSourceFromFolder, createCausalLmTask
+} from './tasks/causal-lm-task.js'
+export { type SequenceObjective, isSequenceTask } from './tasks/task.js'
+export { type TextFolderOptions, type TextFolderDataset, loadTextFolder } from './data/text-folder.js'
 export { type FeatureKey, type FeatureCacheStats, FeatureCache, exampleHash, featureNamespace, FEATURE_CACHE_VERSION } from './features/cache.js'
 export {
   type FeatureExtractor, type FeatureProgress, type FeatureProgressEvents, type ExtractFeaturesResult, FEATURE_BATCH_SIZE,
@@ -135,9 +141,9 @@ export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensor
 
 // language models from Hugging Face checkpoints
 export { HF_MODEL_TYPES, type HfModelType, type CausalLmConfig, type Llama3RopeScaling, parseHfConfig } from './hf/config.js'
-export { type HfTensor, type HfCheckpoint, readHfCheckpoint, expectedTensors, MAX_HF_CONFIG_BYTES, MAX_HF_INDEX_BYTES, MAX_HF_WEIGHTS_FILE_BYTES } from './hf/checkpoint.js'
+export { type HfTensor, type HfCheckpoint, readHfCheckpoint, checkpointFromBlobs, encodeCheckpointWeights, expectedTensors, MAX_HF_CONFIG_BYTES, MAX_HF_INDEX_BYTES, MAX_HF_WEIGHTS_FILE_BYTES } from './hf/checkpoint.js'
 export { type CausalLm, type CausalLmEvaluation, type CreateCausalLmOptions, type GenerateOptions, type LmAdapters, CAUSAL_LM_KERNELS, CAUSAL_LM_KERNEL_NEEDS, causalLmKernelNeeds, createCausalLm, evaluateCausalLm, generateCausalLm, LOSS_BLOCK_BYTES, ropeInverseFrequencies } from './hf/causal-lm.js'
-export { type HfTokenizer, loadHfTokenizer, MAX_TOKENIZER_JSON_BYTES } from './hf/tokenizer.js'
+export { type HfTokenizer, loadHfTokenizer, createHfTokenizer, MAX_TOKENIZER_JSON_BYTES } from './hf/tokenizer.js'
 export {
   type LmLoraSpec, type LmLora, type TrainLmLoraOptions, type TrainLmLoraResult, type AdapterFactors, LORA_MODULES, adaptedModules, createLmLora, trainLmLora,
   mergeLmLora, mergeAdapterFactors

@@ -22,7 +22,7 @@ describe('local training', () => {
     expect(r.samples).toBe(600)
     expect(r.steps).toBe(120)
     expect(r.samplesProcessed).toBe(1200)
-    expect(after.accuracy).toBeGreaterThan(before.accuracy + 0.5)
+    expect(after.accuracy).toBeGreaterThan(before.accuracy! + 0.5)
     expect(after.accuracy).toBeGreaterThan(0.7)
     expect(r.lossAfter).toBeLessThan(r.lossBefore / 3)
     expect(progress.at(-1)).toMatchObject({ step: 120, steps: 120, epoch: 2 })

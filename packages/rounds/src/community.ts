@@ -7,15 +7,18 @@
  *
  * A community of a pretrained model (a task from a model, doc/model.md) carries its model spec in the genesis
  * task map, `task: { id: 'layers-model/<spec CID>', spec }`; the spec names the base's two blobs (topology and
- * base weights), which the creator's blob store holds and members fetch from it (see task.ts).
+ * base weights), which the creator's blob store holds and members fetch from it (see task.ts). A community of a
+ * causal language model carries `task: { id: 'causal-lm/<spec CID>', spec }`, the spec naming the base's three blobs
+ * (config.json, weights, tokenizer.json) and its LoRA adapters.
  */
 import { writeFile } from 'node:fs/promises'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import {
-  createModelTask, encodeBaseWeights, encodeTopology, genesisFromTask, genesisFromTfjsFolder, getTask, modelSpecCid, registerTask, validateModelSpec,
-  type BuiltRelease, type LayersModelSource, type ModelSpec, type Task
+  CAUSAL_LM_TASK_PREFIX, causalLmSourceCids, causalLmSpecCid, createCausalLmTask, createModelTask, encodeBaseWeights, encodeTopology, genesisFromTask,
+  genesisFromTfjsFolder, getTask, modelSpecCid, registerTask, validateCausalLmSpec, validateModelSpec,
+  type BuiltRelease, type CausalLmSource, type CausalLmSpec, type LayersModelSource, type ModelSpec, type Task
 } from '@swarmtune/model'
 import { blobCid, parseCid, signEntry, validateEntry, type CID, type GenesisBody, type SignedEntry, type SigningKey } from '@swarmtune/wire'
 import { DEFAULT_GENESIS_SEED, DEFAULT_MAX_DELTA_NORM, DEFAULT_MAX_ROUND_MS, DEFAULT_MAX_SAMPLES, MAX_GENESIS_FILE_BYTES, MIN_ROUND_DURATION_MS } from './constants.js'
@@ -30,18 +33,24 @@ function modelSpecOf (task: GenesisBody['task']): ModelSpec | undefined {
   return task.id.startsWith(MODEL_TASK_PREFIX) ? validateModelSpec(task.spec) : undefined
 }
 
+/** The causal-LM spec a genesis task map carries (checked by `checkModelTask`), or undefined. */
+function lmSpecOf (task: GenesisBody['task']): CausalLmSpec | undefined {
+  return task.id.startsWith(CAUSAL_LM_TASK_PREFIX) ? validateCausalLmSpec(task.spec) : undefined
+}
+
 /**
- * Checks a genesis task map naming a model task: its `spec` is a valid model spec whose CID is the id's.
+ * Checks a genesis task map naming a model task (`layers-model/…` or `causal-lm/…`): its `spec` is a valid spec of
+ * that kind whose CID is the id's.
  * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` saying which.
  */
 function checkModelTask (task: GenesisBody['task']): void {
-  let spec: ModelSpec
+  const lm = task.id.startsWith(CAUSAL_LM_TASK_PREFIX)
+  let id: string
   try {
-    spec = validateModelSpec(task.spec)
+    id = lm ? `${CAUSAL_LM_TASK_PREFIX}${causalLmSpecCid(validateCausalLmSpec(task.spec))}` : `${MODEL_TASK_PREFIX}${modelSpecCid(validateModelSpec(task.spec))}`
   } catch (err) {
-    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the community's task ${task.id} is a task from a model, but its genesis carries ${task.spec === undefined ? 'no model spec (task.spec)' : `a model spec this build refuses (${(err as Error).message})`}; ask the maintainer for the file again, or upgrade swarmtune.`, { cause: err })
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the community's task ${task.id} is a task from a ${lm ? 'language model' : 'model'}, but its genesis carries ${task.spec === undefined ? 'no model spec (task.spec)' : `a model spec this build refuses (${(err as Error).message})`}; ask the maintainer for the file again, or upgrade swarmtune.`, { cause: err })
   }
-  const id = `${MODEL_TASK_PREFIX}${modelSpecCid(spec)}`
   if (id !== task.id) {
     throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the community's task is ${task.id}, but the model spec its genesis carries has the id ${id} (the CID of its canonical JSON): the spec was changed after the id was taken. Ask the maintainer for the file again.`)
   }
@@ -75,8 +84,10 @@ export class Community {
   readonly name: string
   /** The task id (`mnist-2nn`, …, or `layers-model/<spec CID>`). */
   readonly task: string
-  /** The model spec of a community of a pretrained model (genesis `task.spec`); undefined for a built-in task. */
+  /** The model spec of a community of a pretrained tfjs model (genesis `task.spec`); undefined otherwise. */
   readonly modelSpec: ModelSpec | undefined
+  /** The spec of a community of a causal language model (genesis `task.spec`); undefined otherwise. */
+  readonly lmSpec: CausalLmSpec | undefined
   /** Manifest CID of the genesis release. */
   readonly release: CID
   readonly policy: CommunityPolicy
@@ -89,6 +100,7 @@ export class Community {
     this.name = body.name
     this.task = body.task.id
     this.modelSpec = modelSpecOf(body.task)
+    this.lmSpec = lmSpecOf(body.task)
     this.release = parseCid(body.release)
     const maxSamples = body.policy.maxSamples
     this.policy = {
@@ -110,7 +122,7 @@ export class Community {
       throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `expected a genesis entry, got a ${signed.entry.kind} entry; pass the file \`swarmtune community create\` wrote.`)
     }
     const task = signed.entry.body.task
-    if (task.id.startsWith(MODEL_TASK_PREFIX)) {
+    if (task.id.startsWith(MODEL_TASK_PREFIX) || task.id.startsWith(CAUSAL_LM_TASK_PREFIX)) {
       checkModelTask(task)
     } else {
       try {
@@ -223,6 +235,12 @@ export interface CreateCommunityOptions {
    * the task's `initWeights(seed)` (the trainable weights only).
    */
   model?: { source: LayersModelSource, spec: ModelSpec }
+  /**
+   * A community of a causal language model: its base's three blobs (`causalLmSourceFromFolder`) and the spec (the
+   * blobs' CIDs, `causalLmSourceCids`, context and LoRA). The blobs go into `store`; the genesis release is the
+   * adapters' B at zero.
+   */
+  lm?: { source: CausalLmSource, spec: CausalLmSpec }
   /** Community name (1–128 characters); default the task id. */
   name?: string
   /** Peer ids of the maintainers; the creator (the signing key) is added when missing. */
@@ -273,6 +291,7 @@ export async function createCommunity (options: CreateCommunityOptions): Promise
     ? genesisFromTask(task.id, options.seed ?? DEFAULT_GENESIS_SEED, { author, shardBytes: options.shardBytes })
     : await genesisFromTfjsFolder(options.from, task.id, { author, shardBytes: options.shardBytes })
   if (options.model !== undefined) await storeModelBase(options.store, options.model)
+  if (options.lm !== undefined) await storeLmBase(options.store, options.lm)
   for (const shard of release.shards) await options.store.put(shard.bytes)
   await options.store.put(release.manifestBytes)
   const signed = await signEntry({
@@ -294,8 +313,16 @@ export async function createCommunity (options: CreateCommunityOptions): Promise
  * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS`; the model package's errors.
  */
 async function communityTask (options: CreateCommunityOptions): Promise<{ task: Task, genesisTask: GenesisBody['task'] }> {
-  if ((options.task === undefined) === (options.model === undefined)) {
-    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `a community has one task: give either a built-in task id (mnist-2nn, mnist-cnn) or a model and its spec, ${options.task === undefined ? 'not neither' : 'not both'}`)
+  const given = [options.task, options.model, options.lm].filter((x) => x !== undefined).length
+  if (given !== 1) {
+    throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `a community has one task: give one of a built-in task id (mnist-2nn, mnist-cnn), a model and its spec, or a language model and its spec, ${given === 0 ? 'not none' : 'not several'}`)
+  }
+  if (options.lm !== undefined) {
+    if (options.from !== undefined) throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', 'a community of a language model starts from its adapters at zero: `from` (a tfjs folder of a built-in task\'s weights) does not apply')
+    const spec = validateCausalLmSpec(options.lm.spec)
+    const task = await createCausalLmTask(spec, options.lm.source)
+    registerTask(task)
+    return { task, genesisTask: { id: task.id, spec: JSON.parse(JSON.stringify(spec)) as GenesisBody['task'][string] } }
   }
   if (options.model === undefined) {
     const task = getTask(options.task as string)
@@ -319,6 +346,21 @@ async function storeModelBase (store: BlobSink, model: NonNullable<CreateCommuni
     const cid = await store.put(bytes)
     if (!cid.equals(blobCid(bytes)) || cid.toString() !== model.spec[field]) {
       throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the model's ${field} blob was stored as ${cid.toString()}, but the spec names ${model.spec[field]}; build the spec from this model (layersModelCids)`)
+    }
+  }
+}
+
+/**
+ * Puts a language-model community's base into the blob store: config.json, weights and tokenizer.json, which must
+ * hash to the spec's CIDs.
+ * @throws CommunityError `ERR_ROUNDS_BAD_GENESIS` when a stored blob's CID is not the spec's.
+ */
+async function storeLmBase (store: BlobSink, lm: NonNullable<CreateCommunityOptions['lm']>): Promise<void> {
+  const cids = causalLmSourceCids(lm.source)
+  for (const [field, bytes] of [['config', lm.source.config], ['base', lm.source.weights], ['tokenizer', lm.source.tokenizer]] as const) {
+    const cid = await store.put(bytes)
+    if (cid.toString() !== cids[field] || cids[field] !== lm.spec[field]) {
+      throw new CommunityError('ERR_ROUNDS_BAD_GENESIS', `the language model's ${field} blob was stored as ${cid.toString()}, but the spec names ${lm.spec[field]}; build the spec from this model (causalLmSourceCids)`)
     }
   }
 }

@@ -115,7 +115,8 @@ export const dataSpecSchema = z.discriminatedUnion('source', [
     maxFileBytes: count.max(MAX_CSV_FILE_BYTES).optional(),
     limit: count.optional(),
     partition: partitionSchema.optional()
-  })
+  }),
+  z.strictObject({ source: z.literal('text'), path: z.string().min(1), minExamples: count.optional(), limit: count.optional(), partition: partitionSchema.optional() })
 ])
 
 const backend = z.enum(['node-gpu', 'node', 'wasm', 'cpu'])

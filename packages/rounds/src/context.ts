@@ -42,7 +42,7 @@ export class RoundsContext {
     readonly config: RoundsConfig,
     readonly log: Logger
   ) {
-    if (community.modelSpec === undefined) this.resolved = { task: getTask(community.task) }
+    if (community.modelSpec === undefined && community.lmSpec === undefined) this.resolved = { task: getTask(community.task) }
   }
 
   /**
@@ -73,10 +73,13 @@ export class RoundsContext {
     return await this.resolving
   }
 
-  /** For a task from a model (resolved): the whole model's float32 bytes (`4 × baseParamCount`); else undefined. */
+  /** For a task from a model or a language model (resolved): the whole model's float32 bytes (`4 × baseParamCount`); else undefined. */
   modelBytes (): number | undefined {
     const task = this.resolved?.task
-    return task !== undefined && isModelTask(task) ? FLOAT32_BYTES * task.baseParamCount : undefined
+    if (task === undefined) return undefined
+    if (isModelTask(task)) return FLOAT32_BYTES * task.baseParamCount
+    const base = (task as { baseParamCount?: unknown }).baseParamCount
+    return typeof base === 'number' ? FLOAT32_BYTES * base : undefined
   }
 
   /** The model part of a worker job: `{ model }` for a task from a model (resolved), else nothing. */

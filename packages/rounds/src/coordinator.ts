@@ -39,8 +39,8 @@ import { planOf, type RoundPlan } from './params.js'
 import { aggregationFailure, decodeContribution, getBlob, loadRelease, maxDeltaBytes, serverStateFor, specOf, storeRelease } from './releases.js'
 import { advanceRound, type CoordinatorRound, type VolunteerAnswer } from './state.js'
 import {
-  aggregateRound, canonicalOrder, configureRound, entryFault, evaluateRound, judgeRound, mergesRound, screenRound,
-  type Arrival, type CloseOutcome, type FrozenRound, type Judged, type SignedVerdict
+  aggregateRound, canonicalOrder, configureRound, entryFault, evaluateRound, judgeRound, releaseMetrics, mergesRound, screenRound,
+  type Arrival, type Evaluation, type CloseOutcome, type FrozenRound, type Judged, type SignedVerdict
 } from './strategy.js'
 import { closeOf, latestRelease, nextRoundNumber, releaseByManifest, releases, roundOpens, verdicts } from './views.js'
 
@@ -572,12 +572,12 @@ export class Coordinator {
     const { config, community } = this.ctx
     const { task } = await this.ctx.resolveTask()
     const evalData = await this.ctx.dataset(config.coordinator.evalData)
-    const evaluator = async (weights: Weights): Promise<{ accuracy: number, loss: number, count: number }> => await this.ctx.worker().evaluate({ task: task.id, weights, data: evalData, backend: config.coordinator.backend, ...this.ctx.jobModel() })
+    const evaluator = async (weights: Weights): Promise<Evaluation> => await this.ctx.worker().evaluate({ task: task.id, weights, data: evalData, backend: config.coordinator.backend, ...this.ctx.jobModel() })
     const release = await evaluateRound(frozen, outcome, evaluator, { community: community.id, task: task.id, author: this.ctx.key })
     await storeRelease(this.ctx.components, release.built)
     await this.ctx.components.exchange.put(release.stateBytes)
     const signed = await this.ctx.ledgerService.sign({ kind: 'release', body: release.body })
-    this.ctx.components.events.emit('rounds:release', { round: frozen.round, release: signed.id.toString(), manifest: release.built.manifestCid.toString(), accuracy: release.evaluation.accuracy, loss: release.evaluation.loss, contributions: release.body.contributions.length })
+    this.ctx.components.events.emit('rounds:release', { round: frozen.round, release: signed.id.toString(), manifest: release.built.manifestCid.toString(), ...releaseMetrics(release.evaluation), contributions: release.body.contributions.length })
     return signed
   }
 

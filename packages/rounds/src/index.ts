@@ -55,7 +55,7 @@ export { verifyRelease, findRelease, type VerifyReport } from './verify.js'
 export type { RoundView, ReleaseView, ContributionView } from './views.js'
 export { roundOpens, roundView, releaseViews } from './views.js'
 export {
-  configureRound, screenRound, judgeRound, mergesRound, aggregateRound, evaluateRound, entryFault, overrule, canonicalOrder,
+  configureRound, screenRound, judgeRound, mergesRound, aggregateRound, evaluateRound, releaseMetrics, entryFault, overrule, canonicalOrder,
   type FrozenRound, type Arrival, type Judged, type SignedVerdict, type Screened, type Verdict, type RoundOutcome, type CloseOutcome,
   type Evaluation, type ReleaseOutcome
 } from './strategy.js'

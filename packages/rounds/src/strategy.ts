@@ -312,8 +312,16 @@ export function canonicalOrder (verdicts: readonly Verdict[]): Verdict[] {
   return [...verdicts].sort((a, b) => Buffer.compare(Buffer.from(a.entry.id.bytes), Buffer.from(b.entry.id.bytes)))
 }
 
-/** Test accuracy and loss of some weights on `count` evaluation examples (what the model package's `evaluate` returns). */
-export interface Evaluation { accuracy: number, loss: number, count: number }
+/**
+ * Test loss of some weights on `count` evaluation examples, with accuracy (a classifier) or perplexity (a language
+ * model): what the model package's `evaluate` returns.
+ */
+export interface Evaluation { accuracy?: number, perplexity?: number, loss: number, count: number }
+
+/** The metrics a release records of its evaluation: `{ accuracy, loss }` (a classifier) or `{ loss, perplexity }` (a language model). */
+export function releaseMetrics (e: Evaluation): { accuracy: number, loss: number } | { loss: number, perplexity: number } {
+  return e.perplexity !== undefined && e.accuracy === undefined ? { loss: e.loss, perplexity: e.perplexity } : { accuracy: e.accuracy ?? NaN, loss: e.loss }
+}
 
 /** A release built from a round's merge, ready to be stored and signed. */
 export interface ReleaseOutcome {
@@ -329,7 +337,7 @@ export interface ReleaseOutcome {
     manifest: Uint8Array
     contributions: Uint8Array[]
     weights: number[]
-    metrics: { accuracy: number, loss: number, evalExamples: number, samples: number, serverOptimizerState: string }
+    metrics: ({ accuracy: number, loss: number } | { loss: number, perplexity: number }) & { evalExamples: number, samples: number, serverOptimizerState: string }
   }
 }
 
@@ -351,7 +359,7 @@ export async function evaluateRound (frozen: FrozenRound, outcome: CloseOutcome,
     parent: plan.base,
     round: frozen.round,
     task: release.task,
-    metrics: { accuracy: evaluation.accuracy, loss: evaluation.loss },
+    metrics: releaseMetrics(evaluation),
     author: release.author
   })
   return {
@@ -365,8 +373,7 @@ export async function evaluateRound (frozen: FrozenRound, outcome: CloseOutcome,
       contributions: canonicalOrder(outcome.accepted).map((v) => v.entry.id.bytes),
       weights: merged.weightsOf as number[],
       metrics: {
-        accuracy: evaluation.accuracy,
-        loss: evaluation.loss,
+        ...releaseMetrics(evaluation),
         evalExamples: evaluation.count,
         samples: merged.result.totalWeight,
         serverOptimizerState: stateCid(merged.stateBytes)

@@ -5,12 +5,13 @@
  * from peers through the blob exchange (the maintainers first), which stores them: the base is pulled once, then
  * this node serves it too. The task is built with `createModelTask(spec, base, { cacheDir })` (features of the
  * frozen backbone cached under `cacheDir`) and registered; the training worker gets it as a `ModelTaskRef` (the
- * spec and the base as bytes) with its jobs.
+ * spec and the base as bytes) with its jobs. A language-model community (`causal-lm/<spec CID>`) is built the same
+ * way from its three blobs (config.json, weights, tokenizer.json) with `createCausalLmTask`.
  */
 import type { PeerId } from '@libp2p/interface'
 import {
-  MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, ModelFormatError, createModelTask, decodeSafetensors, getTask, registerTask,
-  type LayersModelSource, type ModelTaskRef, type Task
+  MAX_HF_CONFIG_BYTES, MAX_HF_WEIGHTS_FILE_BYTES, MAX_MODEL_JSON_BYTES, MAX_RELEASE_BYTES, MAX_TOKENIZER_JSON_BYTES, ModelFormatError, createCausalLmTask,
+  createModelTask, decodeSafetensors, getTask, registerTask, type CausalLmSource, type CausalLmSpec, type LayersModelSource, type ModelTaskRef, type Task
 } from '@swarmtune/model'
 import { parseCid, withCode, type CID } from '@swarmtune/wire'
 import { peerIdOfKey, type Community } from './community.js'
@@ -61,6 +62,7 @@ export interface ResolveTaskOptions {
  *   for a built-in id this build does not know.
  */
 export async function resolveTask (community: Community, access: BlobAccess, options: ResolveTaskOptions = {}): Promise<ResolvedTask> {
+  if (community.lmSpec !== undefined) return await resolveLmTask(community, community.lmSpec, access, options)
   const spec = community.modelSpec
   if (spec === undefined) return { task: getTask(community.task) }
   const providers = options.providers ?? community.maintainers.map(peerIdOfKey)
@@ -81,6 +83,33 @@ export async function resolveTask (community: Community, access: BlobAccess, opt
     model,
     base: {
       topology: { cid: spec.topology, bytes: topology.bytes.length, fetched: topology.fetched },
+      weights: { cid: spec.base, bytes: weights.bytes.length, fetched: weights.fetched },
+      fetchMs: Math.round(fetched - started),
+      buildMs: Math.round(performance.now() - fetched)
+    }
+  }
+}
+
+/**
+ * A language-model community's task: its base's three blobs (config.json, weights, tokenizer.json) from the store or
+ * from peers, then `createCausalLmTask`, registered. The worker gets the blobs as bytes with its jobs.
+ * @throws as `resolveTask`
+ */
+async function resolveLmTask (community: Community, spec: CausalLmSpec, access: BlobAccess, options: ResolveTaskOptions): Promise<ResolvedTask> {
+  const providers = options.providers ?? community.maintainers.map(peerIdOfKey)
+  const started = performance.now()
+  const config = await baseBlob(access, parseCid(spec.config), 'config.json', MAX_HF_CONFIG_BYTES, providers, options.signal)
+  const tokenizer = await baseBlob(access, parseCid(spec.tokenizer), 'tokenizer.json', MAX_TOKENIZER_JSON_BYTES, providers, options.signal)
+  const weights = await baseBlob(access, parseCid(spec.base), 'weights', MAX_HF_WEIGHTS_FILE_BYTES, providers, options.signal)
+  const fetched = performance.now()
+  const source: CausalLmSource = { config: config.bytes, weights: weights.bytes, tokenizer: tokenizer.bytes, origin: `the base of community ${community.name} (weights ${spec.base})` }
+  const task = await createCausalLmTask(spec, source)
+  registerTask(task)
+  return {
+    task,
+    model: { spec, base: source },
+    base: {
+      topology: { cid: spec.config, bytes: config.bytes.length + tokenizer.bytes.length, fetched: config.fetched || tokenizer.fetched },
       weights: { cid: spec.base, bytes: weights.bytes.length, fetched: weights.fetched },
       fetchMs: Math.round(fetched - started),
       buildMs: Math.round(performance.now() - fetched)

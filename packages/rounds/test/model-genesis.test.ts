@@ -88,8 +88,8 @@ describe('the genesis of a community of a pretrained model', () => {
   it('createCommunity refuses a spec whose CIDs are not the base\'s, neither or both of task and model, and model with from', async () => {
     const store = memoryStore()
     await expect(createCommunity({ model: { source: base, spec: { ...spec, base: spec.topology } }, key, store })).rejects.toMatchObject({ code: 'ERR_MODEL_BASE_MISMATCH' })
-    await expect(createCommunity({ key, store })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS', message: expect.stringContaining('not neither') })
-    await expect(createCommunity({ task: 'mnist-2nn', model: { source: base, spec }, key, store })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS', message: expect.stringContaining('not both') })
+    await expect(createCommunity({ key, store })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS', message: expect.stringContaining('not none') })
+    await expect(createCommunity({ task: 'mnist-2nn', model: { source: base, spec }, key, store })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS', message: expect.stringContaining('not several') })
     await expect(createCommunity({ model: { source: base, spec }, from: '/tmp', key, store })).rejects.toMatchObject({ code: 'ERR_ROUNDS_BAD_GENESIS' })
     expect(store.map.size).toBe(0)
   }, 60_000)

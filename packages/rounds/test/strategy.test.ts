@@ -21,7 +21,7 @@ import { planOf, type RoundPlan } from '../src/params.js'
 import { aggregationFailure, decodeContribution, mergeRound, stateCid } from '../src/releases.js'
 import {
   aggregateRound, canonicalOrder, configureRound, evaluateRound, judgeRound, mergesRound, overrule, screenRound,
-  type Arrival, type FrozenRound, type Judged
+  type Arrival, type Evaluation, type FrozenRound, type Judged
 } from '../src/strategy.js'
 
 const TRAIN = { steps: 20, batchSize: 50, learningRate: 0.1 }
@@ -302,7 +302,7 @@ describe('the round strategy', () => {
     const frozen = frozenRound(open, plan, sent)
     const outcome = close(frozen)
     const data = await loadData({ source: 'mnist', split: 'test', limit: 200 })
-    const evaluator = async (weights: Weights): Promise<{ accuracy: number, loss: number, count: number }> => await evaluate({ task: 'mnist-2nn', weights, data })
+    const evaluator = async (weights: Weights): Promise<Evaluation> => await evaluate({ task: 'mnist-2nn', weights, data })
     const who = { community: community.id, task: 'mnist-2nn', author: maintainer.publicKey.raw }
     const release = await evaluateRound(frozen, outcome, evaluator, who)
     expect(release.evaluation.count).toBe(200)

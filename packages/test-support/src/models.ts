@@ -6,6 +6,7 @@
  *
  * await saveSmallModel(join(tmp.path, 'small'))   // a tfjs folder: dense `hidden` 6 → 5 (relu), dense `out` 5 → 3 (softmax)
  * await writeTinyGpt2(join(tmp.path, 'gpt2'), { tokenizer: true })   // a Hugging Face GPT-2 folder with GPT-2's tokenizer.json
+ * await writeTinyLlama(join(tmp.path, 'llama'))   // a Hugging Face Llama folder with a character-level tokenizer.json
  * ```
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -75,6 +76,44 @@ export async function writeRandomCheckpoint (dir: string, config: Record<string,
 export async function writeTinyGpt2 (dir: string, options: { seed?: number, tokenizer?: boolean } = {}): Promise<void> {
   await writeRandomCheckpoint(dir, { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 50_257, n_positions: 64, n_embd: 8, n_layer: 1, n_head: 2, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 }, options.seed)
   if (options.tokenizer === true) await writeGpt2Tokenizer(dir)
+}
+
+/** The characters of `writeCharTokenizer`'s vocabulary after `<unk>` (id 0): new line (1), then printable ASCII (2 … 96). */
+export const CHAR_TOKENIZER_CHARS = ['\n', ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))]
+
+/**
+ * Writes a character-level tokenizer as a Hugging Face `tokenizer.json` at `dir`: a BPE model without merges over
+ * `<unk>` (id 0, special) and `CHAR_TOKENIZER_CHARS` (ids 1 … 96), no pre-tokenizer, the Fuse decoder; any other
+ * character becomes `<unk>`.
+ */
+export async function writeCharTokenizer (dir: string): Promise<void> {
+  const vocab = Object.fromEntries(['<unk>', ...CHAR_TOKENIZER_CHARS].map((c, i) => [c, i]))
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [{ id: 0, content: '<unk>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: { type: 'Fuse' },
+    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] }
+  }
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(json))
+}
+
+/**
+ * Writes a small Llama checkpoint folder in the Hugging Face layout at `dir` with seeded random F32 weights
+ * (`writeRandomCheckpoint`) and the character-level tokenizer (`writeCharTokenizer`): vocabulary 100, 128
+ * positions, width 32, 2 layers, 4 heads over 2 key/value heads, MLP width 64, tied embeddings.
+ */
+export async function writeTinyLlama (dir: string, options: { seed?: number } = {}): Promise<void> {
+  await writeRandomCheckpoint(dir, {
+    model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 100, max_position_embeddings: 128, hidden_size: 32, intermediate_size: 64,
+    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true, hidden_act: 'silu'
+  }, options.seed)
+  await writeCharTokenizer(dir)
 }
 
 /**

@@ -17,11 +17,12 @@ import { count, durationOption, intOption } from '../options.js'
 import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 import { runningDaemon, storedCommunity, withStore } from '../store.js'
 import { BUILT_IN_MODELS, MOBILENET_V2_DEFAULTS, inspectedSpec, loadInspectedModel, withModelDefaults } from './model.js'
+import { LM_DEFAULT_CONTEXT, lmBaseText, lmDataOf, lmOf, type LmCreateFlags } from './community-lm.js'
 
 /** Where `community join` keeps the genesis inside the data folder. */
 const GENESIS_FILE = 'community.genesis'
 
-interface CreateFlags {
+interface CreateFlags extends LmCreateFlags {
   dataDir: string
   task?: string
   fromTfjs?: string
@@ -139,6 +140,10 @@ async function dataOf (f: JoinFlags, joined: Community): Promise<DataSpec> {
   })
   const labels = joined.modelSpec?.head.labels
   const limit = f.limit === undefined ? {} : { limit: f.limit }
+  if (joined.lmSpec !== undefined) {
+    if (!info.isDirectory() || f.label !== undefined) throw new CliError('ERR_CLI_BAD_TRAINING_DATA', `--data ${path}: community ${joined.name} fine-tunes a language model, which trains on a folder of UTF-8 .txt files${f.label !== undefined ? ' (--label does not apply)' : `; ${path} is not a folder`}`)
+    return await lmDataOf(path, joined, f.limit)
+  }
   if (info.isDirectory()) {
     if (f.label !== undefined) throw new InvalidArgumentError(`--label ${f.label} names a CSV column: it does not apply to the image folder ${path}`)
     const classes = (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name)
@@ -270,9 +275,15 @@ async function folderCommunity (root: string): Promise<Record<string, unknown>> 
  * @throws CommanderError `ERR_CLI_MISSING_OPTION` with neither; CliError `ERR_CLI_OPTION_NOT_APPLICABLE`.
  */
 function checkCreateFlags (f: CreateFlags): void {
-  if (f.task === undefined && f.fromTfjs === undefined) {
-    throw new CommanderError(1, 'commander.missingMandatoryOptionValue', 'error: required option \'--task <id>\' not specified (a built-in task: mnist-2nn, mnist-cnn), or --from-tfjs <folder|mobilenet-v2> to fine-tune a pretrained model')
+  if (f.task === undefined && f.fromTfjs === undefined && f.fromHf === undefined) {
+    throw new CommanderError(1, 'commander.missingMandatoryOptionValue', 'error: required option \'--task <id>\' not specified (a built-in task: mnist-2nn, mnist-cnn), or --from-tfjs <folder|mobilenet-v2> to fine-tune a pretrained model, or --from-hf <folder> for a language model')
   }
+  if (f.fromHf !== undefined) {
+    const given = ([['--head', f.head], ['--features', f.features], ['--replace', f.replace], ['--train', f.train], ['--from', f.from]] as const).filter(([, v]) => v !== undefined).map(([k]) => k)
+    if (given.length > 0) throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a community of a tfjs model (--from-tfjs) or a built-in task: a language model (--from-hf) takes --context, --rank, --alpha and --target`)
+    return
+  }
+  if (f.context !== undefined) throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', '--context is the token window of a language-model community: it goes with --from-hf <folder>')
   if (f.fromTfjs !== undefined) return
   const given = ([['--head', f.head], ['--features', f.features], ['--replace', f.replace], ['--adapter', f.adapter], ['--rank', f.rank], ['--alpha', f.alpha], ['--target', f.target], ['--train', f.train]] as const)
     .filter(([, v]) => v !== undefined).map(([k]) => k)
@@ -312,7 +323,9 @@ export function register (program: Command): void {
   community.command('create')
     .description('sign a genesis entry naming the task, the maintainers and the genesis release; the release goes into this data folder\'s blob store')
     .option('-d, --data-dir <path>', 'data folder whose identity signs the genesis and whose blob store gets the release (env SWARMTUNE_HOME)', defaultDataDir())
-    .addOption(new Option('--task <id>', 'task of the community (mnist-2nn, mnist-cnn); or --from-tfjs').conflicts('fromTfjs'))
+    .addOption(new Option('--task <id>', 'task of the community (mnist-2nn, mnist-cnn); or --from-tfjs, --from-hf').conflicts(['fromTfjs', 'fromHf']))
+    .addOption(new Option('--from-hf <folder>', 'fine-tune a causal language model: a Hugging Face checkpoint folder (config.json, model.safetensors or its shards, tokenizer.json) of GPT-2, Llama, SmolLM, TinyLlama or Qwen2; LoRA adapters on a frozen base').conflicts(['fromTfjs', 'from']))
+    .option('--context <tokens>', `with --from-hf: tokens per training and evaluation window (default ${LM_DEFAULT_CONTEXT}, or the model's maximum positions when fewer)`, intOption('--context', 2, 8192))
     .addOption(new Option('--from-tfjs <folder|mobilenet-v2>', `fine-tune a pretrained model instead: a tfjs LayersModel folder (model.json and its weight files) or a built-in model (${BUILT_IN_MODELS.join(', ')}); needs --head`).conflicts('from'))
     .option('--head <labels>', `with --from-tfjs: the community's class labels separated by commas (2 to ${MAX_MODEL_CLASSES}), e.g. cat,dog,bird; the new head replaces --replace`, nameList('--head', 'cat,dog'))
     .option('--features <layer>', `with --from-tfjs: the layer whose output is cached; it and every layer before it are the frozen backbone (default for mobilenet-v2: ${MOBILENET_V2_DEFAULTS.features}; for a folder, the layer before the classifier on top)`)
@@ -320,7 +333,7 @@ export function register (program: Command): void {
     .addOption(new Option('--adapter <kind>', `with --from-tfjs: adapters on the --target layers (default for mobilenet-v2: lora on ${MOBILENET_V2_DEFAULTS.targets.join(',')}, rank ${MOBILENET_V2_DEFAULTS.rank}, alpha ${MOBILENET_V2_DEFAULTS.alpha}; for a folder: none)`).choices(['lora', 'none']))
     .option('--rank <r>', `adapter rank, 1 to ${MAX_LORA_RANK} (with --adapter lora; default ${MOBILENET_V2_DEFAULTS.rank} for mobilenet-v2, else 8)`, intOption('--rank', 1, MAX_LORA_RANK))
     .option('--alpha <a>', 'adapter α > 0: the adapter\'s output is scaled by α / r (default 2 × rank)', positiveNumber('--alpha'))
-    .option('--target <layers>', 'layers after the cut to adapt (Dense, 1×1 Conv2D), separated by commas or repeated, glob patterns allowed (with --adapter lora)', nameList('--target', 'dense_1,dense_2'))
+    .option('--target <layers>', 'layers after the cut to adapt (Dense, 1×1 Conv2D), separated by commas or repeated, glob patterns allowed (with --adapter lora); with --from-hf: projections (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; GPT-2: c_attn, c_proj, c_fc; default q_proj,v_proj or c_attn)', nameList('--target', 'dense_1,dense_2'))
     .option('--train <layers>', 'with --from-tfjs: layers after the cut trained fully besides the head (Dense, Conv2D, DepthwiseConv2D, BatchNormalization γ/β), separated by commas or repeated; a glob pattern such as \'block_1[1-6]_*\' names every layer with weights after the cut it matches', nameList('--train', 'dense_2'))
     .option('--maintainer <peer id | hex key>', 'another maintainer who may open rounds and sign releases: a peer id (12D3KooW…) or its Ed25519 key as 64 hex digits (repeatable); this node is always one', maintainerOption)
     .option('--name <name>', 'community name (default: the task id)')
@@ -336,7 +349,8 @@ export function register (program: Command): void {
       checkCreateFlags(flags)
       if (flags.from !== undefined) await checkTfjsFolder(resolve(flags.from))
       const model = flags.fromTfjs === undefined ? undefined : await modelOf(flags, flags.seed ?? roundsConstants.DEFAULT_GENESIS_SEED)
-      const name = flags.name ?? (flags.fromTfjs === undefined ? undefined : flags.fromTfjs === 'mobilenet-v2' ? 'mobilenet-v2' : basename(resolve(flags.fromTfjs)))
+      const lm = flags.fromHf === undefined ? undefined : await lmOf(flags, flags.seed ?? roundsConstants.DEFAULT_GENESIS_SEED)
+      const name = flags.name ?? (flags.fromHf !== undefined ? basename(resolve(flags.fromHf)) : flags.fromTfjs === undefined ? undefined : flags.fromTfjs === 'mobilenet-v2' ? 'mobilenet-v2' : basename(resolve(flags.fromTfjs)))
       const dataDir = await openDataDir(flags.dataDir)
       const root = dataDir.paths.root
       const file = resolve(flags.out ?? join(root, `${name ?? flags.task as string}.genesis`))
@@ -348,7 +362,7 @@ export function register (program: Command): void {
         const store = new BlobStore({ root: dataDir.paths.blobs, maxBlobBytes: dataDir.config.blobs.maxBlobBytes })
         await store.open()
         const { community: created, release } = await createCommunity({
-          ...(model === undefined ? { task: flags.task } : { model }),
+          ...(lm !== undefined ? { lm } : model === undefined ? { task: flags.task } : { model }),
           name,
           maintainers: flags.maintainer,
           from: flags.from,
@@ -359,10 +373,11 @@ export function register (program: Command): void {
         })
         await writeGenesisFile(file, created)
         const base = model === undefined ? undefined : baseFacts(model, release.manifest.totalBytes)
-        const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes, ...(base === undefined ? {} : { model: base }) })
+        const lmFacts = lm === undefined ? undefined : { spec: lm.spec, weightsBytes: lm.source.weights.length, contributionBytes: release.manifest.totalBytes }
+        const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes, ...(base === undefined ? {} : { model: base }), ...(lmFacts === undefined ? {} : { lm: lmFacts }) })
         if (flags.json === true) return out(JSON.stringify(info, null, 2) + '\n')
         out(render(info) + `\nwrote the genesis file ${file}; the genesis release (${count(release.shards.length, 'shard')}, ${release.manifest.totalBytes} bytes) is in ${dataDir.paths.blobs}\n` +
-          (base === undefined ? '' : baseText(base)) +
+          (base === undefined ? '' : baseText(base)) + (lm === undefined ? '' : lmBaseText(lm, release.manifest.totalBytes)) +
           `start this node with \`swarmtune daemon -d ${root} --community ${file}\`; volunteers join with a copy of that file (\`swarmtune community join <file> -d <their folder>\`)\n`)
       } finally {
         await lock.release()
@@ -373,7 +388,7 @@ export function register (program: Command): void {
     .description('make this data folder a member: keep the genesis file here and, for a volunteer, name its training data (written to rounds.json)')
     .argument('<genesis file>', 'the file `swarmtune community create` wrote')
     .option('-d, --data-dir <path>', 'data folder created by `swarmtune init` (env SWARMTUNE_HOME)', defaultDataDir())
-    .addOption(new Option('--data <folder|file.csv>', 'your own training data: an image folder (one sub-folder per class, named by the community\'s labels; PNG or JPEG) or a CSV file (with --label)').conflicts(['mnist', 'images', 'labels']))
+    .addOption(new Option('--data <folder|file.csv>', 'your own training data: an image folder (one sub-folder per class, named by the community\'s labels; PNG or JPEG) or a CSV file (with --label); for a language model, a folder of UTF-8 .txt files').conflicts(['mnist', 'images', 'labels']))
     .option('--label <column>', 'with --data <file.csv>: the name of its label column (the other columns are the features)')
     .addOption(trainingDataOption('--mnist'))
     .addOption(trainingDataOption('--images'))
@@ -390,12 +405,15 @@ export function register (program: Command): void {
     .action(async (file: string, flags: JoinFlags) => {
       const { community: joined, bytes } = await loadGenesis(resolve(file))
       if (flags.label !== undefined && flags.data === undefined) throw new InvalidArgumentError('--label names the label column of a CSV file: it goes with --data <file.csv>')
+      if (joined.lmSpec !== undefined && (flags.mnist === true || flags.images !== undefined || flags.labels !== undefined)) {
+        throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', `community ${joined.name} fine-tunes a language model on text: --mnist, --images and --labels (MNIST-shaped IDX files) do not fit it; pass --data <folder of .txt files>`)
+      }
       if (joined.modelSpec !== undefined && (flags.mnist === true || flags.images !== undefined || flags.labels !== undefined)) {
         throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', `community ${joined.name} fine-tunes a pretrained model on its labels (${joined.modelSpec.head.labels.join(', ')}): --mnist, --images and --labels (MNIST-shaped IDX files) do not fit it; pass --data <image folder | file.csv>`)
       }
       const data = dataSpecOf(flags, flags.data === undefined ? undefined : await dataOf(flags, joined))
       if (data !== undefined) await checkTrainingData(joined.task, data)
-      if (flags.backend !== undefined) await checkBackend(joined.task, flags.backend, { modelTask: joined.modelSpec !== undefined })
+      if (flags.backend !== undefined) await checkBackend(joined.task, flags.backend, { modelTask: joined.modelSpec !== undefined || joined.lmSpec !== undefined })
       const dataDir = await openDataDir(flags.dataDir)
       const root = dataDir.paths.root
       // a running daemon read rounds.json at its start: changing it under the daemon would not apply before a restart

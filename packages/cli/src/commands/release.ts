@@ -1,3 +1,4 @@
+import { metricCell, metricColumn } from '../metrics.js'
 import { Option, type Command } from 'commander'
 import { assembleRelease, decodeManifest, exportSafetensors, exportTfjsFolder, MAX_MANIFEST_BYTES, type ReleaseManifest, type Weights } from '@swarmtune/model'
 import { dataDirPaths, type ControlClient } from '@swarmtune/node'
@@ -86,7 +87,6 @@ async function verifyLocally (root: string, ref: string): Promise<VerifyReport> 
 /** The `<release>` argument's help. */
 const REF_HELP = 'round number, release manifest id, release entry id, or "latest"'
 
-const accuracy = (m: Record<string, unknown>): string => typeof m.accuracy === 'number' ? `${(m.accuracy * 100).toFixed(2)} %` : '-'
 
 function renderRelease (r: ReleaseView): string {
   const lines = [
@@ -119,8 +119,10 @@ export function register (program: Command): void {
   common(release.command('list'))
     .description('the genesis release and every release since, oldest first (from the ledger store when no daemon runs)')
     .action(async (flags: CommonFlags) => {
-      show(flags.json, await listReleases(flags.dataDir), (rows) =>
-        table(['round', 'release', 'accuracy', 'contributions', 'signed', 'entry'], rows.map((r) => [r.round, r.manifest, accuracy(r.metrics), r.contributions.length, new Date(r.ts).toISOString(), r.entry ?? '-'])))
+      show(flags.json, await listReleases(flags.dataDir), (rows) => {
+        const column = metricColumn(rows.map((r) => r.metrics))
+        return table(['round', 'release', column, 'contributions', 'signed', 'entry'], rows.map((r) => [r.round, r.manifest, metricCell(r.metrics, column), r.contributions.length, new Date(r.ts).toISOString(), r.entry ?? '-']))
+      })
     })
 
   common(release.command('show'))

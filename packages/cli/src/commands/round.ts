@@ -1,3 +1,4 @@
+import { metricCell, metricColumn, metricText } from '../metrics.js'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { AGGREGATOR_KINDS, CODEC_NAMES, SERVER_OPTIMIZER_KINDS } from '@swarmtune/fedavg'
 import { BackendError, chooseBackend, getTask, probeBackendStatus } from '@swarmtune/model'
@@ -212,7 +213,6 @@ export function paramsOf (f: StartFlags): RoundParamsInit {
 
 const time = (ms: number | undefined): string => ms === undefined ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
 const seconds = (ms: number | undefined): string => ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`
-const accuracy = (m: Record<string, unknown> | undefined): string => typeof m?.accuracy === 'number' ? `${(m.accuracy * 100).toFixed(2)} %` : '-'
 
 /** A round in full: parameters, contributions with verdicts, release, timing. */
 export function renderRound (r: RoundDetail): string {
@@ -225,7 +225,7 @@ export function renderRound (r: RoundDetail): string {
     `  training     ${t.steps !== undefined ? `${String(t.steps)} steps` : `${String(t.epochs)} epoch(s)`}, batch ${String(t.batchSize)}, lr ${String(t.learningRate)}, ${String(t.optimizer)}`,
     `  merge        ${r.aggregator.name} ${JSON.stringify(r.aggregator.params)}, codec ${r.codec.name}${typeof r.codec.params?.fraction === 'number' ? ` (top-k fraction ${String(r.codec.params.fraction)})` : ''}, norm bound ${r.normBound}, quorum ${r.quorum}, max ${r.maxContributions}`,
     ...(r.reason === undefined ? [] : [`  outcome      ${r.reason}`]),
-    ...(r.release === undefined ? [] : [`  release      ${r.release.manifest} (entry ${r.release.entry}), test accuracy ${accuracy(r.release.metrics)}`]),
+    ...(r.release === undefined ? [] : [`  release      ${r.release.manifest} (entry ${r.release.entry}), ${metricText(r.release.metrics)}`]),
     `  timing       wall ${seconds(r.timing.wallMs)}, slowest training ${seconds(r.timing.slowestTrainMs)}, overhead ${seconds(r.timing.overheadMs)}; ${r.timing.bytes} delta bytes${r.modelBytes === undefined ? '' : ` (the whole model: ${r.modelBytes} bytes)`}`,
     `  contributions ${r.counts.contributions}: ${r.counts.accepted} accepted, ${r.counts.rejected} rejected, ${r.counts.pending} pending`
   ]
@@ -258,8 +258,9 @@ export function storeNote (dataDir: string): string {
 
 /** One line per round. */
 export function renderRounds (rounds: RoundView[]): string {
-  return table(['round', 'state', 'outcome', 'contributions', 'accepted', 'accuracy', 'wall', 'overhead', 'release'], rounds.map((r) => [
-    r.round, r.state, r.outcome ?? '-', r.counts.contributions, r.counts.accepted, accuracy(r.release?.metrics), seconds(r.timing.wallMs), seconds(r.timing.overheadMs), r.release?.manifest ?? '-'
+  const column = metricColumn(rounds.map((r) => r.release?.metrics))
+  return table(['round', 'state', 'outcome', 'contributions', 'accepted', column, 'wall', 'overhead', 'release'], rounds.map((r) => [
+    r.round, r.state, r.outcome ?? '-', r.counts.contributions, r.counts.accepted, metricCell(r.release?.metrics, column), seconds(r.timing.wallMs), seconds(r.timing.overheadMs), r.release?.manifest ?? '-'
   ])) + `${rounds.length} round(s)\n`
 }
 
@@ -283,7 +284,7 @@ export function renderRoundEvent (e: DaemonEvent, round: number): string | undef
       case 'rounds:contribution': return `contribution ${String(e.contribution)} arrived from ${String(e.peer)}`
       case 'rounds:closing': return `frozen with ${Array.isArray(e.arrivals) ? e.arrivals.length : num(e.arrivals)} contribution(s)`
       case 'rounds:verdict': return `verdict on ${String(e.contribution)}: ${e.accepted === true ? 'accepted' : `rejected ${String(e.code ?? '')}`.trimEnd()}`
-      case 'rounds:release': return `release ${String(e.release)} signed: manifest ${String(e.manifest)}, ${num(e.contributions)} contribution(s), accuracy ${num(e.accuracy, 4)}`
+      case 'rounds:release': return `release ${String(e.release)} signed: manifest ${String(e.manifest)}, ${num(e.contributions)} contribution(s), ${e.perplexity === undefined ? `accuracy ${num(e.accuracy, 4)}` : `perplexity ${num(e.perplexity, 4)}`}`
       case 'rounds:close': return `closed: ${String(e.outcome)}${e.code === undefined ? '' : ` (${String(e.code)})`}, ${num(e.accepted)} of ${num(e.contributions)} accepted`
       default: return e.type.slice('rounds:'.length)
     }

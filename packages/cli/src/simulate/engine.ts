@@ -261,10 +261,11 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
     }
 
     const ev = await evaluate({ task: task.id, weights: global, data: data.test, backend: o.backend })
+    const accuracy = ev.accuracy ?? NaN // the simulator runs the built-in classifiers
     if (backend === '') backend = ev.backend // no client finished training (e.g. every one diverged)
     const record: RoundRecord = {
       round,
-      accuracy: ev.accuracy,
+      accuracy,
       testLoss: ev.loss,
       trainLoss: honestTrained > 0 ? trainLoss / honestTrained : NaN,
       selected: selected.length,
@@ -277,7 +278,7 @@ export async function runSimulation (options: SimulationOptions, hooks: Simulati
     }
     rounds.push(record)
     hooks.onRound?.(record)
-    if (o.target !== undefined && ev.accuracy >= o.target && roundsToTarget === undefined) {
+    if (o.target !== undefined && accuracy >= o.target && roundsToTarget === undefined) {
       roundsToTarget = round
       if (o.rounds === undefined) break
     }

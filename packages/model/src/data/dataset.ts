@@ -38,7 +38,7 @@ export function exampleSize (ds: Pick<Dataset, 'exampleShape'>): number {
 export function validateDataset (ds: Dataset): void {
   const size = exampleSize(ds)
   if (!Number.isSafeInteger(ds.count) || ds.count < 0) throw new InvalidDataError(`dataset count ${ds.count} is not a non-negative integer`)
-  if (!Number.isSafeInteger(ds.classes) || ds.classes < 2) throw new InvalidDataError(`dataset has ${ds.classes} classes; expected an integer ≥ 2`)
+  if (!Number.isSafeInteger(ds.classes) || ds.classes < 1) throw new InvalidDataError(`dataset has ${ds.classes} classes; expected an integer ≥ 1 (a text dataset has one: its windows carry no label)`)
   if (ds.images.length !== ds.count * size) {
     throw new InvalidDataError(`dataset images hold ${ds.images.length} values; ${ds.count} examples of shape [${ds.exampleShape.join(', ')}] need ${ds.count * size}`)
   }

@@ -77,7 +77,7 @@ async function list (dir: string): Promise<Dirent[]> {
 }
 
 /** Every non-hidden file under `dir` (following links that stay inside `root`), sorted by path, each once. */
-async function filesUnder (root: string, dir: string, seen: Set<string>): Promise<string[]> {
+export async function filesUnder (root: string, dir: string, seen: Set<string>): Promise<string[]> {
   const out: string[] = []
   for (const e of await list(dir)) {
     const p = join(dir, e.name)

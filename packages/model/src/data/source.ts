@@ -17,13 +17,15 @@ import { partitionDataset } from './partition.js'
 /**
  * Where a task's examples come from. `limit` keeps only the first n examples (in reading order: class by class for
  * an image folder) before partitioning. `images`: see `loadImageFolder` (`size`, `channels`, `labels`, `resize`);
- * `csv`: see `loadCsv` (`label` column, `features`, `labels`).
+ * `csv`: see `loadCsv` (`label` column, `features`, `labels`); `text`: a folder of `.txt` files, read by a
+ * language-model task (it needs the task's tokenizer and context: `loadTextFolder`), `limit` counting windows.
  */
 export type DataSpec =
   | { source: 'mnist', split: 'train' | 'test', limit?: number, partition?: PartitionSpec }
   | { source: 'idx', images: string, labels: string, classes?: number, limit?: number, partition?: PartitionSpec }
   | ({ source: 'images', path: string, limit?: number, partition?: PartitionSpec } & ImageFolderOptions)
   | ({ source: 'csv', path: string, limit?: number, partition?: PartitionSpec } & CsvOptions)
+  | { source: 'text', path: string, minExamples?: number, limit?: number, partition?: PartitionSpec }
 
 /**
  * Loads the examples a `DataSpec` names.
@@ -44,8 +46,10 @@ export async function loadData (spec: DataSpec): Promise<Dataset> {
     ds = await loadImageFolder(spec.path, spec)
   } else if (spec.source === 'csv') {
     ds = await loadCsv(spec.path, spec)
+  } else if (spec.source === 'text') {
+    throw new InvalidDataError(`text data (${spec.path}) is read by a language-model task, which tokenizes it: load it through the task (task.loadData)`)
   } else {
-    throw new InvalidDataError(`data source ${(spec as { source: unknown }).source} is unknown: expected mnist, idx, images or csv`)
+    throw new InvalidDataError(`data source ${(spec as { source: unknown }).source} is unknown: expected mnist, idx, images, csv or text`)
   }
   if (spec.limit !== undefined && ds.count > spec.limit) ds = head(ds, spec.limit)
   return spec.partition === undefined ? ds : partitionDataset(ds, spec.partition)

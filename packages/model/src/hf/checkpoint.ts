@@ -9,7 +9,7 @@ import { basename, join } from 'node:path'
 import { z } from 'zod'
 import { MAX_SAFETENSORS_HEADER_BYTES } from '../constants.js'
 import { HfCheckpointError, ModelFormatError } from '../errors.js'
-import { decodeSafetensors, type SafetensorsDtype } from '../export/safetensors-format.js'
+import { decodeSafetensors, encodeSafetensors, type SafetensorsDtype } from '../export/safetensors-format.js'
 import { parseHfConfig, type CausalLmConfig } from './config.js'
 
 /** Largest `config.json` read, in bytes. */
@@ -160,6 +160,33 @@ async function weightFiles (dir: string): Promise<{ files: string[], map?: Map<s
 }
 
 /**
+ * The parameters of `config` from the tensors a checkpoint stores (canonical names): each present with its shape
+ * and finite; anything else must be a known non-parameter buffer (returned as `ignored`).
+ * @throws HfCheckpointError ERR_MODEL_HF_TENSOR_MISSING / _UNEXPECTED / _SHAPE, ERR_MODEL_HF_NOT_FINITE (naming the tensor)
+ */
+function checkTensors (config: CausalLmConfig, stored: ReadonlyMap<string, HfTensor>, dir: string): { tensors: Map<string, HfTensor>, ignored: string[] } {
+  const expected = expectedTensors(config)
+  const tensors = new Map<string, HfTensor>()
+  for (const [name, shape] of expected) {
+    const t = stored.get(name)
+    if (t === undefined) throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_MISSING', `${dir}: tensor ${name} of shape [${shape.join(', ')}] is missing; the config (${config.modelType}, ${config.layers} layers) defines it`, { tensor: name })
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_SHAPE', `${dir}: tensor ${name} has shape [${t.shape.join(', ')}]; the config gives [${shape.join(', ')}]`, { tensor: name })
+    }
+    const bad = firstNonFinite(t.values)
+    if (bad >= 0) throw new HfCheckpointError('ERR_MODEL_HF_NOT_FINITE', `${dir}: tensor ${name} holds ${t.values[bad]} at index ${bad}; a checkpoint's weights must be finite (a broken conversion or download?)`, { tensor: name })
+    tensors.set(name, { shape: t.shape, dtype: t.dtype, values: t.values })
+  }
+  const ignored: string[] = []
+  for (const name of stored.keys()) {
+    if (expected.has(name)) continue
+    if (!ignorable(config, name)) throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_UNEXPECTED', `${dir}: tensor ${name} is not a parameter of ${config.modelType} as its config describes it (${config.layers} layers${config.family === 'llama' ? `, tie_word_embeddings ${String(config.tied)}` : ''})`, { tensor: name })
+    ignored.push(name)
+  }
+  return { tensors, ignored }
+}
+
+/**
  * Reads and checks a Hugging Face checkpoint folder: `config.json` (at most 1 MiB, see `parseHfConfig`), then
  * `model.safetensors` or the shards `model.safetensors.index.json` lists (each at most 8 GiB, header at most 100 MB;
  * F32, F16 and BF16 tensors converted exactly to float32). GPT-2 names lose a `transformer.` prefix.
@@ -188,23 +215,39 @@ export async function readHfCheckpoint (dir: string): Promise<HfCheckpoint> {
   if (map !== undefined) {
     for (const [name, file] of map) if (!stored.has(config.family === 'gpt2' ? name.replace(/^transformer\./, '') : name)) throw malformed(`${dir}: the shard index lists tensor ${name} in ${file}, which does not hold it`)
   }
-  const expected = expectedTensors(config)
-  const tensors = new Map<string, HfTensor>()
-  for (const [name, shape] of expected) {
-    const t = stored.get(name)
-    if (t === undefined) throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_MISSING', `${dir}: tensor ${name} of shape [${shape.join(', ')}] is missing; the config (${config.modelType}, ${config.layers} layers) defines it`, { tensor: name })
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_SHAPE', `${dir}: tensor ${name} has shape [${t.shape.join(', ')}]; the config gives [${shape.join(', ')}]`, { tensor: name })
-    }
-    const bad = firstNonFinite(t.values)
-    if (bad >= 0) throw new HfCheckpointError('ERR_MODEL_HF_NOT_FINITE', `${dir}: tensor ${name} holds ${t.values[bad]} at index ${bad}; a checkpoint's weights must be finite (a broken conversion or download?)`, { tensor: name })
-    tensors.set(name, { shape: t.shape, dtype: t.dtype, values: t.values })
-  }
-  const ignored: string[] = []
-  for (const name of stored.keys()) {
-    if (expected.has(name)) continue
-    if (!ignorable(config, name)) throw new HfCheckpointError('ERR_MODEL_HF_TENSOR_UNEXPECTED', `${dir}: tensor ${name} is not a parameter of ${config.modelType} as its config describes it (${config.layers} layers${config.family === 'llama' ? `, tie_word_embeddings ${String(config.tied)}` : ''})`, { tensor: name })
-    ignored.push(name)
-  }
+  const { tensors, ignored } = checkTensors(config, stored, dir)
   return { config, tensors, ignored, origin: dir, configJson: configJson as Record<string, unknown> }
+}
+
+/**
+ * A checkpoint's weights as one safetensors blob: every parameter under its canonical name, names sorted, each in
+ * the dtype it was stored in (F16 and BF16 values are float32 ones that round-trip exactly, so nothing is rounded
+ * and a 16-bit base is not inflated), metadata `format: pt`. The same checkpoint always gives the same bytes, so
+ * their CID names the base. Decode with `checkpointFromBlobs`.
+ * @throws InvalidWeightsError when a tensor's values are not all of its dtype.
+ */
+export function encodeCheckpointWeights (ckpt: HfCheckpoint): Uint8Array {
+  const names = [...ckpt.tensors.keys()].sort()
+  const tensors = names.map((n) => ckpt.tensors.get(n)!)
+  return encodeSafetensors(
+    { specs: names.map((name, i) => ({ name, shape: [...tensors[i].shape], dtype: 'float32' as const })), values: tensors.map((t) => t.values) },
+    { format: 'pt' },
+    { dtypes: tensors.map((t) => t.dtype) })
+}
+
+/**
+ * A checkpoint from blobs (a community's base as its members fetch it): the `config.json` bytes and a weights blob
+ * of canonical names (`encodeCheckpointWeights`), checked as `readHfCheckpoint` checks a folder.
+ * @throws HfCheckpointError as `readHfCheckpoint` (the config, each tensor); ModelFormatError
+ *   ERR_MODEL_SAFETENSORS_MALFORMED for a weights blob that is not safetensors of F32, F16 or BF16 tensors.
+ */
+export function checkpointFromBlobs (configBytes: Uint8Array, weightsBytes: Uint8Array, origin: string): HfCheckpoint {
+  if (configBytes.length > MAX_HF_CONFIG_BYTES) throw malformed(`${origin}: config.json is ${configBytes.length} bytes; at most ${MAX_HF_CONFIG_BYTES} are read`)
+  const configJson = parseJson(Buffer.from(configBytes.buffer, configBytes.byteOffset, configBytes.byteLength), `${origin} config.json`)
+  const config = parseHfConfig(configJson, origin)
+  const { weights, dtypes } = decodeSafetensors(weightsBytes, { dtypes: ['F32', 'F16', 'BF16'], origin: `${origin} weights` })
+  const stored = new Map<string, HfTensor>()
+  weights.specs.forEach((s, i) => { stored.set(s.name, { shape: s.shape, dtype: dtypes[i], values: weights.values[i] }) })
+  const { tensors, ignored } = checkTensors(config, stored, origin)
+  return { config, tensors, ignored, origin, configJson: configJson as Record<string, unknown> }
 }

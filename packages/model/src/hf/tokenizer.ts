@@ -40,17 +40,26 @@ async function readJson (path: string, limit: number, required: boolean): Promis
 export async function loadHfTokenizer (dir: string): Promise<HfTokenizer> {
   const json = await readJson(join(dir, 'tokenizer.json'), MAX_TOKENIZER_JSON_BYTES, true)
   const config = await readJson(join(dir, 'tokenizer_config.json'), MAX_TOKENIZER_JSON_BYTES, false)
+  return createHfTokenizer(json, config, join(dir, 'tokenizer.json'))
+}
+
+/**
+ * A tokenizer from the parsed `tokenizer.json` (and `tokenizer_config.json`, when there is one) of `origin`.
+ * @throws HfCheckpointError ERR_MODEL_HF_CHECKPOINT_MALFORMED when the library cannot build it (its error is the `cause`).
+ */
+export function createHfTokenizer (json: unknown, config: unknown, origin: string): HfTokenizer {
   let tok: Tokenizer
   try {
-    tok = new Tokenizer(json as object, (config ?? {}) as object)
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object')
+    tok = new Tokenizer(json, (config ?? {}) as object)
   } catch (err) {
-    throw new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', `${join(dir, 'tokenizer.json')} is not a tokenizer @huggingface/tokenizers can build (${(err as Error).message})`, { cause: err })
+    throw new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', `${origin} is not a tokenizer @huggingface/tokenizers can build (${(err as Error).message})`, { cause: err })
   }
   return {
     encode: (text) => {
       const ids = tok.encode(text, { add_special_tokens: false }).ids
       const gap = ids.findIndex((id: unknown) => !Number.isSafeInteger(id))
-      if (gap >= 0) throw new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', `${join(dir, 'tokenizer.json')} gives no id for token ${gap + 1} of the text (its vocabulary lacks it and it has no working unk_token); use the checkpoint's own tokenizer.json`)
+      if (gap >= 0) throw new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', `${origin} gives no id for token ${gap + 1} of the text (its vocabulary lacks it and it has no working unk_token); use the checkpoint's own tokenizer.json`)
       return ids
     },
     decode: (ids) => tok.decode([...ids], { skip_special_tokens: true, clean_up_tokenization_spaces: false })

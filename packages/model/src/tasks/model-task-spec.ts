@@ -46,7 +46,8 @@ export interface ModelSpec {
 }
 
 const name = z.string().min(1).max(MAX_NAME_CHARS)
-const cid = z.string().min(1).max(128).refine((s) => {
+/** A CID as a string (what specs pin their blobs by). */
+export const cidString = z.string().min(1).max(128).refine((s) => {
   try {
     parseCid(s)
     return true
@@ -58,8 +59,8 @@ const uniqueNames = z.array(name).max(1024).refine((xs) => new Set(xs).size === 
 
 const schema = z.strictObject({
   kind: z.literal('layers-model'),
-  topology: cid,
-  base: cid,
+  topology: cidString,
+  base: cidString,
   features: name,
   head: z.strictObject({
     replace: name,

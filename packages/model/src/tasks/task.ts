@@ -7,7 +7,10 @@ import type { DataSpec } from '../data/source.js'
 import type { tf } from '../tf.js'
 import type { WeightSpec, Weights } from '../weights.js'
 
-/** A classification task trained with softmax cross-entropy. */
+/**
+ * A task: a classifier trained with softmax cross-entropy, or a sequence task (a causal LM, `sequence` set) trained
+ * with next-token cross-entropy.
+ */
 export interface Task {
   /** Stable id, recorded in community genesis entries and release manifests, e.g. `mnist-2nn`. */
   readonly id: string
@@ -25,10 +28,13 @@ export interface Task {
   readonly weightSpecs: readonly WeightSpec[]
   /** Total parameters (sum of the specs' element counts). */
   readonly paramCount: number
-  /** Loss minimised in training: mean softmax cross-entropy over the batch, from logits, in nats. */
-  readonly loss: 'softmax-cross-entropy'
-  /** Metrics `evaluate` reports. */
-  readonly metrics: readonly ['loss', 'accuracy']
+  /**
+   * Loss minimised in training, in nats: mean softmax cross-entropy over the batch, from logits; or, for a sequence
+   * task, mean next-token cross-entropy per predicted token.
+   */
+  readonly loss: 'softmax-cross-entropy' | 'next-token-cross-entropy'
+  /** Metrics `evaluate` reports (a sequence task's: loss and perplexity = e^loss). */
+  readonly metrics: readonly ['loss', 'accuracy'] | readonly ['loss', 'perplexity']
   /**
    * tfjs kernel names (tfjs-core `kernel_names.ts`) this task's forward and backward passes dispatch. A backend
    * that lacks one of `train` cannot train the task; one that lacks one of `inference` cannot evaluate it.
@@ -55,4 +61,26 @@ export interface Task {
    * @throws InvalidDataError, IdxFormatError, InvalidPartitionError
    */
   loadData(spec: DataSpec): Promise<Dataset>
+  /** Set for a sequence task (a causal LM): training and evaluation go through it instead of `forward` and labels. */
+  readonly sequence?: SequenceObjective
 }
+
+/** Training and evaluation of a sequence task (instead of `forward` on one-hot labels), on the active backend. */
+export interface SequenceObjective {
+  /**
+   * Mean next-token cross-entropy (nats per predicted token) of windows `ids` [n, t] (int32) with the trained weights
+   * `params` (in `weightSpecs` order), and its gradient with respect to each (same order and shapes; the caller
+   * owns them).
+   */
+  gradients (params: readonly tf.Tensor[], ids: tf.Tensor2D): { loss: number, grads: tf.Tensor[] }
+  /** Mean next-token cross-entropy of windows `ids` [n, t] (int32), nats per predicted token. */
+  loss (params: readonly tf.Tensor[], ids: tf.Tensor2D): number
+  /** Windows per evaluation batch. */
+  readonly evalBatch: number
+}
+
+/** True when a task is a sequence task (trains through `sequence`, e.g. a causal LM). */
+export function isSequenceTask (task: Task): task is Task & { sequence: SequenceObjective } {
+  return (task as { sequence?: unknown }).sequence !== undefined
+}
+

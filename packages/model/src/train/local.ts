@@ -12,12 +12,12 @@ import { AbortedError, TrainingDivergedError } from '../errors.js'
 import type { BackendSelection } from '../backends/backends.js'
 import { selectBackend } from '../backends/backends.js'
 import { getTask } from '../tasks/registry.js'
-import type { Task } from '../tasks/task.js'
+import { isSequenceTask, type SequenceObjective, type Task } from '../tasks/task.js'
 import { tf } from '../tf.js'
 import { validateWeights } from '../weights.js'
 import type { EvaluateOptions, EvaluateResult, OptimizerConfig, TrainOptions, TrainProgress, TrainResult } from './options.js'
 import { resolveEvalBatchSize, resolveTrainOptions } from './options.js'
-import { acquireParams, assertDataFitsTask, batchTensors, lossAndCorrect, readParams, releaseParams } from './model-state.js'
+import { acquireParams, assertDataFitsTask, batchTensors, lossAndCorrect, readParams, releaseParams, windowTensor } from './model-state.js'
 
 /** The progress events of a training run: `train:progress` at most every PROGRESS_INTERVAL_MS and after the last step. */
 export type TrainProgressEvents = CustomProgressEvent<TrainProgress, 'train:progress'>
@@ -50,6 +50,22 @@ export function disposeOptimizer (optimizer: tf.Optimizer): void {
   }
 }
 
+/**
+ * One step of a sequence task: the gradient of the mean next-token cross-entropy of windows `ids` with respect to
+ * `params` (`task.sequence.gradients`), applied by `optimizer`. Frees `ids`.
+ * @returns the step's loss as a scalar when `report`, else null (as `optimizer.minimize`)
+ */
+function sequenceStep (task: Task & { sequence: SequenceObjective }, params: readonly tf.Variable[], optimizer: tf.Optimizer, ids: tf.Tensor2D, report: boolean): tf.Scalar | null {
+  try {
+    const { loss, grads } = task.sequence.gradients(params, ids)
+    optimizer.applyGradients(params.map((p, i) => ({ name: p.name, tensor: grads[i] })))
+    tf.dispose(grads)
+    return report ? tf.scalar(loss) : null
+  } finally {
+    ids.dispose()
+  }
+}
+
 function checkAborted (signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted === true) throw new AbortedError(`${what} was aborted`, { cause: signal.reason })
 }
@@ -65,7 +81,8 @@ async function resolveData (task: Task, data: TrainOptions['data']): Promise<Dat
  *
  * Epoch mode: each epoch visits every local example once, in a seeded shuffled order, in batches of `batchSize`
  * (the last batch may be smaller) — ClientUpdate of McMahan et al. 2017, Algorithm 1. Step mode: exactly `steps`
- * batches, reshuffling at each pass. Loss: mean softmax cross-entropy from logits.
+ * batches, reshuffling at each pass. Loss: mean softmax cross-entropy from logits; for a sequence task (a causal
+ * LM), examples are token windows and the loss is their mean next-token cross-entropy (`task.sequence`).
  *
  * @param options what to train (plain data; the same as for `trainInWorker`)
  * @param run `signal` aborts between steps; `onProgress` receives `TrainProgress` at most every
@@ -105,10 +122,12 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
       const to = Math.min(ds.count, from + o.batchSize)
       const now = performance.now()
       const report = run.onProgress !== undefined && (now - lastReport >= PROGRESS_INTERVAL_MS || step === steps - 1)
-      const cost: tf.Scalar | null = tf.tidy(() => {
-        const { x, y } = batchTensors(task, ds, order, from, to)
-        return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, task.forward(params, x)) as tf.Scalar, report, params) as tf.Scalar
-      })
+      const cost: tf.Scalar | null = isSequenceTask(task)
+        ? sequenceStep(task, params, optimizer, windowTensor(ds, order, from, to), report)
+        : tf.tidy(() => {
+          const { x, y } = batchTensors(task, ds, order, from, to)
+          return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, task.forward(params, x)) as tf.Scalar, report, params) as tf.Scalar
+        })
       samplesProcessed += to - from
       if (cost !== null) {
         lastLoss = (await cost.data())[0]
@@ -158,8 +177,9 @@ export async function trainLocal (options: TrainOptions, run: TrainRunOptions = 
 }
 
 /**
- * Mean loss and accuracy of `options.weights` on a labelled set (forward passes only).
- * @returns loss (mean softmax cross-entropy, nats), accuracy in [0, 1], example count, backend id.
+ * Mean loss and accuracy of `options.weights` on a labelled set (forward passes only); for a sequence task, mean
+ * next-token cross-entropy and perplexity on text windows.
+ * @returns loss (nats), accuracy in [0, 1] (a classifier) or perplexity (a sequence task), example count, backend id.
  * @throws UnknownTaskError, InvalidWeightsError, InvalidDataError, BackendError, AbortedError.
  */
 export async function evaluate (options: EvaluateOptions, run: { signal?: AbortSignal } = {}): Promise<EvaluateResult> {
@@ -171,7 +191,9 @@ export async function evaluate (options: EvaluateOptions, run: { signal?: AbortS
   const params = acquireParams(task, options.weights)
   try {
     const r = await lossAndCorrect(task, params, ds, batchSize, ds.count, run.signal)
-    return { loss: r.lossSum / r.count, accuracy: r.correct / r.count, count: r.count, backend: selection.backend }
+    const loss = r.lossSum / r.count
+    if (isSequenceTask(task)) return { loss, perplexity: Math.exp(loss), count: r.count, backend: selection.backend }
+    return { loss, accuracy: r.correct / r.count, count: r.count, backend: selection.backend }
   } finally {
     releaseParams(params)
   }

@@ -5,7 +5,7 @@
 import type { Dataset } from '../data/dataset.js'
 import { exampleSize, validateDataset } from '../data/dataset.js'
 import { AbortedError, InvalidDataError, WeightsMismatchError, type WeightIdentity, type WeightsMismatch } from '../errors.js'
-import type { Task } from '../tasks/task.js'
+import { isSequenceTask, type Task } from '../tasks/task.js'
 import { tf } from '../tf.js'
 import type { Weights } from '../weights.js'
 import { assertSameSpecs, validateWeights } from '../weights.js'
@@ -163,6 +163,11 @@ export async function readModelWeights (model: tf.LayersModel): Promise<Weights>
 export function assertDataFitsTask (task: Task, ds: Dataset): void {
   validateDataset(ds)
   const want = task.inputShape.reduce((a, b) => a * b, 1)
+  if (isSequenceTask(task)) {
+    if (exampleSize(ds) !== want) throw new InvalidDataError(`task ${task.id} needs windows of ${want} tokens; the data has examples of shape [${ds.exampleShape.join(', ')}]`)
+    if (ds.count === 0) throw new InvalidDataError(`the dataset for task ${task.id} is empty: at least one window of text is needed`)
+    return
+  }
   if (exampleSize(ds) !== want || ds.classes !== task.classes) {
     throw new InvalidDataError(`task ${task.id} needs examples of ${want} values in ${task.classes} classes; the data has shape [${ds.exampleShape.join(', ')}] in ${ds.classes} classes`)
   }
@@ -186,6 +191,19 @@ export function batchTensors (task: Task, ds: Dataset, order: ArrayLike<number> 
   return { x: tf.tensor(xs, [n, ...task.inputShape], 'float32'), y: tf.tensor2d(ys, [n, task.classes], 'float32') }
 }
 
+/** The windows at `order[from..to)` (or `from..to`) of a text dataset as token ids `[n, window]` int32. */
+export function windowTensor (ds: Dataset, order: ArrayLike<number> | null, from: number, to: number): tf.Tensor2D {
+  const size = exampleSize(ds)
+  const n = to - from
+  const ids = new Int32Array(n * size)
+  for (let k = 0; k < n; k++) {
+    const i = order === null ? from + k : order[from + k]
+    const row = ds.images.subarray(i * size, (i + 1) * size)
+    for (let j = 0; j < size; j++) ids[k * size + j] = row[j]
+  }
+  return tf.tensor2d(ids, [n, size], 'int32')
+}
+
 /**
  * Sum of softmax cross-entropy (nats) and count of correct arg-max predictions over the first `limit` examples.
  * @throws AbortedError when `signal` fires (checked between batches).
@@ -194,6 +212,21 @@ export async function lossAndCorrect (task: Task, params: readonly tf.Tensor[], 
   const count = Math.min(limit, ds.count)
   let lossSum = 0
   let correct = 0
+  if (isSequenceTask(task)) {
+    // windows of equal length: the mean over windows of each one's mean is the mean over tokens
+    for (let from = 0; from < count; from += task.sequence.evalBatch) {
+      if (signal?.aborted === true) throw new AbortedError('evaluation was aborted', { cause: signal.reason })
+      const to = Math.min(count, from + task.sequence.evalBatch)
+      const ids = windowTensor(ds, null, from, to)
+      try {
+        lossSum += task.sequence.loss(params, ids) * (to - from)
+      } finally {
+        ids.dispose()
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    return { lossSum, correct, count }
+  }
   for (let from = 0; from < count; from += batchSize) {
     if (signal?.aborted === true) throw new AbortedError('evaluation was aborted', { cause: signal.reason })
     const to = Math.min(count, from + batchSize)

@@ -67,7 +67,7 @@ export interface TrainResult {
   /** Optimizer steps taken and examples processed (steps × batch, last batch of an epoch may be short). */
   steps: number
   samplesProcessed: number
-  /** Mean softmax cross-entropy over the local data (or its first `lossExamples`), nats, before and after. */
+  /** Mean loss over the local data (or its first `lossExamples`), nats, before and after (the task's `loss`). */
   lossBefore: number
   lossAfter: number
   /** The backend that ran it, and why it was chosen. */
@@ -87,13 +87,15 @@ export interface EvaluateOptions {
   backend?: string
 }
 
-/** Evaluation metrics on a labelled set. */
+/** Evaluation metrics on a labelled set (a classifier) or on text (a sequence task). */
 export interface EvaluateResult {
-  /** Mean softmax cross-entropy, in nats. */
+  /** Mean softmax cross-entropy, in nats; for a sequence task, mean next-token cross-entropy per predicted token. */
   loss: number
-  /** Fraction of examples whose arg-max prediction equals the label, in [0, 1]. */
-  accuracy: number
-  /** Examples evaluated. */
+  /** A classifier's: fraction of examples whose arg-max prediction equals the label, in [0, 1]. */
+  accuracy?: number
+  /** A sequence task's: e^loss. */
+  perplexity?: number
+  /** Examples evaluated (a sequence task's: windows). */
   count: number
   backend: string
 }

@@ -6,6 +6,7 @@ import type { ModelErrorCode } from '../errors.js'
 import { decodeSafetensors } from '../export/safetensors.js'
 import { encodeBaseWeights, loadLayersModelFolder, mobilenetV2Base, type LayersModelSource } from '../layers/source.js'
 import { createModelTask } from '../tasks/model-task.js'
+import { CAUSAL_LM_TASK_PREFIX, causalLmSpecCid, createCausalLmTask, type CausalLmSource, type CausalLmSpec } from '../tasks/causal-lm-task.js'
 import { modelSpecCid } from '../tasks/model-task-spec.js'
 import { registerTask } from '../tasks/registry.js'
 import type { ModelSpec } from '../tasks/model-task-spec.js'
@@ -22,15 +23,18 @@ export type ModelBaseRef =
   | { kind: 'blob', topology: Record<string, unknown>, weights: Uint8Array, origin?: string }
 
 /**
- * A model task as plain data, for a worker thread to rebuild it (`createModelTask(spec, base, { cacheDir })`,
- * then `registerTask`) once per spec CID: its task id is `layers-model/<modelSpecCid(spec)>`.
+ * A model task as plain data, for a worker thread to rebuild it once per spec CID and register it: a task from a
+ * tfjs model (`createModelTask(spec, base, { cacheDir })`, id `layers-model/<modelSpecCid(spec)>`) or a causal LM
+ * (`createCausalLmTask(spec, base)`, id `causal-lm/<causalLmSpecCid(spec)>`, the base's three blobs as bytes).
  */
-export interface ModelTaskRef {
-  spec: ModelSpec
-  base: ModelBaseRef
-  /** Feature cache folder (shared with the main thread's task, so features computed there are hits here). */
-  cacheDir?: string
-}
+export type ModelTaskRef =
+  | {
+    spec: ModelSpec
+    base: ModelBaseRef
+    /** Feature cache folder (shared with the main thread's task, so features computed there are hits here). */
+    cacheDir?: string
+  }
+  | { spec: CausalLmSpec, base: CausalLmSource }
 
 /** A model task named in a job: its id, and its description unless this worker already built it. */
 export interface WorkerModelTask {
@@ -91,9 +95,9 @@ export function reviveError (s: SerializedError): Error {
   return e
 }
 
-/** The task id of a model task ref: `layers-model/<modelSpecCid(spec)>`. @throws ModelSpecError for a malformed spec. */
+/** The task id of a model task ref: `layers-model/<modelSpecCid(spec)>` or `causal-lm/<causalLmSpecCid(spec)>`. @throws ModelSpecError for a malformed spec. */
 export function modelTaskRefId (ref: ModelTaskRef): string {
-  return `layers-model/${modelSpecCid(ref.spec)}`
+  return ref.spec.kind === 'causal-lm' ? `${CAUSAL_LM_TASK_PREFIX}${causalLmSpecCid(ref.spec)}` : `layers-model/${modelSpecCid(ref.spec)}`
 }
 
 /**
@@ -124,7 +128,10 @@ export async function loadModelTaskRef (model: WorkerModelTask): Promise<void> {
   if (model.ref === undefined) throw new UnknownTaskError(`the training worker has not built model task ${model.id}: pass its ModelTaskRef (spec and base) with the job`)
   const id = modelTaskRefId(model.ref)
   if (id !== model.id) throw new UnknownTaskError(`the model task ref describes task ${id}, but the job names ${model.id}`)
-  const task = await createModelTask(model.ref.spec, await loadBase(model.ref.base), { cacheDir: model.ref.cacheDir })
+  const ref = model.ref
+  const task = ref.spec.kind === 'causal-lm'
+    ? await createCausalLmTask(ref.spec, ref.base as CausalLmSource)
+    : await createModelTask(ref.spec, await loadBase(ref.base as ModelBaseRef), { cacheDir: 'cacheDir' in ref ? ref.cacheDir : undefined })
   registerTask(task)
 }
 
