@@ -23,14 +23,15 @@ import { cliJson, runCli } from '@swarmtune/test-support/cli'
 
 const WORDS = ['the', 'whale', 'sea', 'ship', 'captain', 'sailed', 'over', 'a', 'white', 'storm', 'and', 'night', 'crew', 'harpoon', 'deck']
 
-/** Seeded sentences over a small vocabulary, written as .txt files in `dir`. */
-async function writeText (dir: string, seed: number, files: number, sentences: number): Promise<void> {
+/** Seeded sentences over a small vocabulary, written as .txt files in `dir` (each cut to a multiple of `multiple` characters). */
+async function writeText (dir: string, seed: number, files: number, sentences: number, multiple = 1): Promise<void> {
   const rng = createRng(seed)
   await mkdir(dir, { recursive: true })
   for (let f = 0; f < files; f++) {
     const out: string[] = []
     for (let i = 0; i < sentences; i++) out.push(Array.from({ length: 4 + Math.floor(rng.float() * 5) }, () => WORDS[Math.floor(rng.float() * WORDS.length)]).join(' ') + '.')
-    await writeFile(join(dir, `part-${f}.txt`), out.join(' ') + '\n')
+    const text = out.join(' ') + '\n'
+    await writeFile(join(dir, `part-${f}.txt`), text.slice(0, text.length - (text.length % multiple)))
   }
 }
 
@@ -42,12 +43,16 @@ describe('a community of a causal language model (Llama, LoRA) over the network'
   let created: Record<string, unknown>
   let genesis: string
   let mdir: string
+  let lastLoss = NaN
 
   beforeAll(async () => {
     tmp = await tempDir('swarmtune-lm-community-')
     cleanups.push(async () => { await tmp.cleanup() })
     await writeTinyLlama(join(tmp.path, 'base'), { seed })
-    for (const [name, s] of [['a', 1], ['b', 2], ['eval', 3]] as const) await writeText(join(tmp.path, 'text', name), seed + s, 2, 80)
+    for (const [name, s] of [['a', 1], ['b', 2]] as const) await writeText(join(tmp.path, 'text', name), seed + s, 2, 80)
+    // the held-out text: one file of whole 32-token windows (one token per character), so that evaluating the file
+    // as one sequence in windows of 32 reads exactly the windows the coordinator evaluates
+    await writeText(join(tmp.path, 'text', 'eval'), seed + 3, 1, 120, 32)
     mdir = join(tmp.path, 'maintainer')
     await testDataDir(mdir)
     created = await cliJson(['community', 'create', '-d', mdir, '--from-hf', join(tmp.path, 'base'), '--context', '32', '--rank', '4', '--target', 'q_proj,v_proj,up_proj'])
@@ -111,5 +116,22 @@ describe('a community of a causal language model (Llama, LoRA) over the network'
     const list = await runCli(['round', 'list', '-d', mdir], { reject: 'failure' })
     expect(list.stdout).toContain('perplexity')
     expect(list.stdout).toContain(perplexities[1].toFixed(3))
+    lastLoss = Number((await eventOf(m, 'rounds:release', (e) => e.round === 2)).loss)
   }, 600_000)
+
+  it('release export --format hf and --format peft: re-imported, each gives the release\'s held-out loss', async () => {
+    const text = join(tmp.path, 'text', 'eval', 'part-0.txt')
+    const hf = join(tmp.path, 'export-hf')
+    const peft = join(tmp.path, 'export-peft')
+    const exported = await cliJson(['release', 'export', 'latest', '-d', mdir, '--format', 'hf', '-o', hf])
+    expect(exported).toMatchObject({ round: 2, format: 'hf' })
+    await cliJson(['release', 'export', 'latest', '-d', mdir, '--format', 'peft', '-o', peft])
+    const merged = await cliJson(['model', 'eval', hf, '--text', text, '--window', '32'])
+    const adapted = await cliJson(['model', 'eval', join(tmp.path, 'base'), '--adapter', peft, '--text', text, '--window', '32'])
+    console.log(`release 2 held-out loss ${lastLoss.toFixed(6)}; exported HF folder ${Number(merged.loss).toFixed(6)}, base + PEFT adapter ${Number(adapted.loss).toFixed(6)} nats/token`)
+    expect(Math.abs(Number(merged.loss) - lastLoss)).toBeLessThan(1e-4)
+    expect(Math.abs(Number(adapted.loss) - lastLoss)).toBeLessThan(1e-4)
+    const refused = await runCli(['release', 'export', 'latest', '-d', mdir, '--format', 'tfjs', '-o', join(tmp.path, 'export-tfjs')])
+    expect(refused.error?.code).toBe('ERR_CLI_OPTION_NOT_APPLICABLE')
+  }, 120_000)
 })

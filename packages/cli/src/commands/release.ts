@@ -7,6 +7,7 @@ import { parseCid } from '@swarmtune/wire'
 import { common, show, table } from './round.js'
 import { CliError } from '../errors.js'
 import { checkOutputPath } from '../files.js'
+import { LM_EXPORT_FORMATS, exportLmRelease, isLmTask, lmTaskOf } from './release-lm.js'
 import { findReleaseView, listReleases, readBlobStore, runningDaemon, storedCommunity, withStore } from '../store.js'
 
 interface CommonFlags {
@@ -153,14 +154,14 @@ export function register (program: Command): void {
     })
 
   common(release.command('export'))
-    .description('write a release\'s weights as a tfjs model folder (model.json + weights) or a safetensors file')
+    .description('write a release\'s weights as a tfjs model folder (model.json + weights) or a safetensors file; a language-model release as a Hugging Face folder (the adapters merged into the base) or a PEFT adapter folder')
     .argument('<release>', REF_HELP)
-    .requiredOption('-o, --out <path>', 'folder (tfjs) or file (safetensors) to write')
-    .addOption(new Option('--format <format>', 'output format').choices(['tfjs', 'safetensors']).default('tfjs'))
+    .requiredOption('-o, --out <path>', 'folder (tfjs, hf, peft) or file (safetensors) to write')
+    .addOption(new Option('--format <format>', 'output format: tfjs, safetensors (the release\'s weights), hf or peft (a language-model release)').choices(['tfjs', 'safetensors', ...LM_EXPORT_FORMATS]).default('tfjs'))
     .option('--force', 'overwrite an existing output')
-    .action(async (ref: string, flags: CommonFlags & { out: string, format: 'tfjs' | 'safetensors', force?: boolean }) => {
+    .action(async (ref: string, flags: CommonFlags & { out: string, format: 'tfjs' | 'safetensors' | typeof LM_EXPORT_FORMATS[number], force?: boolean }) => {
       // checked before anything is fetched: an existing output is kept unless --force
-      await checkOutputPath(flags.out, { kind: flags.format === 'tfjs' ? 'folder' : 'file', force: flags.force, flag: '--out' })
+      await checkOutputPath(flags.out, { kind: flags.format === 'safetensors' ? 'file' : 'folder', force: flags.force, flag: '--out' })
       const client = await runningDaemon(flags.dataDir)
       const { release: id, manifest, weights } = client === undefined
         ? await (async () => {
@@ -176,8 +177,24 @@ export function register (program: Command): void {
         })()
       const pulled = { manifest: id }
       const metadata = { release: pulled.manifest, round: String(manifest.round), task: manifest.task }
-      if (flags.format === 'tfjs') await exportTfjsFolder(manifest.task, weights, flags.out, metadata)
-      else await exportSafetensors(weights, flags.out, metadata)
+      const lmFormat = flags.format === 'hf' || flags.format === 'peft'
+      if (lmFormat !== isLmTask(manifest.task) && flags.format !== 'safetensors') {
+        throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', lmFormat
+          ? `--format ${flags.format} exports a language-model release; release ${pulled.manifest} is of task ${manifest.task}: use --format tfjs or safetensors`
+          : `release ${pulled.manifest} is of a language model (${manifest.task}): export it with --format hf (the merged model) or --format peft (the adapter), or safetensors (the adapters' B factors)`)
+      }
+      if (lmFormat) {
+        const task = await lmTaskOf(flags.dataDir, client)
+        try {
+          await exportLmRelease(task, weights, flags.format as typeof LM_EXPORT_FORMATS[number], flags.out, metadata)
+        } finally {
+          task.dispose()
+        }
+      } else if (flags.format === 'tfjs') {
+        await exportTfjsFolder(manifest.task, weights, flags.out, metadata)
+      } else {
+        await exportSafetensors(weights, flags.out, metadata)
+      }
       const result = { release: pulled.manifest, round: manifest.round, task: manifest.task, format: flags.format, path: flags.out }
       show(flags.json, result, (v) => `release ${v.release} (round ${v.round}, ${v.task}) written to ${v.path} as ${v.format}\n`)
     })

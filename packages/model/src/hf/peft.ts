@@ -181,7 +181,7 @@ export interface WritePeftAdapterOptions {
  * @returns the files written, with their sizes in bytes
  * @throws InvalidWeightsError when `b` does not match `lora.specs`; fs errors.
  */
-export async function writePeftAdapter (lora: LmLora, b: Weights, config: CausalLmConfig, dir: string, options: WritePeftAdapterOptions = {}): Promise<Array<{ file: string, bytes: number }>> {
+export async function writePeftAdapter (lora: Pick<LmLora, 'spec' | 'sites'>, b: Weights, config: CausalLmConfig, dir: string, options: WritePeftAdapterOptions = {}): Promise<Array<{ file: string, bytes: number }>> {
   const r = lora.spec.rank
   if (b.values.length !== lora.sites.length) throw new InvalidWeightsError(`${b.values.length} adapter weights for ${lora.sites.length} adapted projections`)
   const specs: Weights['specs'] = []

@@ -127,8 +127,12 @@ export interface CausalLmTask extends Task {
   /** The checked base (float32 values, stored dtypes); kept for merging and export. */
   readonly checkpoint: HfCheckpoint
   readonly tokenizer: HfTokenizer
+  /** The base's `tokenizer.json` bytes (what the spec's `tokenizer` CID hashes), e.g. to write beside an export. */
+  readonly tokenizerJson: Uint8Array
   /** Parameters of the base. */
   readonly baseParamCount: number
+  /** The adapters as planned (spec, and per adapted projection its module, dimensions and frozen A), e.g. for `writePeftAdapter`. */
+  readonly lora: Pick<LmLora, 'spec' | 'sites'>
   /**
    * The base with the adapters B of `weights` folded in (W + (α/r)·A·B per adapted projection, `mergeAdapterFactors`):
    * what a release is as a plain Hugging Face model.
@@ -175,6 +179,7 @@ export async function createCausalLmTask (specInput: CausalLmSpec, source: Causa
     return c.family === 'gpt2' ? { inDim: d0, outDim: d1 } : { inDim: d1, outDim: d0 }
   })
   const specs: WeightSpec[] = modules.map((m, i) => ({ name: `${m}.lora_B`, shape: [rank, dims[i].outDim], dtype: 'float32' }))
+  const sites = modules.map((m, i) => ({ weight: `${m}.weight`, module: m, ...dims[i], a: loraFactorA(seed, m, dims[i].inDim, rank) }))
   const baseParamCount = [...shapes.values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0)
   const id = `${CAUSAL_LM_TASK_PREFIX}${causalLmSpecCid(spec)}`
   const built = new Map<string, { lm: CausalLm, lora: LmLora }>()
@@ -223,6 +228,7 @@ export async function createCausalLmTask (specInput: CausalLmSpec, source: Causa
     sequence,
     checkpoint: ckpt,
     tokenizer,
+    tokenizerJson: source.tokenizer,
     baseParamCount,
     buildModel () {
       throw new HfCheckpointError('ERR_MODEL_HF_UNSUPPORTED', `task ${id} is a causal language model, not a tfjs layers model: export its releases as a Hugging Face folder (swarmtune release export --format hf)`)
@@ -244,11 +250,11 @@ export async function createCausalLmTask (specInput: CausalLmSpec, source: Causa
       if (data.limit !== undefined && ds.count > data.limit) ds = head(ds, data.limit)
       return data.partition === undefined ? ds : partitionDataset(ds, data.partition)
     },
+    lora: { spec: { rank, alpha, targets: [...spec.adapters.targets], seed }, sites },
     mergedCheckpoint (weights) {
       validateWeights(weights)
       assertSameSpecs(specs, weights.specs, `weights for task ${id}`)
-      const factors = modules.map((m, i) => ({ weight: `${m}.weight`, ...dims[i], a: loraFactorA(seed, m, dims[i].inDim, rank), b: weights.values[i] }))
-      return mergeAdapterFactors(ckpt, factors, rank, loraScale(alpha, rank))
+      return mergeAdapterFactors(ckpt, sites.map((site, i) => ({ ...site, b: weights.values[i] })), rank, loraScale(alpha, rank))
     },
     dispose () {
       for (const { lm, lora } of built.values()) {
