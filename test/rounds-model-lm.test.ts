@@ -2,15 +2,16 @@
  * A community of a causal language model, end to end with real daemons on 127.0.0.1: a Hugging Face Llama folder
  * (seeded random weights, a character-level tokenizer.json) and volunteers' folders of .txt files.
  *
- * - the maintainer creates it with `community create --from-hf <folder> --context 32`: config.json, the weights and
- *   tokenizer.json go into its blob store, the genesis release is the LoRA B factors only (zeros);
+ * - the maintainer creates it with `community create --from-hf <folder> --context 32 --eval-data <text folder>`:
+ *   config.json, the weights and tokenizer.json go into its blob store, the genesis release is the LoRA B factors only
+ *   (zeros), its rounds.json names the held-out text;
  * - two volunteers on fresh folders join with `community join --data <their text folder>`, fetch the base from the
  *   maintainer through the blob exchange and train adapters only;
  * - rounds release; each release records loss and perplexity on the maintainer's held-out text, which fall round
  *   over round; a contribution is a small fraction of the model's bytes; `release verify` recomputes the release
  *   bit for bit; `round list` shows perplexity.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCid } from '@swarmtune/wire'
@@ -55,9 +56,9 @@ describe('a community of a causal language model (Llama, LoRA) over the network'
     await writeText(join(tmp.path, 'text', 'eval'), seed + 3, 1, 120, 32)
     mdir = join(tmp.path, 'maintainer')
     await testDataDir(mdir)
-    created = await cliJson(['community', 'create', '-d', mdir, '--from-hf', join(tmp.path, 'base'), '--context', '32', '--rank', '4', '--target', 'q_proj,v_proj,up_proj'])
+    created = await cliJson(['community', 'create', '-d', mdir, '--from-hf', join(tmp.path, 'base'), '--context', '32', '--rank', '4', '--target', 'q_proj,v_proj,up_proj', '--eval-data', join(tmp.path, 'text', 'eval')])
     genesis = String(created.file)
-    m = await startRoundsNode({ dir: mdir, genesis, config: { coordinator: { evalData: { source: 'text', path: join(tmp.path, 'text', 'eval') } } } })
+    m = await startRoundsNode({ dir: mdir, genesis })
     cleanups.push(async () => { await m.destroy() })
   }, 120_000)
 
@@ -70,6 +71,7 @@ describe('a community of a causal language model (Llama, LoRA) over the network'
     // LoRA B of 2 layers: q [4, 32], v [4, 16], up [4, 64], float32
     expect(created.bytes).toBe(4 * 2 * 4 * (32 + 16 + 64))
     for (const cid of [lm.spec.config, lm.spec.base, lm.spec.tokenizer]) expect(await m.daemon.blobs.has(parseCid(cid))).toBe(true)
+    expect(JSON.parse(await readFile(join(mdir, 'rounds.json'), 'utf8')).coordinator.evalData).toEqual({ source: 'text', path: join(tmp.path, 'text', 'eval') })
     expect(m.rounds.community?.lmSpec?.base).toBe(lm.spec.base)
   })
 
@@ -118,6 +120,22 @@ describe('a community of a causal language model (Llama, LoRA) over the network'
     expect(list.stdout).toContain(perplexities[1].toFixed(3))
     lastLoss = Number((await eventOf(m, 'rounds:release', (e) => e.round === 2)).loss)
   }, 600_000)
+
+  it('bad input: --eval-data without --from-hf, a volunteer\'s folder without .txt files, IDX options for a language model', async () => {
+    const other = join(tmp.path, 'other')
+    await testDataDir(other)
+    const noLm = await runCli(['community', 'create', '-d', other, '--task', 'mnist-2nn', '--eval-data', join(tmp.path, 'text', 'eval')])
+    expect(noLm.error?.code).toBe('ERR_CLI_OPTION_NOT_APPLICABLE')
+    await mkdir(join(tmp.path, 'empty'), { recursive: true })
+    const empty = await runCli(['community', 'join', genesis, '-d', other, '--data', join(tmp.path, 'empty')])
+    expect(empty.error?.code).toBe('ERR_CLI_BAD_TRAINING_DATA')
+    expect(empty.stderr).toContain('no .txt file')
+    const idx = await runCli(['community', 'join', genesis, '-d', other, '--mnist'])
+    expect(idx.error?.code).toBe('ERR_CLI_OPTION_NOT_APPLICABLE')
+    const context = await runCli(['community', 'create', '-d', other, '--from-hf', join(tmp.path, 'base'), '--context', '500'])
+    expect(context.error?.code).toBe('commander.invalidArgument')
+    expect(context.stderr).toContain('choose at most 128')
+  })
 
   it('release export --format hf and --format peft: re-imported, each gives the release\'s held-out loss', async () => {
     const text = join(tmp.path, 'text', 'eval', 'part-0.txt')

@@ -73,10 +73,23 @@ export function lmBaseText (lm: { source: CausalLmSource, spec: CausalLmSpec }, 
  * @throws CliError `ERR_CLI_BAD_TRAINING_DATA` naming what is wrong and what to do
  */
 export async function lmDataOf (path: string, joined: Community, limit: number | undefined): Promise<DataSpec> {
+  await checkTextFolder(path, `--data ${path} cannot be used for community ${joined.name}, a language model`)
+  return { source: 'text', path, ...(limit === undefined ? {} : { limit }) }
+}
+
+/**
+ * `community create --eval-data <folder>`: the maintainer's held-out text, checked as a volunteer's.
+ * @throws CliError `ERR_CLI_BAD_TRAINING_DATA`
+ */
+export async function lmEvalDataOf (path: string): Promise<DataSpec> {
+  await checkTextFolder(path, `--eval-data ${path} cannot be used as held-out text`)
+  return { source: 'text', path }
+}
+
+async function checkTextFolder (path: string, what: string): Promise<void> {
   try {
     await loadTextFolder(path, { window: 2, encode: (text) => Array.from(text, () => 0) })
   } catch (err) {
-    throw new CliError('ERR_CLI_BAD_TRAINING_DATA', `--data ${path} cannot be used for community ${joined.name}, a language model: ${(err as Error).message}`, { cause: err })
+    throw new CliError('ERR_CLI_BAD_TRAINING_DATA', `${what}: ${(err as Error).message}`, { cause: err })
   }
-  return { source: 'text', path, ...(limit === undefined ? {} : { limit }) }
 }

@@ -17,13 +17,14 @@ import { count, durationOption, intOption } from '../options.js'
 import { checkTrainingData, dataSourceOf, trainingDataOption, type TrainingDataFlags } from '../training-data.js'
 import { runningDaemon, storedCommunity, withStore } from '../store.js'
 import { BUILT_IN_MODELS, MOBILENET_V2_DEFAULTS, inspectedSpec, loadInspectedModel, withModelDefaults } from './model.js'
-import { LM_DEFAULT_CONTEXT, lmBaseText, lmDataOf, lmOf, type LmCreateFlags } from './community-lm.js'
+import { LM_DEFAULT_CONTEXT, lmBaseText, lmDataOf, lmEvalDataOf, lmOf, type LmCreateFlags } from './community-lm.js'
 
 /** Where `community join` keeps the genesis inside the data folder. */
 const GENESIS_FILE = 'community.genesis'
 
 interface CreateFlags extends LmCreateFlags {
   dataDir: string
+  evalData?: string
   task?: string
   fromTfjs?: string
   head?: string[]
@@ -325,6 +326,7 @@ export function register (program: Command): void {
     .option('-d, --data-dir <path>', 'data folder whose identity signs the genesis and whose blob store gets the release (env SWARMTUNE_HOME)', defaultDataDir())
     .addOption(new Option('--task <id>', 'task of the community (mnist-2nn, mnist-cnn); or --from-tfjs, --from-hf').conflicts(['fromTfjs', 'fromHf']))
     .addOption(new Option('--from-hf <folder>', 'fine-tune a causal language model: a Hugging Face checkpoint folder (config.json, model.safetensors or its shards, tokenizer.json) of GPT-2, Llama, SmolLM, TinyLlama or Qwen2; LoRA adapters on a frozen base').conflicts(['fromTfjs', 'from']))
+    .option('--eval-data <folder>', 'with --from-hf: the maintainer\'s held-out text (a folder of .txt files) each release is evaluated on, written to this folder\'s rounds.json (coordinator.evalData)')
     .option('--context <tokens>', `with --from-hf: tokens per training and evaluation window (default ${LM_DEFAULT_CONTEXT}, or the model's maximum positions when fewer)`, intOption('--context', 2, 8192))
     .addOption(new Option('--from-tfjs <folder|mobilenet-v2>', `fine-tune a pretrained model instead: a tfjs LayersModel folder (model.json and its weight files) or a built-in model (${BUILT_IN_MODELS.join(', ')}); needs --head`).conflicts('from'))
     .option('--head <labels>', `with --from-tfjs: the community's class labels separated by commas (2 to ${MAX_MODEL_CLASSES}), e.g. cat,dog,bird; the new head replaces --replace`, nameList('--head', 'cat,dog'))
@@ -350,6 +352,8 @@ export function register (program: Command): void {
       if (flags.from !== undefined) await checkTfjsFolder(resolve(flags.from))
       const model = flags.fromTfjs === undefined ? undefined : await modelOf(flags, flags.seed ?? roundsConstants.DEFAULT_GENESIS_SEED)
       const lm = flags.fromHf === undefined ? undefined : await lmOf(flags, flags.seed ?? roundsConstants.DEFAULT_GENESIS_SEED)
+      if (flags.evalData !== undefined && lm === undefined) throw new CliError('ERR_CLI_OPTION_NOT_APPLICABLE', '--eval-data names the held-out text of a language-model community: it goes with --from-hf <folder> (for other communities set coordinator.evalData in rounds.json)')
+      const evalData = flags.evalData === undefined ? undefined : await lmEvalDataOf(resolve(flags.evalData))
       const name = flags.name ?? (flags.fromHf !== undefined ? basename(resolve(flags.fromHf)) : flags.fromTfjs === undefined ? undefined : flags.fromTfjs === 'mobilenet-v2' ? 'mobilenet-v2' : basename(resolve(flags.fromTfjs)))
       const dataDir = await openDataDir(flags.dataDir)
       const root = dataDir.paths.root
@@ -372,6 +376,10 @@ export function register (program: Command): void {
           store
         })
         await writeGenesisFile(file, created)
+        if (evalData !== undefined) {
+          const current = await readRoundsConfig(root)
+          await writeRoundsConfig(root, validateRoundsConfig({ ...current, coordinator: { ...current.coordinator, evalData } }, 'the coordinator\'s evalData `community create --eval-data` would write to rounds.json'))
+        }
         const base = model === undefined ? undefined : baseFacts(model, release.manifest.totalBytes)
         const lmFacts = lm === undefined ? undefined : { spec: lm.spec, weightsBytes: lm.source.weights.length, contributionBytes: release.manifest.totalBytes }
         const info = describe(created, { file, shards: release.shards.length, bytes: release.manifest.totalBytes, ...(base === undefined ? {} : { model: base }), ...(lmFacts === undefined ? {} : { lm: lmFacts }) })
