@@ -142,7 +142,8 @@ export { encodeSafetensors, decodeSafetensors, exportSafetensors, readSafetensor
 // language models from Hugging Face checkpoints
 export { HF_MODEL_TYPES, type HfModelType, type CausalLmConfig, type Llama3RopeScaling, parseHfConfig } from './hf/config.js'
 export { type HfTensor, type HfCheckpoint, readHfCheckpoint, checkpointFromBlobs, encodeCheckpointWeights, expectedTensors, MAX_HF_CONFIG_BYTES, MAX_HF_INDEX_BYTES, MAX_HF_WEIGHTS_FILE_BYTES } from './hf/checkpoint.js'
-export { type CausalLm, type CausalLmEvaluation, type CreateCausalLmOptions, type GenerateOptions, type LmAdapters, CAUSAL_LM_KERNELS, CAUSAL_LM_KERNEL_NEEDS, causalLmKernelNeeds, createCausalLm, evaluateCausalLm, generateCausalLm, LOSS_BLOCK_BYTES, ropeInverseFrequencies } from './hf/causal-lm.js'
+export { type CausalLm, type CreateCausalLmOptions, type LmAdapters, CAUSAL_LM_KERNELS, CAUSAL_LM_KERNEL_NEEDS, causalLmKernelNeeds, createCausalLm, LOSS_BLOCK_BYTES, ropeInverseFrequencies } from './hf/causal-lm.js'
+export { type CausalLmEvaluation, type GenerateOptions, evaluateCausalLm, generateCausalLm } from './hf/causal-lm-eval.js'
 export { type HfTokenizer, loadHfTokenizer, createHfTokenizer, MAX_TOKENIZER_JSON_BYTES } from './hf/tokenizer.js'
 export {
   type LmLoraSpec, type LmLora, type TrainLmLoraOptions, type TrainLmLoraResult, type AdapterFactors, LORA_MODULES, adaptedModules, createLmLora, trainLmLora,
