@@ -21,3 +21,6 @@ export function mobilenetLoraSpec (base: LayersModelSource, labels: string[], se
     adapters: { kind: 'lora', rank: 4, alpha: 8, targets: ['dense_1', 'dense_2'], seed }
   }
 }
+
+/** A token stream a causal LM can learn (ids < 61): a fixed 12-token phrase repeated to `length` tokens. */
+export const phraseStream = (length: number): number[] => Array.from({ length }, (_, i) => [3, 17, 29, 5, 41, 8, 55, 13, 2, 37, 21, 60][i % 12])

@@ -10,6 +10,7 @@ import { writeRandomCheckpoint } from '@swarmtune/test-support/models'
 import {
   createCausalLm, createLmLora, mergeLmLora, probeBackendStatus, readHfCheckpoint, tf, trainLmLora, type CausalLm, type HfCheckpoint, type LmLora, type Weights
 } from '../src/index.js'
+import { phraseStream } from './helpers.js'
 
 const LLAMA = {
   model_type: 'llama', vocab_size: 61, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
@@ -17,7 +18,7 @@ const LLAMA = {
 }
 const GPT2 = { model_type: 'gpt2', vocab_size: 61, n_positions: 64, n_embd: 16, n_layer: 2, n_head: 2 }
 /** A stream the adapters can learn: a fixed 12-token phrase repeated. */
-const STREAM = Array.from({ length: 240 }, (_, i) => [3, 17, 29, 5, 41, 8, 55, 13, 2, 37, 21, 60][i % 12])
+const STREAM = phraseStream(240)
 
 let tmp: TempDir
 beforeAll(async () => {

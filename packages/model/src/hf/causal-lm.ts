@@ -52,7 +52,7 @@ export interface CausalLm {
   /**
    * Logits `[batch, seq, vocab]` (float32) of token ids `[batch, seq]` (int32; seq ≤ `config.maxPositions`), with
    * `adapters` on their projections when given. Gradients flow to the adapters' tensors (the base's are
-   * constants). The caller owns the result.
+   * constants, unless the model was made `trainable`: then to every parameter too). The caller owns the result.
    */
   logits (ids: tf.Tensor2D, adapters?: LmAdapters): tf.Tensor3D
   /**
@@ -73,7 +73,11 @@ export interface CausalLm {
    *   adapts no projection of the model.
    */
   adapterGradients (ids: tf.Tensor2D, adapters: LmAdapters): { loss: number, grads: Map<string, tf.Tensor2D> }
-  /** The base's parameter tensor `name` as it is kept: projection weights in nn.Linear's layout `[out, in]` (GPT-2's Conv1D weights transposed to it), the rest as stored. */
+  /**
+   * The base's parameter tensor `name` as it is kept: projection weights in nn.Linear's layout `[out, in]` (GPT-2's
+   * Conv1D weights transposed to it, see `keptTransposed`), the rest as stored; a `tf.Variable` when made `trainable`.
+   * @throws HfCheckpointError ERR_MODEL_HF_TENSOR_MISSING for a name that is not a parameter of the model.
+   */
   parameter (name: string): tf.Tensor
   dispose (): void
 }
@@ -157,11 +161,11 @@ function frozenLinear (x: tf.Tensor, w: tf.Tensor): tf.Tensor2D {
   return op(x) as tf.Tensor2D
 }
 
-/** `x` [rows, in] · Wᵀ (+ bias [out]) for a frozen weight W [out, in]. */
-const linear = (x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor => {
-  const y = frozenLinear(x, w)
-  return bias === undefined ? y : tf.add(y, bias)
-}
+/**
+ * `x` [rows, in] · Wᵀ for a trainable weight W [out, in]: a plain product on the gradient tape, so that W gets its
+ * gradient (tfjs saves x and W for it).
+ */
+const trainableLinear = (x: tf.Tensor, w: tf.Tensor): tf.Tensor2D => tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D, false, true)
 
 /**
  * Bytes of one float32 block of logits (rows × vocabulary entries) or of the output embedding (vocabulary entries ×
@@ -185,7 +189,7 @@ export function transpose2d (v: Float32Array, rows: number, cols: number): Float
 }
 
 /** GPT-2's Conv1D weights, stored [in, out], are kept [out, in] like nn.Linear's, the layout `frozenLinear` takes. */
-function keptTransposed (c: CausalLmConfig, name: string): boolean {
+export function keptTransposed (c: CausalLmConfig, name: string): boolean {
   return c.family === 'gpt2' && /^h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/.test(name)
 }
 
@@ -209,6 +213,15 @@ export interface CreateCausalLmOptions {
    * view of those buffers may be read afterwards. Default false.
    */
   consume?: boolean
+  /**
+   * Keep every parameter as a trainable `tf.Variable` and compute each projection as a plain product x·Wᵀ, so that
+   * gradients reach every weight, the embeddings and the norms (full-parameter training: `pretrainCausalLm`).
+   * Embeddings are then read as a product one-hot(ids)·table [tokens, vocab]·[vocab, hidden], whose gradient every
+   * backend has (a gather's, UnsortedSegmentSum, is not on wasm), and the gradient tape holds every op's inputs, the
+   * weights included: meant for small models. Default false: the base is constant (`frozenLinear`), as LoRA
+   * training wants it.
+   */
+  trainable?: boolean
 }
 
 /**
@@ -220,6 +233,28 @@ export function createCausalLm (ckpt: HfCheckpoint, options: CreateCausalLmOptio
   const c = ckpt.config
   const p = new Map<string, tf.Tensor>()
   const copiesOnUpload = tf.getBackend() === 'wasm'
+  const trainable = options.trainable === true
+  const keep = (t: tf.Tensor): tf.Tensor => {
+    if (!trainable) return t
+    const v = tf.variable(t, true)
+    t.dispose()
+    return v
+  }
+  const product = trainable ? trainableLinear : frozenLinear
+  /**
+   * Rows `ids` of an embedding table [entries, hidden]: a gather, or, trainable, the product one-hot(ids)·table, whose
+   * gradient is a product too (a gather's is an UnsortedSegmentSum, which the wasm backend lacks).
+   */
+  const lookup = (table: tf.Tensor, ids: tf.Tensor): tf.Tensor => {
+    if (!trainable) return tf.gather(table, ids)
+    // one-hot as int32, then cast: wasm's OneHot writes int32 bits whatever dtype it is asked for (tfjs 4.22)
+    const rows = tf.cast(tf.oneHot(tf.reshape(ids, [-1]) as tf.Tensor1D, table.shape[0]), 'float32')
+    return tf.reshape(tf.matMul(rows as tf.Tensor2D, table as tf.Tensor2D), [...ids.shape, table.shape[1]!])
+  }
+  const linear = (x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor => {
+    const y = product(x, w)
+    return bias === undefined ? y : tf.add(y, bias)
+  }
   // consumed, the arrays are let go last-made first: a heap returns freed memory from its top at once (glibc's
   // does) and memory freed below live arrays only once they go too (the lm bench's load peaked at 1,102 MiB RSS in
   // the checkpoint's order, 800 MiB reversed)
@@ -230,10 +265,10 @@ export function createCausalLm (ckpt: HfCheckpoint, options: CreateCausalLmOptio
       const t = ckpt.tensors.get(name)!
       if (keptTransposed(c, name)) {
         const values = transpose2d(t.values, t.shape[0], t.shape[1])
-        p.set(name, tf.tensor2d(values, [t.shape[1], t.shape[0]]))
+        p.set(name, keep(tf.tensor2d(values, [t.shape[1], t.shape[0]])))
         if (copiesOnUpload) release(values)
       } else {
-        p.set(name, tf.tensor(t.values, t.shape, 'float32'))
+        p.set(name, keep(tf.tensor(t.values, t.shape, 'float32')))
       }
       if (options.consume === true) {
         ckpt.tensors.delete(name)
@@ -296,8 +331,8 @@ export function createCausalLm (ckpt: HfCheckpoint, options: CreateCausalLmOptio
   const embedIds = (ids: tf.Tensor2D): tf.Tensor => {
     const t = ids.shape[1]
     // positions 0 … t − 1 by a gather: wasm's Slice reads the whole input back into JS first
-    if (c.family === 'gpt2') return tf.add(tf.gather(get('wte.weight'), ids), tf.gather(get('wpe.weight'), tf.tensor1d(Int32Array.from({ length: t }, (_, i) => i), 'int32')))
-    return tf.gather(get('model.embed_tokens.weight'), ids)
+    if (c.family === 'gpt2') return tf.add(lookup(get('wte.weight'), ids), lookup(get('wpe.weight'), tf.tensor1d(Int32Array.from({ length: t }, (_, i) => i), 'int32')))
+    return lookup(get('model.embed_tokens.weight'), ids)
   }
 
   /** Block i (a pre-norm transformer layer) on x [b, t, hidden]: [b, t, hidden]. */
@@ -373,7 +408,7 @@ export function createCausalLm (ckpt: HfCheckpoint, options: CreateCausalLmOptio
     for (let r0 = 0; r0 < rows; r0 += step) {
       const r1 = Math.min(rows, r0 + step)
       sum += tf.tidy(() => {
-        const z = frozenLinear(tf.slice(normed, [r0, 0], [r1 - r0, h]), e)
+        const z = product(tf.slice(normed, [r0, 0], [r1 - r0, h]), e)
         // −log softmax(z)[target] = logsumexp(z) − z[target], read at row·vocab + target (no [rows, vocab] one-hot)
         const at = tf.tensor1d(Int32Array.from({ length: r1 - r0 }, (_, k) => k * v + target[r0 + k]), 'int32')
         const nll = tf.sub(tf.reshape(tf.logSumExp(z, 1), [-1]), tf.gather(tf.reshape(z, [-1]), at))
