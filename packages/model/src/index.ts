@@ -145,6 +145,7 @@ export { type HfTensor, type HfCheckpoint, readHfCheckpoint, checkpointFromBlobs
 export { type CausalLm, type CreateCausalLmOptions, type LmAdapters, CAUSAL_LM_KERNELS, CAUSAL_LM_KERNEL_NEEDS, causalLmKernelNeeds, createCausalLm, LOSS_BLOCK_BYTES, ropeInverseFrequencies } from './hf/causal-lm.js'
 export { type CausalLmEvaluation, type GenerateOptions, evaluateCausalLm, generateCausalLm } from './hf/causal-lm-eval.js'
 export { type HfTokenizer, loadHfTokenizer, createHfTokenizer, MAX_TOKENIZER_JSON_BYTES } from './hf/tokenizer.js'
+export { type ByteLevelBpe, BYTE_LEVEL_PATTERN, BYTE_SYMBOLS, MAX_BPE_MERGES, byteLevelTokenizerJson, trainByteLevelBpe, writeByteLevelTokenizer } from './hf/byte-bpe.js'
 export { type PretrainCausalLmOptions, type PretrainProgress, type PretrainResult, initCausalLmCheckpoint, LM_INIT_STD, LM_PRETRAIN_CLIP_NORM, pretrainCausalLm, pretrainLearningRate } from './hf/lm-pretrain.js'
 export {
   type LmLoraSpec, type LmLora, type TrainLmLoraOptions, type TrainLmLoraResult, type AdapterFactors, LORA_MODULES, adaptedModules, createLmLora, trainLmLora,

@@ -62,6 +62,7 @@ export function createHfTokenizer (json: unknown, config: unknown, origin: strin
       if (gap >= 0) throw new HfCheckpointError('ERR_MODEL_HF_CHECKPOINT_MALFORMED', `${origin} gives no id for token ${gap + 1} of the text (its vocabulary lacks it and it has no working unk_token); use the checkpoint's own tokenizer.json`)
       return ids
     },
-    decode: (ids) => tok.decode([...ids], { skip_special_tokens: true, clean_up_tokenization_spaces: false })
+    // the library refuses an empty list; no ids are the empty text
+    decode: (ids) => ids.length === 0 ? '' : tok.decode([...ids], { skip_special_tokens: true, clean_up_tokenization_spaces: false })
   }
 }
