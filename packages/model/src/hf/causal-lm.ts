@@ -163,9 +163,32 @@ function frozenLinear (x: tf.Tensor, w: tf.Tensor): tf.Tensor2D {
 
 /**
  * `x` [rows, in] · Wᵀ for a trainable weight W [out, in]: a plain product on the gradient tape, so that W gets its
- * gradient (tfjs saves x and W for it).
+ * gradient (tfjs saves x and W for it). Products of explicitly transposed operands, as `frozenLinear` makes, ran no
+ * faster here: on the 64-wide models trained this way wasm's Transpose cost what the slower path saved.
  */
 const trainableLinear = (x: tf.Tensor, w: tf.Tensor): tf.Tensor2D => tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D, false, true)
+
+/**
+ * Rows `ids` of a trainable embedding table [entries, hidden] by a gather, with the gradient one-hot(ids)ᵀ·dy: a
+ * product, where a gather's own gradient is an UnsortedSegmentSum, a kernel the wasm backend lacks.
+ */
+function trainableLookup (table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
+  const entries = table.shape[0]
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [t, at, save] = args as [tf.Tensor2D, tf.Tensor, tf.GradSaveFunc]
+    // the ids are an input, saved: the gradient may be taken after the caller's ids tensor is gone
+    save([at])
+    return {
+      value: tf.gather(t, at),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        // one-hot as int32, then cast: wasm's OneHot writes int32 bits whatever dtype it is asked for (tfjs 4.22)
+        const rows = tf.cast(tf.oneHot(tf.reshape(saved[0], [-1]) as tf.Tensor1D, entries), 'float32') as tf.Tensor2D
+        return [tf.matMul(tf.transpose(rows), tf.reshape(dy, [-1, t.shape[1]]) as tf.Tensor2D), tf.zerosLike(saved[0])]
+      }
+    }
+  })
+  return op(table, ids)
+}
 
 /**
  * Bytes of one float32 block of logits (rows × vocabulary entries) or of the output embedding (vocabulary entries ×
@@ -216,9 +239,9 @@ export interface CreateCausalLmOptions {
   /**
    * Keep every parameter as a trainable `tf.Variable` and compute each projection as a plain product x·Wᵀ, so that
    * gradients reach every weight, the embeddings and the norms (full-parameter training: `pretrainCausalLm`).
-   * Embeddings are then read as a product one-hot(ids)·table [tokens, vocab]·[vocab, hidden], whose gradient every
-   * backend has (a gather's, UnsortedSegmentSum, is not on wasm), and the gradient tape holds every op's inputs, the
-   * weights included: meant for small models. Default false: the base is constant (`frozenLinear`), as LoRA
+   * The embeddings' gradient is then the product one-hot(ids)ᵀ·dy, which every backend computes (a gather's own,
+   * UnsortedSegmentSum, is not on wasm), and the gradient tape holds every op's inputs, the weights included: meant
+   * for small models. Default false: the base is constant (`frozenLinear`), as LoRA
    * training wants it.
    */
   trainable?: boolean
@@ -241,16 +264,8 @@ export function createCausalLm (ckpt: HfCheckpoint, options: CreateCausalLmOptio
     return v
   }
   const product = trainable ? trainableLinear : frozenLinear
-  /**
-   * Rows `ids` of an embedding table [entries, hidden]: a gather, or, trainable, the product one-hot(ids)·table, whose
-   * gradient is a product too (a gather's is an UnsortedSegmentSum, which the wasm backend lacks).
-   */
-  const lookup = (table: tf.Tensor, ids: tf.Tensor): tf.Tensor => {
-    if (!trainable) return tf.gather(table, ids)
-    // one-hot as int32, then cast: wasm's OneHot writes int32 bits whatever dtype it is asked for (tfjs 4.22)
-    const rows = tf.cast(tf.oneHot(tf.reshape(ids, [-1]) as tf.Tensor1D, table.shape[0]), 'float32')
-    return tf.reshape(tf.matMul(rows as tf.Tensor2D, table as tf.Tensor2D), [...ids.shape, table.shape[1]!])
-  }
+  /** Rows `ids` of an embedding table [entries, hidden]: [...ids.shape, hidden]. */
+  const lookup = trainable ? trainableLookup : (table: tf.Tensor, ids: tf.Tensor): tf.Tensor => tf.gather(table, ids)
   const linear = (x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor => {
     const y = product(x, w)
     return bias === undefined ? y : tf.add(y, bias)
