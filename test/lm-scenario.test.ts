@@ -17,9 +17,10 @@ const TINY = { seed: 3, hidden: 16, layers: 1, heads: 4, kvHeads: 2, intermediat
 
 let tmp: TempDir
 beforeAll(async () => {
+  tmp = await tempDir('swarmtune-lm-scenario-')
+  // the backend the scenario's daemons train LoRA on
   await probeBackendStatus()
   await tf.setBackend('wasm')
-  tmp = await tempDir('swarmtune-lm-scenario-')
 })
 afterAll(async () => { await tmp.cleanup() })
 
