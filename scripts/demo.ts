@@ -18,6 +18,11 @@
  * an image folder (`community join --data <folder>`); the table shows each contribution's bytes beside the full
  * model's and a check keeps them within 1 %.
  *
+ * `--model lm` runs the language-model scenario (scripts/lib/lm-demo.ts): the community LoRA-fine-tunes a causal language
+ * model (`community create --from-hf`) — a small Llama pretrained here on Moby-Dick, or `--model-dir <HF folder>` — on
+ * each volunteer's folder of State of the Union addresses of its own period (`community join --data <folder>`);
+ * held-out perplexity must fall round over round.
+ *
  * Every process it started is stopped at the end, on an error and on Ctrl-C (SIGINT / SIGTERM); the
  * temporary folder is removed unless `--keep`. Exit status 0 when every check passed, 1 when one failed,
  * 130 when interrupted. Options: `npm run demo -- --help`; doc/demo.md.
@@ -28,8 +33,10 @@ import { durationOption, formatMs } from '@swarmtune/cli'
 import { CODEC_NAMES, type CodecName } from '@swarmtune/fedavg'
 import { MNIST_CLASSES, MNIST_TRAIN_EXAMPLES } from '@swarmtune/model'
 import type { DaemonEvent } from '@swarmtune/node'
-import { roundsClient, type RoundDetail, type RoundParamsInit } from '@swarmtune/rounds'
-import { assertNodeVersion, swarmtune, swarmtuneJson } from './lib/cli.js'
+import type { RoundDetail, RoundParamsInit } from '@swarmtune/rounds'
+import { assertNodeVersion } from './lib/cli.js'
+import { verificationChecks } from './lib/checks.js'
+import { LM_SCENARIO_DEFAULTS, LM_SCENARIO_PERIODS, runLmDemo } from './lib/lm-demo.js'
 import { Cluster, type ClusterInit, type EventLog, type Member, type PartitionScheme } from './lib/cluster.js'
 import {
   contributionCheck, DEMO_MODELS, MOBILENET_V2_FP32_BYTES, MODEL_ROUND_HEADER, MODEL_SCENARIO_DEFAULTS, modelCommunity, modelRoundLine, poolSize,
@@ -111,8 +118,10 @@ interface Flags {
   /** mobilenet-v2: images in each volunteer's folder (on average: the pool is volunteers × this), test images. */
   imagesPerVolunteer: number
   testImages: number
-  /** mobilenet-v2: LoRA rank. */
+  /** mobilenet-v2, lm: LoRA rank. */
   rank: number
+  /** lm: a Hugging Face checkpoint folder to fine-tune instead of the scenario's base. */
+  modelDir?: string
   keep?: boolean
 }
 
@@ -169,7 +178,8 @@ export function parseFlags (argv: string[], options: { throwOnError?: boolean } 
     .description('A maintainer and volunteers, each its own swarmtune daemon on 127.0.0.1, train a model on non-IID parts of MNIST in rounds; then the ledger and the releases are verified. ' +
       '--model mnist-2nn (default) trains the 784-200-200-10 classifier from scratch on MNIST arrays; --model mobilenet-v2 fine-tunes the pretrained MobileNetV2 of nsfwjs ' +
       '(frozen backbone, LoRA adapters on dense_1 and dense_2, a new 10-digit head) on one folder of digit PNGs per volunteer (community join --data <folder>).')
-    .addOption(new Option('--model <name>', 'model the community trains: mnist-2nn from scratch, or mobilenet-v2 (pretrained; head + LoRA adapters, image folders)').choices(DEMO_MODELS).default('mnist-2nn'))
+    .addOption(new Option('--model <name>', 'model the community trains: mnist-2nn from scratch, mobilenet-v2 (pretrained; head + LoRA adapters, image folders), or lm (a causal language model; LoRA adapters, text folders)').choices(DEMO_MODELS).default('mnist-2nn'))
+    .option('--model-dir <folder>', 'lm: a Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json; GPT-2 or Llama family) to fine-tune instead of the small Llama the scenario pretrains on Moby-Dick')
     .option('--volunteers <n>', 'volunteers, each its own process and part of MNIST', int(1, 32), d.volunteers)
     .option('--rounds <n>', `training rounds ${both(String(d.rounds), String(m.rounds))}`, int(1, 1000))
     .addOption(new Option('--codec <name>', 'delta codec').choices(CODEC_NAMES).default(d.codec))
@@ -185,20 +195,29 @@ export function parseFlags (argv: string[], options: { throwOnError?: boolean } 
     .option('--round-time <time>', `deadline of each round, e.g. 3m or 90s (units ms, s, m or min, h, d; a bare number is seconds; 10s to 1h); a round closes as soon as every volunteer contributed (default 3m)`, durationOption('--round-time', { minMs: 10_000, maxMs: 3_600_000, bareUnit: 's' }))
     .option('--images-per-volunteer <n>', `mobilenet-v2: images shared out per volunteer, on average (the first volunteers × n MNIST training digits, written as one image folder per volunteer)`, int(1, 10_000), m.imagesPerVolunteer)
     .option('--test-images <n>', `mobilenet-v2: MNIST test digits in the held-out folder the coordinator evaluates each release on`, int(1, 10_000), m.testImages)
-    .option('--rank <r>', `mobilenet-v2: LoRA rank of the adapters on dense_1 and dense_2, α = 2 × rank`, int(1, 256), m.rank)
+    .option('--rank <r>', `mobilenet-v2: LoRA rank of the adapters on dense_1 and dense_2, α = 2 × rank (default ${m.rank}); lm: of the adapters on every projection (default ${LM_SCENARIO_DEFAULTS.rank})`, int(1, 256))
     .option('--keep', 'keep the temporary folder (data folders, ledgers, daemon logs) instead of removing it')
   if (options.throwOnError === true) program.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} })
   program.parse(argv)
   const f = program.opts<Flags>()
-  const defaults = f.model === 'mobilenet-v2' ? m : d
+  const defaults = f.model === 'mobilenet-v2' ? m : f.model === 'lm' ? LM_SCENARIO_DEFAULTS : d
   for (const k of PER_MODEL) (f as unknown as Record<string, number>)[k] ??= defaults[k]
+  f.rank ??= f.model === 'lm' ? LM_SCENARIO_DEFAULTS.rank : m.rank
+  if (program.getOptionValueSource('volunteers') !== 'cli' && f.model === 'lm') f.volunteers = LM_SCENARIO_DEFAULTS.volunteers
+  if (f.modelDir !== undefined && f.model !== 'lm') program.error('--model-dir applies to --model lm')
+  if (f.model === 'lm') {
+    const given = (['trainExamples', 'imagesPerVolunteer', 'testImages', 'partition', 'alpha', 'target'] as const).filter((k) => program.getOptionValueSource(k) === 'cli')
+    if (given.length > 0) program.error(`${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} do not apply to --model lm (its volunteers' texts are State of the Union periods, one each; its check is that held-out perplexity falls)`)
+    if (f.volunteers > LM_SCENARIO_PERIODS) program.error(`--volunteers ${f.volunteers}: the lm scenario has ${LM_SCENARIO_PERIODS} State of the Union periods, one per volunteer`)
+    return f
+  }
   if (f.model === 'mobilenet-v2') {
     if (program.getOptionValueSource('trainExamples') === 'cli') program.error('--train-examples applies to --model mnist-2nn: with --model mobilenet-v2 use --images-per-volunteer')
     f.trainExamples = poolSize(f)
     if (f.trainExamples > MNIST_TRAIN_EXAMPLES) program.error(`--volunteers × --images-per-volunteer is ${f.trainExamples}: at most the ${MNIST_TRAIN_EXAMPLES} MNIST training examples`)
   } else {
     const given = (['imagesPerVolunteer', 'testImages', 'rank'] as const).filter((k) => program.getOptionValueSource(k) === 'cli')
-    if (given.length > 0) program.error(`${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} apply to --model mobilenet-v2`)
+    if (given.length > 0) program.error(`${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} apply to --model mobilenet-v2${given.includes('rank') ? ' and lm' : ''}`)
   }
   if (f.codec === 'topk-int8' && !(f.topkFraction > 0 && f.topkFraction <= 1)) program.error('--topk-fraction must be in (0, 1]')
   if (f.volunteers > f.trainExamples) program.error('--train-examples must be at least --volunteers')
@@ -288,6 +307,29 @@ async function main (): Promise<number> {
   })
 
   try {
+    if (f.model === 'lm') {
+      out(`swarmtune demo — a maintainer and ${f.volunteers} volunteers, each its own process on 127.0.0.1, LoRA-fine-tune a causal language model on their own texts in ${f.rounds} rounds`)
+      out()
+      const checks: Check[] = []
+      const final = await runLmDemo(f, {
+        supervisor,
+        out,
+        status,
+        clearStatus,
+        onCluster: (c) => { cluster = c },
+        logs,
+        check: (name, ok, detail) => {
+          checks.push({ name, ok, detail })
+          out(`  ${ok ? 'ok  ' : 'FAIL'}  ${name.padEnd(16)} ${detail}`)
+        }
+      })
+      out()
+      const failed = checks.filter((x) => !x.ok)
+      out(failed.length === 0
+        ? `all ${checks.length} checks passed in ${seconds(performance.now() - started)}; final held-out perplexity ${final?.toFixed(2) ?? '-'}`
+        : `${failed.length} of ${checks.length} checks FAILED: ${failed.map((x) => x.name).join(', ')}`)
+      return failed.length === 0 ? 0 : 1
+    }
     const names = Array.from({ length: f.volunteers }, (_, i) => `volunteer-${i + 1}`)
     const settings = { scheme: f.partition, clients: f.volunteers, seed: f.seed, alpha: f.alpha, limit: f.trainExamples }
     const pretrained = f.model === 'mobilenet-v2'
@@ -395,32 +437,7 @@ async function main (): Promise<number> {
     const released = rows.filter((r) => r.outcome === 'released').length
     check('rounds', released === f.rounds, `${released} of ${f.rounds} rounds released; ${rows.reduce((s, r) => s + r.accepted, 0)} of ${rows.reduce((s, r) => s + r.contributions, 0)} contributions accepted`)
 
-    const ledgers = await Promise.all(c.members.map(async (m) => {
-      try {
-        const report = await swarmtuneJson<{ entries: number, authors: number }>(supervisor, ['ledger', 'verify', '-d', m.dir])
-        return { ok: true, detail: `${m.name}: ${report.entries} entries in ${report.authors} author chains verified  ($ swarmtune ledger verify -d ${m.dir})` }
-      } catch (err) {
-        return { ok: false, detail: `${m.name}: ${(err as Error).message}` }
-      }
-    }))
-    for (const l of ledgers) check('ledger verify', l.ok, l.detail)
-
-    const verifier = c.volunteers[0]
-    try {
-      const { stdout } = await swarmtune(supervisor, ['release', 'verify', 'latest', '-d', verifier.dir])
-      check('release verify', true, `${verifier.name}: ${stdout.split('\n')[0]}  ($ swarmtune release verify latest -d ${verifier.dir})`)
-    } catch (err) {
-      check('release verify', false, `${verifier.name}, latest release: ${(err as Error).message}`)
-    }
-    const earlier = (await roundsClient(c.maintainer.api()).list()).filter((r) => r.release !== undefined).slice(0, -1)
-    let recomputed = 0
-    const problems: string[] = []
-    for (const r of earlier) {
-      const v = await roundsClient(verifier.api()).verify(r.release?.entry as string)
-      if (v.ok) recomputed++
-      else problems.push(`round ${r.round}: ${v.problems.join('; ')}`)
-    }
-    if (earlier.length > 0) check('release verify', problems.length === 0, `${verifier.name}: ${recomputed} of ${earlier.length} earlier releases recomputed to identical shard ids${problems.length === 0 ? '' : `; ${problems.join(' | ')}`}`)
+    await verificationChecks(c, supervisor, check)
 
     const evaluated = rows.flatMap((r) => r.accuracy === undefined ? [] : [{ round: r.round, accuracy: r.accuracy }])
     const accs = evaluated.map((r) => r.accuracy)

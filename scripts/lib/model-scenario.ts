@@ -15,7 +15,7 @@ import type { PartitionSettings } from './partition.js'
 import { formatBytes, percent, seconds, type RoundRow } from './report.js'
 
 /** The models the demo can train: the built-in MNIST classifier from scratch, or the pretrained MobileNetV2. */
-export const DEMO_MODELS = ['mnist-2nn', 'mobilenet-v2'] as const
+export const DEMO_MODELS = ['mnist-2nn', 'mobilenet-v2', 'lm'] as const
 export type DemoModel = typeof DEMO_MODELS[number]
 
 /** Parameters of nsfwjs' MobileNetV2 (doc/model.md), and the bytes of a full-model delta at fp32. */
