@@ -172,24 +172,26 @@ const PER_MODEL = ['rounds', 'steps', 'batchSize', 'lr', 'target', 'roundTime'] 
 export function parseFlags (argv: string[], options: { throwOnError?: boolean } = {}): Flags {
   const d = DEFAULTS
   const m = MODEL_SCENARIO_DEFAULTS
-  const both = (mnist: string, mobilenet: string): string => `(default ${mnist}; with --model mobilenet-v2 ${mobilenet})`
+  const l = LM_SCENARIO_DEFAULTS
+  const both = (mnist: string, mobilenet: string, lm?: string): string => `(default ${mnist}; with --model mobilenet-v2 ${mobilenet}${lm === undefined ? '' : `; lm ${lm}`})`
   const program = new Command()
     .name('npm run demo --')
     .description('A maintainer and volunteers, each its own swarmtune daemon on 127.0.0.1, train a model on non-IID parts of MNIST in rounds; then the ledger and the releases are verified. ' +
       '--model mnist-2nn (default) trains the 784-200-200-10 classifier from scratch on MNIST arrays; --model mobilenet-v2 fine-tunes the pretrained MobileNetV2 of nsfwjs ' +
-      '(frozen backbone, LoRA adapters on dense_1 and dense_2, a new 10-digit head) on one folder of digit PNGs per volunteer (community join --data <folder>).')
+      '(frozen backbone, LoRA adapters on dense_1 and dense_2, a new 10-digit head) on one folder of digit PNGs per volunteer (community join --data <folder>); ' +
+      '--model lm LoRA-fine-tunes a causal language model (a small Llama pretrained here on Moby-Dick, or --model-dir) on each volunteer\'s folder of State of the Union addresses of its own period.')
     .addOption(new Option('--model <name>', 'model the community trains: mnist-2nn from scratch, mobilenet-v2 (pretrained; head + LoRA adapters, image folders), or lm (a causal language model; LoRA adapters, text folders)').choices(DEMO_MODELS).default('mnist-2nn'))
     .option('--model-dir <folder>', 'lm: a Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json; GPT-2 or Llama family) to fine-tune instead of the small Llama the scenario pretrains on Moby-Dick')
     .option('--volunteers <n>', 'volunteers, each its own process and part of MNIST', int(1, 32), d.volunteers)
-    .option('--rounds <n>', `training rounds ${both(String(d.rounds), String(m.rounds))}`, int(1, 1000))
+    .option('--rounds <n>', `training rounds ${both(String(d.rounds), String(m.rounds), String(l.rounds))}`, int(1, 1000))
     .addOption(new Option('--codec <name>', 'delta codec').choices(CODEC_NAMES).default(d.codec))
     .option('--topk-fraction <f>', 'share of coordinates topk-int8 keeps', positive, d.topkFraction)
     .addOption(new Option('--partition <scheme>', 'how MNIST is shared out among the volunteers').choices(['dirichlet', 'pathological', 'iid']).default(d.partition))
     .option('--alpha <a>', 'Dirichlet concentration α (smaller: fewer classes per volunteer)', positive, d.alpha)
     .option('--seed <n>', 'seed of the genesis weights and of the partition', int(0), d.seed)
-    .option('--steps <n>', `local optimizer steps per volunteer and round ${both(String(d.steps), String(m.steps))}`, int(1, 100_000))
-    .option('--batch-size <n>', `local batch size B ${both(String(d.batchSize), String(m.batchSize))}`, int(1, 60_000))
-    .option('--lr <eta>', `client learning rate η: SGD for mnist-2nn, Adam for mobilenet-v2 ${both(String(d.lr), String(m.lr))}`, positive)
+    .option('--steps <n>', `local optimizer steps per volunteer and round ${both(String(d.steps), String(m.steps), String(l.steps))}`, int(1, 100_000))
+    .option('--batch-size <n>', `local batch size B (lm: windows of text) ${both(String(d.batchSize), String(m.batchSize), String(l.batchSize))}`, int(1, 60_000))
+    .option('--lr <eta>', `client learning rate η: SGD for mnist-2nn, Adam for mobilenet-v2 and lm ${both(String(d.lr), String(m.lr), String(l.lr))}`, positive)
     .option('--train-examples <n>', 'share out the first n MNIST training examples (mnist-2nn; mobilenet-v2 shares out --volunteers × --images-per-volunteer)', int(1, MNIST_TRAIN_EXAMPLES), d.trainExamples)
     .option('--target <accuracy>', `test accuracy the best release must reach (0.9, 90 or 90%) ${both(percent(d.target, 0), percent(m.target, 0))}`, accuracy)
     .option('--round-time <time>', `deadline of each round, e.g. 3m or 90s (units ms, s, m or min, h, d; a bare number is seconds; 10s to 1h); a round closes as soon as every volunteer contributed (default 3m)`, durationOption('--round-time', { minMs: 10_000, maxMs: 3_600_000, bareUnit: 's' }))

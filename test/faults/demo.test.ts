@@ -2,7 +2,8 @@
  * `npm run demo` itself, small: run to the end it passes its checks and exits with status 0; interrupted
  * with SIGINT in the middle of a round it exits with status 130. Either way every daemon it started is gone
  * and its temporary folder removed. `--model mobilenet-v2` (the pretrained MobileNetV2, head + LoRA, one image
- * folder per volunteer) runs 5 rounds to the end the same way (about 1.5 minutes here).
+ * folder per volunteer) runs 5 rounds to the end the same way (about 1.5 minutes here), and `--model lm` (a small
+ * Llama pretrained on Moby-Dick, made once and cached, LoRA-fine-tuned on each volunteer's texts) 3 rounds.
  */
 import { spawn } from 'node:child_process'
 import { access } from 'node:fs/promises'
@@ -80,6 +81,27 @@ describe('npm run demo', () => {
     for (const r of rows) expect(Number(r[4])).toBeLessThan(1)
     const { pids, root } = started(out)
     expect(pids).toHaveLength(5)
+    expect(pids.filter(alive)).toEqual([])
+    expect(await exists(root)).toBe(false)
+  })
+
+  it('--model lm: 3 volunteers with their own texts LoRA-fine-tune the small Llama pretrained on Moby-Dick; held-out perplexity falls every round; the ledger and releases verified', async () => {
+    const run = runDemo(['--model', 'lm', '--rounds', '3'])
+    const code = await run.exited
+    const out = run.output()
+    expect(code, out).toBe(0)
+    expect(out).toMatch(/all 7 checks passed in .*; final held-out perplexity \d+\.\d+/)
+    expect(out).not.toContain('FAIL')
+    for (const check of ['ledger verify', 'release verify', 'perplexity']) expect(out).toMatch(new RegExp(`^  ok {4}${check}`, 'm'))
+    expect(out).toMatch(/not a published model/)
+    expect(out).toMatch(/swarmtune community create --from-hf \S+ --context 64 --rank 8/)
+    const rows = [...out.matchAll(/^\s+(\d)\/3\s+3\s+3\s+(\d+\.\d+)\s+(\d+\.\d+)/gm)]
+    expect(rows.map((r) => Number(r[1])), out).toEqual([1, 2, 3])
+    const base = Number(/the base's held-out perplexity: (\d+\.\d+)/.exec(out)?.[1])
+    const series = [base, ...rows.map((r) => Number(r[2]))]
+    for (let i = 1; i < series.length; i++) expect(series[i]).toBeLessThan(series[i - 1])
+    const { pids, root } = started(out)
+    expect(pids).toHaveLength(4)
     expect(pids.filter(alive)).toEqual([])
     expect(await exists(root)).toBe(false)
   })
