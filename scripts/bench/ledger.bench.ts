@@ -3,7 +3,10 @@
  *  - appends/s, batched (256 entries per ingest, no fsync) against raw LevelDB batch puts of the same
  *    frames and against Ed25519 verification alone (every append validates its entry);
  *  - appends/s, synced (one entry per fsynced batch) against raw LevelDB single puts with sync;
- *  - verify-on-open time for 100k entries, in entries/s, against Ed25519 verification alone;
+ *  - verify-on-open time for 100k entries (a full verification), in entries/s, against Ed25519 verification alone;
+ *  - reopen time of that store once verified (the checkpoint of doc/ledger-format.md "Reopen"), against the
+ *    full verify-on-open and against a raw LevelDB read of every record with a SHA-256 of each entry frame
+ *    (the floor of what the reopen check does);
  *  - sync throughput between two LevelDB stores over an in-memory byte stream, in entries/s, against
  *    the batched append rate (the receiver's ceiling).
  * "Ed25519 verification alone" is the primitive the ledger's validation uses (wire's node:crypto `verify` with a
@@ -15,7 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { blobCid, encodeCanonical, signedBytesOf, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
 import { openLedger, syncLedger, type Ledger } from '@swarmtune/ledger'
 import { bodies, fakeCid, keyFor, makeCommunity } from '../../packages/ledger/test/fixtures.js'
@@ -92,6 +95,24 @@ function ed25519Reference (entries: SignedEntry[]): () => number {
   }
 }
 
+/** Seconds to read every record of the LevelDB at `dir` in key order and SHA-256 each entry frame. */
+async function rawReadSeconds (dir: string): Promise<number> {
+  const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  const t = process.hrtime.bigint()
+  const iterator = db.iterator()
+  try {
+    for (let batch = await iterator.nextv(1000); batch.length > 0; batch = await iterator.nextv(1000)) {
+      for (const [key, value] of batch) if (key.startsWith('e!')) createHash('sha256').update(value).digest()
+    }
+  } finally {
+    await iterator.close()
+  }
+  const s = seconds(t)
+  await db.close()
+  return s
+}
+
 /** Runs `figure` between two reference measurements; returns its result and the mean reference rate. */
 async function bracketed<T> (reference: () => number, figure: () => Promise<T>): Promise<{ result: T, referenceRate: number }> {
   const before = reference()
@@ -146,12 +167,24 @@ async function main (): Promise<void> {
     // Verify on open: every chain, signature, head, summary and index of the store.
     const opened = await bracketed(verifyReference, async () => {
       const t1 = process.hrtime.bigint()
-      ledger = await openLedger({ path })
+      ledger = await openLedger({ path, verifyOnOpen: 'full' })
       return seconds(t1)
     })
     const openS = opened.result
     process.stdout.write(`ledger: verify-on-open of ${ledger.size} entries = ${fmt(openS)} s\n`)
     line('ledger', 'verify-on-open', ledger.size / openS, 'entries/s', 'Ed25519 verify alone', opened.referenceRate, 'entries/s', '≥ 0.5 of verify')
+    await ledger.close()
+
+    // Reopen of the verified store: the checkpoint written on close covers every entry.
+    t = process.hrtime.bigint()
+    ledger = await openLedger({ path })
+    const reopenS = seconds(t)
+    if (ledger.openReport.checkpoint !== 'used' || ledger.openReport.signaturesChecked !== 0) throw new Error(`the reopen did not use its checkpoint: ${JSON.stringify(ledger.openReport)}`)
+    await ledger.close()
+    const readS = await rawReadSeconds(join(path, 'db'))
+    ledger = await openLedger({ path })
+    line('ledger', `reopen of a verified store of ${ledger.size} entries`, reopenS, 's', 'full verify-on-open', openS, 's', '≤ 1 s')
+    line('ledger', `reopen of a verified store of ${ledger.size} entries`, reopenS, 's', 'raw LevelDB read of every record + SHA-256 of each entry', readS, 's')
 
     // Sync: a fresh store fetches SYNC_ENTRIES entries from the full one.
     const receiver = await openLedger({ path: join(dir, 'receiver'), sync: false })

@@ -64,3 +64,9 @@ export const EVIDENCE_MAX_RECORDS_PER_AUTHOR = 8
  * grew a store from 816 kB to 2,028 kB.
  */
 export const EVIDENCE_MAX_TOTAL_BYTES = 16 * 1024 * 1024
+
+/**
+ * Bytes of the store's checkpoint secret (`<store>/verified.key`), the HMAC-SHA-256 key of `m!verified`:
+ * the hash's output length, the key size RFC 2104 §3 recommends.
+ */
+export const VERIFIED_KEY_BYTES = 32

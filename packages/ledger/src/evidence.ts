@@ -82,6 +82,11 @@ export class EvidenceBook {
     return 'store'
   }
 
+  /** Entry ids (CID strings) of every kept record. */
+  * ids (): Generator<string> {
+    for (const seqs of this.#byAuthor.values()) for (const ids of seqs.values()) yield * ids
+  }
+
   add (r: EvidenceRecord): void {
     let seqs = this.#byAuthor.get(r.author)
     if (seqs === undefined) this.#byAuthor.set(r.author, seqs = new Map())

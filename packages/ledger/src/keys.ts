@@ -20,6 +20,7 @@ export const PREFIX = {
 export const META_SCHEMA = 'm!schema'
 export const META_SUMMARY = 'm!summary'
 export const META_COMMUNITY = 'm!community'
+export const META_VERIFIED = 'm!verified'
 
 const HEX16 = /^[0-9a-f]{16}$/
 const AUTHOR_HEX = /^[0-9a-f]{64}$/

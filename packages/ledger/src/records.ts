@@ -113,6 +113,20 @@ export class RecordSetDigest {
   equals (other: RecordSetDigest): boolean {
     return this.count === other.count && this.a === other.a && this.b === other.b
   }
+
+  /** The digest as [count, a, b] (what the verification checkpoint stores). */
+  state (): [number, number, number] {
+    return [this.count, this.a, this.b]
+  }
+
+  /** A digest that continues from `state` (from {@link RecordSetDigest.state}). */
+  static from (state: readonly [number, number, number]): RecordSetDigest {
+    const d = new RecordSetDigest()
+    d.count = state[0]
+    d.a = state[1]
+    d.b = state[2]
+    return d
+  }
 }
 
 /** The key/value database the store runs on: classic-level on disk, memory-level in memory. */

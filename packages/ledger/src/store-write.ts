@@ -12,6 +12,7 @@ import { META_COMMUNITY, META_SUMMARY, entryKey, evidenceKey, headKey, idKey } f
 import { fromHex, indexRecords, jsonBytes, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
 import { chainFault } from './verify.js'
 import type { EvidenceBook, EvidenceDropReason, EvidenceRecord } from './evidence.js'
+import type { ChainDigests } from './checkpoint.js'
 import type { EntryDraft, EvidenceDrop, IngestResult } from './types.js'
 
 /**
@@ -36,6 +37,8 @@ export interface StoreState {
   summaryDirty: boolean
   /** Chains grew since lengths.json was last written. */
   lengthsDirty: boolean
+  /** Chain digests and the expected index digest of every stored entry (what a verification checkpoint records). */
+  readonly digests: ChainDigests
 }
 
 /** A validated entry waiting to be classified: author as 64 hex, id as the CID string. */
@@ -102,6 +105,7 @@ export async function commitEntries (state: StoreState, candidates: Candidate[],
   let added = 0
   let evidence = 0
   const appended: SignedEntry[] = []
+  const indexed: Array<[string, Uint8Array]> = []
   const evidenced: SignedEntry[] = []
   const kept: EvidenceRecord[] = []
   const dropped: EvidenceDrop[] = []
@@ -151,7 +155,10 @@ export async function commitEntries (state: StoreState, candidates: Candidate[],
       continue
     }
     ops.push({ type: 'put', key: entryKey(author, seq), value: signed.bytes })
-    for (const [key, value] of indexRecords(signed, author, id)) ops.push({ type: 'put', key, value })
+    for (const [key, value] of indexRecords(signed, author, id)) {
+      ops.push({ type: 'put', key, value })
+      indexed.push([key, value])
+    }
     heads.set(author, { seq, id })
     if (kind === 'genesis') maintainers = maintainersOf(signed) // chainFault checked it is this community's
     xorInto(digest, signed.id.multihash.digest)
@@ -190,6 +197,8 @@ export async function commitEntries (state: StoreState, candidates: Candidate[],
   state.maintainers = maintainers
   if (newCommunity && added > 0) state.community = community
   state.lengthsDirty = true
+  for (const signed of appended) state.digests.add(toHex(signed.entry.author), signed.id.multihash.digest)
+  for (const [key, value] of indexed) state.digests.indexes.add(key, value)
   for (const signed of appended) state.events.dispatchEvent(new CustomEvent('entry', { detail: signed }))
   for (const signed of evidenced) state.events.dispatchEvent(new CustomEvent('equivocation', { detail: signed }))
   dispatchDrops(state.events, dropped)

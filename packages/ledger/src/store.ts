@@ -9,7 +9,8 @@ import type { EntryKind, LongOperationOptions, SignedEntry, SigningKey } from '@
 import { LENGTHS_WRITE_INTERVAL_MS } from './constants.js'
 import { LedgerArgumentError, LedgerClosedError, LedgerCommunityError, LedgerCorruptError, LedgerEntryError } from './errors.js'
 import { acquireLock, type StoreLock } from './lock.js'
-import { META_COMMUNITY } from './keys.js'
+import { META_COMMUNITY, META_VERIFIED } from './keys.js'
+import { decodeCheckpoint, encodeCheckpoint, storeSecret, type ChainDigests, type CheckpointRead } from './checkpoint.js'
 import { toHex, type CID, type Db, type Head, type Summary } from './records.js'
 import type { EntryFilter } from './filters.js'
 import type { LedgerInit, HeadInfo, AppendResult, IngestResult, Equivocation, EntryDraft } from './types.js'
@@ -26,7 +27,9 @@ export type { EntryFilter } from './filters.js'
 export type { LedgerInit, HeadInfo, AppendResult, IngestResult, EvidenceDrop, Equivocation, EntryDraft } from './types.js'
 
 /**
- * Opens a ledger store and re-verifies all of it before returning (see {@link Ledger}).
+ * Opens a ledger store and verifies it before returning (see {@link Ledger}): all of it, or, for a disk
+ * store with a trusted verification checkpoint, the entries stored after it in full and the ones before it
+ * by hash (`init.verifyOnOpen`; doc/ledger-format.md "Reopen").
  *
  * @throws LedgerLockedError `ERR_LEDGER_LOCKED` when another process (or this one) has the store open.
  * @throws LedgerSchemaError `ERR_LEDGER_SCHEMA` when the store was written under another schema version.
@@ -56,7 +59,7 @@ export async function openLedger (init: LedgerInit): Promise<Ledger> {
   try {
     db = await openLevelDb(dir, lock)
     lock.confirm()
-    return await Ledger.fromDb(db, dir, lock, await readLengths(dir), init)
+    return await Ledger.fromDb(db, dir, lock, await readLengths(dir), init, await storeSecret(dir))
   } catch (err) {
     if (db?.status === 'open') await db.close().catch(() => {})
     lock.release()
@@ -69,7 +72,10 @@ export async function openLedger (init: LedgerInit): Promise<Ledger> {
  * CID), heads, indexes by kind, round, author, release and time, and equivocation evidence.
  *
  * - Appending is one atomic LevelDB batch (entry + head + indexes + summary) and idempotent by content id.
- * - On open the store checks its schema version and re-verifies every chain and signature; it fails closed.
+ * - On open the store checks its schema version and verifies every chain; it fails closed. Signatures are
+ *   checked of every entry, or, on a disk store holding a trusted verification checkpoint (`m!verified`,
+ *   written on open and on close), only of the entries stored after it, the ones before it being checked by
+ *   the SHA-256 of their bytes (doc/ledger-format.md "Reopen").
  * - One process opens a store at a time (own lock file + LevelDB's lock; see lock.ts).
  *
  * - Equivocation evidence is kept within caps (evidence.ts): one record per author and seq,
@@ -90,11 +96,16 @@ export class Ledger extends EventTarget {
   #lengthsTimer: NodeJS.Timeout | undefined
   /** The lengths.json write in flight (or the last one): each write starts after the one before it ended. */
   #lengthsWrite: Promise<void> = Promise.resolve()
+  /** The HMAC key of the verification checkpoint (disk stores), `<path>/verified.key`. */
+  readonly #secret: Uint8Array | undefined
+  /** What the stored checkpoint covers (entries, evidence, community), so that an unchanged store skips the write. */
+  #checkpointed: string | undefined
 
-  private constructor (db: Db, path: string, lock: StoreLock | undefined, sync: boolean, state: { heads: Map<string, Head>, summary: Summary, community: CID | undefined, maintainers: Set<string> | undefined, evidenceRecords: EvidenceRecord[], evidenceLimits: EvidenceLimits, report: VerifyReport }) {
+  private constructor (db: Db, path: string, lock: StoreLock | undefined, sync: boolean, secret: Uint8Array | undefined, state: { heads: Map<string, Head>, summary: Summary, community: CID | undefined, maintainers: Set<string> | undefined, evidenceRecords: EvidenceRecord[], evidenceLimits: EvidenceLimits, report: VerifyReport, digests: ChainDigests }) {
     super()
     this.path = path
     this.#lock = lock
+    this.#secret = secret
     this.#state = {
       db,
       events: this,
@@ -106,7 +117,8 @@ export class Ledger extends EventTarget {
       headsDigest: undefined,
       evidence: new EvidenceBook(state.evidenceRecords, state.evidenceLimits),
       summaryDirty: false,
-      lengthsDirty: false
+      lengthsDirty: false,
+      digests: state.digests
     }
     this.openReport = state.report
     if (lock !== undefined) {
@@ -119,14 +131,16 @@ export class Ledger extends EventTarget {
   }
 
   /** @internal Used by {@link openLedger}. */
-  static async fromDb (db: Db, path: string, lock: StoreLock | undefined, knownLengths: Map<string, number> | undefined, init: LedgerInit): Promise<Ledger> {
+  static async fromDb (db: Db, path: string, lock: StoreLock | undefined, knownLengths: Map<string, number> | undefined, init: LedgerInit, secret?: Uint8Array): Promise<Ledger> {
     await checkSchema(db, path)
-    let state = await verifyStore(db, { path, knownLengths, signal: init.signal, onProgress: init.onProgress })
+    const read: CheckpointRead = secret === undefined || init.verifyOnOpen === 'full' ? { status: 'absent' } : decodeCheckpoint(await db.get(META_VERIFIED).catch(() => undefined), secret)
+    const checkpoint = read.status === 'trusted' ? read.checkpoint : undefined
+    let state = await verifyStore(db, { path, knownLengths, signal: init.signal, onProgress: init.onProgress, checkpoint })
     let rebuilt = false
     if (!state.indexesOk) {
       await rebuildIndexes(db)
       rebuilt = true
-      state = await verifyStore(db, { path, knownLengths, signal: init.signal })
+      state = await verifyStore(db, { path, knownLengths, signal: init.signal, checkpoint })
       if (!state.indexesOk) throw new LedgerCorruptError('ERR_LEDGER_CORRUPT', path, 'the indexes still differ from the entries after a rebuild')
     }
     if (init.community !== undefined) {
@@ -138,8 +152,19 @@ export class Ledger extends EventTarget {
         throw new LedgerCommunityError(path, state.community.toString(), expected.toString(), state.report.entries)
       }
     }
-    const ledger = new Ledger(db, path, lock, init.sync ?? true, { ...state, evidenceLimits: createEvidenceLimits(init.evidence), report: { ...state.report, indexesRebuilt: rebuilt } })
-    if (lock !== undefined) await ledger.#writeLengths(true)
+    const report: VerifyReport = {
+      ...state.report,
+      indexesRebuilt: rebuilt,
+      ...(secret === undefined || init.verifyOnOpen === 'full' || read.status === 'trusted' ? {} : { checkpoint: read.status }),
+      ...(read.status === 'untrusted' ? { checkpointReason: read.reason } : {})
+    }
+    const ledger = new Ledger(db, path, lock, init.sync ?? true, secret, { ...state, evidenceLimits: createEvidenceLimits(init.evidence), report })
+    if (lock !== undefined) {
+      await ledger.#writeLengths(true)
+      // a trusted checkpoint that covered everything (and the same community) needs no new write
+      if (checkpoint !== undefined && report.signaturesChecked === 0 && checkpoint.community === ledger.community?.toString()) ledger.#checkpointed = ledger.#coverage()
+      await ledger.#writeCheckpoint()
+    }
     return ledger
   }
 
@@ -309,8 +334,8 @@ export class Ledger extends EventTarget {
   }
 
   /**
-   * Re-verifies the whole open store now (what open does): chains, signatures, heads, summary, evidence,
-   * indexes. Appends wait while it runs.
+   * Re-verifies the whole open store now, whatever the checkpoint says: every chain, signature, head, the
+   * summary, evidence and indexes (what `openLedger` does with `verifyOnOpen: 'full'`). Appends wait while it runs.
    * @throws LedgerCorruptError as {@link openLedger} does.
    */
   async verify (options: LongOperationOptions<VerifyProgressEvents> = {}): Promise<VerifyReport> {
@@ -330,7 +355,10 @@ export class Ledger extends EventTarget {
     await this.#queue.catch(() => {})
     try {
       await writeSummaryIfDirty(this.#state)
-      if (this.#lock !== undefined) await this.#writeLengths(true)
+      if (this.#lock !== undefined) {
+        await this.#writeLengths(true)
+        await this.#writeCheckpoint()
+      }
     } finally {
       await this.#state.db.close()
       this.#lock?.release()
@@ -360,6 +388,23 @@ export class Ledger extends EventTarget {
     const run = this.#lengthsWrite.then(async () => { await this.#writeLengthsNow(force) })
     this.#lengthsWrite = run.catch(() => {})
     await run
+  }
+
+  /**
+   * Writes `m!verified` (fsynced): every stored entry and evidence record was verified, on open or when it
+   * was appended, so the checkpoint covers all of them. Disk stores only; on open and on close.
+   */
+  async #writeCheckpoint (): Promise<void> {
+    if (this.#secret === undefined || this.#checkpointed === this.#coverage()) return
+    const s = this.#state
+    const cp = s.digests.checkpoint(s.heads, s.community?.toString(), s.evidence.ids())
+    await s.db.put(META_VERIFIED, encodeCheckpoint(cp, this.#secret), { sync: true } as object)
+    this.#checkpointed = this.#coverage()
+  }
+
+  #coverage (): string {
+    const s = this.#state
+    return `${s.summary.entries} ${s.summary.evidence} ${s.community?.toString() ?? ''}`
   }
 
   async #writeLengthsNow (force: boolean): Promise<void> {

@@ -22,6 +22,13 @@ export interface LedgerInit {
   community?: CID | string
   /** fsync every write batch (default true). False is faster and survives a process crash, not a power loss. */
   sync?: boolean
+  /**
+   * What open verifies (default `checkpoint`): with `checkpoint`, a disk store that holds a trusted
+   * verification checkpoint (`m!verified`, doc/ledger-format.md "Reopen") checks the entries it covers by
+   * their SHA-256 only and verifies signatures and chain rules of the entries stored after it; `full`
+   * verifies every entry (as `Ledger.verify()` does). Memory stores always verify in full.
+   */
+  verifyOnOpen?: 'checkpoint' | 'full'
   /** Aborts the verification on open. */
   signal?: AbortSignal
   /** Progress of the verification on open (`ledger:verify` events). */

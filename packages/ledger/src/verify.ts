@@ -1,16 +1,20 @@
 /**
- * Re-verification of a whole store, run on every open (and by `Ledger.verify()`): every chain from seq 0,
- * every signature (through wire's `validateEntry`), the maintainer rule (authority.ts), every head, the
+ * Verification of a whole store, run on open and by `Ledger.verify()`: every chain from seq 0, every
+ * signature (through wire's `validateEntry`), the maintainer rule (authority.ts), every head, the
  * summary record, the evidence records, the sidecar of known lengths and a digest of the derived indexes. A raw LevelDB log can lose keys
  * silently after a byte flip, so each way a key can go missing is cross-checked by another record.
+ * Given a trusted verification checkpoint (checkpoint.ts), the entries and evidence it covers are checked by
+ * the SHA-256 of their bytes against it instead of being decoded and signature-checked again.
  */
+import { createHash } from 'node:crypto'
 import { blobCid, parseCid, validateEntry, type SignedEntry } from '@swarmtune/wire'
 import { VERIFY_PROGRESS_EVERY_ENTRIES } from './constants.js'
 import { MAINTAINER_KINDS, authorityFault, maintainersOf } from './authority.js'
 import { CustomProgressEvent } from 'progress-events'
 import { LedgerCorruptError, type CorruptionDetail } from './errors.js'
-import { META_COMMUNITY, META_SCHEMA, META_SUMMARY, PREFIX, entryKey, parsePos } from './keys.js'
+import { META_COMMUNITY, META_SCHEMA, META_SUMMARY, META_VERIFIED, PREFIX, entryKey, parsePos, type Position } from './keys.js'
 import type { EvidenceRecord } from './evidence.js'
+import { ChainDigests, type Checkpoint } from './checkpoint.js'
 import { bodyOf, cidString, indexRecords, parseSummary, RecordSetDigest, toHex, xorInto, type CID, type Db, type Head, type Summary } from './records.js'
 
 /** The progress events of a verification: `ledger:verify` every VERIFY_PROGRESS_EVERY_ENTRIES entries and at the end. */
@@ -36,6 +40,20 @@ export interface VerifyReport {
   indexesRebuilt: boolean
   /** Wall-clock duration of the verification, in ms. */
   durationMs: number
+  /**
+   * Entries and evidence records whose signatures this verification checked: all of them for a full
+   * verification; on a reopen with a trusted checkpoint, only those stored after it.
+   */
+  signaturesChecked: number
+  /**
+   * The verification checkpoint (`m!verified`) on open: `used` (a trusted one covered `checkpointEntries`
+   * entries, checked by hash), `absent`, `untrusted` (its MAC or format did not check out, `checkpointReason`
+   * says why; everything was verified instead) or `off` (a full verification: `Ledger.verify()`,
+   * `verifyOnOpen: 'full'`, a memory store).
+   */
+  checkpoint: 'used' | 'absent' | 'untrusted' | 'off'
+  checkpointEntries?: number
+  checkpointReason?: string
   /** CID string of the community, when the store holds any entry. */
   community?: string
 }
@@ -47,6 +65,8 @@ export interface VerifyContext {
   knownLengths?: ReadonlyMap<string, number>
   signal?: AbortSignal
   onProgress?: (evt: VerifyProgressEvents) => void
+  /** A trusted verification checkpoint: the entries and evidence it covers are checked by hash only. */
+  checkpoint?: Checkpoint
 }
 
 export interface VerifiedState {
@@ -59,6 +79,8 @@ export interface VerifiedState {
   /** Every evidence record (author, seq, id, frame size). */
   evidenceRecords: EvidenceRecord[]
   indexesOk: boolean
+  /** Chain digests and the expected index digest of every stored entry, for the next checkpoint. */
+  digests: ChainDigests
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -121,9 +143,15 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
     community = decodeCommunity(communityBytes) ?? fail('the community record is malformed', { key: META_COMMUNITY })
   }
 
+  const cp = ctx.checkpoint
+  // a store's community is set once, by its first entry or its open for a community, after which a checkpoint may have been written before
+  if (cp !== undefined && cp.community !== undefined && cp.community !== community?.toString()) fail(`the verification checkpoint names community ${cp.community ?? 'none'}, the store ${community?.toString() ?? 'none'}`, { key: META_VERIFIED })
+  const covered = (pos: Position): boolean => cp !== undefined && pos.seq < (cp.chains.get(pos.author)?.length ?? 0)
   const heads = new Map<string, Head>()
   const digest = new Uint8Array(32)
-  const expectedIndexes = new RecordSetDigest()
+  const expectedIndexes = cp === undefined ? new RecordSetDigest() : RecordSetDigest.from(cp.indexes)
+  const digests = new ChainDigests(expectedIndexes)
+  let signatures = 0
   const actualIndexes = new RecordSetDigest()
   let entries = 0
   let evidence = 0
@@ -146,15 +174,17 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
         return fail('LevelDB reported an error while reading the store', {}, err)
       }
       if (batch.length === 0) break
+      const positions = batch.map(([key]) => key.startsWith(PREFIX.entry) ? parsePos(key.slice(2)) : undefined)
       // Signatures of a batch are checked together; chain order is checked after, in key order.
-      const validations = await Promise.all(batch.map(async ([key, value]) => key.startsWith(PREFIX.entry)
-        ? await validateEntry(value, { community })
-        : undefined))
+      const validations = await Promise.all(batch.map(async ([key, value], i) => {
+        const pos = positions[i]
+        return key.startsWith(PREFIX.entry) && (pos === undefined || !covered(pos)) ? await validateEntry(value, { community }) : undefined
+      }))
       for (let i = 0; i < batch.length; i++) {
         const [key, value] = batch[i]
         const prefix = key.slice(0, 2)
         if (prefix === PREFIX.entry) {
-          const pos = parsePos(key.slice(2)) ?? fail('a chain key is malformed', { key })
+          const pos = positions[i] ?? fail('a chain key is malformed', { key })
           if (pos.author !== lastAuthor) {
             if (lastAuthor !== undefined && pos.author < lastAuthor) fail('chain keys are out of order', { key })
             lastAuthor = pos.author
@@ -164,6 +194,31 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
           if (pos.seq !== expected) {
             fail(`the chain skips from seq ${expected - 1} to ${pos.seq}: entries are missing`, { author: pos.author, seq: expected, key, missing: { from: expected, to: pos.seq - 1 } }, undefined, 'ERR_LEDGER_TRUNCATED')
           }
+          if (cp !== undefined && covered(pos)) {
+            const d = new Uint8Array(createHash('sha256').update(value).digest())
+            digests.add(pos.author, d)
+            const chain = cp.chains.get(pos.author) as { length: number, head: string, digest: Uint8Array }
+            let id = ''
+            if (pos.seq === chain.length - 1) {
+              // the chain digest covers every entry of the verified part of the chain, in seq order
+              const got = digests.digest(pos.author) as Uint8Array
+              if (!Buffer.from(got).equals(chain.digest) || !Buffer.from(d).equals(parseCid(chain.head).multihash.digest)) {
+                fail(`entries 0..${chain.length - 1} of the chain are not the bytes verified earlier (the verification checkpoint's chain digest differs): an entry was altered or replaced`, { author: pos.author, seq: pos.seq, key })
+              }
+              id = chain.head
+            }
+            if (community !== undefined && Buffer.from(d).equals(community.multihash.digest)) {
+              const v = await validateEntry(value, { community })
+              if (v.value?.entry.kind !== 'genesis') fail(`the genesis entry fails validation (${v.code ?? 'unknown'}: ${v.reason ?? ''})`, { author: pos.author, seq: pos.seq, key })
+              maintainers = maintainersOf(v.value)
+            }
+            heads.set(pos.author, { seq: pos.seq, id })
+            xorInto(digest, d)
+            entries++
+            if (entries % VERIFY_PROGRESS_EVERY_ENTRIES === 0) ctx.onProgress?.(new CustomProgressEvent('ledger:verify', { verified: entries, total }))
+            continue
+          }
+          signatures++
           const v = validations[i]
           if (v?.status !== 'accept' || v.value === undefined) {
             fail(`an entry fails validation (${v?.code ?? 'unknown'}: ${v?.reason ?? ''})`, { author: pos.author, seq: pos.seq, key })
@@ -176,6 +231,7 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
           const id = signed.id.toString()
           heads.set(pos.author, { seq: pos.seq, id })
           xorInto(digest, signed.id.multihash.digest)
+          digests.add(pos.author, signed.id.multihash.digest)
           for (const [k, val] of indexRecords(signed, pos.author, id)) expectedIndexes.add(k, val)
           entries++
           if (entries % VERIFY_PROGRESS_EVERY_ENTRIES === 0) ctx.onProgress?.(new CustomProgressEvent('ledger:verify', { verified: entries, total }))
@@ -184,6 +240,9 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
           const head = heads.get(author)
           const stored = parseHead(value)
           if (stored === undefined) fail('a head record is malformed', { author, key })
+          const verified = cp?.chains.get(author)?.length ?? 0
+          const have = (head?.seq ?? -1) + 1
+          if (have < verified) fail(`the chain holds ${have} entries, the verification checkpoint ${verified}: entries are missing`, { author, seq: have, key, missing: { from: have, to: verified - 1 } }, undefined, 'ERR_LEDGER_TRUNCATED')
           if (head === undefined) fail('a head names a chain with no entries: entries are missing', { author, key, missing: { from: 0, to: stored.seq } }, undefined, 'ERR_LEDGER_TRUNCATED')
           if (stored.seq > head.seq) fail(`the head is at seq ${stored.seq}, the chain ends at ${head.seq}: entries are missing`, { author, seq: head.seq + 1, key, missing: { from: head.seq + 1, to: stored.seq } }, undefined, 'ERR_LEDGER_TRUNCATED')
           if (stored.seq !== head.seq || stored.id !== head.id) fail('a head record does not match its chain', { author, seq: head.seq, key })
@@ -192,7 +251,7 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
           actualIndexes.add(key, value)
         } else if (prefix === PREFIX.evidence) {
           evidenceRecords.push([key, value])
-        } else if (key !== META_SCHEMA && key !== META_SUMMARY && key !== META_COMMUNITY) {
+        } else if (key !== META_SCHEMA && key !== META_SUMMARY && key !== META_COMMUNITY && key !== META_VERIFIED) {
           fail('the store holds a key outside the ledger layout', { key })
         }
       }
@@ -205,9 +264,15 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
     const fault = authorityFault(signed.entry, maintainers)
     if (fault !== undefined) fail(`an entry breaks the maintainer rule (${fault.code}): ${fault.reason}`, { author, seq: signed.entry.seq })
   }
+  for (const [author, chain] of cp?.chains ?? []) {
+    const have = (heads.get(author)?.seq ?? -1) + 1
+    if (have < chain.length) fail(`the chain holds ${have} entries, the verification checkpoint ${chain.length}: entries are missing`, { author, seq: have, missing: { from: have, to: chain.length - 1 } }, undefined, 'ERR_LEDGER_TRUNCATED')
+  }
   const evidenceIndex: EvidenceRecord[] = []
   for (const [key, value] of evidenceRecords) {
-    evidenceIndex.push(await checkEvidence(db, key, value, heads, community, fail))
+    const known = cp === undefined ? undefined : checkedEvidence(key, value, cp)
+    if (known === undefined) signatures++
+    evidenceIndex.push(known ?? await checkEvidence(db, key, value, heads, community, fail))
     evidence++
   }
   if (headsSeen !== heads.size) {
@@ -235,14 +300,31 @@ export async function verifyStore (db: Db, ctx: VerifyContext): Promise<Verified
   ctx.onProgress?.(new CustomProgressEvent('ledger:verify', { verified: entries, total }))
   const durationMs = performance.now() - started
   return {
-    report: { entries, authors: heads.size, evidence, evidenceDropped: summary?.evidenceDropped ?? 0, indexesRebuilt: false, durationMs, community: community?.toString() },
+    report: {
+      entries, authors: heads.size, evidence, evidenceDropped: summary?.evidenceDropped ?? 0, indexesRebuilt: false, durationMs, signaturesChecked: signatures,
+      checkpoint: cp === undefined ? 'off' : 'used', ...(cp === undefined ? {} : { checkpointEntries: cp.entries }), community: community?.toString()
+    },
     heads,
     summary: { entries, authors: heads.size, evidence, digest: toHex(digest), ...(summary?.evidenceDropped === undefined ? {} : { evidenceDropped: summary.evidenceDropped }) },
     community,
     maintainers,
     evidenceRecords: evidenceIndex,
-    indexesOk: expectedIndexes.equals(actualIndexes)
+    indexesOk: expectedIndexes.equals(actualIndexes),
+    digests
   }
+}
+
+/**
+ * The record of an evidence value the checkpoint lists, when its key is well formed and its bytes hash to
+ * the id in the key (it was verified when the checkpoint was written, and the chain prefix it conflicts with
+ * is checked by the chain digests); undefined for one to verify in full.
+ */
+function checkedEvidence (key: string, value: Uint8Array, cp: Checkpoint): EvidenceRecord | undefined {
+  const parts = key.slice(2).split('!')
+  const pos = parts.length === 3 ? parsePos(`${parts[0]}!${parts[1]}`) : undefined
+  if (pos === undefined || !cp.evidence.has(parts[2])) return undefined
+  if (blobCid(value).toString() !== parts[2]) return undefined
+  return { author: pos.author, seq: pos.seq, id: parts[2], bytes: value.length }
 }
 
 function decodeCommunity (bytes: Uint8Array): CID | undefined {

@@ -194,13 +194,13 @@ export function register (program: Command): void {
     })
 
   common(ledger.command('verify'))
-    .description('re-verify every chain, signature, head and index of the ledger')
+    .description('re-verify every chain, signature, head and index of the ledger (all of it: the checkpoint a reopen uses is not trusted here)')
     .action(async (flags: CommonFlags) => {
       await withSource(flags, async (source) => {
         const report = await source.verify()
         out(flags.json === true
           ? JSON.stringify(report, null, 2) + '\n'
-          : `ok: ${count(report.entries, 'entry', 'entries')} in ${count(report.authors, 'author chain')} verified in ${Math.round(report.durationMs)} ms; ${count(report.evidence, 'equivocation record')} (${source.via})\n`)
+          : `ok: ${count(report.entries, 'entry', 'entries')} in ${count(report.authors, 'author chain')} verified in ${Math.round(report.durationMs)} ms (${count(report.signaturesChecked, 'signature')} checked); ${count(report.evidence, 'equivocation record')} (${source.via})\n`)
       })
     })
 
