@@ -2,7 +2,8 @@
  * Crash safety of the ledger store: a child process appends (synced) in a loop and prints each
  * acknowledged seq; it is SIGKILLed at a random moment — while opening and verifying, between appends, in
  * the middle of a batch write or of the lengths.json rewrite — many times over. After every kill the store
- * must open (which re-verifies every chain and signature) and hold every acknowledged entry.
+ * must open (which verifies every chain, and the signatures of what was stored after the last verification
+ * checkpoint) and hold every acknowledged entry.
  */
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'

@@ -391,14 +391,16 @@ export class Ledger extends EventTarget {
   }
 
   /**
-   * Writes `m!verified` (fsynced): every stored entry and evidence record was verified, on open or when it
-   * was appended, so the checkpoint covers all of them. Disk stores only; on open and on close.
+   * Writes `m!verified`: every stored entry and evidence record was verified, on open or when it was
+   * appended, so the checkpoint covers all of them. Disk stores only; on open and on close. Not fsynced: it
+   * follows in LevelDB's log the batches it covers, so a crash loses it with them or alone, and a lost
+   * checkpoint only makes the next open verify more.
    */
   async #writeCheckpoint (): Promise<void> {
     if (this.#secret === undefined || this.#checkpointed === this.#coverage()) return
     const s = this.#state
     const cp = s.digests.checkpoint(s.heads, s.community?.toString(), s.evidence.ids())
-    await s.db.put(META_VERIFIED, encodeCheckpoint(cp, this.#secret), { sync: true } as object)
+    await s.db.put(META_VERIFIED, encodeCheckpoint(cp, this.#secret), { sync: false } as object)
     this.#checkpointed = this.#coverage()
   }
 
