@@ -34,6 +34,7 @@ const line = (area: string, figure: string, value: number, unit: string, ref: st
   process.stdout.write(`${area}: ${figure} = ${fmt(value)} ${unit}  (vs ${ref} = ${fmt(refValue)} ${refUnit}, ratio ${fmt(value / refValue, 2)}${goal === undefined ? '' : `; goal ${goal}`})\n`)
 }
 const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9
+const cpuSeconds = (from: NodeJS.CpuUsage): number => { const u = process.cpuUsage(from); return (u.user + u.system) / 1e6 }
 
 /**
  * `count` contributions spread over AUTHORS volunteer chains, after a genesis, in chain order. Signed with
@@ -165,26 +166,32 @@ async function main (): Promise<void> {
     await synced.close()
 
     // Verify on open: every chain, signature, head, summary and index of the store.
+    let cpu = process.cpuUsage()
     const opened = await bracketed(verifyReference, async () => {
       const t1 = process.hrtime.bigint()
       ledger = await openLedger({ path, verifyOnOpen: 'full' })
       return seconds(t1)
     })
+    const openCpuS = cpuSeconds(cpu) // includes the two reference runs of 5,000 verifications
     const openS = opened.result
     process.stdout.write(`ledger: verify-on-open of ${ledger.size} entries = ${fmt(openS)} s\n`)
     line('ledger', 'verify-on-open', ledger.size / openS, 'entries/s', 'Ed25519 verify alone', opened.referenceRate, 'entries/s', '≥ 0.5 of verify')
     await ledger.close()
 
     // Reopen of the verified store: the checkpoint written on close covers every entry.
+    cpu = process.cpuUsage()
     t = process.hrtime.bigint()
     ledger = await openLedger({ path })
     const reopenS = seconds(t)
+    const reopenCpuS = cpuSeconds(cpu)
     if (ledger.openReport.checkpoint !== 'used' || ledger.openReport.signaturesChecked !== 0) throw new Error(`the reopen did not use its checkpoint: ${JSON.stringify(ledger.openReport)}`)
     await ledger.close()
     const readS = await rawReadSeconds(join(path, 'db'))
     ledger = await openLedger({ path })
     line('ledger', `reopen of a verified store of ${ledger.size} entries`, reopenS, 's', 'full verify-on-open', openS, 's', '≤ 1 s')
     line('ledger', `reopen of a verified store of ${ledger.size} entries`, reopenS, 's', 'raw LevelDB read of every record + SHA-256 of each entry', readS, 's')
+    // CPU time (all threads of this process: LevelDB's reads included) moves less with other processes' load
+    process.stdout.write(`# CPU time: reopen ${fmt(reopenCpuS)} s, full verify-on-open ${fmt(openCpuS)} s (with its 10,000 reference verifications)\n`)
 
     // Sync: a fresh store fetches SYNC_ENTRIES entries from the full one.
     const receiver = await openLedger({ path: join(dir, 'receiver'), sync: false })

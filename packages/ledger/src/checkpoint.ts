@@ -11,6 +11,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual, type Hash } from 'node:crypto'
 import { readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
+import { parseCid } from '@swarmtune/wire'
 import { VERIFIED_KEY_BYTES } from './constants.js'
 import { writeSynced } from './files.js'
 import { isAuthorHex } from './keys.js'
@@ -128,6 +129,7 @@ export function decodeCheckpoint (value: Uint8Array | undefined, secret: Uint8Ar
       const [author, length, head, digestHex] = c as unknown[]
       const digest = typeof digestHex === 'string' && digestHex.length === 64 ? fromHex(digestHex) : undefined
       if (typeof author !== 'string' || !isAuthorHex(author) || !isCount(length) || length === 0 || typeof head !== 'string' || digest === undefined || chains.has(author)) throw new Error('bad chain')
+      if (parseCid(head).toString() !== head) throw new Error('bad head id')
       chains.set(author, { length, head, digest })
       entries += length
     }

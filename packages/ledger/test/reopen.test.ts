@@ -11,7 +11,7 @@ import { Level } from 'level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { blobCid, decodeEntryUnverified } from '@swarmtune/wire'
 import { tempDir } from '@swarmtune/test-support'
-import { openLedger, type Ledger } from '../src/index.js'
+import { createMemoryDb, openLedger, type Ledger } from '../src/index.js'
 import { decodeCheckpoint, encodeCheckpoint } from '../src/checkpoint.js'
 import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
 
@@ -85,6 +85,10 @@ describe('ledger reopen with the verification checkpoint', () => {
     ledger = await openLedger({ path, verifyOnOpen: 'full' })
     expect(ledger.openReport).toMatchObject({ checkpoint: 'off', signaturesChecked: size + 3 * VOLUNTEERS })
     await ledger.close()
+    // a memory store keeps no checkpoint
+    const memory = await openLedger({ db: createMemoryDb() })
+    expect(memory.openReport.checkpoint).toBe('off')
+    await memory.close()
     // an entry after the older checkpoint with a damaged signature: its signature is checked, so open fails
     const author = await hexOf(1)
     await raw(async (db) => {
