@@ -4,7 +4,7 @@
  * volunteer `trainLmLora` from the round's adapter (rank 8 on q, v, o, gate, up, down), the B factors averaged
  * weighted by tokens (FFA-LoRA's exact merge) — printing the held-out perplexity after each round.
  *
- *   node --import tsx scripts/lm-scenario-trial.ts [--cache dir] [--volunteers 4] [--rounds 3] [--steps 60] [--lr 0.03]
+ *   node --import tsx scripts/lm-scenario-trial.ts [--cache dir] [--volunteers 4] [--rounds 3] [--steps 60] [--lr 0.01]
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -19,7 +19,7 @@ const { values: flags } = parseArgs({
     volunteers: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '3' },
     steps: { type: 'string', default: '60' },
-    lr: { type: 'string', default: '0.03' }
+    lr: { type: 'string', default: '0.01' }
   }
 })
 const [volunteers, rounds, steps, lr] = [flags.volunteers, flags.rounds, flags.steps, flags.lr].map(Number)
