@@ -46,8 +46,8 @@ export { syncLedger, decodeMessage as decodeSyncMessage, SYNC_VERSION, type Sync
 export { encodeFrame, decodeFrames, type ByteStream } from './framing.js'
 export { readLockInfo, type LockInfo } from './lock.js'
 export {
-  listContributions, contributionsByPeer, contributionsByRound, releaseShares, releaseLineage, ledgerStats,
-  type ContributionRow, type ContributionFilter, type PeerSummary, type RoundSummary, type ShareRow, type LineageRow, type LedgerStats
+  listContributions, contributionsByPeer, contributionsByRound, listReleases, releaseShares, releaseLineage, ledgerStats, releaseMetrics, RELEASE_METRICS,
+  type ContributionRow, type ContributionFilter, type PeerSummary, type RoundSummary, type ShareRow, type LineageRow, type LedgerStats, type ReleaseRow, type ReleaseMetric
 } from './queries.js'
 export {
   entryToJson, entryCsvRow, exportEntries, importEntries, toCsv, toJsonl, csvLine, csvField, ENTRY_CSV_COLUMNS,

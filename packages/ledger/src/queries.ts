@@ -64,6 +64,52 @@ export interface RoundSummary {
   release?: string
   /** round-close outcome when the round was closed. */
   outcome?: string
+  /** The round's release's evaluation metrics ({@link RELEASE_METRICS}), each when the release entry records it as a number. */
+  accuracy?: number
+  loss?: number
+  perplexity?: number
+  evalExamples?: number
+}
+
+/**
+ * Evaluation metrics of a release that the `releases` and `rounds` views carry as columns, each read from the
+ * release entry's `metrics` map (protocol/entries.md) when it holds a finite number: `accuracy` (fraction of
+ * the evaluation examples classified right, in [0, 1]), `loss` (mean cross-entropy per example or token, nats),
+ * `perplexity` (exp of the mean per-token loss; language-model tasks only), `evalExamples` (how many examples
+ * the coordinator evaluated on).
+ */
+export const RELEASE_METRICS = ['accuracy', 'loss', 'perplexity', 'evalExamples'] as const
+export type ReleaseMetric = typeof RELEASE_METRICS[number]
+
+/** The {@link RELEASE_METRICS} a release body's `metrics` holds as finite numbers (others left out). */
+export function releaseMetrics (body: Record<string, unknown>): Partial<Record<ReleaseMetric, number>> {
+  const m = body.metrics
+  const out: Partial<Record<ReleaseMetric, number>> = {}
+  if (typeof m !== 'object' || m === null) return out
+  for (const k of RELEASE_METRICS) {
+    const v = (m as Record<string, unknown>)[k]
+    if (typeof v === 'number' && Number.isFinite(v)) out[k] = v
+  }
+  return out
+}
+
+/** One release as the `releases` view gives it, oldest first. */
+export interface ReleaseRow extends Partial<Record<ReleaseMetric, number>> {
+  /** Manifest CID string. */
+  release: string
+  round: number
+  /** Manifest CID string of the parent release (the round's base). */
+  parent: string
+  /** Entry CID string of the release entry. */
+  entry: string
+  /** ms since Unix epoch (maintainer's clock). */
+  ts: number
+  /** Contributions aggregated. */
+  contributions: number
+  /** Public keys (64 hex) of the aggregated contributions' authors, sorted, each once ('' for a contribution not stored). */
+  contributors: string[]
+  /** Σ of the release's aggregation weights' samples (`metrics.samples`), when recorded. */
+  samples?: number
 }
 
 /** One contribution's part in one release. */
@@ -226,9 +272,31 @@ export async function contributionsByRound (ledger: Ledger): Promise<RoundSummar
     r[row.status]++
     r.peers.add(row.author)
   }
-  for (const rel of f.releases) get(bodyOf(rel.entry).round as number).release = cidString(bodyOf(rel.entry).manifest)
+  for (const rel of f.releases) Object.assign(get(bodyOf(rel.entry).round as number), { release: cidString(bodyOf(rel.entry).manifest) }, releaseMetrics(bodyOf(rel.entry)))
   for (const close of f.closes) get(bodyOf(close.entry).round as number).outcome = bodyOf(close.entry).outcome as string
   return [...rounds.values()].sort((a, b) => a.round - b.round).map(({ peers, ...r }) => ({ ...r, contributors: peers.size }))
+}
+
+/** Every release a maintainer signed, oldest first, with its metrics and contributors. */
+export async function listReleases (ledger: Ledger): Promise<ReleaseRow[]> {
+  const f = await facts(ledger)
+  const authors = new Map(f.contributions.map((c) => [c.id.toString(), toHex(c.entry.author)]))
+  return f.releases.map((r) => {
+    const body = bodyOf(r.entry)
+    const ids = (body.contributions as Uint8Array[]).map((c) => cidString(c) ?? '')
+    const samples = (body.metrics as Record<string, unknown> | undefined)?.samples
+    return {
+      release: cidString(body.manifest) ?? '',
+      round: body.round as number,
+      parent: cidString(body.parent) ?? '',
+      entry: r.id.toString(),
+      ts: r.entry.ts,
+      contributions: ids.length,
+      contributors: [...new Set(ids.map((id) => authors.get(id) ?? ''))].sort(),
+      ...releaseMetrics(body),
+      ...(typeof samples === 'number' && Number.isFinite(samples) ? { samples } : {})
+    }
+  })
 }
 
 /**

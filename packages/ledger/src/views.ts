@@ -4,10 +4,10 @@
  */
 import { LedgerArgumentError, LedgerFilterError } from './errors.js'
 import { ENTRY_CSV_COLUMNS, entryToJson } from './export.js'
-import { contributionsByPeer, contributionsByRound, listContributions, releaseLineage, releaseShares } from './queries.js'
+import { contributionsByPeer, contributionsByRound, listContributions, listReleases, RELEASE_METRICS, releaseLineage, releaseShares } from './queries.js'
 import type { EntryFilter, Ledger } from './store.js'
 
-export const LEDGER_VIEWS = ['entries', 'contributions', 'peers', 'rounds', 'shares', 'lineage', 'heads', 'equivocations'] as const
+export const LEDGER_VIEWS = ['entries', 'contributions', 'peers', 'rounds', 'releases', 'shares', 'lineage', 'heads', 'equivocations'] as const
 export type LedgerView = typeof LEDGER_VIEWS[number]
 
 /** Parameters of a view (all optional): the entry filter, plus `release` for shares and lineage. */
@@ -18,7 +18,8 @@ export const VIEW_CSV_COLUMNS: Record<LedgerView, readonly string[]> = {
   entries: ENTRY_CSV_COLUMNS,
   contributions: ['id', 'author', 'seq', 'round', 'ts', 'samples', 'norm', 'blob', 'base', 'status', 'code', 'reason', 'releases'],
   peers: ['author', 'contributions', 'accepted', 'rejected', 'pending', 'samples', 'samplesAll', 'rounds', 'released'],
-  rounds: ['round', 'contributions', 'contributors', 'accepted', 'rejected', 'pending', 'release', 'outcome'],
+  rounds: ['round', 'contributions', 'contributors', 'accepted', 'rejected', 'pending', 'release', 'outcome', ...RELEASE_METRICS],
+  releases: ['release', 'round', 'parent', 'entry', 'ts', 'contributions', 'contributors', 'samples', ...RELEASE_METRICS],
   shares: ['release', 'round', 'contribution', 'author', 'weight', 'share'],
   lineage: ['release', 'parent', 'round', 'entry', 'ts', 'contributions'],
   heads: ['author', 'seq', 'length', 'id'],
@@ -31,7 +32,8 @@ export type ViewFilter = keyof ViewParams
 /**
  * The filters each view applies (doc/ledger-format.md, "Filters"); any other is refused. The contribution
  * views (`contributions`, `peers`) select contributions by author, round, the release that aggregated
- * them and time; `peers` then sums the selected ones per author. `rounds` selects rounds, `shares` rows by
+ * them and time; `peers` then sums the selected ones per author. `rounds` selects rounds, `releases` releases
+ * by round and manifest, `shares` rows by
  * release, round and contributor, `heads` and `equivocations` by author, `lineage` starts at a release.
  */
 export const VIEW_FILTERS: Record<LedgerView, readonly ViewFilter[]> = {
@@ -39,6 +41,7 @@ export const VIEW_FILTERS: Record<LedgerView, readonly ViewFilter[]> = {
   contributions: ['author', 'round', 'release', 'since', 'until', 'limit', 'reverse'],
   peers: ['author', 'round', 'release', 'since', 'until', 'limit'],
   rounds: ['round', 'limit', 'reverse'],
+  releases: ['round', 'release', 'limit', 'reverse'],
   shares: ['author', 'round', 'release', 'limit'],
   lineage: ['release', 'limit'],
   heads: ['author', 'limit'],
@@ -83,6 +86,7 @@ export async function queryView (ledger: Ledger, view: string, params: ViewParam
     case 'contributions': return rows(ordered(await listContributions(ledger, selected)))
     case 'peers': return rows(cap(await contributionsByPeer(ledger, selected)))
     case 'rounds': return rows(ordered((await contributionsByRound(ledger)).filter((r) => params.round === undefined || r.round === params.round)))
+    case 'releases': return rows(ordered((await listReleases(ledger)).filter((r) => (params.round === undefined || r.round === params.round) && (params.release === undefined || r.release === params.release))))
     case 'shares': return rows(cap(byAuthor(await releaseShares(ledger, params.release)).filter((r) => params.round === undefined || r.round === params.round)))
     case 'lineage': return rows(cap(await releaseLineage(ledger, params.release)))
     case 'heads': return rows(cap(byAuthor(ledger.heads())))

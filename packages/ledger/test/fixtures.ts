@@ -34,9 +34,9 @@ export const bodies = {
   verdict: (round: number, contribution: Uint8Array, accepted: boolean, code = accepted ? 'OK' : 'ERR_FEDAVG_NORM_BOUND', reason = accepted ? 'accepted' : 'delta norm 12 exceeds bound 10') => ({
     round, contribution, accepted, code, reason
   }),
-  release: (round: number, parent: Uint8Array, manifest: Uint8Array, contributions: Uint8Array[], weights: number[]) => {
+  release: (round: number, parent: Uint8Array, manifest: Uint8Array, contributions: Uint8Array[], weights: number[], metrics: Record<string, number | string> = { accuracy: 0.9 }) => {
     const order = contributions.map((c, i) => ({ c, w: weights[i] })).sort((a, b) => Buffer.compare(a.c, b.c))
-    return { round, parent, manifest, contributions: order.map((o) => o.c), weights: order.map((o) => o.w), metrics: { accuracy: 0.9 } }
+    return { round, parent, manifest, contributions: order.map((o) => o.c), weights: order.map((o) => o.w), metrics }
   },
   roundClose: (round: number, roundOpen: Uint8Array, release?: Uint8Array) => release === undefined
     ? { round, roundOpen, outcome: 'no-release' as const, reason: 'quorum not reached' }

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { parseCid, validateEntry, type SignedEntry } from '@swarmtune/wire'
 import {
   contributionsByPeer, contributionsByRound, createMemoryDb, ENTRY_CSV_COLUMNS, exportEntries, importEntries, ledgerStats,
-  listContributions, openLedger, queryView, releaseLineage, releaseShares, VIEW_FILTERS, type Ledger
+  listContributions, listReleases, openLedger, queryView, releaseLineage, releaseShares, toCsv, VIEW_CSV_COLUMNS, VIEW_FILTERS, type Ledger
 } from '../src/index.js'
 import { bodies, fakeCid, keyFor } from './fixtures.js'
 
@@ -13,7 +13,8 @@ const cid = (label: string): string => parseCid(fakeCid(label)).toString()
  * Two rounds. Round 1: volunteers 1, 2, 3 contribute (100, 200, 300 samples); 1 and 2 accepted, 3 rejected
  * for its norm; release-1 aggregates 1 and 2 with FedAvg weights 1/3, 2/3. A non-maintainer (volunteer 3)
  * tries to sign a verdict accepting its own contribution: the store refuses it. Round 2 on release-1: volunteers 1
- * and 2; only 2 is judged (accepted) and released as release-2 with weight 1.
+ * and 2; only 2 is judged (accepted) and released as release-2 with weight 1. Release-1 records accuracy 0.9
+ * only; release-2 accuracy, loss, perplexity, evalExamples and samples, and a non-numeric metric.
  */
 let ledger: Ledger
 const c: Record<string, SignedEntry> = {}
@@ -34,7 +35,7 @@ beforeAll(async () => {
   const open2 = await ledger.sign({ kind: 'round-open', body: bodies.roundOpen(2, fakeCid('release-1')) }, m)
   for (const i of [1, 2]) c[`2.${i}`] = await ledger.sign({ kind: 'contribution', body: bodies.contribution(2, open2.id.bytes, fakeCid('release-1'), fakeCid(`blob-2-${i}`), 50) }, v[i])
   await ledger.sign({ kind: 'verdict', body: bodies.verdict(2, c['2.2'].id.bytes, true) }, m)
-  await ledger.sign({ kind: 'release', body: bodies.release(2, fakeCid('release-1'), fakeCid('release-2'), [c['2.2'].id.bytes], [1]) }, m)
+  await ledger.sign({ kind: 'release', body: bodies.release(2, fakeCid('release-1'), fakeCid('release-2'), [c['2.2'].id.bytes], [1], { accuracy: 0.9375, loss: 0.25, perplexity: Math.exp(0.25), evalExamples: 512, samples: 50, serverOptimizerState: 'none' }) }, m)
 })
 
 describe('ledger queries', () => {
@@ -58,9 +59,31 @@ describe('ledger queries', () => {
     expect(peers.find((p) => p.author === hex(c['1.3'].entry.author))).toMatchObject({ contributions: 1, rejected: 1, samples: 0, samplesAll: 300 })
     const rounds = await contributionsByRound(ledger)
     expect(rounds).toEqual([
-      { round: 1, contributions: 3, contributors: 3, accepted: 2, rejected: 1, pending: 0, release: cid('release-1'), outcome: 'released' },
-      { round: 2, contributions: 2, contributors: 2, accepted: 1, rejected: 0, pending: 1, release: cid('release-2') }
+      { round: 1, contributions: 3, contributors: 3, accepted: 2, rejected: 1, pending: 0, release: cid('release-1'), outcome: 'released', accuracy: 0.9 },
+      { round: 2, contributions: 2, contributors: 2, accepted: 1, rejected: 0, pending: 1, release: cid('release-2'), accuracy: 0.9375, loss: 0.25, perplexity: Math.exp(0.25), evalExamples: 512 }
     ])
+  })
+
+  it('lists releases with their metrics as columns, and writes metrics left out as empty CSV fields', async () => {
+    const v1 = hex(c['1.1'].entry.author)
+    const v2 = hex(c['1.2'].entry.author)
+    const releases = await listReleases(ledger)
+    expect(releases.map(({ entry: _entry, ts: _ts, ...r }) => r)).toEqual([
+      { release: cid('release-1'), round: 1, parent: cid('release-0'), contributions: 2, contributors: [v1, v2].sort(), accuracy: 0.9 },
+      { release: cid('release-2'), round: 2, parent: cid('release-1'), contributions: 1, contributors: [v2], samples: 50, accuracy: 0.9375, loss: 0.25, perplexity: Math.exp(0.25), evalExamples: 512 }
+    ])
+    expect(await queryView(ledger, 'releases', { round: 2 })).toEqual([releases[1]])
+    expect(await queryView(ledger, 'releases', { release: cid('release-1') })).toEqual([releases[0]])
+    expect((await queryView(ledger, 'releases', { reverse: true })).map((r) => r.round)).toEqual([2, 1])
+    await expect(queryView(ledger, 'releases', { author: v1 })).rejects.toMatchObject({ code: 'ERR_LEDGER_UNSUPPORTED_FILTER' })
+    const csv = toCsv(VIEW_CSV_COLUMNS.releases, await queryView(ledger, 'releases')).split('\r\n')
+    expect(csv[0]).toBe('release,round,parent,entry,ts,contributions,contributors,samples,accuracy,loss,perplexity,evalExamples')
+    expect(csv[1]).toBe(`${cid('release-1')},1,${cid('release-0')},${releases[0].entry},${releases[0].ts},2,${[v1, v2].sort().join(';')},,0.9,,,`)
+    expect(csv[2].endsWith(`,1,${v2},50,0.9375,0.25,${Math.exp(0.25)},512`)).toBe(true)
+    const rounds = toCsv(VIEW_CSV_COLUMNS.rounds, await queryView(ledger, 'rounds')).split('\r\n')
+    expect(rounds[0]).toBe('round,contributions,contributors,accepted,rejected,pending,release,outcome,accuracy,loss,perplexity,evalExamples')
+    expect(rounds[1]).toBe(`1,3,3,2,1,0,${cid('release-1')},released,0.9,,,`)
+    expect(rounds[2]).toBe(`2,2,2,1,0,1,${cid('release-2')},,0.9375,0.25,${Math.exp(0.25)},512`)
   })
 
   it('applies each filter to each view that takes it, and refuses the others naming the filters the view takes', async () => {
