@@ -1,12 +1,14 @@
 /**
  * Import rules of the packages' sources, checked by `npm run lint` (dependency-cruiser):
  * no import cycle anywhere, and the package direction of CONTRIBUTING.md —
- * cli → rounds → node → {model, fedavg, ledger} → wire, nothing reaching back up.
+ * cli → rounds → node → {model, fedavg, ledger} → wire, nothing reaching back up; dashboard (the page node
+ * serves) imports nothing of swarmtune.
  */
 const pkg = (names) => `^packages/(${names})/src/`
 
 /** A package may import only the packages below it. */
 const layers = [
+  ['dashboard', 'wire|fedavg|model|ledger|node|rounds|cli|test-support'],
   ['wire', 'fedavg|model|ledger|node|rounds|cli|test-support'],
   ['fedavg', 'model|ledger|node|rounds|cli|test-support'],
   ['model', 'ledger|node|rounds|cli|test-support'],

@@ -13,6 +13,7 @@ export type CliErrorCode =
   | 'ERR_CLI_AMBIGUOUS_ID'
   | 'ERR_CLI_NEEDS_DAEMON'
   | 'ERR_CLI_OPTION_NOT_APPLICABLE'
+  | 'ERR_CLI_OPEN_FAILED'
 
 /** A CLI input or output is unusable; the message says what was found, what was expected and what to do. */
 export class CliError extends SwarmtuneError<CliErrorCode> {}

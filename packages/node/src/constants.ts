@@ -295,3 +295,21 @@ export const CONTROL_MAX_HEADER_BYTES = 16 * 1024
 export const EVENT_HEARTBEAT_MS = 15_000
 /** How long the control client waits for a response. */
 export const CONTROL_REQUEST_TIMEOUT_MS = 30_000
+
+/** How long a dashboard login URL works after `swarmtune dashboard` printed it, ms: time to open it in a browser. */
+export const DASHBOARD_LOGIN_CODE_TTL_MS = 5 * 60_000
+
+/** How long a dashboard session (its cookie) lasts, ms: a working day; then `swarmtune dashboard` again. */
+export const DASHBOARD_SESSION_TTL_MS = 12 * 60 * 60_000
+
+/** Unspent login codes held at once; the oldest goes first (each is 32 random bytes, so none is guessable). */
+export const DASHBOARD_MAX_CODES = 32
+
+/** Live dashboard sessions at once; the oldest is logged out first. */
+export const DASHBOARD_MAX_SESSIONS = 64
+
+/** Shortest interval between two `ledger verify` runs for the dashboard, ms (a full re-verification reads every entry). */
+export const DASHBOARD_VERIFY_INTERVAL_MS = 30_000
+
+/** `rounds:` events the dashboard keeps for its round timelines (a round of 10 volunteers emits ~40). */
+export const DASHBOARD_ROUND_EVENTS = 2_000

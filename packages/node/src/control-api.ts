@@ -16,7 +16,8 @@ import type { Logger } from 'pino'
 import { isLoopbackHost } from './config.js'
 import { CONTROL_MAX_HEADER_BYTES, CONTROL_MAX_JSON_BYTES, CONTROL_MAX_PARAM_CHARS, EVENT_HEARTBEAT_MS } from './constants.js'
 import { CONTROL_STATUS_OF_CODE, controlStatusOf } from './control-status.js'
-import { ConfigError, PortInUseError, errorRecord } from './errors.js'
+import { DASHBOARD_COOKIE, DASHBOARD_HEADERS, DASHBOARD_PREFIX, DashboardSessions, cookieValue, dashboardRoutes, isDashboardUrl } from './dashboard.js'
+import { ConfigError, ControlError, PortInUseError, errorRecord } from './errors.js'
 import type { DaemonEvent, EventBus } from './events.js'
 
 export interface ControlApiInit {
@@ -72,6 +73,7 @@ export class ControlApi {
   readonly app: FastifyInstance
   private readonly init: ControlApiInit
   private readonly tokenDigest: Buffer
+  private readonly dashboard = new DashboardSessions()
   private url?: string
 
   constructor (init: ControlApiInit) {
@@ -117,6 +119,24 @@ export class ControlApi {
   register (prefix: string, plugin: FastifyPluginAsync): void {
     const name = prefix.replace(/^\/+|\/+$/g, '')
     void this.app.register(plugin, { prefix: name === '' ? '/v1' : `/v1/${name}` })
+  }
+
+  /**
+   * Mounts the researchers' dashboard under `/dashboard/` (dashboard.ts; before {@link listen}).
+   * @param distDir folder of the built page (default: `@swarmtune/dashboard`'s dist/)
+   */
+  mountDashboard (distDir?: string): void {
+    void this.app.register(dashboardRoutes({ app: this.app, token: this.init.token, events: this.init.events, sessions: this.dashboard, distDir }), { prefix: DASHBOARD_PREFIX })
+  }
+
+  /**
+   * A one-time dashboard login URL (`POST /v1/dashboard/login`): opening it sets the session cookie.
+   * @throws ControlError `ERR_NODE_CONTROL_BAD_REQUEST` before {@link listen}.
+   */
+  dashboardLogin (): { url: string, expiresAt: number } {
+    if (this.url === undefined) throw new ControlError('ERR_NODE_CONTROL_BAD_REQUEST', 'the control API is not listening yet; try again once the daemon has started')
+    const { code, expiresAt } = this.dashboard.issueCode()
+    return { url: `${this.url}${DASHBOARD_PREFIX}/login?code=${code}`, expiresAt }
   }
 
   /** Starts listening; returns the base URL (e.g. `http://127.0.0.1:4100`). */
@@ -175,6 +195,10 @@ export class ControlApi {
   }
 
   private async authenticate (req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (isDashboardUrl(req.url)) {
+      await this.authenticateDashboard(req, reply)
+      return
+    }
     const header = req.headers.authorization
     const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : ''
     const digest = createHash('sha256').update(token).digest()
@@ -184,5 +208,15 @@ export class ControlApi {
         message: 'missing or wrong bearer token: send "Authorization: Bearer <token>" with the token from control.token in the daemon\'s data folder (the swarmtune CLI does this)'
       })
     }
+  }
+
+  /** Dashboard routes take the session cookie only (the login route checks its one-time code itself). */
+  private async authenticateDashboard (req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (req.url.split('?')[0] === `${DASHBOARD_PREFIX}/login`) return
+    if (this.dashboard.valid(cookieValue(req.headers.cookie, DASHBOARD_COOKIE))) return
+    await reply.status(401).headers(DASHBOARD_HEADERS).send({
+      code: 'ERR_NODE_CONTROL_UNAUTHORIZED',
+      message: 'no dashboard session: the dashboard needs the cookie its login link sets. Run `swarmtune dashboard -d <folder>` and open the link it prints (the bearer token is not accepted here)'
+    })
   }
 }

@@ -186,6 +186,11 @@ export class ControlClient {
     return await this.call(coreProtocol, 'peers', {}, options)
   }
 
+  /** A one-time login URL of the daemon's dashboard (`POST /v1/dashboard/login`; doc/dashboard.md). */
+  async dashboardLogin (options?: CallOptions): Promise<{ url: string, expiresAt: number }> {
+    return await this.call(coreProtocol, 'dashboardLogin', {}, options)
+  }
+
   /** Dials a peer by multiaddr (ending in /p2p/<peer id>). */
   async connect (addr: string, options?: CallOptions): Promise<{ peerId: string, address: string }> {
     return await this.call(coreProtocol, 'connect', { body: { addr } }, options)

@@ -12,6 +12,7 @@ export const CONTROL_STATUS_OF_CODE: Readonly<Record<string, number>> = Object.f
   ERR_NODE_CONTROL_BAD_REQUEST: 400,
   ERR_NODE_CONTROL_NOT_FOUND: 404,
   ERR_NODE_CONTROL_TOO_LARGE: 413,
+  ERR_NODE_DASHBOARD_NOT_BUILT: 503,
   ERR_WIRE_BAD_CID: 400,
   ERR_NODE_CONFIG_INVALID: 400,
   // an operation stopped through its signal, or by the daemon stopping (nginx's "client closed request")

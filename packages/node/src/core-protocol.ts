@@ -55,6 +55,8 @@ export const coreProtocol = defineProtocol('', {
       maxBytes: z.number().int().positive().optional()
     }).optional()
   },
+  /** A one-time login URL of the researchers' dashboard (doc/dashboard.md); `expiresAt` in ms since the epoch. */
+  dashboardLogin: { method: 'POST', path: '/dashboard/login', response: z.strictObject({ url: z.string(), expiresAt: z.number() }) },
   /** Answers the live events as NDJSON, a blank line first once the stream follows the bus. */
   events: {
     method: 'GET',

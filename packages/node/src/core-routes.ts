@@ -165,6 +165,8 @@ export function coreRoutes (daemon: CoreRoutesTarget): FastifyPluginAsync {
         return daemon.control.streamNdjson(req, reply, (signal) => fetchLines(daemon, cid, { signal, providers, maxBytes: body.maxBytes }))
       },
 
+      dashboardLogin: async () => daemon.control.dashboardLogin(),
+
       events: async ({ query, req, reply }) => {
         const q = query.prefix
         const prefixes = q == null ? undefined : Array.isArray(q) ? q : [q]

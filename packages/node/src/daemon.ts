@@ -146,6 +146,7 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
       for (const c of this.config.communities) this.gossip.join(c)
       for (const service of Object.values(this.services)) await service?.start?.()
       this.control.register('', coreRoutes(this))
+      this.control.mountDashboard()
       for (const [name, service] of Object.entries(this.services)) {
         if (service?.routes != null) this.control.register(name, service.routes)
       }

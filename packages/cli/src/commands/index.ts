@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import * as community from './community.js'
 import * as daemon from './daemon.js'
+import * as dashboard from './dashboard.js'
 import * as doctor from './doctor.js'
 import * as init from './init.js'
 import * as ledger from './ledger.js'
@@ -16,7 +17,7 @@ import * as status from './status.js'
  * `register(program)`.
  */
 export function registerCommands (program: Command): void {
-  for (const command of [init, daemon, status, peers, doctor, community, round, release, ledger, model, simulate]) {
+  for (const command of [init, daemon, status, dashboard, peers, doctor, community, round, release, ledger, model, simulate]) {
     command.register(program)
   }
 }
