@@ -103,7 +103,10 @@ function plot (name: string, x: string, series: Array<{ key: string, label: stri
   const opts: uPlot.Options = {
     width: 420,
     height: 220,
-    scales: { x: { time: false } },
+    // bars: the x range padded by half a step so the outer bars show whole, and counts from 0
+    scales: bars === undefined
+      ? { x: { time: false } }
+      : { x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (_u, _min, max) => [0, max * 1.05] } },
     axes: [{ label: x }, {}],
     series: [{ label: x }, ...order.map((i) => ({
       label: series[i].label,
