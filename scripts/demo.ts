@@ -123,6 +123,8 @@ interface Flags {
   /** lm: a Hugging Face checkpoint folder to fine-tune instead of the scenario's base. */
   modelDir?: string
   keep?: boolean
+  /** Keep the community running after the checks and print the maintainer's dashboard URL, until Ctrl-C. */
+  dashboard?: boolean
 }
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (value: string): number => {
@@ -199,6 +201,7 @@ export function parseFlags (argv: string[], options: { throwOnError?: boolean } 
     .option('--test-images <n>', `mobilenet-v2: MNIST test digits in the held-out folder the coordinator evaluates each release on`, int(1, 10_000), m.testImages)
     .option('--rank <r>', `mobilenet-v2: LoRA rank of the adapters on dense_1 and dense_2, α = 2 × rank (default ${m.rank}); lm: of the adapters on every projection (default ${LM_SCENARIO_DEFAULTS.rank})`, int(1, 256))
     .option('--keep', 'keep the temporary folder (data folders, ledgers, daemon logs) instead of removing it')
+    .option('--dashboard', 'after the checks, keep the community running and print the maintainer\'s dashboard URL (doc/dashboard.md) until Ctrl-C')
   if (options.throwOnError === true) program.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} })
   program.parse(argv)
   const f = program.opts<Flags>()
@@ -273,6 +276,21 @@ interface Check {
   name: string
   ok: boolean
   detail: string
+}
+
+/**
+ * `--dashboard`: prints a one-time login URL of the maintainer's dashboard (`swarmtune dashboard`), then waits
+ * with every daemon running until Ctrl-C, whose handler stops them (exit status 130).
+ */
+async function keepForDashboard (supervisor: Supervisor, maintainerDir: string): Promise<never> {
+  const login = await swarmtuneJson<{ url: string, expiresAt: number }>(supervisor, ['dashboard', '--json', '-d', maintainerDir])
+  out()
+  out(`dashboard (the maintainer's daemon): ${login.url}`)
+  out(`  a one-time login link: open it in a browser on this machine before ${new Date(login.expiresAt).toISOString()}; another with \`swarmtune dashboard -d ${maintainerDir}\``)
+  out('  the community keeps running (open more rounds with `swarmtune round start -d ' + maintainerDir + ' …`); Ctrl-C stops every daemon')
+  // the daemons are child processes; a timer keeps this one waiting on them even if their pipes close
+  setInterval(() => {}, 60_000)
+  return await new Promise<never>(() => {})
 }
 
 async function main (): Promise<number> {
@@ -465,6 +483,7 @@ async function main (): Promise<number> {
     out(failed.length === 0
       ? `all ${checks.length} checks passed in ${seconds(performance.now() - started)}; final test accuracy ${percent(final)}`
       : `${failed.length} of ${checks.length} checks FAILED: ${failed.map((x) => x.name).join(', ')}${acc.ok ? '' : ' (accuracy: see --rounds and --target above)'}`)
+    if (f.dashboard === true) await keepForDashboard(supervisor, c.maintainer.dir)
     return failed.length === 0 ? 0 : 1
   } catch (err) {
     // after Ctrl-C the daemons going away is expected: the interrupt handler reports and exits

@@ -4,6 +4,7 @@
  * and its temporary folder removed. `--model mobilenet-v2` (the pretrained MobileNetV2, head + LoRA, one image
  * folder per volunteer) runs 5 rounds to the end the same way (about 1.5 minutes here), and `--model lm` (a small
  * Llama pretrained on Moby-Dick, made once and cached, LoRA-fine-tuned on each volunteer's texts) 3 rounds.
+ * `--dashboard` keeps the community up after its rounds, prints a dashboard login URL that works, and stops on SIGINT.
  */
 import { spawn } from 'node:child_process'
 import { access } from 'node:fs/promises'
@@ -50,6 +51,37 @@ const alive = (pid: number): boolean => {
 const exists = async (path: string): Promise<boolean> => await access(path).then(() => true, () => false)
 
 describe('npm run demo', () => {
+  it('--dashboard keeps the community up after its rounds and prints a dashboard login URL that shows them; Ctrl-C stops it', async () => {
+    const run = runDemo([...SMALL, '--rounds', '1', '--dashboard'])
+    try {
+      let url: string | undefined
+      while (url === undefined && run.code() === undefined) {
+        url = /^dashboard \(the maintainer's daemon\): (\S+)$/m.exec(run.output())?.[1]
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+      expect(url, run.output()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/dashboard\/login\?code=/)
+      expect(run.output()).toMatch(/all \d+ checks passed/)
+      const origin = new URL(url as string).origin
+      expect((await fetch(`${origin}/dashboard/api/snapshot`)).status).toBe(401)
+      const login = await fetch(url as string, { redirect: 'manual' })
+      expect(login.status).toBe(303)
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]
+      const snapshot = await (await fetch(`${origin}/dashboard/api/snapshot`, { headers: { cookie } })).json() as { rounds: unknown[], releases: Array<{ round: number }>, peers: unknown[] }
+      expect(snapshot.releases.map((r) => r.round)).toEqual([1])
+      expect(snapshot.rounds).toHaveLength(1)
+      // the volunteers are still up and connected after the rounds
+      expect(snapshot.peers).toHaveLength(2)
+      const { pids, root } = started(run.output())
+      expect(pids.filter(alive)).toHaveLength(3)
+      run.signal('SIGINT')
+      expect(await run.exited).toBe(130)
+      expect(pids.filter(alive)).toEqual([])
+      expect(await exists(root)).toBe(false)
+    } finally {
+      run.signal('SIGKILL')
+    }
+  })
+
   it('passes its checks, exits with status 0 and leaves nothing behind', async () => {
     const run = runDemo([...SMALL, '--rounds', '2'])
     const code = await run.exited
