@@ -107,7 +107,7 @@ function plot (name: string, x: string, series: Array<{ key: string, label: stri
     scales: bars === undefined
       ? { x: { time: false } }
       : { x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (_u, _min, max) => [0, max * 1.05] } },
-    axes: [{ label: x }, {}],
+    axes: [{ label: x }, { size: 64 }],
     series: [{ label: x }, ...order.map((i) => ({
       label: series[i].label,
       stroke: COLORS[i % COLORS.length],
