@@ -126,6 +126,7 @@ describe('dashboard routes', () => {
       for (const route of ['/dashboard/', '/dashboard/api/snapshot', '/dashboard/api/events', '/dashboard/login']) {
         const res = await fetch(`${base}${route}`, { method, headers: { cookie } })
         expect(res.status, `${method} ${route}`).toBe(404)
+        expect(res.headers.get('content-security-policy')).toBe(DASHBOARD_CSP)
       }
     }
   })

@@ -108,6 +108,8 @@ export class ControlApi {
       void reply.status(status).send({ code, message: record.message })
     })
     this.app.setNotFoundHandler((req, reply) => {
+      // an unknown dashboard path answers with the dashboard's headers too (its CSP among them)
+      if (isDashboardUrl(req.url)) void reply.headers(DASHBOARD_HEADERS)
       void reply.status(404).send({ code: 'ERR_NODE_CONTROL_NOT_FOUND', message: `no route ${req.method} ${req.url}; see doc/daemon.md, "Control API"` })
     })
   }

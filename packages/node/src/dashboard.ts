@@ -216,7 +216,7 @@ export function dashboardRoutes (init: DashboardInit): FastifyPluginAsync {
   const send = (reply: FastifyReply, status: number, code: string, message: string): FastifyReply =>
     reply.status(status).headers(DASHBOARD_HEADERS).send({ code, message })
 
-  const events = (req: FastifyRequest, reply: FastifyReply): void => {
+  const events = (reply: FastifyReply): void => {
     const controller = new AbortController()
     reply.hijack()
     const res = reply.raw
@@ -237,7 +237,6 @@ export function dashboardRoutes (init: DashboardInit): FastifyPluginAsync {
         res.end()
       }
     })()
-    void req
   }
 
   return async (app) => {
@@ -285,6 +284,6 @@ export function dashboardRoutes (init: DashboardInit): FastifyPluginAsync {
     for (const a of DASHBOARD_ASSETS) app.get(`/${a.file}`, asset(a.file))
 
     app.get('/api/snapshot', async () => await snapshot())
-    app.get('/api/events', (req, reply) => { events(req, reply) })
+    app.get('/api/events', (_req, reply) => { events(reply) })
   }
 }
