@@ -34,7 +34,7 @@ import { CODEC_NAMES, type CodecName } from '@swarmtune/fedavg'
 import { MNIST_CLASSES, MNIST_TRAIN_EXAMPLES } from '@swarmtune/model'
 import type { DaemonEvent } from '@swarmtune/node'
 import type { RoundDetail, RoundParamsInit } from '@swarmtune/rounds'
-import { assertNodeVersion } from './lib/cli.js'
+import { assertNodeVersion, swarmtuneJson } from './lib/cli.js'
 import { verificationChecks } from './lib/checks.js'
 import { LM_SCENARIO_DEFAULTS, LM_SCENARIO_PERIODS, runLmDemo } from './lib/lm-demo.js'
 import { Cluster, type ClusterInit, type EventLog, type Member, type PartitionScheme } from './lib/cluster.js'
@@ -348,6 +348,7 @@ async function main (): Promise<number> {
       out(failed.length === 0
         ? `all ${checks.length} checks passed in ${seconds(performance.now() - started)}; final held-out perplexity ${final?.toFixed(2) ?? '-'}`
         : `${failed.length} of ${checks.length} checks FAILED: ${failed.map((x) => x.name).join(', ')}`)
+      if (f.dashboard === true && cluster !== undefined) await keepForDashboard(supervisor, cluster.maintainer.dir)
       return failed.length === 0 ? 0 : 1
     }
     const names = Array.from({ length: f.volunteers }, (_, i) => `volunteer-${i + 1}`)
