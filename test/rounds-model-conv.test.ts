@@ -12,17 +12,19 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tf, tfjsFolderHandler, type Weights } from '@swarmtune/model'
 import { parseCid } from '@swarmtune/wire'
-import { loadRelease, type RoundsConfigInit } from '@swarmtune/rounds'
-import { Cleanups, tempDir, type TempDir } from '@swarmtune/test-support'
-import { testDataDir } from '@swarmtune/test-support/daemons'
-import { writeDigitFolders } from '@swarmtune/test-support/models'
-import { connectedTo, eventOf, ready, startRoundsNode, type RoundsNode } from '@swarmtune/test-support/rounds'
-import { cliJson } from '@swarmtune/test-support/cli'
+import { loadRelease } from '@swarmtune/rounds'
+import { Cleanups } from '@swarmtune/test-support'
+import { startImageCommunity, type ImageCommunity } from '@swarmtune/test-support/communities'
+import { connectedTo, eventOf, ready } from '@swarmtune/test-support/rounds'
 
 const LABELS = ['0', '1', '2']
 
-/** The base: a functional CNN with named layers, 16 × 16 × 3 → 5 classes (its own head, replaced by the community's). */
-async function saveSmallCnn (dir: string): Promise<void> {
+/**
+ * The base, written as the tfjs folder `<parent>/small-cnn` (resolves with its path): a functional CNN with named
+ * layers, 16 × 16 × 3 → 5 classes (its own head, replaced by the community's).
+ */
+async function saveSmallCnn (parent: string): Promise<string> {
+  const dir = join(parent, 'small-cnn')
   const input = tf.input({ shape: [16, 16, 3], name: 'image' })
   const stem = tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'stem', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor
   const pool = tf.layers.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(stem) as tf.SymbolicTensor
@@ -37,48 +39,26 @@ async function saveSmallCnn (dir: string): Promise<void> {
   } finally {
     model.dispose()
   }
+  return dir
 }
 
 describe('a community training conv blocks after the cut, over the network', () => {
   const cleanups = new Cleanups()
-  let tmp: TempDir
-  let m: RoundsNode
-  let v: RoundsNode
-  let genesis: string
-  let created: Record<string, unknown>
-  let volunteerImages: string
-  let mdir: string
+  let c: ImageCommunity
 
   beforeAll(async () => {
-    tmp = await tempDir('swarmtune-conv-community-')
-    cleanups.push(async () => { await tmp.cleanup() })
-    const folders = await writeDigitFolders(tmp.path, LABELS, { volunteer: 20, evaluation: 10 })
-    volunteerImages = folders.volunteerImages
-    const evalImages = folders.evalImages
-    const base = join(tmp.path, 'small-cnn')
-    await saveSmallCnn(base)
-
-    mdir = join(tmp.path, 'maintainer')
-    await testDataDir(mdir)
-    created = await cliJson(['community', 'create', '-d', mdir, '--from-tfjs', base, '--features', 'pool', '--train', 'block_*', '--head', LABELS.join(','), '--seed', '1'])
-    genesis = String(created.file)
-    const config: RoundsConfigInit = { coordinator: { evalData: { source: 'images', path: evalImages } } }
-    m = await startRoundsNode({ dir: mdir, genesis, config })
-    cleanups.push(async () => { await m.destroy() })
+    c = await startImageCommunity({ prefix: 'swarmtune-conv-community-', labels: LABELS, perClass: { volunteer: 20, evaluation: 10 }, from: saveSmallCnn, createOptions: ['--features', 'pool', '--train', 'block_*', '--seed', '1'], cleanups })
   }, 120_000)
 
   afterAll(async () => { await cleanups.run() })
 
   it('the volunteer trains the conv block on cpu (wasm lacks its gradient kernels); the round releases and verifies', async () => {
+    const { maintainer: m, created } = c
     const spec = (created.model as { spec: { train?: string[], features: string, base: string } }).spec
     expect(spec.features).toBe('pool')
     expect(spec.train).toEqual(['block_conv', 'block_bn'])
 
-    const vdir = join(tmp.path, 'volunteer')
-    await testDataDir(vdir, { bootstrap: [m.daemon.addresses()[0]] })
-    await cliJson(['community', 'join', genesis, '-d', vdir, '--data', volunteerImages])
-    v = await startRoundsNode({ dir: vdir })
-    cleanups.push(async () => { await v.destroy() })
+    const { node: v } = await c.joinVolunteer()
     const task = await eventOf(v, 'rounds:task', () => true, 120_000)
     expect(task).toMatchObject({ task: created.task, weights: { cid: spec.base, fetched: true } })
     await connectedTo(m, [v])

@@ -9,48 +9,27 @@
  * - one round releases; the contribution blob is at most 1 % of the model's bytes; `release verify` recomputes the
  *   release bit for bit; the coordinator evaluates each release on an image-folder evalData.
  */
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCid } from '@swarmtune/wire'
-import type { RoundsConfigInit } from '@swarmtune/rounds'
-import { Cleanups, tempDir, type TempDir } from '@swarmtune/test-support'
-import { testDataDir } from '@swarmtune/test-support/daemons'
-import { writeDigitFolders } from '@swarmtune/test-support/models'
-import { connectedTo, eventOf, ready, startRoundsNode, type RoundsNode } from '@swarmtune/test-support/rounds'
-import { cliJson, runCli } from '@swarmtune/test-support/cli'
+import { Cleanups } from '@swarmtune/test-support'
+import { startImageCommunity, type ImageCommunity } from '@swarmtune/test-support/communities'
+import { connectedTo, eventOf, ready, startRoundsNode } from '@swarmtune/test-support/rounds'
+import { runCli } from '@swarmtune/test-support/cli'
 
 const LABELS = ['0', '1', '2']
 
-
 describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the network', () => {
   const cleanups = new Cleanups()
-  let tmp: TempDir
-  let m: RoundsNode
-  let v: RoundsNode
-  let genesis: string
-  let created: Record<string, unknown>
-  let volunteerImages: string
-  let mdir: string
+  let c: ImageCommunity
 
   beforeAll(async () => {
-    tmp = await tempDir('swarmtune-model-community-')
-    cleanups.push(async () => { await tmp.cleanup() })
-    const folders = await writeDigitFolders(tmp.path, LABELS, { volunteer: 12, evaluation: 6 })
-    volunteerImages = folders.volunteerImages
-    const evalImages = folders.evalImages
-
-    mdir = join(tmp.path, 'maintainer')
-    await testDataDir(mdir)
-    created = await cliJson(['community', 'create', '-d', mdir, '--from-tfjs', 'mobilenet-v2', '--head', LABELS.join(',')])
-    genesis = String(created.file)
-    const config: RoundsConfigInit = { coordinator: { evalData: { source: 'images', path: evalImages } } }
-    m = await startRoundsNode({ dir: mdir, genesis, config })
-    cleanups.push(async () => { await m.destroy() })
+    c = await startImageCommunity({ prefix: 'swarmtune-model-community-', labels: LABELS, perClass: { volunteer: 12, evaluation: 6 }, from: 'mobilenet-v2', cleanups })
   }, 120_000)
 
   afterAll(async () => { await cleanups.run() })
 
   it('create: the genesis names the model task and its spec; the base blobs are in the maintainer\'s store', async () => {
+    const { maintainer: m, created } = c
     const model = created.model as { spec: { topology: string, base: string, head: { labels: string[] }, adapters: { rank: number, alpha: number, targets: string[] } }, contributionBytes: number, modelBytes: number, weightsBytes: number }
     expect(String(created.task)).toMatch(/^layers-model\/bafkrei/)
     expect(model.spec.head.labels).toEqual(LABELS)
@@ -64,15 +43,10 @@ describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the 
   })
 
   it('a volunteer joins with --data <image folder>, fetches the base from the maintainer, trains; the round releases and verifies', async () => {
+    const { maintainer: m, maintainerDir: mdir, created } = c
     const spec = (created.model as { spec: { topology: string, base: string } }).spec
-    const vdir = join(tmp.path, 'volunteer')
-    await testDataDir(vdir, { bootstrap: [m.daemon.addresses()[0]] })
-    const joined = await cliJson(['community', 'join', genesis, '-d', vdir, '--data', volunteerImages])
-    expect(joined.volunteer).toMatchObject({ data: { source: 'images', path: volunteerImages, labels: LABELS } })
-
-    const started = performance.now()
-    v = await startRoundsNode({ dir: vdir })
-    cleanups.push(async () => { await v.destroy() })
+    const { node: v, joined, startedAt: started } = await c.joinVolunteer()
+    expect(joined.volunteer).toMatchObject({ data: { source: 'images', path: c.volunteerImages, labels: LABELS } })
     const task = await eventOf(v, 'rounds:task', () => true, 120_000)
     // fetched over the blob exchange (the fresh store did not have it), not copied: then stored, so served from here too
     expect(task).toMatchObject({ task: created.task, weights: { cid: spec.base, fetched: true }, topology: { cid: spec.topology, fetched: true } })
@@ -118,8 +92,9 @@ describe('a community of a pretrained model (MobileNetV2, head + LoRA) over the 
   }, 400_000)
 
   it('a volunteer that reaches no peer reports unableToTrain with ERR_ROUNDS_MODEL_BASE_UNAVAILABLE, and fetches the base once one connects', async () => {
+    const { maintainer: m, created } = c
     const spec = (created.model as { spec: { topology: string, base: string } }).spec
-    const alone = await startRoundsNode({ genesis, config: { volunteer: { data: { source: 'images', path: volunteerImages } } } })
+    const alone = await startRoundsNode({ genesis: c.genesis, config: { volunteer: { data: { source: 'images', path: c.volunteerImages } } } })
     cleanups.push(async () => { await alone.destroy() })
     const unable = await eventOf(alone, 'rounds:unable', () => true, 60_000)
     expect(unable.code).toBe('ERR_ROUNDS_MODEL_BASE_UNAVAILABLE')

@@ -6,7 +6,8 @@
  * This entry point depends on nothing of swarmtune (the wire and fedavg tests use it too). Three others build
  * on the daemon: `@swarmtune/test-support/cli` runs the `swarmtune` command in-process,
  * `@swarmtune/test-support/daemons` starts test daemons (and finds a closed port), and
- * `@swarmtune/test-support/rounds` a maintainer with its community and volunteers, with options;
+ * `@swarmtune/test-support/rounds` a maintainer with its community and volunteers, with options,
+ * `@swarmtune/test-support/communities` an image-model community made through the CLI, and its volunteers;
  * `@swarmtune/test-support/models` writes the small tfjs models the model and CLI tests load.
  *
  * ```ts
