@@ -17,7 +17,7 @@ import {
   createModelTask, createRng, mnist2nn, mobilenetV2Base, probeBackendStatus, registerTask, selectBackend, trainLocal,
   type Dataset, type ModelTask
 } from '../../packages/model/src/index.js'
-import { mobilenetLoraSpec } from '../../packages/model/test/helpers.js'
+import { mobilenetLoraSpec } from '@swarmtune/test-support/models'
 
 const EXAMPLES = 512
 const BATCH = 32

@@ -7,11 +7,11 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { codeOfAsync, tempDir, type TempDir } from '@swarmtune/test-support'
+import { mobilenetLoraSpec } from '@swarmtune/test-support/models'
 import {
   createModelTask, createRng, exportSafetensors, exportTfjsFolder, loraFactorA, loraScale, mergeLora, mnist2nn,
   mobilenetV2Base, readSafetensors, registerTask, selectBackend, tf, tfjsFolderHandler, type LayersModelSource, type ModelTask, type Weights
 } from '../src/index.js'
-import { mobilenetLoraSpec } from './helpers.js'
 
 let tmp: TempDir
 let base: LayersModelSource

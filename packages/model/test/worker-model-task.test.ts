@@ -6,12 +6,11 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir, type TempDir } from '@swarmtune/test-support'
-import { saveSmallModel } from '@swarmtune/test-support/models'
+import { mobilenetLoraSpec, saveSmallModel } from '@swarmtune/test-support/models'
 import {
   TrainingWorker, createModelTask, createRng, evaluate, layersModelCids, loadLayersModelFolder, loadMnist, mobilenetV2Base, modelBaseBlob, registerTask, trainInWorker,
   trainLocal, weightsBitEqual, writeImageFolder, type DataSpec, type LayersModelSource, type ModelSpec, type ModelTask, type ModelTaskRef
 } from '../src/index.js'
-import { mobilenetLoraSpec } from './helpers.js'
 
 const LABELS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
 

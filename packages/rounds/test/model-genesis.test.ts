@@ -6,7 +6,8 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { layersModelCids, mobilenetV2Base, modelSpecCid, type LayersModelSource, type ModelSpec } from '@swarmtune/model'
+import { mobilenetV2Base, modelSpecCid, type LayersModelSource, type ModelSpec } from '@swarmtune/model'
+import { mobilenetLoraSpec } from '@swarmtune/test-support/models'
 import { blobCid, signEntry, type CID, type SigningKey } from '@swarmtune/wire'
 import { Community, createCommunity, parseGenesis } from '../src/community.js'
 import { createRoundsConfig, validateRoundsConfig } from '../src/config.js'
@@ -31,9 +32,7 @@ let spec: ModelSpec
 beforeAll(async () => {
   key = await generateKeyPair('Ed25519')
   base = await mobilenetV2Base()
-  const { topology, base: weights } = layersModelCids(base)
-  const head = { replace: 'dense_3', classes: 3, labels: ['cat', 'dog', 'bird'] }
-  spec = { kind: 'layers-model', topology: topology.toString(), base: weights.toString(), features: 'flatten_1', head, adapters: { kind: 'lora', rank: 4, alpha: 8, targets: ['dense_1', 'dense_2'], seed: 1 } }
+  spec = mobilenetLoraSpec(base, ['cat', 'dog', 'bird'], 1)
 }, 60_000)
 
 /** A genesis entry signed by `key` whose task map is `task`. */

@@ -1,10 +1,12 @@
 /**
- * Small tfjs models the model and CLI tests build on disk, so that each is written once.
+ * Small tfjs models the model and CLI tests build on disk, and the model spec several build on MobileNetV2, so that
+ * each is written once.
  *
  * ```ts
- * import { saveSmallModel } from '@swarmtune/test-support/models'
+ * import { mobilenetLoraSpec, saveSmallModel } from '@swarmtune/test-support/models'
  *
  * await saveSmallModel(join(tmp.path, 'small'))   // a tfjs folder: dense `hidden` 6 → 5 (relu), dense `out` 5 → 3 (softmax)
+ * const spec = mobilenetLoraSpec(await mobilenetV2Base(), ['cat', 'dog'], 1)   // head + LoRA on MobileNetV2 of nsfwjs
  * await writeTinyGpt2(join(tmp.path, 'gpt2'), { tokenizer: true })   // a Hugging Face GPT-2 folder with GPT-2's tokenizer.json
  * await writeTinyLlama(join(tmp.path, 'llama'))   // a Hugging Face Llama folder with a character-level tokenizer.json
  * ```
@@ -12,7 +14,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { createRng, encodeSafetensors, expectedTensors, loadMnist, parseHfConfig, subset, tf, tfjsFolderHandler, writeImageFolder, type Dataset } from '@swarmtune/model'
+import {
+  createRng, encodeSafetensors, expectedTensors, layersModelCids, loadMnist, parseHfConfig, subset, tf, tfjsFolderHandler, writeImageFolder,
+  type Dataset, type LayersModelSource, type ModelSpec
+} from '@swarmtune/model'
 
 /**
  * Writes a two-layer tfjs model as a tfjs folder at `dir` (model.json and its weights): dense `hidden`, input 6,
@@ -24,6 +29,22 @@ export async function saveSmallModel (dir: string): Promise<void> {
     await m.save(tfjsFolderHandler(dir))
   } finally {
     m.dispose()
+  }
+}
+
+/**
+ * A model spec on MobileNetV2 of nsfwjs (`base`): features at flatten_1, the head dense_3 replaced by one of
+ * `labels`, LoRA r = 4, α = 8 on dense_1 and dense_2 with adapter seed `seed`.
+ */
+export function mobilenetLoraSpec (base: LayersModelSource, labels: string[], seed: number): ModelSpec {
+  const cids = layersModelCids(base)
+  return {
+    kind: 'layers-model',
+    topology: cids.topology.toString(),
+    base: cids.base.toString(),
+    features: 'flatten_1',
+    head: { replace: 'dense_3', classes: labels.length, labels },
+    adapters: { kind: 'lora', rank: 4, alpha: 8, targets: ['dense_1', 'dense_2'], seed }
   }
 }
 
