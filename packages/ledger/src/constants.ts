@@ -1,6 +1,7 @@
 /**
  * Numbers that shape the ledger store and its sync protocol. Units are in the names.
  */
+import { LIMITS } from '@swarmtune/wire'
 
 /**
  * Version of the on-disk key layout (doc/ledger-format.md). Bumped whenever a key or value format changes;
@@ -9,11 +10,12 @@
 export const LEDGER_SCHEMA_VERSION = 1
 
 /**
- * Largest sync frame accepted or sent, in bytes (length prefix excluded). Sized to carry a batch of
- * entries; wire's per-entry cap (LIMITS.maxFrameBytes) bounds each entry inside it. 4 MiB matches the
- * js gossipsub message limit the rest of the project keeps large payloads under (DESIGN.md).
+ * Largest sync frame accepted or sent, in bytes (length prefix excluded): wire's frame cap
+ * (`LIMITS.maxFrameBytes`, 4 MiB, the js gossipsub message limit the rest of the project keeps large payloads
+ * under, DESIGN.md), which the protocol holds ledger-sync messages to. Sized to carry a batch of entries; the
+ * same cap bounds each entry inside it.
  */
-export const SYNC_MAX_FRAME_BYTES = 4 * 1024 * 1024
+export const SYNC_MAX_FRAME_BYTES = LIMITS.maxFrameBytes
 
 /**
  * Entries sent per `entries` frame while serving a want. 256 entries of ~1 KiB keep a frame well under

@@ -108,7 +108,7 @@ export const MAX_IMAGE_FILE_BYTES = 64 * 1024 * 1024
 export const MAX_IMAGE_PIXELS = 40_000_000
 
 /** Largest CSV file accepted, in bytes (256 MiB, as for IDX files). */
-export const MAX_CSV_FILE_BYTES = 256 * 1024 * 1024
+export const MAX_CSV_FILE_BYTES = MAX_IDX_BYTES
 
 /** Most classes a dataset can have: labels are stored as uint8 (`Dataset.labels`). */
 export const MAX_DATASET_CLASSES = 256

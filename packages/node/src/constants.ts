@@ -3,7 +3,7 @@
  * Configuration (`config.ts`) starts from these; protocol-wide numbers (frame sizes, topic names) come from
  * `@swarmtune/wire`.
  */
-import { LIMITS } from '@swarmtune/wire'
+import { LIMITS, SHA2_256_BYTES } from '@swarmtune/wire'
 
 // --- data folder ---------------------------------------------------------------------------------------
 
@@ -35,8 +35,8 @@ export const MAX_CONTROL_TOKEN_FILE_BYTES = 1024
 
 /** Default libp2p TCP port (unassigned by IANA in the 4100 range; the control API sits one below). */
 export const DEFAULT_P2P_PORT = 4101
-/** Default control-API port on 127.0.0.1. */
-export const DEFAULT_CONTROL_PORT = 4100
+/** Default control-API port on 127.0.0.1: the one below {@link DEFAULT_P2P_PORT}. */
+export const DEFAULT_CONTROL_PORT = DEFAULT_P2P_PORT - 1
 /**
  * Kademlia protocol id of the swarmtune DHT. A protocol of our own keeps swarmtune peers out of the public
  * IPFS Amino DHT (`/ipfs/kad/1.0.0`), whose routing tables would fill with peers that speak none of our
@@ -61,12 +61,12 @@ export const DIAL_TIMEOUT_MS = 5_000
  * in the next line's `suppressed`): 6 re-dials at RECONNECT_INTERVAL_MS, so a wrong address shows at once and
  * then once a minute, not every 10 s.
  */
-export const BOOTSTRAP_WARN_INTERVAL_MS = 60_000
+export const BOOTSTRAP_WARN_INTERVAL_MS = 6 * RECONNECT_INTERVAL_MS
 /**
  * A daemon with no peer this long after its start logs a warning with the reason (ERR_NODE_NO_PEERS): 3 rounds
  * of bootstrap re-dials (RECONNECT_INTERVAL_MS) and ample time for mDNS, which answers within a second on a LAN.
  */
-export const NO_PEER_WARNING_MS = 30_000
+export const NO_PEER_WARNING_MS = 3 * RECONNECT_INTERVAL_MS
 /** Delay before the first bootstrap dial (`@libp2p/bootstrap` default is 1000 ms; 100 ms is enough locally). */
 export const BOOTSTRAP_DELAY_MS = 100
 
@@ -112,7 +112,7 @@ export const IDENTITY_TRACKED_ADDRESSES = 4096
  */
 export const DEFAULT_PEER_MESSAGES_PER_WINDOW = 256
 /** The same bound across all peers of one non-exempt address (4 peers' worth: a NAT of a few volunteers). */
-export const DEFAULT_ADDRESS_MESSAGES_PER_WINDOW = 1024
+export const DEFAULT_ADDRESS_MESSAGES_PER_WINDOW = 4 * DEFAULT_PEER_MESSAGES_PER_WINDOW
 /** Window of the gossip rate limits: 10 s (fixed windows, `RateLimiter` of `@libp2p/utils`). */
 export const DEFAULT_GOSSIP_RATE_WINDOW_MS = 10_000
 /** A gossip rejection is logged at most once per peer and code per this long, with the count suppressed meanwhile. */
@@ -135,7 +135,7 @@ export const GRAYLIST_SWEEP_INTERVAL_MS = 1_000
  * ~7.5 KiB after GC (its bytes are views into 8 KiB pooled buffers), so 256 hold at most ~2 MiB — twice the
  * default connection cap (128), enough to redial the peers of the last hours of an honest swarm.
  */
-export const DEFAULT_DEPARTED_PEERS = 256
+export const DEFAULT_DEPARTED_PEERS = 2 * DEFAULT_MAX_CONNECTIONS
 /**
  * Departed peers whose gossipsub score record is retained (gossipsub keeps every non-positive one, a fresh
  * peer's 0 included, for `retainScore`, 1 h). A record is ~1 KiB (topic counters, IPs); 1024 keep the
@@ -185,8 +185,11 @@ export const BLOB_MAX_CHUNK_BYTES = 2 * 1024 * 1024
 export const DEFAULT_MAX_BLOB_BYTES = 4 * 1024 * 1024 * 1024
 /** Largest request frame on the blob protocol (a request names a CID and a chunk index: < 100 bytes). */
 export const BLOB_MAX_REQUEST_BYTES = 1024
-/** Largest response header frame (a chunk table of the largest blob: 32 B × ceil(4 GiB / 64 KiB) = 2 MiB). */
-export const BLOB_MAX_HEADER_BYTES = 2 * 1024 * 1024 + 1024
+/**
+ * Largest response header frame: the chunk table of the largest blob at the smallest chunk size (a 32-byte sha2-256
+ * per chunk: 32 B × ceil(4 GiB / 64 KiB) = 2 MiB) and 1 KiB for the fields around it.
+ */
+export const BLOB_MAX_HEADER_BYTES = SHA2_256_BYTES * Math.ceil(DEFAULT_MAX_BLOB_BYTES / BLOB_MIN_CHUNK_BYTES) + 1024
 /** Largest chunk header or error frame (an error reason is at most 1024 characters). */
 export const BLOB_MAX_CHUNK_HEADER_BYTES = 4096
 /** Inbound blob streams one connection may open at once (libp2p `maxInboundStreams`; its default is 32). */
@@ -201,7 +204,7 @@ export const BLOB_MAX_SERVING_STREAMS = 64
  * holds every slot. A daemon's own fetches use one stream per provider and fetch (4 × 1 by default), so 16
  * leaves four times what an honest peer needs.
  */
-export const BLOB_MAX_SERVING_PER_PEER = 16
+export const BLOB_MAX_SERVING_PER_PEER = BLOB_MAX_SERVING_STREAMS / 4
 /**
  * How long a provider waits for a whole request, from the stream's start or from its previous answer, in ms.
  * A client sends its request as soon as the stream is negotiated and pipelines the next one, so an honest

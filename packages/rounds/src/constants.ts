@@ -1,6 +1,7 @@
 /**
  * Defaults and limits of training rounds, each with its unit in the name and where the number comes from.
  */
+import { MNIST_TEST_EXAMPLES, MNIST_TRAIN_EXAMPLES } from '@swarmtune/model'
 import { LIMITS } from '@swarmtune/wire'
 
 // --- community -----------------------------------------------------------------------------------------
@@ -60,7 +61,7 @@ export const ANSWER_WINDOW_MS = 2_000
  */
 export const MAX_ANSWER_BYTES = 4 * 1024
 /** Default held-out examples the coordinator evaluates each release on: the MNIST test split (LeCun et al. 1998). */
-export const DEFAULT_EVAL_EXAMPLES = 10_000
+export const DEFAULT_EVAL_EXAMPLES = MNIST_TEST_EXAMPLES
 /** Verdict code of an accepted contribution. */
 export const VERDICT_OK = 'OK'
 
@@ -87,7 +88,7 @@ export const ROUNDS_STATE_VERSION = 1
  * contributor's FedAvg weight n_k: the whole MNIST training split (60,000 examples, LeCun et al. 1998), more
  * than any honest volunteer of the built-in tasks holds.
  */
-export const DEFAULT_MAX_SAMPLES = 60_000
+export const DEFAULT_MAX_SAMPLES = MNIST_TRAIN_EXAMPLES
 
 /** Network-level rejections (bad signatures, malformed entries) recorded per round for `round status`. */
 export const MAX_NETWORK_REJECTIONS_PER_ROUND = 1_000
