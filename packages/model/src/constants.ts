@@ -57,8 +57,8 @@ export const MNIST_TEST_EXAMPLES = 10_000
  */
 export const PATHOLOGICAL_SHARDS = 200
 
-/** Examples per shard of the pathological non-IID partition (McMahan et al. 2017, §3). */
-export const PATHOLOGICAL_SHARD_SIZE = 300
+/** Examples per shard of the pathological non-IID partition: the training split in {@link PATHOLOGICAL_SHARDS} parts, 300 (McMahan et al. 2017, §3). */
+export const PATHOLOGICAL_SHARD_SIZE = MNIST_TRAIN_EXAMPLES / PATHOLOGICAL_SHARDS
 
 /** Shards per client of the pathological non-IID partition (McMahan et al. 2017, §3). */
 export const PATHOLOGICAL_SHARDS_PER_CLIENT = 2
