@@ -14,10 +14,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  createModelTask, createRng, mnist2nn, mobilenetV2Base, probeBackendStatus, registerTask, selectBackend, trainLocal,
+  createModelTask, createRng, mnist2nn, probeBackendStatus, registerTask, selectBackend, trainLocal,
   type Dataset, type ModelTask
 } from '../../packages/model/src/index.js'
-import { mobilenetLoraSpec } from '@swarmtune/test-support/models'
+import { mobilenetLora } from '@swarmtune/test-support/models'
 
 const EXAMPLES = 512
 const BATCH = 32
@@ -45,8 +45,7 @@ async function samplesPerSecond (task: ModelTask, features: Dataset, backend: st
   return r.samplesProcessed / (r.trainMs / 1000)
 }
 
-const base = await mobilenetV2Base()
-const { adapters: lora, ...headOnly } = mobilenetLoraSpec(base, LABELS, 1)
+const { base, spec: { adapters: lora, ...headOnly } } = await mobilenetLora(LABELS, 1)
 const adapters = await createModelTask({ ...headOnly, adapters: lora }, base)
 const full = await createModelTask({ ...headOnly, train: ['dense_1', 'dense_2'] }, base)
 registerTask(adapters)

@@ -6,9 +6,9 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir, type TempDir } from '@swarmtune/test-support'
-import { mobilenetLoraSpec, saveSmallModel } from '@swarmtune/test-support/models'
+import { mobilenetLora, saveSmallModel } from '@swarmtune/test-support/models'
 import {
-  TrainingWorker, createModelTask, createRng, evaluate, layersModelCids, loadLayersModelFolder, loadMnist, mobilenetV2Base, modelBaseBlob, registerTask, trainInWorker,
+  TrainingWorker, createModelTask, createRng, evaluate, layersModelCids, loadLayersModelFolder, loadMnist, modelBaseBlob, registerTask, trainInWorker,
   trainLocal, weightsBitEqual, writeImageFolder, type DataSpec, type LayersModelSource, type ModelSpec, type ModelTask, type ModelTaskRef
 } from '../src/index.js'
 
@@ -21,9 +21,8 @@ let task: ModelTask
 let data: DataSpec
 
 beforeAll(async () => {
+  ({ base, spec } = await mobilenetLora(LABELS, 11))
   tmp = await tempDir('swarmtune-worker-model-')
-  base = await mobilenetV2Base()
-  spec = mobilenetLoraSpec(base, LABELS, 11)
   task = await createModelTask(spec, base, { cacheDir: join(tmp.path, 'features') })
   registerTask(task)
   const digits = (await loadMnist({ train: 12, test: 0 })).train

@@ -6,8 +6,8 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { mobilenetV2Base, modelSpecCid, type LayersModelSource, type ModelSpec } from '@swarmtune/model'
-import { mobilenetLoraSpec } from '@swarmtune/test-support/models'
+import { modelSpecCid, type LayersModelSource, type ModelSpec } from '@swarmtune/model'
+import { mobilenetLora } from '@swarmtune/test-support/models'
 import { blobCid, signEntry, type CID, type SigningKey } from '@swarmtune/wire'
 import { Community, createCommunity, parseGenesis } from '../src/community.js'
 import { createRoundsConfig, validateRoundsConfig } from '../src/config.js'
@@ -30,9 +30,7 @@ let base: LayersModelSource
 let spec: ModelSpec
 
 beforeAll(async () => {
-  key = await generateKeyPair('Ed25519')
-  base = await mobilenetV2Base()
-  spec = mobilenetLoraSpec(base, ['cat', 'dog', 'bird'], 1)
+  [key, { base, spec }] = await Promise.all([generateKeyPair('Ed25519'), mobilenetLora(['cat', 'dog', 'bird'], 1)])
 }, 60_000)
 
 /** A genesis entry signed by `key` whose task map is `task`. */

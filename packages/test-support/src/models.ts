@@ -3,10 +3,10 @@
  * each is written once.
  *
  * ```ts
- * import { mobilenetLoraSpec, saveSmallModel } from '@swarmtune/test-support/models'
+ * import { mobilenetLora, saveSmallModel } from '@swarmtune/test-support/models'
  *
  * await saveSmallModel(join(tmp.path, 'small'))   // a tfjs folder: dense `hidden` 6 → 5 (relu), dense `out` 5 → 3 (softmax)
- * const spec = mobilenetLoraSpec(await mobilenetV2Base(), ['cat', 'dog'], 1)   // head + LoRA on MobileNetV2 of nsfwjs
+ * const { base, spec } = await mobilenetLora(['cat', 'dog'], 1)   // MobileNetV2 of nsfwjs and a head + LoRA spec on it
  * await writeTinyGpt2(join(tmp.path, 'gpt2'), { tokenizer: true })   // a Hugging Face GPT-2 folder with GPT-2's tokenizer.json
  * await writeTinyLlama(join(tmp.path, 'llama'))   // a Hugging Face Llama folder with a character-level tokenizer.json
  * ```
@@ -15,7 +15,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import {
-  createRng, encodeSafetensors, expectedTensors, layersModelCids, loadMnist, parseHfConfig, subset, tf, tfjsFolderHandler, writeImageFolder,
+  createRng, encodeSafetensors, expectedTensors, layersModelCids, loadMnist, mobilenetV2Base, parseHfConfig, subset, tf, tfjsFolderHandler, writeImageFolder,
   type Dataset, type LayersModelSource, type ModelSpec
 } from '@swarmtune/model'
 
@@ -46,6 +46,12 @@ export function mobilenetLoraSpec (base: LayersModelSource, labels: string[], se
     head: { replace: 'dense_3', classes: labels.length, labels },
     adapters: { kind: 'lora', rank: 4, alpha: 8, targets: ['dense_1', 'dense_2'], seed }
   }
+}
+
+/** MobileNetV2 of nsfwjs (`mobilenetV2Base()`, read from the installed package) and its {@link mobilenetLoraSpec}. */
+export async function mobilenetLora (labels: string[], seed: number): Promise<{ base: LayersModelSource, spec: ModelSpec }> {
+  const base = await mobilenetV2Base()
+  return { base, spec: mobilenetLoraSpec(base, labels, seed) }
 }
 
 /**
