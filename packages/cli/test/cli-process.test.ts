@@ -5,21 +5,17 @@
  */
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, dataDirPaths } from '@swarmtune/node'
 import { testDataDir } from '@swarmtune/test-support/daemons'
-import { expectRefusedInUse, folderWithGenesis, swarmtune, withDaemon } from './helpers.js'
+import { expectRefusedInUse, swarmtune, useFolderWithGenesis, withDaemon } from './helpers.js'
 
-let dir: string
-let cleanup: () => Promise<void>
+const scratch = useFolderWithGenesis('swarmtune-cli-process-')
 let node: string
-let genesis: string
 
 beforeAll(async () => {
-  ({ dir, genesis, cleanup } = await folderWithGenesis('swarmtune-cli-process-'))
-  node = await testDataDir(join(dir, 'node'))
+  node = await testDataDir(join(scratch.dir, 'node'))
 })
-afterAll(async () => { await cleanup() })
 
 describe('a closed output pipe', () => {
   it('`ledger stats | head -3`: the command ends quietly with status 0, no EPIPE trace', async () => {
@@ -33,7 +29,7 @@ describe('a closed output pipe', () => {
 
 describe('option checks inside a command', () => {
   it('`community join --images <file>` without --labels exits 1 naming the problem', async () => {
-    const r = await swarmtune(['community', 'join', genesis, '-d', node, '--images', genesis])
+    const r = await swarmtune(['community', 'join', scratch.genesis, '-d', node, '--images', scratch.genesis])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^swarmtune: error: .*--labels.*\(ERR_CLI_BAD_OPTION_VALUE\)/)
   })
@@ -41,7 +37,7 @@ describe('option checks inside a command', () => {
 
 describe('community create', () => {
   it('refuses a data folder a daemon runs on, touching neither its blob store nor its lock', async () => {
-    const maintainer = await testDataDir(join(dir, 'maintainer'))
+    const maintainer = await testDataDir(join(scratch.dir, 'maintainer'))
     await withDaemon(maintainer, async () => {
       const client = await ControlClient.fromDataDir(maintainer)
       const blobsBefore = await client.listBlobs()
@@ -53,7 +49,7 @@ describe('community create', () => {
   })
 
   it('writes the genesis file into the data folder by default and prints its absolute path', async () => {
-    const maintainer = await testDataDir(join(dir, 'maintainer-2'))
+    const maintainer = await testDataDir(join(scratch.dir, 'maintainer-2'))
     const r = await swarmtune(['community', 'create', '--task', 'mnist-2nn', '--name', 'here', '-d', maintainer])
     expect(r.code, r.stderr).toBe(0)
     const file = join(maintainer, 'here.genesis')

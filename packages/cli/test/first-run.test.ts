@@ -9,21 +9,15 @@ import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { decodeIdx } from '@swarmtune/model'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ControlClient, createDaemon, dataDirPaths, initDataDir } from '@swarmtune/node'
 import pino from 'pino'
 import { runCli } from '@swarmtune/test-support/cli'
 import { testConfig, testDataDir } from '@swarmtune/test-support/daemons'
 import { parseDuration } from '../src/options.js'
-import { expectRefusedInUse, folderWithGenesis, swarmtune, withDaemon } from './helpers.js'
+import { expectRefusedInUse, swarmtune, useFolderWithGenesis, withDaemon } from './helpers.js'
 
-let dir: string
-let cleanup: () => Promise<void>
-let genesis: string
-beforeAll(async () => {
-  ({ dir, genesis, cleanup } = await folderWithGenesis('swarmtune-first-run-'))
-})
-afterAll(async () => { await cleanup() })
+const scratch = useFolderWithGenesis('swarmtune-first-run-')
 
 /** What `p` rejects with; fails the test when it resolves. */
 async function refusal (p: Promise<unknown>): Promise<Error & { code: string }> {
@@ -34,7 +28,7 @@ const config = async (root: string): Promise<Record<string, unknown>> => JSON.pa
 
 describe('bad flags', () => {
   it('`daemon --listen garbage`, `--listen …/tcp/99999`, `--bootstrap` without /p2p: one line naming the flag and value, not config.json', async () => {
-    const node = await testDataDir(join(dir, 'flags'))
+    const node = await testDataDir(join(scratch.dir, 'flags'))
     for (const [command, flag, value] of [['daemon', '--listen', 'garbage'], ['daemon', '--listen', '/ip4/0.0.0.0/tcp/99999'], ['daemon', '--bootstrap', '/ip4/127.0.0.1/tcp/4999'], ['init', '--listen', 'garbage']]) {
       const r = await swarmtune([command, '-d', node, flag, value])
       expect(r.code, `${command} ${flag} ${value}`).toBe(1)
@@ -45,7 +39,7 @@ describe('bad flags', () => {
   })
 
   it('a bad override given to createDaemon is not blamed on a valid config.json', async () => {
-    const node = await testDataDir(join(dir, 'override'))
+    const node = await testDataDir(join(scratch.dir, 'override'))
     const err = await refusal(createDaemon({ dataDir: node, config: { control: { host: '192.0.2.1' } } }))
     expect(err).toMatchObject({ code: 'ERR_NODE_CONFIG_INVALID' })
     expect(err.message).toContain('itself is valid')
@@ -63,7 +57,7 @@ describe('bad flags', () => {
 
 describe('init on an existing folder', () => {
   it('`init --listen` changes only listen; `--reset-config` lists what it set back to the defaults', async () => {
-    const node = await testDataDir(join(dir, 'existing'))
+    const node = await testDataDir(join(scratch.dir, 'existing'))
     const before = await config(node)
     const r = await swarmtune(['init', '-d', node, '--control-port', '4130', '--json'])
     expect(r.code, r.stderr).toBe(0)
@@ -78,7 +72,7 @@ describe('init on an existing folder', () => {
   })
 
   it('the hint of ERR_NODE_LISTEN_PORT_IN_USE is a command that changes only the port', async () => {
-    const node = join(dir, 'port-in-use')
+    const node = join(scratch.dir, 'port-in-use')
     const taken: Server = createServer()
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
     const port = (taken.address() as { port: number }).port
@@ -102,22 +96,22 @@ describe('init on an existing folder', () => {
 
 describe('community join', () => {
   it('is refused on a folder whose daemon runs (ERR_CLI_DATA_DIR_IN_USE), rounds.json untouched', async () => {
-    const node = await testDataDir(join(dir, 'running'))
+    const node = await testDataDir(join(scratch.dir, 'running'))
     await withDaemon(node, async () => {
-      await expectRefusedInUse(await swarmtune(['community', 'join', genesis, '-d', node, '--mnist']), node)
+      await expectRefusedInUse(await swarmtune(['community', 'join', scratch.genesis, '-d', node, '--mnist']), node)
       await expect(stat(join(node, 'rounds.json'))).rejects.toMatchObject({ code: 'ENOENT' })
     })
   })
 
   it('says how to reach the community: with mDNS off and no bootstrap peer, the start command carries --bootstrap', async () => {
-    const node = await testDataDir(join(dir, 'alone'))
-    const { stdout: out } = await runCli(['community', 'join', genesis, '-d', node], { reject: 'error' })
+    const node = await testDataDir(join(scratch.dir, 'alone'))
+    const { stdout: out } = await runCli(['community', 'join', scratch.genesis, '-d', node], { reject: 'error' })
     expect(out).toContain(`swarmtune daemon -d ${node} --bootstrap <address>`)
   })
 
   it('`--clients 4 --client 9` names the options given and their values', async () => {
-    const node = await testDataDir(join(dir, 'clients'))
-    const err = await refusal(runCli(['community', 'join', genesis, '-d', node, '--mnist', '--partition', 'iid', '--clients', '4', '--client', '9'], { reject: 'error' }))
+    const node = await testDataDir(join(scratch.dir, 'clients'))
+    const err = await refusal(runCli(['community', 'join', scratch.genesis, '-d', node, '--mnist', '--partition', 'iid', '--clients', '4', '--client', '9'], { reject: 'error' }))
     expect(err).toMatchObject({ code: 'commander.invalidArgument' })
     expect(err.message).toContain('--client 9 with --clients 4')
     expect(err.message).not.toContain('--max-round-time')
@@ -133,7 +127,7 @@ describe('data folder paths', () => {
   })
 
   it('a file or a device in the path is ERR_NODE_DATA_DIR_NOT_FOLDER', async () => {
-    const file = join(dir, 'afile')
+    const file = join(scratch.dir, 'afile')
     await writeFile(file, 'x')
     await expect(initDataDir(file)).rejects.toMatchObject({ code: 'ERR_NODE_DATA_DIR_NOT_FOLDER', message: expect.stringContaining('is a file, not a folder') })
     await expect(initDataDir(join(file, 'below'))).rejects.toMatchObject({ code: 'ERR_NODE_DATA_DIR_NOT_FOLDER' })
@@ -141,10 +135,10 @@ describe('data folder paths', () => {
   })
 
   it('a corrupted daemon.json is reported unreadable, not as "no daemon.json"; a missing folder points to init', async () => {
-    const node = await testDataDir(join(dir, 'corrupt'))
+    const node = await testDataDir(join(scratch.dir, 'corrupt'))
     await writeFile(dataDirPaths(node).daemonInfo, '{"pid": 1, "cont')
     await expect(ControlClient.fromDataDir(node)).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_INFO_UNREADABLE' })
-    await expect(runCli(['status', '-d', join(dir, 'never-created')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune init -d') })
+    await expect(runCli(['status', '-d', join(scratch.dir, 'never-created')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING', message: expect.stringContaining('swarmtune init -d') })
   })
 })
 
@@ -158,13 +152,13 @@ describe('durations and echoed values', () => {
 
   it('`round start --duration 2min` and `1d` pass the option check (the command then needs a daemon)', async () => {
     for (const d of ['2min', '1d']) {
-      await expect(runCli(['round', 'start', '-d', join(dir, 'never-created'), '--duration', d], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING' })
+      await expect(runCli(['round', 'start', '-d', join(scratch.dir, 'never-created'), '--duration', d], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_NODE_DAEMON_NOT_RUNNING' })
     }
-    await expect(runCli(['round', 'start', '-d', join(dir, 'never-created'), '--duration', '2y'], { reject: 'error' })).rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringContaining('ms, s, m or min, h, d') })
+    await expect(runCli(['round', 'start', '-d', join(scratch.dir, 'never-created'), '--duration', '2y'], { reject: 'error' })).rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringContaining('ms, s, m or min, h, d') })
   })
 
   it('`doctor --timeout 3s` is accepted; with mDNS off its reachability line does not claim mDNS', async () => {
-    const node = await testDataDir(join(dir, 'doctor'))
+    const node = await testDataDir(join(scratch.dir, 'doctor'))
     const r = await swarmtune(['doctor', '-d', node, '--timeout', '3s', '--json'])
     expect(r.stderr).toBe('')
     const reach = (JSON.parse(r.stdout) as Array<{ name: string, detail: string }>).find((c) => c.name === 'reachability')
@@ -195,15 +189,15 @@ describe('gzipped IDX files', () => {
   it('`community join --images x.gz --labels y.gz` reads them as the unpacked files; decodeIdx names gzip and gunzip', async () => {
     const images = idx([20, 28, 28], (i) => (i * 7) % 256)
     const labels = idx([20], (i) => i % 10)
-    await writeFile(join(dir, 'images.gz'), gzipSync(images))
-    await writeFile(join(dir, 'labels.gz'), gzipSync(labels))
-    const node = await testDataDir(join(dir, 'gzip'))
-    const { exitCode } = await runCli(['community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'labels.gz'), '--json'], { reject: 'error' })
+    await writeFile(join(scratch.dir, 'images.gz'), gzipSync(images))
+    await writeFile(join(scratch.dir, 'labels.gz'), gzipSync(labels))
+    const node = await testDataDir(join(scratch.dir, 'gzip'))
+    const { exitCode } = await runCli(['community', 'join', scratch.genesis, '-d', node, '--images', join(scratch.dir, 'images.gz'), '--labels', join(scratch.dir, 'labels.gz'), '--json'], { reject: 'error' })
     expect(exitCode).toBe(0)
-    expect(JSON.parse(await readFile(join(node, 'rounds.json'), 'utf8'))).toMatchObject({ volunteer: { data: { source: 'idx', images: join(dir, 'images.gz') } } })
+    expect(JSON.parse(await readFile(join(node, 'rounds.json'), 'utf8'))).toMatchObject({ volunteer: { data: { source: 'idx', images: join(scratch.dir, 'images.gz') } } })
     expect(() => decodeIdx(gzipSync(labels))).toThrow(expect.objectContaining({ code: 'ERR_MODEL_IDX_MALFORMED', message: expect.stringContaining('gunzip') }))
     // a truncated gzip is refused with the IDX code, naming the file
-    await writeFile(join(dir, 'cut.gz'), gzipSync(labels).subarray(0, 20))
-    await expect(runCli(['community', 'join', genesis, '-d', node, '--images', join(dir, 'images.gz'), '--labels', join(dir, 'cut.gz')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_TRAINING_DATA' })
+    await writeFile(join(scratch.dir, 'cut.gz'), gzipSync(labels).subarray(0, 20))
+    await expect(runCli(['community', 'join', scratch.genesis, '-d', node, '--images', join(scratch.dir, 'images.gz'), '--labels', join(scratch.dir, 'cut.gz')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_TRAINING_DATA' })
   })
 })

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { stat } from 'node:fs/promises'
-import { expect } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
 import { dataDirPaths } from '@swarmtune/node'
 import { createCommunity, writeGenesisFile } from '@swarmtune/rounds'
 import { blobCid, type CID } from '@swarmtune/wire'
@@ -22,10 +22,33 @@ export async function genesisFile (dir: string, name = 'demo'): Promise<string> 
   return file
 }
 
-/** A test file's temporary folder `dir` with a {@link genesisFile} `genesis` in it; `cleanup()` removes both. */
-export async function folderWithGenesis (prefix: string): Promise<{ dir: string, genesis: string, cleanup: () => Promise<void> }> {
-  const { path: dir, cleanup } = await tempDir(prefix)
-  return { dir, genesis: await genesisFile(dir), cleanup }
+/** A test file's folder and the genesis file in it, as {@link useFolderWithGenesis} gives them. */
+export interface FolderWithGenesis {
+  /** A fresh temporary folder (name `prefix` and random characters), removed after the file's tests. */
+  readonly dir: string
+  /** A {@link genesisFile} in `dir`. */
+  readonly genesis: string
+}
+
+/**
+ * A temporary folder with a {@link genesisFile} in it for the calling test file: registers a `beforeAll` hook that
+ * makes them and an `afterAll` hook that removes them, so call it at the file's top level. Reading `dir` or
+ * `genesis` before the hook ran (outside a hook or a test) throws.
+ */
+export function useFolderWithGenesis (prefix: string): FolderWithGenesis {
+  let made: { dir: string, genesis: string } | undefined
+  let cleanup: (() => Promise<void>) | undefined
+  beforeAll(async () => {
+    const tmp = await tempDir(prefix)
+    cleanup = tmp.cleanup
+    made = { dir: tmp.path, genesis: await genesisFile(tmp.path) }
+  })
+  afterAll(async () => { await cleanup?.() })
+  const get = (): { dir: string, genesis: string } => {
+    if (made === undefined) throw new Error(`the folder ${prefix}… is made in beforeAll; read it inside a hook or a test`)
+    return made
+  }
+  return { get dir () { return get().dir }, get genesis () { return get().genesis } }
 }
 
 const BIN = join(import.meta.dirname, '../bin/swarmtune.js')

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { initDataDir } from '@swarmtune/node'
 import { readRoundsConfig } from '@swarmtune/rounds'
 import { runCli } from '@swarmtune/test-support/cli'
@@ -17,7 +17,7 @@ import { intOption } from '../src/options.js'
 import { divergedRounds } from '../src/commands/simulate.js'
 import { createSimulationOptions, runSimulation } from '../src/simulate/index.js'
 import { MAX_BATCH_SIZE } from '../src/simulate/options.js'
-import { folderWithGenesis } from './helpers.js'
+import { useFolderWithGenesis } from './helpers.js'
 
 /** An IDX file: magic 0 0 <type 0x08 = uint8> <rank>, big-endian uint32 dimensions, then the data. */
 function idx (shape: number[], data: Uint8Array): Uint8Array {
@@ -31,32 +31,28 @@ function idx (shape: number[], data: Uint8Array): Uint8Array {
 /** Where each line's value starts: after its label and the blanks that follow (the whole indent of a continuation line). */
 const valueColumns = (text: string): number[] => text.trimEnd().split('\n').map((l) => (/^\S*\s+/.exec(l)?.[0] ?? '').length)
 
-let dir: string
-let cleanup: () => Promise<void>
+const scratch = useFolderWithGenesis('swarmtune-cli-input-')
 let fifo: string
-let genesis: string
 
 beforeAll(async () => {
-  ({ dir, genesis, cleanup } = await folderWithGenesis('swarmtune-cli-input-'))
-  fifo = join(dir, 'fifo')
+  fifo = join(scratch.dir, 'fifo')
   execFileSync('mkfifo', [fifo])
 })
-afterAll(async () => { await cleanup() })
 
 describe('bounded file reads', () => {
   it('refuses devices, FIFOs, folders and missing files at once, and oversized files by their size', async () => {
-    for (const path of ['/dev/zero', fifo, dir, join(dir, 'missing')]) {
+    for (const path of ['/dev/zero', fifo, scratch.dir, join(scratch.dir, 'missing')]) {
       await expect(readInputFile(path, 1024, 'test file'), path).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
       await expect(checkInputFile(path, 1024, 'test file'), path).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
     }
-    const big = join(dir, 'big')
+    const big = join(scratch.dir, 'big')
     await writeFile(big, Buffer.alloc(1025))
     await expect(readInputFile(big, 1024, 'test file')).rejects.toMatchObject({ code: 'ERR_CLI_INPUT_TOO_LARGE' })
     expect((await readInputFile(big, 1025, 'test file')).length).toBe(1025)
   })
 
   it('reads lines across chunk boundaries, strips CR, and refuses a line over the limit', async () => {
-    const path = join(dir, 'lines')
+    const path = join(scratch.dir, 'lines')
     const long = 'x'.repeat(100_000)
     await writeFile(path, `a\r\n${long}\n\nlast`)
     const lines: string[] = []
@@ -69,18 +65,18 @@ describe('bounded file reads', () => {
 
 describe('ledger', () => {
   it('import refuses /dev/zero, a FIFO and an over-long line with a code instead of a crash', async () => {
-    const data = join(dir, 'ledger-node')
+    const data = join(scratch.dir, 'ledger-node')
     await mkdir(data)
     await expect(runCli(['ledger', 'import', '/dev/zero', '-d', data], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
     await expect(runCli(['ledger', 'import', fifo, '-d', data], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
-    const long = join(dir, 'long.jsonl')
+    const long = join(scratch.dir, 'long.jsonl')
     await writeFile(long, Buffer.alloc(13 * 1024 * 1024, 0x61))
     await expect(runCli(['ledger', 'import', long, '-d', data], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_INPUT_TOO_LARGE' })
   })
 
   it('show refuses an id that is not a CID', async () => {
     // the example in the message is the prefix entry ids really have (raw-codec CIDv1: bafkrei…)
-    await expect(runCli(['ledger', 'show', 'notacid', '-d', join(dir, 'no-node')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_CID', message: expect.stringContaining('expected a CID string (bafkrei…, 59 characters)') })
+    await expect(runCli(['ledger', 'show', 'notacid', '-d', join(scratch.dir, 'no-node')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_CID', message: expect.stringContaining('expected a CID string (bafkrei…, 59 characters)') })
   })
 })
 
@@ -88,7 +84,7 @@ describe('community', () => {
   it('show refuses /dev/zero and a FIFO at once', async () => {
     await expect(runCli(['community', 'show', '/dev/zero'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
     await expect(runCli(['community', 'show', fifo], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
-    const { stdout: out } = await runCli(['community', 'show', genesis], { reject: 'error' })
+    const { stdout: out } = await runCli(['community', 'show', scratch.genesis], { reject: 'error' })
     expect(new Set(valueColumns(out)).size).toBe(1)
   })
 
@@ -99,9 +95,9 @@ describe('community', () => {
   })
 
   it('join validates the training data and leaves the folder untouched when it is wrong', async () => {
-    const node = join(dir, 'volunteer')
+    const node = join(scratch.dir, 'volunteer')
     await initDataDir(node, { config: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, control: { port: 0 } } })
-    const file = async (name: string, bytes: Uint8Array): Promise<string> => { const p = join(dir, name); await writeFile(p, bytes); return p }
+    const file = async (name: string, bytes: Uint8Array): Promise<string> => { const p = join(scratch.dir, name); await writeFile(p, bytes); return p }
     const labels3 = await file('labels3', idx([3], Uint8Array.from([0, 1, 9])))
     const images3 = await file('images3', idx([3, 28, 28], new Uint8Array(3 * 784)))
     const cases: Array<[string, string, string, string]> = [
@@ -114,30 +110,30 @@ describe('community', () => {
       ['label range', images3, await file('labels10', idx([3], Uint8Array.from([0, 1, 10]))), 'ERR_CLI_BAD_TRAINING_DATA']
     ]
     for (const [name, images, labels, code] of cases) {
-      await expect(runCli(['community', 'join', genesis, '-d', node, '--images', images, '--labels', labels], { reject: 'error' }), name).rejects.toMatchObject({ code })
+      await expect(runCli(['community', 'join', scratch.genesis, '-d', node, '--images', images, '--labels', labels], { reject: 'error' }), name).rejects.toMatchObject({ code })
       expect((await readRoundsConfig(node)).community, name).toBeUndefined()
     }
     // a training budget the daemon's timer cannot hold (> 2^31 − 1 ms) is refused by the option check, before anything is written
-    await expect(runCli(['community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31}ms`], { reject: 'error' }))
+    await expect(runCli(['community', 'join', scratch.genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31}ms`], { reject: 'error' }))
       .rejects.toMatchObject({ code: 'commander.invalidArgument', message: expect.stringMatching(/--max-round-time 2147483648ms is 2147483648 ms; the longest accepted is 2147483647ms/) })
     expect((await readRoundsConfig(node)).community).toBeUndefined()
     await expect(readFile(join(node, 'community.genesis'))).rejects.toMatchObject({ code: 'ENOENT' })
-    const { exitCode } = await runCli(['community', 'join', genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31 - 1}ms`, '--json'], { reject: 'error' })
+    const { exitCode } = await runCli(['community', 'join', scratch.genesis, '-d', node, '--images', images3, '--labels', labels3, '--max-round-time', `${2 ** 31 - 1}ms`, '--json'], { reject: 'error' })
     expect(exitCode).toBe(0)
     expect((await readRoundsConfig(node)).volunteer).toMatchObject({ data: { source: 'idx', images: images3 }, maxRoundMs: 2 ** 31 - 1 })
-    expect(Buffer.compare(await readFile(join(node, 'community.genesis')), await readFile(genesis))).toBe(0)
+    expect(Buffer.compare(await readFile(join(node, 'community.genesis')), await readFile(scratch.genesis))).toBe(0)
   })
 })
 
 describe('outputs are checked before any work', () => {
   it('release export refuses an existing output unless --force, and a file/folder mismatch with a code', async () => {
-    const existing = join(dir, 'exists.bin')
+    const existing = join(scratch.dir, 'exists.bin')
     await writeFile(existing, 'keep')
-    const d = join(dir, 'no-node')
+    const d = join(scratch.dir, 'no-node')
     await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', existing], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
     await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', existing, '--format', 'safetensors'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_OUTPUT_EXISTS' })
     await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', existing, '--force'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
-    await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', dir, '--format', 'safetensors', '--force'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
+    await expect(runCli(['release', 'export', 'latest', '-d', d, '-o', scratch.dir, '--format', 'safetensors', '--force'], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_OUTPUT' })
     expect(await readFile(existing, 'utf8')).toBe('keep')
   })
 
@@ -154,7 +150,7 @@ describe('integer options', () => {
       ['simulate', '-B', '100000'], ['ledger', 'list', '--limit', '1.5']
     ]
     for (const args of cases) {
-      await expect(runCli([...args, '-d', join(dir, 'no-node')], { reject: 'error' }), args.join(' ')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
+      await expect(runCli([...args, '-d', join(scratch.dir, 'no-node')], { reject: 'error' }), args.join(' ')).rejects.toMatchObject({ code: 'commander.invalidArgument' })
     }
     const batch = intOption('--batch-size', 1, MAX_BATCH_SIZE)
     expect(batch(String(MAX_BATCH_SIZE))).toBe(MAX_BATCH_SIZE)
@@ -187,10 +183,10 @@ describe('simulate', () => {
 
 describe('community create --from', () => {
   it('refuses a tfjs folder whose model.json or weight file is not a regular file', async () => {
-    const d = join(dir, 'no-node')
-    const folder = join(dir, 'tfjs')
+    const d = join(scratch.dir, 'no-node')
+    const folder = join(scratch.dir, 'tfjs')
     await mkdir(folder)
-    await expect(runCli(['community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', join(dir, 'missing-folder')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
+    await expect(runCli(['community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', join(scratch.dir, 'missing-folder')], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
     await symlink('/dev/zero', join(folder, 'model.json'))
     await expect(runCli(['community', 'create', '--task', 'mnist-2nn', '-d', d, '--from', folder], { reject: 'error' })).rejects.toMatchObject({ code: 'ERR_CLI_BAD_INPUT_FILE' })
     await rm(join(folder, 'model.json'))
