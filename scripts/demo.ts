@@ -44,8 +44,8 @@ import {
 } from './lib/model-scenario.js'
 import { coveredClasses, describeScheme, partitionSummary, partitionTable } from './lib/partition.js'
 import { onInterrupt, Supervisor } from './lib/processes.js'
-import { formatBytes, median, percent, roundRow, seconds, type RoundRow } from './lib/report.js'
-import { OVERHEAD_PARTS, overheadParts, type OverheadParts } from './lib/timing.js'
+import { formatBytes, percent, roundRow, seconds, type RoundRow } from './lib/report.js'
+import { overheadLines, overheadParts, type OverheadParts } from './lib/timing.js'
 
 /**
  * Defaults of the demo. 100 local steps of 50 examples at η = 0.1 per round: `swarmtune simulate -K 4 -C 1
@@ -444,7 +444,7 @@ async function main (): Promise<number> {
     if (overhead.length > 0) {
       out()
       out(`where the overhead goes (median of ${overhead.length} rounds, from the daemons' events):`)
-      for (const [k, name] of Object.entries(OVERHEAD_PARTS) as Array<[keyof OverheadParts, string]>) out(`  ${(median(overhead.map((p) => p[k])) / 1000).toFixed(2).padStart(6)} s  ${name}`)
+      for (const line of overheadLines(overhead)) out(line)
     }
     out()
 

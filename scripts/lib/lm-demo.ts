@@ -23,8 +23,8 @@ import { Cluster, type EventLog } from './cluster.js'
 import type { CommunitySetup } from './cluster.js'
 import { makeLmBase, SOTU_PERIODS, writeVolunteerTexts, type VolunteerTexts } from './lm-scenario.js'
 import type { Supervisor } from './processes.js'
-import { formatBytes, median, percent, roundRow, seconds, type RoundRow } from './report.js'
-import { OVERHEAD_PARTS, overheadParts, type OverheadParts } from './timing.js'
+import { formatBytes, percent, roundRow, seconds, type RoundRow } from './report.js'
+import { overheadLines, overheadParts, type OverheadParts } from './timing.js'
 
 /** Defaults of the language-model scenario (measured on this 2-core machine, doc/demo.md). */
 export const LM_SCENARIO_DEFAULTS = Object.freeze({
@@ -257,7 +257,7 @@ export async function runLmDemo (f: LmDemoFlags, env: LmDemoEnv): Promise<number
   if (overhead.length > 0) {
     out()
     out(`where the overhead goes (median of ${overhead.length} rounds, from the daemons' events):`)
-    for (const [k, name] of Object.entries(OVERHEAD_PARTS) as Array<[keyof OverheadParts, string]>) out(`  ${(median(overhead.map((x) => x[k])) / 1000).toFixed(2).padStart(6)} s  ${name}`)
+    for (const line of overheadLines(overhead)) out(line)
   }
   out()
   out('checks:')

@@ -5,6 +5,7 @@
  */
 import type { DaemonEvent } from '@swarmtune/node'
 import type { RoundView } from '@swarmtune/rounds'
+import { median } from './report.js'
 
 /** The parts of one round's overhead, in ms. */
 export interface OverheadParts {
@@ -61,4 +62,9 @@ export function overheadParts (r: RoundView, maintainer: DaemonEvent[], voluntee
     merge: release - closing,
     close: r.closedAt - release
   }
+}
+
+/** The lines the demo prints under "where the overhead goes": each part's median over the rounds, in seconds. */
+export function overheadLines (overhead: readonly OverheadParts[]): string[] {
+  return (Object.entries(OVERHEAD_PARTS) as Array<[keyof OverheadParts, string]>).map(([k, name]) => `  ${(median(overhead.map((p) => p[k])) / 1000).toFixed(2).padStart(6)} s  ${name}`)
 }

