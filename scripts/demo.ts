@@ -63,6 +63,8 @@ const DEFAULTS = {
   steps: 100,
   batchSize: 50,
   lr: 0.1,
+  /** Server learning rate of the FedAvg step (the merged delta times it): plain FedAvg, McMahan et al. 2017. */
+  serverLr: 1,
   trainExamples: MNIST_TRAIN_EXAMPLES,
   target: 0.9,
   /** Deadline of each round, in ms (3 min): a round closes as soon as every volunteer contributed; this bounds a stuck one. */
@@ -111,6 +113,8 @@ interface Flags {
   steps: number
   batchSize: number
   lr: number
+  /** Server learning rate η_s: each release is the base plus η_s × the FedAvg-merged delta. */
+  serverLr: number
   trainExamples: number
   target: number
   /** ms */
@@ -164,7 +168,7 @@ export function roundLine (row: RoundRow, total: number, note?: string): string 
 }
 
 /** The options whose default depends on `--model`: the mnist-2nn default, then the mobilenet-v2 one. */
-const PER_MODEL = ['rounds', 'steps', 'batchSize', 'lr', 'target', 'roundTime'] as const
+const PER_MODEL = ['rounds', 'steps', 'batchSize', 'lr', 'serverLr', 'target', 'roundTime'] as const
 
 /**
  * Parses the demo's options (`npm run demo -- --help`; `argv` as `process.argv`: the runtime and the script
@@ -194,6 +198,7 @@ export function parseFlags (argv: string[], options: { throwOnError?: boolean } 
     .option('--steps <n>', `local optimizer steps per volunteer and round ${both(String(d.steps), String(m.steps), String(l.steps))}`, int(1, 100_000))
     .option('--batch-size <n>', `local batch size B (lm: windows of text) ${both(String(d.batchSize), String(m.batchSize), String(l.batchSize))}`, int(1, 60_000))
     .option('--lr <eta>', `client learning rate η: SGD for mnist-2nn, Adam for mobilenet-v2 and lm ${both(String(d.lr), String(m.lr), String(l.lr))}`, positive)
+    .option('--server-lr <eta>', `server learning rate η_s: each release is its base plus η_s × the FedAvg-merged delta ${both(String(d.serverLr), String(m.serverLr), String(l.serverLr))}`, positive)
     .option('--train-examples <n>', 'share out the first n MNIST training examples (mnist-2nn; mobilenet-v2 shares out --volunteers × --images-per-volunteer)', int(1, MNIST_TRAIN_EXAMPLES), d.trainExamples)
     .option('--target <accuracy>', `test accuracy the best release must reach (0.9, 90 or 90%) ${both(percent(d.target, 0), percent(m.target, 0))}`, accuracy)
     .option('--round-time <time>', `deadline of each round, e.g. 3m or 90s (units ms, s, m or min, h, d; a bare number is seconds; 10s to 1h); a round closes as soon as every volunteer contributed (default 3m)`, durationOption('--round-time', { minMs: 10_000, maxMs: 3_600_000, bareUnit: 's' }))
@@ -401,7 +406,7 @@ async function main (): Promise<number> {
       out(`rounds: each volunteer runs ${f.steps} Adam steps of ${f.batchSize} images at η = ${f.lr} on the head and the LoRA factors B (the backbone's features computed once per image, then read from its cache)`)
       out(`from the round's base release; the contribution carries only those weights, in ${codec} with error feedback;`)
     } else out(`rounds: each volunteer runs ${f.steps} SGD steps of ${f.batchSize} examples at η = ${f.lr} from the round's base release; deltas in ${codec} with error feedback;`)
-    out(`FedAvg weighted by sample count, server learning rate 1; a round closes when all ${f.volunteers} volunteers contributed (deadline ${formatMs(f.roundTime)})`)
+    out(`FedAvg weighted by sample count, server learning rate ${f.serverLr}; a round closes when all ${f.volunteers} volunteers contributed (deadline ${formatMs(f.roundTime)})`)
     out()
     const live = new LiveRound(f.rounds, f.volunteers)
     for (const m of c.members) {
@@ -417,6 +422,7 @@ async function main (): Promise<number> {
       durationMs: f.roundTime,
       quorum: Math.max(1, Math.ceil(f.volunteers / 2)),
       maxContributions: f.volunteers,
+      server: { kind: 'sgd', lr: f.serverLr },
       codec: f.codec === 'topk-int8' ? { codec: f.codec, fraction: f.topkFraction } : { codec: f.codec }
     }
     if (pretrained) {

@@ -21,13 +21,16 @@ const parse = (...args: string[]): ReturnType<typeof parseFlags> => parseFlags([
 
 describe('demo options', () => {
   it('without --model: the MNIST demo\'s defaults, as before', () => {
-    expect(parse()).toMatchObject({ model: 'mnist-2nn', volunteers: 4, rounds: 10, steps: 100, batchSize: 50, lr: 0.1, target: 0.9, roundTime: 180_000, trainExamples: 60_000, codec: 'fp16' })
+    expect(parse()).toMatchObject({ model: 'mnist-2nn', volunteers: 4, rounds: 10, steps: 100, batchSize: 50, lr: 0.1, serverLr: 1, target: 0.9, roundTime: 180_000, trainExamples: 60_000, codec: 'fp16' })
   })
 
   it('--model mobilenet-v2: its own defaults; the pool is volunteers × images per volunteer; a given option wins', () => {
-    expect(parse('--model', 'mobilenet-v2')).toMatchObject({ model: 'mobilenet-v2', rounds: 6, steps: 150, batchSize: 16, lr: 0.01, target: 0.6, imagesPerVolunteer: 150, testImages: 400, rank: 16, trainExamples: 600 })
+    expect(parse('--model', 'mobilenet-v2')).toMatchObject({ model: 'mobilenet-v2', rounds: 6, steps: 150, batchSize: 16, lr: 0.01, serverLr: 0.5, target: 0.6, imagesPerVolunteer: 300, testImages: 1000, rank: 16, trainExamples: 1200 })
     expect(parse('--model', 'mobilenet-v2', '--rounds', '5', '--steps', '8', '--volunteers', '3', '--images-per-volunteer', '50', '--target', '70%')).toMatchObject({ rounds: 5, steps: 8, volunteers: 3, trainExamples: 150, target: 0.7 })
     expect(parse('--steps', '7', '--model', 'mnist-2nn')).toMatchObject({ steps: 7, rounds: 10 })
+    expect(parse('--model', 'mobilenet-v2', '--server-lr', '1')).toMatchObject({ serverLr: 1 })
+    expect(parse('--server-lr', '0.7')).toMatchObject({ serverLr: 0.7 })
+    expect(() => parse('--server-lr', '0')).toThrow(/expected a number > 0, got 0/)
   })
 
   it('an unknown model, and an option of the other model, are refused with what to use', () => {
@@ -45,6 +48,8 @@ describe('demo options', () => {
     expect(help).toContain('choices: "mnist-2nn", "mobilenet-v2", "lm", default: "mnist-2nn"')
     for (const o of ['--images-per-volunteer <n>', '--test-images <n>', '--rank <r>', '--model-dir <folder>']) expect(help).toContain(o)
     expect(help).toContain('with --model mobilenet-v2 6')
+    expect(help).toContain('--server-lr <eta>')
+    expect(help).toContain('(default 1; with --model mobilenet-v2 0.5)')
   }, 60_000)
 })
 

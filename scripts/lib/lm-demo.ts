@@ -33,6 +33,7 @@ export const LM_SCENARIO_DEFAULTS = Object.freeze({
   steps: 40,
   batchSize: 8,
   lr: 0.01,
+  serverLr: 1,
   rank: 8,
   /** Every projection of the Llama family. */
   targets: Object.freeze(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
@@ -152,6 +153,7 @@ export interface LmDemoFlags {
   steps: number
   batchSize: number
   lr: number
+  serverLr: number
   rank: number
   seed: number
   roundTime: number
@@ -213,7 +215,7 @@ export async function runLmDemo (f: LmDemoFlags, env: LmDemoEnv): Promise<number
   const codec = f.codec === 'topk-int8' ? `topk-int8 (fraction ${f.topkFraction})` : f.codec
   out(`rounds: each volunteer runs ${f.steps} Adam steps of ${f.batchSize} windows of ${s.context} tokens at η = ${f.lr} on the LoRA factors B (rank ${f.rank} on ${d.targets.join(', ')}; the base frozen)`)
   out(`from the round's base release; the contribution carries only those factors, in ${codec} with error feedback;`)
-  out(`FedAvg weighted by windows of text, server learning rate 1; a round closes when all ${f.volunteers} volunteers contributed (deadline ${formatMs(f.roundTime)})`)
+  out(`FedAvg weighted by windows of text, server learning rate ${f.serverLr}; a round closes when all ${f.volunteers} volunteers contributed (deadline ${formatMs(f.roundTime)})`)
   out()
   const steps = new Map<string, string>()
   let live = 0
@@ -232,6 +234,7 @@ export async function runLmDemo (f: LmDemoFlags, env: LmDemoEnv): Promise<number
     batchSize: f.batchSize,
     learningRate: f.lr,
     optimizer: d.optimizer,
+    server: { kind: 'sgd', lr: f.serverLr },
     durationMs: f.roundTime,
     quorum: Math.max(1, Math.ceil(f.volunteers / 2)),
     maxContributions: f.volunteers,
