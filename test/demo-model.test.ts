@@ -2,7 +2,7 @@
  * `npm run demo -- --model mobilenet-v2`, its pure parts: the options (per-model defaults, options that apply to
  * one model only, `--help`), each volunteer's non-IID share of the pool and the image folders written from it
  * (what `community join --data` reads), the per-round table's columns (the contribution beside the full-model
- * delta) and the contribution-size check.
+ * delta), the contribution-size check and the strict check that accuracy rises in every round.
  */
 import { spawnSync } from 'node:child_process'
 import { readdir } from 'node:fs/promises'
@@ -13,7 +13,7 @@ import { tempDir, type TempDir } from '@swarmtune/test-support'
 import { parseFlags } from '../scripts/demo.js'
 import { REPO_ROOT } from '../scripts/lib/cli.js'
 import {
-  contributionCheck, DIGIT_LABELS, MOBILENET_V2_FP32_BYTES, MODEL_ROUND_HEADER, modelCommunity, modelRoundLine, volunteerShares, writeScenarioImages
+  contributionCheck, DIGIT_LABELS, MOBILENET_V2_FP32_BYTES, MODEL_ROUND_HEADER, modelCommunity, modelRoundLine, risingCheck, volunteerShares, writeScenarioImages
 } from '../scripts/lib/model-scenario.js'
 import { partitionSummary, type PartitionSettings } from '../scripts/lib/partition.js'
 
@@ -93,7 +93,7 @@ describe('each volunteer\'s share, as image folders', () => {
   }, 60_000)
 })
 
-describe('the scenario\'s per-round table and contribution check', () => {
+describe('the scenario\'s per-round table, contribution check and rising check', () => {
   it('a row holds every column under the header: the contribution beside the full-model delta, and its share', () => {
     const row = { round: 2, outcome: 'released', contributions: 4, accepted: 4, accuracy: 0.7125, bytes: 4 * 5_720, bytesPerContributor: 5_720, wallMs: 9_300, slowestTrainMs: 2_100, overheadMs: 7_200 }
     const line = modelRoundLine(row, 6, MOBILENET_V2_FP32_BYTES)
@@ -109,5 +109,20 @@ describe('the scenario\'s per-round table and contribution check', () => {
     expect(contributionCheck([5_720, 5_730], MOBILENET_V2_FP32_BYTES)).toEqual({ ok: true, detail: expect.stringContaining('largest of 2 contributions 5,730 bytes = 0.055 % of the full model\'s 10,477,844 bytes') })
     expect(contributionCheck([5_720, 104_779], MOBILENET_V2_FP32_BYTES).ok).toBe(false)
     expect(contributionCheck([], MOBILENET_V2_FP32_BYTES).ok).toBe(false)
+  })
+
+  it('rising: passes only when every round is above the one before; a tie, a fall or a round without a release fails, naming it', () => {
+    const rows = (...accs: Array<number | undefined>): Array<{ round: number, accuracy?: number }> => accs.map((accuracy, i) => accuracy === undefined ? { round: i + 1 } : { round: i + 1, accuracy })
+    expect(risingCheck(rows(0.455, 0.6125, 0.65, 0.665, 0.675, 0.6775))).toEqual({ ok: true, detail: 'each of 6 rounds above the one before: 1: 45.50 % → 2: 61.25 % → 3: 65.00 % → 4: 66.50 % → 5: 67.50 % → 6: 67.75 %' })
+    expect(risingCheck(rows(0.3, 0.3001)).ok).toBe(true)
+    // the dips measured with the earlier defaults: a tie in the last round, a fall in round 5
+    const tie = risingCheck(rows(0.455, 0.6125, 0.65, 0.665, 0.675, 0.675))
+    expect(tie.ok).toBe(false)
+    expect(tie.detail).toMatch(/^round 6 67\.50 % is not above round 5 67\.50 %, expected every round above the one before; per round 1: 45\.50 % → .* → 6: 67\.50 %$/)
+    expect(risingCheck(rows(0.41, 0.615, 0.6625, 0.6725, 0.6525, 0.65))).toMatchObject({ ok: false, detail: expect.stringMatching(/^round 5 65\.25 % is not above round 4 67\.25 %/) })
+    expect(risingCheck(rows(0.5, undefined, 0.7))).toMatchObject({ ok: false, detail: expect.stringMatching(/^round 2 has no evaluated release, expected one more accurate than round 1's; per round 1: 50\.00 % → 2: - → 3: 70\.00 %$/) })
+    expect(risingCheck(rows(undefined, 0.7)).detail).toMatch(/^round 1 has no evaluated release, expected one; /)
+    expect(risingCheck(rows(0.5))).toMatchObject({ ok: false, detail: expect.stringContaining('a rise needs at least 2 (--rounds 2 or more)') })
+    expect(risingCheck([]).ok).toBe(false)
   })
 })

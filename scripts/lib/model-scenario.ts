@@ -161,3 +161,28 @@ export function contributionCheck (blobBytes: number[], modelBytes: number, limi
   }
 }
 
+/**
+ * The scenario's strict accuracy check, `rising`: every round's release is more accurate on the held-out images
+ * than the round before's — a tie or a fall fails, and so does a round without an evaluated release (its
+ * accuracy is missing). `rounds` are the run's rows in round order (accuracy in [0, 1], undefined without a
+ * release); at least 2 are needed for a rise (fewer fail, naming `--rounds`). The detail lists every round's
+ * accuracy and, on failure, the first round that did not rise and what was expected of it.
+ */
+export function risingCheck (rounds: ReadonlyArray<{ round: number, accuracy?: number }>): { ok: boolean, detail: string } {
+  const series = rounds.map((r) => `${r.round}: ${percent(r.accuracy)}`).join(' → ')
+  if (rounds.length < 2) return { ok: false, detail: `${rounds.length} round${rounds.length === 1 ? '' : 's'} evaluated: a rise needs at least 2 (--rounds 2 or more)` }
+  for (let i = 0; i < rounds.length; i++) {
+    const r = rounds[i]
+    if (r.accuracy === undefined) {
+      return { ok: false, detail: `round ${r.round} has no evaluated release, expected one${i === 0 ? '' : ` more accurate than round ${rounds[i - 1].round}'s`}; per round ${series}` }
+    }
+    const before = rounds[i - 1]?.accuracy
+    if (before !== undefined && !(r.accuracy > before)) {
+      return {
+        ok: false,
+        detail: `round ${r.round} ${percent(r.accuracy)} is not above round ${rounds[i - 1].round} ${percent(before)}, expected every round above the one before; per round ${series}`
+      }
+    }
+  }
+  return { ok: true, detail: `each of ${rounds.length} rounds above the one before: ${series}` }
+}
