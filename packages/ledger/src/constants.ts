@@ -27,6 +27,22 @@ export const SYNC_BATCH_ENTRIES = 256
 export const SYNC_HEADS_PER_FRAME = 4096
 
 /**
+ * Decode limits of one sync message, from its shape (doc/ledger-format.md, "Sync protocol"): a map of at most
+ * 4 fields (8 allowed), nested at most 3 deep (`heads` → head → author; 4 allowed), arrays of at most
+ * {@link SYNC_HEADS_PER_FRAME} elements (heads, wants; `entries` holds 1–256 frames as opaque bins), and about
+ * 4 values per head. Checked by the pre-scan before anything is decoded, so a frame of 4 MiB of nested maps
+ * is refused after a look at its first headers instead of being decoded and re-encoded whole (80,000
+ * values under the codec's defaults took 50–210 ms of the event loop in the hostile-peer suite).
+ */
+export const SYNC_MESSAGE_LIMITS = Object.freeze({
+  maxFrameBytes: SYNC_MAX_FRAME_BYTES,
+  maxMapSize: 8,
+  maxDepth: 4,
+  maxArrayLength: SYNC_HEADS_PER_FRAME,
+  maxItems: 4 * SYNC_HEADS_PER_FRAME + 64
+})
+
+/**
  * Most authors a peer may advertise in one session; more is treated as abuse and the session is rejected.
  * A community with more volunteers than this needs a protocol revision (paged heads by prefix).
  */

@@ -81,6 +81,23 @@ export function recordOutcomes (results: IngestResult[], candidates: Array<{ ind
   })
 }
 
+/**
+ * Answers, without the database and without waiting for the write queue, the candidates whose author may not
+ * sign their kind ({@link authorityFault}), and returns the others. Only once the genesis is stored: its
+ * maintainers never change after that, and no stored entry fails the check (each was checked when stored),
+ * so the answer is the one {@link commitEntries} would give (a duplicate of a refused entry cannot exist).
+ */
+export function refuseUnauthorised (state: StoreState, candidates: Array<{ index: number, candidate: Candidate }>, results: IngestResult[]): Array<{ index: number, candidate: Candidate }> {
+  const maintainers = state.maintainers
+  if (maintainers === undefined) return candidates
+  return candidates.filter(({ index, candidate }) => {
+    const fault = authorityFault(candidate.signed.entry, maintainers)
+    if (fault === undefined) return true
+    results[index] = { status: 'reject', code: fault.code, reason: fault.reason, id: candidate.id, author: candidate.author, seq: candidate.signed.entry.seq }
+    return false
+  })
+}
+
 /** Fills `results` for every candidate when the batch could not be written (`err`, by default `ERR_LEDGER_IO`). */
 export function recordFailure (results: IngestResult[], candidates: Array<{ index: number }>, err: unknown): void {
   const e = err as { code?: string, message?: string }
@@ -89,10 +106,12 @@ export function recordFailure (results: IngestResult[], candidates: Array<{ inde
 
 /**
  * Classifies validated entries against the chains and writes all that fit in one batch (entries, heads,
- * indexes, evidence, summary, community), then updates `state` and dispatches the events.
+ * indexes, evidence, summary, community), then updates `state` and dispatches the events. `onClassified`
+ * is called with the outcomes once they are known, before the batch is written (they stand unless the
+ * write fails).
  * @throws LedgerError `ERR_LEDGER_IO` when the batch cannot be written (nothing is stored).
  */
-export async function commitEntries (state: StoreState, candidates: Candidate[], sync: boolean): Promise<Outcome[]> {
+export async function commitEntries (state: StoreState, candidates: Candidate[], sync: boolean, onClassified?: (outcomes: Outcome[]) => void): Promise<Outcome[]> {
   const existing = await state.db.getMany(candidates.map((c) => idKey(c.id)))
   const heads = new Map<string, Head>()
   const headOf = (author: string): Head | undefined => heads.get(author) ?? state.heads.get(author)
@@ -177,6 +196,7 @@ export async function commitEntries (state: StoreState, candidates: Candidate[],
     }
     return outcomes
   }
+  onClassified?.(outcomes)
   for (const [author, head] of heads) ops.push({ type: 'put', key: headKey(author), value: jsonBytes(head) })
   const authors = new Set([...state.heads.keys(), ...heads.keys()]).size
   const summary: Summary = {

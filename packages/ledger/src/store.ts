@@ -20,7 +20,7 @@ import { verifyStore, type VerifyProgressEvents, type VerifyReport } from './ver
 import { EvidenceBook, createEvidenceLimits, type EvidenceLimits, type EvidenceRecord } from './evidence.js'
 import { claimDb, communityOf, openLevelDb, releaseDb } from './store-db.js'
 import { chainBytes, digestOfHeads, entryAt, headInfo, headInfos, idAt, matchingEntries, positionOf, storedEquivocations } from './store-read.js'
-import { closedResults, commitEntries, recordFailure, recordOutcomes, signDraft, validateInputs, writeSummaryIfDirty, type StoreState } from './store-write.js'
+import { closedResults, commitEntries, recordFailure, recordOutcomes, refuseUnauthorised, signDraft, validateInputs, writeSummaryIfDirty, type Outcome, type StoreState } from './store-write.js'
 
 export { createMemoryDb } from './store-db.js'
 export type { EntryFilter } from './filters.js'
@@ -259,24 +259,42 @@ export class Ledger extends EventTarget {
   /**
    * Validates and stores entries received from the network, in order, in one atomic batch. Never throws:
    * each entry gets an {@link IngestResult}. Entries of one chain must come in seq order.
+   *
+   * `options.onDecided` is called once with every input's result as soon as all are known — before the
+   * batch that stores the accepted entries and the evidence is written (and fsynced) — or with the final
+   * results when nothing is to be written. A refusal there is final; an `accept` (or `evidence: true`) holds
+   * only once the returned promise resolves with it: a failed write turns those into `ERR_LEDGER_IO`.
+   * It must not throw.
    */
-  async ingest (inputs: Uint8Array[], options: { sync?: boolean } = {}): Promise<IngestResult[]> {
+  async ingest (inputs: Uint8Array[], options: { sync?: boolean, onDecided?: (results: IngestResult[]) => void } = {}): Promise<IngestResult[]> {
     return (await this.#ingest(inputs, options)).results
   }
 
   /** ingest, also returning each entry that passed validation (undefined where it did not). */
-  async #ingest (inputs: Uint8Array[], options: { sync?: boolean }): Promise<{ results: IngestResult[], validated: Array<SignedEntry | undefined> }> {
-    if (this.#closed) return { results: closedResults(inputs), validated: [] }
+  async #ingest (inputs: Uint8Array[], options: { sync?: boolean, onDecided?: (results: IngestResult[]) => void }): Promise<{ results: IngestResult[], validated: Array<SignedEntry | undefined> }> {
+    if (this.#closed) return decided({ results: closedResults(inputs), validated: [] }, options.onDecided)
     const results: IngestResult[] = new Array(inputs.length)
-    const { candidates, validated } = await validateInputs(inputs, this.#state.community, results)
-    if (candidates.length === 0) return { results, validated }
+    const { candidates: valid, validated } = await validateInputs(inputs, this.#state.community, results)
+    // refusals on authority first: they need neither the disk nor a turn behind other writes
+    const candidates = refuseUnauthorised(this.#state, valid, results)
+    if (candidates.length === 0) return decided({ results, validated }, options.onDecided)
+    let told = false
+    const onClassified = options.onDecided === undefined
+      ? undefined
+      : (outcomes: Outcome[]): void => {
+          const early = [...results]
+          recordOutcomes(early, candidates, outcomes)
+          told = true
+          options.onDecided?.(early)
+        }
     try {
-      const outcomes = await this.#exclusive(async () => await commitEntries(this.#state, candidates.map((c) => c.candidate), options.sync ?? this.#state.sync))
+      const outcomes = await this.#exclusive(async () => await commitEntries(this.#state, candidates.map((c) => c.candidate), options.sync ?? this.#state.sync, onClassified))
       recordOutcomes(results, candidates, outcomes)
     } catch (err) {
       recordFailure(results, candidates, err)
     }
-    return { results, validated }
+    // nothing was to be written (duplicates, gaps, refusals), or the store failed before classifying
+    return told ? { results, validated } : decided({ results, validated }, options.onDecided)
   }
 
   /**
@@ -414,4 +432,10 @@ export class Ledger extends EventTarget {
     this.#state.lengthsDirty = false
     await writeLengths(this.path, this.#state.summary.entries, this.#state.heads)
   }
+}
+
+/** Hands an ingest's final results to its `onDecided` (when nothing was left to write) and returns them. */
+function decided<T extends { results: IngestResult[] }> (outcome: T, onDecided: ((results: IngestResult[]) => void) | undefined): T {
+  onDecided?.(outcome.results)
+  return outcome
 }

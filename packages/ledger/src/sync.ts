@@ -12,7 +12,8 @@
 import { CustomProgressEvent } from 'progress-events'
 import { AbortError, decodeCanonical, encodeCanonical, parseCid, type LongOperationOptions } from '@swarmtune/wire'
 import {
-  SYNC_BATCH_ENTRIES, SYNC_HEADS_PER_FRAME, SYNC_IDLE_TIMEOUT_MS, SYNC_MAX_AUTHORS, SYNC_MAX_ENTRIES_PER_SESSION, SYNC_MAX_FRAME_BYTES
+  SYNC_BATCH_ENTRIES, SYNC_HEADS_PER_FRAME, SYNC_IDLE_TIMEOUT_MS, SYNC_MAX_AUTHORS, SYNC_MAX_ENTRIES_PER_SESSION, SYNC_MAX_FRAME_BYTES,
+  SYNC_MESSAGE_LIMITS
 } from './constants.js'
 import { LedgerSyncError } from './errors.js'
 import { decodeFrames, encodeFrame, type ByteStream } from './framing.js'
@@ -84,14 +85,17 @@ type Message =
 const isBytes = (v: unknown, length?: number): v is Uint8Array => v instanceof Uint8Array && (length === undefined || v.length === length)
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 
-/** Decodes and shape-checks one frame. @throws LedgerSyncError `ERR_LEDGER_SYNC_PROTOCOL` */
+/**
+ * Decodes and shape-checks one frame, under {@link SYNC_MESSAGE_LIMITS} (checked before decoding).
+ * @throws LedgerSyncError `ERR_LEDGER_SYNC_PROTOCOL` (with the codec's WireError as `cause` when the bytes are not a message within the limits)
+ */
 export function decodeMessage (frame: Uint8Array): Message {
-  const bad = (what: string): never => { throw new LedgerSyncError('ERR_LEDGER_SYNC_PROTOCOL', `malformed sync frame from the peer: ${what}`) }
+  const bad = (what: string, cause?: unknown): never => { throw new LedgerSyncError('ERR_LEDGER_SYNC_PROTOCOL', `malformed sync frame from the peer: ${what}`, cause === undefined ? undefined : { cause }) }
   let m: Record<string, unknown>
   try {
-    m = decodeCanonical(frame, { maxFrameBytes: SYNC_MAX_FRAME_BYTES }) as Record<string, unknown>
+    m = decodeCanonical(frame, SYNC_MESSAGE_LIMITS) as Record<string, unknown>
   } catch (err) {
-    return bad(`not canonical msgpack (${(err as { code?: string }).code ?? String(err)})`)
+    return bad(`not canonical msgpack within the limits of a sync message (${(err as { code?: string }).code ?? String(err)}: at most 8 keys per map, 4 levels of nesting, ${SYNC_HEADS_PER_FRAME} elements per array)`, err)
   }
   if (typeof m !== 'object' || m === null || Array.isArray(m) || m instanceof Uint8Array) return bad('not a map')
   switch (m.t) {

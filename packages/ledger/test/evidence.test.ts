@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { SignedEntry, SigningKey } from '@swarmtune/wire'
 import { tempDir } from '@swarmtune/test-support'
 import {
-  createMemoryDb, EVIDENCE_MAX_RECORDS_PER_AUTHOR, ledgerStats, openLedger, syncLedger, type EvidenceDrop, type Ledger
+  createMemoryDb, EVIDENCE_MAX_RECORDS_PER_AUTHOR, ledgerStats, openLedger, syncLedger, type EvidenceDrop, type IngestResult, type Ledger
 } from '../src/index.js'
 import { bodies, ChainSigner, fakeCid, keyFor, makeCommunity } from './fixtures.js'
 import { duplexPair } from './helpers.js'
@@ -37,6 +37,30 @@ function dropsOf (ledger: Ledger): EvidenceDrop[] {
 }
 
 describe('equivocation evidence', () => {
+  it('hands an ingest its results as soon as they are known, before the batch that stores the entry or the evidence is written', async () => {
+    const { genesis, signer } = await makeCommunity()
+    const ledger = await openLedger({ path: join(dir, 'ledger') })
+    await ledger.append(genesis)
+    const key = await keyFor(1)
+    const first = await contributionAt(signer, key, 0, null, 'first')
+    const twin = await contributionAt(signer, key, 0, null, 'twin')
+    const order: string[] = []
+    ledger.addEventListener('entry', () => { order.push('entry written') })
+    ledger.addEventListener('equivocation', () => { order.push('evidence written') })
+    const told: IngestResult[][] = []
+    const onDecided = (r: IngestResult[]): void => { order.push('decided'); told.push(r) }
+    const results = [
+      await ledger.ingest([first.bytes], { onDecided }),
+      await ledger.ingest([twin.bytes], { onDecided }),
+      // a replay of the evidence kept: nothing to write, so the final results are handed over
+      await ledger.ingest([twin.bytes], { onDecided })
+    ]
+    expect(order).toEqual(['decided', 'entry written', 'decided', 'evidence written', 'decided'])
+    expect(told).toEqual(results)
+    expect(results.map(([r]) => [r.status, r.code, r.evidence])).toEqual([['accept', undefined, undefined], ['reject', 'ERR_LEDGER_EQUIVOCATION', true], ['reject', 'ERR_LEDGER_EQUIVOCATION', false]])
+    await ledger.close()
+  })
+
   it('keeps one pair per author and seq: of 150 conflicting seq-0 contributions from one key, one is stored and one kept as evidence', async () => {
     const path = join(dir, 'ledger')
     const { genesis, signer } = await makeCommunity()

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { encodeCanonical, type SignedEntry, type SigningKey } from '@swarmtune/wire'
-import { createMemoryDb, decodeFrames, decodeSyncMessage, encodeFrame, openLedger, syncLedger, SYNC_MAX_FRAME_BYTES, type Ledger } from '../src/index.js'
+import { createMemoryDb, decodeFrames, decodeSyncMessage, encodeFrame, openLedger, syncLedger, SYNC_HEADS_PER_FRAME, SYNC_MAX_FRAME_BYTES, SYNC_MESSAGE_LIMITS, type Ledger } from '../src/index.js'
 import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
 import { duplexPair, type ByteStreamEnd } from './helpers.js'
 
@@ -262,6 +262,26 @@ describe('ledger sync', () => {
         await expect(running).rejects.toMatchObject({ name: 'LedgerSyncError', code })
       }
       expect(ledger.size).toBe(1)
+    })
+
+    it('checks a message against the sync limits before decoding it: a full heads frame passes, one head more, a wider map or a map of maps does not', () => {
+      const head = (i: number): [Uint8Array, number, Uint8Array] => [new Uint8Array(32).fill(i % 251), i, fakeCid(`h${i}`)]
+      const full = encodeCanonical({ t: 'heads', heads: Array.from({ length: SYNC_HEADS_PER_FRAME }, (_, i) => head(i)), last: true })
+      expect(decodeSyncMessage(full)).toMatchObject({ t: 'heads', last: true })
+      const over = encodeCanonical({ t: 'heads', heads: Array.from({ length: SYNC_HEADS_PER_FRAME + 1 }, (_, i) => head(i)), last: true })
+      const wide = encodeCanonical(Object.fromEntries([['t', 'served'], ...Array.from({ length: SYNC_MESSAGE_LIMITS.maxMapSize }, (_, i) => [`x${i}`, i])]))
+      expect(decodeSyncMessage(encodeCanonical(Object.fromEntries([['t', 'served'], ...Array.from({ length: SYNC_MESSAGE_LIMITS.maxMapSize - 1 }, (_, i) => [`x${i}`, i])])))).toMatchObject({ t: 'served' })
+      // a 100 × 400 map of maps (80,000 values, under the codec's default item cap): refused at its first header
+      const nested = encodeCanonical(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${String(i).padStart(3, '0')}`, Object.fromEntries(Array.from({ length: 400 }, (_, j) => [`k${String(j).padStart(3, '0')}`, j % 128]))])))
+      for (const [frame, limit] of [[over, 'ERR_WIRE_ARRAY_TOO_LONG'], [wide, 'ERR_WIRE_MAP_TOO_LARGE'], [nested, 'ERR_WIRE_MAP_TOO_LARGE']] as const) {
+        let caught: unknown
+        try {
+          decodeSyncMessage(frame)
+        } catch (err) {
+          caught = err
+        }
+        expect(caught).toMatchObject({ name: 'LedgerSyncError', code: 'ERR_LEDGER_SYNC_PROTOCOL', cause: { code: limit } })
+      }
     })
   })
 })
