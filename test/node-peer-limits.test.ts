@@ -10,9 +10,10 @@
  */
 import { Writable } from 'node:stream'
 import { StrictNoSign, type StrictSign } from '@libp2p/gossipsub'
+import { RPC } from '@libp2p/gossipsub/message'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { createDaemon, createLogger, GOSSIP_MAX_INBOUND_BYTES, initDataDir, type Daemon, type DaemonConfigInit, type DaemonEvent } from '@swarmtune/node'
-import { communityTopic, type SignedEntry } from '@swarmtune/wire'
+import { communityTopic, LIMITS, type SignedEntry } from '@swarmtune/wire'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir, waitFor } from '@swarmtune/test-support'
 import { testConfig } from '@swarmtune/test-support/daemons'
@@ -260,6 +261,31 @@ describe('limits on what one peer or address can cause', () => {
     const pubsub = t.daemon.libp2p.services.pubsub
     await waitFor(() => pubsub.getSubscribers('/swarmtune/test/after-garbage').some((p) => p.equals(a.peerId)), 10_000, 'the subscription after the bad frame')
     expect(t.daemon.libp2p.getConnections(a.peerId).length).toBeGreaterThan(0)
+  })
+
+  it('refuses a message above the entry frame cap before gossipsub checks its envelope, penalising the peer; one at the cap goes on to that check', async () => {
+    const t = await start({})
+    const [a] = await attackers(1)
+    expect(await join(a, t)).toBe(true)
+    const stream = await a.dialProtocol(t.daemon.peerId, '/meshsub/1.1.0')
+    // unsigned messages written as raw RPCs: only the daemon's size check and gossipsub's envelope check can refuse them
+    const sendMessage = async (bytes: number): Promise<void> => {
+      const rpc = RPC.encode({ subscriptions: [], messages: [{ topic: t.topic, data: new Uint8Array(bytes).fill(7) }] })
+      stream.maxWriteBufferLength = rpc.length + 1024
+      stream.send(varint(rpc.length))
+      if (!stream.send(rpc)) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+    }
+    await sendMessage(LIMITS.maxFrameBytes + 1)
+    await waitFor(() => eventsOf(t, 'gossip:rejected', a.peerId).length === 1, 10_000, 'the message above the cap to be rejected')
+    // gossipsub recomputes a score at most once per heartbeat (1 s)
+    await waitFor(() => t.daemon.gossip.score(a.peerId) < 0, 5_000, 'the peer to be penalised')
+    await sendMessage(LIMITS.maxFrameBytes)
+    await waitFor(() => eventsOf(t, 'gossip:rejected', a.peerId).length === 2, 10_000, 'the message at the cap to be rejected')
+    const [above, atCap] = eventsOf(t, 'gossip:rejected', a.peerId)
+    expect(above.code).toBe('ERR_WIRE_FRAME_TOO_LARGE')
+    expect(atCap.code).toBe('ERR_NODE_GOSSIP_BAD_ENVELOPE')
+    // each decision carries the daemon's handling time, from the frame taken off the stream to the decision
+    for (const e of [above, atCap]) expect(e.handlingMs).toBeGreaterThanOrEqual(0)
   })
 
   it('rejects a message gossipsub refuses under StrictSign with a code, event and log line', async () => {

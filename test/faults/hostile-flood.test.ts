@@ -109,6 +109,7 @@ describe('hostile-peer flood', () => {
     for (const line of tally.lines('hostile flood')) console.log(line)
     for (const line of tally.byKind()) console.log(`hostile flood: ${line}`)
     for (const line of tally.lateLines(target)) console.log(`hostile flood: ${line}`)
+    for (const line of tally.slowestKinds()) console.log(`hostile flood: slowest in the daemon: ${line}`)
     console.log(`hostile flood: honest 64 MiB fetch = ${big.error ?? `${(big.ms / 1000).toFixed(2)} s`}, idle blob streams open at its start ${openAtStart}, at its end ${openAtEnd} (of 64)`)
     console.log(`hostile flood: honest contribution ${contribution.error ?? 'stored'}, verdict ${verdict === undefined ? 'none within 60 s' : `${String(verdict.accepted)} ${String(verdict.code)}`}`)
     console.log(`hostile flood: target RSS before ${(before.rssBytes / MiB).toFixed(1)} MiB, peak ${(peakRss / MiB).toFixed(1)} MiB (growth ${((peakRss - before.rssBytes) / MiB).toFixed(1)} MiB; goal ≤ 20 MiB), after ${(after.rssBytes / MiB).toFixed(1)} MiB, ${SETTLE_MS / 1000} s later ${(settled.rssBytes / MiB).toFixed(1)} MiB; CPU ${((after.cpuMs - before.cpuMs) / 1000).toFixed(1)} s over ${(FLOOD_MS / 1000).toFixed(0)} s`)

@@ -63,6 +63,7 @@ describe('hostile peers against a daemon', () => {
     for (const line of tally.lines('hostile (fast)')) console.log(line)
     for (const line of tally.byKind()) console.log(`hostile (fast): ${line}`)
     for (const line of tally.lateLines(t)) console.log(`hostile (fast): ${line}`)
+    for (const line of tally.slowestKinds()) console.log(`hostile (fast): slowest in the daemon: ${line}`)
     console.log(`hostile (fast): honest 4 MiB fetch with 64 idle streams open = ${fetch.error ?? `${fetch.ms.toFixed(0)} ms`}; target RSS ${(before.rssBytes / 2 ** 20).toFixed(1)} → ${(after.rssBytes / 2 ** 20).toFixed(1)} MiB, CPU ${(after.cpuMs - before.cpuMs).toFixed(0)} ms`)
     console.log(`hostile (fast): honest contribution ${contribution.error ?? 'stored'}`)
     console.log(`hostile (fast): ${auditText(audit, equivocators)}`)
@@ -72,6 +73,10 @@ describe('hostile peers against a daemon', () => {
     expect(fetch.error).toBeUndefined()
     expect(contribution.error).toBeUndefined()
     expect(tally.sent.length).toBeGreaterThan(150)
+    // the daemon times its own decisions on every channel (handlingMs of its events and log lines)
+    for (const channel of ['gossip', 'sync', 'blob']) {
+      expect(tally.sent.some((r) => r.channel === channel && (r.outcome.daemonMs ?? r.outcome.record?.()) !== undefined)).toBe(true)
+    }
     expectNothingWronglyKept(tally, audit, equivocators)
   })
 })

@@ -42,6 +42,15 @@ export interface Outcome {
    * yamux, gossipsub decoding and validation. Undefined for deadline-driven cases (idle, slow).
    */
   ms?: number
+  /**
+   * Handling time inside the daemon, ms: the `handlingMs` of its event or log line — from the frame's bytes
+   * reaching the daemon's code (gossipsub's read loop taking the RPC frame; a sync or blob stream's latest
+   * chunk) to its decision, on the daemon's monotonic clock. Undefined when the decision carries none
+   * (connection-level refusals and disconnects, gossip framing errors, deadline-driven cases).
+   */
+  daemonMs?: number
+  /** For a refusal read from the daemon's answer: looks up the daemon's own record of it for {@link daemonMs}. */
+  record?: () => number | undefined
   /** For a `silent` gossip frame: where to look for a decision that came after the deadline ({@link lateDecision}). */
   pending?: { peer: string, since: { events: number, logs: number, at: number } }
 }
@@ -165,31 +174,36 @@ function decision (target: Target, peer: string, since: { events: number, logs: 
   for (let i = since.events; i < target.events.length; i++) {
     const e: DaemonEvent = target.events[i]
     if ((e.type === 'peer:refused' || e.type === 'peer:dropped') && e.peer === peer && typeof e.code === 'string') {
-      return { result: 'coded', code: e.code, via: 'disconnect', ms: e.ts }
+      return { result: 'coded', code: e.code, via: 'disconnect', ms: e.ts, daemonMs: handlingOf(e) }
     }
     if (sync) {
       if (e.type === 'ledger:sync' && e.peer === peer && e.ts >= since.at) {
         const rejected = (e.rejected as Array<{ code: string }> | undefined) ?? []
-        if (rejected.length > 0) return { result: 'coded', code: rejected[0].code, via: 'event', ms: e.ts }
-        return { result: (e.appended as number) > 0 ? 'accepted' : 'no-op', via: 'event', ms: e.ts }
+        if (rejected.length > 0) return { result: 'coded', code: rejected[0].code, via: 'event', ms: e.ts, daemonMs: handlingOf(e) }
+        return { result: (e.appended as number) > 0 ? 'accepted' : 'no-op', via: 'event', ms: e.ts, daemonMs: handlingOf(e) }
       }
       continue
     }
     // a stream refusal names its stream: the event of an earlier case's stream (answered with an error frame
     // before its event arrived) is not this case's
     if ((e.type === 'blob:stream:rejected' || e.type === 'stream:rejected') && e.peer === peer && typeof e.code === 'string' &&
-      (stream === undefined || e.stream === stream)) return { result: 'coded', code: e.code, via: 'event', ms: e.ts }
+      (stream === undefined || e.stream === stream)) return { result: 'coded', code: e.code, via: 'event', ms: e.ts, daemonMs: handlingOf(e) }
     if ((e.type === 'gossip:rejected' || e.type === 'gossip:ignored') && e.from === peer) {
-      return typeof e.code === 'string' ? { result: 'coded', code: e.code, via: 'event', ms: e.ts } : { result: 'silent', via: 'event' }
+      return typeof e.code === 'string' ? { result: 'coded', code: e.code, via: 'event', ms: e.ts, daemonMs: handlingOf(e) } : { result: 'silent', via: 'event' }
     }
-    if (e.type === 'gossip:message' && e.from === peer) return { result: 'accepted', via: 'event', ms: e.ts }
+    if (e.type === 'gossip:message' && e.from === peer) return { result: 'accepted', via: 'event', ms: e.ts, daemonMs: handlingOf(e) }
   }
   if (!sync) return undefined
   for (let i = since.logs; i < target.logs.length; i++) {
     const l = target.logs[i]
-    if (l.peer === peer && l.code !== undefined && l.time >= since.at && l.msg === SYNC_FAILURE_LOG) return { result: 'coded', code: l.code, via: 'log', ms: l.time }
+    if (l.peer === peer && l.code !== undefined && l.time >= since.at && l.msg === SYNC_FAILURE_LOG) return { result: 'coded', code: l.code, via: 'log', ms: l.time, daemonMs: l.handlingMs }
   }
   return undefined
+}
+
+/** The daemon's own handling time of a decision's event (`handlingMs`, ms), when it has one. */
+function handlingOf (e: DaemonEvent): number | undefined {
+  return typeof e.handlingMs === 'number' && Number.isFinite(e.handlingMs) && e.handlingMs >= 0 ? e.handlingMs : undefined
 }
 
 /** The ledger service's log message for an inbound sync session that failed (ledger-service.ts). */
@@ -340,11 +354,17 @@ export async function sendRaw (a: Attacker, target: Target, c: RawStreamCase, de
   const end = await ended
   const deadlineDriven = c.then !== 'close'
   const code = errorFrameCode(end.bytes)
-  if (code !== undefined) return { result: 'coded', code, via: 'response', ms: deadlineDriven ? undefined : end.at - sentAt }
+  if (code !== undefined) {
+    // the daemon's record of the same refusal (its event naming the stream, or its log line) has its own
+    // handling time; it may come after the answer, so it is looked up when the figures are drawn
+    const id = stream.id
+    const record = deadlineDriven ? undefined : (): number | undefined => decision(target, peer, mark, c.channel === 'sync', id)?.daemonMs
+    return { result: 'coded', code, via: 'response', ms: deadlineDriven ? undefined : end.at - sentAt, record }
+  }
   const grace = Date.now() + RECORD_GRACE_MS
   while (true) {
     const d = decision(target, peer, mark, c.channel === 'sync', stream.id)
-    if (d !== undefined) return deadlineDriven ? { ...d, ms: undefined } : since(d, sentAt)
+    if (d !== undefined) return deadlineDriven ? { ...d, ms: undefined, daemonMs: undefined } : since(d, sentAt)
     if (Date.now() > grace) break
     await sleep(20)
   }

@@ -24,6 +24,8 @@ export interface LogLine {
   /** The line's `code`, or the `err.code` of an error it logs. */
   code?: string
   errName?: string
+  /** The line's `handlingMs` (the daemon's handling time of what it logs, ms), when it has one. */
+  handlingMs?: number
 }
 
 /** Memory and CPU time of a process, read from /proc (Linux proc(5)). */
@@ -124,7 +126,7 @@ export async function startTarget (init: TargetInit = {}): Promise<Target> {
     if (child.process.stdout !== null) {
       createInterface({ input: child.process.stdout }).on('line', (line) => {
         if (!line.startsWith('{')) return
-        let l: { level?: number, time?: number, msg?: string, peer?: unknown, code?: unknown, err?: { code?: unknown, type?: unknown } }
+        let l: { level?: number, time?: number, msg?: string, peer?: unknown, code?: unknown, handlingMs?: unknown, err?: { code?: unknown, type?: unknown } }
         try {
           l = JSON.parse(line)
         } catch {
@@ -138,7 +140,8 @@ export async function startTarget (init: TargetInit = {}): Promise<Target> {
           msg: l.msg ?? '',
           peer: typeof l.peer === 'string' ? l.peer : undefined,
           code,
-          errName: typeof l.err?.type === 'string' ? l.err.type : undefined
+          errName: typeof l.err?.type === 'string' ? l.err.type : undefined,
+          handlingMs: typeof l.handlingMs === 'number' ? l.handlingMs : undefined
         })
       })
     }

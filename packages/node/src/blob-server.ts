@@ -27,6 +27,7 @@ import {
   BLOB_REQUEST_TIMEOUT_MS, BLOB_SERVER_BUFFER_BYTES
 } from './constants.js'
 import { BlobStreamError, FrameLengthError, FrameTruncatedError } from './errors.js'
+import { arrivalClock, elapsedMs } from './handling-time.js'
 
 /** Where a provider reads blobs from. `BlobStore` is one; tests and tools may wrap it. */
 export interface BlobSource {
@@ -45,7 +46,16 @@ export interface BlobStreamRejection {
   stream: string
   code: string
   reason: string
+  /**
+   * ms from the latest input of the stream (bytes, or the client's end of writing) to this decision, on the
+   * daemon's monotonic clock; absent when a deadline or another stream decided (request or send timeout,
+   * eviction).
+   */
+  handlingMs?: number
 }
+
+/** Codes decided by a clock or by another stream, not by what this stream sent: they carry no handling time. */
+const UNTIMED_CODES = new Set(['ERR_NODE_BLOB_REQUEST_TIMEOUT', 'ERR_NODE_BLOB_SEND_TIMEOUT', 'ERR_NODE_BLOB_EVICTED'])
 
 export interface BlobServerInit {
   /** Streams served at once (default {@link BLOB_MAX_SERVING_STREAMS}). */
@@ -130,8 +140,11 @@ export function blobServer (source: BlobSource, init: BlobServerInit = {}): Stre
 
   return async (stream: Stream, connection: Connection) => {
     const peer = connection.remotePeer.toString()
-    const reject = (code: string, reason: string): void => init.onRejected?.({ peer, connection: connection.id, stream: stream.id, code, reason })
     const lp = boundedFrames(stream, BLOB_SERVER_BUFFER_BYTES)
+    const clock = arrivalClock(stream)
+    const reject = (code: string, reason: string): void => init.onRejected?.({
+      peer, connection: connection.id, stream: stream.id, code, reason, ...(UNTIMED_CODES.has(code) ? {} : { handlingMs: elapsedMs(clock.last()) })
+    })
     const slot = slots.admit(peer)
     if (slot instanceof BlobStreamError) {
       reject(slot.code, slot.message)

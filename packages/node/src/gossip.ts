@@ -10,6 +10,10 @@
  * (StrictSign) — is emitted (`gossip:rejected` / `gossip:ignored`) and logged, rate-limited per peer and code;
  * a peer whose RPC frame breaks the framing (longer than {@link GOSSIP_MAX_INBOUND_BYTES}) is disconnected
  * with a logged code instead of being dropped from gossipsub while its connection stays up.
+ *
+ * Each decision's event carries `handlingMs`: from the moment gossipsub's read loop took the RPC frame that
+ * held the message (before its protobuf decoding, gossipsub's StrictSign check and message id) to the
+ * decision, on this process's monotonic clock ({@link elapsedMs}).
  */
 import { TopicValidatorResult, type GossipSub, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
 import type { PeerScoreParams } from '@libp2p/gossipsub/score'
@@ -19,6 +23,7 @@ import type { Logger } from 'pino'
 import { GossipError } from './errors.js'
 import type { EventBus } from './events.js'
 import { GOSSIP_MAX_INBOUND_BYTES } from './constants.js'
+import { elapsedMs } from './handling-time.js'
 import type { PeerGuard } from './peer-guard.js'
 import { communityTopicScoreParams } from './peer-score.js'
 
@@ -80,8 +85,11 @@ interface GossipSubInternals {
   handlePeerReadStreamError(err: unknown, peerId: PeerId): void
   pipePeerReadStream(peerId: PeerId, source: AsyncIterable<{ subarray(): Uint8Array }>): Promise<void>
   decodeRpc(bytes: Uint8Array): unknown
-  validateReceivedMessage(from: PeerId, rpcMsg: { topic: string }): Promise<{ code: string, error?: string, msgIdStr?: string }>
+  validateReceivedMessage(from: PeerId, rpcMsg: RpcMessage): Promise<{ code: string, reason?: string, error?: string, msgIdStr?: string }>
 }
+
+/** A message of a decoded gossipsub RPC, as far as read here. */
+interface RpcMessage { topic: string, data?: Uint8Array }
 
 /**
  * Codes of the errors `it-length-prefixed` throws on a gossipsub stream whose framing is broken: a length
@@ -102,6 +110,12 @@ export class Gossip {
   private readonly topics = new Map<string, Topic>()
   private readonly handlers = new Set<{ topic: string | null, handler: GossipHandler }>()
   private readonly values = new WeakMap<Message, unknown>()
+  /**
+   * When the RPC frame holding a message was taken by gossipsub's read loop (`performance.now()`), by the
+   * message's data (gossipsub hands the validator and the delivery the same `Uint8Array`) or, for a message
+   * without data, by the decoded message.
+   */
+  private readonly arrivals = new WeakMap<object, number>()
   private readonly onMessage = (evt: CustomEvent<GossipsubMessage>): void => { this.deliver(evt.detail) }
   private readonly pubsub: ScoredGossipSub
 
@@ -131,19 +145,32 @@ export class Gossip {
     internals.decodeRpc = (bytes) => {
       const peer = framePeer
       framePeer = undefined
+      const taken = performance.now()
+      let rpc: { messages?: RpcMessage[] }
       try {
-        return decodeRpc(bytes)
+        rpc = decodeRpc(bytes) as { messages?: RpcMessage[] }
       } catch (err) {
-        if (peer != null) this.undecodable(peer, bytes.length, err)
+        if (peer != null) this.undecodable(peer, bytes.length, err, taken)
         throw err
       }
+      for (const m of rpc.messages ?? []) this.arrivals.set(m.data ?? m, taken)
+      return rpc
     }
     const prevalidate = internals.validateReceivedMessage.bind(components.pubsub)
     internals.validateReceivedMessage = async (from, rpcMsg) => {
+      const taken = this.arrivals.get(rpcMsg.data ?? rpcMsg) ?? performance.now()
+      // size before anything else: gossipsub would hash the message twice (its StrictSign signature, our
+      // message id) before the topic validator sees it. Invalid without a message id is how gossipsub marks
+      // its own envelope failures: the forwarding peer is penalised as for any rejected message (P4).
+      const bytes = rpcMsg.data?.length ?? 0
+      if (bytes > LIMITS.maxFrameBytes && this.topics.has(rpcMsg.topic)) {
+        this.refused('reject', rpcMsg.topic, from, undefined, { code: 'ERR_WIRE_FRAME_TOO_LARGE', reason: `message of ${bytes} bytes; an entry frame holds at most ${LIMITS.maxFrameBytes} bytes` }, taken)
+        return { code: 'invalid', reason: 'error', error: 'the message data is larger than an entry frame may be' }
+      }
       const result = await prevalidate(from, rpcMsg)
       // an invalid message without a message id failed gossipsub's own checks, before any topic validator
       if (result.code === 'invalid' && result.msgIdStr == null && this.topics.has(rpcMsg.topic)) {
-        this.refused('reject', rpcMsg.topic, from, undefined, { code: 'ERR_NODE_GOSSIP_BAD_ENVELOPE', reason: `gossipsub refused the message envelope: ${result.error ?? 'invalid'} (StrictSign: a signed message with from, seqno, signature and key)` })
+        this.refused('reject', rpcMsg.topic, from, undefined, { code: 'ERR_NODE_GOSSIP_BAD_ENVELOPE', reason: `gossipsub refused the message envelope: ${result.error ?? 'invalid'} (StrictSign: a signed message with from, seqno, signature and key)` }, taken)
       }
       return result
     }
@@ -251,6 +278,7 @@ export class Gossip {
   private async validate (topic: string, from: PeerId, msg: Message): Promise<TopicValidatorResult> {
     const t = this.topics.get(topic)
     if (t == null) return TopicValidatorResult.Ignore
+    const taken = this.arrivals.get(msg.data) ?? performance.now()
     let verdict: GossipVerdict
     const limited = this.components.guard.admitMessage(from)
     if (limited !== undefined) {
@@ -271,27 +299,27 @@ export class Gossip {
       return TopicValidatorResult.Accept
     }
     const author = msg.type === 'signed' ? msg.from.toString() : undefined
-    this.refused(verdict.status, topic, from, author, { code: verdict.code, reason: verdict.reason })
+    this.refused(verdict.status, topic, from, author, { code: verdict.code, reason: verdict.reason }, taken)
     return verdict.status === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
   }
 
   /**
    * Emits and logs a message refused on a joined topic. Rejections and rate limits are logged at warn,
    * other ignores (duplicates, entries not yet in context) at debug; each at most once per peer and code per
-   * `gossip.rejectionLogIntervalMs`.
+   * `gossip.rejectionLogIntervalMs`. `taken`: when the message's frame was taken (`performance.now()`).
    */
-  private refused (status: 'reject' | 'ignore', topic: string, from: PeerId, author: string | undefined, refusal: { code?: string, reason?: string }): void {
+  private refused (status: 'reject' | 'ignore', topic: string, from: PeerId, author: string | undefined, refusal: { code?: string, reason?: string }, taken: number): void {
     const community = this.topics.get(topic)?.community.toString()
     const fields = { community, from: from.toString(), author, code: refusal.code, reason: refusal.reason }
-    this.components.events.emit(status === 'reject' ? 'gossip:rejected' : 'gossip:ignored', fields)
+    this.components.events.emit(status === 'reject' ? 'gossip:rejected' : 'gossip:ignored', { ...fields, handlingMs: elapsedMs(taken) })
     const level = status === 'reject' || refusal.code === 'ERR_NODE_GOSSIP_RATE_LIMITED' ? 'warn' : 'debug'
     this.components.guard.report(level, { ...fields, peer: fields.from, code: refusal.code ?? '(no code)' }, status === 'reject' ? 'gossip message rejected' : 'gossip message ignored')
   }
 
   /** A frame that is not a gossipsub RPC within gossipsub's decode limits: gossipsub drops it, the peer stays. */
-  private undecodable (peer: PeerId, bytes: number, err: unknown): void {
+  private undecodable (peer: PeerId, bytes: number, err: unknown, taken: number): void {
     const reason = `a gossipsub RPC frame of ${bytes} bytes does not decode (${(err as Error)?.message ?? String(err)}); expected the RPC protobuf of the gossipsub spec within its limits on subscriptions, messages and control ids`
-    this.components.events.emit('gossip:rejected', { from: peer.toString(), code: 'ERR_NODE_GOSSIP_RPC_MALFORMED', reason })
+    this.components.events.emit('gossip:rejected', { from: peer.toString(), code: 'ERR_NODE_GOSSIP_RPC_MALFORMED', reason, handlingMs: elapsedMs(taken) })
     this.components.guard.report('warn', { peer: peer.toString(), code: 'ERR_NODE_GOSSIP_RPC_MALFORMED', reason }, 'gossip frame rejected')
   }
 
@@ -324,7 +352,10 @@ export class Gossip {
       data: msg.data,
       value: this.values.get(msg)
     }
-    this.components.events.emit('gossip:message', { community: t.community.toString(), author: msg.from.toString(), from: propagationSource.toString(), msgId, bytes: msg.data.length })
+    const taken = this.arrivals.get(msg.data)
+    this.components.events.emit('gossip:message', {
+      community: t.community.toString(), author: msg.from.toString(), from: propagationSource.toString(), msgId, bytes: msg.data.length, handlingMs: taken === undefined ? undefined : elapsedMs(taken)
+    })
     for (const { topic, handler } of this.handlers) {
       if (topic != null && topic !== msg.topic) continue
       Promise.resolve()

@@ -11,13 +11,14 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import {
   LedgerCommunityError, openLedger, syncLedger,
-  type EntryDraft, type EvidenceDrop, type Ledger, type SyncReport
+  type EntryDraft, type EvidenceDrop, type IngestResult, type Ledger, type SyncReport
 } from '@swarmtune/ledger'
 import { LEDGER_SYNC_PROTOCOL, type CID, type EntryKind, type SignedEntry } from '@swarmtune/wire'
 import { LEDGER_ANTI_ENTROPY_MS } from './constants.js'
 import type { DaemonComponents, DaemonService, ServiceFactory } from './daemon-types.js'
 import { ConfigError, DialError } from './errors.js'
 import type { GossipValidator } from './gossip.js'
+import { arrivalClock, elapsedMs } from './handling-time.js'
 import { ledgerRoutes } from './ledger-routes.js'
 
 /** The ledger service as other services see it (`daemon.services.ledger`). */
@@ -79,14 +80,15 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory<Led
       return ledger
     }
 
-    const recordSync = (peer: string, report: SyncReport, trigger: SyncTrigger): void => {
+    /** `handlingMs`: for an inbound session, the longest time from input reaching the daemon to a decision on it (see the inbound handler). */
+    const recordSync = (peer: string, report: SyncReport, trigger: SyncTrigger, handlingMs?: number): void => {
       lastSync = { peer, at: Date.now(), trigger, appended: report.appended, rejected: report.rejected.length }
       if (trigger === 'anti-entropy') {
         antiEntropy.sessions++
         if (report.inSync) antiEntropy.inSync++
         antiEntropy.recovered += report.appended
       }
-      c.events.emit('ledger:sync', { peer, trigger, inSync: report.inSync, appended: report.appended, sent: report.sent, evidence: report.evidence, evidenceDropped: report.evidenceDropped, rejected: report.rejected })
+      c.events.emit('ledger:sync', { peer, trigger, inSync: report.inSync, appended: report.appended, sent: report.sent, evidence: report.evidence, evidenceDropped: report.evidenceDropped, rejected: report.rejected, handlingMs })
       if (report.rejected.some((r) => r.code.startsWith('ERR_WIRE_') || r.code === 'ERR_LEDGER_SYNC_UNEXPECTED')) {
         log.warn({ peer, rejected: report.rejected.slice(0, 5) }, 'a peer served entries that were refused')
       }
@@ -147,8 +149,16 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory<Led
     // entry ahead of the genesis) triggers a sync with the forwarding peer; an already-stored entry is valid
     // (so this node can publish its own). The ledger's refusals — a forged entry, a round-open or verdict
     // signed by a non-maintainer (ERR_LEDGER_NOT_MAINTAINER) — are rejects, which lower the forwarder's score.
+    // A refusal is answered as soon as the ledger has classified the entry, without waiting for the write
+    // (and fsync) of the evidence it may keep; an accept waits until the entry is stored.
     const validator: GossipValidator = async (data, { from }) => {
-      const [r] = await open().ingest([data])
+      let early: IngestResult | undefined
+      let wake: () => void = () => {}
+      const classified = new Promise<void>((resolve) => { wake = resolve })
+      const stored = open().ingest([data], { onDecided: ([d]) => { early = d; wake() } })
+      await Promise.race([classified, stored])
+      // a refusal is final before the write; evidence it keeps is written after the answer
+      const r = early !== undefined && early.status !== 'accept' ? early : (await stored)[0]
       if (r.status === 'accept' || r.code === 'ERR_LEDGER_DUPLICATE') return { status: 'accept' }
       if ((r.code === 'ERR_LEDGER_GAP' || r.code === 'ERR_LEDGER_NO_GENESIS') && !from.equals(c.libp2p.peerId)) syncSoon(from, 'gap')
       return { status: r.status, code: r.code, reason: r.reason }
@@ -210,9 +220,21 @@ export function ledgerService (init: LedgerServiceInit = {}): ServiceFactory<Led
           c.events.emit('ledger:evidence-dropped', { id: e.id.toString(), author: Buffer.from(e.entry.author).toString('hex'), seq: e.entry.seq, reason })
         })
         for (const community of communities()) c.gossip.join(community, { validator })
+        // Handling time of an inbound session: from the latest input (bytes, or the peer's end of writing) to
+        // each decision on it — each stored `entries` frame, and the session's end (report or failure); the
+        // longest of these is reported (`handlingMs`), so a slow frame shows even among fast ones.
         await c.libp2p.handle(LEDGER_SYNC_PROTOCOL, (stream: Stream, connection) => {
           const peer = connection.remotePeer.toString()
-          syncLedger(open(), stream).then((report) => recordSync(peer, report, 'inbound'), (err: unknown) => { log.debug({ peer, err }, 'inbound ledger sync failed') })
+          const clock = arrivalClock(stream)
+          let slowest = 0
+          const decided = (): number => { slowest = Math.max(slowest, elapsedMs(clock.last())); return slowest }
+          const session = syncLedger(open(), stream, { onProgress: decided })
+          session.then((report) => { clock.stop(); recordSync(peer, report, 'inbound', decided()) }, (err: unknown) => {
+            clock.stop()
+            // a session ended by its idle deadline was decided by the clock, not by input
+            const timedOut = (err as { code?: unknown })?.code === 'ERR_LEDGER_SYNC_TIMEOUT'
+            log.debug({ peer, err, handlingMs: timedOut ? undefined : decided() }, 'inbound ledger sync failed')
+          })
         })
         c.libp2p.addEventListener('peer:identify', onIdentify)
         c.libp2p.addEventListener('peer:disconnect', onDisconnect)

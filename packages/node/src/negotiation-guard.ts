@@ -21,6 +21,7 @@ import type { ComponentLogger, Connection, Stream, StreamMuxer, StreamMuxerFacto
 import { decodeLengthPrefix } from './bounded-frame.js'
 import { NEGOTIATION_MAX_MESSAGE_BYTES, NEGOTIATION_MAX_MESSAGES } from './constants.js'
 import { FrameLengthError, NegotiationError } from './errors.js'
+import { elapsedMs } from './handling-time.js'
 
 /** The multistream-select header (multistream-select spec; `PROTOCOL_ID` of `@libp2p/multistream-select`). */
 const MULTISTREAM_ID = '/multistream/1.0.0'
@@ -35,6 +36,11 @@ export interface NegotiationRejection {
   stream: string
   code: string
   reason: string
+  /**
+   * ms from the arrival of the chunk that broke the bound to the reset (the checks run on each chunk as the
+   * muxer hands it over); absent for `ERR_NODE_STREAM_LIMIT`, which libp2p decides.
+   */
+  handlingMs?: number
 }
 
 export interface NegotiationGuardInit {
@@ -110,10 +116,10 @@ function watch (stream: Stream, components: GuardComponents, peerOf: () => strin
   let messages = 0
 
   const stop = (): void => { stream.removeEventListener('message', onMessage) }
-  const report = (code: string, reason: string, protocol?: string): void => { init.onRejected?.({ peer: peerOf(), protocol, stream: stream.id, code, reason }) }
-  const fail = (err: FrameLengthError | NegotiationError): void => {
+  const report = (code: string, reason: string, protocol?: string, handlingMs?: number): void => { init.onRejected?.({ peer: peerOf(), protocol, stream: stream.id, code, reason, handlingMs }) }
+  const fail = (err: FrameLengthError | NegotiationError, arrived: number): void => {
     stop()
-    report(err.code, err.message)
+    report(err.code, err.message, undefined, elapsedMs(arrived))
     stream.abort(err)
   }
   /**
@@ -131,7 +137,7 @@ function watch (stream: Stream, components: GuardComponents, peerOf: () => strin
         if (error?.name === 'TooManyInboundProtocolStreamsError') report('ERR_NODE_STREAM_LIMIT', `${error.message}; the stream is reset. Close finished streams before opening more`, text)
       }, { once: true })
       const max = init.framedProtocols?.[text]
-      if (max !== undefined) watchFrames(stream, text, max, (err) => { report(err.code, err.message, text) })
+      if (max !== undefined) watchFrames(stream, text, max, (err, arrived) => { report(err.code, err.message, text, elapsedMs(arrived)) })
       return true
     }
     if (messages > NEGOTIATION_MAX_MESSAGES) {
@@ -140,6 +146,7 @@ function watch (stream: Stream, components: GuardComponents, peerOf: () => strin
     return false
   }
   const onMessage = (evt: Event & { data: Uint8Array | Iterable<Uint8Array> }): void => {
+    const arrived = performance.now()
     const parts = evt.data instanceof Uint8Array ? [evt.data] : evt.data
     try {
       for (const part of parts) {
@@ -166,7 +173,7 @@ function watch (stream: Stream, components: GuardComponents, peerOf: () => strin
       if (!(err instanceof FrameLengthError || err instanceof NegotiationError)) throw err
       // the rest of this chunk is not for libp2p's reader either
       evt.stopImmediatePropagation()
-      fail(err)
+      fail(err, arrived)
     }
   }
   stream.addEventListener('message', onMessage as unknown as (evt: Event) => void)
@@ -179,12 +186,13 @@ function watch (stream: Stream, components: GuardComponents, peerOf: () => strin
  * take the bytes multistream-select hands back to the stream before the handler reads), so both see the same
  * bytes from the protocol's first, and a chunk that breaks the bound never reaches the handler.
  */
-function watchFrames (stream: Stream, protocol: string, maxBytes: number, onFail: (err: FrameLengthError) => void): void {
+function watchFrames (stream: Stream, protocol: string, maxBytes: number, onFail: (err: FrameLengthError, arrived: number) => void): void {
   const target = stream as unknown as { addEventListener: (type: string, listener: unknown, options?: unknown) => void }
   const original = target.addEventListener
   const prefix: number[] = []
   let skip = 0
   const onMessage = (evt: Event & { data: Uint8Array | Iterable<Uint8Array> }): void => {
+    const arrived = performance.now()
     const parts = evt.data instanceof Uint8Array ? [evt.data] : evt.data
     try {
       for (const part of parts) {
@@ -208,7 +216,7 @@ function watchFrames (stream: Stream, protocol: string, maxBytes: number, onFail
       // the handler's reader would go on reading what it was given byte by byte: it gets none of this chunk
       evt.stopImmediatePropagation()
       stream.removeEventListener('message', onMessage as unknown as (evt: Event) => void)
-      onFail(err)
+      onFail(err, arrived)
       stream.abort(err)
     }
   }
