@@ -98,6 +98,12 @@ export interface DaemonStatus {
   mdns: boolean
   blobs: { count: number, bytes: number, fetching: string[] }
   control: string | undefined
+  /**
+   * The daemon process's memory, bytes (`process.memoryUsage()` of Node.js): resident set, V8's heap
+   * (allocated and used), memory of C++ objects bound to JavaScript (`external`, which includes
+   * `arrayBuffers`: Buffers and typed arrays outside the heap). Absent from daemons older than this field.
+   */
+  memory?: { rssBytes: number, heapTotalBytes: number, heapUsedBytes: number, externalBytes: number, arrayBuffersBytes: number }
   services: Record<string, unknown>
 }
 

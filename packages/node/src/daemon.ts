@@ -223,6 +223,7 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
       mdns: this.config.mdns,
       blobs: { count: usage.blobs, bytes: usage.bytes, fetching: this.exchange.fetching },
       control: this.control.baseUrl,
+      memory: memoryFigures(),
       services
     }
   }
@@ -346,4 +347,10 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
  */
 export async function createDaemon<S extends ServiceMap = ServiceMap> (init: DaemonInit<S>): Promise<Daemon<S>> {
   return await Daemon.create<S>(init)
+}
+
+/** {@link DaemonStatus.memory} now. */
+function memoryFigures (): NonNullable<DaemonStatus['memory']> {
+  const m = process.memoryUsage()
+  return { rssBytes: m.rss, heapTotalBytes: m.heapTotal, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers }
 }
