@@ -272,6 +272,15 @@ export async function frameContext (target: Target, honest: Honest, honestBlob: 
  */
 export async function runCampaign (target: Target, frames: HostileFrames, rng: Rng, plan: CampaignPlan, tally: Tally): Promise<void> {
   const stopAt = Date.now() + plan.durationMs
+  // the stream senders connect first, so that a daemon holding the address to its identity limit admits
+  // them before the gossip senders' churn uses the rest up
+  const streamAttackers = await Promise.all(['sync', 'blob'].map(async () => {
+    const a = await createAttacker()
+    await a.start()
+    tally.identities++
+    await a.dial(target.addrs, { signal: AbortSignal.timeout(10_000) }).catch(() => {})
+    return a
+  }))
   const pool = new IdentityPool(target, tally, plan.gossipConcurrency + 2)
   let gossipLeft = plan.gossipFrames
   const oversized = new Map<string, number>()
@@ -302,10 +311,7 @@ export async function runCampaign (target: Target, frames: HostileFrames, rng: R
       if (a !== undefined) await pool.retire(a)
     }
   }
-  const streamWorker = async (channel: 'sync' | 'blob', count: number): Promise<void> => {
-    const a = await createAttacker()
-    await a.start()
-    tally.identities++
+  const streamWorker = async (a: Attacker, channel: 'sync' | 'blob', count: number): Promise<void> => {
     try {
       for (let i = 0; i < count && Date.now() < stopAt; i++) {
         const c = channel === 'sync'
@@ -320,8 +326,8 @@ export async function runCampaign (target: Target, frames: HostileFrames, rng: R
   try {
     await Promise.all([
       ...Array.from({ length: plan.gossipConcurrency }, gossipWorker),
-      streamWorker('sync', plan.syncCases),
-      streamWorker('blob', plan.blobCases)
+      streamWorker(streamAttackers[0], 'sync', plan.syncCases),
+      streamWorker(streamAttackers[1], 'blob', plan.blobCases)
     ])
   } finally {
     await pool.close()

@@ -51,6 +51,57 @@ export async function sampleProcess (pid: number): Promise<ProcSample> {
   return { rssBytes: Number(rss[1]) * 1024, cpuMs: ticks * 1000 / CLOCK_TICKS_PER_S }
 }
 
+/** The daemon's own view of its memory (`memory` of GET /v1/status: `process.memoryUsage()`), bytes. */
+export interface HeapSample { rssBytes: number, heapUsedBytes: number, heapTotalBytes: number, externalBytes: number, arrayBuffersBytes: number }
+
+/** What {@link watchMemory} saw: the samples at its start and end, and the largest of each figure in between, bytes. */
+export interface MemoryWatch {
+  before: ProcSample & { heap?: HeapSample }
+  after: ProcSample & { heap?: HeapSample }
+  peakRssBytes: number
+  /** Largest V8 heap in use, and largest `external` (C++ objects and array buffers), of the samples. */
+  peakHeapUsedBytes: number
+  peakExternalBytes: number
+  samples: number
+}
+
+/**
+ * Samples the daemon every `intervalMs` — resident memory from /proc and its heap figures from its status —
+ * until the returned function is called. @returns a function that stops sampling and gives the figures
+ */
+export async function watchMemory (target: Target, intervalMs = 1_000): Promise<() => Promise<MemoryWatch>> {
+  const sample = async (): Promise<ProcSample & { heap?: HeapSample }> => {
+    const [proc, status] = await Promise.all([sampleProcess(target.pid), target.client.status().catch(() => undefined)])
+    return { ...proc, heap: (status as { memory?: HeapSample } | undefined)?.memory }
+  }
+  const before = await sample()
+  const seen = [before]
+  const timer = setInterval(() => { sample().then((s) => { seen.push(s) }, () => {}) }, intervalMs)
+  return async () => {
+    clearInterval(timer)
+    const after = await sample()
+    seen.push(after)
+    return {
+      before,
+      after,
+      peakRssBytes: Math.max(...seen.map((s) => s.rssBytes)),
+      peakHeapUsedBytes: Math.max(...seen.map((s) => s.heap?.heapUsedBytes ?? 0)),
+      peakExternalBytes: Math.max(...seen.map((s) => s.heap?.externalBytes ?? 0)),
+      samples: seen.length
+    }
+  }
+}
+
+/** One line of a {@link MemoryWatch}, MiB: RSS before / peak / after and the heap's and external memory's share of the growth. */
+export function memoryText (m: MemoryWatch): string {
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(1)
+  const heap0 = m.before.heap?.heapUsedBytes ?? NaN
+  const ext0 = m.before.heap?.externalBytes ?? NaN
+  return `target RSS before ${mib(m.before.rssBytes)} MiB, peak ${mib(m.peakRssBytes)} MiB (growth ${mib(m.peakRssBytes - m.before.rssBytes)} MiB; goal ≤ 20 MiB), after ${mib(m.after.rssBytes)} MiB; ` +
+    `V8 heap used ${mib(heap0)} → peak ${mib(m.peakHeapUsedBytes)} → ${mib(m.after.heap?.heapUsedBytes ?? NaN)} MiB (heap allocated ${mib(m.before.heap?.heapTotalBytes ?? NaN)} → ${mib(m.after.heap?.heapTotalBytes ?? NaN)} MiB), ` +
+    `external ${mib(ext0)} → peak ${mib(m.peakExternalBytes)} → ${mib(m.after.heap?.externalBytes ?? NaN)} MiB; CPU ${((m.after.cpuMs - m.before.cpuMs) / 1000).toFixed(1)} s over ${m.samples} samples`
+}
+
 export interface TargetInit {
   /** Fields merged into the data folder's config.json before the daemon starts (one level deep, as `mergeConfig`). */
   config?: Record<string, unknown>
