@@ -2,16 +2,20 @@
  * The long part of the hostile-peer suite (the fast part is test/hostile/hostile.test.ts): a 60 s flood of
  * generated hostile frames from fresh identities on gossip, ledger sync and blob streams against one
  * `swarmtune daemon` process, while 64 blob streams sit idle on half a request and an honest daemon fetches a
- * 64 MiB blob from the target and contributes to an open round; then identity churn against a second daemon
- * whose loopback exemption is turned off (`connections.exempt: []`). Seeded: `SWARMTUNE_SEED=<seed>`.
+ * 64 MiB blob from the target and contributes to an open round; then the same flood from one address held to
+ * the per-address limits (a daemon whose loopback exemption is off, `connections.exempt: []`), as a remote
+ * attacker's address is, for the memory figures; then identity churn against such a daemon. Seeded:
+ * `SWARMTUNE_SEED=<seed>`.
  *
  * Asserts what the fast part asserts over the whole flood (every frame as its kind requires, nothing stored
  * that should not be, evidence bounded), that the honest fetch and the honest contribution (an accepted
  * verdict) succeed during the flood, that identities beyond the churn limit are refused with a code while the
  * honest peer is still served, and — the one generous bound on resources — that the target's resident
- * memory grows by less than {@link RSS_GROWTH_BOUND_BYTES} over the flood (a guard against unbounded reads; the
- * goal of 20 MiB is not met, and the figure is printed), measured after a warm-up round and a warm-up 64 MiB fetch so that it is the flood's growth and not
- * the coordinator's first model load. Handling times and CPU time are printed, never asserted.
+ * memory grows by less than {@link RSS_GROWTH_BOUND_BYTES} over each flood (a guard against unbounded reads;
+ * the growth is printed beside the goal of 20 MiB, which the exempt flood does not meet and the limited one
+ * met narrowly: 0.8–19.7 MiB), measured after a warm-up (a round and a 64 MiB fetch; a fetch and the stream
+ * protocols for the limited flood) so that it is the flood's growth and not the coordinator's first model
+ * load. Handling times (the daemon's own and end to end), heap figures and CPU time are printed, never asserted.
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseCid } from '@swarmtune/wire'
@@ -28,8 +32,9 @@ const FLOOD_MS = 60_000
 /**
  * Resident-memory growth over the flood that fails the test: 384 MiB, a guard against unbounded reads, not the
  * goal. Before the length prefixes were bounded one 1 MiB frame of `0xff` cost +129 MiB, so a flood of them grew
- * by gigabytes; with the bounds, peak growth measured 70–261 MiB from run to run on the shared 2-core build
- * machine, above the 20 MiB goal (doc/daemon.md, "Hostile-peer suite"): the figure is printed on every run.
+ * by gigabytes; with the bounds, peak growth measured 31–261 MiB from run to run on the shared 2-core build
+ * machine with loopback exempt (hundreds of identities from one address) and 0.8–19.7 MiB with the address held
+ * to the limits (doc/daemon.md, "Hostile-peer suite"): the figure is printed on every run.
  */
 const RSS_GROWTH_BOUND_BYTES = 384 * 1024 * 1024
 /** How long the target is left idle after the flood before its memory is read once more, ms. */
