@@ -447,11 +447,7 @@ async function main (): Promise<number> {
       out(pretrained ? modelRoundLine(row, f.rounds, modelBytes, note) : roundLine(row, f.rounds, note))
     }
     for (const l of logs) l.close()
-    if (overhead.length > 0) {
-      out()
-      out(`where the overhead goes (median of ${overhead.length} rounds, from the daemons' events):`)
-      for (const line of overheadLines(overhead)) out(line)
-    }
+    for (const line of overheadLines(overhead)) out(line)
     out()
 
     out('checks:')

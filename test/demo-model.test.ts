@@ -49,7 +49,7 @@ describe('demo options', () => {
     for (const o of ['--images-per-volunteer <n>', '--test-images <n>', '--rank <r>', '--model-dir <folder>']) expect(help).toContain(o)
     expect(help).toContain('with --model mobilenet-v2 6')
     expect(help).toContain('--server-lr <eta>')
-    expect(help).toContain('(default 1; with --model mobilenet-v2 0.5)')
+    expect(help).toContain('(default 1; with --model mobilenet-v2 0.5; lm 1)')
   }, 60_000)
 })
 

@@ -112,6 +112,13 @@ describe('limits on what one peer or address can cause', () => {
     cleanup.push(t.destroy)
     return t
   }
+  /** A target with default limits and one attacker in its topic, with a raw gossipsub stream to it. */
+  const rawGossip = async (): Promise<{ t: Target, a: Attacker, stream: Stream }> => {
+    const t = await start({})
+    const [a] = await attackers(1)
+    expect(await join(a, t)).toBe(true)
+    return { t, a, stream: await a.dialProtocol(t.daemon.peerId, '/meshsub/1.1.0') }
+  }
 
   beforeAll(async () => { community = await communityWithCheckpoints('limits-test', 24) })
   afterAll(async () => { await Promise.all(cleanup.map(async (c) => { await c() })) })
@@ -245,10 +252,7 @@ describe('limits on what one peer or address can cause', () => {
   })
 
   it('rejects an RPC frame that does not decode with a code, and keeps reading the peer', async () => {
-    const t = await start({})
-    const [a] = await attackers(1)
-    expect(await join(a, t)).toBe(true)
-    const stream = await a.dialProtocol(t.daemon.peerId, '/meshsub/1.1.0')
+    const { t, a, stream } = await rawGossip()
     // field 1 (subscriptions), length-delimited, claiming 2^28 − 1 bytes that are not there
     const garbage = Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x7f, 0x01])
     stream.send(varint(garbage.length))
@@ -264,10 +268,7 @@ describe('limits on what one peer or address can cause', () => {
   })
 
   it('refuses a message above the entry frame cap before gossipsub checks its envelope, penalising the peer; one at the cap goes on to that check', async () => {
-    const t = await start({})
-    const [a] = await attackers(1)
-    expect(await join(a, t)).toBe(true)
-    const stream = await a.dialProtocol(t.daemon.peerId, '/meshsub/1.1.0')
+    const { t, a, stream } = await rawGossip()
     // unsigned messages written as raw RPCs: only the daemon's size check and gossipsub's envelope check can refuse them
     const sendMessage = async (bytes: number): Promise<void> => {
       const rpc = RPC.encode({ subscriptions: [], messages: [{ topic: t.topic, data: new Uint8Array(bytes).fill(7) }] })

@@ -257,11 +257,7 @@ export async function runLmDemo (f: LmDemoFlags, env: LmDemoEnv): Promise<number
     out(lmRoundLine(row, ppl, f.rounds, r.modelBytes, r.outcome === 'released' ? undefined : `${String(r.outcome)}: ${r.reason ?? ''}`))
   }
   for (const l of env.logs) l.close()
-  if (overhead.length > 0) {
-    out()
-    out(`where the overhead goes (median of ${overhead.length} rounds, from the daemons' events):`)
-    for (const line of overheadLines(overhead)) out(line)
-  }
+  for (const line of overheadLines(overhead)) out(line)
   out()
   out('checks:')
   const released = rows.filter((r) => r.outcome === 'released').length

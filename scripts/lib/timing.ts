@@ -64,7 +64,12 @@ export function overheadParts (r: RoundView, maintainer: DaemonEvent[], voluntee
   }
 }
 
-/** The lines the demo prints under "where the overhead goes": each part's median over the rounds, in seconds. */
+/**
+ * The demo's "where the overhead goes" paragraph: a blank line, its header, then each part's median over the rounds
+ * in seconds; nothing when no round was measured.
+ */
 export function overheadLines (overhead: readonly OverheadParts[]): string[] {
-  return (Object.entries(OVERHEAD_PARTS) as Array<[keyof OverheadParts, string]>).map(([k, name]) => `  ${(median(overhead.map((p) => p[k])) / 1000).toFixed(2).padStart(6)} s  ${name}`)
+  if (overhead.length === 0) return []
+  return ['', `where the overhead goes (median of ${overhead.length} rounds, from the daemons' events):`,
+    ...(Object.entries(OVERHEAD_PARTS) as Array<[keyof OverheadParts, string]>).map(([k, name]) => `  ${(median(overhead.map((p) => p[k])) / 1000).toFixed(2).padStart(6)} s  ${name}`)]
 }

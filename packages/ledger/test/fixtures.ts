@@ -3,6 +3,8 @@
  * tests can build valid (or deliberately broken) entries without a ledger.
  */
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { tempDir } from '@swarmtune/test-support'
+import { afterEach, beforeEach } from 'vitest'
 import { blobCid, signEntry, type CID, type EntryKind, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
 
 const enc = new TextEncoder()
@@ -90,4 +92,15 @@ export function flipSignatureBit (signed: SignedEntry): Uint8Array {
   if (at < 0) throw new Error('signature not found in frame')
   bytes[at + 10] ^= 0x01
   return bytes
+}
+
+/** Gives each test of the file a fresh temporary folder (`use` is called with it before the test), removed after it. */
+export function eachTempFolder (prefix: string, use: (dir: string) => void): void {
+  let remove: (() => Promise<void>) | undefined
+  beforeEach(async () => {
+    const t = await tempDir(prefix)
+    remove = t.cleanup
+    use(t.path)
+  })
+  afterEach(async () => { await remove?.() })
 }

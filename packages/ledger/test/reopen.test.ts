@@ -8,21 +8,15 @@ import { createHash, randomBytes } from 'node:crypto'
 import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { blobCid, decodeEntryUnverified } from '@swarmtune/wire'
-import { tempDir } from '@swarmtune/test-support'
 import { createMemoryDb, openLedger, type Ledger } from '../src/index.js'
 import { decodeCheckpoint, encodeCheckpoint } from '../src/checkpoint.js'
-import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
+import { bodies, ChainSigner, eachTempFolder, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
 
 let dir: string
-let removeDir: () => Promise<void>
 let path: string
-beforeEach(async () => {
-  ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-reopen-'))
-  path = join(dir, 'ledger')
-})
-afterEach(async () => { await removeDir() })
+eachTempFolder('swarmtune-reopen-', (d) => { dir = d; path = join(d, 'ledger') })
 
 const VOLUNTEERS = 3
 const PER_VOLUNTEER = 4

@@ -3,9 +3,8 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { encodeCanonical, parseCid, signedBytesOf, type SignedEntry, type SigningKey, type UnsignedEntry } from '@swarmtune/wire'
-import { tempDir } from '@swarmtune/test-support'
 import { createMemoryDb, LENGTHS_WRITE_INTERVAL_MS, MAINTAINER_KINDS, openLedger, syncLedger, type Ledger } from '../src/index.js'
-import { bodies, ChainSigner, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
+import { bodies, ChainSigner, eachTempFolder, fakeCid, flipSignatureBit, keyFor, makeCommunity } from './fixtures.js'
 import { duplexPair, exited, startChild, waitForLine } from './helpers.js'
 
 async function collect (it: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
@@ -15,13 +14,8 @@ async function collect (it: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
 }
 
 let dir: string
-let removeDir: () => Promise<void>
 let path: string
-beforeEach(async () => {
-  ({ path: dir, cleanup: removeDir } = await tempDir('swarmtune-ledger-'))
-  path = join(dir, 'ledger')
-})
-afterEach(async () => { await removeDir() })
+eachTempFolder('swarmtune-ledger-', (d) => { dir = d; path = join(d, 'ledger') })
 
 /** A store with a genesis, a round-open, three volunteers' contributions, verdicts and a release. */
 async function populate (ledger: Ledger): Promise<{ entries: SignedEntry[] }> {
