@@ -67,7 +67,7 @@ describe('init on an existing folder', () => {
     const reset = await swarmtune(['init', '-d', node, '--reset-config', '--control-port', '4131'])
     expect(reset.code, reset.stderr).toBe(0)
     expect(reset.stdout).toContain('mdns: false → true')
-    expect(reset.stdout).toContain('listen: ["/ip4/127.0.0.1/tcp/0"] → ["/ip4/0.0.0.0/tcp/4101"]')
+    expect(reset.stdout).toContain('listen: ["/ip4/127.0.0.1/tcp/0"] → ["/ip4/0.0.0.0/tcp/4101","/ip4/0.0.0.0/tcp/4102/ws"]')
     expect(reset.stdout).toContain('control.port: 4130 → 4131')
   })
 

@@ -54,13 +54,14 @@ describe('text output', () => {
     const at = Date.UTC(2026, 11, 4, 1, 2, 3)
     const status = {
       peerId: 'p', version: '0.1.0', protocolVersion: 1, pid: 1, startedAt: at, uptimeMs: 1000, addresses: [], connections: 1, peers: 1,
-      communities: [], dht: { mode: 'off', routingTable: 0 }, mdns: false, blobs: { count: 0, bytes: 0, fetching: [] }, control: 'http://127.0.0.1:1',
+      communities: [], dht: { mode: 'off', routingTable: 0 }, mdns: false,
+      reachability: { state: 'local', addresses: [], relays: [], relayServer: false, autonat: false, upnp: false, holePunching: false }, blobs: { count: 0, bytes: 0, fetching: [] }, control: 'http://127.0.0.1:1',
       services: { ledger: { lastSync: { peer: 'q', at, appended: 1 } } }
     } satisfies DaemonStatus
     const text = renderStatus(status)
     expect(text).toContain('at 2026-12-04T01:02:03.000Z')
     expect(text).not.toContain(String(at))
-    const peers = renderPeers([{ peerId: 'q', addresses: ['/ip4/127.0.0.1/tcp/1'], direction: 'outbound', connectedMs: 1, gossipScore: 0, penalty: 0, protocols: [] }], dir)
+    const peers = renderPeers([{ peerId: 'q', addresses: ['/ip4/127.0.0.1/tcp/1'], direction: 'outbound', path: 'direct', connectedMs: 1, gossipScore: 0, penalty: 0, protocols: [] }], dir)
     expect(peers.split('\n')[0]).toMatch(/^peer\s+dir\s+rtt\s+score\s+penalty\s+address\s+agent$/)
     expect(peers).toContain('\n1 peer\n')
   })

@@ -12,7 +12,7 @@ import { BlobProtocolError, decodeTableResponse, encodeRequest } from './blob-pr
 import { boundedFrames, readFrame, type BoundedFrames } from './bounded-frame.js'
 import {
   BLOB_MAX_CHUNK_BYTES, BLOB_MAX_CHUNK_HEADER_BYTES, BLOB_MAX_HEADER_BYTES, FETCH_PIPELINE_DEPTH, FETCH_PROBE_CONCURRENCY,
-  FETCH_STALL_TIMEOUT_MS, FETCH_STREAM_REUSE_MS, PENALTY_BAD_BYTES
+  FETCH_DIRECT_WAIT_MS, FETCH_STALL_TIMEOUT_MS, FETCH_STREAM_REUSE_MS, PENALTY_BAD_BYTES
 } from './constants.js'
 import { BlobFetchError, BlobTooLargeError, FrameLengthError } from './errors.js'
 import type { FetchWake } from './blob-fetch-wake.js'
@@ -32,10 +32,14 @@ export interface Provider {
   tooLarge?: boolean
   /** true once a blob stream to it opened and the table request was sent: the peer was asked, not only named. */
   asked?: boolean
+  /** true when it stayed connected through relays only (no blob is transferred over a relayed connection). */
+  relayedOnly?: boolean
   chunks: number
   bytes: number
 }
 
+/** How often {@link ProviderSet.awaitDirect} looks for a direct connection, in ms. */
+const DIRECT_POLL_MS = 250
 /** How long to wait for more chunk tables after the first, before picking the majority table. */
 export const TABLE_QUORUM_WAIT_MS = 200
 /** Most bytes a client may buffer on one stream: the pipelined chunks plus their headers. */
@@ -92,8 +96,30 @@ export class ProviderPool {
     }
   }
 
+  /**
+   * Returns once `p` has a direct connection, or none at all (the dial then makes one); while it is connected
+   * through relays only, waits up to {@link FETCH_DIRECT_WAIT_MS} for DCUtR to open a direct one.
+   *
+   * @throws BlobFetchError (`ERR_NODE_BLOB_RELAYED_ONLY`) when the wait ends with relayed connections only
+   */
+  private async awaitDirect (p: Provider): Promise<void> {
+    const libp2p = this.components.libp2p
+    if (libp2p.getConnections == null) return
+    const deadline = Date.now() + FETCH_DIRECT_WAIT_MS
+    for (;;) {
+      const open = libp2p.getConnections(p.peer).filter((c) => c.status === 'open')
+      if (open.length === 0 || open.some((c) => c.limits == null)) return
+      if (Date.now() >= deadline || this.signal.aborted) {
+        p.relayedOnly = true
+        throw new BlobFetchError('ERR_NODE_BLOB_RELAYED_ONLY', `peer ${p.id} is connected through a relay only, and no direct connection opened within ${FETCH_DIRECT_WAIT_MS} ms: blobs are not transferred over relays. The fetch goes on with other providers; see doc/daemon.md, "Reachability"`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, DIRECT_POLL_MS))
+    }
+  }
+
   private async probe (p: Provider): Promise<void> {
     try {
+      await this.awaitDirect(p)
       const signal = AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_STALL_TIMEOUT_MS)])
       const lp = await this.openStream(p, signal)
       await lp.write(encodeRequest({ op: 'table', cid: this.cid }), { signal })
@@ -209,7 +235,8 @@ export class ProviderPool {
     const unreachable = all.length - asked
     const connections = this.components.libp2p.getConnections?.().length
     const connect = 'connect one with `swarmtune peers --connect <address> -d <folder>`, or save a bootstrap peer with `swarmtune init -d <folder> --bootstrap <address>` and restart the daemon'
-    const counts = `asked ${asked} peer(s)${unreachable > 0 ? `; ${unreachable} peer(s) named or found could not be reached` : ''}${this.excludedTables.size > 0 ? '; their chunk tables did not match the CID' : ''}`
+    const relayed = all.filter((p) => p.relayedOnly === true).length
+    const counts = `asked ${asked} peer(s)${unreachable > 0 ? `; ${unreachable} peer(s) named or found could not be reached` : ''}${relayed > 0 ? ` (${relayed} through a relay only: blobs wait for a direct connection, see doc/daemon.md, "Reachability")` : ''}${this.excludedTables.size > 0 ? '; their chunk tables did not match the CID' : ''}`
     if (connections === 0) return `no reachable peer has blob ${this.cid.toString()}: this node has no connected peer (${counts}); ${connect}.`
     return `no reachable peer has blob ${this.cid.toString()} (${counts}). Check that a peer holding it is connected (\`swarmtune peers\`; to add one, ${connect}), or pass its peer id as a provider.`
   }

@@ -13,7 +13,8 @@ import {
   DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_P2P_PORT, DEFAULT_TARGET_CONNECTIONS,
   DEFAULT_ADDRESS_MESSAGES_PER_WINDOW, DEFAULT_GOSSIP_RATE_WINDOW_MS, DEFAULT_IDENTITIES_PER_ADDRESS, DEFAULT_IDENTITY_WINDOW_MS,
   DEFAULT_IP_COLOCATION_THRESHOLD, DEFAULT_PEER_MESSAGES_PER_WINDOW, DEFAULT_REJECTION_LOG_INTERVAL_MS,
-  DEFAULT_DEPARTED_PEERS, DEFAULT_DEPARTED_SCORES
+  DEFAULT_DEPARTED_PEERS, DEFAULT_DEPARTED_SCORES, DEFAULT_WS_PORT, DEFAULT_RELAY_MAX_RESERVATIONS,
+  DEFAULT_RELAY_DURATION_LIMIT_MS, DEFAULT_RELAY_DATA_LIMIT_BYTES
 } from './constants.js'
 import { ConfigError } from './errors.js'
 import {
@@ -22,6 +23,9 @@ import {
 
 /** How the node takes part in the Kademlia DHT. */
 export type DhtMode = 'off' | 'client' | 'server' | 'auto'
+
+/** `auto`: decided from the node's addresses at start (doc/daemon.md, "Reachability"); `on` / `off`: always / never. */
+export type AutoSwitch = 'auto' | 'on' | 'off'
 
 export interface DaemonConfig {
   /** Layout version of the data folder ({@link DATA_DIR_LAYOUT_VERSION}). */
@@ -42,6 +46,33 @@ export interface DaemonConfig {
   }
   /** Community ids (CID of the genesis entry, base32) whose gossip topic the daemon joins at start. */
   communities: string[]
+  nat: {
+    /** Ask the router to map the listen ports (UPnP IGD), so that peers on the internet can dial in. */
+    upnp: boolean
+    /** Let peers check which of this node's addresses they can dial (AutoNAT v2), and answer their checks. */
+    autonat: boolean
+    /** Upgrade a relayed connection to a direct one (DCUtR: direct connection upgrade through relay). */
+    holePunching: boolean
+  }
+  relay: {
+    /**
+     * Offer circuit relay v2 reservations to unreachable peers. `auto`: when this node has a public address
+     * (a listen or announce address, or an interface address of a wildcard listen address, outside the private,
+     * loopback and link-local ranges).
+     */
+    serve: AutoSwitch
+    /**
+     * Reserve slots on relays among the peers and announce the relayed addresses. `auto`: when this node has a
+     * private address and no public one (behind a home router).
+     */
+    reserve: AutoSwitch
+    /** Reservations a relaying node holds at once. */
+    maxReservations: number
+    /** Longest a relayed connection lives, in ms. */
+    durationLimitMs: number
+    /** Most bytes a relayed connection carries. */
+    dataLimitBytes: number
+  }
   control: {
     /** Loopback address the control API listens on: 127.0.0.1 or ::1. Anything else is refused. */
     host: string
@@ -124,12 +155,20 @@ export type DaemonConfigInit = {
 
 export const DEFAULT_CONFIG: Readonly<DaemonConfig> = Object.freeze({
   version: DATA_DIR_LAYOUT_VERSION,
-  listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
+  listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`, `/ip4/0.0.0.0/tcp/${DEFAULT_WS_PORT}/ws`],
   announce: [],
   bootstrap: [],
   mdns: true,
   dht: { mode: 'auto', privateAddresses: true },
   communities: [],
+  nat: { upnp: true, autonat: true, holePunching: true },
+  relay: {
+    serve: 'auto',
+    reserve: 'auto',
+    maxReservations: DEFAULT_RELAY_MAX_RESERVATIONS,
+    durationLimitMs: DEFAULT_RELAY_DURATION_LIMIT_MS,
+    dataLimitBytes: DEFAULT_RELAY_DATA_LIMIT_BYTES
+  },
   control: { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT },
   connections: {
     target: DEFAULT_TARGET_CONNECTIONS,
@@ -264,6 +303,16 @@ const configSchema = z.strictObject({
     privateAddresses: z.boolean()
   }),
   communities: z.array(communityId),
+  nat: z.strictObject({ upnp: z.boolean(), autonat: z.boolean(), holePunching: z.boolean() }),
+  relay: z.strictObject({
+    serve: z.enum(['auto', 'on', 'off']),
+    reserve: z.enum(['auto', 'on', 'off']),
+    maxReservations: positiveInt.max(1024),
+    // a relayed connection must outlive a DCUtR exchange (seconds); beyond an hour it is a data path
+    durationLimitMs: positiveInt.min(10_000).max(3_600_000),
+    // enough for identify, a DCUtR exchange and gossip control; beyond 64 MiB it is a data path
+    dataLimitBytes: positiveInt.min(16_384).max(64 * 1024 * 1024)
+  }),
   control: z.strictObject({ host: loopbackHost, port }),
   connections: z.strictObject({
     target: positiveInt,

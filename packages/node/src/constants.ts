@@ -37,6 +37,27 @@ export const MAX_CONTROL_TOKEN_FILE_BYTES = 1024
 export const DEFAULT_P2P_PORT = 4101
 /** Default control-API port on 127.0.0.1: the one below {@link DEFAULT_P2P_PORT}. */
 export const DEFAULT_CONTROL_PORT = DEFAULT_P2P_PORT - 1
+/** Default libp2p WebSocket port: the TCP port + 1 (a second transport for networks that let only HTTP-like traffic through). */
+export const DEFAULT_WS_PORT = DEFAULT_P2P_PORT + 1
+/**
+ * Most circuit relay v2 reservations a relaying daemon holds at once: `@libp2p/circuit-relay-v2`'s default
+ * (15). Each reservation lets one unreachable peer be dialled through this daemon.
+ */
+export const DEFAULT_RELAY_MAX_RESERVATIONS = 15
+/**
+ * Longest a relayed connection lives, in ms: 2 min, the circuit relay v2 default (libp2p specs, relay/circuit-v2.md,
+ * "Reservation"; `@libp2p/circuit-relay-v2` DEFAULT_DURATION_LIMIT). A relay is a signalling path, not a data path.
+ */
+export const DEFAULT_RELAY_DURATION_LIMIT_MS = 120_000
+/** Most bytes one relayed connection carries (each way): 128 KiB, the circuit relay v2 default (`DEFAULT_DATA_LIMIT`). */
+export const DEFAULT_RELAY_DATA_LIMIT_BYTES = 131_072
+/**
+ * How long a relay's reservation lasts before the client renews it, in ms: 2 h (`@libp2p/circuit-relay-v2`
+ * `reservationTtl` default; go-libp2p uses 1 h).
+ */
+export const RELAY_RESERVATION_TTL_MS = 7_200_000
+/** Relays an unreachable daemon reserves a slot on (two, so that one relay leaving does not cut it off). */
+export const RELAY_RESERVATIONS_WANTED = 2
 /**
  * Kademlia protocol id of the swarmtune DHT. A protocol of our own keeps swarmtune peers out of the public
  * IPFS Amino DHT (`/ipfs/kad/1.0.0`), whose routing tables would fill with peers that speak none of our
@@ -251,6 +272,13 @@ export const FETCH_PIPELINE_DEPTH = 2
 export const DEFAULT_CONCURRENT_FETCHES = 4
 /** A provider that sends nothing for this long is dropped for the blob. */
 export const FETCH_STALL_TIMEOUT_MS = 15_000
+/**
+ * How long a blob fetch waits for a direct connection to a provider that is connected through relays only,
+ * in ms: 20 s, above DCUtR's own attempts (3 tries of 5 s, `@libp2p/dcutr` defaults). Blobs never travel over
+ * a relayed connection (circuit relay v2 carries 128 KiB per connection by default); after this the provider
+ * is skipped for this blob, without a penalty.
+ */
+export const FETCH_DIRECT_WAIT_MS = 20_000
 /** Connected peers asked "do you have this blob" at once. */
 export const FETCH_PROBE_CONCURRENCY = 16
 /** How long to wait for DHT provider records before giving up on finding providers. */

@@ -13,6 +13,7 @@ import type { DataDir } from './data-dir.js'
 import type { EventBus } from './events.js'
 import type { Gossip } from './gossip.js'
 import type { Host } from './host.js'
+import type { ReachabilityStatus } from './nat.js'
 import type { PeerReputation } from './reputation.js'
 
 /** A daemon's services by name (e.g. `{ ledger: LedgerService, rounds: RoundsService }`). */
@@ -96,6 +97,8 @@ export interface DaemonStatus {
   communities: Array<{ id: string, topic: string, peers: number }>
   dht: { mode: 'off' | 'client' | 'server', routingTable: number }
   mdns: boolean
+  /** How peers can reach this node: public, behind NAT with a mapped port, relayed only … (doc/daemon.md, "Reachability"). */
+  reachability: ReachabilityStatus
   blobs: { count: number, bytes: number, fetching: string[] }
   control: string | undefined
   /**
@@ -112,6 +115,11 @@ export interface PeerStatus {
   /** Remote addresses of the open connections. */
   addresses: string[]
   direction: 'inbound' | 'outbound'
+  /**
+   * `direct` when some connection to the peer is direct; `relayed` when all go through a relay (circuit relay
+   * v2: limited in time and bytes, so no blob is transferred over them).
+   */
+  path: 'direct' | 'relayed'
   /** ms the oldest connection has been open. */
   connectedMs: number
   /** Round-trip time measured by the last ping, ms. */

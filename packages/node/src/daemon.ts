@@ -3,7 +3,7 @@
  * event bus and the control API, and starts and stops plugged-in services in order.
  */
 import { rm } from 'node:fs/promises'
-import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
+import type { Connection, Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import type { SingleKadDHT } from '@libp2p/kad-dht'
 import { multiaddr } from '@multiformats/multiaddr'
 import { PROTOCOL_VERSION, communityTopic, parseCid } from '@swarmtune/wire'
@@ -21,6 +21,7 @@ import { EventBus } from './events.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host } from './host.js'
 import { acquireLock, type DataDirLock } from './lock.js'
+import { reachabilityOf, type NodeAddressInfo, type ReachabilityStatus } from './nat.js'
 import { createLogger } from './logger.js'
 import { PeerReputation } from './reputation.js'
 
@@ -195,6 +196,13 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
     return this.libp2p.getMultiaddrs().map((a) => a.toString())
   }
 
+  /** How peers can reach this node, from the address manager ({@link reachabilityOf}). */
+  reachability (): ReachabilityStatus {
+    const components = (this.libp2p as unknown as { components: { addressManager: { getAddressesWithMetadata: () => NodeAddressInfo[] } } }).components
+    const plan = this.libp2p.natPlan ?? { autonat: false, upnp: false, holePunching: false, relayServer: false, reservations: 0 }
+    return reachabilityOf(components.addressManager.getAddressesWithMetadata(), plan)
+  }
+
   async status (): Promise<DaemonStatus> {
     const usage = await this.blobs.usage()
     const services: Record<string, unknown> = {}
@@ -221,6 +229,7 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
       communities: this.gossip.communities().map((c) => ({ id: c.toString(), topic: communityTopic(c), peers: this.gossip.peers(c).length })),
       dht: dht == null ? { mode: 'off', routingTable: 0 } : { mode: dht.getMode(), routingTable: 'routingTable' in dht ? (dht as SingleKadDHT).routingTable.size : 0 },
       mdns: this.config.mdns,
+      reachability: this.reachability(),
       blobs: { count: usage.blobs, bytes: usage.bytes, fetching: this.exchange.fetching },
       control: this.control.baseUrl,
       memory: memoryFigures(),
@@ -241,6 +250,7 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
           peerId: id,
           addresses: [],
           direction: conn.direction,
+          path: 'relayed',
           connectedMs: 0,
           gossipScore: this.gossip.score(id),
           penalty: this.reputation.penalty(id),
@@ -250,6 +260,7 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
         byPeer.set(id, p)
       }
       p.addresses.push(conn.remoteAddr.toString())
+      if (conn.limits == null) p.path = 'direct'
       p.connectedMs = Math.max(p.connectedMs, now - conn.timeline.open)
       if (conn.rtt != null) p.rttMs = conn.rtt
     }
@@ -258,6 +269,25 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
 
   private watchPeers (): void {
     const onConnect = (evt: CustomEvent<PeerId>): void => { this.events.emit('peer:connect', { peer: evt.detail.toString() }) }
+    // each connection with its path: a relayed one (limited by the relay) and the direct one DCUtR may open after it
+    const onOpen = (evt: CustomEvent<Connection>): void => {
+      const c = evt.detail
+      this.events.emit('connection:open', { peer: c.remotePeer.toString(), path: c.limits == null ? 'direct' : 'relayed', direction: c.direction, remoteAddr: c.remoteAddr.toString() })
+    }
+    let lastState: string | undefined
+    const onSelfUpdate = (): void => {
+      const r = this.reachability()
+      if (r.state === lastState) return
+      lastState = r.state
+      this.events.emit('reachability:changed', { state: r.state, relays: r.relays })
+      this.log.info({ reachability: r.state, relays: r.relays }, 'reachability')
+    }
+    this.libp2p.addEventListener('connection:open', onOpen)
+    this.libp2p.addEventListener('self:peer:update', onSelfUpdate)
+    this.cleanup.push(() => {
+      this.libp2p.removeEventListener('connection:open', onOpen)
+      this.libp2p.removeEventListener('self:peer:update', onSelfUpdate)
+    })
     const onDisconnect = (evt: CustomEvent<PeerId>): void => { this.events.emit('peer:disconnect', { peer: evt.detail.toString() }) }
     const onDiscovery = (evt: CustomEvent<{ id: PeerId }>): void => { void this.dialIfWanted(evt.detail.id) }
     this.libp2p.addEventListener('peer:connect', onConnect)

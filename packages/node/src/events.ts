@@ -15,7 +15,7 @@ export interface DaemonEvent {
 /** Event types the daemon itself emits; services add their own under their own prefix. */
 export type CoreEventType =
   | 'daemon:started' | 'daemon:stopping'
-  | 'peer:connect' | 'peer:disconnect' | 'peer:refused' | 'peer:dropped'
+  | 'peer:connect' | 'peer:disconnect' | 'peer:refused' | 'peer:dropped' | 'connection:open' | 'reachability:changed'
   | 'gossip:message' | 'gossip:rejected' | 'gossip:ignored'
   | 'blob:stored' | 'blob:fetch:start' | 'blob:fetch:progress' | 'blob:fetch:done' | 'blob:fetch:failed'
   | 'blob:provider:penalised' | 'blob:corrupt' | 'blob:stream:rejected' | 'stream:rejected'

@@ -1,7 +1,9 @@
 /**
- * The libp2p host of the daemon: TCP, noise, yamux, identify, ping; discovery by bootstrap list, mDNS and
- * the Kademlia DHT; gossipsub with StrictSign and swarmtune's peer scoring; a {@link PeerGuard} as the
- * connection gater (graylisted peers, identity churn per address) and as the `guard` service.
+ * The libp2p host of the daemon: TCP and WebSockets, noise, yamux, identify, ping; discovery by bootstrap list,
+ * mDNS and the Kademlia DHT; gossipsub with StrictSign and swarmtune's peer scoring; a {@link PeerGuard} as the
+ * connection gater (graylisted peers, identity churn per address) and as the `guard` service; for nodes behind
+ * home routers AutoNAT v2, UPnP port mapping, circuit relay v2 (client, and server on reachable nodes) and DCUtR
+ * as {@link planNat} decides.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -12,11 +14,20 @@ import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } 
 import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { autoNATv2 } from '@libp2p/autonat-v2'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { uPnPNAT } from '@libp2p/upnp-nat'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { Logger } from 'pino'
 import type { DaemonConfig } from './config.js'
-import { BOOTSTRAP_DELAY_MS, DHT_MAX_MESSAGE_BYTES, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_MAX_INBOUND_BYTES } from './constants.js'
+import {
+  BOOTSTRAP_DELAY_MS, DHT_MAX_MESSAGE_BYTES, DHT_PROTOCOL, DIAL_TIMEOUT_MS, GOSSIP_MAX_INBOUND_BYTES, RELAY_RESERVATION_TTL_MS,
+  RELAY_RESERVATIONS_WANTED
+} from './constants.js'
+import { addressScopes, planNat, type NatPlan } from './nat.js'
 import { PEER_SCORE_THRESHOLDS, peerScoreParams, RETAIN_SCORE_MS } from './peer-score.js'
 import { PeerRetention, type GossipScoreInternals } from './peer-retention.js'
 import { sha256Of } from './cid.js'
@@ -38,7 +49,8 @@ export interface HostServices {
   [key: string]: unknown
 }
 
-export type Host = Libp2p<HostServices>
+/** The libp2p node and the reachability parts it was built with ({@link planNat}). */
+export type Host = Libp2p<HostServices> & { natPlan?: NatPlan }
 
 export interface HostInit {
   privateKey: PrivateKey
@@ -109,6 +121,21 @@ export async function createHost (init: HostInit): Promise<Host> {
     guard: () => guard,
     retention: () => retention
   }
+  const plan = planNat(config, addressScopes(config.listen, config.announce), RELAY_RESERVATIONS_WANTED)
+  if (plan.autonat) services.autonat = autoNATv2()
+  if (plan.upnp) services.upnp = uPnPNAT()
+  if (plan.holePunching) services.dcutr = dcutr()
+  if (plan.relayServer) {
+    services.relay = circuitRelayServer({
+      reservations: {
+        maxReservations: config.relay.maxReservations,
+        reservationTtl: RELAY_RESERVATION_TTL_MS,
+        applyDefaultLimit: true,
+        defaultDurationLimit: config.relay.durationLimitMs,
+        defaultDataLimit: BigInt(config.relay.dataLimitBytes)
+      }
+    })
+  }
   if (config.dht.mode !== 'off') {
     services.dht = kadDHT({
       protocol: DHT_PROTOCOL,
@@ -120,8 +147,9 @@ export async function createHost (init: HostInit): Promise<Host> {
   const options: Libp2pOptions<HostServices> = {
     start: false,
     privateKey: init.privateKey,
-    addresses: { listen: config.listen, announce: config.announce },
-    transports: [tcp()],
+    // each `/p2p-circuit` listen address is one reservation on a relay found among the peers
+    addresses: { listen: [...config.listen, ...Array.from({ length: plan.reservations }, () => '/p2p-circuit')], announce: config.announce },
+    transports: [tcp(), webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     // multistream-select on inbound streams is bounded by bytes and messages, not only by libp2p's 10 s timeout
     streamMuxers: [guardNegotiation(yamux(), {
@@ -137,7 +165,8 @@ export async function createHost (init: HostInit): Promise<Host> {
     connectionGater: guard.gater,
     services: services as Libp2pOptions<HostServices>['services']
   }
-  const host = await createLibp2p<HostServices>(options)
+  const host: Host = await createLibp2p<HostServices>(options)
+  host.natPlan = plan
   const pubsub = host.services.pubsub as ScoredGossipSub
   retention.attach(host, (pubsub as unknown as { score: GossipScoreInternals }).score)
   guard.attach({

@@ -65,7 +65,7 @@ export { ledgerService, type LedgerService, type LedgerServiceInit, type LedgerC
 export type { DaemonComponents, DaemonService, ServiceMap, ServiceFactory, ServiceFactoryMap, DaemonInit, DaemonStatus, PeerStatus, DaemonInfo } from './daemon-types.js'
 
 export { createConfig, mergeConfig, validateConfig, isLoopbackHost, multiaddrProblem, bootstrapAddrProblem, DEFAULT_CONFIG } from './config.js'
-export type { DaemonConfig, DaemonConfigInit, DhtMode } from './config.js'
+export type { AutoSwitch, DaemonConfig, DaemonConfigInit, DhtMode } from './config.js'
 
 export { initDataDir, openDataDir, readConfig, dataDirPaths, defaultDataDir, writeFileAtomic } from './data-dir.js'
 export type { ConfigChange, DataDir, DataDirPaths, InitDataDirOptions, InitDataDirResult } from './data-dir.js'
@@ -73,6 +73,8 @@ export { openBoundedFile, readBoundedFile } from './bounded-file.js'
 export type { BoundedFileFailure, BoundedFileErrorFactory } from './bounded-file.js'
 
 export { createHost } from './host.js'
+export { addressScopes, describeReachability, planNat, reachabilityOf } from './nat.js'
+export type { AddressScopes, NatPlan, NodeAddressInfo, ReachabilityState, ReachabilityStatus } from './nat.js'
 export { GOSSIP_MAX_INBOUND_BYTES } from './constants.js'
 export type { Host, HostInit, HostServices } from './host.js'
 

@@ -27,12 +27,17 @@ export async function closedPort (): Promise<number> {
   })
 }
 
-/** Settings every test node uses: loopback only, ephemeral ports, no mDNS, no DHT unless asked, silent logs; `overrides` win. */
+/**
+ * Settings every test node uses: loopback only, ephemeral ports, no mDNS, no DHT unless asked, no AutoNAT, UPnP or
+ * relaying (nothing to learn on loopback), silent logs; `overrides` win.
+ */
 export function testConfig (overrides: DaemonConfigInit = {}): DaemonConfigInit {
   return {
     listen: ['/ip4/127.0.0.1/tcp/0'],
     mdns: false,
     dht: { mode: 'off', privateAddresses: true },
+    nat: { upnp: false, autonat: false, holePunching: true },
+    relay: { serve: 'off', reserve: 'off' },
     control: { host: '127.0.0.1', port: 0 },
     log: { level: 'silent' },
     ...overrides

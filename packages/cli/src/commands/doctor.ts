@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { count, durationOption } from '../options.js'
 import { CAUSAL_LM_KERNEL_NEEDS, listTasks, probeBackends, type BackendReport } from '@swarmtune/model'
 import {
-  checkReachability, ControlClient, defaultDataDir, openDataDir, portFree, scopeOf, tcpTarget, type DaemonConfig, type DaemonStatus, type DataDir
+  checkReachability, ControlClient, defaultDataDir, describeReachability, openDataDir, portFree, scopeOf, tcpTarget, type DaemonConfig, type DaemonStatus, type DataDir
 } from '@swarmtune/node'
 import { inspectFolderLedger, moveForeignLedgerAside, type FolderLedgerReport } from '@swarmtune/rounds'
 
@@ -104,6 +104,23 @@ async function ledgerChecks (dir: DataDir, repair: boolean): Promise<Check[]> {
   }]
 }
 
+/**
+ * What the running daemon knows of its reachability (AutoNAT v2, UPnP, relays): its state, and for a node that
+ * peers cannot dial directly, what the user can do.
+ */
+function natChecks (r: DaemonStatus['reachability']): Check[] {
+  const { summary, advice } = describeReachability(r)
+  const on = (b: boolean): string => b ? 'on' : 'off'
+  const checks: Check[] = [{
+    name: 'nat',
+    status: r.state === 'public' || r.state === 'mapped' || r.state === 'local' ? 'ok' : r.state === 'relayed' ? 'info' : 'warn',
+    detail: `${summary} (AutoNAT ${on(r.autonat)}, UPnP ${on(r.upnp)}, hole punching ${on(r.holePunching)}, relay server ${on(r.relayServer)})`,
+    data: r
+  }]
+  if (advice !== undefined) checks.push({ name: 'nat', status: 'info', detail: `what you can do: ${advice}` })
+  return checks
+}
+
 async function runChecks (flags: DoctorFlags): Promise<Check[]> {
   const timeoutMs = flags.timeout
   const checks: Check[] = [nodeCheck()]
@@ -157,7 +174,7 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
   }
 
   if (config != null) {
-    const report = await checkReachability({ listen: status?.addresses ?? [], announce: config.announce, bootstrap: config.bootstrap, timeoutMs, mdns: config.mdns, dht: config.dht.mode !== 'off' })
+    const report = await checkReachability({ listen: (status?.addresses ?? []).filter((a) => !a.includes('/p2p-circuit')), announce: config.announce, bootstrap: config.bootstrap, timeoutMs, mdns: config.mdns, dht: config.dht.mode !== 'off' })
     for (const l of report.listen) {
       checks.push({
         name: 'listen',
@@ -173,6 +190,7 @@ async function runChecks (flags: DoctorFlags): Promise<Check[]> {
       })
     }
     checks.push({ name: 'reachability', status: report.publicAddress ? 'ok' : 'info', detail: report.summary })
+    if (status?.reachability != null) checks.push(...natChecks(status.reachability))
     if (status != null && status.peers === 0 && config.bootstrap.length === 0 && !config.mdns) {
       checks.push({ name: 'discovery', status: 'warn', detail: `no peers, no bootstrap list and mDNS off: this node cannot find anyone; add a bootstrap peer (\`swarmtune init -d ${flags.dataDir} --bootstrap <address>\`, which changes only that setting)` })
     }

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
-import { ControlClient, type DaemonStatus } from '@swarmtune/node'
+import { ControlClient, describeReachability, type DaemonStatus } from '@swarmtune/node'
 import { count } from '../options.js'
 import { common, show } from './round.js'
 
@@ -63,6 +63,7 @@ export function render (s: DaemonStatus): string {
     row('connections', `${s.connections} to ${count(s.peers, 'peer')}`),
     row('dht', s.dht.mode === 'off' ? 'off' : `${s.dht.mode}, ${count(s.dht.routingTable, 'peer')} in the routing table`),
     row('mdns', s.mdns ? 'on' : 'off'),
+    row('reachable', describeReachability(s.reachability).summary),
     ...(s.communities.length === 0 ? [row('communities', 'none joined')] : s.communities.map((c, i) => row(i === 0 ? 'communities' : '', `${c.id} (${count(c.peers, 'peer')} on its topic)`))),
     row('blobs', `${s.blobs.count} stored, ${formatBytes(s.blobs.bytes)}; ${s.blobs.fetching.length === 0 ? 'no fetches running' : `fetching ${s.blobs.fetching.join(', ')}`}`),
     row('control', s.control ?? '-')
