@@ -272,7 +272,9 @@ export class Daemon<S extends ServiceMap = ServiceMap> implements DaemonComponen
     // each connection with its path: a relayed one (limited by the relay) and the direct one DCUtR may open after it
     const onOpen = (evt: CustomEvent<Connection>): void => {
       const c = evt.detail
-      this.events.emit('connection:open', { peer: c.remotePeer.toString(), path: c.limits == null ? 'direct' : 'relayed', direction: c.direction, remoteAddr: c.remoteAddr.toString() })
+      const fields = { peer: c.remotePeer.toString(), path: c.limits == null ? 'direct' : 'relayed', direction: c.direction, remoteAddr: c.remoteAddr.toString() }
+      this.events.emit('connection:open', fields)
+      this.log.info(fields, 'connection opened')
     }
     let lastState: string | undefined
     const onSelfUpdate = (): void => {

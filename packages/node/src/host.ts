@@ -123,7 +123,10 @@ export async function createHost (init: HostInit): Promise<Host> {
   }
   const plan = planNat(config, addressScopes(config.listen, config.announce), RELAY_RESERVATIONS_WANTED)
   if (plan.autonat) services.autonat = autoNATv2()
-  if (plan.upnp) services.upnp = uPnPNAT()
+  // a mapping the router made, to a public external address (upnp-nat refuses a private one: double NAT), is
+  // taken as reachable at once: AutoNAT v2 checks addresses only on new connections, and the mapping comes
+  // after the first ones
+  if (plan.upnp) services.upnp = uPnPNAT({ autoConfirmAddress: true })
   if (plan.holePunching) services.dcutr = dcutr()
   if (plan.relayServer) {
     services.relay = circuitRelayServer({

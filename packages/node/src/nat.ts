@@ -150,7 +150,7 @@ export function describeReachability (r: ReachabilityStatus): { summary: string,
       return {
         summary: `relayed only: peers reach this node through ${r.relays.length === 1 ? 'relay' : 'relays'} ${r.relays.join(', ')}${r.holePunching ? ', and hole punching upgrades their connections to direct ones where the routers allow it' : ''}`,
         advice: 'shards and deltas never travel over a relay (it carries 128 KiB per connection): they wait for a direct connection or go through a reachable peer. ' +
-          `To be dialled directly, ${r.upnp ? 'enable UPnP on the router (this daemon asks for a mapping, and the router refused or has none)' : 'turn UPnP on (`nat.upnp` in config.json) or'} forward the TCP port of "listen" on the router and put the router's public address in "announce"`
+          `To be dialled directly, ${r.upnp ? 'enable UPnP on the router (this daemon asks for a mapping; the router refused or has none)' : 'turn UPnP on (`nat.upnp` in config.json)'}, or forward the TCP port of "listen" on the router and put the router's public address in "announce"`
       }
     case 'private':
       return {
