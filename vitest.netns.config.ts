@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     include: ['test/netns/**/*.test.ts'],
     testTimeout: 900_000,
-    hookTimeout: 120_000,
+    hookTimeout: 600_000,
     pool: 'forks',
     reporters: ['default', './test/support/summary-reporter.ts'],
     maxWorkers: 1

@@ -51,7 +51,7 @@ function expandWildcard (ip: string, interfaces: NodeJS.Dict<Array<{ address: st
  *
  * @param interfaces - the machine's interfaces (default `os.networkInterfaces()`; tests pass their own)
  */
-export function addressScopes (listen: readonly string[], announce: readonly string[], interfaces = networkInterfaces()): AddressScopes {
+export function addressScopes (listen: readonly string[], announce: readonly string[], interfaces: NodeJS.Dict<Array<{ address: string, family: string }>> = networkInterfaces()): AddressScopes {
   const ips = [...listen.flatMap((a) => { const ip = ipOf(a); return ip === undefined ? [] : expandWildcard(ip, interfaces) }), ...announce.map(ipOf).filter((ip) => ip !== undefined)]
   const scopes = new Set<AddressScope>(ips.map(natScope))
   return { public: scopes.has('public'), private: scopes.has('private') }
