@@ -79,15 +79,19 @@ describe('a partition of 3 of 6 daemons for two round deadlines', () => {
     console.log('healed')
 
     const entries = async (v: { ns: string, dir: string }): Promise<Entry[]> => await (agents.get(v.ns) as Agent).json<Entry[]>(['ledger', 'list', '-d', v.dir])
+    // until every volunteer's ledger holds each of `wanted` (ledger sync and anti-entropy after the heal)
+    const converged = async (what: string, wanted: Set<string>): Promise<void> => {
+      await until(what, 240_000, async () => {
+        for (const v of members.slice(1)) {
+          const have = new Set((await entries(v)).map((e) => e.id))
+          if ([...wanted].some((id) => !have.has(id))) return false
+        }
+        return true
+      })
+    }
     const reference = await entries(m)
     const ids = new Set(reference.map((e) => e.id))
-    await until('every ledger to hold the maintainer\'s entries', 240_000, async () => {
-      for (const v of members.slice(1)) {
-        const have = new Set((await entries(v)).map((e) => e.id))
-        if ([...ids].some((id) => !have.has(id))) return false
-      }
-      return true
-    })
+    await converged('every ledger to hold the maintainer\'s entries', ids)
     const after = await round(5, '90s')
     console.log(`round after the heal: ${after.round} ${after.outcome ?? '-'} (${after.counts.accepted} accepted)`)
     expect(after.outcome).toBe('released')
@@ -103,13 +107,7 @@ describe('a partition of 3 of 6 daemons for two round deadlines', () => {
     const accepted = releases.flatMap((r) => r.body.contributions as string[])
     expect(accepted.length).toBe(2 + 2 + 5)
     const finalIds = new Set(final.map((e) => e.id))
-    await until('every ledger to converge on the maintainer\'s', 240_000, async () => {
-      for (const v of members.slice(1)) {
-        const have = new Set((await entries(v)).map((e) => e.id))
-        if ([...finalIds].some((id) => !have.has(id))) return false
-      }
-      return true
-    })
+    await converged('every ledger to converge on the maintainer\'s', finalIds)
     for (const v of members) {
       const have = new Set((await entries(v)).map((e) => e.id))
       for (const c of accepted) expect(have.has(c), `${v.name} holds accepted contribution ${c}`).toBe(true)
