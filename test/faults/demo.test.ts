@@ -125,7 +125,7 @@ describe('npm run demo', () => {
     const code = await run.exited
     const out = run.output()
     expect(code, out).toBe(0)
-    expect(out).toMatch(/all 7 checks passed in .*; final held-out perplexity \d+\.\d+/)
+    expect(out).toMatch(/all 8 checks passed in .*; final held-out perplexity \d+\.\d+/)
     expect(out).not.toContain('FAIL')
     for (const check of ['ledger verify', 'release verify', 'perplexity']) expect(out).toMatch(new RegExp(`^  ok {4}${check}`, 'm'))
     expect(out).toMatch(/not a published model/)

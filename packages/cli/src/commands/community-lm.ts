@@ -88,7 +88,8 @@ export async function lmEvalDataOf (path: string): Promise<DataSpec> {
 
 async function checkTextFolder (path: string, what: string): Promise<void> {
   try {
-    await loadTextFolder(path, { window: 2, encode: (text) => Array.from(text, () => 0) })
+    // read and checked (files, UTF-8, sizes), not tokenized: the tokenizer is the community's, fetched by the daemon
+    await loadTextFolder(path, { window: 2, encode: () => [], minExamples: 0 })
   } catch (err) {
     throw new CliError('ERR_CLI_BAD_TRAINING_DATA', `${what}: ${(err as Error).message}`, { cause: err })
   }
