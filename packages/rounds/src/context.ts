@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import type { Ledger } from '@swarmtune/ledger'
-import { FLOAT32_BYTES, TrainingWorker, getTask, head, isModelTask, type Dataset, type DataSpec, type ModelTaskRef, type Task } from '@swarmtune/model'
+import { FLOAT32_BYTES, TrainingWorker, getTask, head, type Dataset, type DataSpec, type ModelTaskRef, type Task } from '@swarmtune/model'
 import type { Logger } from 'pino'
 import type { RoundsComponents } from './components.js'
 import type { LedgerService } from '@swarmtune/node'
@@ -75,12 +75,10 @@ export class RoundsContext {
 
   /** For a task from a model or a language model (resolved): the whole model's float32 bytes (`4 × baseParamCount`); else undefined. */
   modelBytes (): number | undefined {
-    const task = this.resolved?.task
-    if (task === undefined) return undefined
-    if (isModelTask(task)) return FLOAT32_BYTES * task.baseParamCount
-    const base = (task as { baseParamCount?: unknown }).baseParamCount
-    return typeof base === 'number' ? FLOAT32_BYTES * base : undefined
+    const base = this.resolved?.task.baseParamCount
+    return base === undefined ? undefined : FLOAT32_BYTES * base
   }
+
 
   /** The model part of a worker job: `{ model }` for a task from a model (resolved), else nothing. */
   jobModel (): { model?: ModelTaskRef } {

@@ -69,7 +69,7 @@ export async function lmTaskOf (root: string, client: ControlClient | undefined)
  * @throws HfCheckpointError ERR_MODEL_HF_EXPORT_FAILED as `writeHfCheckpoint`; fs errors.
  */
 export async function exportLmRelease (task: CausalLmTask, weights: Weights, format: typeof LM_EXPORT_FORMATS[number], out: string, metadata: Record<string, string>): Promise<Array<{ file: string, bytes: number }>> {
-  if (format === 'peft') return await writePeftAdapter(task.lora, weights, task.checkpoint.config, out, { baseModel: metadata.base ?? '' })
+  if (format === 'peft') return await writePeftAdapter(task.lora, weights, task.checkpoint.config, out)
   const files = await writeHfCheckpoint(task.mergedCheckpoint(weights), out, { metadata })
   await writeFile(join(out, 'tokenizer.json'), task.tokenizerJson)
   return [...files, { file: 'tokenizer.json', bytes: task.tokenizerJson.length }]

@@ -61,6 +61,8 @@ export interface Task {
    * @throws InvalidDataError, IdxFormatError, InvalidPartitionError
    */
   loadData(spec: DataSpec): Promise<Dataset>
+  /** Parameters of the whole pretrained model a task fine-tunes (tfjs model, causal LM); undefined for a built-in task. */
+  readonly baseParamCount?: number
   /** Set for a sequence task (a causal LM): training and evaluation go through it instead of `forward` and labels. */
   readonly sequence?: SequenceObjective
 }
